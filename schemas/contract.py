@@ -1,0 +1,209 @@
+"""The MQTT message contract, version 1, and its validation.
+
+Topic: ``tidewatch/v1/{network}/{station}/readings``, QoS 1. Payload (JSON, UTF-8)::
+
+    {"station": "dalian",
+     "time": "2026-11-24T01:00:00Z",                 # RFC 3339 with an offset; stored as UTC
+     "values": {"water_level_m": 2.31, "water_temperature_degC": 8.2},
+     "units": {"water_level_m": "m"},                 # optional; must equal the canonical unit
+     "backlog": [{"time": "...", "values": {...}}]}   # optional samples buffered during an outage
+
+A value may be ``null`` (the sensor reported nothing); it is kept as a missing reading. Validation
+never raises on bad input: it returns what was accepted and every refusal with a reason code, so
+ingest can forward the good part and dead-letter the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from schemas.records import Sample, StationReadings
+from schemas.registry import Registry
+
+CONTRACT_VERSION = "v1"
+TOPIC_PREFIX = f"tidewatch/{CONTRACT_VERSION}"
+READINGS_SUFFIX = "readings"
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_FUTURE_S = 300.0
+EARLIEST_TIME_US = 631152000 * 1_000_000  # 1990-01-01T00:00:00Z: older is a clock fault
+
+# Reason codes stored with every dead letter (stable: dashboards and operators filter on them).
+MALFORMED_JSON = "malformed_json"
+SCHEMA = "schema_violation"
+OVERSIZE = "oversize"
+TOPIC = "topic_mismatch"
+UNKNOWN_STATION = "unknown_station"
+UNKNOWN_VARIABLE = "unknown_variable"
+WRONG_UNIT = "wrong_unit"
+BAD_TIME = "bad_time"
+FUTURE_TIME = "future_time"
+TOO_OLD = "too_old"
+NOT_FINITE = "not_finite"
+OUT_OF_RANGE = "out_of_physical_range"
+REASONS = (
+    MALFORMED_JSON,
+    SCHEMA,
+    OVERSIZE,
+    TOPIC,
+    UNKNOWN_STATION,
+    UNKNOWN_VARIABLE,
+    WRONG_UNIT,
+    BAD_TIME,
+    FUTURE_TIME,
+    TOO_OLD,
+    NOT_FINITE,
+    OUT_OF_RANGE,
+)
+
+
+def readings_topic(network: str, station: str) -> str:
+    return f"{TOPIC_PREFIX}/{network}/{station}/{READINGS_SUFFIX}"
+
+
+def readings_subscription(share_group: str | None = None) -> str:
+    """Topic filter for ingest; a shared subscription splits the load between replicas."""
+    topic_filter = f"{TOPIC_PREFIX}/+/+/{READINGS_SUFFIX}"
+    return f"$share/{share_group}/{topic_filter}" if share_group else topic_filter
+
+
+class _PayloadSample(msgspec.Struct, forbid_unknown_fields=True):
+    time: str
+    values: dict[str, Any]
+
+
+class _Payload(msgspec.Struct, forbid_unknown_fields=True):
+    station: str
+    time: str | None = None
+    values: dict[str, Any] | None = None
+    units: dict[str, str] = {}
+    backlog: list[_PayloadSample] = []
+
+
+_decoder = msgspec.json.Decoder(_Payload)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    reason: str
+    detail: str
+
+
+@dataclass(slots=True)
+class Verdict:
+    """What validation made of one message: the accepted readings and every refusal."""
+
+    station: str | None = None
+    accepted: StationReadings | None = None
+    refusals: list[Refusal] = field(default_factory=list)
+
+    def refuse(self, reason: str, detail: str) -> Verdict:
+        self.refusals.append(Refusal(reason, detail))
+        return self
+
+
+def parse_time_us(text: str) -> int:
+    """RFC 3339 → integer µs since the epoch, UTC. A time without an offset is ambiguous: refused."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"time {text!r} has no UTC offset")
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+class Validator:
+    """Validates v1 messages against the registry and the variable vocabulary."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+        max_future_s: float = MAX_FUTURE_S,
+    ) -> None:
+        self.registry = registry
+        self.max_payload_bytes = max_payload_bytes
+        self.max_future_us = int(max_future_s * 1_000_000)
+
+    def validate(self, topic: str, payload: bytes, received_us: int) -> Verdict:
+        verdict = Verdict()
+        if len(payload) > self.max_payload_bytes:
+            return verdict.refuse(OVERSIZE, f"{len(payload)} bytes > limit {self.max_payload_bytes}")
+        try:
+            message = _decoder.decode(payload)
+        except msgspec.ValidationError as exc:
+            return verdict.refuse(SCHEMA, str(exc))
+        except msgspec.DecodeError as exc:
+            return verdict.refuse(MALFORMED_JSON, str(exc))
+        verdict.station = message.station
+        station = self.registry.get(message.station)
+        if station is None:
+            return verdict.refuse(UNKNOWN_STATION, f"station {message.station!r} is not in the registry")
+        expected_topic = readings_topic(station.network, station.id)
+        if topic != expected_topic:
+            return verdict.refuse(TOPIC, f"published on {topic!r}, expected {expected_topic!r}")
+        for var_id, unit in message.units.items():
+            variable = self.registry.variables.get(var_id)
+            if variable is not None and unit != variable.unit:
+                return verdict.refuse(
+                    WRONG_UNIT, f"{var_id} in {unit!r}; the contract unit is {variable.unit!r}"
+                )
+
+        raw_samples = list(message.backlog)
+        if message.time is not None or message.values is not None:
+            if message.time is None or message.values is None:
+                return verdict.refuse(SCHEMA, "'time' and 'values' must come together")
+            raw_samples.append(_PayloadSample(message.time, message.values))
+        if not raw_samples:
+            return verdict.refuse(SCHEMA, "the message carries no sample")
+
+        samples: list[Sample] = []
+        for raw in raw_samples:
+            sample = self._sample(raw, station.variables, received_us, verdict)
+            if sample is not None:
+                samples.append(sample)
+        if samples:
+            verdict.accepted = StationReadings(station.id, received_us, samples)
+        return verdict
+
+    def _sample(
+        self, raw: _PayloadSample, measured: frozenset[str], received_us: int, verdict: Verdict
+    ) -> Sample | None:
+        try:
+            time_us = parse_time_us(raw.time)
+        except ValueError as exc:
+            verdict.refuse(BAD_TIME, str(exc))
+            return None
+        if time_us > received_us + self.max_future_us:
+            ahead = (time_us - received_us) / 1e6
+            verdict.refuse(FUTURE_TIME, f"sample time {raw.time} is {ahead:.0f} s ahead of the receive time")
+            return None
+        if time_us < EARLIEST_TIME_US:
+            verdict.refuse(TOO_OLD, f"sample time {raw.time} is before 1990-01-01")
+            return None
+        values: dict[str, float | None] = {}
+        for var_id, value in raw.values.items():
+            variable = self.registry.variables.get(var_id)
+            if variable is None:
+                verdict.refuse(UNKNOWN_VARIABLE, f"{var_id!r} is not in the vocabulary ({raw.time})")
+            elif var_id not in measured:
+                verdict.refuse(UNKNOWN_VARIABLE, f"{var_id!r} is not measured at this station ({raw.time})")
+            elif value is None:
+                values[var_id] = None
+            elif isinstance(value, bool) or not isinstance(value, int | float):
+                verdict.refuse(SCHEMA, f"{var_id} at {raw.time}: expected a number or null, got {value!r}")
+            elif not math.isfinite(value):
+                verdict.refuse(NOT_FINITE, f"{var_id}={value} at {raw.time}")
+            elif not variable.physically_possible(value):
+                verdict.refuse(
+                    OUT_OF_RANGE,
+                    f"{var_id}={value} at {raw.time} outside physical range "
+                    f"[{variable.physical_min}, {variable.physical_max}]",
+                )
+            else:
+                values[var_id] = float(value)
+        return Sample(time_us, values) if values else None

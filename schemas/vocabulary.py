@@ -1,0 +1,58 @@
+"""The controlled vocabulary of variables: canonical units, CF names and physical ranges.
+
+Kept as data (``vocabulary.yaml``) so a new sensor type is a reviewed data change, not code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import yaml
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    id: str
+    description: str
+    unit: str
+    cf: str
+    physical_min: float
+    physical_max: float
+
+    def physically_possible(self, value: float) -> bool:
+        return self.physical_min <= value <= self.physical_max
+
+
+class VocabularyError(ValueError):
+    """The vocabulary file itself is inconsistent."""
+
+
+def parse_vocabulary(document: dict) -> dict[str, Variable]:
+    variables: dict[str, Variable] = {}
+    for var_id, spec in (document.get("variables") or {}).items():
+        try:
+            low, high = (float(x) for x in spec["physical"])
+            variables[var_id] = Variable(
+                id=var_id,
+                description=str(spec["description"]),
+                unit=str(spec["unit"]),
+                cf=str(spec["cf"]),
+                physical_min=low,
+                physical_max=high,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VocabularyError(f"variable {var_id!r}: {exc!r}") from exc
+        if low >= high:
+            raise VocabularyError(f"variable {var_id!r}: physical range [{low}, {high}] is empty")
+    if not variables:
+        raise VocabularyError("the vocabulary defines no variables")
+    return variables
+
+
+@cache
+def load_vocabulary() -> dict[str, Variable]:
+    """The packaged vocabulary, parsed once per process."""
+    text = resources.files("schemas").joinpath("vocabulary.yaml").read_text(encoding="utf-8")
+    return parse_vocabulary(yaml.safe_load(text))

@@ -1,0 +1,124 @@
+"""``tidewatch`` — one command line for every process and chore."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from schemas.registry import load_registry
+from services.config import Settings, load_settings
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+async def _until_signalled(main, *args):  # type: ignore[no-untyped-def]
+    """Run ``main(*args, stop)`` until SIGINT/SIGTERM sets ``stop`` (clean shutdown, no traceback)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return await main(*args, stop)
+
+
+async def prepare_database(settings: Settings) -> str:
+    """Create the database if needed, migrate it and mirror the registry; returns the mode line."""
+    from services.db.catalogue import sync_catalogue
+    from services.db.connect import connect_with_retry, ensure_database
+    from services.db.migrate import migrate
+
+    await ensure_database(settings.database_url)
+    conn = await connect_with_retry(settings.database_url, attempts=30)
+    try:
+        report = await migrate(conn)
+        await sync_catalogue(conn, load_registry(settings.registry_path))
+    finally:
+        await conn.close()
+    return report.describe()
+
+
+def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    print(asyncio.run(prepare_database(settings)))
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from prometheus_client import start_http_server
+
+    from services.ingest.service import run_ingest
+
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr="127.0.0.1")
+    registry = load_registry(settings.registry_path)
+    stats = asyncio.run(_until_signalled(run_ingest, settings, registry))
+    logging.getLogger("tidewatch.ingest").info("ingest stopped: %s", stats)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    logging.getLogger("tidewatch.worker").info(asyncio.run(prepare_database(settings)))
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    from streams.worker import run_worker
+
+    run_worker(loglevel="debug" if args.verbose else "info")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from services.simulate import cli as simulate_cli
+
+    registry = load_registry(settings.registry_path)
+    endpoint = settings.mqtt
+    return asyncio.run(simulate_cli.main(args, registry, endpoint.host, endpoint.port))
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from services.demo import run_demo
+
+    return run_demo(args, settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tidewatch", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    db = commands.add_parser("db", help="database chores")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("migrate", help="create/upgrade the schema, mirror the registry").set_defaults(
+        func=cmd_db_migrate
+    )
+    commands.add_parser("ingest", help="MQTT → validate → Kafka").set_defaults(func=cmd_ingest)
+    commands.add_parser("worker", help="faust stream worker (storage, QC, indicators)").set_defaults(
+        func=cmd_worker
+    )
+
+    simulate = commands.add_parser("simulate", help="publish a simulated station network over MQTT")
+    from services.simulate import cli as simulate_cli
+
+    simulate_cli.add_arguments(simulate)
+    simulate.set_defaults(func=cmd_simulate)
+
+    demo = commands.add_parser("demo", help="run everything locally with a simulated network")
+    from services.demo import add_arguments as demo_arguments
+
+    demo_arguments(demo)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _logging(args.verbose)
+    return args.func(args, load_settings())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

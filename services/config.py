@@ -1,0 +1,82 @@
+"""Settings from the environment (twelve-factor): one place that names every knob.
+
+Every service reads the same ``TIDEWATCH_*`` variables, so the demo launcher can start a piece and
+hand its address to the others by setting one variable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    host: str
+    port: int
+
+
+def parse_endpoint(url: str, default_port: int) -> Endpoint:
+    """``scheme://host:port`` (or ``host:port``) → Endpoint."""
+    parts = urlsplit(url if "://" in url else f"x://{url}")
+    return Endpoint(parts.hostname or "127.0.0.1", parts.port or default_port)
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default) or default
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    kafka_url: str = "kafka://127.0.0.1:9092"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/tidewatch"
+    registry_path: str | None = None
+    topic_partitions: int = 4
+    # Ingest
+    mqtt_share_group: str = "tidewatch-ingest"
+    mqtt_client_id: str = "tidewatch-ingest-1"
+    ingest_linger_ms: float = 20.0
+    ingest_max_batch: int = 2000
+    ingest_max_inflight: int = 10_000
+    # Stream workers
+    worker_id: str = "tidewatch"
+    store_batch_within_s: float = 0.2
+    metrics_port: int = 0
+
+    @property
+    def mqtt(self) -> Endpoint:
+        return parse_endpoint(self.mqtt_url, 1883)
+
+    @property
+    def kafka(self) -> Endpoint:
+        return parse_endpoint(self.kafka_url, 9092)
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.kafka.host}:{self.kafka.port}"
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)
+
+
+def load_settings() -> Settings:
+    defaults = Settings()
+    return Settings(
+        mqtt_url=_env("TIDEWATCH_MQTT_URL", defaults.mqtt_url),
+        kafka_url=_env("TIDEWATCH_KAFKA_URL", defaults.kafka_url),
+        database_url=_env("TIDEWATCH_DATABASE_URL", defaults.database_url),
+        registry_path=os.environ.get("TIDEWATCH_REGISTRY") or None,
+        topic_partitions=int(_env("TIDEWATCH_TOPIC_PARTITIONS", str(defaults.topic_partitions))),
+        mqtt_share_group=_env("TIDEWATCH_MQTT_SHARE_GROUP", defaults.mqtt_share_group),
+        mqtt_client_id=_env("TIDEWATCH_MQTT_CLIENT_ID", defaults.mqtt_client_id),
+        ingest_linger_ms=float(_env("TIDEWATCH_INGEST_LINGER_MS", str(defaults.ingest_linger_ms))),
+        ingest_max_batch=int(_env("TIDEWATCH_INGEST_MAX_BATCH", str(defaults.ingest_max_batch))),
+        ingest_max_inflight=int(_env("TIDEWATCH_INGEST_MAX_INFLIGHT", str(defaults.ingest_max_inflight))),
+        worker_id=_env("TIDEWATCH_WORKER_ID", defaults.worker_id),
+        store_batch_within_s=float(
+            _env("TIDEWATCH_STORE_BATCH_WITHIN_S", str(defaults.store_batch_within_s))
+        ),
+        metrics_port=int(_env("TIDEWATCH_METRICS_PORT", "0")),
+    )

@@ -1,0 +1,104 @@
+"""Batch writers: readings and dead letters, idempotent so a redelivered batch writes nothing twice.
+
+Readings go through a per-connection staging table filled with binary COPY, then one
+``INSERT … SELECT … ON CONFLICT`` — one round trip per batch instead of one per reading. Times cross
+the wire as integer microseconds and become timestamptz inside PostgreSQL, exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+import asyncpg
+
+from schemas.records import DeadLetter, StationReadings
+
+QC_NOT_EVALUATED = 2
+QC_MISSING = 9
+
+STAGE_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS observations_stage (
+    time_us      bigint NOT NULL,
+    station_id   text NOT NULL,
+    variable     text NOT NULL,
+    value        double precision,
+    qc_flag      smallint NOT NULL,
+    qc_tests     text,
+    received_us  bigint NOT NULL
+) ON COMMIT DELETE ROWS
+"""
+STAGE_COLUMNS = ("time_us", "station_id", "variable", "value", "qc_flag", "qc_tests", "received_us")
+_EPOCH = "timestamptz 'epoch' + {} * interval '1 microsecond'"
+
+INSERT_READINGS = f"""
+INSERT INTO observations (time, station_id, variable, value, qc_flag, qc_tests, received_at)
+SELECT {_EPOCH.format("time_us")}, station_id, variable, value, qc_flag, qc_tests::jsonb,
+       {_EPOCH.format("received_us")}
+FROM observations_stage
+ON CONFLICT (station_id, variable, time) DO NOTHING
+"""
+
+ObservationRow = tuple[int, str, str, float | None, int, str | None, int]
+
+
+async def prepare_connection(conn: asyncpg.Connection) -> None:
+    """Pool ``init`` hook: every connection gets its own staging table."""
+    await conn.execute(STAGE_DDL)
+
+
+def reading_rows(items: Iterable[StationReadings]) -> list[ObservationRow]:
+    """Flatten accepted messages into observation rows, not yet quality-controlled."""
+    rows: list[ObservationRow] = []
+    append = rows.append
+    for item in items:
+        station, received = item.station, item.received_us
+        for sample in item.samples:
+            time_us = sample.time_us
+            for variable, value in sample.values.items():
+                flag = QC_NOT_EVALUATED if value is not None else QC_MISSING
+                append((time_us, station, variable, value, flag, None, received))
+    return rows
+
+
+async def insert_observations(conn: asyncpg.Connection, rows: Sequence[ObservationRow]) -> int:
+    """Store rows once; returns how many were new (the rest were duplicates or redeliveries)."""
+    if not rows:
+        return 0
+    async with conn.transaction():
+        await conn.copy_records_to_table("observations_stage", records=rows, columns=STAGE_COLUMNS)
+        status = await conn.execute(INSERT_READINGS)
+    return int(status.rsplit(" ", 1)[1])
+
+
+def dead_letter_fingerprint(letter: DeadLetter) -> bytes:
+    digest = hashlib.sha256()
+    for part in (str(letter.received_us), letter.source, letter.reason, letter.detail):
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\x00")
+    digest.update(letter.payload)
+    return digest.digest()
+
+
+async def insert_dead_letters(conn: asyncpg.Connection, letters: Sequence[DeadLetter]) -> int:
+    """Store refused messages once each; returns how many were new."""
+    if not letters:
+        return 0
+    status = await conn.execute(
+        f"""
+        INSERT INTO dead_letters (received_at, fingerprint, source, station_id, reason, detail, payload)
+        SELECT {_EPOCH.format("r.received_us")}, r.fingerprint, r.source, r.station_id, r.reason, r.detail,
+               r.payload
+        FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[])
+             AS r(received_us, fingerprint, source, station_id, reason, detail, payload)
+        ON CONFLICT DO NOTHING
+        """,
+        [letter.received_us for letter in letters],
+        [dead_letter_fingerprint(letter) for letter in letters],
+        [letter.source for letter in letters],
+        [letter.station for letter in letters],
+        [letter.reason for letter in letters],
+        [letter.detail for letter in letters],
+        [letter.payload for letter in letters],
+    )
+    return int(status.rsplit(" ", 1)[1])

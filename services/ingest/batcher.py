@@ -1,0 +1,87 @@
+"""Turn validated MQTT messages into Kafka records (pure: no I/O).
+
+Readings of many messages share one record per partition, so the stream workers pay their
+per-record cost once per batch rather than once per reading. Every refusal becomes one dead letter
+with the untouched payload. The MQTT ids travel with the batch: they are acknowledged, in arrival
+order, only once Kafka has every record of the batch.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from schemas.contract import Verdict
+from schemas.records import (
+    DEAD_LETTER_TOPIC,
+    READINGS_TOPIC,
+    DeadLetter,
+    ReadingBatch,
+    StationReadings,
+    encode,
+    partition_for,
+)
+
+
+@dataclass(slots=True)
+class OutgoingRecord:
+    topic: str
+    partition: int
+    value: bytes
+
+
+@dataclass(slots=True)
+class Flush:
+    """One batch: its Kafka records, and the MQTT messages to acknowledge once they are stored."""
+
+    records: list[OutgoingRecord]
+    mids: list[int]
+    readings: int
+    refusals: Counter[str]
+
+
+@dataclass(slots=True)
+class Batcher:
+    partitions: int
+    max_messages: int = 2000
+    _items: dict[int, list[StationReadings]] = field(default_factory=dict)
+    _letters: list[DeadLetter] = field(default_factory=list)
+    _mids: list[int] = field(default_factory=list)
+    _readings: int = 0
+    _refusals: Counter[str] = field(default_factory=Counter)
+
+    def __len__(self) -> int:
+        return len(self._mids)
+
+    def full(self) -> bool:
+        return len(self._mids) >= self.max_messages
+
+    def add(self, mid: int, topic: str, payload: bytes, received_us: int, verdict: Verdict) -> None:
+        self._mids.append(mid)
+        if verdict.accepted is not None:
+            station = verdict.accepted.station
+            self._items.setdefault(partition_for(station, self.partitions), []).append(verdict.accepted)
+            self._readings += verdict.accepted.count()
+        for refusal in verdict.refusals:
+            self._refusals[refusal.reason] += 1
+            self._letters.append(
+                DeadLetter(received_us, topic, refusal.reason, refusal.detail, payload, verdict.station)
+            )
+
+    def take(self) -> Flush:
+        records = [
+            OutgoingRecord(READINGS_TOPIC, partition, encode(ReadingBatch(items)))
+            for partition, items in sorted(self._items.items())
+        ]
+        records += [
+            OutgoingRecord(
+                DEAD_LETTER_TOPIC,
+                partition_for(letter.station or letter.source, self.partitions),
+                encode(letter),
+            )
+            for letter in self._letters
+        ]
+        flush = Flush(records, self._mids, self._readings, self._refusals)
+        self._items, self._letters, self._mids = {}, [], []
+        self._readings, self._refusals = 0, Counter()
+        return flush

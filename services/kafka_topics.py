@@ -1,0 +1,46 @@
+"""Create tidewatch's Kafka topics with the partition count the station → partition mapping uses.
+
+Ingest and the stream workers both call this at start, so whichever starts first creates the topics
+and neither depends on broker auto-creation (off in production Kafka).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+from schemas.records import DEAD_LETTER_TOPIC, READINGS_TOPIC
+
+log = logging.getLogger(__name__)
+
+
+def tidewatch_topics(partitions: int) -> dict[str, int]:
+    return {READINGS_TOPIC: partitions, DEAD_LETTER_TOPIC: partitions}
+
+
+async def ensure_topics(bootstrap: str, topics: dict[str, int], *, timeout_s: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    delay = 0.2
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            missing = [NewTopic(name, n, 1) for name, n in topics.items() if name not in existing]
+            if missing:
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics(missing)
+                log.info("created Kafka topics %s", [t.name for t in missing])
+            return
+        except (KafkaConnectionError, KafkaError, OSError) as exc:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            log.warning("Kafka unreachable at %s (%s); retrying in %.1f s", bootstrap, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        finally:
+            await admin.close()

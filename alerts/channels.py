@@ -1,0 +1,79 @@
+"""Which notification channels get an alert event: pure routing over data from ``channels.yaml``.
+
+Sending is the I/O layer's job; deciding is here, so it is tested without a mail server. Each channel
+lists the severities and event kinds it takes; a resolved notice goes where the alert's peak severity
+went, so whoever was told about an alert is also told that it is over.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from alerts.loader import RuleError
+from alerts.severity import SEVERITIES, rank
+
+EVENT_KINDS = (
+    "pending",
+    "firing",
+    "escalated",
+    "deescalated",
+    "renotify",
+    "resolved",
+    "acknowledged",
+    "silenced",
+    "unsilenced",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    name: str
+    min_severity: int
+    events: frozenset[str]
+
+
+def parse_channels(document: Any, source: str) -> tuple[Channel, ...]:
+    if not isinstance(document, Mapping) or not isinstance(document.get("channels"), Mapping):
+        raise RuleError(f"{source}: expected a mapping with a 'channels' mapping")
+    channels = []
+    for channel_name, spec in document["channels"].items():
+        where = f"{source}: channel {channel_name!r}"
+        if not isinstance(spec, Mapping):
+            raise RuleError(f"{where}: expected a mapping")
+        min_severity = spec.get("min_severity")
+        if min_severity not in SEVERITIES:
+            raise RuleError(f"{where} field 'min_severity': unknown severity {min_severity!r}")
+        events = spec.get("events")
+        if not isinstance(events, list) or not events or any(e not in EVENT_KINDS for e in events):
+            raise RuleError(f"{where} field 'events': expected a list from {', '.join(EVENT_KINDS)}")
+        if "pending" in events:
+            raise RuleError(f"{where} field 'events': pending alerts are not notified")
+        channels.append(Channel(str(channel_name), rank(min_severity), frozenset(events)))
+    return tuple(channels)
+
+
+def load_channels(path: str | os.PathLike[str] | None = None) -> tuple[Channel, ...]:
+    """The channel table (default: the shipped ``alerts/channels.yaml``)."""
+    path = Path(path) if path else Path(str(resources.files("alerts").joinpath("channels.yaml")))
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RuleError(f"{path}: {exc}") from exc
+    return parse_channels(document, str(path))
+
+
+def route(
+    channels: Iterable[Channel], kind: str, severity_rank: int, *, fired: bool, silenced: bool
+) -> tuple[str, ...]:
+    """Channels for one event. Nothing for an alert that never fired or is silenced (except the
+    silenced/unsilenced notices themselves)."""
+    if not fired or (silenced and kind != "silenced"):
+        return ()
+    return tuple(c.name for c in channels if kind in c.events and severity_rank >= c.min_severity)

@@ -1,0 +1,219 @@
+"""The lifecycle of the one alert per (station, rule): inactive → pending → firing → resolved.
+
+Everything is judged in event time: "for" counts from the first supporting observation, keep-firing
+holds a severity until no observation has supported it for `keep_firing_us`, re-notify is due
+`renotify_us` after the last notice. The state is small, bounded and JSON-serialisable, so it can
+live in a changelog-backed table and a restarted worker continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from alerts.events import alert_id
+from alerts.rules import Rule
+from alerts.severity import SEVERITIES
+
+INACTIVE, PENDING, FIRING = "inactive", "pending", "firing"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One lifecycle event before rendering: what happened to which alert, at what event time."""
+
+    alert_id: str
+    seq: int
+    kind: str
+    severity: int
+    time_us: int
+    value: float | None
+    fired: bool
+    silenced: bool
+    actor: str | None = None
+    comment: str | None = None
+
+
+@dataclass(slots=True)
+class AlertState:
+    phase: str = INACTIVE
+    memory: dict[str, list[int]] = field(default_factory=dict)
+    opened_us: int | None = None
+    seq: int = 0
+    severity: int = 0
+    peak: int = 0
+    last_true_us: list[int | None] = field(default_factory=lambda: [None] * len(SEVERITIES))
+    last_notified_us: int | None = None
+    last_input_us: int | None = None
+    # Value of the last observation that supported the alert, quoted by timer and operator events.
+    value: float | None = None
+    acked: bool = False
+    silence_id: str | None = None
+    silenced_until_us: int | None = None
+
+    # -- serialisation -------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "phase": self.phase,
+            "memory": {name: list(v) for name, v in sorted(self.memory.items())},
+            "opened_us": self.opened_us,
+            "seq": self.seq,
+            "severity": self.severity,
+            "peak": self.peak,
+            "last_true_us": list(self.last_true_us),
+            "last_notified_us": self.last_notified_us,
+            "last_input_us": self.last_input_us,
+            "value": self.value,
+            "acked": self.acked,
+            "silence_id": self.silence_id,
+            "silenced_until_us": self.silenced_until_us,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AlertState:
+        state = cls(**{k: v for k, v in data.items() if k not in ("memory", "last_true_us")})
+        state.memory = {name: [int(x) for x in v] for name, v in data["memory"].items()}
+        state.last_true_us = list(data["last_true_us"])
+        return state
+
+    # -- queries -------------------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self.phase != INACTIVE
+
+    def alert_id(self, station: str, rule: Rule) -> str:
+        assert self.opened_us is not None
+        return alert_id(station, rule.id, self.opened_us)
+
+    def effective(self, rule: Rule, time_us: int) -> int:
+        """The most severe rank supported by an observation within the keep-firing window."""
+        since = time_us - rule.keep_firing_us
+        ranks = [i + 1 for i, t in enumerate(self.last_true_us) if t is not None and t >= since]
+        return max(ranks, default=0)
+
+    def renotify_due_us(self, rule: Rule) -> int | None:
+        if self.phase != FIRING or self.acked or self.silence_id or not rule.renotify_us:
+            return None
+        assert self.last_notified_us is not None
+        return self.last_notified_us + rule.renotify_us
+
+    # -- transitions ---------------------------------------------------------------------------
+    def _emit(
+        self,
+        station: str,
+        rule: Rule,
+        kind: str,
+        severity: int,
+        time_us: int,
+        value: float | None,
+        actor: str | None = None,
+        comment: str | None = None,
+    ) -> Transition:
+        transition = Transition(
+            alert_id=self.alert_id(station, rule),
+            seq=self.seq,
+            kind=kind,
+            severity=severity,
+            time_us=time_us,
+            value=value,
+            fired=self.phase == FIRING,
+            silenced=self.silence_id is not None,
+            actor=actor,
+            comment=comment,
+        )
+        self.seq += 1
+        return transition
+
+    def _close(self) -> None:
+        self.phase = INACTIVE
+        self.opened_us = None
+        self.seq = self.severity = self.peak = 0
+        self.last_true_us = [None] * len(SEVERITIES)
+        self.last_notified_us = self.value = None
+        self.acked = False
+        self.silence_id = self.silenced_until_us = None
+
+    def _fire(
+        self, station: str, rule: Rule, kind: str, severity: int, time_us: int, value: float | None
+    ) -> Transition:
+        self.phase = FIRING
+        self.severity = severity
+        self.peak = max(self.peak, severity)
+        self.last_notified_us = time_us
+        return self._emit(station, rule, kind, severity, time_us, value)
+
+    def judged(
+        self,
+        station: str,
+        rule: Rule,
+        severity: int,
+        time_us: int,
+        value: float | None,
+        silence: tuple[str, int] | None,
+    ) -> list[Transition]:
+        """Apply the severity an observation at `time_us` supports. `silence` is the (id, end) of a
+        silence covering this station and rule at that time, used when the alert opens."""
+        if severity:
+            self.last_true_us[severity - 1] = time_us
+            self.value = value
+        if self.phase == INACTIVE:
+            if not severity:
+                return []
+            self.opened_us = time_us
+            if silence:
+                self.silence_id, self.silenced_until_us = silence
+            if rule.for_us == 0:
+                return [self._fire(station, rule, "firing", severity, time_us, value)]
+            self.phase, self.severity = PENDING, severity
+            return [self._emit(station, rule, "pending", severity, time_us, value)]
+        if self.phase == PENDING:
+            if not severity:
+                done = self._emit(station, rule, "resolved", self.severity, time_us, value)
+                self._close()
+                return [done]
+            if time_us - self.opened_us >= rule.for_us:
+                return [self._fire(station, rule, "firing", self.effective(rule, time_us), time_us, value)]
+            self.severity = severity
+            return []
+        now = self.effective(rule, time_us)
+        if now == 0:
+            done = self._emit(station, rule, "resolved", self.peak, time_us, value)
+            self._close()
+            return [done]
+        if now > self.severity:
+            self.acked = False
+            return [self._fire(station, rule, "escalated", now, time_us, value)]
+        if now < self.severity:
+            self.severity = now
+            return [self._emit(station, rule, "deescalated", now, time_us, value)]
+        return []
+
+    def renotify(self, station: str, rule: Rule, due_us: int) -> Transition:
+        self.last_notified_us = due_us
+        return self._emit(station, rule, "renotify", self.severity, due_us, self.value)
+
+    def acknowledge(
+        self, station: str, rule: Rule, actor: str, time_us: int, comment: str
+    ) -> list[Transition]:
+        if self.phase != FIRING or self.acked:
+            return []
+        self.acked = True
+        return [self._emit(station, rule, "acknowledged", self.severity, time_us, self.value, actor, comment)]
+
+    def silence(
+        self, station: str, rule: Rule, silence_id: str, until_us: int, time_us: int, actor: str, comment: str
+    ) -> list[Transition]:
+        if not self.is_open:
+            return []
+        was_silenced = self.silence_id is not None
+        self.silence_id, self.silenced_until_us = silence_id, until_us
+        if was_silenced:
+            return []
+        return [self._emit(station, rule, "silenced", self.severity, time_us, self.value, actor, comment)]
+
+    def unsilence(self, station: str, rule: Rule, time_us: int, actor: str | None = None) -> list[Transition]:
+        if self.silence_id is None:
+            return []
+        self.silence_id = self.silenced_until_us = None
+        if self.phase == FIRING:
+            self.last_notified_us = time_us
+        return [self._emit(station, rule, "unsilenced", self.severity, time_us, self.value, actor)]

@@ -1,0 +1,361 @@
+"""Load and validate the rule files against the station registry, once, at start-up.
+
+A bad rule stops the service with a message naming the file, the rule and the field, instead of an
+alert that silently never fires. Per-station thresholds (``above: station:<key>``) are resolved here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from alerts.inputs import INDICATORS, QC, QC_FLAGS, QC_TESTS, READING, RULE_INPUT_KINDS
+from alerts.rules import (
+    ANY_NAME,
+    Band,
+    Condition,
+    LevelCondition,
+    QcCondition,
+    Rule,
+    SilentCondition,
+    ThresholdCondition,
+)
+from alerts.severity import SEVERITIES, rank
+from alerts.templates import render, sample_fields
+from schemas.registry import STATION_KINDS, Registry, Station
+
+RULE_KEYS = frozenset(
+    {"id", "title", "stations", "input", "condition", "for", "keep_firing", "renotify", "skip_qc", "message"}
+)
+CONDITION_TYPES = ("above", "below", "levels", "qc", "silent")
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+STATION_PREFIX = "station:"
+
+
+class RuleError(ValueError):
+    """A rule file is invalid; the message names the file, the rule and the field."""
+
+
+class _Where:
+    """Builds error messages that point at one field of one rule of one file."""
+
+    def __init__(self, source: str, rule_id: str | None = None) -> None:
+        self.source = source
+        self.rule_id = rule_id
+
+    def error(self, field: str, message: str) -> RuleError:
+        rule = f" rule {self.rule_id!r}" if self.rule_id else ""
+        return RuleError(f"{self.source}:{rule} field {field!r}: {message}")
+
+
+def parse_duration_us(value: Any, where: _Where, field: str) -> int:
+    """'90s', '30m', '6h', '2d' or a number of seconds → µs; never negative."""
+    if isinstance(value, bool):
+        raise where.error(field, f"expected a duration like '30m', got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
+    else:
+        raise where.error(field, f"expected a duration like '30m', '6h' or seconds, got {value!r}")
+    if seconds < 0:
+        raise where.error(field, f"must not be negative, got {value!r}")
+    return round(seconds * 1_000_000)
+
+
+def _severity(value: Any, where: _Where, field: str) -> int:
+    if value not in SEVERITIES:
+        raise where.error(field, f"unknown severity {value!r}; use one of {', '.join(SEVERITIES)}")
+    return rank(value)
+
+
+def _mapping(value: Any, where: _Where, field: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise where.error(field, f"expected a mapping, got {value!r}")
+    return value
+
+
+def _number(value: Any, where: _Where, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise where.error(field, f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _str_list(value: Any, where: _Where, field: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise where.error(field, f"expected a list of names, got {value!r}")
+    return value
+
+
+def select_stations(spec: Any, registry: Registry, where: _Where) -> list[Station]:
+    """Stations named by id, or matching every given kind/area filter; all stations when omitted."""
+    if spec is None:
+        return list(registry.stations.values())
+    spec = _mapping(spec, where, "stations")
+    unknown = set(spec) - {"ids", "kinds", "areas"}
+    if unknown:
+        raise where.error("stations", f"unknown keys {sorted(unknown)}; use ids, kinds, areas")
+    ids = _str_list(spec.get("ids", []), where, "stations.ids")
+    kinds = _str_list(spec.get("kinds", []), where, "stations.kinds")
+    areas = _str_list(spec.get("areas", []), where, "stations.areas")
+    for station_id in ids:
+        if station_id not in registry.stations:
+            raise where.error("stations.ids", f"no station {station_id!r} in the registry")
+    for kind in kinds:
+        if kind not in STATION_KINDS:
+            raise where.error("stations.kinds", f"unknown station kind {kind!r}")
+    known_areas = {s.area for s in registry.stations.values()}
+    for area in areas:
+        if area not in known_areas:
+            raise where.error("stations.areas", f"no station in area {area!r}")
+    selected = [
+        s
+        for s in registry.stations.values()
+        if s.id in ids
+        or ((kinds or areas) and (not kinds or s.kind in kinds) and (not areas or s.area in areas))
+    ]
+    if not selected:
+        raise where.error("stations", "selects no station")
+    return selected
+
+
+def _bands_from(spec: Any, hysteresis: float, direction: str, where: _Where, field: str) -> list[Band]:
+    sign = -1.0 if direction == "above" else 1.0
+    bands = []
+    for severity, band in _mapping(spec, where, field).items():
+        band_field = f"{field}.{severity}"
+        if isinstance(band, Mapping):
+            enter = _number(band.get("enter"), where, f"{band_field}.enter")
+            exit_ = _number(band.get("exit", enter), where, f"{band_field}.exit")
+        else:
+            enter = _number(band, where, band_field)
+            exit_ = enter + sign * hysteresis
+        if (exit_ - enter) * sign < 0:
+            side = "at or below" if direction == "above" else "at or above"
+            raise where.error(
+                band_field, f"hysteresis on the wrong side: exit {exit_} must be {side} enter {enter}"
+            )
+        bands.append(Band(_severity(severity, where, band_field), enter, exit_))
+    bands.sort(key=lambda b: b.severity)
+    if not bands:
+        raise where.error(field, "needs at least one severity band")
+    for low, high in itertools.pairwise(bands):
+        if (high.enter - low.enter) * sign >= 0:
+            order = "higher" if direction == "above" else "lower"
+            raise where.error(
+                field, f"a more severe band must enter at a {order} value than a less severe one"
+            )
+    return bands
+
+
+def _threshold_conditions(
+    spec: Mapping[str, Any], stations: list[Station], where: _Where
+) -> dict[str, Condition]:
+    direction = "above" if "above" in spec else "below"
+    hysteresis = _number(spec.get("hysteresis", 0.0), where, "condition.hysteresis")
+    if hysteresis < 0:
+        raise where.error("condition.hysteresis", f"hysteresis on the wrong side: {hysteresis} < 0")
+    source = spec[direction]
+    field = f"condition.{direction}"
+    if isinstance(source, str) and source.startswith(STATION_PREFIX):
+        key = source.removeprefix(STATION_PREFIX)
+        conditions: dict[str, Condition] = {}
+        for station in stations:
+            if key not in station.thresholds:
+                raise where.error(field, f"station {station.id!r} has no threshold {key!r} in the registry")
+            bands = _bands_from(
+                station.thresholds[key], hysteresis, direction, where, f"{field} ({station.id})"
+            )
+            conditions[station.id] = ThresholdCondition(direction, tuple(bands))
+        return conditions
+    condition = ThresholdCondition(direction, tuple(_bands_from(source, hysteresis, direction, where, field)))
+    return {station.id: condition for station in stations}
+
+
+def _level_condition(spec: Any, input_name: str, where: _Where) -> LevelCondition:
+    indicator = INDICATORS.get(input_name)
+    if indicator is None or indicator.max_level is None:
+        raise where.error("condition.levels", f"input {input_name!r} is not an ordinal indicator")
+    severities: dict[int, int] = {}
+    for level, severity in _mapping(spec, where, "condition.levels").items():
+        if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= indicator.max_level:
+            raise where.error("condition.levels", f"level {level!r} outside 1..{indicator.max_level}")
+        severities[level] = _severity(severity, where, f"condition.levels.{level}")
+    if not severities:
+        raise where.error("condition.levels", "maps no level to a severity")
+    ordered = [severities[level] for level in sorted(severities)]
+    if ordered != sorted(ordered):
+        raise where.error("condition.levels", "a higher level must not map to a lower severity")
+    return LevelCondition(severities)
+
+
+def _qc_condition(spec: Any, where: _Where) -> QcCondition:
+    spec = _mapping(spec, where, "condition.qc")
+    flag = spec.get("flag_at_least", 4)
+    if flag not in QC_FLAGS or flag in (1, 9):
+        raise where.error("condition.qc.flag_at_least", f"must be 2, 3 or 4, got {flag!r}")
+    tests = _str_list(spec.get("tests", []), where, "condition.qc.tests")
+    for test in tests:
+        if test not in QC_TESTS:
+            raise where.error("condition.qc.tests", f"unknown QC test {test!r}")
+    consecutive = spec.get("consecutive", 1)
+    if isinstance(consecutive, bool) or not isinstance(consecutive, int) or consecutive < 1:
+        raise where.error("condition.qc.consecutive", f"must be a positive integer, got {consecutive!r}")
+    severity = _severity(spec.get("severity"), where, "condition.qc.severity")
+    return QcCondition(int(flag), frozenset(tests), consecutive, severity)
+
+
+def _silent_condition(spec: Any, where: _Where) -> SilentCondition:
+    spec = _mapping(spec, where, "condition.silent")
+    intervals = _number(spec.get("intervals"), where, "condition.silent.intervals")
+    if intervals <= 0:
+        raise where.error("condition.silent.intervals", f"must be positive, got {intervals}")
+    return SilentCondition(intervals, _severity(spec.get("severity"), where, "condition.silent.severity"))
+
+
+def _input(spec: Any, registry: Registry, where: _Where) -> tuple[str, str]:
+    spec = _mapping(spec, where, "input")
+    kind, input_name = spec.get("kind"), spec.get("name")
+    if kind not in RULE_INPUT_KINDS:
+        raise where.error(
+            "input.kind", f"unknown input kind {kind!r}; use one of {', '.join(RULE_INPUT_KINDS)}"
+        )
+    if not isinstance(input_name, str):
+        raise where.error("input.name", f"expected a name, got {input_name!r}")
+    known = INDICATORS if kind == "indicator" else registry.variables
+    if input_name != ANY_NAME and input_name not in known:
+        what = "indicator" if kind == "indicator" else "variable"
+        raise where.error("input.name", f"unknown {what} {input_name!r}")
+    return kind, input_name
+
+
+def _bilingual(spec: Any, where: _Where, field: str, check_template: bool) -> tuple[str, str]:
+    spec = _mapping(spec, where, field)
+    texts = []
+    for language in ("en", "zh"):
+        text = spec.get(language)
+        if not isinstance(text, str) or not text.strip():
+            raise where.error(f"{field}.{language}", "missing text")
+        if check_template:
+            try:
+                render(text, sample_fields())
+            except (KeyError, ValueError, IndexError) as exc:
+                raise where.error(f"{field}.{language}", f"bad template placeholder: {exc}") from exc
+        texts.append(text)
+    return texts[0], texts[1]
+
+
+def _conditions(
+    spec: Any, kind: str, input_name: str, stations: list[Station], where: _Where
+) -> dict[str, Condition]:
+    spec = _mapping(spec, where, "condition")
+    types = [t for t in CONDITION_TYPES if t in spec]
+    if len(types) != 1:
+        raise where.error(
+            "condition", f"needs exactly one of {', '.join(CONDITION_TYPES)}, got {sorted(spec)}"
+        )
+    allowed = {"above": {"hysteresis"}, "below": {"hysteresis"}}.get(types[0], set()) | {types[0]}
+    if set(spec) - allowed:
+        raise where.error("condition", f"unknown keys {sorted(set(spec) - allowed)}")
+    if types[0] in ("above", "below"):
+        if kind == QC:
+            raise where.error("condition", "a QC input takes a 'qc' condition")
+        return _threshold_conditions(spec, stations, where)
+    if types[0] == "levels":
+        if kind != "indicator":
+            raise where.error("condition.levels", "levels apply to indicator inputs only")
+        condition: Condition = _level_condition(spec["levels"], input_name, where)
+    elif types[0] == "qc":
+        if kind != QC:
+            raise where.error("condition.qc", "a 'qc' condition needs input kind 'qc'")
+        condition = _qc_condition(spec["qc"], where)
+    else:
+        if kind != READING:
+            raise where.error("condition.silent", "a 'silent' condition watches input kind 'reading'")
+        condition = _silent_condition(spec["silent"], where)
+    return {station.id: condition for station in stations}
+
+
+def parse_rule(spec: Any, registry: Registry, source: str) -> Rule:
+    """One rule mapping → Rule, or RuleError naming `source`, the rule and the field."""
+    where = _Where(source)
+    spec = _mapping(spec, where, "rules[]")
+    rule_id = spec.get("id")
+    if not isinstance(rule_id, str) or not _ID.match(rule_id):
+        raise where.error("id", f"expected a lower-case identifier, got {rule_id!r}")
+    where = _Where(source, rule_id)
+    unknown = set(spec) - RULE_KEYS
+    if unknown:
+        raise where.error(", ".join(sorted(unknown)), "unknown field")
+    kind, input_name = _input(spec.get("input"), registry, where)
+    stations = select_stations(spec.get("stations"), registry, where)
+    if kind in (READING, QC) and input_name != ANY_NAME:
+        stations = [s for s in stations if input_name in s.variables]
+        if not stations:
+            raise where.error("stations", f"no selected station measures {input_name!r}")
+    conditions = _conditions(spec.get("condition"), kind, input_name, stations, where)
+    silent = isinstance(next(iter(conditions.values())), SilentCondition)
+    if input_name == ANY_NAME and kind != QC and not silent:
+        raise where.error("input.name", "only QC and silent-station rules may watch every variable ('*')")
+    for timing in ("for", "keep_firing"):
+        if silent and spec.get(timing):
+            raise where.error(timing, "a silent-station rule already waits its intervals; leave it out")
+    skip = spec.get("skip_qc", [4, 9] if kind != QC else [])
+    if not isinstance(skip, list) or any(flag not in QC_FLAGS for flag in skip):
+        raise where.error("skip_qc", f"expected a list of QC flags from {QC_FLAGS}, got {skip!r}")
+    title_en, title_zh = _bilingual(spec.get("title"), where, "title", check_template=False)
+    message_en, message_zh = _bilingual(spec.get("message"), where, "message", check_template=True)
+    return Rule(
+        id=rule_id,
+        source=source,
+        title_en=title_en,
+        title_zh=title_zh,
+        input_kind=kind,
+        input_name=input_name,
+        for_us=parse_duration_us(spec.get("for", 0), where, "for"),
+        keep_firing_us=parse_duration_us(spec.get("keep_firing", 0), where, "keep_firing"),
+        renotify_us=parse_duration_us(spec.get("renotify", 0), where, "renotify"),
+        message_en=message_en,
+        message_zh=message_zh,
+        skip_qc_flags=frozenset(skip),
+        conditions=conditions,
+    )
+
+
+def parse_rule_document(document: Any, registry: Registry, source: str) -> list[Rule]:
+    if not isinstance(document, Mapping) or not isinstance(document.get("rules"), list):
+        raise RuleError(f"{source}: expected a mapping with a 'rules' list")
+    return [parse_rule(spec, registry, source) for spec in document["rules"]]
+
+
+def default_rule_paths() -> list[Path]:
+    folder = Path(str(resources.files("alerts").joinpath("rules")))
+    return sorted(folder.glob("*.yaml"))
+
+
+def load_rules(registry: Registry, paths: Iterable[str | os.PathLike[str]] | None = None) -> dict[str, Rule]:
+    """Every rule of the given files (default: the shipped ``alerts/rules/*.yaml``), by rule id."""
+    rules: dict[str, Rule] = {}
+    for path in [Path(p) for p in paths] if paths is not None else default_rule_paths():
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise RuleError(f"{path}: {exc}") from exc
+        for rule in parse_rule_document(document, registry, str(path)):
+            if rule.id in rules:
+                raise RuleError(
+                    f"{path}: rule {rule.id!r} field 'id': already defined in {rules[rule.id].source}"
+                )
+            rules[rule.id] = rule
+    if not rules:
+        raise RuleError("no alert rules loaded")
+    return rules

@@ -1,0 +1,46 @@
+"""Per-station evaluator state: the reorder buffer, the event-time clock and one alert state per rule.
+
+This is the value of the changelog table keyed by station (the partition key of the readings), so a
+worker that restarts from it continues with exactly the same clock, buffer and alerts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from alerts.inputs import Observation
+from alerts.lifecycle import AlertState
+
+
+@dataclass(slots=True)
+class StationState:
+    # Observations received but not yet judged (younger than the station's clock + horizon).
+    buffer: list[Observation] = field(default_factory=list)
+    # Latest event time received for the station.
+    max_seen_us: int | None = None
+    # Event time up to which the station has been judged; anything older arriving now is late.
+    clock_us: int | None = None
+    late_count: int = 0
+    alerts: dict[str, AlertState] = field(default_factory=dict)
+
+    def alert(self, rule_id: str) -> AlertState:
+        return self.alerts.setdefault(rule_id, AlertState())
+
+    def to_dict(self) -> dict:
+        return {
+            "buffer": [o.to_list() for o in sorted(self.buffer, key=Observation.sort_key)],
+            "max_seen_us": self.max_seen_us,
+            "clock_us": self.clock_us,
+            "late_count": self.late_count,
+            "alerts": {rule_id: a.to_dict() for rule_id, a in sorted(self.alerts.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StationState:
+        return cls(
+            buffer=[Observation.from_list(o) for o in data["buffer"]],
+            max_seen_us=data["max_seen_us"],
+            clock_us=data["clock_us"],
+            late_count=data["late_count"],
+            alerts={rule_id: AlertState.from_dict(a) for rule_id, a in data["alerts"].items()},
+        )

@@ -1,0 +1,99 @@
+"""Bilingual alert messages from the rule's templates (``str.format`` placeholders).
+
+Every field is handed over as text, so a template can never fail on a missing value at 3 a.m.;
+the loader renders each template once with sample text to reject unknown placeholders at start-up.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from alerts.severity import SEVERITY_ZH
+
+EVENT_ZH: dict[str, str] = {
+    "pending": "待定",
+    "firing": "发布",
+    "escalated": "升级",
+    "deescalated": "降级",
+    "renotify": "重复提醒",
+    "resolved": "解除",
+    "acknowledged": "已确认",
+    "silenced": "已静默",
+    "unsilenced": "静默结束",
+}
+
+TEMPLATE_FIELDS = (
+    "station",
+    "station_name",
+    "station_name_zh",
+    "rule",
+    "title",
+    "title_zh",
+    "input",
+    "severity",
+    "severity_zh",
+    "event",
+    "event_zh",
+    "value",
+    "time",
+)
+
+
+def format_time_us(time_us: int) -> str:
+    return datetime.fromtimestamp(time_us / 1e6, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def format_value(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"
+
+
+def template_fields(
+    *,
+    station: str,
+    station_name: str,
+    station_name_zh: str,
+    rule: str,
+    title: str,
+    title_zh: str,
+    input_name: str,
+    severity: str | None,
+    event: str,
+    value: float | None,
+    time_us: int,
+) -> dict[str, str]:
+    return {
+        "station": station,
+        "station_name": station_name,
+        "station_name_zh": station_name_zh or station_name,
+        "rule": rule,
+        "title": title,
+        "title_zh": title_zh,
+        "input": input_name,
+        "severity": severity or "none",
+        "severity_zh": SEVERITY_ZH.get(severity or "", "无"),
+        "event": event,
+        "event_zh": EVENT_ZH[event],
+        "value": format_value(value),
+        "time": format_time_us(time_us),
+    }
+
+
+def render(template: str, fields: dict[str, str]) -> str:
+    return template.format_map(fields)
+
+
+def sample_fields() -> dict[str, str]:
+    """Text for every placeholder, used to check templates when rules are loaded."""
+    return template_fields(
+        station="s",
+        station_name="S",
+        station_name_zh="站",
+        rule="r",
+        title="T",
+        title_zh="题",
+        input_name="x",
+        severity="red",
+        event="firing",
+        value=1.0,
+        time_us=0,
+    )

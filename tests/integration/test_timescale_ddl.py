@@ -1,0 +1,532 @@
+"""The real migrations, executed twice on a real TimescaleDB build (PGlite: PostgreSQL 17 in WASM).
+
+No TimescaleDB server can be installed here, so ``tests/timescale/run_sql.mjs`` runs the SQL inside
+the npm PGlite build that carries TimescaleDB. What the TimescaleDB catalogue must contain is read
+from the migration files themselves (create_hypertable, compression settings, policies, continuous
+aggregates), so adding a table to a migration extends these checks without touching this file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from services.db import writers
+
+pytestmark = pytest.mark.node
+
+ROOT = Path(__file__).resolve().parents[2]
+HARNESS_DIR = ROOT / "tests" / "timescale"
+RUNNER = HARNESS_DIR / "run_sql.mjs"
+MIGRATIONS_DIR = ROOT / "schemas" / "migrations"
+HARNESS_TIMEOUT_S = 180
+
+# ---------------------------------------------------------------------------------------------------
+# What the TimescaleDB migrations declare, parsed from their text.
+
+
+@dataclass
+class Compression:
+    segmentby: list[str]
+    orderby: list[tuple[str, bool]]  # (column, ascending)
+
+
+@dataclass
+class Policy:
+    proc_name: str
+    relation: str
+    setting: str | None  # config key holding the interval, e.g. "drop_after"
+    interval_sql: str | None  # the interval expression as written in the migration
+
+
+@dataclass
+class TimescaleSchema:
+    hypertables: dict[str, str] = field(default_factory=dict)  # table -> time column
+    compression: dict[str, Compression] = field(default_factory=dict)
+    policies: list[Policy] = field(default_factory=list)
+    caggs: dict[str, str] = field(default_factory=dict)  # view -> its SELECT
+
+
+_IDENT = r'"?([\w.]+)"?'
+_INTERVAL = r"(INTERVAL\s*'[^']*'|'[^']*'\s*::\s*interval)"
+_POLICY_CALLS = {
+    "add_compression_policy": ("policy_compression", "compress_after"),
+    "add_columnstore_policy": ("policy_compression", "compress_after"),
+    "add_retention_policy": ("policy_retention", "drop_after"),
+    "add_continuous_aggregate_policy": ("policy_refresh_continuous_aggregate", None),
+}
+
+
+def _name(identifier: str) -> str:
+    return identifier.strip('"').split(".")[-1].lower()
+
+
+def _statements(sql: str) -> list[str]:
+    """Comment-free statements; migration files hold no semicolons inside literals or bodies."""
+    sql = re.sub(r"/\*.*?\*/", " ", sql, flags=re.S)
+    sql = re.sub(r"--[^\n]*", " ", sql)
+    return [s.strip() for s in sql.split(";") if s.strip()]
+
+
+def _option(options: str, key: str) -> str | None:
+    match = re.search(rf"(?:timescaledb|tsdb)\.{key}\s*=\s*'([^']*)'", options, re.I)
+    return match.group(1) if match else None
+
+
+def _compression(options: str) -> Compression:
+    segmentby = [_name(c.strip()) for c in (_option(options, "(?:compress_)?segmentby") or "").split(",")]
+    orderby = []
+    for part in (_option(options, "(?:compress_)?orderby") or "").split(","):
+        words = part.split()
+        if words:
+            orderby.append((_name(words[0]), not (len(words) > 1 and words[1].upper() == "DESC")))
+    return Compression([c for c in segmentby if c], orderby)
+
+
+def parse_timescale_migrations(paths: list[Path]) -> TimescaleSchema:
+    schema = TimescaleSchema()
+    for path in paths:
+        for statement in _statements(path.read_text(encoding="utf-8")):
+            _parse_statement(statement, schema)
+    return schema
+
+
+def _parse_statement(statement: str, schema: TimescaleSchema) -> None:
+    hypertable = re.search(
+        rf"create_hypertable\s*\(\s*'{_IDENT}'\s*,\s*(?:by_range\s*\(\s*)?'(\w+)'", statement, re.I
+    )
+    if hypertable:
+        schema.hypertables[_name(hypertable.group(1))] = hypertable.group(2).lower()
+    table = re.match(rf"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_IDENT}", statement, re.I)
+    if table and re.search(r"(?:tsdb|timescaledb)\.hypertable", statement, re.I):
+        schema.hypertables[_name(table.group(1))] = (_option(statement, "partition_column") or "").lower()
+    altered = re.match(rf"ALTER\s+TABLE\s+(?:ONLY\s+)?{_IDENT}\s+SET\s*\((.*)\)\s*$", statement, re.I | re.S)
+    if altered and re.search(r"timescaledb\.(compress|enable_columnstore)\b", altered.group(2), re.I):
+        schema.compression[_name(altered.group(1))] = _compression(altered.group(2))
+    for function, (proc_name, setting) in _POLICY_CALLS.items():
+        call = re.search(
+            rf"{function}\s*\(\s*'{_IDENT}'\s*(?:,\s*(?:\w+\s*=>\s*)?{_INTERVAL})?", statement, re.I
+        )
+        if call:
+            interval = call.group(2) if setting else None
+            schema.policies.append(Policy(proc_name, _name(call.group(1)), setting, interval))
+    cagg = re.match(
+        rf"CREATE\s+MATERIALIZED\s+VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?{_IDENT}\s+WITH\s*\(([^)]*)\)\s*AS\s+(.*?)"
+        r"(?:\s+WITH\s+(?:NO\s+)?DATA)?\s*$",
+        statement,
+        re.I | re.S,
+    )
+    if cagg and re.search(r"(?:timescaledb|tsdb)\.continuous", cagg.group(2), re.I):
+        schema.caggs[_name(cagg.group(1))] = cagg.group(3)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running the harness.
+
+
+@dataclass
+class Run:
+    schema: TimescaleSchema
+    returncode: int
+    report: dict
+    seconds: float
+
+    def check(self, name: str) -> dict:
+        for check in self.report["checks"]:
+            if check["name"] == name:
+                assert check["ok"], f"check {name} failed: {check.get('error') or check.get('skipped')}"
+                return check
+        raise KeyError(name)
+
+    def rows(self, name: str) -> list[dict]:
+        return self.check(name)["rows"]
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    """The node binary, with the harness's npm package installed (npm ci on first use)."""
+    node_bin, npm_bin = shutil.which("node"), shutil.which("npm")
+    if not node_bin or not npm_bin:
+        pytest.skip("node and npm are not installed: the TimescaleDB DDL check runs inside Node (PGlite)")
+    if not (HARNESS_DIR / "node_modules" / "@unni-craftsman" / "pglite" / "package.json").exists():
+        started = time.perf_counter()
+        done = subprocess.run(
+            [npm_bin, "ci", "--no-audit", "--no-fund"],
+            cwd=HARNESS_DIR,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.fail(f"npm ci in {HARNESS_DIR} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        print(f"npm ci: {time.perf_counter() - started:.1f} s")
+    return node_bin
+
+
+def run_harness(
+    node: str, workdir: Path, files: list[Path], schema: TimescaleSchema, checks: list[dict], passes: int = 2
+) -> Run:
+    """Apply ``files`` ``passes`` times in one fresh database, then run ``checks``."""
+    spec = workdir / "spec.json"
+    spec.write_text(json.dumps({"files": [str(f) for f in files], "checks": checks, "passes": passes}))
+    started = time.perf_counter()
+    done = subprocess.run(
+        [node, str(RUNNER), str(spec)], capture_output=True, text=True, timeout=HARNESS_TIMEOUT_S, check=False
+    )
+    seconds = time.perf_counter() - started
+    try:
+        report = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"run_sql.mjs gave no report (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
+    print(f"run_sql.mjs: {seconds:.1f} s wall, timings {report['timings']}")
+    return Run(schema, done.returncode, report, seconds)
+
+
+def migration_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    return sorted(folder.glob("*.sql")), sorted((folder / "timescale").glob("*.sql"))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Checks: catalogue queries whose expected answer comes from the parsed migrations, and data checks
+# with hand-computed answers.
+
+STATION = "test-station"
+VARIABLE = "water_level_m"
+HOUR0_US = int(dt.datetime(2024, 1, 1, tzinfo=dt.UTC).timestamp() * 1_000_000)
+MINUTE_US = 60_000_000
+RECEIVED_US = HOUR0_US + 600 * MINUTE_US
+
+# Written before the tables become hypertables (create_hypertable must migrate them) ...
+SEED_READINGS = {10: 1.0, 20: 2.0, 90: 5.0}  # minutes after 2024-01-01T00:00Z -> water level m
+# ... and through the service's writer afterwards, into chunks the compression policy compressed.
+# Minute 20 repeats a stored reading with another value: the stored one must win (DO NOTHING).
+WRITER_READINGS = {20: 99.0, 50: 6.0, 100: 7.0, 120: None}
+WRITER_NEW = 3
+# Hour buckets from the union above, by hand: hour 0 = (1 + 2 + 6) / 3, hour 1 = (5 + 7) / 2,
+# hour 2 = one missing value only.
+EXPECTED_HOURLY = [(0, 3.0, 3, 3), (1, 6.0, 2, 2), (2, None, 0, 1)]  # hour, mean_m, n_values, n_rows
+
+
+def _literal(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(value)
+
+
+def _timestamp(time_us: int) -> str:
+    return f"timestamptz 'epoch' + {time_us} * interval '1 microsecond'"
+
+
+def seed_sql() -> str:
+    rows = ",\n".join(
+        f"({_timestamp(HOUR0_US + minute * MINUTE_US)}, '{STATION}', '{VARIABLE}', {value}, 1, "
+        f"{_timestamp(RECEIVED_US)})"
+        for minute, value in SEED_READINGS.items()
+    )
+    return (
+        "INSERT INTO observations (time, station_id, variable, value, qc_flag, received_at) VALUES\n"
+        f"{rows}\nON CONFLICT (station_id, variable, time) DO NOTHING;\n"
+    )
+
+
+def writer_batch_sql() -> str:
+    """The service's own staging DDL and INSERT … ON CONFLICT, fed with the writer's own rows."""
+    from schemas.records import Sample, StationReadings
+
+    samples = [Sample(HOUR0_US + m * MINUTE_US, {VARIABLE: v}) for m, v in WRITER_READINGS.items()]
+    rows = writers.reading_rows([StationReadings(STATION, RECEIVED_US, samples)])
+    values = ",\n".join("(" + ", ".join(_literal(v) for v in row) + ")" for row in rows)
+    return (
+        f"{writers.STAGE_DDL};\nINSERT INTO observations_stage VALUES\n{values};\n{writers.INSERT_READINGS}"
+    )
+
+
+def _run_jobs_sql(proc_name: str) -> str:
+    return (
+        "DO $$ DECLARE j int; BEGIN FOR j IN SELECT job_id FROM timescaledb_information.jobs "
+        f"WHERE proc_name = '{proc_name}' ORDER BY job_id LOOP CALL run_job(j); END LOOP; END $$"
+    )
+
+
+def catalogue_checks(schema: TimescaleSchema) -> list[dict]:
+    checks = [
+        {"name": "extension again", "sql": "CREATE EXTENSION IF NOT EXISTS timescaledb"},
+        {
+            "name": "hypertables",
+            "sql": "SELECT h.hypertable_name, h.compression_enabled, d.column_name "
+            "FROM timescaledb_information.hypertables h JOIN timescaledb_information.dimensions d "
+            "USING (hypertable_schema, hypertable_name) WHERE d.dimension_number = 1",
+        },
+        {
+            "name": "compression settings",
+            "sql": "SELECT hypertable_name, attname, segmentby_column_index, orderby_column_index, "
+            "orderby_asc FROM timescaledb_information.compression_settings "
+            "ORDER BY hypertable_name, segmentby_column_index, orderby_column_index",
+        },
+        {
+            "name": "jobs",
+            "sql": "SELECT proc_name, hypertable_name, config FROM timescaledb_information.jobs "
+            "WHERE hypertable_name IS NOT NULL",
+        },
+        {
+            "name": "continuous aggregates",
+            "sql": "SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates",
+        },
+    ]
+    for policy in schema.policies:
+        if policy.interval_sql:
+            checks.append(
+                {
+                    "name": f"interval {policy.proc_name} {policy.relation}",
+                    "sql": f"SELECT (config->>'{policy.setting}')::interval = {policy.interval_sql} AS same "
+                    "FROM timescaledb_information.jobs "
+                    f"WHERE proc_name = '{policy.proc_name}' AND hypertable_name = '{policy.relation}'",
+                }
+            )
+    return checks
+
+
+def cagg_checks(schema: TimescaleSchema) -> list[dict]:
+    """Refresh every continuous aggregate, then read only what was materialized and its own query."""
+    checks = []
+    for view, query in schema.caggs.items():
+        checks += [
+            {"name": f"refresh {view}", "sql": f"CALL refresh_continuous_aggregate('{view}', NULL, NULL)"},
+            {
+                "name": f"materialized {view}",
+                "sql": f"ALTER MATERIALIZED VIEW {view} SET (timescaledb.materialized_only = true);\n"
+                f"SELECT * FROM {view}",
+            },
+            {"name": f"computed {view}", "sql": f"SELECT * FROM ({query}) AS q"},
+        ]
+    return checks
+
+
+def observation_checks() -> list[dict]:
+    return [
+        {"name": "run compression policies", "sql": _run_jobs_sql("policy_compression")},
+        {
+            "name": "chunks",
+            "sql": "SELECT hypertable_name, count(*) FILTER (WHERE is_compressed) AS compressed, "
+            "count(*) AS total FROM timescaledb_information.chunks GROUP BY hypertable_name",
+        },
+        {"name": "writer batch", "sql": writer_batch_sql()},
+        {"name": "writer batch again", "sql": writer_batch_sql()},
+        {
+            "name": "hourly means",
+            "sql": "SELECT (extract(epoch FROM time_bucket(INTERVAL '1 hour', time)) * 1e6)::bigint "
+            "AS bucket_us, avg(value) AS mean_m, count(value) AS n_values, count(*) AS n_rows "
+            f"FROM observations WHERE station_id = '{STATION}' AND variable = '{VARIABLE}' "
+            "GROUP BY 1 ORDER BY 1",
+        },
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Assertions shared by the real migrations and the harness's own sample.
+
+
+def assert_all_files_applied(run: Run, passes: int = 2) -> None:
+    failures = [
+        f"pass {p['pass']} {f['path']} line {f['error'].get('line')}: {f['error']['message']}\n"
+        f"  statement: {f['error'].get('statement')}"
+        for p in run.report["passes"]
+        for f in p["files"]
+        if not f["ok"]
+    ]
+    assert not failures, "\n".join(failures)
+    assert len(run.report["passes"]) == passes
+    assert run.returncode == 0, [c for c in run.report["checks"] if not c["ok"]]
+
+
+def assert_hypertables_match(run: Run) -> None:
+    found = {r["hypertable_name"]: r["column_name"] for r in run.rows("hypertables")}
+    assert found == run.schema.hypertables
+    enabled = {r["hypertable_name"] for r in run.rows("hypertables") if r["compression_enabled"]}
+    assert enabled == {t for t in run.schema.compression if t in run.schema.hypertables}
+
+
+def assert_compression_matches(run: Run) -> None:
+    found: dict[str, Compression] = {}
+    for row in run.rows("compression settings"):
+        settings = found.setdefault(row["hypertable_name"], Compression([], []))
+        if row["segmentby_column_index"] is not None:
+            settings.segmentby.append(row["attname"])
+        if row["orderby_column_index"] is not None:
+            settings.orderby.append((row["attname"], row["orderby_asc"]))
+    expected = {t: c for t, c in run.schema.compression.items() if t in run.schema.hypertables}
+    assert found == expected
+
+
+def assert_policies_match(run: Run) -> None:
+    found = sorted((r["proc_name"], r["hypertable_name"]) for r in run.rows("jobs"))
+    # Exactly one job per add_*_policy call although every file ran twice.
+    assert found == sorted((p.proc_name, p.relation) for p in run.schema.policies)
+    for policy in run.schema.policies:
+        if policy.interval_sql:
+            assert run.rows(f"interval {policy.proc_name} {policy.relation}") == [{"same": True}], policy
+
+
+def _sorted_rows(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: json.dumps({k: v for k, v in r.items() if not isinstance(v, float)}))
+
+
+def assert_caggs_materialize_their_query(run: Run) -> None:
+    found = {r["view_name"] for r in run.rows("continuous aggregates")}
+    assert found == set(run.schema.caggs)
+    for view in run.schema.caggs:
+        run.check(f"refresh {view}")
+        materialized = _sorted_rows(run.rows(f"materialized {view}"))
+        computed = _sorted_rows(run.rows(f"computed {view}"))
+        assert materialized, f"{view} materialized nothing"
+        assert len(materialized) == len(computed)
+        for got, want in zip(materialized, computed, strict=True):
+            assert got == pytest.approx(want), view
+
+
+# ---------------------------------------------------------------------------------------------------
+# The real migrations.
+
+
+@pytest.fixture(scope="module")
+def real_run(node: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    core, timescale = migration_files(MIGRATIONS_DIR)
+    assert core and timescale, f"no migrations under {MIGRATIONS_DIR} and {MIGRATIONS_DIR / 'timescale'}"
+    workdir = tmp_path_factory.mktemp("timescale")
+    seed = workdir / "seed_before_hypertables.sql"
+    seed.write_text(seed_sql())
+    schema = parse_timescale_migrations(timescale)
+    checks = catalogue_checks(schema) + observation_checks() + cagg_checks(schema)
+    return run_harness(node, workdir, [*core, seed, *timescale], schema, checks)
+
+
+def test_engine_is_the_licensed_timescaledb(real_run: Run) -> None:
+    # Compression, continuous aggregates and policies exist only in the Timescale License build.
+    assert real_run.report["engine"]["license"] == "timescale"
+    assert real_run.report["engine"]["timescaledb"].startswith("2.")
+
+
+def test_every_migration_applies_twice(real_run: Run) -> None:
+    assert_all_files_applied(real_run)
+    real_run.check("extension again")
+
+
+def test_hypertables_are_the_ones_the_migrations_create(real_run: Run) -> None:
+    assert "observations" in real_run.schema.hypertables
+    assert_hypertables_match(real_run)
+
+
+def test_compression_settings_are_the_migrations(real_run: Run) -> None:
+    assert_compression_matches(real_run)
+
+
+def test_policies_exist_once_with_the_migrations_intervals(real_run: Run) -> None:
+    assert_policies_match(real_run)
+
+
+def test_continuous_aggregates_materialize_their_query(real_run: Run) -> None:
+    assert_caggs_materialize_their_query(real_run)
+
+
+def test_writer_batch_lands_once_in_compressed_chunks(real_run: Run) -> None:
+    real_run.check("run compression policies")
+    chunks = {r["hypertable_name"]: r for r in real_run.rows("chunks")}
+    assert chunks["observations"]["compressed"] >= 1
+    assert real_run.check("writer batch")["affected_rows"] == WRITER_NEW
+    assert real_run.check("writer batch again")["affected_rows"] == 0
+
+
+def test_time_bucket_gives_the_hand_computed_hourly_means(real_run: Run) -> None:
+    expected = [
+        {"bucket_us": HOUR0_US + hour * 60 * MINUTE_US, "mean_m": mean, "n_values": n, "n_rows": rows}
+        for hour, mean, n, rows in EXPECTED_HOURLY
+    ]
+    assert real_run.rows("hourly means") == [pytest.approx(e) for e in expected]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The harness itself: breakpoint chunks, a continuous aggregate, and a failing statement.
+
+SAMPLE_CORE = """
+CREATE TABLE IF NOT EXISTS level (
+    time timestamptz NOT NULL, station_id text NOT NULL, value_m double precision,
+    PRIMARY KEY (station_id, time)
+);
+INSERT INTO level VALUES ('2024-01-01T00:00Z', 'a', 1), ('2024-01-01T00:30Z', 'a', 3),
+                         ('2024-01-01T01:00Z', 'a', 4), ('2024-01-01T00:15Z', 'b', 2)
+ON CONFLICT DO NOTHING;
+"""
+SAMPLE_TIMESCALE = """
+SELECT create_hypertable('level', by_range('time', INTERVAL '1 day'),
+                         if_not_exists => true, migrate_data => true);
+ALTER TABLE level SET (timescaledb.compress, timescaledb.compress_segmentby = 'station_id',
+                       timescaledb.compress_orderby = 'time DESC');
+SELECT add_compression_policy('level', INTERVAL '30 days', if_not_exists => true);
+CREATE MATERIALIZED VIEW IF NOT EXISTS level_hourly WITH (timescaledb.continuous) AS
+SELECT station_id, time_bucket(INTERVAL '1 hour', time) AS bucket, avg(value_m) AS mean_m, count(*) AS n
+FROM level GROUP BY station_id, bucket WITH NO DATA;
+SELECT add_continuous_aggregate_policy('level_hourly', start_offset => NULL, end_offset => INTERVAL '1 hour',
+                                       schedule_interval => INTERVAL '1 hour', if_not_exists => true);
+-- tidewatch:statement-breakpoint
+CALL refresh_continuous_aggregate('level_hourly', NULL, NULL);
+"""
+SAMPLE_BROKEN = """
+SELECT 1;
+-- the next statement refers to a table that does not exist
+SELECT create_hypertable('missing', by_range('time'));
+"""
+
+
+def _sample_files(root: Path, files: dict[str, str]) -> list[Path]:
+    paths = []
+    for name, text in files.items():
+        path = root / "migrations" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        paths.append(path)
+    return paths
+
+
+def test_harness_runs_breakpoint_chunks_and_checks_a_cagg(node: str, tmp_path: Path) -> None:
+    files = _sample_files(tmp_path, {"0001_core.sql": SAMPLE_CORE, "timescale/0001_ts.sql": SAMPLE_TIMESCALE})
+    schema = parse_timescale_migrations(files[1:])
+    assert set(schema.caggs) == {"level_hourly"}
+    run = run_harness(node, tmp_path, files, schema, catalogue_checks(schema) + cagg_checks(schema))
+    assert_all_files_applied(run)
+    assert [f["mode"] for f in run.report["passes"][0]["files"]] == ["one transaction", "2 chunks"]
+    assert_hypertables_match(run)
+    assert_compression_matches(run)
+    assert_policies_match(run)
+    assert_caggs_materialize_their_query(run)
+    hourly = {
+        (r["station_id"], r["bucket"][11:16]): (r["mean_m"], r["n"])
+        for r in run.rows("materialized level_hourly")
+    }
+    assert hourly == {("a", "00:00"): (2.0, 2), ("a", "01:00"): (4.0, 1), ("b", "00:00"): (2.0, 1)}
+
+
+def test_harness_names_the_failing_statement(node: str, tmp_path: Path) -> None:
+    files = _sample_files(
+        tmp_path, {"0001_core.sql": SAMPLE_CORE, "timescale/0002_broken.sql": SAMPLE_BROKEN}
+    )
+    schema = parse_timescale_migrations(files[1:])
+    run = run_harness(node, tmp_path, files, schema, [{"name": "never", "sql": "SELECT 1"}])
+    assert run.returncode == 1
+    assert not run.report["ok"]
+    assert len(run.report["passes"]) == 1  # a failed pass stops the run
+    broken = run.report["passes"][0]["files"][1]
+    assert broken["error"]["statement"] == "SELECT create_hypertable('missing', by_range('time'))"
+    assert broken["error"]["line"] == 4
+    assert 'relation "missing" does not exist' in broken["error"]["message"]
+    assert run.report["checks"] == [{"name": "never", "ok": False, "skipped": "a migration failed"}]

@@ -164,7 +164,15 @@ async function applyFile(db, path) {
       break;
     }
   }
-  if (transactional) await db.exec(result.ok ? 'COMMIT' : 'ROLLBACK');
+  if (transactional && !result.ok) await db.exec('ROLLBACK');
+  if (transactional && result.ok) {
+    try {
+      await db.exec('COMMIT'); // deferred constraints fail here
+    } catch (err) {
+      result.ok = false;
+      result.error = { ...describeError(err), statement: 'COMMIT' };
+    }
+  }
   if (warnings.length) result.warnings = warnings;
   result.ms = Math.round(performance.now() - started);
   return result;

@@ -166,13 +166,15 @@ class AlertState:
             self.phase, self.severity = PENDING, severity
             return [self._emit(station, rule, "pending", severity, time_us, value)]
         if self.phase == PENDING:
-            if not severity:
+            # Keep-firing debounces the pending phase too: flapping data keeps counting towards "for",
+            # but only an observation that itself supports the alert can make it fire.
+            if not severity and self.effective(rule, time_us) == 0:
                 done = self._emit(station, rule, "resolved", self.severity, time_us, value)
                 self._close()
                 return [done]
-            if time_us - self.opened_us >= rule.for_us:
+            if severity and time_us - self.opened_us >= rule.for_us:
                 return [self._fire(station, rule, "firing", self.effective(rule, time_us), time_us, value)]
-            self.severity = severity
+            self.severity = max(severity, self.severity)
             return []
         now = self.effective(rule, time_us)
         if now == 0:

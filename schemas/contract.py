@@ -65,9 +65,9 @@ def readings_topic(network: str, station: str) -> str:
     return f"{TOPIC_PREFIX}/{network}/{station}/{READINGS_SUFFIX}"
 
 
-def readings_subscription(share_group: str | None = None) -> str:
-    """Topic filter for ingest; a shared subscription splits the load between replicas."""
-    topic_filter = f"{TOPIC_PREFIX}/+/+/{READINGS_SUFFIX}"
+def readings_subscription(network: str, share_group: str | None = None) -> str:
+    """Topic filter for one network's ingest; a shared subscription splits the load between replicas."""
+    topic_filter = f"{TOPIC_PREFIX}/{network}/+/{READINGS_SUFFIX}"
     return f"$share/{share_group}/{topic_filter}" if share_group else topic_filter
 
 

@@ -80,3 +80,17 @@ def load_settings() -> Settings:
         ),
         metrics_port=int(_env("TIDEWATCH_METRICS_PORT", "0")),
     )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that hands these settings to a child process."""
+    env = {
+        "TIDEWATCH_MQTT_URL": settings.mqtt_url,
+        "TIDEWATCH_KAFKA_URL": settings.kafka_url,
+        "TIDEWATCH_DATABASE_URL": settings.database_url,
+        "TIDEWATCH_TOPIC_PARTITIONS": str(settings.topic_partitions),
+        "TIDEWATCH_WORKER_ID": settings.worker_id,
+    }
+    if settings.registry_path:
+        env["TIDEWATCH_REGISTRY"] = settings.registry_path
+    return env

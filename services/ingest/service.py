@@ -52,6 +52,7 @@ def _now_us() -> int:
 class Ingest:
     def __init__(self, settings: Settings, registry: Registry, stats: IngestStats | None = None) -> None:
         self.settings = settings
+        self.registry = registry
         self.validator = Validator(registry)
         self.stats = stats or IngestStats()
         self._producer: AIOKafkaProducer | None = None
@@ -174,7 +175,7 @@ class Ingest:
         self._producer = await self._start_producer()
         partitions = len(await self._producer.partitions_for(READINGS_TOPIC))
         acker = asyncio.create_task(self._acker(), name="ingest-acker")
-        subscription = readings_subscription(self.settings.mqtt_share_group or None)
+        subscription = readings_subscription(self.registry.network, self.settings.mqtt_share_group or None)
         delay = 0.5
         try:
             while not stop.is_set():

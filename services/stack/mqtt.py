@@ -1,13 +1,13 @@
-"""An MQTT broker for the demo when none is reachable.
+"""An MQTT broker for the demo and tests when none is reachable: a private Mosquitto.
 
-Prefers a private Mosquitto (when the binary is installed) run with the project's broker settings
-for the ingest client (docker/mosquitto/mosquitto.conf), else the pure-Python amqtt broker.
+It runs with the project's broker settings for the ingest client (docker/mosquitto/mosquitto.conf).
+Ingest needs MQTT v5 (Receive Maximum for its ack-after-Kafka window), which rules out the
+pure-Python amqtt broker (3.1.1 only); ``make deps`` installs Mosquitto where it is missing.
 """
 
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 from services.stack.process import Child, free_port, start_child, wait_for_port
@@ -29,32 +29,18 @@ def _mosquitto_config(work_dir: Path, port: int) -> Path:
     return path
 
 
-def _amqtt_config(work_dir: Path, port: int) -> Path:
-    path = work_dir / "amqtt.yaml"
-    path.write_text(
-        "listeners:\n"
-        "  default:\n"
-        "    type: tcp\n"
-        f"    bind: 127.0.0.1:{port}\n"
-        "plugins:\n"
-        "  amqtt.plugins.authentication.AnonymousAuthPlugin:\n"
-        "    allow_anonymous: true\n"
-    )
-    return path
-
-
 async def start_mqtt_broker(work_dir: Path, port: int | None = None) -> tuple[Child, str]:
     port = port or free_port()
     work_dir.mkdir(parents=True, exist_ok=True)
     mosquitto = shutil.which("mosquitto") or (
         "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
     )
-    if mosquitto:
-        argv = [mosquitto, "-c", str(_mosquitto_config(work_dir, port))]
-        name = "mqtt (mosquitto)"
-    else:
-        argv = [sys.executable, "-m", "amqtt.scripts.broker_script", "-c", str(_amqtt_config(work_dir, port))]
-        name = "mqtt (amqtt)"
-    child = start_child(name, argv, work_dir / "mqtt.log")
+    if not mosquitto:
+        raise RuntimeError(
+            "no MQTT broker answers and Mosquitto is not installed: run `make deps` (installs it with "
+            "apt-get) or set TIDEWATCH_MQTT_URL to an MQTT v5 broker"
+        )
+    argv = [mosquitto, "-c", str(_mosquitto_config(work_dir, port))]
+    child = start_child("mqtt (mosquitto)", argv, work_dir / "mqtt.log")
     await wait_for_port("127.0.0.1", port, timeout_s=20, child=child)
     return child, f"mqtt://127.0.0.1:{port}"

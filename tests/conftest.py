@@ -1,0 +1,43 @@
+"""Shared fixtures: one real stack per test session.
+
+PostgreSQL as configured (the machine's server), a private Mosquitto with tidewatch's broker settings,
+and a fresh Tansu broker, so a run starts from empty topics and never shares a broker queue.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from services.config import load_settings
+from services.stack.launcher import Stack, start_stack
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "tests" / "data" / "reference"
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    return REFERENCE
+
+
+@pytest.fixture(scope="session")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    """Real services; the database is a fresh one named for this session and dropped afterwards."""
+    base = load_settings()
+    database = f"tidewatch_test_{uuid.uuid4().hex[:8]}"
+    settings = base.with_(database_url=base.database_url.rsplit("/", 1)[0] + f"/{database}")
+    stack = await start_stack(settings, tmp_path_factory.mktemp("stack"), fresh_kafka=True, private_mqtt=True)
+    admin_url = stack.settings.database_url.rsplit("/", 1)[0] + "/postgres"
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        admin = await asyncpg.connect(admin_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        finally:
+            await admin.close()

@@ -73,7 +73,8 @@ async def _progress(
             stored = await conn.fetchval("SELECT count(*) FROM observations")
             dead = await conn.fetchval("SELECT count(*) FROM dead_letters")
             stations = await conn.fetchval(
-                "SELECT count(DISTINCT station_id) FROM observations WHERE stored_at > now() - interval '1 minute'"
+                "SELECT count(DISTINCT station_id) FROM observations "
+                "WHERE stored_at > now() - interval '1 minute'"
             )
             rate = "" if last_stored is None else f" ({(stored - last_stored) / 2:,.0f}/s)"
             last_stored = stored

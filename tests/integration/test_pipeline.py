@@ -130,7 +130,8 @@ async def test_refused_messages_become_dead_letters_with_reasons(pipeline, db, p
     assert count == 1
     assert (
         await db.fetchval(
-            "SELECT variable FROM observations WHERE station_id = 'yingkou' AND time = to_timestamp($1 / 1e6)",
+            "SELECT variable FROM observations "
+            "WHERE station_id = 'yingkou' AND time = to_timestamp($1 / 1e6)",
             t,
         )
         == "water_temperature_degC"
@@ -169,7 +170,8 @@ async def test_worker_killed_mid_stream_loses_and_duplicates_nothing(pipeline, d
     count = await wait_for_count(db, COUNT_STATION, "dandong", start, expected=n, timeout_s=120)
     assert count == n
     distinct = await db.fetchval(
-        "SELECT count(DISTINCT time) FROM observations WHERE station_id = 'dandong' AND time >= to_timestamp($1/1e6)",
+        "SELECT count(DISTINCT time) FROM observations "
+        "WHERE station_id = 'dandong' AND time >= to_timestamp($1 / 1e6)",
         start,
     )
     assert distinct == n

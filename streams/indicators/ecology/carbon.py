@@ -1,0 +1,134 @@
+"""Blue carbon from eddy-covariance stations: NEE and CH4 flux to carbon mass per day, season (DJF,
+MAM, JJA, SON) and year, year-to-date totals, CO2-equivalents and sink/source.
+
+Signs follow FLUXNET: negative = uptake by the ecosystem, so a negative net balance is a sink. Only
+measured (QC-good) half-hours are summed; nothing is gap-filled, and each period reports the share of
+its half-hours that were measured (coverage) so a partial sum is never mistaken for a full one.
+CH4 carbon counts in the net carbon balance; CO2-equivalents use the molecule masses: CO2 carbon x
+44.009/12.011, CH4 carbon x 16.043/12.011 x GWP100 (27, IPCC AR6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from streams.indicators.ecology.calendar import Period, day_start_us, period_bounds
+from streams.indicators.ecology.frame import DayReadings, Outputs, Row, live_days, scope_start_us
+from streams.indicators.ecology.params import EcologyParams
+
+CO2_FLUX = "co2_flux_umol_m2_s"
+CH4_FLUX = "ch4_flux_nmol_m2_s"
+C_G_MOL = 12.011
+CO2_G_MOL = 44.009
+CH4_G_MOL = 16.043
+PERIODS: tuple[Period, ...] = ("daily", "season", "year")
+
+
+def flux_to_g_c(flux: np.ndarray, per_mol: float, interval_s: float) -> np.ndarray:
+    """Carbon mass (g C m-2) moved during each interval by a flux in mol-fraction units (1e-6 or 1e-9)."""
+    return np.asarray(flux, dtype=float) * per_mol * C_G_MOL * interval_s
+
+
+def ch4_co2eq_g(ch4_g_c: float, gwp100: float) -> float:
+    return ch4_g_c * CH4_G_MOL / C_G_MOL * gwp100
+
+
+def co2_co2eq_g(co2_g_c: float) -> float:
+    return co2_g_c * CO2_G_MOL / C_G_MOL
+
+
+def period_ids(period: str) -> tuple[str, ...]:
+    return (
+        f"nee_{period}_gC_m2",
+        f"ch4_{period}_gC_m2",
+        f"ch4_{period}_co2eq_g_m2",
+        f"net_carbon_{period}_gC_m2",
+        f"ghg_{period}_co2eq_g_m2",
+        f"nee_coverage_{period}_pct",
+        f"ch4_coverage_{period}_pct",
+        f"carbon_coverage_{period}_pct",
+        f"carbon_sink_{period}",
+    )
+
+
+CUMULATIVE_IDS = (
+    "nee_cumulative_gC_m2",
+    "ch4_cumulative_gC_m2",
+    "net_carbon_cumulative_gC_m2",
+    "ghg_cumulative_co2eq_g_m2",
+)
+
+
+@dataclass(slots=True)
+class Totals:
+    nee_g: float = 0.0
+    nee_n: int = 0
+    ch4_g: float = 0.0
+    ch4_n: int = 0
+
+    def add(self, row: Row) -> None:
+        self.nee_g += row["nee_g"]
+        self.nee_n += row["nee_n"]
+        self.ch4_g += row["ch4_g"]
+        self.ch4_n += row["ch4_n"]
+
+    def balance(self, gwp100: float) -> tuple[float, float, float, float, float]:
+        """NEE, CH4 and net carbon (g C m-2); CH4 and net greenhouse-gas balance (g CO2-eq m-2)."""
+        ch4_eq = ch4_co2eq_g(self.ch4_g, gwp100)
+        return self.nee_g, self.ch4_g, self.nee_g + self.ch4_g, ch4_eq, co2_co2eq_g(self.nee_g) + ch4_eq
+
+
+@dataclass(frozen=True, slots=True)
+class CarbonFamily:
+    params: EcologyParams
+    name: str = "carbon"
+
+    def day_row(self, day: int, readings: DayReadings) -> Row | None:
+        row: Row = {}
+        for key, variable, per_mol in (("nee", CO2_FLUX, 1e-6), ("ch4", CH4_FLUX, 1e-9)):
+            series = readings.get(variable)
+            grams = (
+                flux_to_g_c(series.values, per_mol, self.params.sampling_interval_s)
+                if series
+                else np.empty(0)
+            )
+            row[f"{key}_g"], row[f"{key}_n"] = float(grams.sum()), int(grams.size)
+        return row if row["nee_n"] or row["ch4_n"] else None
+
+    def _put_period(self, out: Outputs, period: str, start: int, end: int, totals: Totals) -> None:
+        nee, ch4, net, ch4_eq, ghg = totals.balance(self.params.ch4_gwp100)
+        expected = (end - start) * round(86400 / self.params.sampling_interval_s)
+        nee_cov, ch4_cov = 100.0 * totals.nee_n / expected, 100.0 * totals.ch4_n / expected
+        values = (nee, ch4, ch4_eq, net, ghg, nee_cov, ch4_cov, min(nee_cov, ch4_cov), int(net < 0))
+        for indicator, value in zip(period_ids(period), values, strict=True):
+            out.put(indicator, day_start_us(start), value)
+
+    def outputs(self, rows: Mapping[int, Row], first_open: int | None, carry: dict, out: Outputs) -> None:
+        for period in PERIODS:
+            first = None if first_open is None else period_bounds(first_open, period)[0]
+            out.scope(period_ids(period), scope_start_us(first))
+            groups: dict[tuple[int, int], Totals] = {}
+            for day in live_days(rows, first):
+                groups.setdefault(period_bounds(day, period), Totals()).add(rows[day])
+            for (start, end), totals in groups.items():
+                self._put_period(out, period, start, end, totals)
+        self._put_cumulative(rows, first_open, out)
+
+    def _put_cumulative(self, rows: Mapping[int, Row], first_open: int | None, out: Outputs) -> None:
+        """Year-to-date totals per day; rows are kept back to 1 January of the first open day's year."""
+        out.scope(CUMULATIVE_IDS, scope_start_us(first_open))
+        totals, year = Totals(), None
+        for day in rows:
+            if period_bounds(day, "year") != year:
+                totals, year = Totals(), period_bounds(day, "year")
+            totals.add(rows[day])
+            if first_open is None or day >= first_open:
+                nee, ch4, net, _, ghg = totals.balance(self.params.ch4_gwp100)
+                for indicator, value in zip(CUMULATIVE_IDS, (nee, ch4, net, ghg), strict=True):
+                    out.put(indicator, day_start_us(day), value)
+
+    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict) -> int:
+        return min(period_bounds(first_open, period)[0] for period in PERIODS)

@@ -1,0 +1,148 @@
+"""Marine heatwave climatology (Hobday et al. 2016): seasonal mean and 90th-percentile threshold per
+day of year, from a station's daily SST history or loaded from a file (e.g. a satellite climatology).
+
+It is a batch product: recomputed when the baseline changes, not per reading. Each day of year d
+(1..366, leap-year calendar) pools every baseline day within +/- `window_half_width_d` days of a day
+with that day of year; 29 February is the mean of its neighbours; both curves are then smoothed with
+a centred `smooth_width_d`-day moving average that wraps around the year.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from streams.indicators.ecology.calendar import leap_day_of_year
+
+YEAR_DAYS = 366
+FEB29 = 60
+
+
+class ClimatologyError(ValueError):
+    """A climatology input or file that cannot be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class Climatology:
+    """Seasonal climatology and threshold (°C) for day of year 1..366 (index 0..365)."""
+
+    seas_degC: np.ndarray
+    thresh_degC: np.ndarray
+    source: str
+
+    def __post_init__(self) -> None:
+        for name in ("seas_degC", "thresh_degC"):
+            values = np.asarray(getattr(self, name), dtype=float)
+            if values.shape != (YEAR_DAYS,) or not np.isfinite(values).all():
+                raise ClimatologyError(f"climatology {self.source!r}: {name} needs {YEAR_DAYS} finite values")
+            object.__setattr__(self, name, values)
+
+    def at(self, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Climatology and threshold for UTC day numbers."""
+        doy = leap_day_of_year(days) - 1
+        return self.seas_degC[doy], self.thresh_degC[doy]
+
+    def to_json(self) -> dict:
+        return {
+            "source": self.source,
+            "seas_degC": self.seas_degC.tolist(),
+            "thresh_degC": self.thresh_degC.tolist(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Climatology:
+        return cls(np.asarray(data["seas_degC"]), np.asarray(data["thresh_degC"]), str(data["source"]))
+
+
+def circular_moving_average(values: np.ndarray, width: int) -> np.ndarray:
+    """Centred moving average of odd `width` over a periodic series."""
+    if width < 1 or width % 2 == 0:
+        raise ClimatologyError(f"smoothing width must be a positive odd number of days, got {width}")
+    half = width // 2
+    padded = np.concatenate([values[-half:], values, values[:half]]) if half else values
+    sums = np.cumsum(np.concatenate([[0.0], padded]))
+    return (sums[width:] - sums[:-width]) / width
+
+
+def compute_climatology(
+    days: np.ndarray,
+    sst_degC: np.ndarray,
+    *,
+    baseline_years: tuple[int, int] | None = None,
+    window_half_width_d: int = 5,
+    percentile: float = 90.0,
+    smooth_width_d: int = 31,
+    source: str = "station history",
+) -> Climatology:
+    """Climatology from daily mean SST at UTC day numbers `days` (gaps allowed, NaN = missing).
+
+    `baseline_years` (first, last), inclusive, limits the pool; the default is the whole record.
+    Window days outside the baseline are not used.
+    """
+    days = np.asarray(days, dtype=np.int64)
+    sst = np.asarray(sst_degC, dtype=float)
+    if days.size == 0 or days.shape != sst.shape:
+        raise ClimatologyError("climatology needs one SST value per day")
+    grid = np.arange(days.min(), days.max() + 1)
+    series = np.full(grid.size, np.nan)
+    series[days - grid[0]] = sst
+    years = grid.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+    first, last = baseline_years if baseline_years else (int(years[0]), int(years[-1]))
+    inside = np.flatnonzero((years >= first) & (years <= last))
+    if inside.size == 0:
+        raise ClimatologyError(f"no SST in the baseline {first}-{last}")
+    lo, hi = inside[0], inside[-1]
+    base_doy = leap_day_of_year(grid[lo : hi + 1])
+    offsets = np.arange(-window_half_width_d, window_half_width_d + 1)
+    seas = np.full(YEAR_DAYS, np.nan)
+    thresh = np.full(YEAR_DAYS, np.nan)
+    for doy in range(1, YEAR_DAYS + 1):
+        if doy == FEB29:
+            continue
+        centres = lo + np.flatnonzero(base_doy == doy)
+        window = (centres[:, None] + offsets[None, :]).ravel()
+        pool = series[window[(window >= lo) & (window <= hi)]]
+        if np.isfinite(pool).any():
+            seas[doy - 1] = np.nanmean(pool)
+            thresh[doy - 1] = np.nanpercentile(pool, percentile)
+    for curve in (seas, thresh):
+        curve[FEB29 - 1] = 0.5 * (curve[FEB29 - 2] + curve[FEB29])
+    if not (np.isfinite(seas).all() and np.isfinite(thresh).all()):
+        raise ClimatologyError(f"baseline {first}-{last} leaves days of year without SST")
+    label = f"{source}, baseline {first}-{last}, {2 * window_half_width_d + 1}-day window, p{percentile:g}"
+    return Climatology(
+        circular_moving_average(seas, smooth_width_d), circular_moving_average(thresh, smooth_width_d), label
+    )
+
+
+def climatology_to_csv(clim: Climatology) -> str:
+    """CSV with columns doy, seas_degC, thresh_degC (366 rows) and the source as a comment line."""
+    buffer = io.StringIO()
+    buffer.write(f"# {clim.source}\n")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["doy", "seas_degC", "thresh_degC"])
+    for doy in range(1, YEAR_DAYS + 1):
+        writer.writerow([doy, repr(float(clim.seas_degC[doy - 1])), repr(float(clim.thresh_degC[doy - 1]))])
+    return buffer.getvalue()
+
+
+def load_climatology_csv(path: str | os.PathLike[str]) -> Climatology:
+    """Load a climatology file: columns doy (1..366, leap-year calendar), seas_degC, thresh_degC."""
+    path = Path(path)
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
+        rows = list(csv.DictReader(lines))
+        doy = np.array([int(r["doy"]) for r in rows])
+        seas = np.array([float(r["seas_degC"]) for r in rows])
+        thresh = np.array([float(r["thresh_degC"]) for r in rows])
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise ClimatologyError(f"climatology file {path}: {exc}") from exc
+    if not np.array_equal(np.sort(doy), np.arange(1, YEAR_DAYS + 1)):
+        raise ClimatologyError(f"climatology file {path}: needs each doy 1..366 once")
+    order = np.argsort(doy)
+    return Climatology(seas[order], thresh[order], f"file {path.name}")

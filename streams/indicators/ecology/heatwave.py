@@ -1,0 +1,184 @@
+"""Marine heatwaves (Hobday et al. 2016) with categories (Hobday et al. 2018) over daily mean SST.
+
+A heatwave is a run of at least `min_duration_d` days with SST above the threshold; two such runs
+separated by at most `max_gap_d` days are one event (shorter runs in between do not count on their
+own). Missing days count as the climatology: they never exceed but can lie inside a joined event.
+Intensity is SST minus climatology; a day's category is floor(1 + (SST - threshold) / (threshold -
+climatology)), so 1 moderate, 2 strong, 3 severe, 4 extreme (capped); an event's category is the
+highest daily category it reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from streams.indicators.ecology.calendar import day_start_us
+from streams.indicators.ecology.climatology import Climatology
+from streams.indicators.ecology.frame import DayReadings, Outputs, Row, live_days, mean_of, scope_start_us
+from streams.indicators.ecology.params import EcologyParams
+
+TEMPERATURE = "water_temperature_degC"
+SST_DAILY = "sst_daily_mean_degC"
+CLIMATOLOGY = "mhw_climatology_degC"
+THRESHOLD = "mhw_threshold_degC"
+INTENSITY = "mhw_intensity_degC"
+DAY_N = "mhw_day"
+CATEGORY = "mhw_category"
+EVENT_DURATION = "mhw_event_duration_d"
+EVENT_MAX = "mhw_event_intensity_max_degC"
+EVENT_MEAN = "mhw_event_intensity_mean_degC"
+EVENT_CUMULATIVE = "mhw_event_intensity_cumulative_degC_d"
+EVENT_CATEGORY = "mhw_event_category"
+PER_DAY_IDS = (CLIMATOLOGY, THRESHOLD, INTENSITY, DAY_N, CATEGORY)
+EVENT_IDS = (EVENT_DURATION, EVENT_MAX, EVENT_MEAN, EVENT_CUMULATIVE, EVENT_CATEGORY)
+MAX_CATEGORY = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One heatwave over index positions start..end (inclusive) of a daily series."""
+
+    start: int
+    end: int
+    peak: int
+    duration_d: int
+    intensity_max_degC: float
+    intensity_mean_degC: float
+    intensity_cumulative_degC_d: float
+    category: int
+
+
+def exceedance_runs(exceeds: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) inclusive index pairs of the runs of True."""
+    edges = np.diff(np.concatenate([[0], exceeds.astype(np.int8), [0]]))
+    return list(
+        zip(np.flatnonzero(edges == 1).tolist(), (np.flatnonzero(edges == -1) - 1).tolist(), strict=True)
+    )
+
+
+def daily_categories(sst: np.ndarray, seas: np.ndarray, thresh: np.ndarray) -> np.ndarray:
+    """floor(1 + (SST - threshold) / (threshold - climatology)); missing SST counts as climatology."""
+    filled = np.where(np.isnan(sst), seas, sst)
+    return np.floor(1.0 + (filled - thresh) / (thresh - seas))
+
+
+def detect_events(
+    sst: np.ndarray, seas: np.ndarray, thresh: np.ndarray, *, min_duration_d: int = 5, max_gap_d: int = 2
+) -> list[Event]:
+    """Events of a contiguous daily series (NaN = missing day)."""
+    runs = [
+        (a, b)
+        for a, b in exceedance_runs(np.nan_to_num(sst, nan=-np.inf) > thresh)
+        if b - a + 1 >= min_duration_d
+    ]
+    joined: list[tuple[int, int]] = []
+    for start, end in runs:
+        if joined and start - joined[-1][1] - 1 <= max_gap_d:
+            joined[-1] = (joined[-1][0], end)
+        else:
+            joined.append((start, end))
+    anomaly = np.where(np.isnan(sst), 0.0, sst - seas)
+    categories = daily_categories(sst, seas, thresh)
+    events = []
+    for start, end in joined:
+        part = anomaly[start : end + 1]
+        peak = int(np.argmax(part))
+        events.append(
+            Event(
+                start=start,
+                end=end,
+                peak=start + peak,
+                duration_d=end - start + 1,
+                intensity_max_degC=float(part[peak]),
+                intensity_mean_degC=float(part.mean()),
+                intensity_cumulative_degC_d=float(part.sum()),
+                category=int(min(MAX_CATEGORY, categories[start : end + 1].max())),
+            )
+        )
+    return events
+
+
+def event_day_state(
+    n_days: int, events: list[Event], categories: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per day: day N of the event it belongs to (0 outside) and the event's category so far (0 outside)."""
+    day_n = np.zeros(n_days, dtype=np.int64)
+    category = np.zeros(n_days, dtype=np.int64)
+    for ev in events:
+        span = slice(ev.start, ev.end + 1)
+        day_n[span] = np.arange(1, ev.duration_d + 1)
+        category[span] = np.minimum(MAX_CATEGORY, np.maximum.accumulate(np.maximum(categories[span], 1)))
+    return day_n, category
+
+
+@dataclass(frozen=True, slots=True)
+class HeatwaveFamily:
+    """Daily mean SST; with a climatology also the heatwave state per day and per event (keyed by its
+    first day)."""
+
+    params: EcologyParams
+    climatology: Climatology | None
+    name: str = "heatwave"
+
+    def day_row(self, day: int, readings: DayReadings) -> Row | None:
+        sst = mean_of(readings, TEMPERATURE)
+        return None if sst is None else {"sst": sst}
+
+    def outputs(self, rows: Mapping[int, Row], first_open: int | None, carry: dict, out: Outputs) -> None:
+        out.scope((SST_DAILY,), scope_start_us(first_open))
+        for day in live_days(rows, first_open):
+            out.put(SST_DAILY, day_start_us(day), rows[day]["sst"])
+        if self.climatology is None:
+            return
+        anchor = carry.get("anchor_day")
+        out.scope((*PER_DAY_IDS, *EVENT_IDS), scope_start_us(anchor))
+        if not rows:
+            return
+        days, sst, seas, thresh = self._series(rows, min(rows) if anchor is None else anchor, max(rows))
+        events = detect_events(
+            sst,
+            seas,
+            thresh,
+            min_duration_d=self.params.mhw_min_duration_d,
+            max_gap_d=self.params.mhw_max_gap_d,
+        )
+        day_n, category = event_day_state(days.size, events, daily_categories(sst, seas, thresh))
+        for i in np.flatnonzero(~np.isnan(sst) | (day_n > 0)).tolist():
+            key = day_start_us(int(days[i]))
+            out.put(CLIMATOLOGY, key, seas[i])
+            out.put(THRESHOLD, key, thresh[i])
+            out.put(INTENSITY, key, 0.0 if np.isnan(sst[i]) else sst[i] - seas[i])
+            out.put(DAY_N, key, day_n[i])
+            out.put(CATEGORY, key, category[i])
+        for ev in events:
+            key = day_start_us(int(days[ev.start]))
+            out.put(EVENT_DURATION, key, ev.duration_d)
+            out.put(EVENT_MAX, key, ev.intensity_max_degC)
+            out.put(EVENT_MEAN, key, ev.intensity_mean_degC)
+            out.put(EVENT_CUMULATIVE, key, ev.intensity_cumulative_degC_d)
+            out.put(EVENT_CATEGORY, key, ev.category)
+
+    def _series(self, rows: Mapping[int, Row], first: int, last: int) -> tuple[np.ndarray, ...]:
+        days = np.arange(first, last + 1)
+        sst = np.array([rows[d]["sst"] if d in rows else np.nan for d in days.tolist()])
+        seas, thresh = self.climatology.at(days)
+        return days, sst, seas, thresh
+
+    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict) -> int:
+        """Cut the history after max_gap + 1 closed days without exceedance: no later event can join
+        or extend an event before them, so those days' values are final."""
+        if self.climatology is None:
+            return first_open
+        anchor = carry.get("anchor_day")
+        first = anchor if anchor is not None else min(rows, default=first_open)
+        _, sst, _, thresh = self._series(rows, first, first_open - 1)
+        quiet = ~(np.nan_to_num(sst, nan=-np.inf) > thresh)
+        need = self.params.mhw_max_gap_d + 1
+        for cut in range(first_open, first + need - 1, -1):
+            if quiet[cut - need - first : cut - first].all():
+                carry["anchor_day"] = cut
+                return cut
+        return first

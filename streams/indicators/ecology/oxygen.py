@@ -1,0 +1,183 @@
+"""Dissolved oxygen: saturation (TEOS-10 via gsw), hours below the seawater-quality class limits,
+hypoxia episodes.
+
+Saturation compares the measured concentration with the solubility of oxygen in air-saturated
+water of the same temperature and salinity at one standard atmosphere (gsw.O2sol_SP_pt, Garcia and
+Gordon 1992 as used in TEOS-10). The sensor is assumed at the surface (0 dbar) unless the station
+sets `sensor_pressure_dbar`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import gsw
+import numpy as np
+
+from streams.indicators.ecology.calendar import day_of, day_start_us
+from streams.indicators.ecology.frame import DayReadings, Outputs, Row, live_days, scope_start_us
+from streams.indicators.ecology.params import EcologyParams
+
+O2_G_MOL = 31.9988  # so 1 mg/L = 31.25 µmol/L
+TEMPERATURE = "water_temperature_degC"
+SALINITY = "salinity_psu"
+OXYGEN = "dissolved_oxygen_mg_l"
+
+# China GB 3097-1997 seawater quality classes I-IV need DO > 6, > 5, > 4, > 3 mg/L.
+CLASS_LIMITS_MG_L = (6, 5, 4, 3)
+HOURS_BELOW = tuple(f"do_hours_below_{limit}_mg_l" for limit in CLASS_LIMITS_MG_L)
+SATURATION = "do_saturation_pct"
+DAILY_MIN = "do_daily_min_mg_l"
+HOURS_MEASURED = "do_hours_measured_h"
+HYPOXIA_DURATION = "hypoxia_duration_h"
+HYPOXIA_MIN = "hypoxia_min_mg_l"
+DAILY_IDS = (DAILY_MIN, HOURS_MEASURED, *HOURS_BELOW)
+
+
+def do_saturation_pct(
+    do_mg_l: np.ndarray,
+    temperature_degC: np.ndarray,
+    salinity_psu: np.ndarray,
+    *,
+    longitude_deg: float,
+    latitude_deg: float,
+    pressure_dbar: float = 0.0,
+) -> np.ndarray:
+    """Percent of the oxygen solubility; mg/L become µmol/kg with the in-situ density from gsw."""
+    sp = np.asarray(salinity_psu, dtype=float)
+    t = np.asarray(temperature_degC, dtype=float)
+    sa = gsw.SA_from_SP(sp, pressure_dbar, longitude_deg, latitude_deg)
+    ct = gsw.CT_from_t(sa, t, pressure_dbar)
+    density_kg_l = gsw.rho(sa, ct, pressure_dbar) / 1000.0
+    solubility_umol_kg = gsw.O2sol_SP_pt(sp, gsw.pt0_from_t(sa, t, pressure_dbar))
+    do_umol_kg = np.asarray(do_mg_l, dtype=float) * (1000.0 / O2_G_MOL) / density_kg_l
+    return 100.0 * do_umol_kg / solubility_umol_kg
+
+
+def matched_saturation(readings: DayReadings, params: EcologyParams) -> tuple[np.ndarray, np.ndarray]:
+    """Saturation at the sample times where oxygen, temperature and salinity were all measured."""
+    parts = [readings.get(v) for v in (OXYGEN, TEMPERATURE, SALINITY)]
+    if any(p is None for p in parts):
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    oxygen, temperature, salinity = parts
+    times, i_o, i_t = np.intersect1d(oxygen.times_us, temperature.times_us, return_indices=True)
+    times, j, i_s = np.intersect1d(times, salinity.times_us, return_indices=True)
+    pct = do_saturation_pct(
+        oxygen.values[i_o[j]],
+        temperature.values[i_t[j]],
+        salinity.values[i_s],
+        longitude_deg=params.longitude_deg,
+        latitude_deg=params.latitude_deg,
+        pressure_dbar=params.sensor_pressure_dbar,
+    )
+    return times, pct
+
+
+def hours_at_or_below(do_mg_l: np.ndarray, limit_mg_l: float, interval_s: float) -> float:
+    """Hours a day's readings spent at or below a class limit: each reading stands for one interval."""
+    return min(24.0, int(np.count_nonzero(do_mg_l <= limit_mg_l)) * interval_s / 3600.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    start_us: int
+    last_us: int
+    duration_h: float
+    min_mg_l: float
+
+
+def hypoxia_episodes(
+    times_us: np.ndarray, do_mg_l: np.ndarray, limit_mg_l: float, max_gap_us: int, interval_us: int
+) -> list[Episode]:
+    """Runs of consecutive readings below the limit; a reading at or above it, or a data gap longer
+    than `max_gap_us`, ends a run. Duration = last - first reading time + one sampling interval."""
+    below = do_mg_l < limit_mg_l
+    if not below.any():
+        return []
+    gap = np.diff(times_us, prepend=times_us[0]) > max_gap_us
+    starts = below & (~np.roll(below, 1) | gap)
+    starts[0] = below[0]
+    run_id = np.cumsum(starts)[below]
+    idx = np.flatnonzero(below)
+    bounds = np.flatnonzero(np.diff(run_id, prepend=0, append=run_id[-1] + 1))
+    episodes = []
+    for a, b in itertools.pairwise(bounds.tolist()):
+        first, last = idx[a], idx[b - 1]
+        span_us = int(times_us[last] - times_us[first]) + interval_us
+        episodes.append(
+            Episode(
+                int(times_us[first]), int(times_us[last]), span_us / 3.6e9, float(do_mg_l[idx[a:b]].min())
+            )
+        )
+    return episodes
+
+
+def _concatenated(rows: Mapping[int, Row]) -> tuple[np.ndarray, np.ndarray]:
+    times = [t for row in rows.values() for t in row["t"]]
+    values = [v for row in rows.values() for v in row["do"]]
+    return np.asarray(times, dtype=np.int64), np.asarray(values, dtype=float)
+
+
+@dataclass(frozen=True, slots=True)
+class OxygenFamily:
+    """Per reading: saturation. Per UTC day: minimum, hours measured and below classes. Per episode
+    (keyed by its first reading): hypoxia duration and minimum."""
+
+    params: EcologyParams
+    name: str = "oxygen"
+
+    def day_row(self, day: int, readings: DayReadings) -> Row | None:
+        oxygen = readings.get(OXYGEN)
+        if oxygen is None:
+            return None
+        sat_times, sat = matched_saturation(readings, self.params)
+        return {
+            "t": oxygen.times_us.tolist(),
+            "do": oxygen.values.tolist(),
+            "sat": [[t, v] for t, v in zip(sat_times.tolist(), sat.tolist(), strict=True)],
+        }
+
+    def outputs(self, rows: Mapping[int, Row], first_open: int | None, carry: dict, out: Outputs) -> None:
+        interval_s = self.params.sampling_interval_s
+        out.scope((*DAILY_IDS, SATURATION), scope_start_us(first_open))
+        for day in live_days(rows, first_open):
+            row = rows[day]
+            do = np.asarray(row["do"], dtype=float)
+            key = day_start_us(day)
+            out.put(DAILY_MIN, key, do.min())
+            out.put(HOURS_MEASURED, key, min(24.0, do.size * interval_s / 3600.0))
+            for indicator, limit in zip(HOURS_BELOW, CLASS_LIMITS_MG_L, strict=True):
+                out.put(indicator, key, hours_at_or_below(do, limit, interval_s))
+            for time_us, pct in row["sat"]:
+                out.put(SATURATION, time_us, pct)
+        anchor_us = carry.get("anchor_us")
+        out.scope((HYPOXIA_DURATION, HYPOXIA_MIN), anchor_us)
+        times, values = _concatenated(rows)
+        if times.size == 0:
+            return
+        for ep in hypoxia_episodes(
+            times, values, self.params.hypoxia_mg_l, self.params.hypoxia_gap_us, self.params.interval_us
+        ):
+            if anchor_us is None or ep.start_us >= anchor_us:
+                out.put(HYPOXIA_DURATION, ep.start_us, ep.duration_h)
+                out.put(HYPOXIA_MIN, ep.start_us, ep.min_mg_l)
+
+    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict) -> int:
+        """Move the anchor past every episode that closed data have ended: the last closed reading
+        at or above the limit, or the open boundary if the closed data end in a run followed by a gap."""
+        boundary_us = day_start_us(first_open)
+        times, values = _concatenated(rows)
+        previous = carry.get("anchor_us")
+        if times.size == 0 or boundary_us - times[-1] > self.params.hypoxia_gap_us:
+            anchor = boundary_us
+        else:
+            normal = np.flatnonzero(values >= self.params.hypoxia_mg_l)
+            anchor = int(times[normal[-1]]) if normal.size else previous
+        if anchor is not None and previous is not None:
+            anchor = max(anchor, previous)
+        carry["anchor_us"] = anchor
+        if anchor is None:
+            return min(rows)
+        return min(day_of(anchor), first_open)

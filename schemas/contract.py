@@ -15,7 +15,6 @@ ingest can forward the good part and dead-letter the rest.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -43,7 +42,6 @@ WRONG_UNIT = "wrong_unit"
 BAD_TIME = "bad_time"
 FUTURE_TIME = "future_time"
 TOO_OLD = "too_old"
-NOT_FINITE = "not_finite"
 OUT_OF_RANGE = "out_of_physical_range"
 REASONS = (
     MALFORMED_JSON,
@@ -56,7 +54,6 @@ REASONS = (
     BAD_TIME,
     FUTURE_TIME,
     TOO_OLD,
-    NOT_FINITE,
     OUT_OF_RANGE,
 )
 
@@ -196,8 +193,6 @@ class Validator:
                 values[var_id] = None
             elif isinstance(value, bool) or not isinstance(value, int | float):
                 verdict.refuse(SCHEMA, f"{var_id} at {raw.time}: expected a number or null, got {value!r}")
-            elif not math.isfinite(value):
-                verdict.refuse(NOT_FINITE, f"{var_id}={value} at {raw.time}")
             elif not variable.physically_possible(value):
                 verdict.refuse(
                     OUT_OF_RANGE,

@@ -124,7 +124,6 @@ def test_bad_values_are_refused_one_by_one_and_the_rest_kept() -> None:
             contract.SCHEMA,
             contract.UNKNOWN_VARIABLE,
             contract.UNKNOWN_VARIABLE,
-            contract.NOT_FINITE,
         ]
     )
     assert verdict.accepted.samples[0].values == {"wave_height_m": 2.0}

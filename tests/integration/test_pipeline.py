@@ -9,7 +9,8 @@ import pytest
 
 from services.cli import prepare_database
 from services.stack.launcher import Stack
-from tests.support.pipeline import Pipeline, Publisher, isolated_registry, message, wait_for_count
+from services.stack.pipeline import Pipeline
+from tests.support.pipeline import Publisher, isolated_registry, message, wait_for_count
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -17,10 +15,7 @@ import yaml
 
 from schemas.contract import readings_topic
 from schemas.registry import default_registry_path
-from services.config import Settings, settings_env
-from services.stack.process import Child, start_child
-
-CLI = [sys.executable, "-m", "services.cli"]
+from services.config import Settings
 
 
 def isolated_registry(tmp_dir: Path, network: str) -> Path:
@@ -78,58 +73,6 @@ class Publisher:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
-
-
-@dataclass
-class Pipeline:
-    settings: Settings
-    network: str
-    logs: Path
-    worker: Child | None = None
-    ingest: Child | None = None
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            **settings_env(self.settings),
-            "TIDEWATCH_MQTT_SHARE_GROUP": f"g-{self.network}",
-            "TIDEWATCH_MQTT_CLIENT_ID": f"ingest-{self.network}",
-        }
-
-    async def start_worker(self) -> Child:
-        offset = _size(self.logs / "worker.log")
-        self.worker = start_child("worker", [*CLI, "worker"], self.logs / "worker.log", self.env)
-        await wait_for_log(self.worker, "Worker]: Ready", timeout_s=90, offset=offset)
-        return self.worker
-
-    async def start_ingest(self) -> Child:
-        offset = _size(self.logs / "ingest.log")
-        self.ingest = start_child("ingest", [*CLI, "ingest"], self.logs / "ingest.log", self.env)
-        await wait_for_log(self.ingest, "ingest subscribed", timeout_s=60, offset=offset)
-        return self.ingest
-
-    def stop(self) -> None:
-        for child in (self.ingest, self.worker):
-            if child is not None:
-                child.stop(20)
-
-
-def _size(path: Path) -> int:
-    return path.stat().st_size if path.exists() else 0
-
-
-async def wait_for_log(child: Child, text: str, timeout_s: float, offset: int = 0) -> None:
-    """Wait until the child's log, from byte ``offset`` on, contains ``text``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not child.alive():
-            raise RuntimeError(f"{child.name} exited:\n{child.tail(40)}")
-        with open(child.log_path, "rb") as log:
-            log.seek(offset)
-            if text.encode() in log.read():
-                return
-        await asyncio.sleep(0.2)
-    raise TimeoutError(f"{child.name} did not log {text!r} in {timeout_s} s:\n{child.tail(40)}")
 
 
 async def wait_for_count(

@@ -21,9 +21,6 @@ class Variable:
     physical_min: float
     physical_max: float
 
-    def physically_possible(self, value: float) -> bool:
-        return self.physical_min <= value <= self.physical_max
-
 
 class VocabularyError(ValueError):
     """The vocabulary file itself is inconsistent."""

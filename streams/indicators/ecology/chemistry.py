@@ -33,10 +33,10 @@ IDS = (PH_DAILY, PH_TREND, SALINITY_DAILY, SALINITY_ANOMALY, POREWATER_DAILY, SA
 DAYS_PER_YEAR = 365.25
 
 
-def trend_per_year(days: list[int], values: list[float]) -> float:
+def trend_per_year(days: np.ndarray, values: np.ndarray) -> float:
     """Least-squares slope of daily values, per year."""
-    x = np.asarray(days, dtype=float) - days[0]
-    return float(np.polyfit(x, np.asarray(values), 1)[0]) * DAYS_PER_YEAR
+    x = (days - days[0]).astype(float)
+    return float(np.polyfit(x, values, 1)[0]) * DAYS_PER_YEAR
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,17 +51,15 @@ class ChemistryFamily:
     def outputs(self, rows: Mapping[int, Row], first_open: int | None, carry: dict, out: Outputs) -> None:
         p = self.params
         out.scope(IDS, scope_start_us(first_open))
+        ph_days = np.array([d for d, row in rows.items() if row["ph"] is not None], dtype=np.int64)
+        ph_values = np.array([rows[d]["ph"] for d in ph_days.tolist()], dtype=float)
         for day in live_days(rows, first_open):
             row, key = rows[day], day_start_us(day)
             if row["ph"] is not None:
                 out.put(PH_DAILY, key, row["ph"])
-                window = [
-                    d
-                    for d in range(day - p.ph_trend_days + 1, day + 1)
-                    if rows.get(d, {}).get("ph") is not None
-                ]
-                if len(window) >= p.ph_trend_min_days:
-                    out.put(PH_TREND, key, trend_per_year(window, [rows[d]["ph"] for d in window]))
+                lo, hi = np.searchsorted(ph_days, [day - p.ph_trend_days + 1, day + 1])
+                if hi - lo >= p.ph_trend_min_days:
+                    out.put(PH_TREND, key, trend_per_year(ph_days[lo:hi], ph_values[lo:hi]))
             if row["sal"] is not None:
                 out.put(SALINITY_DAILY, key, row["sal"])
                 base = self._salinity_baseline(rows, day)

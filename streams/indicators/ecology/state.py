@@ -7,7 +7,8 @@ heatwave) and readings that arrive for a closed day are dropped and counted. Eve
 the values that can still change and emits those that differ from what was last emitted, with a None
 value retracting a key that no longer exists; so the last value emitted per (station, indicator,
 time) equals the batch result for any arrival order within the lateness, and across a restart from
-the JSON state.
+the JSON state. `late_dropped` counts readings refused for closed days, replays of readings already
+taken included. Two different values for the same station, variable and time: the last one wins.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class EcologyState:
         self.rows: dict[str, dict[int, Row]] = {f.name: {} for f in self.families}
         self.carry: dict[str, dict] = {f.name: {} for f in self.families}
         self.emitted: dict[str, dict[int, float]] = {}
+        self._day_rows: dict[int, dict[str, Row | None]] = {}  # open days, rebuilt only when touched
 
     def update(self, samples: Iterable[SampleLike]) -> list[Indicator]:
         """Take readings (QC-good only, any order, replays allowed); return new and corrected values."""
@@ -98,18 +100,21 @@ class EcologyState:
                     self.late_dropped += 1
                     continue
                 readings = self.raw.setdefault(day, {}).setdefault(variable, {})
-                changed = changed or readings.get(sample.time_us) != value
-                readings[sample.time_us] = float(value)
+                if readings.get(sample.time_us) != value:
+                    readings[sample.time_us] = float(value)
+                    self._day_rows.pop(day, None)
+                    changed = True
         return changed
 
     def _open_rows(self) -> dict[str, dict[int, Row]]:
         rows: dict[str, dict[int, Row]] = {f.name: {} for f in self.families}
         for day in sorted(self.raw):
-            readings = {variable: Series.from_mapping(values) for variable, values in self.raw[day].items()}
-            for family in self.families:
-                row = family.day_row(day, readings)
+            if day not in self._day_rows:
+                readings = {name: Series.from_mapping(values) for name, values in self.raw[day].items()}
+                self._day_rows[day] = {f.name: f.day_row(day, readings) for f in self.families}
+            for name, row in self._day_rows[day].items():
                 if row is not None:
-                    rows[family.name][day] = row
+                    rows[name][day] = row
         return rows
 
     def _emit(self, open_rows: dict[str, dict[int, Row]]) -> list[Indicator]:
@@ -143,6 +148,7 @@ class EcologyState:
             keep_from = family.close(dict(sorted(rows.items())), first_open, self.carry[family.name])
             self.rows[family.name] = {day: row for day, row in sorted(rows.items()) if day >= keep_from}
         self.raw = {day: readings for day, readings in self.raw.items() if day >= first_open}
+        self._day_rows = {day: rows for day, rows in self._day_rows.items() if day >= first_open}
         self.first_open = first_open
 
     def to_json(self) -> dict[str, Any]:

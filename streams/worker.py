@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import faust
+from prometheus_client import start_http_server
 
-from streams import store  # noqa: F401  (registers the storage agents)
-from streams.app import app
+from streams import lag, store  # noqa: F401  (registers the agents and timers)
+from streams.app import app, settings
 
 
 def run_worker(loglevel: str = "info") -> None:
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr="127.0.0.1")
     faust.Worker(app, loglevel=loglevel).execute_from_commandline()

@@ -32,11 +32,15 @@ STAGE_COLUMNS = ("time_us", "station_id", "variable", "value", "qc_flag", "qc_te
 _EPOCH = "timestamptz 'epoch' + {} * interval '1 microsecond'"
 
 INSERT_READINGS = f"""
-INSERT INTO observations (time, station_id, variable, value, qc_flag, qc_tests, received_at)
-SELECT {_EPOCH.format("time_us")}, station_id, variable, value, qc_flag, qc_tests::jsonb,
-       {_EPOCH.format("received_us")}
-FROM observations_stage
-ON CONFLICT (station_id, variable, time) DO NOTHING
+WITH inserted AS (
+    INSERT INTO observations (time, station_id, variable, value, qc_flag, qc_tests, received_at)
+    SELECT {_EPOCH.format("time_us")}, station_id, variable, value, qc_flag, qc_tests::jsonb,
+           {_EPOCH.format("received_us")}
+    FROM observations_stage
+    ON CONFLICT (station_id, variable, time) DO NOTHING
+    RETURNING station_id
+)
+SELECT station_id, count(*) AS new_rows FROM inserted GROUP BY station_id
 """
 
 ObservationRow = tuple[int, str, str, float | None, int, str | None, int]
@@ -61,14 +65,13 @@ def reading_rows(items: Iterable[StationReadings]) -> list[ObservationRow]:
     return rows
 
 
-async def insert_observations(conn: asyncpg.Connection, rows: Sequence[ObservationRow]) -> int:
-    """Store rows once; returns how many were new (the rest were duplicates or redeliveries)."""
+async def insert_observations(conn: asyncpg.Connection, rows: Sequence[ObservationRow]) -> dict[str, int]:
+    """Store rows once; returns the new rows per station (the rest were duplicates or redeliveries)."""
     if not rows:
-        return 0
+        return {}
     async with conn.transaction():
         await conn.copy_records_to_table("observations_stage", records=rows, columns=STAGE_COLUMNS)
-        status = await conn.execute(INSERT_READINGS)
-    return int(status.rsplit(" ", 1)[1])
+        return dict(await conn.fetch(INSERT_READINGS))
 
 
 def dead_letter_fingerprint(letter: DeadLetter) -> bytes:

@@ -1,0 +1,60 @@
+"""Prometheus metrics of the stream worker.
+
+Label sets are bounded: station kind, station id (the registry's size), variable ids from the
+vocabulary, QC flags, rule ids and severities. Nothing is labelled per reading or per message.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+STORED = Counter("tidewatch_readings_stored_total", "Readings newly stored (duplicates excluded)", ["kind"])
+DUPLICATES = Counter(
+    "tidewatch_readings_duplicate_total", "Readings already stored (redelivered or repeated)", ["kind"]
+)
+DEAD_LETTERS_STORED = Counter("tidewatch_dead_letters_stored_total", "Dead letters stored", ["reason"])
+BATCH_READINGS = Histogram(
+    "tidewatch_store_batch_readings",
+    "Readings per database write",
+    buckets=(10, 50, 100, 500, 1000, 5000, 10000, 50000),
+)
+STORE_SECONDS = Histogram(
+    "tidewatch_store_seconds",
+    "Time to commit one batch of readings",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+INGEST_TO_STORE_SECONDS = Histogram(
+    "tidewatch_ingest_to_store_seconds",
+    "From ingest receiving a message to its readings being committed",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+)
+CONSUMER_LAG = Gauge(
+    "tidewatch_consumer_lag_records", "Kafka records not yet consumed", ["topic", "partition"]
+)
+STATION_LAST_SEEN = Gauge(
+    "tidewatch_station_last_seen_timestamp_seconds",
+    "Sample time of the newest stored reading",
+    ["station", "kind"],
+)
+LATEST_VALUE = Gauge(
+    "tidewatch_latest_value", "Newest stored value of key variables", ["station", "kind", "variable"]
+)
+QC_FLAGS = Counter(
+    "tidewatch_qc_flags_total", "QC flags assigned (final flags)", ["kind", "variable", "flag"]
+)
+INDICATORS = Counter("tidewatch_indicators_total", "Indicator values emitted", ["indicator"])
+ALERT_EVENTS = Counter("tidewatch_alert_events_total", "Alert transitions", ["rule", "kind", "severity"])
+OPEN_ALERTS = Gauge("tidewatch_open_alerts", "Alerts currently firing", ["rule", "severity"])
+
+# Variables whose newest value is worth a gauge per station (Grafana's station table and map).
+KEY_VARIABLES = frozenset(
+    {
+        "water_level_m",
+        "water_temperature_degC",
+        "dissolved_oxygen_mg_l",
+        "wave_height_m",
+        "chlorophyll_ug_l",
+        "salinity_psu",
+        "battery_voltage_v",
+    }
+)

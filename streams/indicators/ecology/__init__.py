@@ -16,8 +16,9 @@ from streams.indicators.ecology.climatology import (
 from streams.indicators.ecology.heatwave import Event, detect_events
 from streams.indicators.ecology.oxygen import Episode, do_saturation_pct, hypoxia_episodes
 from streams.indicators.ecology.params import EcologyParams, ParameterError, params_for_station
-from streams.indicators.ecology.records import CATALOGUE, Indicator, IndicatorSpec, catalogue_markdown
+from streams.indicators.ecology.records import CATALOGUE, catalogue_markdown
 from streams.indicators.ecology.state import INPUT_VARIABLES, EcologyState, compute_batch
+from streams.indicators.records import Indicator, IndicatorSpec
 
 __all__ = [
     "CATALOGUE",

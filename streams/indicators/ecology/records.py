@@ -8,36 +8,8 @@ of the period (seasons DJF/MAM/JJA/SON, DJF from 1 December); event and episode 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import msgspec
-
 from streams.indicators.ecology import bloom, carbon, chemistry, heatwave, oxygen, wetland
-
-
-class Indicator(msgspec.Struct, frozen=True, array_like=True):
-    """One indicator value of one station at one event time (int µs since the epoch, UTC).
-
-    Consumers upsert by (station, indicator, time_us); a None value retracts the key (late readings
-    moved an event or episode start).
-    """
-
-    station: str
-    indicator: str
-    time_us: int
-    value: float | None
-    unit: str
-
-
-@dataclass(frozen=True, slots=True)
-class IndicatorSpec:
-    id: str
-    unit: str
-    definition: str
-    inputs: str
-    parameters: str
-    method: str
-
+from streams.indicators.records import IndicatorSpec
 
 _DO_IN = "dissolved_oxygen_mg_l"
 _SAT_IN = "dissolved_oxygen_mg_l, water_temperature_degC, salinity_psu"

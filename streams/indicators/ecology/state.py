@@ -25,8 +25,9 @@ from streams.indicators.ecology.frame import Family, Outputs, Row, Series
 from streams.indicators.ecology.heatwave import HeatwaveFamily
 from streams.indicators.ecology.oxygen import OxygenFamily
 from streams.indicators.ecology.params import EcologyParams
-from streams.indicators.ecology.records import CATALOGUE, Indicator
+from streams.indicators.ecology.records import CATALOGUE
 from streams.indicators.ecology.wetland import WetlandFamily
+from streams.indicators.records import Indicator
 
 STATE_FORMAT = "tidewatch.ecology.state/1"
 INPUT_VARIABLES = frozenset(

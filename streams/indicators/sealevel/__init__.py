@@ -1,9 +1,10 @@
 """Sea-level indicators of tide stations: tide prediction, surge, high/low waters, mean sea level,
 trend and warning levels (GB/T 17839 practice). Pure: no I/O; the stream layer stores and publishes."""
 
+from streams.indicators.records import Indicator, IndicatorSpec
 from streams.indicators.sealevel.compute import SeaLevelConfig, compute_indicators
 from streams.indicators.sealevel.extrema import ExtremaParams, Extremum, find_extrema
-from streams.indicators.sealevel.records import CATALOGUE, Indicator, IndicatorSpec
+from streams.indicators.sealevel.records import CATALOGUE
 from streams.indicators.sealevel.refit import FitWindow, RefitPolicy, refit_window, resolvable_constituents
 from streams.indicators.sealevel.stream import SeaLevelState
 from streams.indicators.sealevel.tide import TideModel, fit_tide, predict_with, select_model

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from streams.indicators.records import Indicator
 from streams.indicators.sealevel import records as r
 from streams.indicators.sealevel.extrema import HIGH, LOW, ExtremaParams, Extremum, find_extrema
 from streams.indicators.sealevel.means import (
@@ -24,7 +25,7 @@ from streams.indicators.sealevel.means import (
     period_end_us,
     to_um,
 )
-from streams.indicators.sealevel.records import Indicator, indicator
+from streams.indicators.sealevel.records import indicator
 from streams.indicators.sealevel.tide import US_PER_S, TideModel, predict_with
 from streams.indicators.sealevel.warnings import (
     WATER_LEVEL_FIELD,

@@ -7,34 +7,7 @@ and the database, so an auditor can see how each number was made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import msgspec
-
-
-class Indicator(msgspec.Struct, frozen=True, array_like=True):
-    """One indicator value of one station at one event time.
-
-    Consumers upsert by (station, indicator, time_us). ``value`` None retracts a row that a late reading
-    made obsolete (a high water that moved, a tidal cycle that changed bounds).
-    """
-
-    station: str
-    indicator: str
-    time_us: int
-    value: float | None
-    unit: str
-
-
-@dataclass(frozen=True, slots=True)
-class IndicatorSpec:
-    id: str
-    unit: str
-    definition: str
-    inputs: str
-    parameters: str
-    method: str
-
+from streams.indicators.records import Indicator, IndicatorSpec
 
 WATER_LEVEL_WARNING = "water_level_warning"
 WAVE_WARNING = "wave_warning"

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from streams.indicators.records import Indicator
 from streams.indicators.sealevel.compute import (
     CycleMax,
     SeaLevelConfig,
@@ -32,7 +33,6 @@ from streams.indicators.sealevel.compute import (
 )
 from streams.indicators.sealevel.extrema import Extremum, find_extrema
 from streams.indicators.sealevel.means import PERIODS, add_reading, period_end_us, period_starts, to_um
-from streams.indicators.sealevel.records import Indicator
 from streams.indicators.sealevel.tide import US_PER_S, TideModel, predict_with
 
 WATER_LEVEL = "water_level_m"

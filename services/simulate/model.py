@@ -131,6 +131,10 @@ class Simulation:
         self._by_id = {run.station.id: run for run in self.runs}
         self.dropped: Counter[str] = Counter()  # samples never sent: gap, silent
 
+    def messages_per_sim_s(self) -> float:
+        """Messages the network sends per simulated second without faults (one per sample)."""
+        return sum(US / run.interval_us for run in self.runs)
+
     # --- pure signals -----------------------------------------------------------------------------
     def model(self, station_id: str) -> StationModel:
         return self._by_id[station_id].model

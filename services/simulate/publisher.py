@@ -33,8 +33,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REPLAY_H = 240.0
 MAX_PENDING = 1000  # unacknowledged publishes before the simulator waits (bounded memory)
-CHUNK_WALL_S = 1.0  # generate about this much wall time of messages at once
-MIN_CHUNK_S, MAX_CHUNK_S = 60.0, 3600.0  # simulated seconds per generated chunk
+MAX_INFLIGHT = 100  # QoS 1 messages on the wire without PUBACK (paho queues the rest)
+# Messages are generated a chunk of simulated time at once: the model's cost is mostly per station
+# and chunk (~2–3 ms of numpy calls), so chunks of a few thousand messages make it ~30 µs a message.
+CHUNK_MESSAGES_PER_STATION = 360
+MAX_CHUNK_MESSAGES = 50_000  # bounds memory with thousands of stations
+MIN_CHUNK_S, MAX_CHUNK_S = 60.0, 86_400.0
 YIELD_EVERY = 256
 
 
@@ -151,7 +155,7 @@ class PahoLink:
             protocol=mqtt.MQTTv311,
             clean_session=True,
         )
-        client.max_inflight_messages_set(100)
+        client.max_inflight_messages_set(MAX_INFLIGHT)
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(min_delay=1, max_delay=5)
         client.on_connect = self._on_connect
@@ -213,8 +217,12 @@ def default_start_us(now_us: int, scenario: Scenario | None) -> int:
     return start - start % (60 * US)
 
 
-def chunk_us(speedup: float) -> int:
-    return int(min(max(speedup * CHUNK_WALL_S, MIN_CHUNK_S), MAX_CHUNK_S) * US)
+def chunk_us(messages_per_sim_s: float, stations: int) -> int:
+    """Simulated time holding a few hundred messages per station, at most MAX_CHUNK_MESSAGES."""
+    if messages_per_sim_s <= 0:
+        return int(MAX_CHUNK_S * US)
+    wanted = min(CHUNK_MESSAGES_PER_STATION * stations, MAX_CHUNK_MESSAGES)
+    return int(min(max(wanted / messages_per_sim_s, MIN_CHUNK_S), MAX_CHUNK_S) * US)
 
 
 async def run_simulator(
@@ -255,14 +263,17 @@ async def run_simulator(
         await link.wait_connected(connect_timeout_s)
         clock = SimClock(start_us, speedup)
         pacer = Pacer(rate)
-        step_us = chunk_us(speedup)
+        step_us = chunk_us(sim.messages_per_sim_s(), len(sim.runs))
         cursor = start_us
         while end_us is None or cursor < end_us:
             chunk_end = cursor + step_us if end_us is None else min(cursor + step_us, end_us)
             for message in sim.messages_between(cursor, chunk_end):
-                delay_s = clock.seconds_until(message.time_us)
-                if delay_s > 0 and await _stopped(stop, delay_s):
-                    return stats
+                while (delay_s := clock.seconds_until(message.time_us)) > 0:  # live: wait in slices
+                    if await _stopped(stop, min(delay_s, progress_interval_s)):
+                        return stats
+                    if progress is not None and time.monotonic() - last_progress >= progress_interval_s:
+                        last_progress = time.monotonic()
+                        _report(stats, sim, link, began, progress)
                 await pacer.wait()
                 await link.publish(message.topic, message.payload)
                 stats.add(message)

@@ -127,4 +127,6 @@ def test_clock_never_runs_ahead_of_the_wall():
     caught_up = SimClock(wall_us - 10 * US, speedup=1e9)
     assert abs(caught_up.now_us() - wall_us) < 1 * US
     assert caught_up.seconds_until(wall_us + 2 * US) == pytest.approx(2.0, abs=0.2)  # live: 1x
-    assert chunk_us(1.0) == 60 * US and chunk_us(1e6) == 3600 * US
+    assert chunk_us(0.125, 14) == 40_320 * US  # the sample network: 7/60 + 4/600 + 3/1800 messages a second
+    assert chunk_us(100.0, 10_000) == 500 * US  # many stations: memory-bound
+    assert chunk_us(1000.0, 14) == 60 * US and chunk_us(0.0, 1) == 86_400 * US

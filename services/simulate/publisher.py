@@ -271,9 +271,9 @@ async def run_simulator(
                 while (delay_s := clock.seconds_until(message.time_us)) > 0:  # live: wait in slices
                     if await _stopped(stop, min(delay_s, progress_interval_s)):
                         return stats
-                    if progress is not None and time.monotonic() - last_progress >= progress_interval_s:
-                        last_progress = time.monotonic()
-                        _report(stats, sim, link, began, progress)
+                    last_progress = _maybe_report(
+                        stats, sim, link, began, progress, last_progress, progress_interval_s
+                    )
                 await pacer.wait()
                 await link.publish(message.topic, message.payload)
                 stats.add(message)
@@ -283,9 +283,9 @@ async def run_simulator(
                     await asyncio.sleep(0)
                     if stop is not None and stop.is_set():
                         return stats
-                    if progress is not None and time.monotonic() - last_progress >= progress_interval_s:
-                        last_progress = time.monotonic()
-                        _report(stats, sim, link, began, progress)
+                    last_progress = _maybe_report(
+                        stats, sim, link, began, progress, last_progress, progress_interval_s
+                    )
             cursor = chunk_end
             if await _stopped(stop, 0):
                 return stats
@@ -309,6 +309,23 @@ async def _stopped(stop: asyncio.Event | None, wait_s: float) -> bool:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), wait_s)
     return stop.is_set()
+
+
+def _maybe_report(
+    stats: SimStats,
+    sim: Simulation,
+    link: PahoLink,
+    began: float,
+    progress: Callable[[SimStats], None] | None,
+    last: float,
+    interval_s: float,
+) -> float:
+    """Report progress if interval_s has passed since `last`; returns the new `last`."""
+    now = time.monotonic()
+    if progress is None or now - last < interval_s:
+        return last
+    _report(stats, sim, link, began, progress)
+    return now
 
 
 def _report(

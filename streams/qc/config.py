@@ -121,16 +121,14 @@ class SeriesConfig:
     flat_line: FlatLineTest | None = None
     attenuated_signal: AttenuatedSignalTest | None = None
     location: LocationTest | None = None
+    # How many earlier samples, and how far back in time, a reading's flags depend on.
+    back_samples: int = field(init=False)
+    back_us: int = field(init=False)
 
-    @property
-    def back_samples(self) -> int:
-        """How many earlier samples a reading's flags depend on."""
-        return max(1, self.flat_line.fail_count if self.flat_line else 0)
-
-    @property
-    def back_us(self) -> int:
-        """How far back in time a reading's flags depend on (attenuated-signal window)."""
-        return self.attenuated_signal.test_period * 1_000_000 if self.attenuated_signal else 0
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "back_samples", max(1, self.flat_line.fail_count if self.flat_line else 0))
+        period = self.attenuated_signal.test_period if self.attenuated_signal else 0
+        object.__setattr__(self, "back_us", period * 1_000_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,9 +172,7 @@ def _is_number(value: Any) -> bool:
 
 def _span(where: str, value: Any) -> Span:
     ok = isinstance(value, list | tuple) and len(value) == 2
-    ok = ok and all(
-        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value
-    )
+    ok = ok and all(_is_number(v) and math.isfinite(v) for v in value)
     if not ok or value[0] >= value[1]:
         raise QcConfigError(f"{where} must be [low, high] with low < high, got {value!r}")
     return float(value[0]), float(value[1])

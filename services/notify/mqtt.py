@@ -1,0 +1,80 @@
+"""Alert events on MQTT for field systems: ``tidewatch/v1/alerts/{network}/{station}/{rule}``, QoS 1.
+
+While an alert is open its latest event is the topic's retained message, so a field system that
+connects later learns the current state at once; the resolved event is published once (not retained)
+and then the retained message is cleared with an empty retained payload — subscribers ignore empty
+payloads.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from functools import lru_cache
+
+import aiomqtt
+import orjson
+
+from alerts.events import AlertEvent
+from schemas.registry import Registry, load_registry
+from services.config import Settings
+
+TOPIC_ROOT = "tidewatch/v1/alerts"
+
+
+def alert_topic(network: str, station: str, rule: str) -> str:
+    return f"{TOPIC_ROOT}/{network}/{station}/{rule}"
+
+
+@lru_cache(maxsize=4)
+def _registry(path: str | None) -> Registry:
+    return load_registry(path)
+
+
+def _network_of(station: str, registry: Registry) -> str:
+    known = registry.get(station)
+    return known.network if known is not None else registry.network
+
+
+def alert_message(event: AlertEvent, network: str) -> bytes:
+    return orjson.dumps(event.to_dict() | {"network": network})
+
+
+async def _publish(
+    client: aiomqtt.Client, events: Sequence[AlertEvent], network: str | None, registry: Registry
+):
+    for event in sorted(events, key=lambda e: (e.alert_id, e.seq)):
+        net = network or _network_of(event.station, registry)
+        topic = alert_topic(net, event.station, event.rule)
+        resolved = event.kind == "resolved"
+        await client.publish(topic, alert_message(event, net), qos=1, retain=not resolved)
+        if resolved:
+            await client.publish(topic, b"", qos=1, retain=True)
+
+
+async def publish_alert_events(
+    client_or_settings: aiomqtt.Client | Settings,
+    events: Sequence[AlertEvent],
+    *,
+    network: str | None = None,
+    registry: Registry | None = None,
+) -> int:
+    """Publish events in (alert, seq) order; returns how many events were published.
+
+    Give a connected ``aiomqtt.Client`` to reuse a connection, or Settings to connect for this call.
+    `network` overrides the station's network from the registry (tests use a private one).
+    """
+    if not events:
+        return 0
+    if isinstance(client_or_settings, Settings):
+        settings = client_or_settings
+        registry = registry or _registry(settings.registry_path)
+        endpoint = settings.mqtt
+        client = aiomqtt.Client(
+            endpoint.host, endpoint.port, identifier=f"tidewatch-alerts-{uuid.uuid4().hex[:8]}"
+        )
+        async with client:
+            await _publish(client, events, network, registry)
+    else:
+        await _publish(client_or_settings, events, network, registry or _registry(None))
+    return len(events)

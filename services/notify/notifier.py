@@ -1,0 +1,201 @@
+"""Deliver routed alert events: claim, send with retries, record the outcome.
+
+Each (alert_id, seq, channel) is claimed in ``notifications`` before the first try (INSERT … ON
+CONFLICT DO NOTHING RETURNING), so a replayed or redelivered event is never sent twice. A claim that
+a crash left `pending` is picked up again by `retry_stale` (at least once after a crash, once
+otherwise). An event that still fails after the last try is a dead letter: status `dead` with the last
+error, and an error in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from alerts.channels import Channel, load_channels
+from alerts.events import AlertEvent
+from services.db.alerts import us
+from services.notify.config import NotifyConfig, RetryPolicy
+from services.notify.senders import EmailSender, Sender, SendError, WebhookSender
+
+log = logging.getLogger("tidewatch.notify")
+
+CLAIM = """
+INSERT INTO notifications (alert_id, seq, channel, status, attempts) VALUES ($1, $2, $3, 'pending', 0)
+ON CONFLICT (alert_id, seq, channel) DO NOTHING
+RETURNING alert_id
+"""
+RECORD = """
+UPDATE notifications SET status = $4, attempts = $5, last_error = $6, updated_at = now()
+WHERE alert_id = $1 AND seq = $2 AND channel = $3
+"""
+# Claims left pending by a crashed sender, taken over by moving their clock (compare-and-set).
+RECLAIM_STALE = f"""
+UPDATE notifications n SET updated_at = now()
+FROM alert_events e
+WHERE n.status = 'pending' AND n.updated_at < now() - $1::float8 * interval '1 second'
+  AND e.alert_id = n.alert_id AND e.seq = n.seq
+RETURNING n.channel, n.attempts, e.alert_id, e.seq, e.station_id, e.rule, e.kind, e.severity,
+          {us("e.time")} AS time_us, e.value, e.message_en, e.message_zh, e.channels, e.actor, e.comment
+"""
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    dead: int = 0
+    already_claimed: int = 0
+    unconfigured: int = 0
+    dead_letters: list[tuple[str, int, str, str]] = field(default_factory=list)
+
+    def add(self, other: DeliveryReport) -> None:
+        self.sent += other.sent
+        self.dead += other.dead
+        self.already_claimed += other.already_claimed
+        self.unconfigured += other.unconfigured
+        self.dead_letters += other.dead_letters
+
+
+def senders_from_config(config: NotifyConfig) -> dict[str, Sender]:
+    senders: dict[str, Sender] = {}
+    if config.webhook_url:
+        senders["webhook"] = WebhookSender(config.webhook_url, config.retry.timeout_s)
+    if config.smtp is not None:
+        senders["email"] = EmailSender(
+            config.smtp, config.email_from, config.email_to, config.retry.timeout_s
+        )
+    return senders
+
+
+class Notifier:
+    """Sends each event to the channels the rule engine routed it to (``event.channels``)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        config: NotifyConfig | None = None,
+        *,
+        channels: Sequence[Channel] | None = None,
+        senders: Mapping[str, Sender] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.config = config if config is not None else NotifyConfig.from_env()
+        self.retry: RetryPolicy = self.config.retry
+        self.senders = dict(senders) if senders is not None else senders_from_config(self.config)
+        known = {c.name for c in (channels if channels is not None else load_channels())}
+        for name in sorted(known - set(self.senders)):
+            log.warning("notification channel %r is routed but not configured: its events are not sent", name)
+        self._warned: set[str] = set()
+
+    async def __aenter__(self) -> Notifier:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        for sender in self.senders.values():
+            await sender.close()
+
+    async def deliver(self, events: Iterable[AlertEvent]) -> DeliveryReport:
+        """Send every routed (event, channel) not sent before. Per alert and channel in event order
+        (a resolved notice never overtakes its firing notice); different ones concurrently."""
+        queues: dict[tuple[str, str], list[AlertEvent]] = defaultdict(list)
+        report = DeliveryReport()
+        for event in events:
+            for channel in event.channels:
+                if channel in self.senders:
+                    queues[(event.alert_id, channel)].append(event)
+                else:
+                    report.unconfigured += 1
+                    if channel not in self._warned:
+                        self._warned.add(channel)
+                        log.warning("no sender for channel %r; configure it to receive alerts", channel)
+        results = await asyncio.gather(
+            *(self._deliver_queue(channel, queue) for (_, channel), queue in queues.items())
+        )
+        for result in results:
+            report.add(result)
+        return report
+
+    async def retry_stale(self, older_than_s: float = 300.0) -> DeliveryReport:
+        """Send claims a crashed notifier left `pending` for longer than `older_than_s`."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(RECLAIM_STALE, older_than_s)
+        queues: dict[tuple[str, str], list[tuple[AlertEvent, int]]] = defaultdict(list)
+        for row in rows:
+            event = AlertEvent(
+                alert_id=row["alert_id"],
+                seq=row["seq"],
+                station=row["station_id"],
+                rule=row["rule"],
+                kind=row["kind"],
+                severity=None if row["severity"] == "none" else row["severity"],
+                time_us=row["time_us"],
+                value=row["value"],
+                message_en=row["message_en"],
+                message_zh=row["message_zh"],
+                channels=tuple(row["channels"]),
+                actor=row["actor"],
+                comment=row["comment"],
+            )
+            queues[(event.alert_id, row["channel"])].append((event, row["attempts"]))
+        report = DeliveryReport()
+        for (_, channel), items in queues.items():
+            for event, attempts in sorted(items, key=lambda item: item[0].seq):
+                if channel in self.senders:
+                    report.add(await self._send(channel, event, attempts))
+        return report
+
+    async def _deliver_queue(self, channel: str, events: list[AlertEvent]) -> DeliveryReport:
+        report = DeliveryReport()
+        for event in sorted(events, key=lambda e: e.seq):
+            async with self.pool.acquire() as conn:
+                claimed = await conn.fetchval(CLAIM, event.alert_id, event.seq, channel)
+            if claimed is None:
+                report.already_claimed += 1
+                continue
+            report.add(await self._send(channel, event, 0))
+        return report
+
+    async def _send(self, channel: str, event: AlertEvent, attempts: int) -> DeliveryReport:
+        """Try until sent, refused for good, or out of attempts; record every try's outcome."""
+        sender, report, error = self.senders[channel], DeliveryReport(), ""
+        failures = 0
+        while attempts < self.retry.attempts:
+            attempts += 1
+            try:
+                await sender.send(event)
+            except SendError as exc:
+                error, failures = str(exc), failures + 1
+                if exc.permanent or attempts >= self.retry.attempts:
+                    break
+                await self._record(event, channel, "pending", attempts, error)
+                await asyncio.sleep(self.retry.delay_s(failures))
+            else:
+                await self._record(event, channel, "sent", attempts, None)
+                report.sent += 1
+                return report
+        await self._record(event, channel, "dead", attempts, error or "out of attempts")
+        log.error(
+            "dead letter: %s#%d on %s after %d attempt(s): %s",
+            event.alert_id,
+            event.seq,
+            channel,
+            attempts,
+            error,
+        )
+        report.dead += 1
+        report.dead_letters.append((event.alert_id, event.seq, channel, error))
+        return report
+
+    async def _record(
+        self, event: AlertEvent, channel: str, status: str, attempts: int, error: str | None
+    ) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(RECORD, event.alert_id, event.seq, channel, status, attempts, error)

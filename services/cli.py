@@ -101,12 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     simulate = commands.add_parser("simulate", help="publish a simulated station network over MQTT")
-    try:  # TEMPORARY until services/simulate/cli.py lands
-        from services.simulate import cli as simulate_cli
+    from services.simulate import cli as simulate_cli
 
-        simulate_cli.add_arguments(simulate)
-    except ImportError:
-        pass
+    simulate_cli.add_arguments(simulate)
     simulate.set_defaults(func=cmd_simulate)
 
     demo = commands.add_parser("demo", help="run everything locally with a simulated network")

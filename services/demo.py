@@ -12,15 +12,16 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import asyncpg
 
-from services.config import Settings, settings_env
+from schemas.registry import load_registry
+from services.config import Settings
 from services.stack.launcher import start_stack
+from services.stack.pipeline import CLI, Pipeline
 from services.stack.process import Child, free_port, start_child
 
 WORK_DIR = Path(".tidewatch") / "demo"
@@ -30,14 +31,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--speedup",
         type=float,
-        default=60.0,
-        help="simulated seconds per real second while replaying history (default 60)",
+        default=3600.0,
+        help="simulated seconds per real second while replaying history (default 3600: an hour a second)",
     )
     parser.add_argument(
         "--days",
         type=float,
-        default=2.0,
-        help="days of history the simulator replays before going live (default 2)",
+        default=10.0,
+        help="days of history the simulator replays before going live (default 10: the demo story's "
+        "storm surge, hypoxic night, bloom and warm spell)",
     )
     parser.add_argument(
         "--seconds",
@@ -66,12 +68,13 @@ async def _progress(
 ) -> None:
     conn = await asyncpg.connect(settings.database_url)
     started, last_stored = time.monotonic(), None
+    since = await conn.fetchval("SELECT now()")  # count this run's rows, not an earlier demo's
     try:
         while not stop.is_set():
             received = _ingest_counter(metrics_port, "tidewatch_ingest_readings_total")
             refused = _ingest_counter(metrics_port, "tidewatch_ingest_refused_total")
-            stored = await conn.fetchval("SELECT count(*) FROM observations")
-            dead = await conn.fetchval("SELECT count(*) FROM dead_letters")
+            stored = await conn.fetchval("SELECT count(*) FROM observations WHERE stored_at >= $1", since)
+            dead = await conn.fetchval("SELECT count(*) FROM dead_letters WHERE stored_at >= $1", since)
             stations = await conn.fetchval(
                 "SELECT count(DISTINCT station_id) FROM observations "
                 "WHERE stored_at > now() - interval '1 minute'"
@@ -116,20 +119,15 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
             print("  " + note)
         print("  database: " + await prepare_database(stack.settings))
         metrics_port = free_port()
-        env = settings_env(stack.settings)
         logs = WORK_DIR / "logs"
-        cli = [sys.executable, "-m", "services.cli"]
-        children.append(start_child("worker", [*cli, "worker"], logs / "worker.log", env))
-        children.append(
-            start_child(
-                "ingest",
-                [*cli, "ingest"],
-                logs / "ingest.log",
-                {**env, "TIDEWATCH_METRICS_PORT": str(metrics_port)},
-            )
-        )
-        simulate = [*cli, "simulate", "--speedup", str(args.speedup), "--days", str(args.days)]
-        children.append(start_child("simulator", simulate, logs / "simulator.log", env))
+        network = load_registry(stack.settings.registry_path).network
+        pipeline = Pipeline(stack.settings, network, logs)
+        print("  starting the stream worker (joining its Kafka consumer group takes a few seconds) …")
+        children.append(await pipeline.start_worker())
+        pipeline.extra_env["TIDEWATCH_METRICS_PORT"] = str(metrics_port)
+        children.append(await pipeline.start_ingest())
+        simulate = [*CLI, "simulate", "--speedup", str(args.speedup), f"--start=-{args.days:g}d"]
+        children.append(start_child("simulator", simulate, logs / "simulator.log", pipeline.env))
         print(f"  logs: {logs}/  ·  ingest metrics: http://127.0.0.1:{metrics_port}/metrics")
         print(f"  data: psql {stack.settings.database_url} -c 'SELECT * FROM observations LIMIT 5'")
         print("  Ctrl-C stops everything cleanly.")

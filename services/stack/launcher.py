@@ -69,7 +69,8 @@ async def start_stack(
             child, url = await start_mqtt_broker(work_dir / "mqtt")
             stack.children.append(child)
             stack.settings = stack.settings.with_(mqtt_url=url)
-            stack.notes.append(f"MQTT: none answered, started {child.name} at {url}")
+            why = "private broker with tidewatch's settings" if private_mqtt else "none answered"
+            stack.notes.append(f"MQTT: {why}, started {child.name} at {url}")
 
         kafka = settings.kafka
         if not fresh_kafka and port_open(kafka.host, kafka.port):

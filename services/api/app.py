@@ -1,0 +1,93 @@
+"""The API application: ``create_app`` for tests and embedding, ``serve`` to run it under uvicorn.
+
+OpenAPI at ``/openapi.json``, interactive docs at ``/docs``. Other parts (the alert console) join the
+same app through ``extra_routers``, so one process and one port serve scientists and operators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Iterable
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request, Response
+
+from services.api.db import Database
+from services.api.errors import install_error_handlers
+from services.api.respond import json_response
+from services.api.routes import router
+from services.config import Settings
+
+DEFAULT_PORT = 8080
+DESCRIPTION = """
+Coastal observations of the tidewatch network: the station catalogue, readings (raw or aggregated into
+time buckets), indicators and alerts.
+
+* Times are UTC ISO 8601 (`2024-01-31T06:00:00Z`); ranges are `[start, end)`; `start`/`end` also take
+  `now`, `-7d`, `now-6h`, `-P1D`. Default range: the last day.
+* Every row names its unit; readings name their QARTOD QC flag (`qc_flag`, `qc_flag_name`).
+* Pages: `limit` (default 1,000, at most 100,000) and the `next` link (`Link` header too).
+  `/export` endpoints stream every row as CSV, JSON lines or Parquet.
+* Errors are `{"error": {"status": …, "message": …}}` with a 4xx status.
+"""
+
+
+def api_port() -> int:
+    return int(os.environ.get("TIDEWATCH_API_PORT", "") or DEFAULT_PORT)
+
+
+def create_app(settings: Settings, extra_routers: Iterable[APIRouter] = ()) -> FastAPI:
+    database = Database(settings.database_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await database.close()
+
+    app = FastAPI(title="tidewatch", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.db = database
+    app.state.rule_inputs = None
+    install_error_handlers(app)
+
+    @app.get("/health", summary="Liveness and which database features the queries use")
+    async def health(request: Request) -> Response:
+        backend = await request.app.state.db.backend()
+        return json_response({"status": "ok", "database": backend.describe()})
+
+    app.include_router(router)
+    for extra in extra_routers:
+        app.include_router(extra)
+    return app
+
+
+async def serve(
+    settings: Settings,
+    port: int | None = None,
+    stop_event: asyncio.Event | None = None,
+    *,
+    host: str | None = None,
+    extra_routers: Iterable[APIRouter] = (),
+) -> None:
+    """Run until ``stop_event`` is set (or forever); port 0 picks a free one (``server.servers``)."""
+    config = uvicorn.Config(
+        create_app(settings, extra_routers),
+        host=host or os.environ.get("TIDEWATCH_API_HOST", "127.0.0.1"),
+        port=api_port() if port is None else port,
+        log_level="info",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    if stop_event is None:
+        await task
+        return
+    stopping = asyncio.create_task(stop_event.wait())
+    await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    stopping.cancel()
+    await task

@@ -1,0 +1,118 @@
+"""The API's connection pool, what the database can do (TimescaleDB? the hourly rollup?), and reads.
+
+The pool decodes and encodes ``timestamptz`` as int µs since epoch UTC, the project's interface unit,
+so no datetime object is built per row. Pages are one query; exports read through a server-side cursor
+inside a read-only repeatable-read transaction, one chunk at a time, so the API's memory stays flat and
+the export is one consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+
+PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00Z, PostgreSQL's timestamp zero
+EXPORT_CHUNK_ROWS = 10_000
+STATEMENT_TIMEOUT = "60s"
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    timescaledb: str | None  # extension version, or None on plain PostgreSQL
+    hourly_rollup: bool  # the observations_hourly continuous aggregate exists
+
+    def describe(self) -> str:
+        if not self.timescaledb:
+            return "PostgreSQL: buckets with date_bin on raw readings"
+        rollup = "; hourly+ mean/min/max/count from observations_hourly" if self.hourly_rollup else ""
+        return f"TimescaleDB {self.timescaledb}: buckets with time_bucket{rollup}"
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "timestamptz",
+        schema="pg_catalog",
+        encoder=lambda us: (us - PG_EPOCH_US,),
+        decoder=lambda t: t[0] + PG_EPOCH_US,
+        format="tuple",
+    )
+    await conn.set_type_codec(
+        "jsonb", schema="pg_catalog", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads
+    )
+
+
+async def detect_backend(conn: asyncpg.Connection) -> Backend:
+    version = await conn.fetchval("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
+    rollup = False
+    if version:
+        rollup = bool(
+            await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM timescaledb_information.continuous_aggregates "
+                "WHERE view_name = 'observations_hourly')"
+            )
+        )
+    return Backend(version, rollup)
+
+
+class Database:
+    """Opened on first use (so the app also works when mounted without its lifespan), closed at exit."""
+
+    def __init__(self, url: str, max_connections: int = 10) -> None:
+        self.url = url
+        self.max_connections = max_connections
+        self._pool: asyncpg.Pool | None = None
+        self._backend: Backend | None = None
+        self._lock = asyncio.Lock()
+
+    async def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._lock:
+                if self._pool is None:
+                    pool = await asyncpg.create_pool(
+                        self.url,
+                        min_size=1,
+                        max_size=self.max_connections,
+                        init=_init_connection,
+                        server_settings={
+                            "application_name": "tidewatch-api",
+                            "statement_timeout": STATEMENT_TIMEOUT,
+                            "TimeZone": "UTC",
+                        },
+                    )
+                    async with pool.acquire() as conn:
+                        self._backend = await detect_backend(conn)
+                    self._pool = pool
+        return self._pool
+
+    async def backend(self) -> Backend:
+        await self.pool()
+        assert self._backend is not None
+        return self._backend
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[asyncpg.Record]:
+        pool = await self.pool()
+        return await pool.fetch(sql, *args)
+
+    async def stream(
+        self, sql: str, args: Sequence[Any] = (), chunk_rows: int = EXPORT_CHUNK_ROWS
+    ) -> AsyncIterator[list[asyncpg.Record]]:
+        """Rows in chunks through a server-side cursor; the connection is held until the end."""
+        pool = await self.pool()
+        async with pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
+            cursor = await conn.cursor(sql, *args)
+            while True:
+                rows = await cursor.fetch(chunk_rows)
+                if rows:
+                    yield rows
+                if len(rows) < chunk_rows:
+                    return

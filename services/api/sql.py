@@ -1,0 +1,253 @@
+"""SQL text for every listing, built from whitelisted identifiers with every value a bind parameter.
+
+Pure: no I/O. Each builder returns ``(sql, args)`` for asyncpg. Placeholders always carry a cast
+(``$3::timestamptz``) so the statement means the same on PostgreSQL and TimescaleDB and a test can
+render it with literals for the PGlite harness. Times are bound as int µs since epoch UTC (the API's
+pool decodes and encodes timestamptz that way).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.api.params import BUCKET_ORIGIN_US, CursorKey, TimeRange
+
+HOUR_US = 3_600_000_000
+
+
+@dataclass
+class Binds:
+    """Collects bind values; ``bind(value, cast)`` returns the placeholder for the SQL text."""
+
+    args: list[Any] = field(default_factory=list)
+
+    def bind(self, value: Any, cast: str) -> str:
+        assert cast in _CASTS, cast
+        self.args.append(value)
+        return f"${len(self.args)}::{cast}"
+
+
+_CASTS = ("text", "text[]", "smallint[]", "timestamptz", "interval", "float8[]", "bigint")
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesTable:
+    """A long-format time-series table: one row per station, series id and time."""
+
+    table: str
+    key: str  # the series column: variable or indicator
+    qc: bool  # has a qc_flag column
+    unit_column: str | None  # stores its unit per row (indicators) or not (observations: from variables)
+    hourly_rollup: str | None  # a continuous aggregate with n/value_sum/value_min/value_max per qc_flag
+
+
+OBSERVATIONS = SeriesTable("observations", "variable", True, None, "observations_hourly")
+INDICATORS = SeriesTable("indicators", "indicator", False, "unit", None)
+
+BUCKET_FUNCTIONS = {
+    "date_bin": "date_bin({width}, {time}, {origin})",
+    "time_bucket": "time_bucket({width}, {time}, {origin})",
+}
+RAW_AGGREGATES = {"mean": "avg(value)", "min": "min(value)", "max": "max(value)", "count": "count(value)"}
+ROLLUP_AGGREGATES = {
+    "mean": "sum(value_sum) / nullif(sum(n), 0)",
+    "min": "min(value_min)",
+    "max": "max(value_max)",
+    "count": "sum(n)::bigint",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesQuery:
+    stations: Sequence[str] | None  # None: every station
+    series: Sequence[str] | None  # None: every variable / indicator
+    span: TimeRange
+    flags: Sequence[int] | None = None  # QC flags kept (observations only)
+    after: CursorKey | None = None  # (station_id, series, time_us): first row of this page
+    limit: int | None = None  # None: everything (exports)
+    bucket_us: int | None = None
+    aggregates: tuple[str, ...] = ()
+    percentiles: tuple[float, ...] = ()
+
+
+def bucket_method(table: SeriesTable, query: SeriesQuery, timescaledb: bool, rollup: bool) -> str:
+    """Which SQL computes the buckets: the hourly rollup where exact, else time_bucket or date_bin."""
+    exact_from_rollup = (
+        rollup
+        and table.hourly_rollup is not None
+        and query.bucket_us is not None
+        and query.bucket_us % HOUR_US == 0
+        and not query.percentiles
+        and query.span.start_us % HOUR_US == 0
+        and query.span.end_us % HOUR_US == 0
+    )
+    if exact_from_rollup:
+        return "hourly_rollup"
+    return "time_bucket" if timescaledb else "date_bin"
+
+
+def _where(table: SeriesTable, query: SeriesQuery, time_column: str, binds: Binds) -> str:
+    conditions = []
+    if query.stations is not None:
+        conditions.append(f"station_id = ANY({binds.bind(list(query.stations), 'text[]')})")
+    if query.series is not None:
+        conditions.append(f"{table.key} = ANY({binds.bind(list(query.series), 'text[]')})")
+    conditions.append(f"{time_column} >= {binds.bind(query.span.start_us, 'timestamptz')}")
+    conditions.append(f"{time_column} < {binds.bind(query.span.end_us, 'timestamptz')}")
+    if table.qc and query.flags is not None:
+        conditions.append(f"qc_flag = ANY({binds.bind(list(query.flags), 'smallint[]')})")
+    if query.after is not None:
+        station, series, time_us = query.after
+        conditions.append(
+            f"(station_id, {table.key}, {time_column}) >= ({binds.bind(station, 'text')}, "
+            f"{binds.bind(series, 'text')}, {binds.bind(time_us, 'timestamptz')})"
+        )
+    return " AND ".join(conditions)
+
+
+def _limit(limit: int | None, binds: Binds) -> str:
+    # One row more than the page: its key is the next page's cursor.
+    return "" if limit is None else f"\nLIMIT {binds.bind(limit + 1, 'bigint')}"
+
+
+def raw_series_sql(table: SeriesTable, query: SeriesQuery) -> tuple[str, list[Any]]:
+    """Columns: time, station_id, <key>, value[, qc_flag][, unit], in (station, key, time) order."""
+    binds = Binds()
+    extra = (", qc_flag" if table.qc else "") + (f", {table.unit_column}" if table.unit_column else "")
+    sql = (
+        f"SELECT time, station_id, {table.key}, value{extra}\nFROM {table.table}\n"
+        f"WHERE {_where(table, query, 'time', binds)}\nORDER BY station_id, {table.key}, time"
+        + _limit(query.limit, binds)
+    )
+    return sql, binds.args
+
+
+def bucket_series_sql(table: SeriesTable, query: SeriesQuery, method: str) -> tuple[str, list[Any]]:
+    """Columns: time (bucket start), station_id, <key>, [unit,] the plain aggregates, then
+    ``percentiles`` (a float8[] in the order asked) when any were asked."""
+    assert query.bucket_us is not None
+    binds = Binds()
+    width = binds.bind(dt.timedelta(microseconds=query.bucket_us), "interval")
+    origin = binds.bind(BUCKET_ORIGIN_US, "timestamptz")
+    if method == "hourly_rollup":
+        assert table.hourly_rollup and not query.percentiles
+        source, time_column, aggregates = table.hourly_rollup, "bucket", ROLLUP_AGGREGATES
+        bucket = BUCKET_FUNCTIONS["time_bucket"].format(width=width, time="bucket", origin=origin)
+    else:
+        source, time_column, aggregates = table.table, "time", RAW_AGGREGATES
+        bucket = BUCKET_FUNCTIONS[method].format(width=width, time="time", origin=origin)
+    selected = [f"{bucket} AS time", "station_id", table.key]
+    if table.unit_column:
+        selected.append(f"min({table.unit_column}) AS unit")
+    selected += [f"{aggregates[name]} AS {name}" for name in query.aggregates]
+    if query.percentiles:
+        fractions = binds.bind(list(query.percentiles), "float8[]")
+        selected.append(f"percentile_cont({fractions}) WITHIN GROUP (ORDER BY value) AS percentiles")
+    sql = (
+        f"SELECT {', '.join(selected)}\nFROM {source}\nWHERE {_where(table, query, time_column, binds)}\n"
+        f"GROUP BY 1, station_id, {table.key}\nORDER BY station_id, {table.key}, 1"
+    )
+    sql += _limit(query.limit, binds)
+    return sql, binds.args
+
+
+# ---------------------------------------------------------------------------------------------------
+# Alerts: the current state of each alert, and every transition.
+
+ALERT_COLUMNS = (
+    "alert_id, station_id, rule, state, severity, opened_at, updated_at, resolved_at, value, message_en, "
+    "message_zh, acknowledged_by, acknowledged_at, ack_comment, silenced_until"
+)
+EVENT_COLUMNS = (
+    "time, alert_id, seq, station_id, rule, kind, severity, value, message_en, message_zh, channels, "
+    "actor, comment"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertQuery:
+    stations: Sequence[str] | None
+    span: TimeRange
+    rules: Sequence[str] | None = None
+    severities: Sequence[str] | None = None
+    states: Sequence[str] | None = None  # alerts only: pending | firing | resolved
+    kinds: Sequence[str] | None = None  # events only: the transition kind
+    after: CursorKey | None = None
+    limit: int | None = None
+
+
+def _text_filters(binds: Binds, columns: dict[str, Sequence[str] | None]) -> list[str]:
+    return [
+        f"{column} = ANY({binds.bind(list(values), 'text[]')})"
+        for column, values in columns.items()
+        if values is not None
+    ]
+
+
+def _listing(
+    columns: str, table: str, conditions: list[str], order: str, limit: int | None, binds: Binds
+) -> str:
+    sql = f"SELECT {columns}\nFROM {table}\nWHERE {' AND '.join(conditions)}\nORDER BY {order}"
+    return sql + _limit(limit, binds)
+
+
+def alerts_sql(query: AlertQuery) -> tuple[str, list[Any]]:
+    """Alerts active at some time in the range, by (opened_at, alert_id)."""
+    binds = Binds()
+    common = {"station_id": query.stations, "rule": query.rules, "severity": query.severities}
+    conditions = _text_filters(binds, {**common, "state": query.states})
+    conditions.append(f"opened_at < {binds.bind(query.span.end_us, 'timestamptz')}")
+    conditions.append(
+        f"(resolved_at IS NULL OR resolved_at >= {binds.bind(query.span.start_us, 'timestamptz')})"
+    )
+    if query.after is not None:
+        opened_us, alert = query.after
+        conditions.append(
+            f"(opened_at, alert_id) >= ({binds.bind(opened_us, 'timestamptz')}, {binds.bind(alert, 'text')})"
+        )
+    order = "opened_at, alert_id"
+    return _listing(ALERT_COLUMNS, "alerts", conditions, order, query.limit, binds), binds.args
+
+
+def alert_events_sql(query: AlertQuery) -> tuple[str, list[Any]]:
+    """Alert transitions in the range, by (time, alert_id, seq)."""
+    binds = Binds()
+    common = {"station_id": query.stations, "rule": query.rules, "severity": query.severities}
+    conditions = _text_filters(binds, {**common, "kind": query.kinds})
+    conditions.append(f"time >= {binds.bind(query.span.start_us, 'timestamptz')}")
+    conditions.append(f"time < {binds.bind(query.span.end_us, 'timestamptz')}")
+    if query.after is not None:
+        time_us, alert, seq = query.after
+        conditions.append(
+            f"(time, alert_id, seq) >= ({binds.bind(time_us, 'timestamptz')}, {binds.bind(alert, 'text')}, "
+            f"{binds.bind(seq, 'bigint')})"
+        )
+    order = "time, alert_id, seq"
+    return _listing(EVENT_COLUMNS, "alert_events", conditions, order, query.limit, binds), binds.args
+
+
+# ---------------------------------------------------------------------------------------------------
+# The catalogue: stations with their variables, units and first/last reading per variable.
+
+STATIONS_SQL = """
+SELECT s.id, s.name, s.name_zh, s.kind, s.network, s.area, s.latitude, s.longitude, s.datum_name,
+       s.msl_above_datum_m, s.sampling_interval_s, s.thresholds, s.updated_at,
+       sv.variable, v.unit, v.description, v.cf_name, r.first_time, r.last_time
+FROM stations s
+CROSS JOIN LATERAL unnest(s.variables) AS sv(variable)
+LEFT JOIN variables v ON v.id = sv.variable
+LEFT JOIN LATERAL (
+    SELECT min(o.time) AS first_time, max(o.time) AS last_time
+    FROM observations o WHERE o.station_id = s.id AND o.variable = sv.variable
+) r ON true
+WHERE ($1::text[] IS NULL OR s.id = ANY($1::text[])) AND ($2::text[] IS NULL OR s.kind = ANY($2::text[]))
+ORDER BY s.id, sv.variable
+"""
+CATALOGUE_SQL = "SELECT id, kind, variables FROM stations ORDER BY id"
+VARIABLES_SQL = "SELECT id, description, unit, cf_name, physical_min, physical_max FROM variables ORDER BY id"
+INDICATOR_CATALOGUE_SQL = (
+    "SELECT id, unit, definition, inputs, parameters, method FROM indicator_catalogue ORDER BY id"
+)

@@ -108,6 +108,10 @@ def reference(
                     tspan=(month, month), vspan=span, fspan=config.climatology.fail_span, period="month"
                 )
         put("climatology", qartod.climatology_test(members, values, times, np.full(len(values), np.nan)))
+        # The one deliberate difference: ioos_qc 3.0's climatology test says 1 for a missing value in a
+        # month it has a span for (see test_ioos_qc_climatology_quirk); the engine says 9, as every
+        # other ioos_qc test does.
+        out[np.isnan(values), TEST_INDEX["climatology"]] = MISSING
     if config.spike:
         s = config.spike
         put("spike", qartod.spike_test(values, s.suspect_threshold, s.fail_threshold, s.method))

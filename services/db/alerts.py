@@ -41,7 +41,7 @@ INSERT INTO alert_events (alert_id, seq, station_id, rule, kind, severity, time,
                           message_en, message_zh, channels, actor, comment)
 SELECT e.alert_id, e.seq, e.station, e.rule, e.kind, coalesce(e.severity, 'none'), {ts("e.time_us")},
        e.value, e.message_en, e.message_zh, e.channels, e.actor, e.comment
-FROM jsonb_to_recordset($1::jsonb) AS e(
+FROM jsonb_to_recordset($1::text::jsonb) AS e(
     alert_id text, seq integer, station text, rule text, kind text, severity text, time_us bigint,
     value double precision, message_en text, message_zh text, channels text[], actor text, comment text)
 ORDER BY e.alert_id, e.seq
@@ -247,7 +247,7 @@ async def station_status(conn: asyncpg.Connection) -> list[dict]:
     rows = await conn.fetch(
         f"""
         SELECT s.id, s.name, s.name_zh, s.kind, s.network, s.area, s.latitude, s.longitude,
-               {us("seen.time")} AS last_seen_us,
+               s.sampling_interval_s, {us("seen.time")} AS last_seen_us,
                coalesce(open.n, 0) AS open_alerts, open.worst AS worst_severity
         FROM stations s
         LEFT JOIN LATERAL (

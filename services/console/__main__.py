@@ -1,0 +1,3 @@
+from services.console.serve import main
+
+main()

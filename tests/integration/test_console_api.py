@@ -1,0 +1,253 @@
+"""The console over real HTTP (uvicorn on a free port, a fresh database): open reads, signed-in writes
+handed to the actions callable, cross-site refusals, live updates over Server-Sent Events, mounting."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+import asyncpg
+import orjson
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from test_alert_io_support import (
+    STATION,
+    EngineActions,
+    at,
+    database,  # noqa: F401  (fixture)
+    do_reading,
+    hypoxic_evening,
+    new_engine,
+)
+
+from services.console import create_console
+from services.console.serve import serve_console
+from services.console.session import Operator, SessionSigner, same_origin
+from services.db.alerts import create_operator, get_alert, store_alert_events
+
+pytestmark = pytest.mark.integration
+
+WRITE = {"X-Tidewatch-Console": "1"}
+
+
+class Harness:
+    def __init__(self, url: str, db_url: str, actions: EngineActions, http: aiohttp.ClientSession) -> None:
+        self.url, self.db_url, self.actions, self.http = url, db_url, actions, http
+
+    async def get(self, path: str) -> tuple[int, dict]:
+        async with self.http.get(self.url + path) as response:
+            return response.status, await response.json()
+
+    async def post(self, path: str, body: dict, headers: dict | None = None) -> tuple[int, dict]:
+        async with self.http.post(
+            self.url + path, json=body, headers=WRITE if headers is None else headers
+        ) as r:
+            return r.status, await r.json()
+
+    async def alert(self, alert_id: str) -> dict:
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            return await get_alert(conn, alert_id)
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def console(database) -> AsyncIterator[Harness]:  # noqa: F811
+    engine = new_engine()
+    conn = await database.connect()
+    try:
+        await store_alert_events(conn, hypoxic_evening(engine))
+        await create_operator(conn, "wang", "Wang Lei", "tide-2024!")
+    finally:
+        await conn.close()
+    actions = EngineActions(engine, database.url)
+    app = create_console(database.settings, actions, secret=b"test-secret", refresh_s=0.5)
+    running = await serve_console(app)
+    jar = aiohttp.CookieJar(unsafe=True)  # cookies from 127.0.0.1
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        yield Harness(running.url, database.url, actions, http)
+    await running.stop()
+
+
+ALERT_ID = f"{STATION}/hypoxia/{at(30)}"
+
+
+async def test_reads_are_open(console):
+    async with console.http.get(console.url + "/") as response:
+        assert response.status == 200
+        assert "<title>tidewatch · alert console</title>" in await response.text()
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    status, body = await console.get("/api/alerts/open")
+    assert status == 200
+    assert [(a["alert_id"], a["state"], a["severity"]) for a in body["alerts"]] == [
+        (ALERT_ID, "firing", "orange")
+    ]
+    status, body = await console.get("/api/stations")
+    stations = {s["id"]: s for s in body["stations"]}
+    assert (len(stations), stations[STATION]["open_alerts"], stations[STATION]["worst_severity"]) == (
+        14,
+        1,
+        "orange",
+    )
+    status, body = await console.get(f"/api/alerts/history?kind=firing&since={at(0)}")
+    assert [(e["kind"], e["time_us"]) for e in body["events"]] == [("firing", at(60))]
+    status, body = await console.get("/api/alerts/history?until=2023-11-14T22:50")  # ISO, UTC
+    assert [e["kind"] for e in body["events"]] == ["pending"]  # pending at 22:43 UTC
+    status, body = await console.get("/api/alerts/history?since=yesterday")
+    assert status == 400 and "since" in body["error"]
+    status, body = await console.get("/api/meta")
+    assert body["operator"] is None and "hypoxia" in [r["id"] for r in body["rules"]]
+    async with console.http.get(console.url + "/static/console.js") as response:
+        assert response.status == 200 and "EventSource" in await response.text()
+
+
+async def test_acknowledge_needs_a_signed_in_operator_from_the_page(console):
+    status, _ = await console.post("/api/acknowledge", {"alert_id": ALERT_ID})
+    assert status == 401
+    status, body = await console.post("/api/session", {"username": "wang", "password": "wrong"})
+    assert status == 401
+    status, _ = await console.post("/api/session", {"username": "wang", "password": "tide-2024!"}, headers={})
+    assert status == 403  # no console header: a cross-site form post
+    status, body = await console.post("/api/session", {"username": "wang", "password": "tide-2024!"})
+    assert (status, body["operator"]) == (200, {"username": "wang", "display_name": "Wang Lei"})
+    (cookie,) = [c for c in console.http.cookie_jar if c.key == "tidewatch_console"]
+    assert (cookie["samesite"].lower(), cookie["httponly"], cookie["path"]) == ("strict", True, "/")
+    status, _ = await console.post("/api/acknowledge", {"alert_id": ALERT_ID}, headers={})
+    assert status == 403
+    evil = WRITE | {"Origin": "http://evil.example"}
+    status, _ = await console.post("/api/acknowledge", {"alert_id": ALERT_ID}, headers=evil)
+    assert status == 403
+    assert console.actions.received == []
+    status, body = await console.post("/api/acknowledge", {"alert_id": ALERT_ID, "comment": "on my way"})
+    assert status == 202
+    (action,) = console.actions.received
+    assert {k: action[k] for k in ("type", "alert_id", "actor", "comment")} == {
+        "type": "acknowledge",
+        "alert_id": ALERT_ID,
+        "actor": "wang",
+        "comment": "on my way",
+    }
+    alert = await console.alert(ALERT_ID)
+    assert (alert["acknowledged_by"], alert["ack_comment"], alert["acknowledged_us"]) == (
+        "wang",
+        "on my way",
+        action["time_us"],
+    )
+    status, body = await console.post("/api/acknowledge", {"alert_id": ALERT_ID})
+    assert status == 409 and "already acknowledged by wang" in body["error"]
+    status, _ = await console.post("/api/acknowledge", {"alert_id": "nowhere/none/0"})
+    assert status == 404
+
+
+async def test_silence_from_the_console(console):
+    await console.post("/api/session", {"username": "wang", "password": "tide-2024!"})
+    status, body = await console.post("/api/silence", {"station": None, "rule": None, "minutes": 60})
+    assert status == 400 and "station, a rule or both" in body["error"]
+    status, body = await console.post("/api/silence", {"station": "atlantis", "minutes": 60})
+    assert status == 400
+    request = {"station": STATION, "rule": "hypoxia", "minutes": 90, "comment": "divers"}
+    status, body = await console.post("/api/silence", request)
+    assert status == 202
+    action = body["submitted"]
+    assert action["ends_us"] - action["time_us"] == 90 * 60_000_000
+    alert = await console.alert(ALERT_ID)
+    assert alert["silenced_until_us"] == action["ends_us"]
+    status, body = await console.get("/api/alerts/open")
+    assert [s["id"] for s in body["silences"]] == [action["id"]]
+
+
+async def test_sign_out_and_forged_cookies(console):
+    await console.post("/api/session", {"username": "wang", "password": "tide-2024!"})
+    assert (await console.get("/api/session"))[1]["operator"]["username"] == "wang"
+    async with console.http.delete(console.url + "/api/session", headers=WRITE) as response:
+        assert response.status == 200
+    assert (await console.get("/api/session"))[1]["operator"] is None
+    forged = SessionSigner(b"another-secret").sign(Operator("wang", "Wang Lei"))
+    console.http.cookie_jar.update_cookies({"tidewatch_console": forged})
+    assert (await console.get("/api/session"))[1]["operator"] is None
+    status, _ = await console.post("/api/acknowledge", {"alert_id": ALERT_ID})
+    assert status == 401
+
+
+async def read_sse(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, dict]]:
+    event = None
+    async for raw in response.content:
+        line = raw.decode().rstrip("\n")
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: ") and event:
+            yield event, orjson.loads(line[6:])
+            event = None
+
+
+async def test_live_updates_over_server_sent_events(console, database):  # noqa: F811
+    async with console.http.get(console.url + "/api/events") as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        events = read_sse(response)
+        first = {}
+        while len(first) < 2:
+            kind, data = await anext(events)
+            first[kind] = data
+        assert [a["alert_id"] for a in first["alerts"]["alerts"]] == [ALERT_ID]
+        # Red at 100 min, stored by "the worker": the page hears of it without asking.
+        escalation = console.actions.engine.observe([do_reading(100, 0.9)])
+        conn = await database.connect()
+        try:
+            await store_alert_events(conn, escalation)
+        finally:
+            await conn.close()
+        async with asyncio.timeout(5):
+            while True:
+                kind, data = await anext(events)
+                if kind == "alerts":
+                    break
+        assert [(a["alert_id"], a["severity"]) for a in data["alerts"]] == [(ALERT_ID, "red")]
+
+
+async def test_mounted_under_a_prefix_starts_on_first_request(database):  # noqa: F811
+    conn = await database.connect()
+    try:
+        await store_alert_events(conn, hypoxic_evening(new_engine()))
+        await create_operator(conn, "li", "Li Na", "tide-2024!")
+    finally:
+        await conn.close()
+    console_app = create_console(database.settings, None, secret=b"s")
+    parent = Starlette(routes=[Mount("/console", console_app)])  # no lifespan reaches a mounted app
+    running = await serve_console(parent)
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.get(running.url + "/console/api/alerts/open") as response:
+                assert [a["alert_id"] for a in (await response.json())["alerts"]] == [ALERT_ID]
+            login = {"username": "li", "password": "tide-2024!"}
+            async with http.post(running.url + "/console/api/session", json=login, headers=WRITE) as response:
+                assert response.status == 200
+            (cookie,) = list(http.cookie_jar)
+            assert cookie["path"] == "/console/"
+            async with http.post(
+                running.url + "/console/api/acknowledge", json={"alert_id": ALERT_ID}, headers=WRITE
+            ) as response:
+                assert response.status == 503  # read-only: no actions were wired
+    finally:
+        await running.stop()
+        await console_app.state.console.close()
+
+
+def test_session_cookie_signature_and_expiry():
+    signer = SessionSigner(b"k", max_age_s=60)
+    cookie = signer.sign(Operator("wang", "Wang Lei"), now_s=1000)
+    assert signer.verify(cookie, now_s=1059) == Operator("wang", "Wang Lei")
+    assert signer.verify(cookie, now_s=1061) is None  # expired
+    body, mac = cookie.rsplit(".", 1)
+    assert signer.verify(body[:-2] + "xx." + mac, now_s=1000) is None  # tampered
+    assert signer.verify("garbage", now_s=1000) is None
+
+
+def test_same_origin_rules():
+    assert same_origin({"x-tidewatch-console": "1", "host": "c:8081", "origin": "http://c:8081"})
+    assert same_origin({"x-tidewatch-console": "1", "host": "c:8081"})
+    assert not same_origin({"host": "c:8081", "origin": "http://c:8081"})
+    assert not same_origin({"x-tidewatch-console": "1", "host": "c:8081", "origin": "http://x:8081"})
+    assert not same_origin({"x-tidewatch-console": "1", "host": "c:8081", "origin": "null"})

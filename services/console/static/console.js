@@ -4,7 +4,7 @@
 "use strict";
 
 const state = { operator: null, actionsEnabled: true, alerts: [], silences: [], stations: [], rules: [],
-  nowUs: Date.now() * 1000, seen: new Set(), openForm: null };
+  nowUs: Date.now() * 1000, seen: new Set() };
 const HEADERS = { "Content-Type": "application/json", "X-Tidewatch-Console": "1" };
 
 function $(selector, root = document) { return root.querySelector(selector); }
@@ -90,34 +90,43 @@ function alertRow(alert) {
 }
 
 function renderAlerts() {
+  // Keyed update: a row whose alert did not change stays the same node, so a click in progress, a
+  // half-typed comment and the operator's place on the page survive live refreshes.
   const body = $("#open-alerts tbody");
-  const formFor = state.openForm;
-  body.replaceChildren(...state.alerts.map(alertRow));
+  const existing = new Map([...body.querySelectorAll("tr[data-alert-id]")].map((r) => [r.dataset.alertId, r]));
+  const form = body.querySelector(".inline-form");
+  const nodes = [];
+  for (const alert of state.alerts) {
+    const signature = JSON.stringify([alert, !!state.operator, state.actionsEnabled, state.nowUs > (alert.silenced_until_us || 0)]);
+    let row = existing.get(alert.alert_id);
+    if (!row || row.dataset.signature !== signature) {
+      row = alertRow(alert);
+      row.dataset.signature = signature;
+    }
+    nodes.push(row);
+    if (form && form.dataset.alertId === alert.alert_id) nodes.push(form);
+  }
+  body.replaceChildren(...nodes);
   state.seen = new Set(state.alerts.map((a) => a.alert_id));
   $("#open-count").textContent = state.alerts.length;
   $("#no-alerts").hidden = state.alerts.length > 0;
-  if (formFor) {  // keep a half-filled form open across live refreshes
-    const alert = state.alerts.find((a) => a.alert_id === formFor.alertId);
-    if (alert) showForm(formFor.template, alert, formFor.values);
-    else state.openForm = null;
-  }
 }
 
-function showForm(templateId, alert, values = null) {
+function rowOf(alertId) {
+  return [...document.querySelectorAll("#open-alerts tbody tr[data-alert-id]")]
+    .find((r) => r.dataset.alertId === alertId);
+}
+
+function showForm(templateId, alert) {
   for (const old of document.querySelectorAll("#open-alerts .inline-form")) old.remove();
-  const row = [...document.querySelectorAll("#open-alerts tbody tr")]
-    .find((r) => r.dataset.alertId === alert.alert_id);
+  const row = rowOf(alert.alert_id);
   if (!row) return;
   const formRow = document.getElementById(templateId).content.firstElementChild.cloneNode(true);
+  formRow.dataset.alertId = alert.alert_id;
   const form = $("form", formRow);
   const target = $(".target", formRow);
   if (target) target.textContent = alert.alert_id;
-  if (values) for (const [name, value] of Object.entries(values)) if (form.elements[name]) form.elements[name].value = value;
-  state.openForm = { template: templateId, alertId: alert.alert_id, values: null };
-  form.addEventListener("input", () => {
-    state.openForm.values = Object.fromEntries(new FormData(form));
-  });
-  $(".cancel", formRow).addEventListener("click", () => { state.openForm = null; formRow.remove(); });
+  $(".cancel", formRow).addEventListener("click", () => formRow.remove());
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const data = Object.fromEntries(new FormData(form));
@@ -126,13 +135,15 @@ function showForm(templateId, alert, values = null) {
       : { station: alert.station, rule: data.scope === "rule" ? alert.rule : null,
           minutes: Number(data.minutes), comment: data.comment };
     const path = templateId === "ack-form" ? "api/acknowledge" : "api/silence";
+    for (const button of form.querySelectorAll("button")) button.disabled = true;
     try {
       await api(path, { method: "POST", headers: HEADERS, body: JSON.stringify(payload) });
-      state.openForm = null;
       formRow.remove();
-      row.querySelector(".ack-state").textContent = "submitted…";
+      const cell = rowOf(alert.alert_id)?.querySelector(".ack-state");
+      if (cell && cell.textContent === "not acknowledged") cell.textContent = "submitted…";
     } catch (error) {
       $(".error", formRow).textContent = error.message;
+      for (const button of form.querySelectorAll("button")) button.disabled = false;
     }
   });
   row.after(formRow);
@@ -160,9 +171,9 @@ function renderMap() {
   const placed = state.stations.filter((s) => Number.isFinite(s.latitude) && Number.isFinite(s.longitude));
   if (!placed.length) { map.replaceChildren(); return; }
   const lats = placed.map((s) => s.latitude), lons = placed.map((s) => s.longitude);
-  const pad = 0.4;
+  const pad = 0.3;  // degrees around the stations, more to the east where the labels go
   const south = Math.min(...lats) - pad, north = Math.max(...lats) + pad;
-  const west = Math.min(...lons) - pad, east = Math.max(...lons) + pad;
+  const west = Math.min(...lons) - pad, east = Math.max(...lons) + 3 * pad;
   const k = Math.cos(((south + north) / 2) * Math.PI / 180);  // equirectangular, true at mid-latitude
   const width = 400, height = Math.max(150, Math.round(width * (north - south) / ((east - west) * k)));
   map.setAttribute("viewBox", `0 0 ${width} ${height}`);

@@ -1,0 +1,149 @@
+"""The console in a real headless browser (Debian's Chromium through Selenium): an alert raised by
+readings appears on the open page without a reload, and acknowledging it there changes the database.
+
+Needs `apt-get install -y chromium chromium-driver`; skipped with that hint when they are missing.
+Selenium is synchronous, so every browser step runs in a thread while the console serves in this loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from test_alert_io_support import (
+    DO,
+    STATION,
+    EngineActions,
+    database,  # noqa: F401  (fixture)
+    new_engine,
+)
+
+from alerts import Observation
+from services.console import create_console
+from services.console.serve import serve_console
+from services.db.alerts import create_operator, get_alert, store_alert_events
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", shutil.which("chromedriver") or "/usr/bin/chromedriver"
+if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+    pytest.skip(
+        "needs Debian's Chromium: apt-get install -y chromium chromium-driver", allow_module_level=True
+    )
+webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+SCREENSHOT = Path("/tmp/tidewatch_console.png")
+MINUTE_US = 60_000_000
+
+
+def start_browser(profile: Path):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1400,1000",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
+
+
+def wait_for(driver, condition, timeout_s: float = 10.0):
+    """Poll `condition(driver)` until truthy; a row re-drawn by a live update meanwhile is looked up again."""
+    wait = WebDriverWait(
+        driver, timeout_s, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
+    )
+    return wait.until(condition)
+
+
+def in_row(alert_id: str, css: str):
+    """The element `css` inside the alert's row, found afresh on every call."""
+    row = f'#open-alerts tr[data-alert-id="{alert_id}"]'
+    return lambda d: d.find_element(By.CSS_SELECTOR, f"{row} {css}")
+
+
+def click(driver, find) -> None:
+    """Click what `find` locates once it is enabled (retrying if a live update replaced it)."""
+
+    def clicked(d) -> bool:
+        element = find(d)
+        if not element.is_enabled():
+            return False
+        element.click()
+        return True
+
+    wait_for(driver, clicked)
+
+
+async def test_alert_appears_live_and_is_acknowledged_from_the_page(database, tmp_path):  # noqa: F811
+    engine = new_engine()
+    conn = await database.connect()
+    await create_operator(conn, "wang", "Wang Lei", "tide-2024!")
+    actions = EngineActions(engine, database.url)
+    running = await serve_console(create_console(database.settings, actions, secret=b"k", refresh_s=0.5))
+    driver = await asyncio.to_thread(start_browser, tmp_path / "profile")
+    run = asyncio.to_thread
+    try:
+        await run(driver.get, running.url + "/")
+        await run(wait_for, driver, lambda d: d.find_element(By.ID, "live").text == "live")
+        await run(driver.execute_script, "window.sameDocument = true;")  # gone if the page reloads
+        assert await run(lambda: driver.find_element(By.ID, "no-alerts").is_displayed())
+
+        # Dissolved oxygen at the Changhai meadow over the last 1.5 h: yellow (≤ 3.0 mg/L) for 30 min.
+        start_us = (time.time_ns() // 1000) - 90 * MINUTE_US
+        readings = [(start_us + i * 10 * MINUTE_US, v) for i, v in enumerate([4.1, 2.9, 2.8, 2.7, 2.6])]
+        events = []
+        for time_us, value in readings:
+            events += engine.observe([Observation(STATION, "reading", DO, time_us, value, 1)])
+        assert [e.kind for e in events] == ["pending", "firing"]
+        alert_id = events[0].alert_id
+        await conn.executemany(
+            "INSERT INTO observations (time, station_id, variable, value, qc_flag, received_at) "
+            "VALUES (timestamptz 'epoch' + $1::bigint * interval '1 microsecond', $2, $3, $4, 1, now())",
+            [(t, STATION, DO, v) for t, v in readings],
+        )
+        await store_alert_events(conn, events)
+
+        badge = await run(wait_for, driver, lambda d: in_row(alert_id, ".badge")(d).text)
+        assert badge == "YELLOW"
+        assert not await run(lambda: in_row(alert_id, ".ack")(driver).is_enabled())  # signed out
+
+        await run(lambda: driver.find_element(By.ID, "signin-user").send_keys("wang"))
+        await run(lambda: driver.find_element(By.ID, "signin-pass").send_keys("tide-2024!"))
+        await run(lambda: driver.find_element(By.ID, "signin-submit").click())
+        await run(wait_for, driver, lambda d: d.find_element(By.ID, "operator-name").text == "Wang Lei")
+
+        await run(click, driver, in_row(alert_id, ".ack"))
+        await run(lambda: driver.find_element(By.CSS_SELECTOR, ".ack-comment").send_keys("patrol boat sent"))
+        await run(click, driver, lambda d: d.find_element(By.CSS_SELECTOR, ".ack-confirm"))
+
+        def acknowledged_on_page(d) -> bool:
+            handling = in_row(alert_id, ".ack-state")(d).text
+            return "acknowledged by wang" in handling and not d.find_elements(By.CSS_SELECTOR, ".inline-form")
+
+        await run(wait_for, driver, acknowledged_on_page)
+        alert = await get_alert(conn, alert_id)
+        assert (alert["acknowledged_by"], alert["ack_comment"]) == ("wang", "patrol boat sent")
+        assert [a["type"] for a in actions.received] == ["acknowledge"]
+        assert await run(driver.execute_script, "return window.sameDocument === true;")  # no reload
+        station_row = await run(
+            lambda: driver.find_element(By.CSS_SELECTOR, f'#station-list tr[data-station="{STATION}"]').text
+        )
+        assert "min ago" in station_row  # last seen from the stored readings
+        await run(driver.save_screenshot, str(SCREENSHOT))
+    finally:
+        await run(driver.quit)
+        await running.stop()
+        await conn.close()

@@ -124,7 +124,8 @@ class Notifier:
         return report
 
     async def retry_stale(self, older_than_s: float = 300.0) -> DeliveryReport:
-        """Send claims a crashed notifier left `pending` for longer than `older_than_s`."""
+        """Send claims a crashed notifier left `pending` for longer than `older_than_s`; keep that longer
+        than the longest retry wait plus a try's timeout, or a live retry could be taken over."""
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(RECLAIM_STALE, older_than_s)
         queues: dict[tuple[str, str], list[tuple[AlertEvent, int]]] = defaultdict(list)

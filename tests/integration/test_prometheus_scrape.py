@@ -287,6 +287,8 @@ async def observed(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Ob
         if prometheus is not None:
             prometheus.child.stop(10)
         pipeline.stop()
+        # faust keeps its data directory in the worker's working directory (this process's).
+        shutil.rmtree(Path.cwd() / f"{settings.worker_id}-data", ignore_errors=True)
 
 
 # -- tests ---------------------------------------------------------------------------------------

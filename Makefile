@@ -12,13 +12,20 @@ demo: deps
 test: deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-# Everything the project needs on a fresh machine: a virtualenv with the package and its test tools,
-# Mosquitto when it is missing (Debian-family machines, as root), node packages for the TimescaleDB check.
+# Everything the project needs on a fresh machine: a virtualenv with the package and its test tools, and
+# the Debian packages the integration tests run for real (Mosquitto; Prometheus with promtool; Chromium
+# and its driver for the console's browser test), installed with apt-get when missing (as root).
+# The TimescaleDB check installs its pinned npm package itself (tests/timescale).
+APT_PACKAGES := mosquitto:/usr/sbin/mosquitto prometheus:/usr/bin/prometheus chromium:/usr/bin/chromium \
+                chromium-driver:/usr/bin/chromedriver
 deps: $(STAMP)
-	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || { \
+	@missing=""; for entry in $(APT_PACKAGES); do \
+	  [ -x "$${entry#*:}" ] || missing="$$missing $${entry%%:*}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing mosquitto (apt-get)"; apt-get update -qq && apt-get install -y -qq mosquitto >/dev/null; \
-	  else echo "note: mosquitto not installed; tests and the demo need an MQTT v5 broker at TIDEWATCH_MQTT_URL"; fi; }
+	    echo "installing with apt-get:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: missing Debian packages:$$missing (tests that need them are skipped)"; fi; fi
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

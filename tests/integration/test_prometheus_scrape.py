@@ -340,6 +340,16 @@ def test_every_recording_rule_has_samples(observed: Observed, record: str) -> No
     assert any(math.isfinite(float(s["value"][1])) for s in result), f"{record}: only NaN"
 
 
+def test_every_rule_evaluates_without_error(observed: Observed) -> None:
+    groups = observed.prometheus.api("rules")["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
+    assert len(rules) == sum(
+        len(group["rules"]) for path in RULE_FILES for group in yaml.safe_load(path.read_text())["groups"]
+    )
+    failing = {rule["name"]: rule.get("lastError") for rule in rules if rule["health"] != "ok"}
+    assert not failing
+
+
 @pytest.mark.parametrize("metric", sorted(PENDING_METRICS))
 def test_pending_metric_still_has_no_samples(observed: Observed, metric: str) -> None:
     assert not observed.prometheus.query(f"count({metric})"), (

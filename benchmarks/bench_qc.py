@@ -132,8 +132,9 @@ def main() -> None:
     warm = time.process_time() - t0
     print(f"warm-up: {args.warmup_minutes} min of {n_series} series in {warm:.1f} s CPU")
 
+    engine.export_state()  # the warm-up's changelog entries
     cursor = np.full(n_series, args.warmup_minutes)
-    cpu, readings, emitted = 0.0, 0, 0
+    cpu, export_cpu, readings, emitted, written, entries = 0.0, 0.0, 0, 0, 0, 0
     for _ in range(args.batches):
         k = rng.integers(1, 4, n_series)
         minutes = [np.arange(c, c + n) for c, n in zip(cursor, k, strict=True)]
@@ -141,25 +142,33 @@ def main() -> None:
         job = batch(values, minutes)
         t0 = time.process_time()
         results = engine.process(job)
-        cpu += time.process_time() - t0
+        t1 = time.process_time()
+        changes = {key: orjson.dumps(value) for key, value in engine.export_state().items()}
+        export_cpu += time.process_time() - t1
+        cpu += t1 - t0
         readings += len(job)
         emitted += len(results)
-    per_reading = cpu / readings * 1e6
+        entries += len(changes)
+        written += sum(len(v) for v in changes.values())
     print(
         f"streaming QC: {readings} readings in {args.batches} batches of ~{readings // args.batches}: "
-        f"{readings / cpu:,.0f} readings/s, {per_reading:.1f} µs/reading CPU, "
+        f"{readings / cpu:,.0f} readings/s, {cpu / readings * 1e6:.1f} µs/reading CPU, "
         f"{emitted / readings:.2f} results per reading"
     )
-
-    t0 = time.process_time()
-    states = engine.export_state([f"s{s:04d}/{v}" for s in range(args.stations) for v in VARIABLES])
-    blob = orjson.dumps(states)
-    export = time.process_time() - t0
-    retained = sum(len(s["values"]) for s in states.values())
     print(
-        f"state: {len(blob) / n_series / 1024:.1f} KiB JSON per series "
-        f"({retained / n_series:.0f} readings kept), "
-        f"export+encode {export / n_series * 1e6:.0f} µs per series"
+        f"changelog per batch: {entries / args.batches:,.0f} entries, "
+        f"{written / args.batches / 1e6:.1f} MB JSON; "
+        f"export+encode {export_cpu / readings * 1e6:.1f} µs/reading CPU"
+    )
+    t0 = time.process_time()
+    full = engine.export_state([f"s{s:04d}/{v}" for s in range(args.stations) for v in VARIABLES])
+    size = sum(len(orjson.dumps(v)) for v in full.values())
+    full_cpu = time.process_time() - t0
+    kept = sum(len(engine.series_flags(f"s{s:04d}", v)[0]) for s in range(args.stations) for v in VARIABLES)
+    print(
+        f"full state: {size / n_series / 1024:.1f} KiB JSON per series "
+        f"({kept / n_series:.0f} readings kept), "
+        f"{full_cpu / n_series * 1e6:.0f} µs per series to export"
     )
 
     sample = min(n_series, 200)

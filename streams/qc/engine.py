@@ -26,6 +26,7 @@ from streams.qc.state import SeriesState
 SeriesKey = tuple[str, str]
 _SECOND_US = 1_000_000
 _EVICT_STEP = 64
+_CHUNK_SAMPLES = 16  # sampling intervals per changelog chunk
 _LOCATION = TEST_INDEX["location"]
 
 
@@ -165,7 +166,9 @@ class QcEngine:
                 continue
             state = self._states.get(key)
             if state is None:
-                state = self._states[key] = SeriesState()
+                state = self._states[key] = SeriesState(
+                    _CHUNK_SAMPLES * round(config.sampling_interval_s * 1e6)
+                )
             inserted, stale = state.merge(times_us, values)
             if stale is not None and stale.any():
                 results.extend(self._flag_stale(config, times_us[stale], values[stale]))
@@ -181,19 +184,43 @@ class QcEngine:
         self._changed.update(works)
         return results
 
-    def export_state(self, keys: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
-        """JSON-compatible state per ``station/variable``; default: the series changed since last export."""
+    def export_state(self, keys: Iterable[str] | None = None) -> dict[str, dict[str, Any] | None]:
+        """Changelog-table entries: JSON-compatible values, None for an entry to delete.
+
+        Per series a header under ``station/variable`` and chunks of readings under
+        ``station/variable/<chunk>``. By default only what changed since the last export (a few
+        kilobytes per touched series); with ``keys`` (``station/variable``), those series in full.
+        """
+        full = keys is not None
         if keys is None:
             chosen, self._changed = self._changed, set()
         else:
-            chosen = {tuple(k.rsplit("/", 1)) for k in keys}
-        return {state_key(*k): self._states[k].to_dict() for k in chosen if k in self._states}
+            chosen = {tuple(k.split("/")) for k in keys}
+        entries: dict[str, dict[str, Any] | None] = {}
+        for key in chosen:
+            state = self._states.get(key)
+            if state is None:
+                continue
+            base = state_key(*key)
+            header, chunks = state.export(full)
+            entries[base] = header
+            entries.update((f"{base}/{cid}", chunk) for cid, chunk in chunks.items())
+        return entries
 
-    def import_state(self, states: Mapping[str, Mapping[str, Any]]) -> None:
-        """Restore series states exported by ``export_state`` (e.g. from the changelog table)."""
-        for key, data in states.items():
-            station, variable = key.rsplit("/", 1)
-            self._states[(station, variable)] = SeriesState.from_dict(data)
+    def import_state(self, entries: Mapping[str, Mapping[str, Any] | None]) -> None:
+        """Restore series from changelog-table entries written from ``export_state`` (any order)."""
+        headers: dict[SeriesKey, Mapping[str, Any]] = {}
+        chunks: dict[SeriesKey, dict[int, Mapping[str, Any]]] = {}
+        for key, value in entries.items():
+            parts = key.split("/")
+            if len(parts) == 2 and value is not None:
+                headers[(parts[0], parts[1])] = value
+            elif len(parts) == 3 and value is not None:
+                chunks.setdefault((parts[0], parts[1]), {})[int(parts[2])] = value
+            elif len(parts) not in (2, 3):
+                raise ValueError(f"not a QC state key: {key!r}")
+        for key, header in headers.items():
+            self._states[key] = SeriesState.restore(header, chunks.get(key, {}))
 
     def series_flags(self, station: str, variable: str) -> tuple[np.ndarray, np.ndarray]:
         """(times_us, packed per-test flags) of the readings a series still retains."""
@@ -258,6 +285,7 @@ class QcEngine:
         self._apply_location(batch, out, keep_old)
         codes = pack(out)
         changed = batch.new[rows] | (codes != batch.codes[rows])
+        _touch_chunks(batch, rows[changed])
         all_codes = batch.codes.copy()
         all_codes[rows] = codes
         for i, work in enumerate(batch.works):
@@ -329,6 +357,15 @@ class QcEngine:
         by_count = neighbour - config.back_samples
         by_time = int(np.searchsorted(times, times[neighbour] - config.back_us, side="right"))
         state.evict_before(min(by_count, by_time))
+
+
+def _touch_chunks(batch: _Batch, elements: np.ndarray) -> None:
+    """Mark the changelog chunks whose readings got new flags."""
+    chunk_us = np.array([w.state.chunk_us for w in batch.works], dtype=np.int64)
+    item = batch.item[elements]
+    pairs = np.unique((item << 32) | (batch.times_us[elements] // chunk_us[item]))
+    for i, cid in zip((pairs >> 32).tolist(), (pairs & 0xFFFFFFFF).tolist(), strict=True):
+        batch.works[i].state.touched.add(cid)
 
 
 def _plain_results(

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 from ioos_qc import qartod
 
 from schemas.registry import Registry, parse_registry
-from streams.qc import QcEngine, QcResult, Readings, SeriesConfig
+from streams.qc import QcConfig, QcEngine, QcResult, Readings, SeriesConfig
 from streams.qc.flags import MISSING, NOT_EVALUATED, TEST_INDEX, TESTS
 
 KOTZEBUE_CSV = (
@@ -64,7 +65,31 @@ def rows(station_id: str, variable: str, times_us: np.ndarray, values: np.ndarra
     return Readings([station_id] * len(times_us), [variable] * len(times_us), times_us, values)
 
 
-def feed(engine: QcEngine, batches: Iterable[Readings]) -> dict[tuple[str, str, int], QcResult]:
+class Worker:
+    """A stream worker as the faust agent runs it: the engine, and a changelog table written after
+    every batch with what the engine exported (None deletes an entry)."""
+
+    def __init__(self, config: QcConfig) -> None:
+        self.config = config
+        self.engine = QcEngine(config)
+        self.table: dict[str, Any] = {}
+
+    def process(self, batch: Readings) -> list[QcResult]:
+        results = self.engine.process(batch)
+        for key, value in self.engine.export_state().items():
+            if value is None:
+                self.table.pop(key, None)
+            else:
+                self.table[key] = value
+        return results
+
+    def restart(self) -> None:
+        """A new engine restored from the table as it would come back from Kafka (JSON bytes)."""
+        self.engine = QcEngine(self.config)
+        self.engine.import_state(orjson.loads(orjson.dumps(self.table)))
+
+
+def feed(engine: QcEngine | Worker, batches: Iterable[Readings]) -> dict[tuple[str, str, int], QcResult]:
     """The last result per (station, variable, time) after feeding every batch."""
     last: dict[tuple[str, str, int], QcResult] = {}
     for batch in batches:

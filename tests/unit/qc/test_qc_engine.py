@@ -8,7 +8,17 @@ import json
 import numpy as np
 import pytest
 from ioos_qc import qartod
-from qc_helpers import columns_of, feed, late_batches, max_lateness_us, reference, registry_of, rows, station
+from qc_helpers import (
+    Worker,
+    columns_of,
+    feed,
+    late_batches,
+    max_lateness_us,
+    reference,
+    registry_of,
+    rows,
+    station,
+)
 
 from schemas.records import ReadingBatch, Sample, StationReadings
 from streams.qc import QcEngine, Readings, flag_counts, parse_qc_config, readings_from_batch
@@ -326,25 +336,40 @@ def test_readings_older_than_the_retained_context_get_the_pointwise_tests_only()
     assert np.array_equal(engine.series_flags("g", "water_level_m")[0], kept)
 
 
-def test_state_is_plain_json_and_restores_exactly(network, data):
-    engine = QcEngine(network)
+def test_changelog_entries_are_json_and_restore_exactly(network, data):
     readings = interleaved(data)
-    engine.process(pick(readings, np.arange(len(readings) // 2)))
-    exported = engine.export_state()
-    assert set(exported) == {f"{s}/{v}" for s, v in data}
-    text = json.dumps(exported, allow_nan=False)
-    restored = QcEngine(network)
-    restored.import_state(json.loads(text))
-    for station_id, variable in data:
-        for a, b in zip(
-            engine.series_flags(station_id, variable),
-            restored.series_flags(station_id, variable),
-            strict=True,
-        ):
-            np.testing.assert_array_equal(a, b)
-    assert engine.export_state() == {}  # nothing changed since the last export
-    rest = pick(readings, np.arange(len(readings) // 2, len(readings)))
-    assert engine.process(rest) == restored.process(rest)
+    batches = np.array_split(np.arange(len(readings)), 40)
+    worker = Worker(network)
+    for batch in batches[:25]:
+        worker.process(pick(readings, batch))
+    # The table built from incremental exports (changed chunks, deleted chunks) equals a full export.
+    everything = worker.engine.export_state([f"{s}/{v}" for s, v in data])
+    assert worker.table == everything
+    json.dumps(worker.table, allow_nan=False)
+    assert worker.engine.export_state() == {}  # nothing changed since the last export
+    before = {k: worker.engine.series_flags(*k) for k in data}
+    fresh = Worker(network)
+    fresh.table = dict(worker.table)
+    fresh.restart()
+    for key, (times, codes) in before.items():
+        np.testing.assert_array_equal(fresh.engine.series_flags(*key)[0], times)
+        np.testing.assert_array_equal(fresh.engine.series_flags(*key)[1], codes)
+    for batch in batches[25:]:
+        assert worker.process(pick(readings, batch)) == fresh.process(pick(readings, batch))
+
+
+def test_a_new_reading_rewrites_only_the_newest_chunk():
+    worker = Worker(gauge_engine().config)
+    times = START_US + np.arange(1000) * MINUTE_US
+    values = 1.5 + 0.3 * np.sin(np.arange(1000) / 50)
+    for i in range(0, 999, 111):
+        worker.process(rows("g", "water_level_m", times[i : i + 111], values[i : i + 111]))
+    before = len(worker.table)
+    worker.engine.process(rows("g", "water_level_m", times[999:], values[999:]))
+    written = worker.engine.export_state()
+    # The header and the newest chunk (16 one-minute samples); older chunks are untouched.
+    assert set(written) == {"g/water_level_m", f"g/water_level_m/{times[999] // (16 * MINUTE_US)}"}
+    assert before > 5
 
 
 def test_unknown_series_are_not_evaluated():

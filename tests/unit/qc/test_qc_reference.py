@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import orjson
 import pytest
 from qc_helpers import (
     KOTZEBUE_QC,
+    Worker,
     columns_of,
     feed,
     kotzebue,
@@ -41,14 +41,6 @@ def kotzebue_reference(kotzebue_config):
     return times, values, flags, tests
 
 
-def restarted(engine: QcEngine, config) -> QcEngine:
-    """A new worker that restores the state the old one had written to its changelog."""
-    saved = orjson.loads(orjson.dumps(engine.export_state()))
-    fresh = QcEngine(config)
-    fresh.import_state(saved)
-    return fresh
-
-
 def test_reference_series_has_every_kind_of_flag(kotzebue_reference):
     """Sanity of the reference itself, so the equality tests below compare something non-trivial."""
     times, _, flags, _ = kotzebue_reference
@@ -60,19 +52,14 @@ def test_reference_series_has_every_kind_of_flag(kotzebue_reference):
 
 def test_one_reading_at_a_time_with_a_restart_equals_ioos_qc(kotzebue_config, kotzebue_reference):
     times, values, flags, tests = kotzebue_reference
-    engine = QcEngine(kotzebue_config)
+    worker = Worker(kotzebue_config)
+    one_by_one = [
+        rows("kotzebue", "water_level_m", times[i : i + 1], values[i : i + 1]) for i in range(len(times))
+    ]
     half = len(times) // 2
-    last = feed(
-        engine, (rows("kotzebue", "water_level_m", times[i : i + 1], values[i : i + 1]) for i in range(half))
-    )
-    engine = restarted(engine, kotzebue_config)
-    last |= feed(
-        engine,
-        (
-            rows("kotzebue", "water_level_m", times[i : i + 1], values[i : i + 1])
-            for i in range(half, len(times))
-        ),
-    )
+    last = feed(worker, one_by_one[:half])
+    worker.restart()
+    last |= feed(worker, one_by_one[half:])
     got_flags, got_tests = columns_of(last, "kotzebue", "water_level_m", times)
     np.testing.assert_array_equal(got_tests, tests)
     np.testing.assert_array_equal(got_flags, flags)
@@ -83,11 +70,11 @@ def test_shuffled_late_batches_with_a_restart_equal_ioos_qc(kotzebue_config, kot
     batches = late_batches(len(times), np.random.default_rng(7))
     assert max_lateness_us(times, batches) <= kotzebue_config.late_horizon_s * 1e6
     assert max_lateness_us(times, batches) > 6 * HOUR_US  # genuinely late, not just reordered
-    engine = QcEngine(kotzebue_config)
+    worker = Worker(kotzebue_config)
     half = len(batches) // 2
-    last = feed(engine, (rows("kotzebue", "water_level_m", times[b], values[b]) for b in batches[:half]))
-    engine = restarted(engine, kotzebue_config)
-    last |= feed(engine, (rows("kotzebue", "water_level_m", times[b], values[b]) for b in batches[half:]))
+    last = feed(worker, (rows("kotzebue", "water_level_m", times[b], values[b]) for b in batches[:half]))
+    worker.restart()
+    last |= feed(worker, (rows("kotzebue", "water_level_m", times[b], values[b]) for b in batches[half:]))
     got_flags, got_tests = columns_of(last, "kotzebue", "water_level_m", times)
     np.testing.assert_array_equal(got_tests, tests)
     np.testing.assert_array_equal(got_flags, flags)

@@ -98,5 +98,9 @@ def readings_from_batch(batch: ReadingBatch) -> Readings:
 
 
 def flag_counts(results: Iterable[QcResult]) -> dict[tuple[str, str, int], int]:
-    """Results per (station, variable, aggregate flag): for metrics and the QC-results topic."""
+    """Results per (station, variable, aggregate flag): for metrics and the QC-results topic.
+
+    Every result counts, corrections included; pass ``[r for r in results if not r.revised]`` to
+    count each new reading once by its first flag.
+    """
     return dict(Counter((r.station, r.variable, r.flag) for r in results))

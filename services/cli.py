@@ -55,7 +55,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from services.ingest.service import run_ingest
 
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
     registry = load_registry(settings.registry_path)
     stats = asyncio.run(_until_signalled(run_ingest, settings, registry))
     logging.getLogger("tidewatch.ingest").info("ingest stopped: %s", stats)

@@ -44,6 +44,8 @@ class Settings:
     worker_id: str = "tidewatch"
     store_batch_within_s: float = 0.2
     metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    data_dir: str = ".tidewatch"
 
     @property
     def mqtt(self) -> Endpoint:
@@ -79,6 +81,8 @@ def load_settings() -> Settings:
             _env("TIDEWATCH_STORE_BATCH_WITHIN_S", str(defaults.store_batch_within_s))
         ),
         metrics_port=int(_env("TIDEWATCH_METRICS_PORT", "0")),
+        metrics_host=_env("TIDEWATCH_METRICS_HOST", defaults.metrics_host),
+        data_dir=_env("TIDEWATCH_DATA_DIR", defaults.data_dir),
     )
 
 

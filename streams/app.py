@@ -7,6 +7,8 @@ tables stays co-partitioned with the readings that update it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import faust
 
 from schemas.records import DEAD_LETTER_TOPIC, READINGS_TOPIC
@@ -27,6 +29,8 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=1,
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
+        # faust keeps a per-app folder; keep it out of the working tree.
+        datadir=str(Path(settings.data_dir) / "faust" / settings.worker_id),
     )
     app.tidewatch_settings = settings  # type: ignore[attr-defined]
     return app

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from schemas.records import DEAD_LETTER_TOPIC, READINGS_TOPIC
@@ -21,32 +20,33 @@ WATCHED_TOPICS = (READINGS_TOPIC, DEAD_LETTER_TOPIC)
 
 
 async def measure_lag() -> dict[tuple[str, int], int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    await admin.start()
+    # A consumer that names the group but never subscribes reads the group's committed offsets
+    # without joining it (the admin API's group-offsets call is not understood by every broker).
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=settings.worker_id, enable_auto_commit=False
+    )
     await consumer.start()
     try:
-        committed = await admin.list_consumer_group_offsets(settings.worker_id)
         partitions = [
             TopicPartition(topic, p)
             for topic in WATCHED_TOPICS
             for p in (consumer.partitions_for_topic(topic) or ())
         ]
         ends = await consumer.end_offsets(partitions)
+        lag = {}
+        for tp, end in ends.items():
+            committed = await consumer.committed(tp)
+            lag[(tp.topic, tp.partition)] = max(0, end - (committed or 0))
     finally:
         await consumer.stop()
-        await admin.close()
-    return {
-        (tp.topic, tp.partition): max(0, end - (committed[tp].offset if tp in committed else 0))
-        for tp, end in ends.items()
-    }
+    return lag
 
 
 @app.timer(interval=10.0)
 async def report_lag() -> None:
     try:
         lag = await measure_lag()
-    except (KafkaError, OSError) as exc:
+    except (KafkaError, OSError, ValueError) as exc:
         log.debug("consumer lag not measured: %s", exc)
         return
     for (topic, partition), records in lag.items():

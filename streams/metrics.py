@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from schemas.contract import REASONS
+from schemas.registry import Registry
+
+QC_FLAG_VALUES = (1, 2, 3, 4, 9)
+
 STORED = Counter("tidewatch_readings_stored_total", "Readings newly stored (duplicates excluded)", ["kind"])
 DUPLICATES = Counter(
     "tidewatch_readings_duplicate_total", "Readings already stored (redelivered or repeated)", ["kind"]
@@ -46,6 +51,18 @@ INDICATORS = Counter("tidewatch_indicators_total", "Indicator values emitted", [
 ALERT_EVENTS = Counter("tidewatch_alert_events_total", "Alert transitions", ["rule", "kind", "severity"])
 OPEN_ALERTS = Gauge("tidewatch_open_alerts", "Alerts currently firing", ["rule", "severity"])
 
+STATION_INFO = Gauge(
+    "tidewatch_station_info",
+    "Registry facts of each station (value 1), for maps",
+    ["station", "kind", "name", "latitude", "longitude"],
+)
+LATEST_INDICATOR = Gauge(
+    "tidewatch_latest_indicator", "Newest value of key indicators per station", ["station", "indicator"]
+)
+
+# Indicators worth a gauge per station (surge panel, warning-level timeline).
+KEY_INDICATORS = frozenset({"surge_m", "surge_max_cycle_m", "water_level_warning", "wave_warning"})
+
 # Variables whose newest value is worth a gauge per station (Grafana's station table and map).
 KEY_VARIABLES = frozenset(
     {
@@ -58,3 +75,20 @@ KEY_VARIABLES = frozenset(
         "battery_voltage_v",
     }
 )
+
+
+def initialise(registry: Registry) -> None:
+    """Create the bounded series at 0 (or their value), so rate() sees the first increment."""
+    kinds = sorted({s.kind for s in registry.stations.values()})
+    for kind in [*kinds, "unknown"]:
+        STORED.labels(kind)
+        DUPLICATES.labels(kind)
+    for reason in REASONS:
+        DEAD_LETTERS_STORED.labels(reason)
+    for station in registry.stations.values():
+        STATION_INFO.labels(
+            station.id, station.kind, station.name, f"{station.latitude:.4f}", f"{station.longitude:.4f}"
+        ).set(1)
+        for variable in station.variables:
+            for flag in QC_FLAG_VALUES:
+                QC_FLAGS.labels(station.kind, variable, str(flag))

@@ -27,7 +27,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 _pool: asyncpg.Pool | None = None
 _pool_lock = asyncio.Lock()
-_kinds = {s.id: s.kind for s in load_registry(settings.registry_path).stations.values()}
+_registry = load_registry(settings.registry_path)
+_kinds = {s.id: s.kind for s in _registry.stations.values()}
+metrics.initialise(_registry)
 
 
 async def pool() -> asyncpg.Pool:

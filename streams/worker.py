@@ -11,5 +11,5 @@ from streams.app import app, settings
 
 def run_worker(loglevel: str = "info") -> None:
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
     faust.Worker(app, loglevel=loglevel).execute_from_commandline()

@@ -65,6 +65,7 @@ class Database:
     def __init__(self, url: str, max_connections: int = 10) -> None:
         self.url = url
         self.max_connections = max_connections
+        self.export_chunk_rows = EXPORT_CHUNK_ROWS
         self._pool: asyncpg.Pool | None = None
         self._backend: Backend | None = None
         self._lock = asyncio.Lock()
@@ -103,10 +104,9 @@ class Database:
         pool = await self.pool()
         return await pool.fetch(sql, *args)
 
-    async def stream(
-        self, sql: str, args: Sequence[Any] = (), chunk_rows: int = EXPORT_CHUNK_ROWS
-    ) -> AsyncIterator[list[asyncpg.Record]]:
+    async def stream(self, sql: str, args: Sequence[Any] = ()) -> AsyncIterator[list[asyncpg.Record]]:
         """Rows in chunks through a server-side cursor; the connection is held until the end."""
+        chunk_rows = self.export_chunk_rows
         pool = await self.pool()
         async with pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
             cursor = await conn.cursor(sql, *args)

@@ -36,8 +36,8 @@ class Flush:
 
     records: list[OutgoingRecord]
     mids: list[int]
-    readings: int
-    refusals: Counter[str]
+    readings: Counter[str]  # accepted readings per station
+    refusals: Counter[tuple[str, str | None]]  # refusals per (reason, station or None)
 
 
 @dataclass(slots=True)
@@ -47,8 +47,8 @@ class Batcher:
     _items: dict[int, list[StationReadings]] = field(default_factory=dict)
     _letters: list[DeadLetter] = field(default_factory=list)
     _mids: list[int] = field(default_factory=list)
-    _readings: int = 0
-    _refusals: Counter[str] = field(default_factory=Counter)
+    _readings: Counter[str] = field(default_factory=Counter)
+    _refusals: Counter[tuple[str, str | None]] = field(default_factory=Counter)
 
     def __len__(self) -> int:
         return len(self._mids)
@@ -61,9 +61,9 @@ class Batcher:
         if verdict.accepted is not None:
             station = verdict.accepted.station
             self._items.setdefault(partition_for(station, self.partitions), []).append(verdict.accepted)
-            self._readings += verdict.accepted.count()
+            self._readings[station] += verdict.accepted.count()
         for refusal in verdict.refusals:
-            self._refusals[refusal.reason] += 1
+            self._refusals[refusal.reason, verdict.station] += 1
             self._letters.append(
                 DeadLetter(received_us, topic, refusal.reason, refusal.detail, payload, verdict.station)
             )
@@ -83,5 +83,5 @@ class Batcher:
         ]
         flush = Flush(records, self._mids, self._readings, self._refusals)
         self._items, self._letters, self._mids = {}, [], []
-        self._readings, self._refusals = 0, Counter()
+        self._readings, self._refusals = Counter(), Counter()
         return flush

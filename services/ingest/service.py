@@ -54,6 +54,8 @@ class Ingest:
         self.settings = settings
         self.registry = registry
         self.validator = Validator(registry)
+        self._kinds = {s.id: s.kind for s in registry.stations.values()}
+        metrics.initialise(sorted(set(self._kinds.values())))
         self.stats = stats or IngestStats()
         self._producer: AIOKafkaProducer | None = None
         self._acks: asyncio.Queue[tuple[int, Flush, list[asyncio.Future]]] = asyncio.Queue()
@@ -119,11 +121,13 @@ class Ingest:
         if not len(batcher):
             return
         flush = batcher.take()
-        self.stats.readings += flush.readings
-        self.stats.refusals.update(flush.refusals)
-        metrics.READINGS.inc(flush.readings)
-        for reason, count in flush.refusals.items():
-            metrics.REFUSED.labels(reason).inc(count)
+        kinds = self._kinds
+        for station, count in flush.readings.items():
+            self.stats.readings += count
+            metrics.READINGS.labels(kinds.get(station, "unknown")).inc(count)
+        for (reason, station), count in flush.refusals.items():
+            self.stats.refusals[reason] += count
+            metrics.REFUSED.labels(reason, kinds.get(station or "", "unknown")).inc(count)
         try:
             futures = await self._send(flush)
         except (KafkaError, OSError) as exc:

@@ -37,8 +37,8 @@ def test_batch_groups_stations_by_partition_and_keeps_ack_order() -> None:
     flush = batcher.take()
 
     assert flush.mids == [1, 2, 3, 4, 5, 6, 99]
-    assert flush.readings == 6
-    assert flush.refusals == {"malformed_json": 1}
+    assert flush.readings == dict.fromkeys(stations, 1)
+    assert flush.refusals == {("malformed_json", None): 1}
     readings = [r for r in flush.records if r.topic == READINGS_TOPIC]
     assert len(readings) == len({partition_for(s, 4) for s in stations})
     for record in readings:

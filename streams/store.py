@@ -7,60 +7,20 @@ While the database is away the agent retries the same batch and consumes nothing
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
-
-import asyncpg
 
 from schemas.records import StationReadings, decode_batch, decode_dead_letter
 from schemas.registry import load_registry
-from services.db.connect import ensure_database
-from services.db.writers import insert_dead_letters, insert_observations, prepare_connection, reading_rows
+from services.db.writers import insert_dead_letters, insert_observations, reading_rows
 from streams import metrics
 from streams.app import app, dead_letter_topic, readings_topic, settings
+from streams.db import write_until_stored
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-R = TypeVar("R")
-_pool: asyncpg.Pool | None = None
-_pool_lock = asyncio.Lock()
 _registry = load_registry(settings.registry_path)
 _kinds = {s.id: s.kind for s in _registry.stations.values()}
 metrics.initialise(_registry)
-
-
-async def pool() -> asyncpg.Pool:
-    global _pool
-    async with _pool_lock:
-        if _pool is None:
-            await ensure_database(settings.database_url)
-            _pool = await asyncpg.create_pool(
-                settings.database_url, min_size=1, max_size=4, init=prepare_connection
-            )
-    return _pool
-
-
-async def write_until_stored(
-    write: Callable[[asyncpg.Connection, Sequence[T]], Awaitable[R]], rows: Sequence[T]
-) -> R:
-    """Retry one batch until the database has it: offsets only move on after this returns."""
-    delay = 0.2
-    while True:
-        try:
-            async with (await pool()).acquire() as conn:
-                return await write(conn, rows)
-        except (
-            OSError,
-            asyncpg.PostgresConnectionError,
-            asyncpg.CannotConnectNowError,
-            asyncpg.InterfaceError,
-        ) as exc:
-            log.warning("database write failed (%s); retrying %d rows in %.1f s", exc, len(rows), delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
 
 
 def observe_stored(items: list[StationReadings], new_rows: dict[str, int], seconds: float) -> None:

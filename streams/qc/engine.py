@@ -147,6 +147,13 @@ class QcEngine:
         for key, header in headers.items():
             self._states[key] = SeriesState.restore(header, chunks.get(key, {}))
 
+    def forget(self, stations: Iterable[str]) -> None:
+        """Drop the state of these stations' series (their partition moved to another worker)."""
+        gone = set(stations)
+        for key in [k for k in self._states if k[0] in gone]:
+            del self._states[key]
+            self._changed.discard(key)
+
     def series_flags(self, station: str, variable: str) -> tuple[np.ndarray, np.ndarray]:
         """(times_us, packed per-test flags) of the readings a series still retains."""
         state = self._states.get((station, variable))

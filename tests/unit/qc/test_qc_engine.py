@@ -358,6 +358,17 @@ def test_changelog_entries_are_json_and_restore_exactly(network, data):
         assert worker.process(pick(readings, batch)) == fresh.process(pick(readings, batch))
 
 
+def test_a_station_handed_to_another_worker_is_forgotten_and_restored(network, data):
+    readings = interleaved(data)
+    worker = Worker(network)
+    worker.process(pick(readings, np.arange(300)))
+    worker.engine.forget(["g1"])
+    assert len(worker.engine.series_flags("g1", "water_level_m")[0]) == 0
+    assert len(worker.engine.series_flags("g2", "water_level_m")[0]) > 0
+    worker.engine.import_state({k: v for k, v in worker.table.items() if k.startswith("g1/")})
+    assert len(worker.engine.series_flags("g1", "water_level_m")[0]) > 0
+
+
 def test_a_new_reading_rewrites_only_the_newest_chunk():
     worker = Worker(gauge_engine().config)
     times = START_US + np.arange(1000) * MINUTE_US

@@ -1,0 +1,602 @@
+"""The HTTP API against the real PostgreSQL: every endpoint and format, buckets vs numpy, pagination,
+relative ranges, QC filters, refusals and injection attempts.
+
+A fresh database per module (migrated and with the registry mirrored), rows written through the
+service's own writer; the app runs in-process behind httpx's ASGI transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+import json
+import time
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from schemas.registry import load_registry
+from services.api.app import create_app
+from services.api.params import encode_cursor
+from services.cli import prepare_database
+from services.config import Settings, load_settings
+from services.db.connect import ensure_database
+from services.db.writers import prepare_connection, upsert_observations
+
+pytestmark = pytest.mark.integration
+
+HOUR_US = 3_600_000_000
+MINUTE_US = 60_000_000
+DAY0_US = int(dt.datetime(2024, 3, 1, tzinfo=dt.UTC).timestamp()) * 1_000_000
+STEP_US = 10 * MINUTE_US
+N_LEVEL = 2 * 144  # two days of 10-minute water levels at dalian
+FLAG_CYCLE = np.array([1, 1, 1, 2, 1, 3, 1, 1, 4, 1, 1, 9])  # every flag, good mostly
+NOW_US = time.time_ns() // 1000
+QC_NAMES = {1: "good", 2: "not_evaluated", 3: "suspect", 4: "fail", 9: "missing"}
+
+
+def _level_series() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    times = DAY0_US + np.arange(N_LEVEL, dtype=np.int64) * STEP_US
+    values = 1.8 + np.sin(np.arange(N_LEVEL) / 12) + rng.normal(0, 0.05, N_LEVEL)
+    flags = FLAG_CYCLE[np.arange(N_LEVEL) % len(FLAG_CYCLE)]
+    return times, np.round(values, 6), flags
+
+
+LEVEL_T, LEVEL_V, LEVEL_F = _level_series()
+
+
+def _rows() -> list[tuple]:
+    rows = []
+    for t, v, f in zip(LEVEL_T.tolist(), LEVEL_V.tolist(), LEVEL_F.tolist(), strict=True):
+        rows.append((t, "dalian", "water_level_m", None if f == 9 else v, f, None, t + 5_000_000))
+    for k in range(24):  # one day of hourly temperatures at dalian and lushun
+        t = DAY0_US + k * HOUR_US
+        rows.append((t, "dalian", "water_temperature_degC", 5.0 + k / 10, 1, None, t))
+        rows.append((t, "lushun", "water_temperature_degC", 4.0 + k / 10, 1, None, t))
+        rows.append((t, "lushun", "water_level_m", 1.0 + k / 100, 1, None, t))
+    # Recent readings for relative ranges: six in the last hour, one three days ago.
+    for k in range(6):
+        t = NOW_US - (k + 1) * 10 * MINUTE_US
+        rows.append((t, "lushun", "battery_voltage_v", 12.0 + k / 10, 2, None, t))
+    rows.append((NOW_US - 3 * 24 * HOUR_US, "lushun", "battery_voltage_v", 11.0, 2, None, NOW_US))
+    return rows
+
+
+INDICATOR_ROWS = [(DAY0_US + k * 6 * HOUR_US, "dalian", "msl_daily_m", 1.8 + k / 100, "m") for k in range(8)]
+ALERTS = [
+    # alert_id, station, rule, state, severity, opened, updated, resolved, value
+    ("dalian/storm_surge_warning/1", "dalian", "storm_surge_warning", "resolved", "blue",
+     DAY0_US, DAY0_US + HOUR_US, DAY0_US + HOUR_US, 1.0),
+    ("liaodong-bay-buoy/hypoxia/2", "liaodong-bay-buoy", "hypoxia", "firing", "orange",
+     DAY0_US + 2 * HOUR_US, DAY0_US + 3 * HOUR_US, None, 1.9),
+    ("lushun/battery_low/3", "lushun", "battery_low", "pending", "yellow",
+     DAY0_US + 30 * HOUR_US, DAY0_US + 30 * HOUR_US, None, 11.2),
+]  # fmt: skip
+
+
+async def _seed(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await prepare_connection(conn)
+        await upsert_observations(conn, _rows())
+        await conn.executemany(
+            "INSERT INTO indicators (time, station_id, indicator, value, unit) "
+            "VALUES (timestamptz 'epoch' + $1 * interval '1 microsecond', $2, $3, $4, $5)",
+            INDICATOR_ROWS,
+        )
+        await conn.execute(
+            "INSERT INTO indicator_catalogue VALUES ('msl_daily_m', 'm', 'daily mean sea level', "
+            "'water_level_m', 'none', 'mean of hourly values')"
+        )
+        ts = "timestamptz 'epoch' + {} * interval '1 microsecond'"
+        for a in ALERTS:
+            await conn.execute(
+                f"INSERT INTO alerts (alert_id, station_id, rule, state, severity, opened_at, updated_at, "
+                f"resolved_at, value, message_en, message_zh, last_seq) VALUES ($1, $2, $3, $4, $5, "
+                f"{ts.format('$6::bigint')}, {ts.format('$7::bigint')}, {ts.format('$8::bigint')}, $9, "
+                "'msg', '消息', 1)",
+                *a,
+            )
+            for seq, kind in enumerate(["opened", "resolved"] if a[3] == "resolved" else ["opened"]):
+                await conn.execute(
+                    "INSERT INTO alert_events (alert_id, seq, station_id, rule, kind, severity, time, value, "
+                    f"message_en, message_zh, channels) VALUES ($1, $2, $3, $4, $5, $6, "
+                    f"{ts.format('$7::bigint')}, $8, 'msg', '消息', ARRAY['log', 'email'])",
+                    a[0], seq, a[1], a[2], kind, a[4], a[5] + seq * HOUR_US, a[8],
+                )  # fmt: skip
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+async def settings() -> AsyncIterator[Settings]:
+    base = load_settings()
+    name = f"tidewatch_api_{uuid.uuid4().hex[:8]}"
+    settings = base.with_(database_url=base.database_url.rsplit("/", 1)[0] + f"/{name}")
+    await ensure_database(settings.database_url)
+    await prepare_database(settings)
+    await _seed(settings.database_url)
+    try:
+        yield settings
+    finally:
+        admin = await asyncpg.connect(base.database_url.rsplit("/", 1)[0] + "/postgres")
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture(scope="module")
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client,
+    ):
+        client.app = app  # type: ignore[attr-defined]
+        yield client
+
+
+def iso(time_us: int) -> str:
+    return dt.datetime.fromtimestamp(time_us / 1e6, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso_us(text: str) -> int:
+    assert text.endswith("Z"), text
+    parsed = dt.datetime.fromisoformat(text)
+    return round(parsed.timestamp() * 1e6)
+
+
+async def get_json(client: httpx.AsyncClient, url: str, status: int = 200) -> dict:
+    response = await client.get(url)
+    assert response.status_code == status, (url, response.text)
+    return response.json()
+
+
+def level_url(extra: str = "") -> str:
+    span = f"start={iso(DAY0_US)}&end={iso(DAY0_US + 2 * 86_400_000_000)}"
+    return f"/api/v1/observations?station=dalian&variable=water_level_m&{span}{extra}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Documentation and catalogue
+
+
+async def test_openapi_and_docs_are_served(client: httpx.AsyncClient) -> None:
+    document = await get_json(client, "/openapi.json")
+    paths = set(document["paths"])
+    for path in ("/api/v1/stations", "/api/v1/observations", "/api/v1/observations/export", "/api/v1/alerts"):
+        assert path in paths
+    parameters = {p["name"] for p in document["paths"]["/api/v1/observations"]["get"]["parameters"]}
+    assert {
+        "station",
+        "variable",
+        "start",
+        "end",
+        "qc",
+        "bucket",
+        "agg",
+        "format",
+        "limit",
+        "after",
+    } <= parameters
+    docs = await client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    health = await get_json(client, "/health")
+    assert "date_bin" in health["database"]
+
+
+async def test_station_catalogue_names_units_datums_and_reading_span(client: httpx.AsyncClient) -> None:
+    registry = load_registry()
+    stations = (await get_json(client, "/api/v1/stations"))["stations"]
+    assert {s["id"] for s in stations} == set(registry.stations)
+    dalian = next(s for s in stations if s["id"] == "dalian")
+    expected = registry.stations["dalian"]
+    assert dalian["datum"] == {
+        "name": expected.datum.name,
+        "msl_above_datum_m": expected.datum.msl_above_datum_m,
+    }
+    assert dalian["sampling_interval_s"] == expected.sampling_interval_s
+    assert dalian["kind"] == "tide_gauge"
+    units = {v["id"]: v["unit"] for v in dalian["variables"]}
+    assert units == {v: registry.variables[v].unit for v in expected.variables}
+    level = next(v for v in dalian["variables"] if v["id"] == "water_level_m")
+    assert level["first_reading"] == iso(int(LEVEL_T[0]))
+    assert level["last_reading"] == iso(int(LEVEL_T[-1]))
+    assert dalian["first_reading"] == iso(DAY0_US) and dalian["last_reading"] == iso(int(LEVEL_T[-1]))
+    never = next(s for s in stations if s["id"] == "yalu-estuary")
+    assert never["first_reading"] is None and all(v["last_reading"] is None for v in never["variables"])
+    one = await get_json(client, "/api/v1/stations/dalian")
+    assert one == dalian
+    buoys = (await get_json(client, "/api/v1/stations?kind=buoy"))["stations"]
+    assert {s["kind"] for s in buoys} == {"buoy"} and len(buoys) == 3
+
+
+async def test_geojson_is_valid_for_maps(client: httpx.AsyncClient) -> None:
+    registry = load_registry()
+    response = await client.get("/api/v1/stations?format=geojson")
+    assert response.headers["content-type"] == "application/geo+json"
+    collection = response.json()
+    assert collection["type"] == "FeatureCollection"
+    assert len(collection["features"]) == len(registry.stations)
+    for feature in collection["features"]:
+        assert feature["type"] == "Feature"
+        assert set(feature) == {"type", "id", "geometry", "properties"}
+        assert feature["geometry"]["type"] == "Point"
+        lon, lat = feature["geometry"]["coordinates"]
+        station = registry.stations[feature["id"]]
+        assert (lon, lat) == (station.longitude, station.latitude)  # RFC 7946: longitude first
+        assert -180 <= lon <= 180 and -90 <= lat <= 90
+        assert feature["properties"]["id"] == feature["id"]
+    single = await get_json(client, "/api/v1/stations/lushun?format=geojson")
+    assert single["type"] == "Feature" and single["geometry"]["coordinates"] == [121.25, 38.8]
+
+
+async def test_station_csv_has_one_row_per_station_and_variable(client: httpx.AsyncClient) -> None:
+    registry = load_registry()
+    response = await client.get("/api/v1/stations?format=csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert len(rows) == sum(len(s.variables) for s in registry.stations.values())
+    row = next(r for r in rows if r["station_id"] == "dalian" and r["variable"] == "water_level_m")
+    assert row["unit"] == "m" and row["first_reading"] == iso(DAY0_US)
+
+
+async def test_variables_and_qc_flags_are_listed(client: httpx.AsyncClient) -> None:
+    registry = load_registry()
+    variables = (await get_json(client, "/api/v1/variables"))["variables"]
+    assert {v["id"]: v["unit"] for v in variables} == {k: v.unit for k, v in registry.variables.items()}
+    flags = await get_json(client, "/api/v1/qc-flags")
+    assert {f["flag"]: f["name"] for f in flags["flags"]} == QC_NAMES
+    assert flags["sets"]["usable"] == ["good", "not_evaluated"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Raw readings, QC filters, formats, pagination
+
+
+async def test_raw_readings_come_back_as_written_with_unit_and_flag_names(client: httpx.AsyncClient) -> None:
+    body = await get_json(client, level_url("&limit=1000"))
+    data = body["data"]
+    assert len(data) == N_LEVEL and body["next"] is None
+    assert [parse_iso_us(r["time"]) for r in data] == LEVEL_T.tolist()
+    for row, value, flag in zip(data, LEVEL_V.tolist(), LEVEL_F.tolist(), strict=True):
+        assert row["value"] == (None if flag == 9 else value)
+        assert (row["qc_flag"], row["qc_flag_name"], row["unit"]) == (flag, QC_NAMES[flag], "m")
+    assert body["meta"]["units"] == {"water_level_m": "m"}
+
+
+@pytest.mark.parametrize(
+    ("qc", "flags"),
+    [("good", {1}), ("usable", {1, 2}), ("suspect,fail", {3, 4}), ("3,9", {3, 9}), ("all", {1, 2, 3, 4, 9})],
+)
+async def test_qc_filter_keeps_the_flags_asked_for(client: httpx.AsyncClient, qc: str, flags: set) -> None:
+    data = (await get_json(client, level_url(f"&qc={qc}&limit=1000")))["data"]
+    assert {r["qc_flag"] for r in data} == flags
+    assert len(data) == int(np.isin(LEVEL_F, list(flags)).sum())
+
+
+async def test_pages_follow_next_links_to_exactly_every_row(client: httpx.AsyncClient) -> None:
+    url = f"/api/v1/observations?start={iso(DAY0_US)}&end={iso(DAY0_US + 2 * 86_400_000_000)}&limit=50"
+    everything = (await get_json(client, url.replace("limit=50", "limit=5000")))["data"]
+    collected, pages = [], 0
+    while url:
+        response = await client.get(url)
+        body = response.json()
+        collected += body["data"]
+        pages += 1
+        assert len(body["data"]) <= 50
+        if body["next"]:
+            assert response.headers["link"] == f'<{body["next"]}>; rel="next"'
+        url = body["next"]
+    assert collected == everything
+    assert pages == -(-len(everything) // 50)
+    keys = [(r["station_id"], r["variable"], r["time"]) for r in collected]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    assert len(everything) == N_LEVEL + 3 * 24
+
+
+async def test_every_page_format_parses_back_to_the_json_rows(client: httpx.AsyncClient) -> None:
+    url = level_url("&limit=40&qc=all")
+    data = (await get_json(client, url))["data"]
+    as_csv = list(csv.DictReader(io.StringIO((await client.get(url + "&format=csv")).text)))
+    assert [r["time"] for r in as_csv] == [r["time"] for r in data]
+    assert [float(r["value"]) if r["value"] else None for r in as_csv] == [r["value"] for r in data]
+    assert [(r["unit"], int(r["qc_flag"]), r["qc_flag_name"]) for r in as_csv] == [
+        (r["unit"], r["qc_flag"], r["qc_flag_name"]) for r in data
+    ]
+    lines = (await client.get(url + "&format=ndjson")).text.splitlines()
+    assert [json.loads(line) for line in lines] == data
+    response = await client.get(url + "&format=parquet")
+    assert response.headers["content-type"] == "application/vnd.apache.parquet"
+    assert response.headers["link"]  # 288 rows, 40 per page
+    table = pq.read_table(io.BytesIO(response.content))
+    assert str(table.schema.field("time").type) == "timestamp[us, tz=UTC]"
+    times = [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in table.column("time").to_pylist()]
+    assert times == [r["time"] for r in data]
+    assert table.column("value").to_pylist() == [r["value"] for r in data]
+    meta = json.loads(table.schema.metadata[b"tidewatch"])
+    assert meta["units"] == {"water_level_m": "m"}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ndjson", "parquet"])
+async def test_exports_stream_every_row(client: httpx.AsyncClient, fmt: str) -> None:
+    app = client.app  # type: ignore[attr-defined]
+    app.state.db.export_chunk_rows = 64  # several cursor fetches for 288 rows
+    span = f"start={iso(DAY0_US)}&end={iso(DAY0_US + 2 * 86_400_000_000)}"
+    response = await client.get(f"/api/v1/observations/export?station=dalian&{span}&format={fmt}")
+    assert response.status_code == 200
+    assert "attachment" in response.headers["content-disposition"]
+    if fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(response.text)))
+    elif fmt == "ndjson":
+        rows = [json.loads(line) for line in response.text.splitlines()]
+    else:
+        parquet = pq.ParquetFile(io.BytesIO(response.content))
+        assert parquet.num_row_groups == -(-(N_LEVEL + 24) // 64)
+        rows = parquet.read().to_pylist()
+    assert len(rows) == N_LEVEL + 24
+    assert [r["variable"] for r in rows] == ["water_level_m"] * N_LEVEL + ["water_temperature_degC"] * 24
+
+
+async def test_export_body_leaves_in_chunks(client: httpx.AsyncClient) -> None:
+    """Drive the ASGI app by hand: the response body arrives as many messages, one per cursor fetch."""
+    app = client.app  # type: ignore[attr-defined]
+    app.state.db.export_chunk_rows = 32
+    span = f"start={iso(DAY0_US)}&end={iso(DAY0_US + 2 * 86_400_000_000)}"
+    query = f"station=dalian&variable=water_level_m&{span}&format=csv".encode()
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": "/api/v1/observations/export", "raw_path": b"/api/v1/observations/export",
+        "query_string": query, "headers": [(b"host", b"api")], "server": ("api", 80), "client": ("t", 1),
+        "root_path": "",
+    }  # fmt: skip
+    bodies: list[bytes] = []
+    requested = asyncio.Event()
+
+    async def receive() -> dict:
+        if requested.is_set():  # the client stays connected until the response ends
+            await asyncio.Event().wait()
+        requested.set()
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            bodies.append(message["body"])
+
+    await app(scope, receive, send)
+    assert len(bodies) == 1 + N_LEVEL // 32  # header, then one message per fetch of 32 rows
+    assert max(len(b) for b in bodies) < 4096
+    assert sum(b.count(b"\n") for b in bodies) == N_LEVEL + 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# Buckets and percentiles against numpy
+
+
+def numpy_buckets(width_us: int, flags: set[int], fractions: list[float]) -> list[dict]:
+    keep = np.isin(LEVEL_F, list(flags)) & (LEVEL_F != 9)
+    origin = int(dt.datetime(2000, 1, 3, tzinfo=dt.UTC).timestamp()) * 1_000_000
+    starts = LEVEL_T - (LEVEL_T - origin) % width_us
+    out = []
+    for start in np.unique(starts[np.isin(LEVEL_F, list(flags))]):
+        values = LEVEL_V[(starts == start) & keep]
+        row = {"time": iso(int(start)), "count": len(values)}
+        if len(values):
+            row |= {"mean": values.mean(), "min": values.min(), "max": values.max()}
+            row |= {f"p{q * 100:g}": np.percentile(values, q * 100) for q in fractions}
+        out.append(row)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("bucket", "width_us"), [("1h", HOUR_US), ("PT6H", 6 * HOUR_US), ("1d", 24 * HOUR_US)]
+)
+async def test_buckets_match_numpy(client: httpx.AsyncClient, bucket: str, width_us: int) -> None:
+    body = await get_json(client, level_url(f"&bucket={bucket}&agg=mean,min,max,count,p10,median,p90"))
+    expected = numpy_buckets(width_us, {1, 2}, [0.1, 0.5, 0.9])  # default qc for buckets: usable
+    assert body["meta"]["method"].startswith("date_bin")
+    assert [r["time"] for r in body["data"]] == [e["time"] for e in expected]
+    for got, want in zip(body["data"], expected, strict=True):
+        assert got["count"] == want["count"]
+        assert (got["unit"], got["qc_flags"]) == ("m", "good+not_evaluated")
+        for key in ("mean", "min", "max", "p10", "p50", "p90"):
+            assert got[key] == pytest.approx(want[key], rel=1e-12), (got["time"], key)
+
+
+async def test_bucket_qc_filter_and_widened_range(client: httpx.AsyncClient) -> None:
+    # A range starting mid-bucket grows to whole 6-hour buckets: the first bucket is complete.
+    start = DAY0_US + 7 * HOUR_US + 20 * MINUTE_US
+    url = (
+        f"/api/v1/observations?station=dalian&variable=water_level_m&start={iso(start)}"
+        f"&end={iso(DAY0_US + 13 * HOUR_US)}&bucket=6h&agg=count,max&qc=good"
+    )
+    body = await get_json(client, url)
+    expected = [
+        e
+        for e in numpy_buckets(6 * HOUR_US, {1}, [])
+        if e["time"] in (iso(DAY0_US + 6 * HOUR_US), iso(DAY0_US + 12 * HOUR_US))
+    ]
+    assert body["meta"]["start"] == iso(DAY0_US + 6 * HOUR_US) and body["meta"]["end"] == iso(
+        DAY0_US + 18 * HOUR_US
+    )
+    assert [(r["time"], r["count"]) for r in body["data"]] == [(e["time"], e["count"]) for e in expected]
+    assert [r["max"] for r in body["data"]] == pytest.approx([e["max"] for e in expected])
+    assert set(body["data"][0]) == {"time", "station_id", "variable", "unit", "count", "max", "qc_flags"}
+
+
+async def test_bucket_pages_and_export_agree(client: httpx.AsyncClient) -> None:
+    url = level_url("&bucket=1h&agg=mean,p95&limit=7")
+    collected = []
+    while url:
+        body = await get_json(client, url)
+        collected += body["data"]
+        url = body["next"]
+    assert len(collected) == 48
+    export = await client.get(
+        level_url("&bucket=1h&agg=mean,p95").replace("/observations?", "/observations/export?")
+        + "&format=ndjson"
+    )
+    assert [json.loads(line) for line in export.text.splitlines()] == collected
+
+
+# ---------------------------------------------------------------------------------------------------
+# Relative ranges
+
+
+async def test_relative_ranges_and_frozen_next_links(client: httpx.AsyncClient) -> None:
+    base = "/api/v1/observations?station=lushun&variable=battery_voltage_v"
+    recent = (await get_json(client, base + "&start=-1d"))["data"]
+    assert len(recent) == 6
+    assert (await get_json(client, base + "&start=now-P4D&end=now"))["meta"]["rows"] == 7
+    assert len((await get_json(client, base + "&start=-35min"))["data"]) == 3
+    body = await get_json(client, base + "&start=-2h&limit=2")
+    start_us = parse_iso_us(body["meta"]["start"].split(".")[0] + "Z")
+    assert abs(start_us - (time.time_ns() // 1000 - 2 * HOUR_US)) < 60_000_000
+    next_url = httpx.URL(body["next"])
+    assert next_url.params["start"] == body["meta"]["start"]  # absolute: the window does not move
+    assert next_url.params["end"] == body["meta"]["end"]
+    rest = await get_json(client, body["next"].replace("http://api", ""))
+    assert len(rest["data"]) == 2 and rest["data"][0]["time"] > body["data"][-1]["time"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Indicators and alerts
+
+
+async def test_indicators_raw_buckets_and_catalogue(client: httpx.AsyncClient) -> None:
+    span = f"start={iso(DAY0_US)}&end={iso(DAY0_US + 2 * 86_400_000_000)}"
+    raw = (await get_json(client, f"/api/v1/indicators?station=dalian&indicator=msl_daily_m&{span}"))["data"]
+    assert [(parse_iso_us(r["time"]), r["value"], r["unit"]) for r in raw] == [
+        (t, v, u) for t, _, _, v, u in INDICATOR_ROWS
+    ]
+    daily = (await get_json(client, f"/api/v1/indicators?{span}&bucket=1d&agg=mean,count"))["data"]
+    values = np.array([r[3] for r in INDICATOR_ROWS])
+    assert [(r["count"], r["unit"]) for r in daily] == [(4, "m"), (4, "m")]
+    assert [r["mean"] for r in daily] == pytest.approx([values[:4].mean(), values[4:].mean()])
+    catalogue = (await get_json(client, "/api/v1/indicators/catalogue"))["indicators"]
+    assert catalogue[0]["id"] == "msl_daily_m" and catalogue[0]["unit"] == "m"
+    refused = await get_json(client, "/api/v1/indicators?indicator=sea_monster_index", 400)
+    assert "sea_monster_index" in refused["error"]["message"]
+    assert (await get_json(client, "/api/v1/indicators?qc=good", 400))["error"]["message"].startswith("qc:")
+    csv_text = (await client.get(f"/api/v1/indicators/export?{span}")).text
+    assert len(list(csv.DictReader(io.StringIO(csv_text)))) == len(INDICATOR_ROWS)
+
+
+async def test_alerts_filters_units_and_pages(client: httpx.AsyncClient) -> None:
+    span = f"start={iso(DAY0_US)}&end={iso(DAY0_US + 2 * 86_400_000_000)}"
+    data = (await get_json(client, f"/api/v1/alerts?{span}"))["data"]
+    assert [a["alert_id"] for a in data] == [a[0] for a in ALERTS]
+    hypoxia = data[1]
+    assert (hypoxia["state"], hypoxia["value"], hypoxia["value_unit"]) == ("firing", 1.9, "mg L-1")
+    assert hypoxia["opened_at"] == iso(DAY0_US + 2 * HOUR_US) and hypoxia["resolved_at"] is None
+    firing = (await get_json(client, f"/api/v1/alerts?{span}&state=firing,pending"))["data"]
+    assert [a["station_id"] for a in firing] == ["liaodong-bay-buoy", "lushun"]
+    # An alert resolved before the range starts is not active in it; open ones still are.
+    later = (
+        await get_json(
+            client, f"/api/v1/alerts?start={iso(DAY0_US + 10 * HOUR_US)}&end={iso(DAY0_US + 40 * HOUR_US)}"
+        )
+    )["data"]
+    assert [a["alert_id"] for a in later] == [ALERTS[1][0], ALERTS[2][0]]
+    first = await get_json(client, f"/api/v1/alerts?{span}&limit=2")
+    second = await get_json(client, first["next"].replace("http://api", ""))
+    assert [a["alert_id"] for a in first["data"] + second["data"]] == [a[0] for a in ALERTS]
+    events = (await get_json(client, f"/api/v1/alerts/events?{span}&station=dalian"))["data"]
+    assert [(e["kind"], e["seq"]) for e in events] == [("opened", 0), ("resolved", 1)]
+    assert events[0]["channels"] == ["log", "email"]
+    rows = list(
+        csv.DictReader(io.StringIO((await client.get(f"/api/v1/alerts/events?{span}&format=csv")).text))
+    )
+    assert len(rows) == 4 and rows[0]["channels"] == "log;email"
+    await get_json(client, f"/api/v1/alerts?{span}&state=burning", 400)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Refusals and injection attempts
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "words"),
+    [
+        ("station=atlantis", 404, "unknown station 'atlantis'"),
+        ("variable=unobtainium_kg", 400, "unknown variable"),
+        ("station=dalian&variable=salinity_psu", 400, "no chosen station measures"),
+        ("start=2024-03-02&end=2024-03-01", 400, "is not before end"),
+        ("start=2024-03-01&end=2024-03-01", 400, "is not before end"),
+        ("start=yesterday-ish", 400, "start: cannot read"),
+        ("bucket=0s", 400, "bucket:"),
+        ("bucket=-1h", 400, "bucket:"),
+        ("bucket=400d", 400, "outside 1 s"),
+        ("bucket=1.5s", 400, "whole number of seconds"),
+        ("bucket=1mo", 400, "no fixed length"),
+        ("bucket=P1M", 400, "no fixed length"),
+        ("bucket=fortnightly", 400, "bucket: cannot read"),
+        ("bucket=1h&agg=mode", 400, "agg: unknown aggregate"),
+        ("bucket=1h&agg=p101", 400, "agg: unknown aggregate"),
+        ("agg=mean", 400, "need a bucket"),
+        ("format=xlsx", 400, "format: unknown format"),
+        ("limit=0", 400, "limit:"),
+        ("limit=1000001", 400, "limit:"),
+        ("limit=many", 400, "limit:"),
+        ("after=bm90LWEtY3Vyc29y", 400, "after: not a cursor"),
+        ("qc=excellent", 400, "qc: unknown"),
+    ],
+)
+async def test_bad_requests_get_a_clear_4xx(
+    client: httpx.AsyncClient, query: str, status: int, words: str
+) -> None:
+    body = await get_json(client, f"/api/v1/observations?{query}", status)
+    assert body["error"]["status"] == status
+    assert words in body["error"]["message"]
+
+
+async def test_export_refuses_a_page_format(client: httpx.AsyncClient) -> None:
+    body = await get_json(client, "/api/v1/observations/export?format=json", 400)
+    assert "csv, parquet, ndjson" in body["error"]["message"]
+
+
+INJECTIONS = [
+    "dalian'; DROP TABLE observations; --",
+    "dalian' OR '1'='1",
+    'dalian"); DELETE FROM stations; --',
+]
+
+
+@pytest.mark.parametrize("attack", INJECTIONS)
+async def test_sql_injection_attempts_change_nothing(
+    client: httpx.AsyncClient, settings: Settings, attack: str
+) -> None:
+    quoted = urllib.parse.quote(attack, safe="")
+    for url, status in [
+        (f"/api/v1/observations?station={quoted}", 404),
+        (f"/api/v1/observations?station=dalian&variable={quoted}", 400),
+        (f"/api/v1/observations?start={quoted}", 400),
+        (f"/api/v1/observations?bucket={quoted}", 400),
+        (f"/api/v1/observations?bucket=1h&agg={quoted}", 400),
+        (f"/api/v1/observations?qc={quoted}", 400),
+        (f"/api/v1/observations?format={quoted}", 400),
+        (f"/api/v1/alerts?rule={quoted}", 200),
+        (f"/api/v1/alerts?severity={quoted}", 200),
+        (f"/api/v1/stations/{quoted}", 404),
+    ]:
+        response = await client.get(url)
+        assert response.status_code == status, (url, response.text)
+    # A well-formed cursor carrying the attack is only a bind value: no rows, no harm.
+    cursor = encode_cursor((attack, attack, DAY0_US))
+    body = await get_json(client, level_url(f"&after={cursor}"))
+    assert body["data"] == []
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM observations") == len(_rows())
+        assert await conn.fetchval("SELECT count(*) FROM stations") == len(load_registry().stations)
+    finally:
+        await conn.close()

@@ -157,8 +157,9 @@ def parse_aggregates(text: str | None) -> tuple[tuple[str, ...], tuple[float, ..
         value = 50.0 if word == "median" else float(match.group(1)) if match else -1.0
         if not 0.0 <= value <= 100.0:
             raise ApiError(f"agg: unknown aggregate {word!r}; use a {AGGREGATE_HELP}")
-        if value / 100 not in percentiles:
-            percentiles.append(value / 100)
+        fraction = round(value / 100, 6)
+        if fraction not in percentiles:
+            percentiles.append(fraction)
     if not plain and not percentiles:
         raise ApiError(f"agg: no aggregate named; use a {AGGREGATE_HELP}")
     return tuple(a for a in PLAIN_AGGREGATES if a in plain), tuple(percentiles)

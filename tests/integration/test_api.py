@@ -7,11 +7,14 @@ service's own writer; the app runs in-process behind httpx's ASGI transport.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import csv
 import datetime as dt
 import io
 import json
+import socket
 import time
 import urllib.parse
 import uuid
@@ -24,7 +27,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas.registry import load_registry
-from services.api.app import create_app
+from services.api import query_cli
+from services.api.app import create_app, serve
 from services.api.params import encode_cursor
 from services.cli import prepare_database
 from services.config import Settings, load_settings
@@ -600,3 +604,97 @@ async def test_sql_injection_attempts_change_nothing(
         assert await conn.fetchval("SELECT count(*) FROM stations") == len(load_registry().stations)
     finally:
         await conn.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# `tidewatch query` against the API served by uvicorn on a free port
+
+
+@pytest.fixture(scope="module")
+async def base_url(settings: Settings) -> AsyncIterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, port, stop))
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient() as http:
+        for _ in range(100):
+            try:
+                if (await http.get(url + "/health")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+    try:
+        yield url
+    finally:
+        stop.set()
+        await task
+
+
+async def cli(base_url: str, *argv: str) -> tuple[int, str, str]:
+    parser = argparse.ArgumentParser()
+    query_cli.add_arguments(parser)
+    args = parser.parse_args([*argv, "--base-url", base_url])
+    out, err = io.StringIO(), io.StringIO()
+
+    def run() -> int:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            return query_cli.main(args, load_settings())
+
+    code = await asyncio.to_thread(run)
+    return code, out.getvalue(), err.getvalue()
+
+
+async def test_query_cli_prints_tables_csv_and_json(base_url: str) -> None:
+    code, out, _ = await cli(base_url, "stations", "-s", "dalian")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split()[:3] == ["station_id", "name", "kind"]
+    assert set(lines[1]) <= {"-", " "} and len(lines) == 2 + 4  # header, rule, dalian's 4 variables
+    span = ["--start", iso(DAY0_US), "--end", iso(DAY0_US + 2 * 86_400_000_000)]
+    code, out, _ = await cli(
+        base_url, "observations", "-s", "dalian", "-V", "water_level_m", *span, "-o", "csv", "--limit", "5"
+    )
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 5 and rows[0]["unit"] == "m" and rows[0]["time"] == iso(DAY0_US)
+    code, out, _ = await cli(base_url, "observations", "-s", "dalian", *span, "-o", "csv", "--all")
+    assert len(list(csv.DictReader(io.StringIO(out)))) == N_LEVEL + 24
+    code, out, _ = await cli(
+        base_url, "observations", "-s", "dalian", "-V", "water_level_m", *span, "--limit", "100", "--all"
+    )
+    assert len(out.splitlines()) == 2 + N_LEVEL  # table: pages followed through next links
+    code, out, _ = await cli(
+        base_url, "observations", "-s", "lushun", "-V", "battery_voltage_v", "--last", "1d", "-o", "json"
+    )
+    assert len(json.loads(out)["data"]) == 6
+    code, out, _ = await cli(
+        base_url,
+        "observations",
+        "-s",
+        "dalian",
+        "-V",
+        "water_level_m",
+        *span,
+        "--bucket",
+        "1d",
+        "--agg",
+        "mean,p90",
+    )
+    assert [line.split()[:2] for line in out.splitlines()[2:]] == [
+        [iso(DAY0_US), "dalian"],
+        [iso(DAY0_US + 86_400_000_000), "dalian"],
+    ]
+    code, out, _ = await cli(base_url, "alerts", "--state", "firing", *span)
+    assert code == 0 and "liaodong-bay-buoy" in out and "lushun/" not in out
+    code, out, _ = await cli(base_url, "stations", "-o", "geojson")
+    assert json.loads(out)["type"] == "FeatureCollection"
+
+
+async def test_query_cli_reports_api_refusals(base_url: str) -> None:
+    code, out, err = await cli(base_url, "observations", "-s", "atlantis")
+    assert code == 2 and out == ""
+    assert "404: unknown station 'atlantis'" in err
+    code, out, _ = await cli(base_url, "observations", "-s", "dalian", "--bucket", "1h", "--url")
+    assert code == 0 and out.strip() == f"{base_url}/api/v1/observations?station=dalian&bucket=1h&format=csv"
+    code, _, err = await cli("http://127.0.0.1:9", "stations")
+    assert code == 2 and "cannot reach the API" in err

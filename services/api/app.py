@@ -72,13 +72,14 @@ async def serve(
     *,
     host: str | None = None,
     extra_routers: Iterable[APIRouter] = (),
+    log_level: str = "info",
 ) -> None:
     """Run until ``stop_event`` is set (or forever); port 0 picks a free one (``server.servers``)."""
     config = uvicorn.Config(
         create_app(settings, extra_routers),
         host=host or os.environ.get("TIDEWATCH_API_HOST", "127.0.0.1"),
         port=api_port() if port is None else port,
-        log_level="info",
+        log_level=log_level,
         lifespan="on",
     )
     server = uvicorn.Server(config)

@@ -8,10 +8,11 @@ them to its bounded window; one piece of code per piece of logic keeps both path
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from streams.indicators.records import Indicator
@@ -36,6 +37,7 @@ from streams.indicators.sealevel.warnings import (
 )
 
 MEAN_IDS = {"hour": r.MSL_HOURLY, "day": r.MSL_DAILY, "month": r.MSL_MONTHLY}
+QC_GOOD = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,28 @@ def unique_sorted(times_us: np.ndarray, values: np.ndarray) -> tuple[np.ndarray,
     return uniq, rev_v[first]
 
 
+def latest_results(
+    times_us: np.ndarray, values: np.ndarray, flags: Sequence[int] | np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The latest QC result per time, sorted: times, values and whether each reading is usable.
+
+    Usable means QC flag 1 (GOOD) and a finite value; ``flags`` None means every reading is good.
+    Of results with the same time the last one given wins, flag and value together.
+    """
+    values = np.asarray(values, dtype=float)
+    times_us, last = unique_sorted(times_us, np.arange(values.size))
+    values = values[last]
+    usable = np.isfinite(values)
+    if flags is not None:
+        usable &= np.asarray(flags)[last] == QC_GOOD
+    return times_us, values, usable
+
+
+def retracted(records: list[Indicator]) -> list[Indicator]:
+    """The same keys with value None: what a consumer deletes once the readings behind them are gone."""
+    return [msgspec.structs.replace(rec, value=None) for rec in records]
+
+
 def surge_m(level_um: np.ndarray, predicted_m: np.ndarray) -> np.ndarray:
     return np.asarray(level_um, dtype=np.int64) / 1e6 - predicted_m
 
@@ -100,9 +124,11 @@ def reading_indicators(
 
 
 def mean_indicators(cfg: SeaLevelConfig, period: str, start_us: int, n: int, sum_um: int) -> list[Indicator]:
-    out = [indicator(cfg.station, MEAN_IDS[period], start_us, mean_m(n, sum_um))]
+    """Mean of an interval (and a month's completeness); None once every reading of it was withdrawn."""
+    out = [indicator(cfg.station, MEAN_IDS[period], start_us, mean_m(n, sum_um) if n else None)]
     if period == "month":
-        pct = completeness_pct(n, start_us, period_end_us(start_us, period), cfg.sampling_interval_s)
+        end_us = period_end_us(start_us, period)
+        pct = completeness_pct(n, start_us, end_us, cfg.sampling_interval_s) if n else None
         out.append(indicator(cfg.station, r.MSL_MONTHLY_COMPLETENESS, start_us, pct))
     return out
 

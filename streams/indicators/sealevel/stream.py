@@ -9,6 +9,14 @@ emitted per key equals ``compute_indicators`` over the full sorted series, whate
 duplicates and restarts, as long as readings arrive less than ``horizon_s`` behind the newest reading.
 Older readings are counted in ``late_dropped`` and left to a batch recompute. High/low waters and cycle
 maxima are emitted once the watermark is ``ExtremaParams.reach_us`` past them (about 4 h).
+
+QC flags are revised after the fact (a spike confirmed by the next sample, a late neighbour), so
+``update`` takes every QC result of a variable as an upsert by time: a reading is usable iff its latest
+flag is 1 (GOOD) and its value finite. A usable result adds or replaces the reading; a result that is
+not usable withdraws the reading taken earlier at that time from the raw window and the interval sums,
+retracts its tide prediction and surge, re-emits the means it fed (None once an interval is empty) and
+lets the high/low waters and cycle maxima be recomputed. The invariant then holds over the final
+usable readings. The watermark is the newest usable reading ever taken; a withdrawal does not move it.
 """
 
 from __future__ import annotations
@@ -25,10 +33,11 @@ from streams.indicators.sealevel.compute import (
     cycle_indicators,
     cycle_maxima,
     extremum_indicators,
+    latest_results,
     mean_indicators,
     reading_indicators,
+    retracted,
     surge_m,
-    unique_sorted,
     wave_indicators,
 )
 from streams.indicators.sealevel.extrema import Extremum, find_extrema
@@ -37,7 +46,6 @@ from streams.indicators.sealevel.tide import US_PER_S, TideModel, predict_with
 
 WATER_LEVEL = "water_level_m"
 WAVE_HEIGHT = "wave_height_m"
-QC_GOOD = 1
 STATE_VERSION = 1
 
 
@@ -82,18 +90,21 @@ class SeaLevelState:
     def update(
         self, variable: str, times_us: np.ndarray, values: np.ndarray, flags: np.ndarray | None = None
     ) -> list[Indicator]:
-        """Take QC-good readings of one variable (QC flag 1 kept when ``flags`` is given)."""
-        times_us = np.asarray(times_us, dtype=np.int64)
-        values = np.asarray(values, dtype=float)
-        keep = np.isfinite(values)
-        if flags is not None:
-            keep &= np.asarray(flags) == QC_GOOD
-        times_us, values = unique_sorted(times_us[keep], values[keep])
+        """Take the latest QC results of readings of one variable (``flags`` None: all QC-good).
+
+        Each result upserts the reading at its time: usable (flag 1, finite value) adds or replaces it,
+        anything else withdraws it and re-emits or retracts every indicator it fed. Of several results
+        for one time in one call, the last one given wins.
+        """
+        times_us, values, usable = latest_results(times_us, values, flags)
         if variable == WAVE_HEIGHT:
-            return wave_indicators(self.cfg, times_us, values)
+            # Wave warnings are per reading and keep no state: a withdrawal retracts its key blindly.
+            return wave_indicators(self.cfg, times_us[usable], values[usable]) + retracted(
+                wave_indicators(self.cfg, times_us[~usable], np.zeros(int((~usable).sum())))
+            )
         if variable != WATER_LEVEL or times_us.size == 0:
             return []
-        return self._update_levels(times_us, to_um(values))
+        return self._update_levels(times_us, to_um(np.where(usable, values, 0.0)), usable)
 
     def add_model(self, model: TideModel) -> list[Indicator]:
         """Use a newly fitted model from its ``effective_from_us`` on; re-emits what it changes."""
@@ -111,33 +122,60 @@ class SeaLevelState:
         return out
 
     # -- internals ----------------------------------------------------------------------------------
-    def _update_levels(self, times_us: np.ndarray, level_um: np.ndarray) -> list[Indicator]:
+    def _update_levels(
+        self, times_us: np.ndarray, level_um: np.ndarray, usable: np.ndarray
+    ) -> list[Indicator]:
         old_start = self._window_start(self.watermark_us)
         if old_start is not None:
             late = times_us < old_start
             self.late_dropped += int(late.sum())
-            times_us, level_um = times_us[~late], level_um[~late]
+            times_us, level_um, usable = times_us[~late], level_um[~late], usable[~late]
             if times_us.size == 0:
                 return []
         touched: dict[str, set[int]] = {p: set() for p in PERIODS}
         starts = {p: period_starts(times_us, p).tolist() for p in PERIODS}
-        for i, (t, um) in enumerate(zip(times_us.tolist(), level_um.tolist(), strict=True)):
+        added: list[int] = []
+        gone: dict[int, int] = {}
+        rows = zip(times_us.tolist(), level_um.tolist(), usable.tolist(), strict=True)
+        for i, (t, um, ok) in enumerate(rows):
             old = self.raw.get(t)
-            self.raw[t] = um
+            if ok and old != um:
+                self.raw[t] = um
+                added.append(i)
+                delta_n, delta_um = (1 if old is None else 0), um - (old or 0)
+            elif not ok and old is not None:
+                gone[t] = self.raw.pop(t)
+                delta_n, delta_um = -1, -old
+            else:
+                continue  # a replay, or a reading that was not usable before either: nothing changes
             for period in PERIODS:
                 key = starts[period][i]
                 touched[period].add(key)
-                add_reading(self.sums[period], key, 1 if old is None else 0, um - (old or 0))
-        out = reading_indicators(self.cfg, times_us, level_um, predict_with(self.models, times_us))
+                add_reading(self.sums[period], key, delta_n, delta_um)
+        if not added and not gone:
+            return []
+        new_t, new_um = times_us[added], level_um[added]
+        out = reading_indicators(self.cfg, new_t, new_um, predict_with(self.models, new_t))
+        if gone:
+            gone_t = np.fromiter(gone, dtype=np.int64, count=len(gone))
+            gone_um = np.fromiter(gone.values(), dtype=np.int64, count=len(gone))
+            out.extend(
+                retracted(reading_indicators(self.cfg, gone_t, gone_um, predict_with(self.models, gone_t)))
+            )
         for period in PERIODS:
+            sums = self.sums[period]
             for key in sorted(touched[period]):
-                n, s = self.sums[period][key]
+                n, s = sums[key]
                 out.extend(mean_indicators(self.cfg, period, key, n, s))
-        new_watermark = (
-            int(times_us.max()) if self.watermark_us is None else max(self.watermark_us, int(times_us.max()))
-        )
-        out.extend(self._derive(old_start, new_watermark))
-        self.watermark_us = new_watermark
+                if n == 0:
+                    del sums[key]
+        watermark = self.watermark_us
+        if new_t.size:
+            newest = int(new_t.max())
+            watermark = newest if watermark is None else max(watermark, newest)
+        assert watermark is not None  # something was withdrawn, so a reading was taken before
+        out.extend(self._derive(old_start, watermark))
+        self.watermark_us = watermark
         self._evict()
         return out
 

@@ -124,9 +124,11 @@ def test_too_late_readings_are_counted_not_applied(case: dict) -> None:
 def test_flags_and_waves(case: dict) -> None:
     state = SeaLevelState(CFG)
     out = state.update("wave_height_m", np.array([10, 20, 30]), np.array([3.6, 6.5, 7.0]), flags=[1, 1, 4])
+    # The failed reading is not usable: its key is retracted (a no-op for a consumer that never had it).
     assert [(r.indicator, r.time_us, r.value) for r in out] == [
         ("wave_warning", 10, 2.0),
         ("wave_warning", 20, 4.0),
+        ("wave_warning", 30, None),
     ]
     out = state.update("water_level_m", case["times"][:3], case["levels"][:3], flags=np.array([3, 1, 9]))
     hourly = [r for r in out if r.indicator == "msl_hourly_m"]

@@ -340,13 +340,23 @@ Severities = Annotated[list[str] | None, Query(description="blue, yellow, orange
 
 
 async def _alert_query(
-    request: Request, station: list[str] | None, start: str | None, end: str | None, **lists: Any
+    request: Request,
+    station: list[str] | None,
+    start: str | None,
+    end: str | None,
+    *,
+    after: Any,
+    limit: int,
+    **filters: list[str] | None,
 ) -> AlertQuery:
+    """Stations checked against the catalogue; each text filter split into a list (None: no filter)."""
     catalogue = await load_catalogue(_db(request))
     return AlertQuery(
         stations=resolve_stations(catalogue, split_list(station)),
         span=parse_range(start, end, _now_us()),
-        **{k: (split_list(v) or None) if k != "after" and k != "limit" else v for k, v in lists.items()},
+        after=after,
+        limit=limit,
+        **{name: split_list(values) or None for name, values in filters.items()},
     )
 
 

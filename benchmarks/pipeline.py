@@ -28,7 +28,7 @@ from schemas.contract import readings_topic
 from schemas.records import Sample, StationReadings
 from services.cli import prepare_database
 from services.config import Settings
-from services.db.writers import insert_observations, prepare_connection, reading_rows
+from services.db.writers import prepare_connection, reading_rows, upsert_observations
 from services.stack.pipeline import Pipeline
 
 BUOY_VALUES = {
@@ -155,7 +155,7 @@ async def baseline_copy(settings: Settings, n_stations: int, n_messages: int) ->
     ]
     started = time.monotonic()
     for i in range(0, len(items), 1000):
-        await insert_observations(conn, reading_rows(items[i : i + 1000]))
+        await upsert_observations(conn, reading_rows(items[i : i + 1000]))
     elapsed = time.monotonic() - started
     await conn.execute("DELETE FROM observations WHERE station_id LIKE 'copy-%'")
     await conn.close()

@@ -13,6 +13,19 @@ import msgspec
 
 READINGS_TOPIC = "tidewatch.readings.v1"
 DEAD_LETTER_TOPIC = "tidewatch.deadletter.v1"
+# Between the stream agents (formats in streams/topics.py), open to other consumers:
+OBSERVATIONS_TOPIC = "tidewatch.observations.v1"  # QC results: every new or corrected flag
+INDICATORS_TOPIC = "tidewatch.indicators.v1"
+ALERT_EVENTS_TOPIC = "tidewatch.alert-events.v1"
+ALERT_ACTIONS_TOPIC = "tidewatch.alert-actions.v1"  # operator acknowledgements and silences
+ALL_TOPICS = (
+    READINGS_TOPIC,
+    DEAD_LETTER_TOPIC,
+    OBSERVATIONS_TOPIC,
+    INDICATORS_TOPIC,
+    ALERT_EVENTS_TOPIC,
+    ALERT_ACTIONS_TOPIC,
+)
 
 Values = dict[str, float | None]
 

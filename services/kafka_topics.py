@@ -13,13 +13,14 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
-from schemas.records import DEAD_LETTER_TOPIC, READINGS_TOPIC
+from schemas.records import ALL_TOPICS
 
 log = logging.getLogger(__name__)
 
 
 def tidewatch_topics(partitions: int) -> dict[str, int]:
-    return {READINGS_TOPIC: partitions, DEAD_LETTER_TOPIC: partitions}
+    """Every topic with the same partition count: all of them are partitioned by station."""
+    return dict.fromkeys(ALL_TOPICS, partitions)
 
 
 async def ensure_topics(bootstrap: str, topics: dict[str, int], *, timeout_s: float = 60.0) -> None:

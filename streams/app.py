@@ -11,11 +11,21 @@ from pathlib import Path
 
 import faust
 
-from schemas.records import DEAD_LETTER_TOPIC, READINGS_TOPIC
+from schemas.records import (
+    ALERT_ACTIONS_TOPIC,
+    ALERT_EVENTS_TOPIC,
+    DEAD_LETTER_TOPIC,
+    INDICATORS_TOPIC,
+    OBSERVATIONS_TOPIC,
+    READINGS_TOPIC,
+    partition_for,
+)
 from services.config import Settings, load_settings
 
 
 def create_app(settings: Settings) -> faust.App:
+    datadir = Path(settings.data_dir) / "faust" / settings.worker_id
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.worker_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -30,7 +40,7 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
         # faust keeps a per-app folder; keep it out of the working tree.
-        datadir=str(Path(settings.data_dir) / "faust" / settings.worker_id),
+        datadir=str(datadir),
     )
     app.tidewatch_settings = settings  # type: ignore[attr-defined]
     return app
@@ -38,9 +48,40 @@ def create_app(settings: Settings) -> faust.App:
 
 settings = load_settings()
 app = create_app(settings)
-readings_topic = app.topic(
-    READINGS_TOPIC, value_type=bytes, value_serializer="raw", partitions=settings.topic_partitions
-)
-dead_letter_topic = app.topic(
-    DEAD_LETTER_TOPIC, value_type=bytes, value_serializer="raw", partitions=settings.topic_partitions
-)
+
+
+def _topic(name: str) -> faust.TopicT:
+    return app.topic(name, value_type=bytes, value_serializer="raw", partitions=settings.topic_partitions)
+
+
+readings_topic = _topic(READINGS_TOPIC)
+dead_letter_topic = _topic(DEAD_LETTER_TOPIC)
+observations_topic = _topic(OBSERVATIONS_TOPIC)
+indicators_topic = _topic(INDICATORS_TOPIC)
+alert_events_topic = _topic(ALERT_EVENTS_TOPIC)
+alert_actions_topic = _topic(ALERT_ACTIONS_TOPIC)
+
+
+class StationTable(faust.Table):
+    """A changelog table whose keys start with a station id ("station" or "station/…").
+
+    Its changelog partition is the station's partition (``partition_for``), the same one its readings
+    arrive on, so state can be written from a batch of many records (``stream.take``), where faust
+    has no current event to take the partition from, and still recovers on the right worker.
+    """
+
+    def partition_for_key(self, key: object) -> int:
+        return partition_for(str(key).split("/", 1)[0], settings.topic_partitions)
+
+
+def state_table(name: str) -> faust.Table:
+    """A changelog-backed table of JSON state per station (see StationTable)."""
+    table = StationTable(
+        app,
+        name=name,
+        default=None,
+        beacon=app.tables.beacon,
+        partitions=settings.topic_partitions,
+        schema=faust.Schema(key_serializer="json", value_serializer="json"),
+    )
+    return app.tables.add(table)

@@ -1,59 +1,157 @@
-"""Storage agents: readings and dead letters → PostgreSQL/TimescaleDB, a batch per round trip.
+"""Quality control and storage: readings → QARTOD flags → PostgreSQL/TimescaleDB and the observations topic.
 
-Faust acknowledges a batch's offsets only after the loop body returns, i.e. after the database
-committed it; a crash in between redelivers the batch and the idempotent writers store it once.
-While the database is away the agent retries the same batch and consumes nothing more.
+Per batch of Kafka records: run the QC engine over every reading, store new readings with their
+flags and corrected flags of earlier ones in one round trip, then write the QC context to the
+changelog table and publish the results. Faust moves the offsets on only after the loop body
+returns; a crash before that replays the batch: readings already stored are not duplicated, and
+a QC context that had not reached the changelog is rebuilt by flagging the replayed readings again.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 
-from schemas.records import StationReadings, decode_batch, decode_dead_letter
+import numpy as np
+import orjson
+
+from schemas.records import StationReadings, decode_batch, decode_dead_letter, partition_for
 from schemas.registry import load_registry
-from services.db.writers import insert_dead_letters, insert_observations, reading_rows
+from services.db.writers import ObservationRow, insert_dead_letters, upsert_observations
 from streams import metrics
-from streams.app import app, dead_letter_topic, readings_topic, settings
+from streams.app import app, dead_letter_topic, observations_topic, readings_topic, settings, state_table
 from streams.db import write_until_stored
+from streams.qc import QcEngine, QcResult, Readings, load_qc_config
+from streams.qc.flags import decode
+from streams.topics import ObservationBatch, encode
 
 log = logging.getLogger(__name__)
 _registry = load_registry(settings.registry_path)
 _kinds = {s.id: s.kind for s in _registry.stations.values()}
+_qc_config = load_qc_config(_registry)  # validated at start-up: a bad file stops the worker here
 metrics.initialise(_registry)
 
+qc_table = state_table("qc-state")
 
-def observe_stored(items: list[StationReadings], new_rows: dict[str, int], seconds: float) -> None:
-    """Per-batch metrics: one pass over the batch's messages, never per reading."""
+
+class _Qc:
+    """The worker's QC engine, rebuilt from the changelog table after every rebalance."""
+
+    engine: QcEngine | None = None
+
+    def get(self) -> QcEngine:
+        if self.engine is None:
+            self.engine = QcEngine(_qc_config)
+            self.engine.import_state(dict(qc_table.items()))
+        return self.engine
+
+
+_qc = _Qc()
+
+
+@app.on_rebalance_complete.connect
+async def _reload_qc_state(sender: object, **kwargs: object) -> None:
+    _qc.engine = None  # partitions moved: the next batch imports the assigned stations' context
+
+
+def readings_of(items: list[StationReadings]) -> tuple[Readings, dict[tuple[str, int], int]]:
+    """Columns for the QC engine, and when ingest received each (station, time)."""
+    stations: list[str] = []
+    variables: list[str] = []
+    times: list[int] = []
+    values: list[float] = []
+    received: dict[tuple[str, int], int] = {}
+    nan = float("nan")
+    for item in items:
+        for sample in item.samples:
+            received[item.station, sample.time_us] = item.received_us
+            for variable, value in sample.values.items():
+                stations.append(item.station)
+                variables.append(variable)
+                times.append(sample.time_us)
+                values.append(nan if value is None else value)
+    return Readings(stations, variables, np.array(times, dtype=np.int64), np.array(values)), received
+
+
+def result_rows(
+    results: list[QcResult], received: dict[tuple[str, int], int], now_us: int
+) -> list[ObservationRow]:
+    """Database rows of QC results; a correction of an older reading carries no receive time of its own."""
+    return [
+        (
+            r.time_us,
+            r.station,
+            r.variable,
+            r.value,
+            r.flag,
+            orjson.dumps(decode(r.tests)).decode(),
+            received.get((r.station, r.time_us), now_us),
+        )
+        for r in results
+    ]
+
+
+def observe_stored(
+    items: list[StationReadings],
+    new_rows: dict[str, int],
+    offered: dict[str, int],
+    results: list[QcResult],
+    seconds: float,
+) -> None:
+    """Per-batch metrics: one pass over the batch's messages, never a label lookup per reading."""
     metrics.STORE_SECONDS.observe(seconds)
+    metrics.BATCH_READINGS.observe(sum(offered.values()))
     now = time.time()
-    offered: dict[str, int] = {}
     for item in items:
         kind = _kinds.get(item.station, "unknown")
-        offered[item.station] = offered.get(item.station, 0) + item.count()
         metrics.INGEST_TO_STORE_SECONDS.observe(now - item.received_us / 1e6)
         newest = max(item.samples, key=lambda s: s.time_us)
         metrics.STATION_LAST_SEEN.labels(item.station, kind).set(newest.time_us / 1e6)
         for variable, value in newest.values.items():
             if variable in metrics.KEY_VARIABLES and value is not None:
                 metrics.LATEST_VALUE.labels(item.station, kind, variable).set(value)
-    metrics.BATCH_READINGS.observe(sum(offered.values()))
     for station, count in offered.items():
         kind = _kinds.get(station, "unknown")
         new = new_rows.get(station, 0)
         metrics.STORED.labels(kind).inc(new)
         if count > new:
             metrics.DUPLICATES.labels(kind).inc(count - new)
+    flags: dict[tuple[str, str, int], int] = defaultdict(int)
+    for r in results:
+        if not r.revised:
+            flags[_kinds.get(r.station, "unknown"), r.variable, r.flag] += 1
+    for (kind, variable, flag), count in flags.items():
+        metrics.QC_FLAGS.labels(kind, variable, str(flag)).inc(count)
 
 
 @app.agent(readings_topic)
-async def store_readings(stream):  # type: ignore[no-untyped-def]
+async def quality_control_and_store(stream):  # type: ignore[no-untyped-def]
     async for values in stream.take(200, within=settings.store_batch_within_s):
         items = [item for value in values for item in decode_batch(value).items]
-        rows = reading_rows(items)
+        readings, received = readings_of(items)
+        engine = _qc.get()
+        results = engine.process(readings)
         started = time.perf_counter()
-        new_rows = await write_until_stored(insert_observations, rows)
-        observe_stored(items, new_rows, time.perf_counter() - started)
+        new_rows = await write_until_stored(
+            upsert_observations, result_rows(results, received, time.time_ns() // 1000)
+        )
+        elapsed = time.perf_counter() - started
+        # The QC context reaches the changelog only after the rows it flagged are stored.
+        for key, state in engine.export_state().items():
+            if state is None:
+                qc_table.pop(key, None)
+            else:
+                qc_table[key] = state
+        by_partition: dict[int, list[QcResult]] = defaultdict(list)
+        for result in results:
+            by_partition[partition_for(result.station, settings.topic_partitions)].append(result)
+        for partition, part in by_partition.items():
+            await observations_topic.send(value=encode(ObservationBatch(part)), partition=partition)
+        offered: dict[str, int] = defaultdict(int)
+        for item in items:
+            offered[item.station] += item.count()
+        observe_stored(items, new_rows, offered, results, elapsed)
 
 
 @app.agent(dead_letter_topic)

@@ -31,16 +31,21 @@ CREATE TEMP TABLE IF NOT EXISTS observations_stage (
 STAGE_COLUMNS = ("time_us", "station_id", "variable", "value", "qc_flag", "qc_tests", "received_us")
 _EPOCH = "timestamptz 'epoch' + {} * interval '1 microsecond'"
 
-INSERT_READINGS = f"""
-WITH inserted AS (
+# Insert new readings; for a reading already stored, only its QC flags may change (a correction from
+# the QC stage). The stored value is never replaced: the first value received wins, as in QC.
+UPSERT_OBSERVATIONS = f"""
+WITH written AS (
     INSERT INTO observations (time, station_id, variable, value, qc_flag, qc_tests, received_at)
     SELECT {_EPOCH.format("time_us")}, station_id, variable, value, qc_flag, qc_tests::jsonb,
            {_EPOCH.format("received_us")}
     FROM observations_stage
-    ON CONFLICT (station_id, variable, time) DO NOTHING
-    RETURNING station_id
+    ON CONFLICT (station_id, variable, time) DO UPDATE
+        SET qc_flag = EXCLUDED.qc_flag, qc_tests = EXCLUDED.qc_tests
+        WHERE observations.qc_flag IS DISTINCT FROM EXCLUDED.qc_flag
+           OR observations.qc_tests IS DISTINCT FROM EXCLUDED.qc_tests
+    RETURNING station_id, xmax = 0 AS inserted
 )
-SELECT station_id, count(*) AS new_rows FROM inserted GROUP BY station_id
+SELECT station_id, count(*) FILTER (WHERE inserted) AS new_rows FROM written GROUP BY station_id
 """
 
 ObservationRow = tuple[int, str, str, float | None, int, str | None, int]
@@ -52,7 +57,7 @@ async def prepare_connection(conn: asyncpg.Connection) -> None:
 
 
 def reading_rows(items: Iterable[StationReadings]) -> list[ObservationRow]:
-    """Flatten accepted messages into observation rows, not yet quality-controlled."""
+    """Flatten accepted messages into observation rows not yet quality-controlled (flag 2, or 9)."""
     rows: list[ObservationRow] = []
     append = rows.append
     for item in items:
@@ -65,13 +70,17 @@ def reading_rows(items: Iterable[StationReadings]) -> list[ObservationRow]:
     return rows
 
 
-async def insert_observations(conn: asyncpg.Connection, rows: Sequence[ObservationRow]) -> dict[str, int]:
-    """Store rows once; returns the new rows per station (the rest were duplicates or redeliveries)."""
+async def upsert_observations(conn: asyncpg.Connection, rows: Sequence[ObservationRow]) -> dict[str, int]:
+    """Store new readings and QC corrections in one round trip.
+
+    Returns the new rows per station; the rest were corrections of stored flags, duplicates or
+    redeliveries. Rows must be unique per (station, variable, time) within one call.
+    """
     if not rows:
         return {}
     async with conn.transaction():
         await conn.copy_records_to_table("observations_stage", records=rows, columns=STAGE_COLUMNS)
-        return dict(await conn.fetch(INSERT_READINGS))
+        return dict(await conn.fetch(UPSERT_OBSERVATIONS))
 
 
 def dead_letter_fingerprint(letter: DeadLetter) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import asyncpg
@@ -74,12 +75,15 @@ async def test_every_published_reading_becomes_exactly_one_row(pipeline, db, pub
     count = await wait_for_count(db, COUNT_STATION, "dalian", start, expected=2 * n_messages)
     assert count == 2 * n_messages
     row = await db.fetchrow(
-        "SELECT value, qc_flag, received_at >= time AS received_after FROM observations "
+        "SELECT value, qc_flag, qc_tests, received_at >= time AS received_after FROM observations "
         "WHERE station_id = 'dalian' AND variable = 'water_level_m' AND time = to_timestamp($1 / 1e6)",
         start + 10 * MINUTE_US,
     )
     assert row["value"] == pytest.approx(1.51)
-    assert row["qc_flag"] == 2  # stored before QC: "not evaluated"
+    # QC ran in the stream: a steady series is good, with the flag of every test that judged it.
+    assert row["qc_flag"] == 1
+    tests = json.loads(row["qc_tests"])
+    assert tests["gross_range"] == 1 and tests["spike"] == 1
 
 
 async def test_refused_messages_become_dead_letters_with_reasons(pipeline, db, publisher) -> None:

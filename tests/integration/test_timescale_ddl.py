@@ -248,7 +248,8 @@ def writer_batch_sql() -> str:
     rows = writers.reading_rows([StationReadings(STATION, RECEIVED_US, samples)])
     values = ",\n".join("(" + ", ".join(_literal(v) for v in row) + ")" for row in rows)
     return (
-        f"{writers.STAGE_DDL};\nINSERT INTO observations_stage VALUES\n{values};\n{writers.INSERT_READINGS}"
+        f"{writers.STAGE_DDL};\nINSERT INTO observations_stage VALUES\n{values};\n"
+        f"{writers.UPSERT_OBSERVATIONS}"
     )
 
 

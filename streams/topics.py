@@ -1,0 +1,41 @@
+"""Record formats of the topics between stream agents (JSON via msgspec, times in µs UTC).
+
+Every record goes to the partition of its station (``schemas.records.partition_for``), so each
+agent's per-station state stays on one partition whichever topic feeds it.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from streams.indicators.records import Indicator
+from streams.qc import QcResult
+
+
+class ObservationBatch(msgspec.Struct, frozen=True, tag="observations/v1"):
+    """QC results of one partition: a new reading's first flags, or a later correction (``revised``)."""
+
+    results: list[QcResult]
+
+
+class IndicatorBatch(msgspec.Struct, frozen=True, tag="indicators/v1"):
+    """Indicator values of one partition; a None value retracts that (station, indicator, time)."""
+
+    items: list[Indicator]
+
+
+_encoder = msgspec.json.Encoder()
+_observations = msgspec.json.Decoder(ObservationBatch)
+_indicators = msgspec.json.Decoder(IndicatorBatch)
+
+
+def encode(record: ObservationBatch | IndicatorBatch) -> bytes:
+    return _encoder.encode(record)
+
+
+def decode_observations(data: bytes) -> ObservationBatch:
+    return _observations.decode(data)
+
+
+def decode_indicators(data: bytes) -> IndicatorBatch:
+    return _indicators.decode(data)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
 
 import asyncpg
+import numpy as np
 import pytest
 
+from schemas.registry import load_registry
 from services.cli import prepare_database
 from services.stack.launcher import Stack
 from services.stack.pipeline import Pipeline
+from streams.qc import QcEngine, Readings, load_qc_config
+from streams.qc.flags import decode
 from tests.support.pipeline import Publisher, isolated_registry, message, wait_for_count
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -161,12 +166,18 @@ async def test_duplicates_and_late_backlog_store_once(pipeline, db, publisher) -
     assert oldest == pytest.approx(1.7)
 
 
-async def test_worker_killed_mid_stream_loses_and_duplicates_nothing(pipeline, db, publisher) -> None:
+def _tide_with_spikes(n: int) -> list[float]:
+    """A 12.42 h tide sampled each minute, with a 1.5 m spike every 211th reading (QC must fail them)."""
+    return [3.0 + 2.0 * math.sin(2 * math.pi * i / 745) + (1.5 if i % 211 == 100 else 0.0) for i in range(n)]
+
+
+async def test_worker_killed_mid_stream_loses_duplicates_and_changes_nothing(pipeline, db, publisher) -> None:
     start = T0 + 40_000 * MINUTE_US
     n = 3000
+    levels = _tide_with_spikes(n)
     items = [
-        ("dandong", message("dandong", start + i * MINUTE_US, {"water_level_m": 3.0 + 0.0001 * i}))
-        for i in range(n)
+        ("dandong", message("dandong", start + i * MINUTE_US, {"water_level_m": level}))
+        for i, level in enumerate(levels)
     ]
     publisher.publish_many(items[: n // 2], pace_per_s=1500)
     pipeline.worker.kill()  # SIGKILL: no clean leave, uncommitted offsets are redelivered
@@ -174,12 +185,21 @@ async def test_worker_killed_mid_stream_loses_and_duplicates_nothing(pipeline, d
     await pipeline.start_worker()
     count = await wait_for_count(db, COUNT_STATION, "dandong", start, expected=n, timeout_s=120)
     assert count == n
-    distinct = await db.fetchval(
-        "SELECT count(DISTINCT time) FROM observations "
-        "WHERE station_id = 'dandong' AND time >= to_timestamp($1 / 1e6)",
+    rows = await db.fetch(
+        "SELECT time, qc_flag, qc_tests FROM observations "
+        "WHERE station_id = 'dandong' AND time >= to_timestamp($1 / 1e6) ORDER BY time",
         start,
     )
-    assert distinct == n
+    assert len({r["time"] for r in rows}) == n
+
+    # The flags after a hard kill equal one uninterrupted QC pass over the whole series.
+    engine = QcEngine(load_qc_config(load_registry(pipeline.settings.registry_path)))
+    times = np.array([start + i * MINUTE_US for i in range(n)], dtype=np.int64)
+    results = engine.process(Readings(["dandong"] * n, ["water_level_m"] * n, times, np.array(levels)))
+    expected = {r.time_us: (r.flag, decode(r.tests)) for r in results}
+    stored = {int(r["time"].timestamp() * 1_000_000): (r["qc_flag"], json.loads(r["qc_tests"])) for r in rows}
+    assert stored == expected
+    assert sum(flag == 4 for flag, _ in stored.values()) == sum(i % 211 == 100 for i in range(n))
 
 
 async def test_ingest_killed_mid_stream_redelivers_unacknowledged(pipeline, db, publisher) -> None:

@@ -2,8 +2,9 @@
 risk, acidification and salinity, wetland water and blue carbon.
 
 Pure domain code: no I/O except the explicit climatology file loader. The stream layer keeps one
-`EcologyState` per station (JSON state in a table), feeds it QC-good samples and publishes the
-returned `Indicator` records, upserting by (station, indicator, time_us) and deleting on None.
+`EcologyState` per station (JSON state in a table), feeds it every QC result of the input variables
+(new and revised, a flag other than GOOD as a None value, which withdraws the reading) and publishes
+the returned `Indicator` records, upserting by (station, indicator, time_us) and deleting on None.
 """
 
 from streams.indicators.ecology.climatology import (

@@ -9,10 +9,17 @@ value retracting a key that no longer exists; so the last value emitted per (sta
 time) equals the batch result for any arrival order within the lateness, and across a restart from
 the JSON state. `late_dropped` counts readings refused for closed days, replays of readings already
 taken included. Two different values for the same station, variable and time: the last one wins.
+
+QC revises flags after the fact, so the stream layer passes every QC result of the input variables,
+mapping a flag other than 1 (GOOD) to None. A sample value that is None or not finite means "no
+usable reading of this variable at this time": it withdraws a reading taken earlier, the day is
+recomputed and every value it fed is re-emitted or retracted. A withdrawal for a closed day is
+dropped and counted like a late reading; one for a reading never taken changes nothing.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
@@ -82,7 +89,9 @@ class EcologyState:
         self._day_rows: dict[int, dict[str, Row | None]] = {}  # open days, rebuilt only when touched
 
     def update(self, samples: Iterable[SampleLike]) -> list[Indicator]:
-        """Take readings (QC-good only, any order, replays allowed); return new and corrected values."""
+        """Take the latest QC result of readings (any order, replays allowed); return new and corrected
+        values. `values[var]` None or NaN withdraws the reading of `var` at that time (QC no longer
+        rates it GOOD); any other value adds or replaces it."""
         if not self._ingest(samples):
             return []
         open_rows = self._open_rows()
@@ -95,10 +104,13 @@ class EcologyState:
         for sample in samples:
             day = day_of(sample.time_us)
             for variable, value in sample.values.items():
-                if value is None or variable not in INPUT_VARIABLES:
+                if variable not in INPUT_VARIABLES:
                     continue
                 if self.first_open is not None and day < self.first_open:
                     self.late_dropped += 1
+                    continue
+                if value is None or not math.isfinite(value):
+                    changed |= self._withdraw(day, variable, sample.time_us)
                     continue
                 readings = self.raw.setdefault(day, {}).setdefault(variable, {})
                 if readings.get(sample.time_us) != value:
@@ -106,6 +118,18 @@ class EcologyState:
                     self._day_rows.pop(day, None)
                     changed = True
         return changed
+
+    def _withdraw(self, day: int, variable: str, time_us: int) -> bool:
+        """Forget a reading QC no longer rates good; a variable left without readings leaves the day
+        (the day itself stays: it still marks how far the station's data have come)."""
+        variables = self.raw.get(day, {})
+        readings = variables.get(variable, {})
+        if readings.pop(time_us, None) is None:
+            return False
+        if not readings:
+            del variables[variable]
+        self._day_rows.pop(day, None)
+        return True
 
     def _open_rows(self) -> dict[str, dict[int, Row]]:
         rows: dict[str, dict[int, Row]] = {f.name: {} for f in self.families}

@@ -79,6 +79,32 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(simulate_cli.main(args, registry, endpoint.host, endpoint.port))
 
 
+async def run_api(settings: Settings, stop: asyncio.Event) -> None:
+    """The scientists' API with the alert console mounted at /console."""
+    from services.api.app import serve
+    from services.console.actions import KafkaActions
+    from services.console.app import create_console
+
+    actions = KafkaActions(settings)
+    console = create_console(settings, actions)
+    try:
+        await serve(settings, None, stop, mounts={"/console": console})
+    finally:
+        await console.state.console.close()
+        await actions.close()
+
+
+def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    asyncio.run(_until_signalled(run_api, settings))
+    return 0
+
+
+def cmd_operator_add(args: argparse.Namespace, settings: Settings) -> int:
+    from services.console import operators
+
+    return operators.main([args.username, args.display_name])
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from services.demo import run_demo
 
@@ -105,6 +131,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate_cli.add_arguments(simulate)
     simulate.set_defaults(func=cmd_simulate)
+
+    commands.add_parser(
+        "api", help="HTTP API for scientists, with the alert console at /console"
+    ).set_defaults(func=cmd_api)
+    query = commands.add_parser("query", help="query the HTTP API from the terminal")
+    from services.api import query_cli
+
+    query_cli.add_arguments(query)
+    query.set_defaults(func=query_cli.main)
+
+    operator = commands.add_parser("operator", help="console operators")
+    operator_commands = operator.add_subparsers(dest="operator_command", required=True)
+    add = operator_commands.add_parser(
+        "add", help="add or update an operator (password from the terminal or stdin)"
+    )
+    add.add_argument("username")
+    add.add_argument("display_name")
+    add.set_defaults(func=cmd_operator_add)
 
     demo = commands.add_parser("demo", help="run everything locally with a simulated network")
     from services.demo import add_arguments as demo_arguments

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
+from starlette.types import ASGIApp
 
 from services.api.db import Database
 from services.api.errors import install_error_handlers
@@ -38,7 +39,9 @@ def api_port() -> int:
     return int(os.environ.get("TIDEWATCH_API_PORT", "") or DEFAULT_PORT)
 
 
-def create_app(settings: Settings, extra_routers: Iterable[APIRouter] = ()) -> FastAPI:
+def create_app(
+    settings: Settings, extra_routers: Iterable[APIRouter] = (), mounts: Mapping[str, ASGIApp] | None = None
+) -> FastAPI:
     database = Database(settings.database_url)
 
     @contextlib.asynccontextmanager
@@ -62,6 +65,8 @@ def create_app(settings: Settings, extra_routers: Iterable[APIRouter] = ()) -> F
     app.include_router(router)
     for extra in extra_routers:
         app.include_router(extra)
+    for path, sub_app in (mounts or {}).items():
+        app.mount(path, sub_app)
     return app
 
 
@@ -72,11 +77,12 @@ async def serve(
     *,
     host: str | None = None,
     extra_routers: Iterable[APIRouter] = (),
+    mounts: Mapping[str, ASGIApp] | None = None,
     log_level: str = "info",
 ) -> None:
     """Run until ``stop_event`` is set (or forever); port 0 picks a free one (``server.servers``)."""
     config = uvicorn.Config(
-        create_app(settings, extra_routers),
+        create_app(settings, extra_routers, mounts),
         host=host or os.environ.get("TIDEWATCH_API_HOST", "127.0.0.1"),
         port=api_port() if port is None else port,
         log_level=log_level,

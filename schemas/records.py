@@ -18,6 +18,7 @@ OBSERVATIONS_TOPIC = "tidewatch.observations.v1"  # QC results: every new or cor
 INDICATORS_TOPIC = "tidewatch.indicators.v1"
 ALERT_EVENTS_TOPIC = "tidewatch.alert-events.v1"
 ALERT_ACTIONS_TOPIC = "tidewatch.alert-actions.v1"  # operator acknowledgements and silences
+TIDE_MODELS_TOPIC = "tidewatch.tide-models.v1"  # fitted tide models, applied by the indicators agent
 ALL_TOPICS = (
     READINGS_TOPIC,
     DEAD_LETTER_TOPIC,
@@ -25,6 +26,7 @@ ALL_TOPICS = (
     INDICATORS_TOPIC,
     ALERT_EVENTS_TOPIC,
     ALERT_ACTIONS_TOPIC,
+    TIDE_MODELS_TOPIC,
 )
 
 Values = dict[str, float | None]

@@ -34,11 +34,16 @@ async def prepare_database(settings: Settings) -> str:
     from services.db.connect import connect_with_retry, ensure_database
     from services.db.migrate import migrate
 
+    from services.db.indicators import sync_indicator_catalogue
+    from streams.indicators.ecology import CATALOGUE as ECOLOGY
+    from streams.indicators.sealevel import CATALOGUE as SEA_LEVEL
+
     await ensure_database(settings.database_url)
     conn = await connect_with_retry(settings.database_url, attempts=30)
     try:
         report = await migrate(conn)
         await sync_catalogue(conn, load_registry(settings.registry_path))
+        await sync_indicator_catalogue(conn, [*SEA_LEVEL.values(), *ECOLOGY.values()])
     finally:
         await conn.close()
     return report.describe()

@@ -18,6 +18,7 @@ from schemas.records import (
     INDICATORS_TOPIC,
     OBSERVATIONS_TOPIC,
     READINGS_TOPIC,
+    TIDE_MODELS_TOPIC,
     partition_for,
 )
 from services.config import Settings, load_settings
@@ -60,6 +61,7 @@ observations_topic = _topic(OBSERVATIONS_TOPIC)
 indicators_topic = _topic(INDICATORS_TOPIC)
 alert_events_topic = _topic(ALERT_EVENTS_TOPIC)
 alert_actions_topic = _topic(ALERT_ACTIONS_TOPIC)
+tide_models_topic = _topic(TIDE_MODELS_TOPIC)
 
 
 class StationTable(faust.Table):

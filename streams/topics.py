@@ -24,12 +24,20 @@ class IndicatorBatch(msgspec.Struct, frozen=True, tag="indicators/v1"):
     items: list[Indicator]
 
 
+class TideModelUpdate(msgspec.Struct, frozen=True, tag="tide-model/v1"):
+    """A newly fitted tide model (``TideModel.to_dict()``) for the station's indicator state."""
+
+    station: str
+    model: dict
+
+
 _encoder = msgspec.json.Encoder()
 _observations = msgspec.json.Decoder(ObservationBatch)
 _indicators = msgspec.json.Decoder(IndicatorBatch)
+_tide_model = msgspec.json.Decoder(TideModelUpdate)
 
 
-def encode(record: ObservationBatch | IndicatorBatch) -> bytes:
+def encode(record: ObservationBatch | IndicatorBatch | TideModelUpdate) -> bytes:
     return _encoder.encode(record)
 
 
@@ -39,3 +47,7 @@ def decode_observations(data: bytes) -> ObservationBatch:
 
 def decode_indicators(data: bytes) -> IndicatorBatch:
     return _indicators.decode(data)
+
+
+def decode_tide_model(data: bytes) -> TideModelUpdate:
+    return _tide_model.decode(data)

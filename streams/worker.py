@@ -5,7 +5,7 @@ from __future__ import annotations
 import faust
 from prometheus_client import start_http_server
 
-from streams import lag, store  # noqa: F401  (registers the agents and timers)
+from streams import alerting, indicate, lag, store  # noqa: F401  (registers the agents and timers)
 from streams.app import app, settings
 
 

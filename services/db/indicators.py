@@ -1,0 +1,133 @@
+"""Indicator rows, their catalogue and the tide models behind the sea-level indicators.
+
+Indicators are upserted by (station, indicator, time): a late reading that corrects an earlier value
+overwrites it, and a retraction (value None) deletes the row, in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+import asyncpg
+import orjson
+
+_EPOCH = "timestamptz 'epoch' + {} * interval '1 microsecond'"
+
+
+class IndicatorLike(Protocol):
+    station: str
+    indicator: str
+    time_us: int
+    value: float | None
+    unit: str
+
+
+class SpecLike(Protocol):
+    id: str
+    unit: str
+    definition: str
+    inputs: str
+    parameters: str
+    method: str
+
+
+UPSERT = f"""
+INSERT INTO indicators (time, station_id, indicator, value, unit)
+SELECT {_EPOCH.format("u.t")}, u.s, u.i, u.v, u.unit
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::text[]) AS u(t, s, i, v, unit)
+ON CONFLICT (station_id, indicator, time) DO UPDATE
+    SET value = EXCLUDED.value, unit = EXCLUDED.unit, computed_at = now()
+    WHERE indicators.value IS DISTINCT FROM EXCLUDED.value
+"""
+DELETE = f"""
+DELETE FROM indicators d
+USING unnest($1::bigint[], $2::text[], $3::text[]) AS u(t, s, i)
+WHERE d.station_id = u.s AND d.indicator = u.i AND d.time = {_EPOCH.format("u.t")}
+"""
+
+
+async def write_indicators(conn: asyncpg.Connection, items: Sequence[IndicatorLike]) -> int:
+    """Apply a batch in order (the last value of a key wins); returns how many rows changed."""
+    latest: dict[tuple[str, str, int], IndicatorLike] = {}
+    for item in items:
+        latest[item.station, item.indicator, item.time_us] = item
+    keep = [i for i in latest.values() if i.value is not None]
+    drop = [i for i in latest.values() if i.value is None]
+    changed = 0
+    async with conn.transaction():
+        if keep:
+            status = await conn.execute(
+                UPSERT,
+                [i.time_us for i in keep],
+                [i.station for i in keep],
+                [i.indicator for i in keep],
+                [i.value for i in keep],
+                [i.unit for i in keep],
+            )
+            changed += int(status.rsplit(" ", 1)[1])
+        if drop:
+            status = await conn.execute(
+                DELETE, [i.time_us for i in drop], [i.station for i in drop], [i.indicator for i in drop]
+            )
+            changed += int(status.rsplit(" ", 1)[1])
+    return changed
+
+
+async def sync_indicator_catalogue(conn: asyncpg.Connection, specs: Iterable[SpecLike]) -> None:
+    await conn.executemany(
+        """
+        INSERT INTO indicator_catalogue (id, unit, definition, inputs, parameters, method)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (id) DO UPDATE SET unit = EXCLUDED.unit, definition = EXCLUDED.definition,
+            inputs = EXCLUDED.inputs, parameters = EXCLUDED.parameters, method = EXCLUDED.method
+        """,
+        [(s.id, s.unit, s.definition, s.inputs, s.parameters, s.method) for s in specs],
+    )
+
+
+async def store_tide_model(
+    conn: asyncpg.Connection, station: str, model: dict[str, Any], constituents: Sequence[str]
+) -> None:
+    await conn.execute(
+        f"""
+        INSERT INTO tide_models (station_id, effective_from, record_start, record_end, n_readings,
+                                 constituents, model)
+        VALUES ($1, {_EPOCH.format("$2::bigint")}, {_EPOCH.format("$3::bigint")},
+                {_EPOCH.format("$4::bigint")}, $5, $6, $7::jsonb)
+        ON CONFLICT (station_id, effective_from) DO NOTHING
+        """,
+        station,
+        model["effective_from_us"],
+        model["record_start_us"],
+        model["record_end_us"],
+        model["n_readings"],
+        list(constituents),
+        orjson.dumps(model).decode(),
+    )
+
+
+async def good_levels(
+    conn: asyncpg.Connection, station: str, start_us: int, end_us: int
+) -> list[tuple[int, float]]:
+    """QC-good water levels of a station in [start, end), as (µs, m), for a tide fit."""
+    rows = await conn.fetch(
+        f"""
+        SELECT (extract(epoch FROM time) * 1000000)::bigint AS t, value FROM observations
+        WHERE station_id = $1 AND variable = 'water_level_m' AND qc_flag = 1
+          AND time >= {_EPOCH.format("$2::bigint")} AND time < {_EPOCH.format("$3::bigint")}
+        ORDER BY time
+        """,
+        station,
+        start_us,
+        end_us,
+    )
+    return [(r["t"], r["value"]) for r in rows]
+
+
+async def first_good_level_us(conn: asyncpg.Connection, station: str) -> int | None:
+    return await conn.fetchval(
+        "SELECT (extract(epoch FROM min(time)) * 1000000)::bigint FROM observations "
+        "WHERE station_id = $1 AND variable = 'water_level_m' AND qc_flag = 1",
+        station,
+    )

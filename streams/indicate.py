@@ -1,0 +1,236 @@
+"""Indicators agent: QC results → sea-level and ecological indicators → database and indicators topic.
+
+Consumes the observations topic (every new or corrected QC flag) and the tide-models topic (models
+fitted by the refit timer below), keeps one sea-level and one ecological state per station in
+changelog tables, and upserts what the states emit (a None value deletes a retracted row). Only
+readings whose latest flag is GOOD feed an indicator; a later downgrade withdraws the reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from schemas.records import Sample, partition_for
+from schemas.registry import Station, load_registry
+from services.db.indicators import (
+    first_good_level_us,
+    good_levels,
+    store_tide_model,
+    write_indicators,
+)
+from streams import metrics
+from streams.app import app, indicators_topic, observations_topic, settings, state_table, tide_models_topic
+from streams.db import pool, write_until_stored
+from streams.indicators.ecology import EcologyState, params_for_station
+from streams.indicators.records import Indicator
+from streams.indicators.sealevel import SeaLevelConfig, SeaLevelState
+from streams.indicators.sealevel.refit import RefitPolicy, enough_coverage, refit_window
+from streams.indicators.sealevel.tide import TideModel, fit_tide
+from streams.qc import GOOD, QcResult
+from streams.topics import IndicatorBatch, ObservationBatch, TideModelUpdate, encode
+
+log = logging.getLogger(__name__)
+
+WATER_LEVEL, WAVE_HEIGHT = "water_level_m", "wave_height_m"
+ECOLOGY_INPUTS = frozenset(
+    {
+        "water_temperature_degC",
+        "salinity_psu",
+        "dissolved_oxygen_mg_l",
+        "ph_total",
+        "chlorophyll_ug_l",
+        "water_level_m",
+        "porewater_salinity_psu",
+        "co2_flux_umol_m2_s",
+        "ch4_flux_nmol_m2_s",
+        "par_umol_m2_s",
+    }
+)
+REFIT_POLICY = RefitPolicy()
+
+_registry = load_registry(settings.registry_path)
+# Built (and validated) at start-up: a bad threshold stops the worker with the station and field.
+_sealevel_cfg = {
+    s.id: SeaLevelConfig.from_station(s)
+    for s in _registry.stations.values()
+    if (WATER_LEVEL in s.variables and s.kind == "tide_gauge") or WAVE_HEIGHT in s.variables
+}
+_ecology_params = {s.id: params_for_station(s) for s in _registry.stations.values()}
+
+sealevel_table = state_table("sealevel-state")
+ecology_table = state_table("ecology-state")
+_input = msgspec.json.Decoder(ObservationBatch | TideModelUpdate)
+
+
+class _States:
+    """Live state objects of the assigned stations, loaded from the tables on first use."""
+
+    def __init__(self) -> None:
+        self.sealevel: dict[str, SeaLevelState] = {}
+        self.ecology: dict[str, EcologyState] = {}
+
+    def clear(self) -> None:
+        self.sealevel.clear()
+        self.ecology.clear()
+
+    def sealevel_of(self, station: str) -> SeaLevelState | None:
+        cfg = _sealevel_cfg.get(station)
+        if cfg is None:
+            return None
+        if station not in self.sealevel:
+            saved = sealevel_table.get(station)
+            self.sealevel[station] = SeaLevelState.from_dict(cfg, saved) if saved else SeaLevelState(cfg)
+        return self.sealevel[station]
+
+    def ecology_of(self, station: str) -> EcologyState | None:
+        params = _ecology_params.get(station)
+        if params is None:
+            return None
+        if station not in self.ecology:
+            saved = ecology_table.get(station)
+            self.ecology[station] = (
+                EcologyState.from_json(saved, params) if saved else EcologyState(station, params)
+            )
+        return self.ecology[station]
+
+
+_states = _States()
+
+
+@app.on_rebalance_complete.connect
+async def _reload_indicator_states(sender: object, **kwargs: object) -> None:
+    _states.clear()
+
+
+def _sealevel_indicators(station: str, results: list[QcResult]) -> list[Indicator]:
+    state = _states.sealevel_of(station)
+    if state is None:
+        return []
+    out: list[Indicator] = []
+    for variable in (WATER_LEVEL, WAVE_HEIGHT):
+        picked = [r for r in results if r.variable == variable]
+        if picked:
+            out += state.update(
+                variable,
+                np.array([r.time_us for r in picked], dtype=np.int64),
+                np.array([np.nan if r.value is None else r.value for r in picked]),
+                np.array([r.flag for r in picked]),
+            )
+    return out
+
+
+def _ecology_indicators(station: str, results: list[QcResult]) -> list[Indicator]:
+    state = _states.ecology_of(station)
+    if state is None:
+        return []
+    by_time: dict[int, dict[str, float | None]] = defaultdict(dict)
+    for r in results:
+        if r.variable in ECOLOGY_INPUTS:
+            # None withdraws the reading: QC no longer calls it good (or it never was).
+            by_time[r.time_us][r.variable] = r.value if r.flag == GOOD else None
+    if not by_time:
+        return []
+    return state.update([Sample(t, values) for t, values in sorted(by_time.items())])
+
+
+def _observe(indicators: list[Indicator]) -> None:
+    counts: dict[str, int] = defaultdict(int)
+    for item in indicators:
+        counts[item.indicator] += 1
+        if item.indicator in metrics.KEY_INDICATORS and item.value is not None:
+            metrics.LATEST_INDICATOR.labels(item.station, item.indicator).set(item.value)
+    for indicator, count in counts.items():
+        metrics.INDICATORS.labels(indicator).inc(count)
+
+
+@app.agent(
+    app.topic(
+        observations_topic.get_topic_name(),
+        tide_models_topic.get_topic_name(),
+        value_type=bytes,
+        value_serializer="raw",
+    )
+)
+async def compute_indicators(stream):  # type: ignore[no-untyped-def]
+    async for values in stream.take(100, within=0.5):
+        per_station: dict[str, list[QcResult]] = defaultdict(list)
+        out: list[Indicator] = []
+        touched: set[str] = set()
+        for raw in values:
+            record = _input.decode(raw)
+            if isinstance(record, TideModelUpdate):
+                state = _states.sealevel_of(record.station)
+                if state is not None:
+                    out += state.add_model(TideModel.from_dict(record.model))
+                    touched.add(record.station)
+            else:
+                for result in record.results:
+                    per_station[result.station].append(result)
+        for station, results in per_station.items():
+            out += _sealevel_indicators(station, results)
+            out += _ecology_indicators(station, results)
+            touched.add(station)
+        if out:
+            await write_until_stored(write_indicators, out)
+        # State reaches the changelog only after what it emitted is stored.
+        for station in touched:
+            if station in _states.sealevel:
+                sealevel_table[station] = _states.sealevel[station].to_dict()
+            if station in _states.ecology:
+                ecology_table[station] = _states.ecology[station].to_json()
+        by_partition: dict[int, list[Indicator]] = defaultdict(list)
+        for item in out:
+            by_partition[partition_for(item.station, settings.topic_partitions)].append(item)
+        for partition, items in by_partition.items():
+            await indicators_topic.send(value=encode(IndicatorBatch(items)), partition=partition)
+        _observe(out)
+
+
+async def _refit(station: Station, state: SeaLevelState) -> dict[str, Any] | None:
+    """Fit a new tide model on the station's QC-good history when the refit policy asks for one."""
+    if state.watermark_us is None:
+        return None
+    async with (await pool()).acquire() as conn:
+        history_start = await first_good_level_us(conn, station.id)
+        window = refit_window(
+            state.watermark_us, history_start, state.models[-1] if state.models else None, REFIT_POLICY
+        )
+        if window is None:
+            return None
+        rows = await good_levels(conn, station.id, window.start_us, window.end_us)
+    times = np.array([t for t, _ in rows], dtype=np.int64)
+    levels = np.array([v for _, v in rows])
+    if not enough_coverage(times, window, station.sampling_interval_s, REFIT_POLICY):
+        return None
+    model = await asyncio.to_thread(
+        fit_tide, times, levels, station.latitude, station=station.id, constit=window.constituents
+    )
+    async with (await pool()).acquire() as conn:
+        await store_tide_model(conn, station.id, model.to_dict(), model.constituents)
+    log.info("tide model for %s: %d readings, constituents %s", station.id, len(times), model.constituents)
+    return model.to_dict()
+
+
+@app.timer(interval=settings.tide_refit_check_s)
+async def refit_tide_models() -> None:
+    """Fit models off the stream (a fit takes ~0.2–2 s) and hand them to the agent through Kafka."""
+    for station_id, state in list(_states.sealevel.items()):
+        station = _registry.stations[station_id]
+        if station.kind != "tide_gauge":
+            continue
+        try:
+            model = await _refit(station, state)
+        except Exception:  # a failed fit must not stop the worker; the next check tries again
+            log.exception("tide fit for %s failed", station_id)
+            continue
+        if model is not None:
+            await tide_models_topic.send(
+                value=encode(TideModelUpdate(station_id, model)),
+                partition=partition_for(station_id, settings.topic_partitions),
+            )

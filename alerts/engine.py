@@ -71,13 +71,23 @@ class AlertEngine:
             events += self._settle(station, max_seen_us - self.horizon_us)
         return events
 
-    def advance_time(self, now_us: int) -> list[AlertEvent]:
+    def advance_time(self, now_us: int, stations: Iterable[str] | None = None) -> list[AlertEvent]:
         """Declare that event time has reached `now_us` (the partition watermark or a supplied now):
-        observations older than `now_us - horizon_us` are judged now and timers due before it fire."""
+        observations older than `now_us - horizon_us` are judged now and timers due before it fire.
+
+        `stations` limits this to the stations of one partition (a worker holds several partitions,
+        each with its own watermark); silences are then forgotten only once every station is past them.
+        """
         until_us = now_us - self.horizon_us
+        chosen = sorted(self.stations) if stations is None else sorted(set(stations) & set(self.stations))
         events: list[AlertEvent] = []
-        for station in sorted(self.stations):
+        for station in chosen:
             events += self._settle(station, until_us)
+        if stations is not None:
+            clocks = [s.clock_us for s in self.stations.values()]
+            until_us = min((c for c in clocks if c is not None), default=until_us)
+            if None in clocks:
+                return events
         for silence_id in [s.id for s in self.silences.values() if s.ends_us <= until_us]:
             del self.silences[silence_id]
         return events

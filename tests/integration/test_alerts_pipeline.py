@@ -1,0 +1,191 @@
+"""Alerts end to end: MQTT readings → ingest → QC worker → observations topic → alert agent →
+PostgreSQL (alert_events, alerts), the alert-events topic and MQTT alert topics.
+
+The expected history is what the rule engine gives for the same readings fed directly (event-time
+determinism is unit-tested in alerts/); here we check the wiring keeps it: one alert id, each event
+once, the same history after a hard worker kill, and the firing state on MQTT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+
+import aiomqtt
+import asyncpg
+import orjson
+import pytest
+
+from alerts import Observation
+from alerts.channels import load_channels
+from alerts.engine import AlertEngine
+from alerts.loader import load_rules
+from schemas.registry import load_registry
+from services.cli import prepare_database
+from services.stack.launcher import Stack
+from services.stack.pipeline import Pipeline
+from tests.support.pipeline import Publisher, isolated_registry, message, wait_for_count
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+MINUTE_US = 60_000_000
+STEP_US = 10 * MINUTE_US  # the buoys' sampling interval
+# 2026-11-02: later than the other pipeline modules' readings, still in the past.
+T_ALERTS = 1_790_000_000 * 1_000_000 + 60_000 * MINUTE_US
+DO = "dissolved_oxygen_mg_l"
+# Gentle steps (QC's spike test stays quiet): yellow at 2.5, orange at 1.8, red at 0.9, then recovery;
+# the tail of good readings moves the watermark past the horizon so the recovery is judged.
+EPISODE = [6.0, 6.0, 6.0, 5.0, 4.0, 3.2, 2.5, 1.8, 1.8, 1.8, 0.9, 0.9, 1.8, 2.8, 3.8, 4.8, 5.8]
+EPISODE += [6.0] * 8
+
+EVENTS_OF = """
+SELECT alert_id, seq, kind, severity, (extract(epoch FROM time) * 1000000)::bigint AS time_us
+FROM alert_events WHERE station_id = $1 AND rule = $2 AND time >= to_timestamp($3 / 1e6)
+ORDER BY alert_id, seq
+"""
+COUNT_EVENTS = (
+    "SELECT count(*) FROM alert_events WHERE station_id = $1 AND rule = $2 AND time >= to_timestamp($3 / 1e6)"
+)
+
+
+@pytest.fixture(scope="module")
+async def pipeline(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    network = f"t{uuid.uuid4().hex[:8]}"
+    tmp = tmp_path_factory.mktemp("alerts-pipeline")
+    settings = stack.settings.with_(
+        registry_path=str(isolated_registry(tmp, network)), worker_id=f"w-{network}"
+    )
+    await prepare_database(settings)
+    pipeline = Pipeline(settings, network, tmp / "logs")
+    await pipeline.start_worker()
+    await pipeline.start_ingest()
+    try:
+        yield pipeline
+    finally:
+        pipeline.stop()
+
+
+@pytest.fixture
+async def db(pipeline: Pipeline) -> asyncpg.Connection:
+    conn = await asyncpg.connect(pipeline.settings.database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def publisher(pipeline: Pipeline) -> Publisher:
+    pub = Publisher(pipeline.settings, pipeline.network)
+    try:
+        yield pub
+    finally:
+        pub.close()
+
+
+def readings(station: str, start_us: int, values: list[float]) -> list[tuple[str, bytes]]:
+    return [(station, message(station, start_us + i * STEP_US, {DO: v})) for i, v in enumerate(values)]
+
+
+def expected_history(pipeline: Pipeline, station: str, start_us: int, values: list[float]) -> list[tuple]:
+    """The rule engine fed the same readings directly, in time order (QC flags 1 or 3 skip nothing)."""
+    registry = load_registry(pipeline.settings.registry_path)
+    engine = AlertEngine(registry, load_rules(registry), load_channels())
+    observations = [
+        Observation(station, "reading", DO, start_us + i * STEP_US, v) for i, v in enumerate(values)
+    ]
+    # The stream judges a reading once the partition watermark is 15 min past it: the last two wait.
+    events = engine.observe(observations[:-2])
+    return [
+        (e.alert_id, e.seq, e.kind, e.severity or "none", e.time_us) for e in events if e.rule == "hypoxia"
+    ]
+
+
+def stored(rows: list) -> list[tuple]:
+    return [(r["alert_id"], r["seq"], r["kind"], r["severity"], r["time_us"]) for r in rows]
+
+
+async def collect_mqtt(pipeline: Pipeline, into: list[tuple[str, bytes]], ready: asyncio.Event) -> None:
+    mqtt = pipeline.settings.mqtt
+    async with aiomqtt.Client(mqtt.host, mqtt.port, identifier=f"test-alerts-{uuid.uuid4().hex[:6]}") as c:
+        await c.subscribe(f"tidewatch/v1/alerts/{pipeline.network}/#", qos=1)
+        ready.set()
+        async for msg in c.messages:
+            into.append((str(msg.topic), bytes(msg.payload)))
+
+
+async def test_hypoxia_raises_one_alert_through_its_lifecycle(pipeline, db, publisher) -> None:
+    station, start = "liaodong-bay-buoy", T_ALERTS
+    received: list[tuple[str, bytes]] = []
+    ready = asyncio.Event()
+    listener = asyncio.create_task(collect_mqtt(pipeline, received, ready))
+    try:
+        await asyncio.wait_for(ready.wait(), 10)
+        publisher.publish_many(readings(station, start, EPISODE), pace_per_s=200)
+        expected = expected_history(pipeline, station, start, EPISODE)
+        assert [k for _, _, k, _, _ in expected][:3] == ["pending", "firing", "escalated"]
+        count = await wait_for_count(db, COUNT_EVENTS, station, "hypoxia", start, expected=len(expected))
+        assert count == len(expected)
+        history = stored(await db.fetch(EVENTS_OF, station, "hypoxia", start))
+        assert history == expected
+        assert len({alert_id for alert_id, *_ in history}) == 1
+        assert [k for _, _, k, _, _ in history].count("resolved") == 1
+        assert history[-1][2] == "resolved"
+        alert = await db.fetchrow("SELECT state, severity FROM alerts WHERE alert_id = $1", history[0][0])
+        assert alert["state"] == "resolved" and alert["severity"] == "red"
+        for _ in range(40):  # MQTT delivery runs beside the stream: give it a moment
+            if any(p and orjson.loads(p)["kind"] == "resolved" for _, p in received):
+                break
+            await asyncio.sleep(0.25)
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+    topic = f"tidewatch/v1/alerts/{pipeline.network}/{station}/hypoxia"
+    kinds = [orjson.loads(p)["kind"] for t, p in received if t == topic and p]
+    assert "firing" in kinds and kinds[-1] == "resolved"
+
+
+async def test_silent_station_alert_fires_and_resolves(pipeline, db, publisher) -> None:
+    station, start = "north-yellow-sea-buoy", T_ALERTS + 1000 * MINUTE_US
+    publisher.publish_many(readings(station, start, [6.0] * 4), pace_per_s=200)
+    # Dalian shares the buoy's partition: its readings move the watermark while the buoy is silent.
+    last = start + 3 * STEP_US
+    beat = [
+        ("dalian", message("dalian", last + k * 2 * MINUTE_US, {"water_level_m": 2.0 + 0.001 * k}))
+        for k in range(1, 41)
+    ]
+    publisher.publish_many(beat, pace_per_s=200)
+    publisher.publish_many(readings(station, last + 80 * MINUTE_US, [6.0] * 4), pace_per_s=200)
+    publisher.publish_many(
+        [("dalian", message("dalian", last + 130 * MINUTE_US, {"water_level_m": 2.2}))], pace_per_s=200
+    )
+    count = await wait_for_count(db, COUNT_EVENTS, station, "station_silent", start, expected=2)
+    assert count == 2
+    history = stored(await db.fetch(EVENTS_OF, station, "station_silent", start))
+    # No reading for more than 3 sampling intervals (30 min): firing at that moment, resolved by the
+    # next reading.
+    assert [(k, s, t) for _, _, k, s, t in history] == [
+        ("firing", "yellow", last + 30 * MINUTE_US),
+        ("resolved", "yellow", last + 80 * MINUTE_US),
+    ]
+
+
+async def test_worker_killed_mid_stream_duplicates_no_event(pipeline, db, publisher) -> None:
+    station, start = "jinzhou-bay-buoy", T_ALERTS + 2000 * MINUTE_US
+    values = EPISODE[:-8] + EPISODE[3:-8] + [6.0] * 8  # two episodes
+    items = readings(station, start, values)
+    half = len(items) // 2
+    publisher.publish_many(items[:half], pace_per_s=200)
+    await asyncio.sleep(1.0)  # some of it reaches the alert agent, not necessarily its commit
+    pipeline.worker.kill()  # SIGKILL: uncommitted offsets and the table's newest writes are replayed
+    publisher.publish_many(items[half:], pace_per_s=200)
+    await pipeline.start_worker()
+    expected = expected_history(pipeline, station, start, values)
+    assert len({a for a, *_ in expected}) == 2
+    count = await wait_for_count(
+        db, COUNT_EVENTS, station, "hypoxia", start, expected=len(expected), timeout_s=90
+    )
+    assert count == len(expected)  # (alert_id, seq) is the key: a replay adds no row
+    assert stored(await db.fetch(EVENTS_OF, station, "hypoxia", start)) == expected

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -27,7 +29,8 @@ from services.db.indicators import (
 from streams import metrics
 from streams.app import app, indicators_topic, observations_topic, settings, state_table, tide_models_topic
 from streams.db import pool, write_until_stored
-from streams.indicators.ecology import EcologyState, params_for_station
+from streams.indicators.ecology import INPUT_VARIABLES, EcologyState, params_for_station
+from streams.indicators.ecology.climatology import Climatology, load_climatology_csv
 from streams.indicators.records import Indicator
 from streams.indicators.sealevel import SeaLevelConfig, SeaLevelState
 from streams.indicators.sealevel.refit import RefitPolicy, enough_coverage, refit_window
@@ -38,21 +41,8 @@ from streams.topics import IndicatorBatch, ObservationBatch, TideModelUpdate, en
 log = logging.getLogger(__name__)
 
 WATER_LEVEL, WAVE_HEIGHT = "water_level_m", "wave_height_m"
-ECOLOGY_INPUTS = frozenset(
-    {
-        "water_temperature_degC",
-        "salinity_psu",
-        "dissolved_oxygen_mg_l",
-        "ph_total",
-        "chlorophyll_ug_l",
-        "water_level_m",
-        "porewater_salinity_psu",
-        "co2_flux_umol_m2_s",
-        "ch4_flux_nmol_m2_s",
-        "par_umol_m2_s",
-    }
-)
 REFIT_POLICY = RefitPolicy()
+CLIMATOLOGY_DIR = Path(str(resources.files("schemas").joinpath("climatology")))
 
 _registry = load_registry(settings.registry_path)
 # Built (and validated) at start-up: a bad threshold stops the worker with the station and field.
@@ -62,6 +52,18 @@ _sealevel_cfg = {
     if (WATER_LEVEL in s.variables and s.kind == "tide_gauge") or WAVE_HEIGHT in s.variables
 }
 _ecology_params = {s.id: params_for_station(s) for s in _registry.stations.values()}
+
+
+def _climatologies(folder: Path) -> dict[str, Climatology]:
+    """SST climatologies from files (``<station>.csv``) for stations without a long history of their own."""
+    return {
+        path.stem: load_climatology_csv(path)
+        for path in sorted(folder.glob("*.csv"))
+        if path.stem in _registry.stations
+    }
+
+
+_climatology = _climatologies(Path(settings.climatology_dir) if settings.climatology_dir else CLIMATOLOGY_DIR)
 
 sealevel_table = state_table("sealevel-state")
 ecology_table = state_table("ecology-state")
@@ -94,8 +96,11 @@ class _States:
             return None
         if station not in self.ecology:
             saved = ecology_table.get(station)
+            climatology = _climatology.get(station)
             self.ecology[station] = (
-                EcologyState.from_json(saved, params) if saved else EcologyState(station, params)
+                EcologyState.from_json(saved, params, climatology)
+                if saved
+                else EcologyState(station, params, climatology)
             )
         return self.ecology[station]
 
@@ -131,7 +136,7 @@ def _ecology_indicators(station: str, results: list[QcResult]) -> list[Indicator
         return []
     by_time: dict[int, dict[str, float | None]] = defaultdict(dict)
     for r in results:
-        if r.variable in ECOLOGY_INPUTS:
+        if r.variable in INPUT_VARIABLES:
             # None withdraws the reading: QC no longer calls it good (or it never was).
             by_time[r.time_us][r.variable] = r.value if r.flag == GOOD else None
     if not by_time:

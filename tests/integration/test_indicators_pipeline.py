@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from schemas.records import Sample
-from schemas.registry import load_registry
+from schemas.registry import default_registry_path, load_registry
 from services.cli import prepare_database
 from services.stack.launcher import Stack
 from services.stack.pipeline import Pipeline
 from streams.indicators.ecology import compute_batch, params_for_station
+from streams.indicators.ecology.climatology import load_climatology_csv
 from streams.indicators.sealevel import SeaLevelConfig
 from streams.indicators.sealevel.compute import compute_indicators
 from tests.support.pipeline import Publisher, isolated_registry, message, wait_for_count
@@ -154,6 +155,7 @@ async def test_dissolved_oxygen_indicators_equal_batch(running) -> None:
         station,
         [Sample(t, v) for t, v in sorted(by_time.items())],
         params_for_station(registry.stations[station]),
+        load_climatology_csv(default_registry_path().parent / "climatology" / f"{station}.csv"),
     )
     stored = await _stored(conn, station)
     assert set(stored) == set(expected)

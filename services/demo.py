@@ -31,15 +31,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--speedup",
         type=float,
-        default=3600.0,
-        help="simulated seconds per real second while replaying history (default 3600: an hour a second)",
+        default=14400.0,
+        help="simulated seconds per real second while replaying history (default 14400: 4 h a second)",
     )
     parser.add_argument(
-        "--days",
+        "--lead-in-days",
         type=float,
-        default=10.0,
-        help="days of history the simulator replays before going live (default 10: the demo story's "
-        "storm surge, hypoxic night, bloom and warm spell)",
+        default=16.0,
+        help="quiet days replayed before the demo story (default 16: enough history for a tide model, "
+        "so the storm surge shows as a surge); the story itself is 10 days",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=3000.0, help="most MQTT messages a second (default 3000)"
     )
     parser.add_argument(
         "--seconds",
@@ -79,12 +82,19 @@ async def _progress(
                 "SELECT count(DISTINCT station_id) FROM observations "
                 "WHERE stored_at > now() - interval '1 minute'"
             )
+            indicators = await conn.fetchval("SELECT count(*) FROM indicators WHERE computed_at >= $1", since)
+            alerts = await conn.fetchval(
+                "SELECT count(*) FROM alerts a WHERE state = 'firing' AND EXISTS "
+                "(SELECT 1 FROM alert_events e WHERE e.alert_id = a.alert_id AND e.recorded_at >= $1)",
+                since,
+            )
             rate = "" if last_stored is None else f" ({(stored - last_stored) / 2:,.0f}/s)"
             last_stored = stored
             elapsed = time.monotonic() - started
             print(
                 f"\r[{elapsed:5.0f} s] readings received {received:,.0f} · stored {stored:,}{rate} · "
-                f"refused {refused:,.0f} (dead letters stored {dead:,}) · stations reporting {stations}   ",
+                f"refused {refused:,.0f} (dead letters {dead:,}) · stations {stations} · "
+                f"indicators {indicators:,} · alerts firing {alerts}   ",
                 end="",
                 flush=True,
             )
@@ -121,12 +131,24 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
         metrics_port = free_port()
         logs = WORK_DIR / "logs"
         network = load_registry(stack.settings.registry_path).network
-        pipeline = Pipeline(stack.settings, network, logs)
+        # Replay moves event time fast: look for tide refits often (a refit is due once per data day).
+        pipeline = Pipeline(stack.settings, network, logs, extra_env={"TIDEWATCH_TIDE_REFIT_CHECK_S": "30"})
         print("  starting the stream worker (joining its Kafka consumer group takes a few seconds) …")
         children.append(await pipeline.start_worker())
         pipeline.extra_env["TIDEWATCH_METRICS_PORT"] = str(metrics_port)
         children.append(await pipeline.start_ingest())
-        simulate = [*CLI, "simulate", "--speedup", str(args.speedup), f"--start=-{args.days:g}d"]
+        simulate = [
+            *CLI,
+            "simulate",
+            "--speedup",
+            str(args.speedup),
+            "--rate",
+            str(args.rate),
+            "--lead-in-days",
+            str(args.lead_in_days),
+            "--progress-interval",
+            "10",
+        ]
         children.append(start_child("simulator", simulate, logs / "simulator.log", pipeline.env))
         print(f"  logs: {logs}/  ·  ingest metrics: http://127.0.0.1:{metrics_port}/metrics")
         print(f"  data: psql {stack.settings.database_url} -c 'SELECT * FROM observations LIMIT 5'")

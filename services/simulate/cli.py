@@ -14,7 +14,7 @@ from schemas.registry import Registry
 from services.simulate.faults import FaultRates, parse_fault_option
 from services.simulate.model import US, Simulation, rfc3339
 from services.simulate.publisher import SimStats, default_start_us, run_simulator
-from services.simulate.scenario import Scenario, ScenarioError, default_scenario, load_scenario
+from services.simulate.scenario import Scenario, ScenarioError, default_scenario, delayed, load_scenario
 from services.simulate.synthetic import synthetic_registry
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -88,6 +88,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="scenario YAML (default: the built-in Liaoning demo story)",
     )
     parser.add_argument("--no-scenario", action="store_true", help="no events: only background signals")
+    parser.add_argument(
+        "--lead-in-days",
+        type=float,
+        default=0.0,
+        help="quiet days before the scenario's events (history for tide models; default 0)",
+    )
     parser.add_argument("--max-messages", type=int, default=None, help="stop after this many publishes")
     parser.add_argument(
         "--synthetic",
@@ -114,7 +120,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _scenario(args: argparse.Namespace) -> Scenario:
     if args.no_scenario:
         return Scenario(name="none")
-    return load_scenario(args.scenario) if args.scenario else default_scenario()
+    scenario = load_scenario(args.scenario) if args.scenario else default_scenario()
+    return delayed(scenario, args.lead_in_days * 24) if args.lead_in_days else scenario
 
 
 def _stations(args: argparse.Namespace) -> list[str] | None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -177,3 +177,12 @@ def default_scenario() -> Scenario:
     """The demo story for the Liaoning sample network (services/simulate/default_scenario.yaml)."""
     text = resources.files("services.simulate").joinpath("default_scenario.yaml").read_text(encoding="utf-8")
     return parse_scenario(yaml.safe_load(text))
+
+
+def delayed(scenario: Scenario, hours: float) -> Scenario:
+    """The same story starting ``hours`` later, after quiet background (history a tide fit needs)."""
+    return replace(
+        scenario,
+        events=tuple(replace(event, start_h=event.start_h + hours) for event in scenario.events),
+        duration_h=(scenario.duration_h or 0) + hours,
+    )

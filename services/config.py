@@ -44,6 +44,8 @@ class Settings:
     worker_id: str = "tidewatch"
     store_batch_within_s: float = 0.2
     tide_refit_check_s: float = 60.0
+    qc_enabled: bool = True
+    alert_horizon_s: float = 900.0
     climatology_dir: str | None = None
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
@@ -83,6 +85,8 @@ def load_settings() -> Settings:
             _env("TIDEWATCH_STORE_BATCH_WITHIN_S", str(defaults.store_batch_within_s))
         ),
         climatology_dir=os.environ.get("TIDEWATCH_CLIMATOLOGY_DIR") or None,
+        qc_enabled=_env("TIDEWATCH_QC", "on").lower() not in {"off", "0", "false", "no"},
+        alert_horizon_s=float(_env("TIDEWATCH_ALERT_HORIZON_S", str(defaults.alert_horizon_s))),
         tide_refit_check_s=float(_env("TIDEWATCH_TIDE_REFIT_CHECK_S", str(defaults.tide_refit_check_s))),
         metrics_port=int(_env("TIDEWATCH_METRICS_PORT", "0")),
         metrics_host=_env("TIDEWATCH_METRICS_HOST", defaults.metrics_host),

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -58,7 +57,6 @@ from streams.topics import IndicatorBatch, ObservationBatch
 log = logging.getLogger(__name__)
 
 # How far behind the partition watermark a reading may arrive and still be judged.
-HORIZON_S = float(os.environ.get("TIDEWATCH_ALERT_HORIZON_S") or 900)
 QUEUE_BATCHES = 1000
 
 _registry = load_registry(settings.registry_path)
@@ -190,7 +188,9 @@ class _Alerts:
 
     async def get(self) -> AlertEngine:
         if self.engine is None:
-            engine = AlertEngine(_registry, _rules, _channels, horizon_us=round(HORIZON_S * 1e6))
+            engine = AlertEngine(
+                _registry, _rules, _channels, horizon_us=round(settings.alert_horizon_s * 1e6)
+            )
             for station, state in alert_table.items():
                 if state is not None:
                     engine.load_station_state(str(station), state)

@@ -22,7 +22,7 @@ from services.db.writers import ObservationRow, insert_dead_letters, upsert_obse
 from streams import metrics
 from streams.app import app, dead_letter_topic, observations_topic, readings_topic, settings, state_table
 from streams.db import write_until_stored
-from streams.qc import QcEngine, QcResult, Readings, load_qc_config
+from streams.qc import MISSING, NOT_EVALUATED, QcEngine, QcResult, Readings, load_qc_config
 from streams.qc.flags import decode
 from streams.topics import ObservationBatch, encode
 
@@ -35,15 +35,39 @@ metrics.initialise(_registry)
 qc_table = state_table("qc-state")
 
 
+class NoQc:
+    """``TIDEWATCH_QC=off`` (benchmarks): every reading stored as not evaluated (2), or missing (9)."""
+
+    def process(self, readings: Readings) -> list[QcResult]:
+        return [
+            QcResult(
+                s, v, int(t), None if x != x else float(x), MISSING if x != x else NOT_EVALUATED, 0, False
+            )
+            for s, v, t, x in zip(
+                readings.station,
+                readings.variable,
+                readings.time_us.tolist(),
+                readings.value.tolist(),
+                strict=True,
+            )
+        ]
+
+    def export_state(self) -> dict[str, dict | None]:
+        return {}
+
+
 class _Qc:
     """The worker's QC engine, rebuilt from the changelog table after every rebalance."""
 
-    engine: QcEngine | None = None
+    engine: QcEngine | NoQc | None = None
 
-    def get(self) -> QcEngine:
+    def get(self) -> QcEngine | NoQc:
         if self.engine is None:
-            self.engine = QcEngine(_qc_config)
-            self.engine.import_state(dict(qc_table.items()))
+            if settings.qc_enabled:
+                self.engine = QcEngine(_qc_config)
+                self.engine.import_state(dict(qc_table.items()))
+            else:
+                self.engine = NoQc()
         return self.engine
 
 

@@ -123,8 +123,9 @@ def select_stations(spec: Any, registry: Registry, where: _Where) -> list[Statio
         if s.id in ids
         or ((kinds or areas) and (not kinds or s.kind in kinds) and (not areas or s.area in areas))
     ]
-    if not selected:
+    if not selected and (ids or areas):
         raise where.error("stations", "selects no station")
+    # Kinds alone may select nothing: a network without tide gauges simply has no surge rule at work.
     return selected
 
 
@@ -285,8 +286,8 @@ def _conditions(
     return {station.id: condition for station in stations}
 
 
-def parse_rule(spec: Any, registry: Registry, source: str) -> Rule:
-    """One rule mapping → Rule, or RuleError naming `source`, the rule and the field."""
+def parse_rule(spec: Any, registry: Registry, source: str) -> Rule | None:
+    """One rule mapping → Rule (None when the network has no station it could apply to), or RuleError."""
     where = _Where(source)
     spec = _mapping(spec, where, "rules[]")
     rule_id = spec.get("id")
@@ -298,6 +299,8 @@ def parse_rule(spec: Any, registry: Registry, source: str) -> Rule:
         raise where.error(", ".join(sorted(unknown)), "unknown field")
     kind, input_name = _input(spec.get("input"), registry, where)
     stations = select_stations(spec.get("stations"), registry, where)
+    if not stations:
+        return None  # this network has no station of the rule's kinds: nothing to judge
     if kind in (READING, QC) and input_name != ANY_NAME:
         stations = [s for s in stations if input_name in s.variables]
         if not stations:
@@ -334,7 +337,8 @@ def parse_rule(spec: Any, registry: Registry, source: str) -> Rule:
 def parse_rule_document(document: Any, registry: Registry, source: str) -> list[Rule]:
     if not isinstance(document, Mapping) or not isinstance(document.get("rules"), list):
         raise RuleError(f"{source}: expected a mapping with a 'rules' list")
-    return [parse_rule(spec, registry, source) for spec in document["rules"]]
+    rules = (parse_rule(spec, registry, source) for spec in document["rules"])
+    return [rule for rule in rules if rule is not None]
 
 
 def default_rule_paths() -> list[Path]:

@@ -163,13 +163,15 @@ async def baseline_copy(settings: Settings, n_stations: int, n_messages: int) ->
 
 
 async def end_to_end(
-    settings: Settings, work: Path, n_stations: int, n_messages: int, rate_msg_s: float
+    settings: Settings, work: Path, n_stations: int, n_messages: int, rate_msg_s: float, *, qc: bool = True
 ) -> Result:
     network = f"b{uuid.uuid4().hex[:8]}"
     registry = bench_registry(work / f"registry-{network}.yaml", network, n_stations)
     run_settings = settings.with_(registry_path=str(registry), worker_id=f"bench-{network}")
     await prepare_database(run_settings)
-    pipeline = Pipeline(run_settings, network, work / f"logs-{network}")
+    pipeline = Pipeline(
+        run_settings, network, work / f"logs-{network}", extra_env={} if qc else {"TIDEWATCH_QC": "off"}
+    )
     await pipeline.start_worker()
     await pipeline.start_ingest()
     processes = [psutil.Process(c.process.pid) for c in (pipeline.worker, pipeline.ingest)]
@@ -201,7 +203,7 @@ async def end_to_end(
     finally:
         await conn.close()
         pipeline.stop()
-    name = f"end to end, {n_stations} stations"
+    name = f"end to end, {n_stations} stations, QC {'on' if qc else 'off'}"
     if stored < expected:
         name += f" (only {stored} of {expected} rows in time)"
     return Result(name, stored, float(elapsed), p50, p99, peak_rss)

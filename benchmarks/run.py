@@ -25,7 +25,9 @@ async def main() -> None:
     n_messages = int(os.environ.get("BENCH_MESSAGES", "45000"))
     station_counts = [int(n) for n in os.environ.get("BENCH_STATIONS", "10,100,1000").split(",")]
     base = load_settings()
-    settings = base.with_(database_url=base.database_url.rsplit("/", 1)[0] + "/tidewatch_bench")
+    settings = base.with_(
+        database_url=base.database_url.rsplit("/", 1)[0] + "/tidewatch_bench", kafka_offset_reset="latest"
+    )
     work = Path(tempfile.mkdtemp(prefix="tidewatch-bench-"))
     stack = await start_stack(settings, work, fresh_kafka=True, private_mqtt=True)
     try:
@@ -35,6 +37,8 @@ async def main() -> None:
         )
         copy = await baseline_copy(stack.settings, 100, n_messages)
         results = [await end_to_end(stack.settings, work, n, n_messages, rate) for n in station_counts]
+        # The same load without QC, in the same run: what the QC stage costs.
+        results.append(await end_to_end(stack.settings, work, station_counts[-1], n_messages, rate, qc=False))
     finally:
         stack.stop()
     text = report(results, mqtt, copy)

@@ -45,6 +45,7 @@ class Settings:
     store_batch_within_s: float = 0.2
     tide_refit_check_s: float = 60.0
     qc_enabled: bool = True
+    kafka_offset_reset: str = "earliest"
     alert_horizon_s: float = 900.0
     climatology_dir: str | None = None
     metrics_port: int = 0
@@ -85,6 +86,7 @@ def load_settings() -> Settings:
             _env("TIDEWATCH_STORE_BATCH_WITHIN_S", str(defaults.store_batch_within_s))
         ),
         climatology_dir=os.environ.get("TIDEWATCH_CLIMATOLOGY_DIR") or None,
+        kafka_offset_reset=_env("TIDEWATCH_KAFKA_OFFSET_RESET", defaults.kafka_offset_reset),
         qc_enabled=_env("TIDEWATCH_QC", "on").lower() not in {"off", "0", "false", "no"},
         alert_horizon_s=float(_env("TIDEWATCH_ALERT_HORIZON_S", str(defaults.alert_horizon_s))),
         tide_refit_check_s=float(_env("TIDEWATCH_TIDE_REFIT_CHECK_S", str(defaults.tide_refit_check_s))),
@@ -102,6 +104,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "TIDEWATCH_DATABASE_URL": settings.database_url,
         "TIDEWATCH_TOPIC_PARTITIONS": str(settings.topic_partitions),
         "TIDEWATCH_WORKER_ID": settings.worker_id,
+        "TIDEWATCH_KAFKA_OFFSET_RESET": settings.kafka_offset_reset,
     }
     if settings.registry_path:
         env["TIDEWATCH_REGISTRY"] = settings.registry_path

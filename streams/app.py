@@ -38,7 +38,9 @@ def create_app(settings: Settings) -> faust.App:
         # A crashed member is noticed in ~10 s instead of faust's 60 s default (first join ~6 s).
         broker_session_timeout=10,
         broker_heartbeat_interval=1,
-        consumer_auto_offset_reset="earliest",
+        # A new consumer group starts at the beginning, so nothing produced before the first worker
+        # joined is skipped; tests and benchmarks that share a broker start new groups at the end.
+        consumer_auto_offset_reset=settings.kafka_offset_reset,
         web_enabled=False,
         # faust keeps a per-app folder; keep it out of the working tree.
         datadir=str(datadir),

@@ -29,7 +29,11 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
     """Real services; the database is a fresh one named for this session and dropped afterwards."""
     base = load_settings()
     database = f"tidewatch_test_{uuid.uuid4().hex[:8]}"
-    settings = base.with_(database_url=base.database_url.rsplit("/", 1)[0] + f"/{database}")
+    # Test modules share one broker: each new worker group starts at the end of the topics, so it
+    # never replays another module's readings.
+    settings = base.with_(
+        database_url=base.database_url.rsplit("/", 1)[0] + f"/{database}", kafka_offset_reset="latest"
+    )
     stack = await start_stack(settings, tmp_path_factory.mktemp("stack"), fresh_kafka=True, private_mqtt=True)
     admin_url = stack.settings.database_url.rsplit("/", 1)[0] + "/postgres"
     try:

@@ -26,6 +26,7 @@ import yaml
 
 from schemas.contract import readings_topic
 from schemas.records import Sample, StationReadings
+from schemas.registry import default_registry_path
 from services.cli import prepare_database
 from services.config import Settings
 from services.db.writers import prepare_connection, reading_rows, upsert_observations
@@ -60,6 +61,15 @@ def bench_registry(path: Path, network: str, n_stations: int) -> Path:
         for i in range(n_stations)
     ]
     path.write_text(yaml.safe_dump({"network": network, "stations": stations}))
+    return path
+
+
+def bench_qc_config(work: Path) -> Path:
+    """The packaged QC defaults without the sample network's per-station overrides."""
+    document = yaml.safe_load((default_registry_path().parent / "qc.yaml").read_text())
+    document.pop("stations", None)
+    path = work / "qc-defaults.yaml"
+    path.write_text(yaml.safe_dump(document))
     return path
 
 
@@ -163,15 +173,25 @@ async def baseline_copy(settings: Settings, n_stations: int, n_messages: int) ->
 
 
 async def end_to_end(
-    settings: Settings, work: Path, n_stations: int, n_messages: int, rate_msg_s: float, *, qc: bool = True
+    settings: Settings,
+    work: Path,
+    n_stations: int,
+    n_messages: int,
+    rate_msg_s: float,
+    *,
+    qc: bool = True,
+    downstream: bool = True,
 ) -> Result:
     network = f"b{uuid.uuid4().hex[:8]}"
     registry = bench_registry(work / f"registry-{network}.yaml", network, n_stations)
-    run_settings = settings.with_(registry_path=str(registry), worker_id=f"bench-{network}")
-    await prepare_database(run_settings)
-    pipeline = Pipeline(
-        run_settings, network, work / f"logs-{network}", extra_env={} if qc else {"TIDEWATCH_QC": "off"}
+    run_settings = settings.with_(
+        registry_path=str(registry), qc_config_path=str(bench_qc_config(work)), worker_id=f"bench-{network}"
     )
+    await prepare_database(run_settings)
+    env = {"TIDEWATCH_QC": "on" if qc else "off"}
+    if not downstream:
+        env["TIDEWATCH_AGENTS"] = "store"  # storage and QC only: what QC itself costs
+    pipeline = Pipeline(run_settings, network, work / f"logs-{network}", extra_env=env)
     await pipeline.start_worker()
     await pipeline.start_ingest()
     processes = [psutil.Process(c.process.pid) for c in (pipeline.worker, pipeline.ingest)]
@@ -204,6 +224,7 @@ async def end_to_end(
         await conn.close()
         pipeline.stop()
     name = f"end to end, {n_stations} stations, QC {'on' if qc else 'off'}"
+    name += ", indicators + alerts" if downstream else ", storage only"
     if stored < expected:
         name += f" (only {stored} of {expected} rows in time)"
     return Result(name, stored, float(elapsed), p50, p99, peak_rss)

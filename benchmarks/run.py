@@ -37,8 +37,12 @@ async def main() -> None:
         )
         copy = await baseline_copy(stack.settings, 100, n_messages)
         results = [await end_to_end(stack.settings, work, n, n_messages, rate) for n in station_counts]
-        # The same load without QC, in the same run: what the QC stage costs.
-        results.append(await end_to_end(stack.settings, work, station_counts[-1], n_messages, rate, qc=False))
+        # What the QC stage costs: storage with and without QC, nothing downstream, same load.
+        largest = station_counts[-1]
+        for qc in (True, False):
+            results.append(
+                await end_to_end(stack.settings, work, largest, n_messages, rate, qc=qc, downstream=False)
+            )
     finally:
         stack.stop()
     text = report(results, mqtt, copy)

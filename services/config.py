@@ -33,6 +33,7 @@ class Settings:
     kafka_url: str = "kafka://127.0.0.1:9092"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/tidewatch"
     registry_path: str | None = None
+    qc_config_path: str | None = None
     topic_partitions: int = 4
     # Ingest
     mqtt_share_group: str = "tidewatch-ingest"
@@ -45,6 +46,8 @@ class Settings:
     store_batch_within_s: float = 0.2
     tide_refit_check_s: float = 60.0
     qc_enabled: bool = True
+    qc_checkpoint_s: float = 5.0
+    agents: tuple[str, ...] = ("store", "indicate", "alerting")
     kafka_offset_reset: str = "earliest"
     alert_horizon_s: float = 900.0
     climatology_dir: str | None = None
@@ -75,6 +78,7 @@ def load_settings() -> Settings:
         kafka_url=_env("TIDEWATCH_KAFKA_URL", defaults.kafka_url),
         database_url=_env("TIDEWATCH_DATABASE_URL", defaults.database_url),
         registry_path=os.environ.get("TIDEWATCH_REGISTRY") or None,
+        qc_config_path=os.environ.get("TIDEWATCH_QC_CONFIG") or None,
         topic_partitions=int(_env("TIDEWATCH_TOPIC_PARTITIONS", str(defaults.topic_partitions))),
         mqtt_share_group=_env("TIDEWATCH_MQTT_SHARE_GROUP", defaults.mqtt_share_group),
         mqtt_client_id=_env("TIDEWATCH_MQTT_CLIENT_ID", defaults.mqtt_client_id),
@@ -87,6 +91,10 @@ def load_settings() -> Settings:
         ),
         climatology_dir=os.environ.get("TIDEWATCH_CLIMATOLOGY_DIR") or None,
         kafka_offset_reset=_env("TIDEWATCH_KAFKA_OFFSET_RESET", defaults.kafka_offset_reset),
+        agents=tuple(
+            a.strip() for a in _env("TIDEWATCH_AGENTS", "store,indicate,alerting").split(",") if a.strip()
+        ),
+        qc_checkpoint_s=float(_env("TIDEWATCH_QC_CHECKPOINT_S", str(defaults.qc_checkpoint_s))),
         qc_enabled=_env("TIDEWATCH_QC", "on").lower() not in {"off", "0", "false", "no"},
         alert_horizon_s=float(_env("TIDEWATCH_ALERT_HORIZON_S", str(defaults.alert_horizon_s))),
         tide_refit_check_s=float(_env("TIDEWATCH_TIDE_REFIT_CHECK_S", str(defaults.tide_refit_check_s))),
@@ -108,4 +116,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
     }
     if settings.registry_path:
         env["TIDEWATCH_REGISTRY"] = settings.registry_path
+    if settings.qc_config_path:
+        env["TIDEWATCH_QC_CONFIG"] = settings.qc_config_path
     return env

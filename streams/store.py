@@ -16,12 +16,12 @@ from collections import defaultdict
 import numpy as np
 import orjson
 
-from schemas.records import StationReadings, decode_batch, decode_dead_letter, partition_for
+from schemas.records import READINGS_TOPIC, StationReadings, decode_batch, decode_dead_letter, partition_for
 from schemas.registry import load_registry
-from services.db.writers import ObservationRow, insert_dead_letters, upsert_observations
+from services.db.writers import ObservationRow, insert_dead_letters, recent_readings, upsert_observations
 from streams import metrics
 from streams.app import app, dead_letter_topic, observations_topic, readings_topic, settings, state_table
-from streams.db import write_until_stored
+from streams.db import pool, write_until_stored
 from streams.qc import MISSING, NOT_EVALUATED, QcEngine, QcResult, Readings, load_qc_config
 from streams.qc.flags import decode
 from streams.topics import ObservationBatch, encode
@@ -29,7 +29,9 @@ from streams.topics import ObservationBatch, encode
 log = logging.getLogger(__name__)
 _registry = load_registry(settings.registry_path)
 _kinds = {s.id: s.kind for s in _registry.stations.values()}
-_qc_config = load_qc_config(_registry)  # validated at start-up: a bad file stops the worker here
+_qc_config = load_qc_config(
+    _registry, settings.qc_config_path
+)  # validated at start-up: a bad file stops the worker here
 metrics.initialise(_registry)
 
 qc_table = state_table("qc-state")
@@ -57,18 +59,69 @@ class NoQc:
 
 
 class _Qc:
-    """The worker's QC engine, rebuilt from the changelog table after every rebalance."""
+    """The worker's QC engine and when its context last reached the changelog.
 
-    engine: QcEngine | NoQc | None = None
+    Writing the context after every batch costs more than QC itself (two table writes per touched
+    series), so it is checkpointed every ``TIDEWATCH_QC_CHECKPOINT_S``. After a restart or a
+    rebalance the engine imports the checkpoint and then re-reads, from the database, each assigned
+    station's readings from its checkpointed newest time minus the late horizon: everything stored
+    since the checkpoint is in the database (rows are written before offsets move on), so the
+    rebuilt context equals an uninterrupted one and replayed records are recognised as duplicates.
+    """
 
-    def get(self) -> QcEngine | NoQc:
+    def __init__(self) -> None:
+        self.engine: QcEngine | NoQc | None = None
+        self.checkpointed = 0.0
+
+    async def get(self) -> QcEngine | NoQc:
         if self.engine is None:
             if settings.qc_enabled:
-                self.engine = QcEngine(_qc_config)
-                self.engine.import_state(dict(qc_table.items()))
+                engine = QcEngine(_qc_config)
+                engine.import_state(dict(qc_table.items()))
+                await _top_up(engine)
+                self.engine = engine
             else:
                 self.engine = NoQc()
+            self.checkpointed = time.monotonic()
         return self.engine
+
+    def checkpoint_if_due(self) -> None:
+        if self.engine is None or time.monotonic() - self.checkpointed < settings.qc_checkpoint_s:
+            return
+        for key, state in self.engine.export_state().items():
+            if state is None:
+                qc_table.pop(key, None)
+            else:
+                qc_table[key] = state
+        self.checkpointed = time.monotonic()
+
+
+def _assigned_stations() -> list[str]:
+    partitions = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == READINGS_TOPIC}
+    return [s for s in _registry.stations if partition_for(s, settings.topic_partitions) in partitions]
+
+
+async def _top_up(engine: QcEngine) -> None:
+    """Feed the engine the stored readings its checkpoint may lack (results are discarded)."""
+    context_us = round(2 * _qc_config.late_horizon_s * 1_000_000)
+    for station in _assigned_stations():
+        variables = sorted(_registry.stations[station].variables)
+        newest = [engine.series_flags(station, v)[0] for v in variables]
+        known = [int(t[-1]) for t in newest if len(t)]
+        since = max(known) - context_us if known else None
+        async with (await pool()).acquire() as conn:
+            rows = await recent_readings(conn, station, variables, since, context_us)
+        if rows:
+            nan = float("nan")
+            engine.process(
+                Readings(
+                    [station] * len(rows),
+                    [r[0] for r in rows],
+                    np.array([r[1] for r in rows], dtype=np.int64),
+                    np.array([nan if r[2] is None else r[2] for r in rows]),
+                )
+            )
+            log.info("QC context of %s rebuilt with %d stored readings", station, len(rows))
 
 
 _qc = _Qc()
@@ -154,7 +207,7 @@ async def quality_control_and_store(stream):  # type: ignore[no-untyped-def]
     async for values in stream.take(200, within=settings.store_batch_within_s):
         items = [item for value in values for item in decode_batch(value).items]
         readings, received = readings_of(items)
-        engine = _qc.get()
+        engine = await _qc.get()
         results = engine.process(readings)
         started = time.perf_counter()
         new_rows = await write_until_stored(
@@ -162,11 +215,7 @@ async def quality_control_and_store(stream):  # type: ignore[no-untyped-def]
         )
         elapsed = time.perf_counter() - started
         # The QC context reaches the changelog only after the rows it flagged are stored.
-        for key, state in engine.export_state().items():
-            if state is None:
-                qc_table.pop(key, None)
-            else:
-                qc_table[key] = state
+        _qc.checkpoint_if_due()
         by_partition: dict[int, list[QcResult]] = defaultdict(list)
         for result in results:
             by_partition[partition_for(result.station, settings.topic_partitions)].append(result)

@@ -1,7 +1,8 @@
-"""Shared fixtures: one real stack per test session.
+"""Shared fixtures: one real stack per test module.
 
-PostgreSQL as configured (the machine's server), a private Mosquitto with tidewatch's broker settings,
-and a fresh Tansu broker, so a run starts from empty topics and never shares a broker queue.
+PostgreSQL as configured (the machine's server) with a fresh database, a private Mosquitto with
+tidewatch's broker settings and a fresh Tansu broker: each module starts from empty topics, so a new
+worker reads its topics from the beginning (as in production) without replaying another module's data.
 """
 
 from __future__ import annotations
@@ -24,16 +25,12 @@ def reference_dir() -> Path:
     return REFERENCE
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
     """Real services; the database is a fresh one named for this session and dropped afterwards."""
     base = load_settings()
     database = f"tidewatch_test_{uuid.uuid4().hex[:8]}"
-    # Test modules share one broker: each new worker group starts at the end of the topics, so it
-    # never replays another module's readings.
-    settings = base.with_(
-        database_url=base.database_url.rsplit("/", 1)[0] + f"/{database}", kafka_offset_reset="latest"
-    )
+    settings = base.with_(database_url=base.database_url.rsplit("/", 1)[0] + f"/{database}")
     stack = await start_stack(settings, tmp_path_factory.mktemp("stack"), fresh_kafka=True, private_mqtt=True)
     admin_url = stack.settings.database_url.rsplit("/", 1)[0] + "/postgres"
     try:

@@ -46,7 +46,7 @@ class Settings:
     store_batch_within_s: float = 0.2
     tide_refit_check_s: float = 60.0
     qc_enabled: bool = True
-    qc_checkpoint_s: float = 5.0
+    qc_checkpoint_s: float = 60.0
     agents: tuple[str, ...] = ("store", "indicate", "alerting")
     kafka_offset_reset: str = "earliest"
     alert_horizon_s: float = 900.0

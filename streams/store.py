@@ -1,14 +1,15 @@
 """Quality control and storage: readings → QARTOD flags → PostgreSQL/TimescaleDB and the observations topic.
 
 Per batch of Kafka records: run the QC engine over every reading, store new readings with their
-flags and corrected flags of earlier ones in one round trip, then write the QC context to the
-changelog table and publish the results. Faust moves the offsets on only after the loop body
-returns; a crash before that replays the batch: readings already stored are not duplicated, and
-a QC context that had not reached the changelog is rebuilt by flagging the replayed readings again.
+flags and corrected flags of earlier ones in one round trip, checkpoint the QC context when due
+(see ``_Qc``) and publish the results. Faust moves the offsets on only after the loop body returns;
+a crash before that replays the batch: readings already stored are not duplicated, and the QC
+context is rebuilt from the checkpoint and the stored readings.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import defaultdict
@@ -151,6 +152,12 @@ def readings_of(items: list[StationReadings]) -> tuple[Readings, dict[tuple[str,
     return Readings(stations, variables, np.array(times, dtype=np.int64), np.array(values)), received
 
 
+@functools.lru_cache(maxsize=4096)
+def tests_json(code: int) -> str:
+    """The per-test flags as stored (JSON); a few codes cover nearly every reading, so cached."""
+    return orjson.dumps(decode(code)).decode()
+
+
 def result_rows(
     results: list[QcResult], received: dict[tuple[str, int], int], now_us: int
 ) -> list[ObservationRow]:
@@ -162,7 +169,7 @@ def result_rows(
             r.variable,
             r.value,
             r.flag,
-            orjson.dumps(decode(r.tests)).decode(),
+            tests_json(r.tests),
             received.get((r.station, r.time_us), now_us),
         )
         for r in results

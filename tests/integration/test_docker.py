@@ -31,10 +31,8 @@ DOCKERFILE = DOCKER / "Dockerfile"
 CODE_DIRS = ("services", "streams", "alerts", "schemas")
 
 # What the compose file asks of the code that has not landed yet (remove an entry when it does).
-PENDING_SUBCOMMANDS = {"api": "services/api: the `tidewatch api` subcommand"}
-PENDING_ENV = {
-    "TIDEWATCH_METRICS_HOST": "metrics served on 0.0.0.0 in containers (today 127.0.0.1 only)",
-}
+PENDING_SUBCOMMANDS: dict[str, str] = {}
+PENDING_ENV: dict[str, str] = {}
 INFRASTRUCTURE = {"mosquitto", "kafka", "timescaledb", "prometheus", "grafana"}
 ONE_SHOT = {"migrate"}
 

@@ -73,8 +73,14 @@ class _Qc:
     def __init__(self) -> None:
         self.engine: QcEngine | NoQc | None = None
         self.checkpointed = 0.0
+        self.partitions: frozenset[int] = frozenset()
 
     async def get(self) -> QcEngine | NoQc:
+        # Records of a newly assigned partition can arrive before the rebalance signal: compare the
+        # assignment itself, so a station's context is always rebuilt before its readings are judged.
+        partitions = _assigned_partitions()
+        if partitions != self.partitions:
+            self.engine, self.partitions = None, partitions
         if self.engine is None:
             if settings.qc_enabled:
                 engine = QcEngine(_qc_config)
@@ -97,8 +103,12 @@ class _Qc:
         self.checkpointed = time.monotonic()
 
 
+def _assigned_partitions() -> frozenset[int]:
+    return frozenset(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == READINGS_TOPIC)
+
+
 def _assigned_stations() -> list[str]:
-    partitions = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == READINGS_TOPIC}
+    partitions = _assigned_partitions()
     return [s for s in _registry.stations if partition_for(s, settings.topic_partitions) in partitions]
 
 

@@ -300,7 +300,7 @@ async def test_counters_scraped_from_both_processes_match_what_was_published(obs
     assert prom.value("sum(tidewatch_ingest_readings_total)") == observed.readings + duplicated
     assert prom.value("sum(tidewatch_readings_stored_total)") == observed.readings
     assert await prom.wait_until("sum(tidewatch_readings_duplicate_total)", duplicated) == duplicated
-    assert prom.value('tidewatch_ingest_refused_total{reason="malformed_json"}') == 1
+    assert prom.value('sum(tidewatch_ingest_refused_total{reason="malformed_json"})') == 1
     assert await prom.wait_until('tidewatch_dead_letters_stored_total{reason="malformed_json"}', 1) == 1
     silent = prom.query("tidewatch:station_silence_seconds")
     assert {s["metric"]["station"] for s in silent} == set(REGISTRY.stations)

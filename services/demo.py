@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "so the storm surge shows as a surge); the story itself is 10 days",
     )
     parser.add_argument(
-        "--rate", type=float, default=3000.0, help="most MQTT messages a second (default 3000)"
+        "--rate", type=float, default=1500.0, help="most MQTT messages a second (default 1500)"
     )
     parser.add_argument(
         "--seconds",

@@ -92,13 +92,23 @@ def reading_observations(batch: ObservationBatch) -> list[Observation]:
     ]
 
 
-def indicator_observations(batch: IndicatorBatch) -> list[Observation]:
-    """Indicator values; a None value retracts an earlier one and is not judged."""
-    return [
-        Observation(i.station, INDICATOR, i.indicator, i.time_us, i.value)
-        for i in batch.items
-        if i.value is not None
-    ]
+def indicator_observations(engine: AlertEngine, batch: IndicatorBatch) -> list[Observation]:
+    """Indicator values, judged when they become known; a None value retracts one and is not judged.
+
+    An indicator is known later than its own time (a high water ~4 h after it, a daily value after
+    its day), so by its own time it would always be "late" for the station's clock and never judged.
+    It is judged at the station's clock instead: still deterministic, as the clock only follows the
+    order of records on the partition.
+    """
+    out = []
+    for item in batch.items:
+        if item.value is None:
+            continue
+        station = engine.stations.get(item.station)
+        clock = station.clock_us if station is not None and station.clock_us is not None else None
+        time_us = item.time_us if clock is None else max(item.time_us, clock + 1)
+        out.append(Observation(item.station, INDICATOR, item.indicator, time_us, item.value))
+    return out
 
 
 def silence_of(action: dict) -> Silence:
@@ -151,7 +161,9 @@ def apply_record(engine: AlertEngine, value: bytes, partition: int, applied: App
         if tag == "observations/v1":
             applied.events += engine.observe(reading_observations(msgspec.convert(record, ObservationBatch)))
         elif tag == "indicators/v1":
-            applied.events += engine.observe(indicator_observations(msgspec.convert(record, IndicatorBatch)))
+            applied.events += engine.observe(
+                indicator_observations(engine, msgspec.convert(record, IndicatorBatch))
+            )
         elif isinstance(record, dict):
             applied.events += apply_action(engine, record, applied)
         else:

@@ -36,7 +36,7 @@ from streams.indicators.sealevel import SeaLevelConfig, SeaLevelState
 from streams.indicators.sealevel.refit import RefitPolicy, enough_coverage, refit_window
 from streams.indicators.sealevel.tide import TideModel, fit_tide
 from streams.qc import GOOD, QcResult
-from streams.topics import IndicatorBatch, ObservationBatch, TideModelUpdate, encode
+from streams.topics import IndicatorBatch, ObservationBatch, TideModelUpdate, chunks, encode
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,8 @@ async def compute_indicators(stream):  # type: ignore[no-untyped-def]
         for item in out:
             by_partition[partition_for(item.station, settings.topic_partitions)].append(item)
         for partition, items in by_partition.items():
-            await indicators_topic.send(value=encode(IndicatorBatch(items)), partition=partition)
+            for chunk in chunks(items):
+                await indicators_topic.send(value=encode(IndicatorBatch(chunk)), partition=partition)
         _observe(out)
 
 

@@ -25,7 +25,7 @@ from streams.app import app, dead_letter_topic, observations_topic, readings_top
 from streams.db import pool, write_until_stored
 from streams.qc import MISSING, NOT_EVALUATED, QcEngine, QcResult, Readings, load_qc_config
 from streams.qc.flags import decode
-from streams.topics import ObservationBatch, encode
+from streams.topics import ObservationBatch, chunks, encode
 
 log = logging.getLogger(__name__)
 _registry = load_registry(settings.registry_path)
@@ -237,7 +237,8 @@ async def quality_control_and_store(stream):  # type: ignore[no-untyped-def]
         for result in results:
             by_partition[partition_for(result.station, settings.topic_partitions)].append(result)
         for partition, part in by_partition.items():
-            await observations_topic.send(value=encode(ObservationBatch(part)), partition=partition)
+            for chunk in chunks(part):
+                await observations_topic.send(value=encode(ObservationBatch(chunk)), partition=partition)
         offered: dict[str, int] = defaultdict(int)
         for item in items:
             offered[item.station] += item.count()

@@ -31,6 +31,15 @@ class TideModelUpdate(msgspec.Struct, frozen=True, tag="tide-model/v1"):
     model: dict
 
 
+# Items per record: well under Kafka's default 1 MB message limit (an item encodes to ~60–150 bytes).
+MAX_ITEMS_PER_RECORD = 2000
+
+
+def chunks(items: list, size: int = MAX_ITEMS_PER_RECORD) -> list[list]:
+    """Split a partition's items into records that stay below the broker's message size limit."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 _encoder = msgspec.json.Encoder()
 _observations = msgspec.json.Decoder(ObservationBatch)
 _indicators = msgspec.json.Decoder(IndicatorBatch)

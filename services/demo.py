@@ -52,49 +52,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _ingest_counter(port: int, name: str) -> float:
-    """Sum a counter from the ingest's Prometheus endpoint (0 while it is starting)."""
+def _scrape(port: int) -> str:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as response:
-            text = response.read().decode()
+            return response.read().decode()
     except OSError:
-        return 0.0
+        return ""  # still starting
+
+
+def _total(text: str, name: str) -> float:
+    """Sum every series of a metric in a Prometheus text page."""
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
-        if line.startswith(name) and not line.startswith("#")
+        if (line.startswith(name + "{") or line.startswith(name + " ")) and not line.startswith("#")
     )
 
 
+def _stations_reporting(text: str, within_s: float = 3600.0) -> int:
+    """Stations whose newest stored reading is less than an hour of data time old (replay-safe)."""
+    times = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("tidewatch_station_last_seen_timestamp_seconds{")
+    ]
+    newest = max(times, default=0.0)
+    return sum(1 for t in times if t > 0 and newest - t < within_s)
+
+
 async def _progress(
-    settings: Settings, metrics_port: int, children: list[Child], stop: asyncio.Event, deadline: float | None
+    ingest_port: int, worker_port: int, children: list[Child], stop: asyncio.Event, deadline: float | None
 ) -> None:
-    conn = await asyncpg.connect(settings.database_url)
+    """One live line from the two processes' metrics: nothing here scans a table."""
     started, last_stored = time.monotonic(), None
-    since = await conn.fetchval("SELECT now()")  # count this run's rows, not an earlier demo's
     try:
         while not stop.is_set():
-            received = _ingest_counter(metrics_port, "tidewatch_ingest_readings_total")
-            refused = _ingest_counter(metrics_port, "tidewatch_ingest_refused_total")
-            stored = await conn.fetchval("SELECT count(*) FROM observations WHERE stored_at >= $1", since)
-            dead = await conn.fetchval("SELECT count(*) FROM dead_letters WHERE stored_at >= $1", since)
-            stations = await conn.fetchval(
-                "SELECT count(DISTINCT station_id) FROM observations "
-                "WHERE stored_at > now() - interval '1 minute'"
-            )
-            indicators = await conn.fetchval("SELECT count(*) FROM indicators WHERE computed_at >= $1", since)
-            alerts = await conn.fetchval(
-                "SELECT count(*) FROM alerts a WHERE state = 'firing' AND EXISTS "
-                "(SELECT 1 FROM alert_events e WHERE e.alert_id = a.alert_id AND e.recorded_at >= $1)",
-                since,
-            )
+            ingest, worker = _scrape(ingest_port), _scrape(worker_port)
+            stored = _total(worker, "tidewatch_readings_stored_total")
             rate = "" if last_stored is None else f" ({(stored - last_stored) / 2:,.0f}/s)"
             last_stored = stored
-            elapsed = time.monotonic() - started
             print(
-                f"\r[{elapsed:5.0f} s] readings received {received:,.0f} · stored {stored:,}{rate} · "
-                f"refused {refused:,.0f} (dead letters {dead:,}) · stations {stations} · "
-                f"indicators {indicators:,} · alerts firing {alerts}   ",
+                f"\r[{time.monotonic() - started:5.0f} s] readings received "
+                f"{_total(ingest, 'tidewatch_ingest_readings_total'):,.0f} · stored {stored:,.0f}{rate} · "
+                f"refused {_total(ingest, 'tidewatch_ingest_refused_total'):,.0f} "
+                f"(dead letters {_total(worker, 'tidewatch_dead_letters_stored_total'):,.0f}) · "
+                f"stations {_stations_reporting(worker)} · "
+                f"indicators {_total(worker, 'tidewatch_indicators_total'):,.0f} · "
+                f"alerts firing {_total(worker, 'tidewatch_open_alerts'):,.0f}   ",
                 end="",
                 flush=True,
             )
@@ -107,8 +111,18 @@ async def _progress(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 2.0)
     finally:
-        await conn.close()
         print()
+
+
+async def _fresh_database(url: str, name: str = "tidewatch_demo") -> str:
+    base, _ = url.rsplit("/", 1)
+    admin = await asyncpg.connect(base + "/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return f"{base}/{name}"
 
 
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -127,15 +141,24 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
     try:
         for note in stack.notes:
             print("  " + note)
-        print("  database: " + await prepare_database(stack.settings))
-        metrics_port = free_port()
+        # The demo replays the same deterministic days each run: start it on an empty database of its
+        # own, so a second run shows new rows, not duplicates of the first.
+        stack.settings = stack.settings.with_(database_url=await _fresh_database(stack.settings.database_url))
+        print(f"  database: {stack.settings.database_url} (recreated for this run)")
+        print("  " + await prepare_database(stack.settings))
+        ingest_port, worker_port = free_port(), free_port()
         logs = WORK_DIR / "logs"
         network = load_registry(stack.settings.registry_path).network
         # Replay moves event time fast: look for tide refits often (a refit is due once per data day).
-        pipeline = Pipeline(stack.settings, network, logs, extra_env={"TIDEWATCH_TIDE_REFIT_CHECK_S": "30"})
+        pipeline = Pipeline(
+            stack.settings,
+            network,
+            logs,
+            extra_env={"TIDEWATCH_TIDE_REFIT_CHECK_S": "30", "TIDEWATCH_METRICS_PORT": str(worker_port)},
+        )
         print("  starting the stream worker (joining its Kafka consumer group takes a few seconds) …")
         children.append(await pipeline.start_worker())
-        pipeline.extra_env["TIDEWATCH_METRICS_PORT"] = str(metrics_port)
+        pipeline.extra_env["TIDEWATCH_METRICS_PORT"] = str(ingest_port)
         children.append(await pipeline.start_ingest())
         simulate = [
             *CLI,
@@ -150,11 +173,14 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
             "10",
         ]
         children.append(start_child("simulator", simulate, logs / "simulator.log", pipeline.env))
-        print(f"  logs: {logs}/  ·  ingest metrics: http://127.0.0.1:{metrics_port}/metrics")
+        print(
+            f"  logs: {logs}/  ·  metrics: ingest http://127.0.0.1:{ingest_port}/metrics, "
+            f"worker http://127.0.0.1:{worker_port}/metrics"
+        )
         print(f"  data: psql {stack.settings.database_url} -c 'SELECT * FROM observations LIMIT 5'")
         print("  Ctrl-C stops everything cleanly.")
         deadline = time.monotonic() + args.seconds if args.seconds else None
-        await _progress(stack.settings, metrics_port, children, stop, deadline)
+        await _progress(ingest_port, worker_port, children, stop, deadline)
     finally:
         print("stopping: simulator, ingest (drains in-flight messages), worker, stack …")
         for child in reversed(children):  # simulator first, then ingest, then the worker

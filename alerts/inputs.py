@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streams.qc.flags import TESTS
+
 READING = "reading"
 INDICATOR = "indicator"
 QC = "qc"
@@ -17,18 +19,8 @@ RULE_INPUT_KINDS = (READING, QC, INDICATOR)
 
 # QARTOD flags (ioos_qc.qartod): 1 good, 2 not evaluated, 3 suspect, 4 fail, 9 missing.
 QC_FLAGS = (1, 2, 3, 4, 9)
-QC_TESTS = (
-    "gap",
-    "syntax",
-    "location",
-    "gross_range",
-    "climatology",
-    "spike",
-    "rate_of_change",
-    "flat_line",
-    "attenuated_signal",
-    "neighbor",
-)
+# The tests a QC rule may name: the ones the stream's QC engine runs and reports.
+QC_TESTS = TESTS
 
 
 @dataclass(frozen=True, slots=True)

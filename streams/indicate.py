@@ -193,6 +193,7 @@ async def compute_indicators(stream):  # type: ignore[no-untyped-def]
         for item in out:
             by_partition[partition_for(item.station, settings.topic_partitions)].append(item)
         for partition, items in by_partition.items():
+            items.sort(key=lambda i: i.time_us)  # time slices, as for the observations topic
             for chunk in chunks(items):
                 await indicators_topic.send(value=encode(IndicatorBatch(chunk)), partition=partition)
         _observe(out)

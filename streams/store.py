@@ -237,6 +237,9 @@ async def quality_control_and_store(stream):  # type: ignore[no-untyped-def]
         for result in results:
             by_partition[partition_for(result.station, settings.topic_partitions)].append(result)
         for partition, part in by_partition.items():
+            # In time order, so each record is a time slice of the partition: an alert agent that
+            # advances its clock after every record never sees one station's data before another's.
+            part.sort(key=lambda r: r.time_us)
             for chunk in chunks(part):
                 await observations_topic.send(value=encode(ObservationBatch(chunk)), partition=partition)
         offered: dict[str, int] = defaultdict(int)

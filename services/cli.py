@@ -32,9 +32,8 @@ async def prepare_database(settings: Settings) -> str:
     """Create the database if needed, migrate it and mirror the registry; returns the mode line."""
     from services.db.catalogue import sync_catalogue
     from services.db.connect import connect_with_retry, ensure_database
-    from services.db.migrate import migrate
-
     from services.db.indicators import sync_indicator_catalogue
+    from services.db.migrate import migrate
     from streams.indicators.ecology import CATALOGUE as ECOLOGY
     from streams.indicators.sealevel import CATALOGUE as SEA_LEVEL
 

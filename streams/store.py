@@ -64,18 +64,21 @@ class _Qc:
 
     Writing the context after every batch costs more than QC itself (two table writes per touched
     series), so it is checkpointed every ``TIDEWATCH_QC_CHECKPOINT_S``. After a restart or a
-    rebalance the engine imports the checkpoint and then re-reads, from the database, each assigned
-    station's readings from its checkpointed newest time minus the late horizon: everything stored
-    since the checkpoint is in the database (rows are written before offsets move on), so the
-    rebuilt context equals an uninterrupted one and replayed records are recognised as duplicates.
+    rebalance the engine imports the checkpoint; then, the first time each station shows up, its
+    stored readings are fed back from the database, starting a context span before the earliest of
+    (its checkpointed newest reading, its oldest reading in that batch). Everything processed before
+    the restart is in the database (rows are written before offsets move on), so the context equals
+    an uninterrupted one and replayed records are recognised as duplicates instead of being judged
+    again without their neighbours.
     """
 
     def __init__(self) -> None:
         self.engine: QcEngine | NoQc | None = None
         self.checkpointed = 0.0
         self.partitions: frozenset[int] = frozenset()
+        self.restored: set[str] = set()
 
-    async def get(self) -> QcEngine | NoQc:
+    async def get(self, readings: Readings) -> QcEngine | NoQc:
         # Records of a newly assigned partition can arrive before the rebalance signal: compare the
         # assignment itself, so a station's context is always rebuilt before its readings are judged.
         partitions = _assigned_partitions()
@@ -85,12 +88,40 @@ class _Qc:
             if settings.qc_enabled:
                 engine = QcEngine(_qc_config)
                 engine.import_state(dict(qc_table.items()))
-                await _top_up(engine)
                 self.engine = engine
             else:
                 self.engine = NoQc()
+            self.restored = set()
             self.checkpointed = time.monotonic()
+        if isinstance(self.engine, QcEngine):
+            await self._restore(self.engine, readings)
         return self.engine
+
+    async def _restore(self, engine: QcEngine, readings: Readings) -> None:
+        """Feed stations seen for the first time since the rebuild their stored context."""
+        context_us = round(2 * _qc_config.late_horizon_s * 1_000_000)
+        first_seen: dict[str, int] = {}
+        for station, time_us in zip(readings.station, readings.time_us.tolist(), strict=True):
+            if station not in self.restored:
+                first_seen[station] = min(time_us, first_seen.get(station, time_us))
+        for station, oldest_in_batch in first_seen.items():
+            self.restored.add(station)
+            variables = sorted(_registry.stations[station].variables) if station in _registry.stations else []
+            known = [int(t[-1]) for t in (engine.series_flags(station, v)[0] for v in variables) if len(t)]
+            since = min([oldest_in_batch, *known]) - context_us
+            async with (await pool()).acquire() as conn:
+                rows = await recent_readings(conn, station, variables, since, context_us)
+            if rows:
+                nan = float("nan")
+                engine.process(
+                    Readings(
+                        [station] * len(rows),
+                        [r[0] for r in rows],
+                        np.array([r[1] for r in rows], dtype=np.int64),
+                        np.array([nan if r[2] is None else r[2] for r in rows]),
+                    )
+                )
+                log.info("QC context of %s restored from %d stored readings", station, len(rows))
 
     def checkpoint_if_due(self) -> None:
         if self.engine is None or time.monotonic() - self.checkpointed < settings.qc_checkpoint_s:
@@ -105,34 +136,6 @@ class _Qc:
 
 def _assigned_partitions() -> frozenset[int]:
     return frozenset(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == READINGS_TOPIC)
-
-
-def _assigned_stations() -> list[str]:
-    partitions = _assigned_partitions()
-    return [s for s in _registry.stations if partition_for(s, settings.topic_partitions) in partitions]
-
-
-async def _top_up(engine: QcEngine) -> None:
-    """Feed the engine the stored readings its checkpoint may lack (results are discarded)."""
-    context_us = round(2 * _qc_config.late_horizon_s * 1_000_000)
-    for station in _assigned_stations():
-        variables = sorted(_registry.stations[station].variables)
-        newest = [engine.series_flags(station, v)[0] for v in variables]
-        known = [int(t[-1]) for t in newest if len(t)]
-        since = max(known) - context_us if known else None
-        async with (await pool()).acquire() as conn:
-            rows = await recent_readings(conn, station, variables, since, context_us)
-        if rows:
-            nan = float("nan")
-            engine.process(
-                Readings(
-                    [station] * len(rows),
-                    [r[0] for r in rows],
-                    np.array([r[1] for r in rows], dtype=np.int64),
-                    np.array([nan if r[2] is None else r[2] for r in rows]),
-                )
-            )
-            log.info("QC context of %s rebuilt with %d stored readings", station, len(rows))
 
 
 _qc = _Qc()
@@ -181,6 +184,7 @@ def result_rows(
             r.flag,
             tests_json(r.tests),
             received.get((r.station, r.time_us), now_us),
+            r.revised,
         )
         for r in results
     ]
@@ -224,7 +228,7 @@ async def quality_control_and_store(stream):  # type: ignore[no-untyped-def]
     async for values in stream.take(200, within=settings.store_batch_within_s):
         items = [item for value in values for item in decode_batch(value).items]
         readings, received = readings_of(items)
-        engine = await _qc.get()
+        engine = await _qc.get(readings)
         results = engine.process(readings)
         started = time.perf_counter()
         new_rows = await write_until_stored(

@@ -25,30 +25,45 @@ CREATE TEMP TABLE IF NOT EXISTS observations_stage (
     value        double precision,
     qc_flag      smallint NOT NULL,
     qc_tests     text,
-    received_us  bigint NOT NULL
+    received_us  bigint NOT NULL,
+    revised      boolean NOT NULL
 ) ON COMMIT DELETE ROWS
 """
-STAGE_COLUMNS = ("time_us", "station_id", "variable", "value", "qc_flag", "qc_tests", "received_us")
+STAGE_COLUMNS = (
+    "time_us",
+    "station_id",
+    "variable",
+    "value",
+    "qc_flag",
+    "qc_tests",
+    "received_us",
+    "revised",
+)
 _EPOCH = "timestamptz 'epoch' + {} * interval '1 microsecond'"
 
-# Insert new readings; for a reading already stored, only its QC flags may change (a correction from
-# the QC stage). The stored value is never replaced: the first value received wins, as in QC.
+# New readings are inserted with their first flags; a stored reading's flags change only through a
+# correction (``revised``). The value is never replaced (the first value received wins, as in QC), and
+# a first result for a reading already stored (a replay after a restart) leaves its flags alone.
 UPSERT_OBSERVATIONS = f"""
-WITH written AS (
+WITH inserted AS (
     INSERT INTO observations (time, station_id, variable, value, qc_flag, qc_tests, received_at)
     SELECT {_EPOCH.format("time_us")}, station_id, variable, value, qc_flag, qc_tests::jsonb,
            {_EPOCH.format("received_us")}
     FROM observations_stage
-    ON CONFLICT (station_id, variable, time) DO UPDATE
-        SET qc_flag = EXCLUDED.qc_flag, qc_tests = EXCLUDED.qc_tests
-        WHERE observations.qc_flag IS DISTINCT FROM EXCLUDED.qc_flag
-           OR observations.qc_tests IS DISTINCT FROM EXCLUDED.qc_tests
-    RETURNING station_id, xmax = 0 AS inserted
+    ON CONFLICT (station_id, variable, time) DO NOTHING
+    RETURNING station_id
+), corrected AS (
+    UPDATE observations o SET qc_flag = s.qc_flag, qc_tests = s.qc_tests::jsonb
+    FROM observations_stage s
+    WHERE s.revised AND o.station_id = s.station_id AND o.variable = s.variable
+      AND o.time = {_EPOCH.format("s.time_us")}
+      AND (o.qc_flag IS DISTINCT FROM s.qc_flag OR o.qc_tests IS DISTINCT FROM s.qc_tests::jsonb)
+    RETURNING o.station_id
 )
-SELECT station_id, count(*) FILTER (WHERE inserted) AS new_rows FROM written GROUP BY station_id
+SELECT station_id, count(*) AS new_rows FROM inserted GROUP BY station_id
 """
 
-ObservationRow = tuple[int, str, str, float | None, int, str | None, int]
+ObservationRow = tuple[int, str, str, float | None, int, str | None, int, bool]
 
 
 async def prepare_connection(conn: asyncpg.Connection) -> None:
@@ -66,7 +81,7 @@ def reading_rows(items: Iterable[StationReadings]) -> list[ObservationRow]:
             time_us = sample.time_us
             for variable, value in sample.values.items():
                 flag = QC_NOT_EVALUATED if value is not None else QC_MISSING
-                append((time_us, station, variable, value, flag, None, received))
+                append((time_us, station, variable, value, flag, None, received, False))
     return rows
 
 

@@ -13,7 +13,6 @@ import contextlib
 import uuid
 
 import aiomqtt
-import asyncpg
 import orjson
 import pytest
 
@@ -22,10 +21,8 @@ from alerts.channels import load_channels
 from alerts.engine import AlertEngine
 from alerts.loader import load_rules
 from schemas.registry import load_registry
-from services.cli import prepare_database
-from services.stack.launcher import Stack
 from services.stack.pipeline import Pipeline
-from tests.support.pipeline import Publisher, isolated_registry, message, wait_for_count
+from tests.support.pipeline import message, wait_for_count
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -47,41 +44,6 @@ ORDER BY alert_id, seq
 COUNT_EVENTS = (
     "SELECT count(*) FROM alert_events WHERE station_id = $1 AND rule = $2 AND time >= to_timestamp($3 / 1e6)"
 )
-
-
-@pytest.fixture(scope="module")
-async def pipeline(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
-    network = f"t{uuid.uuid4().hex[:8]}"
-    tmp = tmp_path_factory.mktemp("alerts-pipeline")
-    settings = stack.settings.with_(
-        registry_path=str(isolated_registry(tmp, network)), worker_id=f"w-{network}"
-    )
-    await prepare_database(settings)
-    pipeline = Pipeline(settings, network, tmp / "logs")
-    await pipeline.start_worker()
-    await pipeline.start_ingest()
-    try:
-        yield pipeline
-    finally:
-        pipeline.stop()
-
-
-@pytest.fixture
-async def db(pipeline: Pipeline) -> asyncpg.Connection:
-    conn = await asyncpg.connect(pipeline.settings.database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-def publisher(pipeline: Pipeline) -> Publisher:
-    pub = Publisher(pipeline.settings, pipeline.network)
-    try:
-        yield pub
-    finally:
-        pub.close()
 
 
 def readings(station: str, start_us: int, values: list[float]) -> list[tuple[str, bytes]]:

@@ -8,20 +8,16 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-import uuid
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from services.cli import prepare_database
 from services.console import create_console
 from services.console.actions import KafkaActions
 from services.console.serve import serve_console
 from services.db.alerts import create_operator
-from services.stack.launcher import Stack
-from services.stack.pipeline import Pipeline
-from tests.support.pipeline import Publisher, isolated_registry, message
+from tests.support.pipeline import Publisher, message
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -38,23 +34,6 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 SCREENSHOT = Path("/tmp/tidewatch_console_pipeline.png")
 MINUTE_US = 60_000_000
 STATION, DO = "changhai-seagrass", "dissolved_oxygen_mg_l"
-
-
-@pytest.fixture(scope="module")
-async def pipeline(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
-    network = f"t{uuid.uuid4().hex[:8]}"
-    tmp = tmp_path_factory.mktemp("console-pipeline")
-    settings = stack.settings.with_(
-        registry_path=str(isolated_registry(tmp, network)), worker_id=f"w-{network}"
-    )
-    await prepare_database(settings)
-    pipeline = Pipeline(settings, network, tmp / "logs")
-    await pipeline.start_worker()
-    await pipeline.start_ingest()
-    try:
-        yield pipeline
-    finally:
-        pipeline.stop()
 
 
 def start_browser(profile: Path):

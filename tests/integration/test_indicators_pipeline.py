@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import uuid
 
 import asyncpg
 import numpy as np
@@ -11,14 +10,11 @@ import pytest
 
 from schemas.records import Sample
 from schemas.registry import default_registry_path, load_registry
-from services.cli import prepare_database
-from services.stack.launcher import Stack
-from services.stack.pipeline import Pipeline
 from streams.indicators.ecology import compute_batch, params_for_station
 from streams.indicators.ecology.climatology import load_climatology_csv
 from streams.indicators.sealevel import SeaLevelConfig
 from streams.indicators.sealevel.compute import compute_indicators
-from tests.support.pipeline import Publisher, isolated_registry, message, wait_for_count
+from tests.support.pipeline import message, wait_for_count
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -26,27 +22,6 @@ MINUTE_US = 60_000_000
 DAY_US = 86_400 * 1_000_000
 CYCLE_INDICATORS = {"high_water_m", "low_water_m", "water_level_warning", "surge_max_cycle_m"}
 T0 = 1_780_000_000 * 1_000_000 // DAY_US * DAY_US  # a UTC midnight in 2026, in the past
-
-
-@pytest.fixture(scope="module")
-async def running(stack: Stack, tmp_path_factory: pytest.TempPathFactory):
-    network = f"i{uuid.uuid4().hex[:8]}"
-    tmp = tmp_path_factory.mktemp("indicators")
-    settings = stack.settings.with_(
-        registry_path=str(isolated_registry(tmp, network)), worker_id=f"w-{network}"
-    )
-    await prepare_database(settings)
-    pipeline = Pipeline(settings, network, tmp / "logs")
-    await pipeline.start_worker()
-    await pipeline.start_ingest()
-    publisher = Publisher(settings, network)
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        yield pipeline, publisher, conn
-    finally:
-        await conn.close()
-        publisher.close()
-        pipeline.stop()
 
 
 async def _stored(conn: asyncpg.Connection, station: str) -> dict[tuple[str, int], float]:
@@ -68,8 +43,8 @@ async def _good(conn: asyncpg.Connection, station: str, variable: str) -> tuple[
     return np.array([r["t"] for r in rows], dtype=np.int64), np.array([r["value"] for r in rows])
 
 
-async def test_sea_level_indicators_equal_batch_over_good_readings(running) -> None:
-    pipeline, publisher, conn = running
+async def test_sea_level_indicators_equal_batch_over_good_readings(pipeline, publisher, db) -> None:
+    conn = db
     n = 2 * 1440  # two days of 1-minute water levels at Yingkou, with spikes QC must reject
     levels = [
         2.0
@@ -119,8 +94,8 @@ async def test_sea_level_indicators_equal_batch_over_good_readings(running) -> N
     }
 
 
-async def test_dissolved_oxygen_indicators_equal_batch(running) -> None:
-    pipeline, publisher, conn = running
+async def test_dissolved_oxygen_indicators_equal_batch(pipeline, publisher, db) -> None:
+    conn = db
     station = "changhai-seagrass"
     n = 144 * 2  # two days at 10 minutes, with a hypoxic night
     readings = []

@@ -4,59 +4,19 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 
-import asyncpg
 import numpy as np
 import pytest
 
 from schemas.registry import load_registry
-from services.cli import prepare_database
-from services.stack.launcher import Stack
-from services.stack.pipeline import Pipeline
 from streams.qc import QcEngine, Readings, load_qc_config
 from streams.qc.flags import decode
-from tests.support.pipeline import Publisher, isolated_registry, message, wait_for_count
+from tests.support.pipeline import message, wait_for_count
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 MINUTE_US = 60_000_000
 T0 = 1_790_000_000 * 1_000_000  # 2026-09-21T14:13:20Z: in the past, so never "future"
-
-
-@pytest.fixture(scope="module")
-async def pipeline(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
-    network = f"t{uuid.uuid4().hex[:8]}"
-    tmp = tmp_path_factory.mktemp("pipeline")
-    settings = stack.settings.with_(
-        registry_path=str(isolated_registry(tmp, network)), worker_id=f"w-{network}"
-    )
-    await prepare_database(settings)
-    pipeline = Pipeline(settings, network, tmp / "logs")
-    await pipeline.start_worker()
-    await pipeline.start_ingest()
-    try:
-        yield pipeline
-    finally:
-        pipeline.stop()
-
-
-@pytest.fixture
-async def db(pipeline: Pipeline) -> asyncpg.Connection:
-    conn = await asyncpg.connect(pipeline.settings.database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-def publisher(pipeline: Pipeline) -> Publisher:
-    pub = Publisher(pipeline.settings, pipeline.network)
-    try:
-        yield pub
-    finally:
-        pub.close()
 
 
 COUNT_STATION = "SELECT count(*) FROM observations WHERE station_id = $1 AND time >= to_timestamp($2 / 1e6)"

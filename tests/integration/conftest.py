@@ -1,0 +1,49 @@
+"""Fixtures shared by the end-to-end modules: a running worker and ingest per module, on its stack."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import pytest
+
+from services.cli import prepare_database
+from services.stack.launcher import Stack
+from services.stack.pipeline import Pipeline
+from tests.support.pipeline import Publisher, isolated_registry
+
+
+@pytest.fixture(scope="module")
+async def pipeline(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    """A worker and an ingest on a network name of their own (the sample registry, renamed)."""
+    network = f"t{uuid.uuid4().hex[:8]}"
+    tmp = tmp_path_factory.mktemp("pipeline")
+    settings = stack.settings.with_(
+        registry_path=str(isolated_registry(tmp, network)), worker_id=f"w-{network}"
+    )
+    await prepare_database(settings)
+    pipeline = Pipeline(settings, network, tmp / "logs")
+    await pipeline.start_worker()
+    await pipeline.start_ingest()
+    try:
+        yield pipeline
+    finally:
+        pipeline.stop()
+
+
+@pytest.fixture
+async def db(pipeline: Pipeline) -> asyncpg.Connection:
+    conn = await asyncpg.connect(pipeline.settings.database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def publisher(pipeline: Pipeline) -> Publisher:
+    pub = Publisher(pipeline.settings, pipeline.network)
+    try:
+        yield pub
+    finally:
+        pub.close()

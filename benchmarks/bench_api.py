@@ -61,7 +61,9 @@ def station_rows(station: str, variables: list[str], start_us: int, days: int, s
     for k, variable in enumerate(sorted(variables)):
         values = (10 + 2 * np.sin(2 * np.pi * hours / 12.42 + k) + rng.normal(0, 0.1, n)).round(4).tolist()
         flags = np.where(rng.random(n) < 0.02, 3, 1).tolist()
-        rows += [(t, station, variable, v, f, None, t) for t, v, f in zip(times, values, flags, strict=True)]
+        rows += [
+            (t, station, variable, v, f, None, t, False) for t, v, f in zip(times, values, flags, strict=True)
+        ]
     return rows
 
 

@@ -72,7 +72,7 @@ def _rows() -> list[tuple]:
         t = NOW_US - (k + 1) * 10 * MINUTE_US
         rows.append((t, "lushun", "battery_voltage_v", 12.0 + k / 10, 2, None, t))
     rows.append((NOW_US - 3 * 24 * HOUR_US, "lushun", "battery_voltage_v", 11.0, 2, None, NOW_US))
-    return rows
+    return [(*row, False) for row in rows]  # first results, not corrections
 
 
 INDICATOR_ROWS = [(DAY0_US + k * 6 * HOUR_US, "dalian", "msl_daily_m", 1.8 + k / 100, "m") for k in range(8)]

@@ -8,7 +8,6 @@ Selenium is synchronous, so every browser step runs in a thread while the consol
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from pathlib import Path
 
@@ -25,47 +24,15 @@ from alerts import Observation
 from services.console import create_console
 from services.console.serve import serve_console
 from services.db.alerts import create_operator, get_alert, store_alert_events
+from tests.support.browser import require_chromium, start_browser, wait_for
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", shutil.which("chromedriver") or "/usr/bin/chromedriver"
-if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-    pytest.skip(
-        "needs Debian's Chromium: apt-get install -y chromium chromium-driver", allow_module_level=True
-    )
-webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+require_chromium()
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 SCREENSHOT = Path("/tmp/tidewatch_console.png")
 MINUTE_US = 60_000_000
-
-
-def start_browser(profile: Path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1400,1000",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
-
-
-def wait_for(driver, condition, timeout_s: float = 10.0):
-    """Poll `condition(driver)` until truthy; a row re-drawn by a live update meanwhile is looked up again."""
-    wait = WebDriverWait(
-        driver, timeout_s, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
-    )
-    return wait.until(condition)
 
 
 def in_row(alert_id: str, css: str):

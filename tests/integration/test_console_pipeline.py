@@ -6,7 +6,6 @@ open page without a reload; acknowledging it there goes console → alert-action
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from pathlib import Path
 
@@ -17,48 +16,18 @@ from services.console import create_console
 from services.console.actions import KafkaActions
 from services.console.serve import serve_console
 from services.db.alerts import create_operator
+from tests.support.browser import require_chromium, start_browser
+from tests.support.browser import wait_for as _wait_for
 from tests.support.pipeline import Publisher, message
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", shutil.which("chromedriver") or "/usr/bin/chromedriver"
-if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-    pytest.skip(
-        "needs Debian's Chromium: apt-get install -y chromium chromium-driver", allow_module_level=True
-    )
-webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+require_chromium()
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 SCREENSHOT = Path("/tmp/tidewatch_console_pipeline.png")
 MINUTE_US = 60_000_000
 STATION, DO = "changhai-seagrass", "dissolved_oxygen_mg_l"
-
-
-def start_browser(profile: Path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1400,1000",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
-
-
-def wait_for(driver, condition, timeout_s: float = 30.0):
-    wait = WebDriverWait(
-        driver, timeout_s, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
-    )
-    return wait.until(condition)
 
 
 def click(driver, find) -> None:
@@ -144,3 +113,7 @@ async def test_alert_from_readings_is_acknowledged_through_the_stream(pipeline, 
         await running.stop()
         await actions.close()
         await conn.close()
+
+
+def wait_for(driver, condition, timeout_s: float = 30.0):  # the pipeline is slower than a direct write
+    return _wait_for(driver, condition, timeout_s)

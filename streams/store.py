@@ -110,7 +110,7 @@ class _Qc:
             known = [int(t[-1]) for t in (engine.series_flags(station, v)[0] for v in variables) if len(t)]
             since = min([oldest_in_batch, *known]) - context_us
             async with (await pool()).acquire() as conn:
-                rows = await recent_readings(conn, station, variables, since, context_us)
+                rows = await recent_readings(conn, station, since)
             if rows:
                 nan = float("nan")
                 engine.process(

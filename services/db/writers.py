@@ -132,24 +132,9 @@ async def insert_dead_letters(conn: asyncpg.Connection, letters: Sequence[DeadLe
 
 
 async def recent_readings(
-    conn: asyncpg.Connection, station: str, variables: Sequence[str], since_us: int | None, context_us: int
+    conn: asyncpg.Connection, station: str, since_us: int
 ) -> list[tuple[str, int, float | None]]:
-    """A station's stored readings from ``since_us`` (default: its newest reading − ``context_us``).
-
-    Used to rebuild stream context after a restart; per-variable probes of the primary key keep
-    it cheap however large the table is.
-    """
-    if since_us is None:
-        newest = await conn.fetchval(
-            "SELECT max(t) FROM unnest($2::text[]) AS v(variable), LATERAL ("
-            " SELECT (extract(epoch FROM max(time)) * 1000000)::bigint AS t FROM observations o"
-            " WHERE o.station_id = $1 AND o.variable = v.variable) AS m",
-            station,
-            list(variables),
-        )
-        if newest is None:
-            return []
-        since_us = newest - context_us
+    """A station's stored readings from ``since_us`` on, in time order (to rebuild stream context)."""
     rows = await conn.fetch(
         f"""
         SELECT variable, (extract(epoch FROM time) * 1000000)::bigint AS t, value FROM observations

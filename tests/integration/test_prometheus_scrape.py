@@ -2,9 +2,9 @@
 rules, and every PromQL expression of the Grafana dashboards returns data.
 
 Prometheus comes from the Debian package (`apt-get install -y prometheus`); without it the module is
-skipped. Metrics that are not exported yet are listed in ``PENDING_METRICS``: expressions that need
-them are skipped by name, and a separate test fails as soon as one of them has data, so the entry is
-removed when the feature lands.
+skipped. The surge and warning-level panels need a tide model, which the worker fits only on 15 days of
+water levels: the fixture first publishes 16 days of one tide gauge's history (a synthetic tide), as a
+gauge back from an outage would, then the live rounds every station sends.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
+import numpy as np
 import pytest
 import yaml
 
@@ -29,7 +31,7 @@ from services.cli import prepare_database
 from services.stack.launcher import Stack
 from services.stack.pipeline import Pipeline
 from services.stack.process import Child, free_port, start_child, wait_for_port
-from tests.support.pipeline import Publisher, isolated_registry, message
+from tests.support.pipeline import Publisher, isolated_registry, message, wait_for_count
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "docker" / "grafana" / "dashboards").glob("*.json"))
@@ -43,14 +45,6 @@ pytestmark = [
         reason="the Prometheus server is not installed (Debian: apt-get install -y prometheus)",
     ),
 ]
-
-# Metrics the dashboards and rules use that no process exports yet, with what brings them.
-# Remove an entry when its feature lands (test_pending_metric_still_has_no_samples says when).
-PENDING_METRICS: dict[str, str] = {
-    # Surge and warning levels come from high waters and tide models: hours to days of data, more
-    # than this test publishes. The indicators pipeline test covers them.
-    "tidewatch_latest_indicator": "needs hours of water levels (a high water) before it has a sample",
-}
 
 # Values Grafana puts in place of its own variables when a dashboard runs (a 1 s scrape here).
 GRAFANA_BUILTINS = {"$__rate_interval": "1m", "$__range": "5m", "$__interval": "5s"}
@@ -115,23 +109,6 @@ def recording_rules() -> dict[str, str]:
     return rules
 
 
-def pending_reason(expr: str) -> str | None:
-    """Why ``expr`` cannot have data yet: a pending metric it reads, directly or through a rule."""
-    rules = recording_rules()
-    seen: set[str] = set()
-    todo = [expr]
-    while todo:
-        text = todo.pop()
-        for metric, reason in PENDING_METRICS.items():
-            if re.search(rf"\b{metric}\b", text):
-                return f"{metric} not exported yet ({reason})"
-        for record, rule_expr in rules.items():
-            if record not in seen and re.search(rf"(?<![\w:]){re.escape(record)}(?![\w:])", text):
-                seen.add(record)
-                todo.append(rule_expr)
-    return None
-
-
 # -- the running pieces --------------------------------------------------------------------------
 
 
@@ -142,7 +119,11 @@ class MeteredPipeline(Pipeline):
     ports: dict[str, int] = field(default_factory=lambda: {"worker": free_port(), "ingest": free_port()})
 
     async def start_worker(self) -> Child:
-        self.extra_env = {"TIDEWATCH_METRICS_PORT": str(self.ports["worker"])}
+        # Check for a due tide fit every second, not every minute, so the model follows the history.
+        self.extra_env = {
+            "TIDEWATCH_METRICS_PORT": str(self.ports["worker"]),
+            "TIDEWATCH_TIDE_REFIT_CHECK_S": "1",
+        }
         return await super().start_worker()
 
     async def start_ingest(self) -> Child:
@@ -215,17 +196,47 @@ class PrometheusServer:
         return value
 
 
+REGISTRY = load_registry()
+GAUGE = next(s for s in REGISTRY.stations.values() if s.kind == "tide_gauge")
+MINUTE_US = 60_000_000
+DAY_US = 86_400_000_000
+# Semi-diurnal and diurnal constituents (period h, amplitude m, phase rad): springs reach the blue level.
+CONSTITUENTS = ((12.4206, 1.05, 0.3), (12.0, 0.35, 1.1), (23.9345, 0.3, 2.0), (25.8193, 0.25, 0.7))
+
+
+def tide_m(time_us: np.ndarray) -> np.ndarray:
+    """The gauge's water level above its datum: mean sea level plus four constituents and 5 mm noise."""
+    hours = np.asarray(time_us, dtype=np.float64) / 3.6e9
+    level = np.full(hours.shape, GAUGE.datum.msl_above_datum_m)
+    for period_h, amplitude_m, phase in CONSTITUENTS:
+        level += amplitude_m * np.cos(2 * np.pi * hours / period_h - phase)
+    noise = np.random.default_rng(int(hours.size)).normal(0.0, 0.005, hours.size)
+    return np.round(level + noise, 3)
+
+
 def station_message(station, time_us: int) -> bytes:
-    """One sample of every variable the station measures, mid-way in its physical range."""
+    """One sample of every variable the station measures, mid-way in its physical range (the gauge's
+    water level on its tide)."""
     registry_vars = REGISTRY.variables
     values = {
         v: round((registry_vars[v].physical_min + registry_vars[v].physical_max) / 2, 3)
         for v in sorted(station.variables)
     }
+    if station.id == GAUGE.id:
+        values["water_level_m"] = float(tide_m(np.array([time_us]))[0])
     return message(station.id, time_us, values)
 
 
-REGISTRY = load_registry()
+def gauge_history(start_us: int, end_us: int, per_message: int = 360) -> list[tuple[str, bytes]]:
+    """Minute water levels of the gauge in [start, end), many samples per message (newest first)."""
+    times = np.arange(start_us, end_us, MINUTE_US, dtype=np.int64)
+    levels = tide_m(times)
+    out = []
+    for i in range(0, times.size, per_message):
+        t, v = times[i : i + per_message], levels[i : i + per_message]
+        backlog = [(int(ti), {"water_level_m": float(vi)}) for ti, vi in zip(t[:-1], v[:-1], strict=True)]
+        out.append((GAUGE.id, message(GAUGE.id, int(t[-1]), {"water_level_m": float(v[-1])}, backlog)))
+    return out
 
 
 @dataclass
@@ -233,6 +244,25 @@ class Observed:
     prometheus: PrometheusServer
     messages: int
     readings: int
+
+
+async def _publish_gauge_history(
+    publisher: Publisher, conn: asyncpg.Connection, now_us: int
+) -> tuple[int, int]:
+    """16 days of the gauge, in two parts: a tide model is fitted after the first (15.2 days), so the
+    last day has surges; its high waters have warning levels. Returns (messages, readings)."""
+    start = (now_us - 16 * DAY_US) // MINUTE_US * MINUTE_US
+    split = start + int(15.2 * DAY_US)
+    end = now_us - 3 * MINUTE_US
+    first, second = gauge_history(start, split), gauge_history(split, end)
+    readings = len(np.arange(start, end, MINUTE_US))
+    publisher.publish_many(first, pace_per_s=50)
+    models = await wait_for_count(
+        conn, "SELECT count(*) FROM tide_models WHERE station_id = $1", GAUGE.id, expected=1, timeout_s=120
+    )
+    assert models == 1, f"no tide model for {GAUGE.id} after 15.2 days of water levels"
+    publisher.publish_many(second, pace_per_s=50)
+    return len(first) + len(second), readings
 
 
 @pytest.fixture(scope="module")
@@ -244,8 +274,7 @@ async def observed(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Ob
     )
     await prepare_database(settings)
     pipeline = MeteredPipeline(settings, network, tmp / "logs")
-    prometheus = None
-    publisher = None
+    prometheus = publisher = conn = None
     try:
         await pipeline.start_worker()
         await pipeline.start_ingest()
@@ -253,11 +282,14 @@ async def observed(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Ob
         await prometheus.ready()
         assert await prometheus.wait_until('count(up{job=~"ingest|worker"} == 1)', 2, 30) == 2
 
-        # Two rounds a few scrapes apart, so every rate has an increase inside its window.
         publisher = Publisher(settings, network)
+        conn = await asyncpg.connect(settings.database_url)
         now_us = time.time_ns() // 1000
+        messages, readings = await _publish_gauge_history(publisher, conn, now_us)
+        assert await prometheus.wait_until("sum(tidewatch_readings_stored_total)", readings, 60) == readings
+
+        # Two rounds a few scrapes apart, so every rate has an increase inside its window.
         stations = list(REGISTRY.stations.values())
-        messages = readings = 0
         for round_no, age_s in enumerate((90, 30)):
             for station in stations:
                 publisher.publish(station.id, station_message(station, now_us - age_s * 1_000_000))
@@ -271,11 +303,13 @@ async def observed(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Ob
                 assert stored == readings
                 await asyncio.sleep(3)
         await prometheus.wait_until("sum(tidewatch_readings_stored_total)", readings)
-        if "tidewatch_consumer_lag_records" not in PENDING_METRICS:  # reported every 10 s
-            await prometheus.wait_until("count(tidewatch_consumer_lag_records)", 1, 30)
+        await prometheus.wait_until("count(tidewatch_consumer_lag_records)", 1, 30)  # reported every 10 s
+        await prometheus.wait_until('count(tidewatch_latest_indicator{indicator="surge_m"})', 1, 30)
         await asyncio.sleep(3)  # the rules catch up
         yield Observed(prometheus, messages, readings)
     finally:
+        if conn is not None:
+            await conn.close()
         if publisher is not None:
             publisher.close()
         if prometheus is not None:
@@ -309,9 +343,6 @@ async def test_counters_scraped_from_both_processes_match_what_was_published(obs
 
 @pytest.mark.parametrize("query", dashboard_queries() + variable_queries(), ids=lambda q: q.where)
 def test_every_dashboard_query_returns_data(observed: Observed, query: Query) -> None:
-    reason = pending_reason(query.expr)
-    if reason:
-        pytest.skip(reason)
     if query.expr.startswith("label_values("):
         inner = query.expr[len("label_values(") : -1]
         selector, label = (part.strip() for part in inner.rsplit(",", 1))
@@ -326,9 +357,6 @@ def test_every_dashboard_query_returns_data(observed: Observed, query: Query) ->
 
 @pytest.mark.parametrize("record", sorted(recording_rules()))
 def test_every_recording_rule_has_samples(observed: Observed, record: str) -> None:
-    reason = pending_reason(record)
-    if reason:
-        pytest.skip(reason)
     result = observed.prometheus.query(record)
     assert result, f"recording rule {record} has no samples"
     assert any(math.isfinite(float(s["value"][1])) for s in result), f"{record}: only NaN"
@@ -344,8 +372,12 @@ def test_every_rule_evaluates_without_error(observed: Observed) -> None:
     assert not failing
 
 
-@pytest.mark.parametrize("metric", sorted(PENDING_METRICS))
-def test_pending_metric_still_has_no_samples(observed: Observed, metric: str) -> None:
-    assert not observed.prometheus.query(f"count({metric})"), (
-        f"{metric} has data now: remove it from PENDING_METRICS in {Path(__file__).name}"
-    )
+def test_surge_and_warning_panels_show_the_gauge(observed: Observed) -> None:
+    """The tide fitted on the history explains the synthetic tide, so the surge panel shows ~0 m."""
+    prom = observed.prometheus
+    surge = prom.query('tidewatch_latest_indicator{indicator="surge_m"}')
+    assert [s["metric"]["station"] for s in surge] == [GAUGE.id]
+    assert abs(float(surge[0]["value"][1])) < 0.05  # noise is 5 mm; the model's residual stays small
+    selector = f'indicator="water_level_warning", station="{GAUGE.id}"'
+    warning = prom.value(f"tidewatch_latest_indicator{{{selector}}}")
+    assert warning is not None and warning in (0, 1)  # springs come near the blue level

@@ -1,7 +1,8 @@
 """The API application: ``create_app`` for tests and embedding, ``serve`` to run it under uvicorn.
 
-OpenAPI at ``/openapi.json``, interactive docs at ``/docs``. Other parts (the alert console) join the
-same app through ``extra_routers``, so one process and one port serve scientists and operators.
+OpenAPI at ``/openapi.json``, interactive docs at ``/docs`` and ``/redoc`` (assets served locally),
+Prometheus metrics at ``/metrics``. Other parts (the alert console) join the same app through
+``extra_routers`` and ``mounts``, so one process and one port serve scientists and operators.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.types import ASGIApp
 
+from services.api import metrics
 from services.api.db import Database
+from services.api.docs import install_docs
 from services.api.errors import install_error_handlers
-from services.api.respond import json_response
+from services.api.respond import EXPORT_FORMATS, json_response
 from services.api.routes import router
 from services.config import Settings
 
@@ -51,11 +54,20 @@ def create_app(
         finally:
             await database.close()
 
-    app = FastAPI(title="tidewatch", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="tidewatch",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.db = database
     app.state.rule_inputs = None
     install_error_handlers(app)
+    install_docs(app)
+    app.add_route(metrics.METRICS_PATH, metrics.metrics_endpoint, include_in_schema=False)
 
     @app.get("/health", summary="Liveness and which database features the queries use")
     async def health(request: Request) -> Response:
@@ -67,6 +79,9 @@ def create_app(
         app.include_router(extra)
     for path, sub_app in (mounts or {}).items():
         app.mount(path, sub_app)
+    metrics.watch_pool(database)
+    metrics.initialise(app.router.routes, EXPORT_FORMATS)
+    app.add_middleware(metrics.MetricsMiddleware, routes=app.router.routes)
     return app
 
 

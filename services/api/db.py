@@ -95,6 +95,13 @@ class Database:
         assert self._backend is not None
         return self._backend
 
+    def connection_counts(self) -> tuple[int, int]:
+        """(open, in use) connections of the pool, for the API's metrics; (0, 0) before the first query."""
+        if self._pool is None:
+            return 0, 0
+        size = self._pool.get_size()
+        return size, size - self._pool.get_idle_size()
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()

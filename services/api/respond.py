@@ -14,6 +14,7 @@ import orjson
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 
+from services.api import metrics
 from services.api.db import Database
 from services.api.params import CursorKey, TimeRange, encode_cursor, format_time
 from services.api.parquet import ParquetStream, parquet_bytes
@@ -115,6 +116,7 @@ def export(
 ) -> StreamingResponse:
     async def chunks() -> AsyncIterator[Chunk]:
         async for rows in db.stream(sql, args):
+            metrics.count_export_rows(fmt, len(rows))
             yield convert(rows)
 
     headers = {

@@ -95,7 +95,7 @@ def variable_queries() -> list[Query]:
         board = json.loads(path.read_text())
         variables = _dashboard_variables(board)
         for var in board["templating"]["list"]:
-            out.append(Query(f"{path.stem}: ${var['name']}", _substitute(var["definition"], variables)))
+            out.append(Query(f"{path.stem}: ${var['name']}", _substitute(var["query"]["query"], variables)))
     return out
 
 

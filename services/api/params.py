@@ -21,8 +21,12 @@ DAY_US = 86_400 * SECOND_US
 # Buckets start at Monday 2000-01-03 00:00 UTC: TimescaleDB's time_bucket default, used for date_bin too,
 # so weekly buckets start on Mondays and every backend puts bucket edges at the same instants.
 BUCKET_ORIGIN_US = int(dt.datetime(2000, 1, 3, tzinfo=dt.UTC).timestamp()) * SECOND_US
+# Calendar buckets count whole UTC months from January 2000, so 3 months are quarters (Jan, Apr, Jul, Oct)
+# and 12 months are calendar years; TimescaleDB's time_bucket counts months from the same month.
+MONTH_ORIGIN_US = int(dt.datetime(2000, 1, 1, tzinfo=dt.UTC).timestamp()) * SECOND_US
 MIN_BUCKET_US = SECOND_US
 MAX_BUCKET_US = 366 * DAY_US
+MAX_BUCKET_MONTHS = 120
 DEFAULT_LIMIT = 1_000
 MAX_LIMIT = 100_000
 DEFAULT_SPAN_US = DAY_US
@@ -115,25 +119,108 @@ def parse_range(start: str | None, end: str | None, now_us: int) -> TimeRange:
     return TimeRange(start_us, end_us)
 
 
-def parse_bucket_us(text: str | None) -> int | None:
+_EPOCH = dt.datetime(1970, 1, 1)
+_CALENDAR_UNITS = {"mo": 1, "month": 1, "y": 12, "yr": 12, "year": 12}
+_ISO_CALENDAR = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?$")
+_ISO_WITH_CALENDAR = re.compile(r"^P[^T]*[YM]")
+CALENDAR_HELP = (
+    "UTC calendar months or years such as 1mo, 3mo (quarters), 6months, 1y, P3M, P1Y (up to 10 years)"
+)
+BUCKET_HELP = f"a fixed width ({DURATION_HELP}; 1 s … 366 d) or {CALENDAR_HELP}"
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """A bucket width: fixed µs (``width_us``), or whole UTC calendar months (``months``; width_us 0)."""
+
+    width_us: int = 0
+    months: int = 0
+
+    @property
+    def calendar(self) -> bool:
+        return self.months > 0
+
+    @property
+    def origin_us(self) -> int:
+        """Where bucket edges are counted from: a Monday for fixed widths, 2000-01 for months."""
+        return MONTH_ORIGIN_US if self.calendar else BUCKET_ORIGIN_US
+
+    def floor_us(self, time_us: int) -> int:
+        """Start of the bucket holding ``time_us``."""
+        if not self.calendar:
+            return time_us - (time_us - BUCKET_ORIGIN_US) % self.width_us
+        index = _month_index(time_us)
+        return _month_start_us(index - index % self.months)
+
+    def next_us(self, start_us: int) -> int:
+        """Start of the bucket after the one starting at ``start_us`` (a bucket start)."""
+        if not self.calendar:
+            return start_us + self.width_us
+        return _month_start_us(_month_index(start_us) + self.months)
+
+
+def _month_index(time_us: int) -> int:
+    """Months from January 2000 to the UTC month holding ``time_us`` (negative before 2000)."""
+    day = _EPOCH + dt.timedelta(microseconds=time_us)
+    return (day.year - 2000) * 12 + day.month - 1
+
+
+def _month_start_us(index: int) -> int:
+    years, month0 = divmod(index, 12)
+    return (dt.datetime(2000 + years, month0 + 1, 1) - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def _calendar_months(text: str) -> int | None:
+    """``"3mo"`` / ``"1y"`` / ``"P1Y6M"`` → months; None when ``text`` names no calendar unit."""
+    raw = text.strip()
+    iso = _ISO_CALENDAR.match(raw.upper())
+    if iso and any(iso.groups()):
+        years, months = iso.groups()
+        return int(years or 0) * 12 + int(months or 0)
+    if _ISO_WITH_CALENDAR.match(raw.upper()):
+        raise ApiError(
+            f"bucket: {text!r} mixes calendar months or years with days or hours; use whole months or "
+            "years (P3M, P1Y) or a fixed width (P30D)"
+        )
+    compact = _COMPACT.match(raw.lower())
+    if not compact:
+        return None
+    number, unit = compact.groups()
+    if unit == "m":
+        raise ApiError(
+            f"bucket: {text!r} is ambiguous; write {number}min for minutes or {number}mo for months"
+        )
+    if unit not in _CALENDAR_UNITS:
+        return None
+    if "." in number:
+        raise ApiError(f"bucket: {text!r}: calendar buckets are whole months or years")
+    return int(number) * _CALENDAR_UNITS[unit]
+
+
+def parse_bucket(text: str | None) -> Bucket | None:
+    """``bucket=`` → a fixed width (``1h``, ``PT6H``) or calendar months (``3mo``, ``1y``); None: raw rows."""
     if not text:
         return None
+    months = _calendar_months(text)
+    if months is not None:
+        if not 1 <= months <= MAX_BUCKET_MONTHS:
+            raise ApiError(f"bucket: {text!r} is outside 1 month … 10 years")
+        return Bucket(months=months)
     width = parse_duration_us(text, "bucket")
     if width % SECOND_US:
         raise ApiError(f"bucket: {text!r} is not a whole number of seconds")
     if not MIN_BUCKET_US <= width <= MAX_BUCKET_US:
         raise ApiError(f"bucket: {text!r} is outside 1 s … 366 days")
-    return width
+    return Bucket(width_us=width)
 
 
-def bucket_floor_us(time_us: int, width_us: int) -> int:
-    return time_us - (time_us - BUCKET_ORIGIN_US) % width_us
-
-
-def widen_to_buckets(span: TimeRange, width_us: int) -> TimeRange:
+def widen_to_buckets(span: TimeRange, bucket: Bucket) -> TimeRange:
     """With buckets the range grows to whole buckets, so every bucket returned is complete."""
-    start = bucket_floor_us(span.start_us, width_us)
-    end = bucket_floor_us(span.end_us - 1, width_us) + width_us
+    try:
+        start = bucket.floor_us(span.start_us)
+        end = bucket.next_us(bucket.floor_us(span.end_us - 1))
+    except (OverflowError, ValueError):
+        raise ApiError("start, end: calendar buckets need a range within the years 1 … 9999") from None
     return TimeRange(start, end)
 
 

@@ -26,15 +26,15 @@ from services.api.errors import ApiError
 from services.api.flags import QC_FLAG_MEANINGS, QC_FLAG_NAMES, QC_HELP, QC_SETS, parse_qc
 from services.api.params import (
     AGGREGATE_HELP,
+    BUCKET_HELP,
     DEFAULT_LIMIT,
-    DURATION_HELP,
     MAX_LIMIT,
     TIME_HELP,
     TimeRange,
     decode_cursor,
     format_time,
     parse_aggregates,
-    parse_bucket_us,
+    parse_bucket,
     parse_format,
     parse_limit,
     parse_range,
@@ -68,7 +68,7 @@ Limit = Annotated[
     int | None, Query(description=f"rows per page (default {DEFAULT_LIMIT:,}, at most {MAX_LIMIT:,})")
 ]
 After = Annotated[str | None, Query(description="cursor from the previous page's next link")]
-Bucket = Annotated[str | None, Query(description=f"aggregate into buckets of {DURATION_HELP} (1 s … 366 d)")]
+Bucket = Annotated[str | None, Query(description=f"aggregate into buckets of {BUCKET_HELP}")]
 Agg = Annotated[str | None, Query(description=f"with bucket: {AGGREGATE_HELP} (default mean,min,max,count)")]
 PageFormat = Annotated[
     str | None, Query(alias="format", description="json (default), csv, parquet or ndjson")
@@ -181,20 +181,20 @@ async def _series(
 ) -> Response:
     db = _db(request)
     span = parse_range(start, end, _now_us())
-    bucket_us = parse_bucket_us(bucket)
+    bucket_width = parse_bucket(bucket)
     aggregates: tuple[str, ...] = ()
     percentiles: tuple[float, ...] = ()
-    if bucket_us is not None:
-        span = widen_to_buckets(span, bucket_us)
+    if bucket_width is not None:
+        span = widen_to_buckets(span, bucket_width)
         aggregates, percentiles = parse_aggregates(agg)
     elif agg:
-        raise ApiError("agg: aggregates need a bucket (e.g. bucket=1h)")
+        raise ApiError("agg: aggregates need a bucket (e.g. bucket=1h or bucket=1mo)")
     chosen = parse_format(fmt, EXPORT_FORMATS if streamed else PAGE_FORMATS)
     page_limit = None if streamed else parse_limit(limit)
     cursor = None if streamed else decode_cursor(after, (str, str, int))
     flags = None
     if table.qc:
-        flags = parse_qc(qc, "usable" if bucket_us else "all")
+        flags = parse_qc(qc, "usable" if bucket_width else "all")
     elif qc:
         raise ApiError(f"qc: {table.table} carry no QC flag")
     catalogue = await load_catalogue(db)
@@ -210,7 +210,7 @@ async def _series(
         flags=flags,
         after=cursor,
         limit=page_limit,
-        bucket_us=bucket_us,
+        bucket=bucket_width,
         aggregates=aggregates,
         percentiles=percentiles,
     )

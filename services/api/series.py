@@ -12,7 +12,7 @@ from typing import Any
 
 from services.api.db import Backend
 from services.api.flags import QC_FLAG_NAMES, describe_flags
-from services.api.params import BUCKET_ORIGIN_US, SECOND_US, CursorKey, format_time, percentile_name
+from services.api.params import SECOND_US, Bucket, CursorKey, format_time, percentile_name
 from services.api.respond import Convert
 from services.api.sql import SeriesQuery, SeriesTable, bucket_method, bucket_series_sql, raw_series_sql
 from services.api.tables import Chunk, Column
@@ -20,6 +20,8 @@ from services.api.tables import Chunk, Column
 METHOD_NOTES = {
     "raw": "raw readings",
     "date_bin": "date_bin over raw readings (PostgreSQL)",
+    "calendar_months": "UTC calendar months (month arithmetic on time AT TIME ZONE 'UTC') over raw readings "
+    "(PostgreSQL)",
     "time_bucket": "time_bucket over raw readings (TimescaleDB)",
     "hourly_rollup": "observations_hourly continuous aggregate, re-bucketed with time_bucket (TimescaleDB)",
 }
@@ -94,6 +96,12 @@ def _bucket_plan(table: SeriesTable, query: SeriesQuery, units: Mapping[str, str
     return sql, args, tuple(columns), convert
 
 
+def _bucket_width(bucket: Bucket) -> dict[str, Any]:
+    if bucket.calendar:
+        return {"months": bucket.months, "calendar": "UTC calendar months counted from January 2000"}
+    return {"width_s": bucket.width_us // SECOND_US}
+
+
 def plan_series(
     table: SeriesTable, query: SeriesQuery, backend: Backend, units: Mapping[str, str]
 ) -> SeriesPlan:
@@ -108,16 +116,16 @@ def plan_series(
     }
     if table.qc:
         meta["qc_flags"] = describe_flags(tuple(query.flags or QC_FLAG_NAMES))
-    if query.bucket_us is None:
+    if query.bucket is None:
         method = "raw"
         sql, args, columns, convert = _raw_plan(table, query, units)
     else:
         method = bucket_method(table, query, bool(backend.timescaledb), backend.hourly_rollup)
         sql, args, columns, convert = _bucket_plan(table, query, units, method)
         meta["bucket"] = {
-            "width_s": query.bucket_us // SECOND_US,
-            "origin": format_time(BUCKET_ORIGIN_US),
-            "time": "start of the bucket; the range is widened to whole buckets; empty buckets are omitted",
+            **_bucket_width(query.bucket),
+            "origin": format_time(query.bucket.origin_us),
+            "time": "UTC bucket start; the range is widened to whole buckets; empty buckets are omitted",
             "aggregates": [*query.aggregates, *(percentile_name(q) for q in query.percentiles)],
         }
     meta["method"] = METHOD_NOTES[method]

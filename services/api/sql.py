@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.api.params import BUCKET_ORIGIN_US, CursorKey, TimeRange
+from services.api.params import Bucket, CursorKey, TimeRange
 
 HOUR_US = 3_600_000_000
 
@@ -30,7 +30,7 @@ class Binds:
         return f"${len(self.args)}::{cast}"
 
 
-_CASTS = ("text", "text[]", "smallint[]", "timestamptz", "interval", "float8[]", "bigint")
+_CASTS = ("text", "text[]", "smallint[]", "timestamptz", "interval", "float8[]", "bigint", "integer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,21 @@ BUCKET_FUNCTIONS = {
     "date_bin": "date_bin({width}, {time}, {origin})",
     "time_bucket": "time_bucket({width}, {time}, {origin})",
 }
+# Calendar months on plain PostgreSQL: whole UTC months from the origin's month, floored to a multiple of
+# {months}, added back to the origin (a month start), as timestamptz again. TimescaleDB's time_bucket
+# takes a month interval instead and counts months from the origin's month the same way.
+CALENDAR_MONTHS = (
+    "(({origin} AT TIME ZONE 'UTC') + make_interval(months => ({months} * floor(("
+    "(extract(year FROM {time} AT TIME ZONE 'UTC') - extract(year FROM {origin} AT TIME ZONE 'UTC')) * 12 "
+    "+ extract(month FROM {time} AT TIME ZONE 'UTC') - extract(month FROM {origin} AT TIME ZONE 'UTC')) "
+    "/ {months}))::integer)) AT TIME ZONE 'UTC'"
+)
+TIME_BUCKET_MONTHS = "time_bucket(make_interval(months => {months}), {time}, {origin})"
+# The bucket methods each kind of bucket can use (keyed by Bucket.calendar).
+METHODS_FOR = {
+    False: ("date_bin", "time_bucket", "hourly_rollup"),
+    True: ("calendar_months", "time_bucket", "hourly_rollup"),
+}
 RAW_AGGREGATES = {"mean": "avg(value)", "min": "min(value)", "max": "max(value)", "count": "count(value)"}
 ROLLUP_AGGREGATES = {
     "mean": "sum(value_sum) / nullif(sum(n), 0)",
@@ -68,25 +83,29 @@ class SeriesQuery:
     flags: Sequence[int] | None = None  # QC flags kept (observations only)
     after: CursorKey | None = None  # (station_id, series, time_us): first row of this page
     limit: int | None = None  # None: everything (exports)
-    bucket_us: int | None = None
+    bucket: Bucket | None = None  # None: raw rows
     aggregates: tuple[str, ...] = ()
     percentiles: tuple[float, ...] = ()
 
 
 def bucket_method(table: SeriesTable, query: SeriesQuery, timescaledb: bool, rollup: bool) -> str:
-    """Which SQL computes the buckets: the hourly rollup where exact, else time_bucket or date_bin."""
+    """Which SQL computes the buckets: the hourly rollup where exact (whole hours, or calendar months,
+    which start on UTC hours), else time_bucket on TimescaleDB, else date_bin or month arithmetic."""
+    bucket = query.bucket
+    assert bucket is not None
     exact_from_rollup = (
         rollup
         and table.hourly_rollup is not None
-        and query.bucket_us is not None
-        and query.bucket_us % HOUR_US == 0
+        and (bucket.calendar or bucket.width_us % HOUR_US == 0)
         and not query.percentiles
         and query.span.start_us % HOUR_US == 0
         and query.span.end_us % HOUR_US == 0
     )
     if exact_from_rollup:
         return "hourly_rollup"
-    return "time_bucket" if timescaledb else "date_bin"
+    if timescaledb:
+        return "time_bucket"
+    return "calendar_months" if bucket.calendar else "date_bin"
 
 
 def _where(table: SeriesTable, query: SeriesQuery, time_column: str, binds: Binds) -> str:
@@ -125,20 +144,30 @@ def raw_series_sql(table: SeriesTable, query: SeriesQuery) -> tuple[str, list[An
     return sql, binds.args
 
 
+def _bucket_start(bucket: Bucket, method: str, time_column: str, binds: Binds) -> str:
+    """The SQL of a row's bucket start; the rollup re-buckets its hourly rows with time_bucket."""
+    assert method in METHODS_FOR[bucket.calendar], (method, bucket)
+    origin = binds.bind(bucket.origin_us, "timestamptz")
+    if bucket.calendar:
+        months = binds.bind(bucket.months, "integer")
+        template = CALENDAR_MONTHS if method == "calendar_months" else TIME_BUCKET_MONTHS
+        return template.format(months=months, time=time_column, origin=origin)
+    width = binds.bind(dt.timedelta(microseconds=bucket.width_us), "interval")
+    function = "date_bin" if method == "date_bin" else "time_bucket"
+    return BUCKET_FUNCTIONS[function].format(width=width, time=time_column, origin=origin)
+
+
 def bucket_series_sql(table: SeriesTable, query: SeriesQuery, method: str) -> tuple[str, list[Any]]:
     """Columns: time (bucket start), station_id, <key>, [unit,] the plain aggregates, then
     ``percentiles`` (a float8[] in the order asked) when any were asked."""
-    assert query.bucket_us is not None
+    assert query.bucket is not None
     binds = Binds()
-    width = binds.bind(dt.timedelta(microseconds=query.bucket_us), "interval")
-    origin = binds.bind(BUCKET_ORIGIN_US, "timestamptz")
     if method == "hourly_rollup":
         assert table.hourly_rollup and not query.percentiles
         source, time_column, aggregates = table.hourly_rollup, "bucket", ROLLUP_AGGREGATES
-        bucket = BUCKET_FUNCTIONS["time_bucket"].format(width=width, time="bucket", origin=origin)
     else:
         source, time_column, aggregates = table.table, "time", RAW_AGGREGATES
-        bucket = BUCKET_FUNCTIONS[method].format(width=width, time="time", origin=origin)
+    bucket = _bucket_start(query.bucket, method, time_column, binds)
     selected = [f"{bucket} AS time", "station_id", table.key]
     if table.unit_column:
         selected.append(f"min({table.unit_column}) AS unit")

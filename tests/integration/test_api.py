@@ -58,10 +58,36 @@ def _level_series() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 LEVEL_T, LEVEL_V, LEVEL_F = _level_series()
 
 
+def utc_us(*args: int) -> int:
+    return int(dt.datetime(*args, tzinfo=dt.UTC).timestamp()) * 1_000_000
+
+
+# Calendar buckets: six-hourly water levels at bayuquan from mid-October 2023 through February 2024 (a
+# leap year, across December → January), plus readings in the last microsecond of December and of
+# February; all before DAY0, so the two-day tests above never see them.
+MONTHS_START_US = utc_us(2023, 10, 15)
+MONTHS_END_US = utc_us(2024, 3, 1)
+
+
+def _month_series() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    grid = np.arange(MONTHS_START_US, MONTHS_END_US, 6 * HOUR_US, dtype=np.int64)
+    times = np.sort(np.concatenate([grid, [utc_us(2024, 1, 1) - 1, MONTHS_END_US - 1]]))
+    days = (times - MONTHS_START_US) / 86_400e6
+    values = 2.0 - 0.3 * np.cos(days / 58) + rng.normal(0, 0.2, len(times))
+    flags = FLAG_CYCLE[np.arange(len(times)) % len(FLAG_CYCLE)]
+    return times, np.round(values, 6), flags
+
+
+MONTH_T, MONTH_V, MONTH_F = _month_series()
+
+
 def _rows() -> list[tuple]:
     rows = []
     for t, v, f in zip(LEVEL_T.tolist(), LEVEL_V.tolist(), LEVEL_F.tolist(), strict=True):
         rows.append((t, "dalian", "water_level_m", None if f == 9 else v, f, None, t + 5_000_000))
+    for t, v, f in zip(MONTH_T.tolist(), MONTH_V.tolist(), MONTH_F.tolist(), strict=True):
+        rows.append((t, "bayuquan", "water_level_m", None if f == 9 else v, f, None, t))
     for k in range(24):  # one day of hourly temperatures at dalian and lushun
         t = DAY0_US + k * HOUR_US
         rows.append((t, "dalian", "water_temperature_degC", 5.0 + k / 10, 1, None, t))
@@ -76,6 +102,17 @@ def _rows() -> list[tuple]:
 
 
 INDICATOR_ROWS = [(DAY0_US + k * 6 * HOUR_US, "dalian", "msl_daily_m", 1.8 + k / 100, "m") for k in range(8)]
+# Daily mean sea level at bayuquan, November 2023 … February 2024, for monthly indicator buckets.
+INDICATOR_MONTH_ROWS = [
+    (
+        utc_us(2023, 11, 1) + k * 86_400_000_000,
+        "bayuquan",
+        "msl_daily_m",
+        round(2.0 + np.sin(k / 9) / 5, 6),
+        "m",
+    )
+    for k in range(121)
+]
 ALERTS = [
     # alert_id, station, rule, state, severity, opened, updated, resolved, value
     ("dalian/storm_surge_warning/1", "dalian", "storm_surge_warning", "resolved", "blue",
@@ -95,7 +132,7 @@ async def _seed(url: str) -> None:
         await conn.executemany(
             "INSERT INTO indicators (time, station_id, indicator, value, unit) "
             "VALUES (timestamptz 'epoch' + $1 * interval '1 microsecond', $2, $3, $4, $5)",
-            INDICATOR_ROWS,
+            INDICATOR_ROWS + INDICATOR_MONTH_ROWS,
         )
         ts = "timestamptz 'epoch' + {} * interval '1 microsecond'"
         for a in ALERTS:
@@ -382,19 +419,39 @@ async def test_export_body_leaves_in_chunks(client: httpx.AsyncClient) -> None:
 # Buckets and percentiles against numpy
 
 
-def numpy_buckets(width_us: int, flags: set[int], fractions: list[float]) -> list[dict]:
-    keep = np.isin(LEVEL_F, list(flags)) & (LEVEL_F != 9)
-    origin = int(dt.datetime(2000, 1, 3, tzinfo=dt.UTC).timestamp()) * 1_000_000
-    starts = LEVEL_T - (LEVEL_T - origin) % width_us
+def numpy_aggregates(
+    starts: np.ndarray, values: np.ndarray, flags: np.ndarray, kept: set[int], fractions: list[float]
+) -> list[dict]:
+    """Per bucket start (readings with a kept flag; missing values not counted): what the API returns."""
+    keep = np.isin(flags, list(kept)) & (flags != 9)
     out = []
-    for start in np.unique(starts[np.isin(LEVEL_F, list(flags))]):
-        values = LEVEL_V[(starts == start) & keep]
-        row = {"time": iso(int(start)), "count": len(values)}
-        if len(values):
-            row |= {"mean": values.mean(), "min": values.min(), "max": values.max()}
-            row |= {f"p{q * 100:g}": np.percentile(values, q * 100) for q in fractions}
+    for start in np.unique(starts[np.isin(flags, list(kept))]):
+        chosen = values[(starts == start) & keep]
+        row = {"time": iso(int(start)), "count": len(chosen)}
+        if len(chosen):
+            row |= {"mean": chosen.mean(), "min": chosen.min(), "max": chosen.max()}
+            row |= {f"p{q * 100:g}": np.percentile(chosen, q * 100) for q in fractions}
         out.append(row)
     return out
+
+
+def numpy_buckets(width_us: int, flags: set[int], fractions: list[float]) -> list[dict]:
+    origin = int(dt.datetime(2000, 1, 3, tzinfo=dt.UTC).timestamp()) * 1_000_000
+    starts = LEVEL_T - (LEVEL_T - origin) % width_us
+    return numpy_aggregates(starts, LEVEL_V, LEVEL_F, flags, fractions)
+
+
+def numpy_month_starts(times_us: np.ndarray, months: int) -> np.ndarray:
+    """UTC calendar bucket starts by numpy's datetime64 months, counted from January 2000."""
+    since = (
+        times_us.astype("datetime64[us]").astype("datetime64[M]") - np.datetime64("2000-01", "M")
+    ).astype(np.int64)
+    first = np.datetime64("2000-01", "M") + since // months * months
+    return first.astype("datetime64[us]").astype(np.int64)
+
+
+def numpy_month_buckets(months: int, flags: set[int], fractions: list[float]) -> list[dict]:
+    return numpy_aggregates(numpy_month_starts(MONTH_T, months), MONTH_V, MONTH_F, flags, fractions)
 
 
 @pytest.mark.parametrize(
@@ -446,6 +503,138 @@ async def test_bucket_pages_and_export_agree(client: httpx.AsyncClient) -> None:
         + "&format=ndjson"
     )
     assert [json.loads(line) for line in export.text.splitlines()] == collected
+
+
+# ---------------------------------------------------------------------------------------------------
+# Calendar buckets: UTC months, quarters and years against numpy's datetime64 months
+
+
+def month_url(bucket: str, extra: str = "", path: str = "/api/v1/observations") -> str:
+    span = f"start={iso(MONTHS_START_US)}&end={iso(MONTHS_END_US)}"
+    return f"{path}?station=bayuquan&variable=water_level_m&{span}&bucket={bucket}{extra}"
+
+
+@pytest.mark.parametrize(
+    ("bucket", "months", "widened"),
+    [
+        ("1mo", 1, ((2023, 10, 1), (2024, 3, 1))),
+        ("P1M", 1, ((2023, 10, 1), (2024, 3, 1))),
+        ("3mo", 3, ((2023, 10, 1), (2024, 4, 1))),  # quarters start in January, April, July, October
+        ("2months", 2, ((2023, 9, 1), (2024, 3, 1))),  # counted from January 2000: Sep–Oct, Nov–Dec …
+        ("1y", 12, ((2023, 1, 1), (2025, 1, 1))),  # longer than the range: widened to whole years
+    ],
+)
+async def test_calendar_buckets_match_numpy(
+    client: httpx.AsyncClient, bucket: str, months: int, widened: tuple
+) -> None:
+    response = await client.get(month_url(bucket, "&agg=mean,min,max,count,p10,median,p90&qc=all"))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    expected = numpy_month_buckets(months, {1, 2, 3, 4, 9}, [0.1, 0.5, 0.9])
+    assert response.headers["x-tidewatch-method"] == "calendar_months"
+    assert (body["meta"]["start"], body["meta"]["end"]) == (
+        iso(utc_us(*widened[0])),
+        iso(utc_us(*widened[1])),
+    )
+    assert (
+        body["meta"]["bucket"]["months"] == months
+        and body["meta"]["bucket"]["origin"] == "2000-01-01T00:00:00Z"
+    )
+    assert [r["time"] for r in body["data"]] == [e["time"] for e in expected]
+    assert all(r["time"].endswith("-01T00:00:00Z") for r in body["data"])  # UTC month starts
+    for got, want in zip(body["data"], expected, strict=True):
+        assert got["count"] == want["count"] and got["unit"] == "m"
+        for key in ("mean", "min", "max", "p10", "p50", "p90"):
+            assert got[key] == pytest.approx(want[key], rel=1e-12), (got["time"], key)
+
+
+async def test_monthly_counts_follow_the_qc_filter_and_month_edges(client: httpx.AsyncClient) -> None:
+    usable = (await get_json(client, month_url("1mo", "&agg=count,max")))["data"]  # the default for buckets
+    expected = numpy_month_buckets(1, {1, 2}, [])
+    assert [(r["time"], r["count"]) for r in usable] == [(e["time"], e["count"]) for e in expected]
+    assert [r["max"] for r in usable] == pytest.approx([e["max"] for e in expected], rel=1e-12)
+    # The last microsecond of December and of February (a leap day) count in their own month.
+    edges = np.isin(MONTH_T, [utc_us(2024, 1, 1) - 1, utc_us(2024, 3, 1) - 1])
+    assert edges.sum() == 2 and (MONTH_F[edges] != 9).all()
+    every_flag = (await get_json(client, month_url("1mo", "&agg=count&qc=all")))["data"]
+    counts, times = {r["time"]: r["count"] for r in every_flag}, MONTH_T
+    for first, after in [
+        ((2023, 12, 1), (2024, 1, 1)),
+        ((2024, 1, 1), (2024, 2, 1)),
+        ((2024, 2, 1), (2024, 3, 1)),
+    ]:
+        inside = (times >= utc_us(*first)) & (times < utc_us(*after)) & (MONTH_F != 9)
+        assert counts[iso(utc_us(*first))] == int(inside.sum()), first
+
+
+async def test_calendar_bucket_pages_and_exports_agree(client: httpx.AsyncClient) -> None:
+    whole = (await get_json(client, month_url("1mo", "&agg=mean,count,p95&limit=1000")))["data"]
+    assert len(whole) == 5
+    url, collected, pages = month_url("1mo", "&agg=mean,count,p95&limit=2"), [], 0
+    while url:
+        response = await client.get(url)
+        body = response.json()
+        collected += body["data"]
+        pages += 1
+        if body["next"]:
+            following = httpx.URL(body["next"])
+            assert following.params["start"] == "2023-10-01T00:00:00Z"  # the widened range, frozen
+            assert following.params["bucket"] == "1mo"
+        url = body["next"]
+    assert collected == whole and pages == 3
+    export = await client.get(
+        month_url("1mo", "&agg=mean,count,p95&format=ndjson", "/api/v1/observations/export")
+    )
+    assert [json.loads(line) for line in export.text.splitlines()] == whole
+
+
+async def test_calendar_bucket_csv_and_parquet_exports(client: httpx.AsyncClient) -> None:
+    app = client.app  # type: ignore[attr-defined]
+    app.state.db.export_chunk_rows = 2  # five monthly buckets in three cursor fetches
+    expected = numpy_month_buckets(1, {1, 2}, [0.9])
+    export = "/api/v1/observations/export"
+    response = await client.get(month_url("1mo", "&agg=mean,count,p90&format=csv", export))
+    assert response.status_code == 200 and "attachment" in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [(r["time"], int(r["count"]), r["qc_flags"]) for r in rows] == [
+        (e["time"], e["count"], "good+not_evaluated") for e in expected
+    ]
+    assert [float(r["mean"]) for r in rows] == pytest.approx([e["mean"] for e in expected], rel=1e-12)
+    assert [float(r["p90"]) for r in rows] == pytest.approx([e["p90"] for e in expected], rel=1e-12)
+    response = await client.get(month_url("3mo", "&agg=mean,count&format=parquet", export))
+    parquet = pq.ParquetFile(io.BytesIO(response.content))
+    assert parquet.num_row_groups == 1  # two quarters, one fetch
+    table = parquet.read()
+    assert str(table.schema.field("time").type) == "timestamp[us, tz=UTC]"
+    quarters = numpy_month_buckets(3, {1, 2}, [])
+    times = [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in table.column("time").to_pylist()]
+    assert times == [q["time"] for q in quarters] == ["2023-10-01T00:00:00Z", "2024-01-01T00:00:00Z"]
+    assert table.column("count").to_pylist() == [q["count"] for q in quarters]
+    assert table.column("mean").to_pylist() == pytest.approx([q["mean"] for q in quarters], rel=1e-12)
+    meta = json.loads(table.schema.metadata[b"tidewatch"])
+    assert meta["bucket"]["months"] == 3 and meta["method"].startswith("UTC calendar months")
+
+
+async def test_indicators_in_monthly_buckets(client: httpx.AsyncClient) -> None:
+    span = f"start={iso(utc_us(2023, 11, 1))}&end={iso(utc_us(2024, 3, 1))}"
+    url = f"/api/v1/indicators?station=bayuquan&indicator=msl_daily_m&{span}&bucket=1mo&agg=mean,count,median"
+    data = (await get_json(client, url))["data"]
+    times = np.array([r[0] for r in INDICATOR_MONTH_ROWS])
+    values = np.array([r[3] for r in INDICATOR_MONTH_ROWS])
+    expected = numpy_aggregates(numpy_month_starts(times, 1), values, np.ones(len(values), int), {1}, [0.5])
+    assert [(r["time"], r["count"], r["unit"]) for r in data] == [
+        (e["time"], e["count"], "m") for e in expected
+    ]
+    assert [r["count"] for r in data] == [30, 31, 31, 29]  # November … February of a leap year
+    assert [r["mean"] for r in data] == pytest.approx([e["mean"] for e in expected], rel=1e-12)
+    assert [r["p50"] for r in data] == pytest.approx([e["p50"] for e in expected], rel=1e-12)
+    export = url.replace("/indicators?", "/indicators/export?").replace("bucket=1mo", "bucket=1y")
+    lines = (await client.get(export + "&format=ndjson")).text.splitlines()
+    years = numpy_aggregates(numpy_month_starts(times, 12), values, np.ones(len(values), int), {1}, [0.5])
+    assert [(r["time"], r["count"]) for r in map(json.loads, lines)] == [
+        (e["time"], e["count"]) for e in years
+    ]
+    assert [e["time"] for e in years] == ["2023-01-01T00:00:00Z", "2024-01-01T00:00:00Z"]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -538,8 +727,13 @@ async def test_alerts_filters_units_and_pages(client: httpx.AsyncClient) -> None
         ("bucket=-1h", 400, "bucket:"),
         ("bucket=400d", 400, "outside 1 s"),
         ("bucket=1.5s", 400, "whole number of seconds"),
-        ("bucket=1mo", 400, "no fixed length"),
-        ("bucket=P1M", 400, "no fixed length"),
+        ("bucket=1m", 400, "ambiguous; write 1min for minutes or 1mo for months"),
+        ("bucket=0mo", 400, "outside 1 month … 10 years"),
+        ("bucket=11y", 400, "outside 1 month … 10 years"),
+        ("bucket=1.5mo", 400, "calendar buckets are whole months or years"),
+        ("bucket=P1M15D", 400, "mixes calendar months or years with days or hours"),
+        ("start=-1mo", 400, "no fixed length"),
+        ("bucket=1mo&agg=p200", 400, "agg: unknown aggregate"),
         ("bucket=fortnightly", 400, "bucket: cannot read"),
         ("bucket=1h&agg=mode", 400, "agg: unknown aggregate"),
         ("bucket=1h&agg=p101", 400, "agg: unknown aggregate"),

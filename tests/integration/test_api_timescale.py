@@ -1,6 +1,8 @@
 """The API's TimescaleDB query variants on a real TimescaleDB build (PGlite, see tests/timescale/):
 time_bucket with percentiles, the observations_hourly rollup (real-time and materialized), keyset
-pages, and the capability probe, all compared with numpy over the same readings.
+pages, calendar months (time_bucket with a month interval, the rollup re-bucketed into months, and the
+plain-PostgreSQL month arithmetic), and the capability probe, all compared with numpy over the same
+readings.
 
 The statements are the API's own (services/api/sql.py) with their bind values written in as literals,
 because the harness executes plain SQL text.
@@ -14,9 +16,24 @@ from typing import Any
 
 import pytest
 
-from services.api.params import TimeRange
+from services.api.params import Bucket, TimeRange, widen_to_buckets
 from services.api.sql import OBSERVATIONS, SeriesQuery, bucket_series_sql, raw_series_sql
-from tests.integration.test_api import DAY0_US, HOUR_US, LEVEL_F, LEVEL_T, LEVEL_V, iso, numpy_buckets
+from tests.integration.test_api import (
+    DAY0_US,
+    HOUR_US,
+    LEVEL_F,
+    LEVEL_T,
+    LEVEL_V,
+    MONTH_F,
+    MONTH_T,
+    MONTH_V,
+    MONTHS_END_US,
+    MONTHS_START_US,
+    iso,
+    numpy_buckets,
+    numpy_month_buckets,
+    utc_us,
+)
 from tests.integration.test_timescale_ddl import (
     MIGRATIONS_DIR,
     Run,
@@ -59,10 +76,12 @@ def as_check(name: str, statement: tuple[str, list[Any]]) -> dict:
 
 
 def seed_sql() -> str:
+    series = [("dalian", LEVEL_T, LEVEL_V, LEVEL_F), ("bayuquan", MONTH_T, MONTH_V, MONTH_F)]
     values = ",\n".join(
-        f"(timestamptz 'epoch' + {t} * interval '1 microsecond', 'dalian', 'water_level_m', "
+        f"(timestamptz 'epoch' + {t} * interval '1 microsecond', '{station}', 'water_level_m', "
         f"{'NULL' if f == 9 else repr(v)}, {f}, now())"
-        for t, v, f in zip(LEVEL_T.tolist(), LEVEL_V.tolist(), LEVEL_F.tolist(), strict=True)
+        for station, times, levels, flags in series
+        for t, v, f in zip(times.tolist(), levels.tolist(), flags.tolist(), strict=True)
     )
     return (
         "INSERT INTO observations (time, station_id, variable, value, qc_flag, received_at) VALUES\n"
@@ -72,13 +91,25 @@ def seed_sql() -> str:
 
 def bucket_query(width_h: int, **extra: Any) -> SeriesQuery:
     defaults = dict(
-        stations=["dalian"], series=["water_level_m"], span=SPAN, flags=(1, 2), bucket_us=width_h * HOUR_US,
-        aggregates=("mean", "min", "max", "count"),
+        stations=["dalian"], series=["water_level_m"], span=SPAN, flags=(1, 2),
+        bucket=Bucket(width_h * HOUR_US), aggregates=("mean", "min", "max", "count"),
     )  # fmt: skip
     return SeriesQuery(**{**defaults, **extra})
 
 
 WIDTHS_H = (1, 6, 24)
+MONTHS = (1, 3, 12)
+
+
+def month_query(months: int, **extra: Any) -> SeriesQuery:
+    """The bayuquan readings in calendar buckets, over the range the API would widen to."""
+    bucket = Bucket(months=months)
+    span = widen_to_buckets(TimeRange(MONTHS_START_US, MONTHS_END_US), bucket)
+    defaults = dict(
+        stations=["bayuquan"], series=["water_level_m"], span=span, flags=(1, 2), bucket=bucket,
+        aggregates=("mean", "min", "max", "count"),
+    )  # fmt: skip
+    return SeriesQuery(**{**defaults, **extra})
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +124,16 @@ def run(node: str, tmp_path_factory: pytest.TempPathFactory) -> Run:  # noqa: F8
         ["dalian"], None, SPAN, flags=(3,), limit=4, after=("dalian", "water_level_m", DAY0_US + HOUR_US)
     )
 
+    month_page = month_query(1, limit=2, after=("bayuquan", "water_level_m", utc_us(2023, 12, 1)))
+
     def rollups(stage: str) -> list[dict]:
-        return [
+        hours = [
             as_check(f"{stage} {h}h", bucket_series_sql(OBSERVATIONS, bucket_query(h), "hourly_rollup"))
             for h in WIDTHS_H
+        ]
+        return hours + [
+            as_check(f"{stage} {m}mo", bucket_series_sql(OBSERVATIONS, month_query(m), "hourly_rollup"))
+            for m in MONTHS
         ]
 
     checks = [
@@ -111,9 +148,26 @@ def run(node: str, tmp_path_factory: pytest.TempPathFactory) -> Run:  # noqa: F8
         *rollups("materialized"),
         as_check("rollup page", bucket_series_sql(OBSERVATIONS, rollup_page, "hourly_rollup")),
         as_check("raw page", raw_series_sql(OBSERVATIONS, raw_page)),
+        as_check("month page", bucket_series_sql(OBSERVATIONS, month_page, "hourly_rollup")),
+        # Calendar months must not follow the session's time zone: the API's own sessions are UTC, but
+        # the month edges are UTC whatever a session says.
+        {
+            "name": "zone",
+            "sql": "SET TimeZone TO 'Asia/Shanghai'; SELECT current_setting('TimeZone') AS zone",
+        },
+        *(
+            as_check(
+                f"{method} {m}mo p", bucket_series_sql(OBSERVATIONS, month_query(m, percentiles=P), method)
+            )
+            for method in ("time_bucket", "calendar_months")
+            for m in MONTHS
+        ),
     ]
     schema = parse_timescale_migrations(timescale)
     return run_harness(node, workdir, [*core, *timescale, seed], schema, checks, passes=1)
+
+
+P = (0.1, 0.5, 0.9)
 
 
 def _expected(width_h: int) -> list[dict]:
@@ -152,3 +206,29 @@ def test_keyset_pages_on_timescaledb(run: Run) -> None:
     suspect = [int(t) for t, f in zip(LEVEL_T, LEVEL_F, strict=True) if f == 3 and t >= DAY0_US + HOUR_US]
     assert [int(r["time_us"]) for r in raw] == suspect[:5]
     assert {int(r["qc_flag"]) for r in raw} == {3}
+
+
+@pytest.mark.parametrize("months", MONTHS)
+@pytest.mark.parametrize("method", ["time_bucket", "calendar_months"])
+def test_calendar_months_with_percentiles_match_numpy(run: Run, method: str, months: int) -> None:
+    assert run.rows("zone") == [{"zone": "Asia/Shanghai"}]  # these ran in a session 8 h east of UTC
+    rows = run.rows(f"{method} {months}mo p")
+    for row in rows:
+        row["p10"], row["p50"], row["p90"] = row["percentiles"]
+    expected = numpy_month_buckets(months, {1, 2}, list(P))
+    _assert_buckets(rows, expected, ("mean", "min", "max", "p10", "p50", "p90"))
+
+
+@pytest.mark.parametrize("months", MONTHS)
+@pytest.mark.parametrize("stage", ["real-time", "materialized"])
+def test_hourly_rollup_into_calendar_months_matches_numpy(run: Run, stage: str, months: int) -> None:
+    _assert_buckets(
+        run.rows(f"{stage} {months}mo"), numpy_month_buckets(months, {1, 2}, []), ("mean", "min", "max")
+    )
+
+
+def test_keyset_pages_across_month_buckets(run: Run) -> None:
+    page = run.rows("month page")
+    assert [iso(int(r["time_us"])) for r in page] == [  # limit + 1: December, January, February
+        e["time"] for e in numpy_month_buckets(1, {1, 2}, []) if e["time"] >= "2023-12"
+    ]

@@ -1,6 +1,6 @@
 """The API application: ``create_app`` for tests and embedding, ``serve`` to run it under uvicorn.
 
-OpenAPI at ``/openapi.json``, interactive docs at ``/docs`` and ``/redoc`` (assets served locally),
+OpenAPI at ``/openapi.json``, interactive docs at ``/docs`` (assets served locally, no CDN),
 Prometheus metrics at ``/metrics``. Other parts (the alert console) join the same app through
 ``extra_routers`` and ``mounts``, so one process and one port serve scientists and operators.
 """

@@ -1,9 +1,10 @@
 """The interactive API docs served from the installed Python environment, not a CDN.
 
-Monitoring centres often run without internet, so ``/docs`` (Swagger UI) and ``/redoc`` load their
-scripts and styles from ``/docs-assets``: the Swagger UI 5 and Redoc 2 builds that the ``fastapi-offline``
-package ships (both read the OpenAPI 3.1 FastAPI emits). The online validator badge is switched off; it
-would fetch an image from the validator's site for any host but localhost.
+Monitoring centres often run without internet, so ``/docs`` (Swagger UI) loads its script, style and
+icon from ``/docs-assets``: the Swagger UI 5 build that the ``fastapi-offline`` package ships (Swagger
+UI reads OpenAPI 3.1, which FastAPI emits, from version 5 on). The online validator badge is switched
+off: for any host but localhost it would fetch an image from the validator's site. ``/redoc`` is not
+served: Redoc's bundle always loads its vendor's logo from a CDN.
 """
 
 from __future__ import annotations
@@ -12,27 +13,20 @@ from importlib.resources import files
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 ASSETS_PATH = "/docs-assets"
 ASSETS_DIR = Path(str(files("fastapi_offline") / "static"))
-SWAGGER_JS, SWAGGER_CSS, REDOC_JS, FAVICON = (
-    "swagger-ui-bundle.js",
-    "swagger-ui.css",
-    "redoc.standalone.js",
-    "favicon.png",
-)
+SWAGGER_JS, SWAGGER_CSS, FAVICON = "swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"
 # FastAPI's defaults, less the validator badge (an external image).
 SWAGGER_PARAMETERS = {"validatorUrl": None}
 
 
-def install_docs(app: FastAPI, docs_url: str = "/docs", redoc_url: str = "/redoc") -> None:
-    """Serve /docs, its OAuth2 redirect page and /redoc for ``app`` (built with docs_url=redoc_url=None)."""
-    missing = [
-        name for name in (SWAGGER_JS, SWAGGER_CSS, REDOC_JS, FAVICON) if not (ASSETS_DIR / name).is_file()
-    ]
+def install_docs(app: FastAPI, docs_url: str = "/docs") -> None:
+    """Serve /docs and its OAuth2 redirect page for ``app`` (built with docs_url=None, redoc_url=None)."""
+    missing = [name for name in (SWAGGER_JS, SWAGGER_CSS, FAVICON) if not (ASSETS_DIR / name).is_file()]
     if missing:
         raise RuntimeError(f"API docs assets missing from {ASSETS_DIR}: {', '.join(missing)}")
     assert app.openapi_url and app.swagger_ui_oauth2_redirect_url
@@ -59,14 +53,3 @@ def install_docs(app: FastAPI, docs_url: str = "/docs", redoc_url: str = "/redoc
     @app.get(redirect_url, include_in_schema=False)
     async def swagger_ui_oauth2_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
-
-    @app.get(redoc_url, include_in_schema=False)
-    async def redoc(request: Request) -> HTMLResponse:
-        root = prefix(request)
-        return get_redoc_html(
-            openapi_url=root + openapi_url,
-            title=f"{app.title} API",
-            redoc_js_url=f"{root}{ASSETS_PATH}/{REDOC_JS}",
-            redoc_favicon_url=f"{root}{ASSETS_PATH}/{FAVICON}",
-            with_google_fonts=False,
-        )

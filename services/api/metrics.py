@@ -118,11 +118,13 @@ def route_templates(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[T
 
 
 def match_template(templates: Sequence[Template], path: str, method: str) -> str:
-    """The template routing picks for the path: the first that answers the method, else the first at all
-    (a 405), else ``unmatched``."""
+    """The template routing picks for the path: the first that answers the method, else the first that
+    takes the path at all (a 405), else a mount's own path (its 404s), else ``unmatched``."""
     fallback = UNMATCHED
     for template in templates:
         if template.pattern.match(path):
+            if template.methods is None:  # a mount: its own routes came first
+                return template.path if fallback == UNMATCHED else fallback
             if template.answers(method):
                 return template.path
             if fallback == UNMATCHED:

@@ -52,7 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", help="UTC ISO 8601 time, 'now' or relative (default now)")
     parser.add_argument("--last", help="shorthand for --start=-DURATION, e.g. --last 7d")
     parser.add_argument("--qc", help="QC flags: good, usable, not_failed, all, or names/numbers (1,3)")
-    parser.add_argument("--bucket", help="aggregate into buckets, e.g. 1h, 1d")
+    parser.add_argument(
+        "--bucket",
+        help="aggregate into buckets: a fixed width (10min, 1h, 1d, 2w) or UTC calendar months and years "
+        "(1mo, 3mo for quarters, 1y); 1m is refused as ambiguous",
+    )
     parser.add_argument("--agg", help="aggregates: mean,min,max,count,median,p90 …")
     parser.add_argument("--state", action="append", help="alert state: pending, firing, resolved")
     parser.add_argument("--severity", action="append", help="alert severity")

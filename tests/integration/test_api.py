@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import socket
 import time
 import urllib.parse
@@ -879,6 +880,27 @@ async def test_query_cli_prints_tables_csv_and_json(base_url: str) -> None:
     assert code == 0 and "liaodong-bay-buoy" in out and "lushun/" not in out
     code, out, _ = await cli(base_url, "stations", "-o", "geojson")
     assert json.loads(out)["type"] == "FeatureCollection"
+
+
+async def test_query_cli_calendar_buckets(base_url: str) -> None:
+    span = ["--start", iso(MONTHS_START_US), "--end", iso(MONTHS_END_US)]
+    argv = ["observations", "-s", "bayuquan", "-V", "water_level_m", *span, "--agg", "mean,count,p90"]
+    code, out, _ = await cli(base_url, *argv, "--bucket", "3mo", "-o", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    quarters = numpy_month_buckets(3, {1, 2}, [0.9])
+    assert code == 0 and [(r["time"], int(r["count"])) for r in rows] == [
+        (q["time"], q["count"]) for q in quarters
+    ]
+    assert [float(r["p90"]) for r in rows] == pytest.approx([q["p90"] for q in quarters], rel=1e-12)
+    # Every month through the streamed export, and through next links page by page: the same months.
+    months = [m["time"] for m in numpy_month_buckets(1, {1, 2}, [])]
+    code, streamed, _ = await cli(base_url, *argv, "--bucket", "1mo", "--all")
+    assert code == 0 and [line.split()[0] for line in streamed.splitlines()[2:]] == months
+    code, paged, _ = await cli(base_url, *argv, "--bucket", "1mo", "--limit", "2", "--all", "-o", "json")
+    pages = [json.loads(page) for page in re.split(r"(?m)^(?=\{)", paged) if page]  # one document a page
+    assert code == 0 and len(pages) == 3 and [r["time"] for p in pages for r in p["data"]] == months
+    code, _, err = await cli(base_url, *argv, "--bucket", "1m")
+    assert code == 2 and "400: bucket: '1m' is ambiguous" in err
 
 
 async def test_query_cli_reports_api_refusals(base_url: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ def require_chromium() -> None:
     pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
 
 
-def start_browser(profile: Path) -> Any:
+def start_browser(profile: Path, extra_flags: Iterable[str] = ()) -> Any:
     from selenium import webdriver
 
     options = webdriver.ChromeOptions()
@@ -36,6 +36,7 @@ def start_browser(profile: Path) -> Any:
         "--no-first-run",
         "--window-size=1400,1000",
         f"--user-data-dir={profile}",
+        *extra_flags,
     ):
         options.add_argument(flag)
     return webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)

@@ -52,12 +52,13 @@ BUCKET_FUNCTIONS = {
     "time_bucket": "time_bucket({width}, {time}, {origin})",
 }
 # Calendar months on plain PostgreSQL: whole UTC months from the origin's month, floored to a multiple of
-# {months}, added back to the origin (a month start), as timestamptz again. TimescaleDB's time_bucket
-# takes a month interval instead and counts months from the origin's month the same way.
+# {months}, added back to the origin (a month start), as timestamptz again. date_part (float8, exact for
+# these small whole numbers) rather than extract (numeric): half the time per row. TimescaleDB's
+# time_bucket takes a month interval instead and counts months from the origin's month the same way.
 CALENDAR_MONTHS = (
     "(({origin} AT TIME ZONE 'UTC') + make_interval(months => ({months} * floor(("
-    "(extract(year FROM {time} AT TIME ZONE 'UTC') - extract(year FROM {origin} AT TIME ZONE 'UTC')) * 12 "
-    "+ extract(month FROM {time} AT TIME ZONE 'UTC') - extract(month FROM {origin} AT TIME ZONE 'UTC')) "
+    "(date_part('year', {time} AT TIME ZONE 'UTC') - date_part('year', {origin} AT TIME ZONE 'UTC')) * 12 "
+    "+ date_part('month', {time} AT TIME ZONE 'UTC') - date_part('month', {origin} AT TIME ZONE 'UTC')) "
     "/ {months}))::integer)) AT TIME ZONE 'UTC'"
 )
 TIME_BUCKET_MONTHS = "time_bucket(make_interval(months => {months}), {time}, {origin})"

@@ -250,9 +250,17 @@ def test_prometheus_scrapes_every_metrics_port(services: dict[str, dict]) -> Non
         for name, spec in tidewatch_services(services).items()
         if "TIDEWATCH_METRICS_PORT" in spec["environment"]
     }
-    assert scraped == metered
+    # The API serves /metrics on its own HTTP port.
+    api = {
+        name: int(spec["environment"]["TIDEWATCH_API_PORT"])
+        for name, spec in tidewatch_services(services).items()
+        if spec["command"] == ["api"]
+    }
+    assert api and scraped == metered | api
     for name in metered:
         assert services[name]["environment"].get("TIDEWATCH_METRICS_HOST") == "0.0.0.0"
+    for name in api:
+        assert services[name]["environment"].get("TIDEWATCH_API_HOST") == "0.0.0.0"
 
 
 def test_grafana_is_provisioned_with_the_stack_prometheus_and_the_dashboards(services: dict) -> None:

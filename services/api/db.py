@@ -28,7 +28,7 @@ class Backend:
 
     def describe(self) -> str:
         if not self.timescaledb:
-            return "PostgreSQL: buckets with date_bin on raw readings"
+            return "PostgreSQL: buckets with date_bin (calendar months by date arithmetic) on raw readings"
         rollup = "; hourly+ mean/min/max/count from observations_hourly" if self.hourly_rollup else ""
         return f"TimescaleDB {self.timescaledb}: buckets with time_bucket{rollup}"
 

@@ -1,15 +1,19 @@
 """Judge one observation against a rule's condition: the severity rank it supports (0 = clear).
 
 Hysteresis and "n consecutive" need memory per input name (a QC rule watches every variable of a
-station), kept as ``memory[name] = [level, count]`` in the alert state so it serialises with it.
+station), kept as ``memory[name] = [level, *counts]`` in the alert state so it serialises with it.
 """
 
 from __future__ import annotations
 
-from alerts.inputs import Observation
+from alerts.inputs import QC_FLAGS_PER_BAD_VALUE, Observation
 from alerts.rules import Band, Condition, LevelCondition, QcCondition, ThresholdCondition
 
 Memory = dict[str, list[int]]
+
+# Per run counter of a QC rule (its memory after the level): how many readings in a row one bad value
+# can flag. First the tests that judge a reading by itself, then each neighbour test.
+_PER_BAD_VALUE = (1, *QC_FLAGS_PER_BAD_VALUE.values())
 
 
 def _enters(band: Band, direction: str, value: float) -> bool:
@@ -37,33 +41,58 @@ def level_severity(condition: LevelCondition, value: float) -> int:
     return max([0, *mapped])
 
 
-def qc_flagged(condition: QcCondition, observation: Observation) -> bool:
+def qc_hits(condition: QcCondition, observation: Observation) -> list[bool]:
+    """Which run counters this reading extends: [a test judging the reading by itself flagged it,
+    then each neighbour test (``QC_FLAGS_PER_BAD_VALUE``) flagged it], at ``flag_at_least`` or worse.
+
+    A reading whose aggregate flag qualifies but whose tests are not listed counts as flagged by itself.
+    """
     flag = observation.qc_flag
     if flag is None or flag == 9 or flag < condition.flag_at_least:
-        return False
-    return not condition.tests or bool(condition.tests.intersection(observation.qc_tests))
+        return [False] * len(_PER_BAD_VALUE)
+    tests = observation.failed(condition.flag_at_least)
+    if condition.tests:
+        tests &= condition.tests
+        if not tests:
+            return [False] * len(_PER_BAD_VALUE)
+    neighbours = tests & QC_FLAGS_PER_BAD_VALUE.keys()
+    return [bool(tests - neighbours) or not tests, *(t in neighbours for t in QC_FLAGS_PER_BAD_VALUE)]
+
+
+def bad_in_a_row(condition: QcCondition, runs: list[int], observation: Observation) -> tuple[int, list[int]]:
+    """How many bad values the latest run of flagged readings shows at least, and the updated runs.
+
+    A run of a neighbour test's flags shows the fewest bad values that explain it: an isolated spike
+    (the spike test fails it and both neighbours) is one bad value, two spikes at most two, so the
+    count reaches ``consecutive`` only when that many values are bad.
+    """
+    runs = [*runs, *[0] * len(_PER_BAD_VALUE)][: len(_PER_BAD_VALUE)]
+    runs = [
+        min(run + 1, condition.consecutive * per) if hit else 0
+        for run, hit, per in zip(runs, qc_hits(condition, observation), _PER_BAD_VALUE, strict=True)
+    ]
+    return max(-(-run // per) for run, per in zip(runs, _PER_BAD_VALUE, strict=True)), runs
 
 
 def judge(condition: Condition, memory: Memory, observation: Observation) -> int | None:
     """Update `memory` with one observation and return the rule's severity rank now (max over input
     names), or None when the observation says nothing about this condition."""
-    previous, count = memory.get(observation.name, [0, 0])
+    previous, *counts = memory.get(observation.name, [0])
     if isinstance(condition, QcCondition):
         if observation.qc_flag is None:
             return None
-        count = count + 1 if qc_flagged(condition, observation) else 0
-        level = condition.severity if count >= condition.consecutive else 0
-        count = min(count, condition.consecutive)
+        bad, counts = bad_in_a_row(condition, counts, observation)
+        level = condition.severity if bad >= condition.consecutive else 0
     elif observation.value is None:
         return None
     elif isinstance(condition, ThresholdCondition):
-        level = threshold_level(condition, previous, observation.value)
+        level, counts = threshold_level(condition, previous, observation.value), []
     elif isinstance(condition, LevelCondition):
-        level = level_severity(condition, observation.value)
+        level, counts = level_severity(condition, observation.value), []
     else:
         return None
-    if level or count:
-        memory[observation.name] = [level, count]
+    if level or any(counts):
+        memory[observation.name] = [level, *counts]
     else:
         memory.pop(observation.name, None)
-    return max((lv for lv, _ in memory.values()), default=0)
+    return max((entry[0] for entry in memory.values()), default=0)

@@ -1,14 +1,16 @@
 """What the rules read: observations of readings (with their QC result) and indicators.
 
 An observation is one value of one station at one event time. A QC rule reads the QC flag and the
-tests that raised it from the reading observation itself, so the stream layer sends each reading once.
+tests that raised it from the reading observation itself, so the stream layer sends each reading once
+(and again as a revision when later data change its QC flags; see ``AlertEngine.observe``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.qc.flags import TESTS
+from streams.qc.flags import TESTS, decode
+from streams.qc.readings import QcResult
 
 READING = "reading"
 INDICATOR = "indicator"
@@ -21,6 +23,13 @@ RULE_INPUT_KINDS = (READING, QC, INDICATOR)
 QC_FLAGS = (1, 2, 3, 4, 9)
 # The tests a QC rule may name: the ones the stream's QC engine runs and reports.
 QC_TESTS = TESTS
+# Tests that judge a reading by its neighbours, and how many readings in a row one bad value can make
+# them flag. ioos_qc's spike test compares a reading with the mean of the readings before and after
+# it: a spike more than twice the fail threshold fails both neighbours too (a simulated 3.2 m water
+# level spike against the 1.0 m threshold fails three readings in a row). The rate of change flags
+# the jump into a bad value and the jump back. Every other test judges a reading by itself (or by
+# the readings before it): one bad value, one flagged reading.
+QC_FLAGS_PER_BAD_VALUE: dict[str, int] = {"spike": 3, "rate_of_change": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +64,21 @@ class Observation:
     time_us: int
     value: float | None
     qc_flag: int | None = None
-    qc_tests: tuple[str, ...] = ()
+    # (test, flag) of each test that flagged the reading suspect (3) or failed it (4), by test name.
+    qc_tests: tuple[tuple[str, int], ...] = ()
+    # A later QC result for a reading already sent (its flags changed); see ``AlertEngine.observe``.
+    revised: bool = False
 
     def sort_key(self) -> tuple[int, str, str]:
         """Total order within a station, so equal-time observations settle the same way every run."""
         return (self.time_us, self.kind, self.name)
 
+    def failed(self, flag_at_least: int) -> frozenset[str]:
+        """The tests that flagged this reading at least `flag_at_least`."""
+        return frozenset(test for test, flag in self.qc_tests if flag >= flag_at_least)
+
     def to_list(self) -> list:
+        """Buffered form in the changelog table (a revision flag is not kept: it has been applied)."""
         return [
             self.station,
             self.kind,
@@ -69,10 +86,26 @@ class Observation:
             self.time_us,
             self.value,
             self.qc_flag,
-            list(self.qc_tests),
+            [list(pair) for pair in self.qc_tests],
         ]
 
     @classmethod
     def from_list(cls, data: list) -> Observation:
         station, kind, name, time_us, value, qc_flag, tests = data
-        return cls(station, kind, name, int(time_us), value, qc_flag, tuple(tests))
+        # A state written before per-test flags lists only names: each gets the reading's flag.
+        pairs = tuple((t, int(qc_flag or 0)) if isinstance(t, str) else (str(t[0]), int(t[1])) for t in tests)
+        return cls(station, kind, name, int(time_us), value, qc_flag, pairs)
+
+
+def reading_observation(result: QcResult) -> Observation:
+    """A QC result of the stream as a reading observation, with the tests that flagged it 3 or 4."""
+    return Observation(
+        result.station,
+        READING,
+        result.variable,
+        result.time_us,
+        result.value,
+        result.flag,
+        tuple(sorted((t, flag) for t, flag in decode(result.tests).items() if flag in (3, 4))),
+        result.revised,
+    )

@@ -40,7 +40,7 @@ import orjson
 from alerts.channels import EVENT_KINDS, load_channels
 from alerts.engine import AlertEngine
 from alerts.events import AlertEvent
-from alerts.inputs import INDICATOR, READING, Observation
+from alerts.inputs import INDICATOR, Observation, reading_observation
 from alerts.loader import load_rules
 from alerts.severity import SEVERITIES
 from alerts.silences import Silence
@@ -51,7 +51,6 @@ from services.notify import Notifier, publish_alert_events
 from streams import metrics
 from streams.app import alert_events_topic, app, settings, state_table
 from streams.db import pool, write_until_stored
-from streams.qc.flags import decode as decode_tests
 from streams.topics import IndicatorBatch, ObservationBatch
 
 log = logging.getLogger(__name__)
@@ -77,19 +76,7 @@ class Applied:
 
 def reading_observations(batch: ObservationBatch) -> list[Observation]:
     """First QC results as reading observations with their flag and the tests behind it."""
-    return [
-        Observation(
-            r.station,
-            READING,
-            r.variable,
-            r.time_us,
-            r.value,
-            r.flag,
-            tuple(sorted(t for t, flag in decode_tests(r.tests).items() if flag in (3, 4))),
-        )
-        for r in batch.results
-        if not r.revised
-    ]
+    return [reading_observation(r) for r in batch.results if not r.revised]
 
 
 def indicator_observations(engine: AlertEngine, batch: IndicatorBatch) -> list[Observation]:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+import numpy as np
 
 from alerts import AlertEngine, AlertEvent, Observation
+from alerts.inputs import reading_observation
+from schemas.registry import Registry
+from streams.qc import QcEngine, Readings, load_qc_config
 
 T0_US = 1_700_000_000_000_000  # 2023-11-14 22:13:20 UTC
 MINUTE_US = 60_000_000
@@ -23,8 +28,12 @@ def reading(
     value: float | None,
     flag: int | None = 1,
     tests: tuple[str, ...] = (),
+    *,
+    revised: bool = False,
 ) -> Observation:
-    return Observation(station, "reading", name, at(minutes), value, flag, tests)
+    """A reading observation; each of `tests` flagged it with the reading's own `flag`."""
+    pairs = tuple((test, flag or 0) for test in tests)
+    return Observation(station, "reading", name, at(minutes), value, flag, pairs, revised)
 
 
 def indicator(station: str, name: str, minutes: float, value: float) -> Observation:
@@ -42,3 +51,14 @@ def feed(engine: AlertEngine, observations: Iterable[Observation]) -> list[Alert
     for observation in observations:
         events += engine.observe([observation])
     return events
+
+
+def qc_checked(registry: Registry, station: str, variable: str, values: Sequence[float]) -> list[Observation]:
+    """Readings a minute apart from T0, flagged by the stream's QC engine with their whole series (the
+    final flags), as reading observations."""
+    engine = QcEngine(load_qc_config(registry))
+    times = np.array([at(minute) for minute in range(len(values))], dtype=np.int64)
+    results = engine.process(
+        Readings([station] * len(values), [variable] * len(values), times, np.array(values))
+    )
+    return [reading_observation(r) for r in sorted(results, key=lambda r: r.time_us)]

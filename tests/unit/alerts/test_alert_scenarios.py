@@ -210,7 +210,10 @@ def test_repeated_qc_fails_need_three_in_a_row(engine):
     flags = [4, 4, 1, 4, 4, 4, 4]
     events = feed(
         engine,
-        [reading("dalian", "water_level_m", m, 2.0, flag=f, tests=("spike",)) for m, f in enumerate(flags)],
+        [
+            reading("dalian", "water_level_m", m, 20.0, flag=f, tests=("gross_range",))
+            for m, f in enumerate(flags)
+        ],
     )
     events = [e for e in events if e.rule == "sensor_repeated_fail"]
     # The good reading at 2 min restarts the count: the third fail in a row is at 5 min.

@@ -29,7 +29,7 @@ import yaml
 from schemas.registry import load_registry
 from services.cli import prepare_database
 from services.stack.launcher import Stack
-from services.stack.pipeline import Pipeline
+from services.stack.pipeline import CLI, Pipeline
 from services.stack.process import Child, free_port, start_child, wait_for_port
 from tests.support.pipeline import Publisher, isolated_registry, message, wait_for_count
 
@@ -114,9 +114,13 @@ def recording_rules() -> dict[str, str]:
 
 @dataclass
 class MeteredPipeline(Pipeline):
-    """A pipeline whose worker and ingest each serve metrics on a port of their own."""
+    """A pipeline whose worker and ingest each serve metrics on a port of their own, and the API (which
+    serves /metrics on its HTTP port) beside them."""
 
-    ports: dict[str, int] = field(default_factory=lambda: {"worker": free_port(), "ingest": free_port()})
+    ports: dict[str, int] = field(
+        default_factory=lambda: {"worker": free_port(), "ingest": free_port(), "api": free_port()}
+    )
+    api: Child | None = None
 
     async def start_worker(self) -> Child:
         # Check for a due tide fit every second, not every minute, so the model follows the history.
@@ -129,6 +133,17 @@ class MeteredPipeline(Pipeline):
     async def start_ingest(self) -> Child:
         self.extra_env = {"TIDEWATCH_METRICS_PORT": str(self.ports["ingest"])}
         return await super().start_ingest()
+
+    async def start_api(self) -> Child:
+        env = {**self.env, "TIDEWATCH_API_PORT": str(self.ports["api"])}
+        self.api = start_child("api", [*CLI, "api"], self.logs / "api.log", env)
+        await wait_for_port("127.0.0.1", self.ports["api"], timeout_s=60, child=self.api)
+        return self.api
+
+    def stop(self) -> None:
+        if self.api is not None:
+            self.api.stop(10)
+        super().stop()
 
 
 class PrometheusServer:
@@ -244,6 +259,25 @@ class Observed:
     prometheus: PrometheusServer
     messages: int
     readings: int
+    api_requests: int
+
+
+def ask_the_api(port: int) -> int:
+    """What a scientist's script does: the catalogue, a day of water levels, hourly means, an export."""
+    base = f"http://127.0.0.1:{port}/api/v1"
+    query = f"station={GAUGE.id}&variable=water_level_m&start=-1d"
+    paths = [
+        "/stations",
+        f"/stations/{GAUGE.id}",
+        f"/observations?{query}",
+        f"/observations?{query}&bucket=1h",
+        f"/observations/export?{query}&format=csv",
+    ]
+    for path in paths:
+        with urllib.request.urlopen(base + path, timeout=30) as response:
+            assert response.status == 200, path
+            response.read()
+    return len(paths)
 
 
 async def _publish_gauge_history(
@@ -278,9 +312,10 @@ async def observed(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Ob
     try:
         await pipeline.start_worker()
         await pipeline.start_ingest()
+        await pipeline.start_api()
         prometheus = PrometheusServer(tmp, pipeline.ports)
         await prometheus.ready()
-        assert await prometheus.wait_until('count(up{job=~"ingest|worker"} == 1)', 2, 30) == 2
+        assert await prometheus.wait_until('count(up{job=~"ingest|worker|api"} == 1)', 3, 30) == 3
 
         publisher = Publisher(settings, network)
         conn = await asyncpg.connect(settings.database_url)
@@ -290,11 +325,13 @@ async def observed(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Ob
 
         # Two rounds a few scrapes apart, so every rate has an increase inside its window.
         stations = list(REGISTRY.stations.values())
+        api_requests = 0
         for round_no, age_s in enumerate((90, 30)):
             for station in stations:
                 publisher.publish(station.id, station_message(station, now_us - age_s * 1_000_000))
                 messages += 1
                 readings += len(station.variables)
+            api_requests += ask_the_api(pipeline.ports["api"])
             if round_no == 0:
                 publisher.publish(stations[0].id, station_message(stations[0], now_us - age_s * 1_000_000))
                 publisher.publish(stations[0].id, b"{this is not json")
@@ -306,7 +343,7 @@ async def observed(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Ob
         await prometheus.wait_until("count(tidewatch_consumer_lag_records)", 1, 30)  # reported every 10 s
         await prometheus.wait_until('count(tidewatch_latest_indicator{indicator="surge_m"})', 1, 30)
         await asyncio.sleep(3)  # the rules catch up
-        yield Observed(prometheus, messages, readings)
+        yield Observed(prometheus, messages, readings, api_requests)
     finally:
         if conn is not None:
             await conn.close()
@@ -326,7 +363,13 @@ async def observed(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Ob
 async def test_counters_scraped_from_both_processes_match_what_was_published(observed: Observed) -> None:
     prom = observed.prometheus
     targets = prom.api("targets")["activeTargets"]
-    assert sorted((t["labels"]["job"], t["health"]) for t in targets) == [("ingest", "up"), ("worker", "up")]
+    assert sorted((t["labels"]["job"], t["health"]) for t in targets) == [
+        ("api", "up"),
+        ("ingest", "up"),
+        ("worker", "up"),
+    ]
+    assert prom.value('sum(tidewatch_api_requests_total{route!="/metrics"})') == observed.api_requests
+    assert prom.value('sum(tidewatch_api_requests_total{status!="2xx"})') == 0
     first_station = next(iter(REGISTRY.stations.values()))
     duplicated = len(first_station.variables)
     assert prom.value("sum(tidewatch_ingest_messages_total)") == observed.messages

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from services.db import writers
+from tests.support.node import node_with_harness
 
 pytestmark = pytest.mark.node
 
@@ -153,23 +153,8 @@ class Run:
 @pytest.fixture(scope="module")
 def node() -> str:
     """The node binary, with the harness's npm package installed (npm ci on first use)."""
-    node_bin, npm_bin = shutil.which("node"), shutil.which("npm")
-    if not node_bin or not npm_bin:
-        pytest.skip("node and npm are not installed: the TimescaleDB DDL check runs inside Node (PGlite)")
-    if not (HARNESS_DIR / "node_modules" / "@unni-craftsman" / "pglite" / "package.json").exists():
-        started = time.perf_counter()
-        done = subprocess.run(
-            [npm_bin, "ci", "--no-audit", "--no-fund"],
-            cwd=HARNESS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"npm ci in {HARNESS_DIR} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-        print(f"npm ci: {time.perf_counter() - started:.1f} s")
-    return node_bin
+    installed = HARNESS_DIR / "node_modules" / "@unni-craftsman" / "pglite" / "package.json"
+    return node_with_harness(HARNESS_DIR, installed, "the TimescaleDB DDL check (PGlite)")
 
 
 def run_harness(

@@ -249,6 +249,7 @@ async def run(repeat: int, keep_db: bool) -> str:
                 None,
             ),
             ("1 station-year daily mean/min/max/count, JSON", f"{one}&bucket=1d", None),
+            ("1 station-year monthly mean/min/max/count, JSON", f"{one}&bucket=1mo", None),
         ]:
             seconds, _, size = timed_get(client, f"/api/v1/observations?{query}", repeat)
             as_json = query.split("&format=")[0]

@@ -5,6 +5,13 @@ latest event time (or `advance_time`) has moved `horizon_us` past them, so every
 batching in which no observation comes later than that gives the identical event list; observations
 older than the station's judged clock are counted as late and not judged. Timers (silent station,
 re-notify, silence end) fire at their due event time, before any observation that is later.
+
+QC flags are final only once a reading's neighbours are known (the spike test needs the next
+reading), so the stream sends a reading again whenever its flags change (``revised``): a revision
+replaces the reading while it waits to be judged, and a reading waits until the next reading of its
+series has come (or one sampling interval more than the horizon has passed). Each reading is judged
+once, with the flags it has then; a revision after that is counted and ignored, so a correction can
+neither fire an alert twice nor undo one.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from alerts.channels import Channel, route
 from alerts.conditions import judge
 from alerts.events import AlertEvent
-from alerts.inputs import Observation
+from alerts.inputs import READING, Observation
 from alerts.lifecycle import AlertState, Transition
 from alerts.rules import Rule, SilentCondition
 from alerts.severity import name
@@ -51,16 +58,28 @@ class AlertEngine:
 
     # -- inputs ------------------------------------------------------------------------------------
     def observe(self, observations: Iterable[Observation]) -> list[AlertEvent]:
-        """Take a batch of observations (any stations, any order) and judge what has settled."""
+        """Take a batch of observations (any stations, any order) and judge what has settled.
+
+        A revision replaces the waiting observation of the same reading; a first result of a reading
+        already waiting is a replayed duplicate and is dropped.
+        """
         touched: set[str] = set()
         for observation in observations:
             if not self._rules_by_station.get(observation.station):
                 continue
             state = self._state(observation.station)
+            key = observation.sort_key()
+            if key in state.buffer:
+                if observation.revised:
+                    state.buffer[key] = observation
+                continue
+            if state.clock_us is not None and observation.time_us <= state.clock_us and observation.revised:
+                state.late_revisions += 1  # its reading has been judged (or was itself late)
+                continue
             if state.clock_us is not None and observation.time_us < state.clock_us:
                 state.late_count += 1
                 continue
-            state.buffer.append(observation)
+            state.buffer[key] = observation
             if state.max_seen_us is None or observation.time_us > state.max_seen_us:
                 state.max_seen_us = observation.time_us
             touched.add(observation.station)
@@ -183,16 +202,28 @@ class AlertEngine:
 
     def _settle(self, station: str, until_us: int) -> list[AlertEvent]:
         state = self._state(station)
-        ready = sorted((o for o in state.buffer if o.time_us <= until_us), key=Observation.sort_key)
-        state.buffer = [o for o in state.buffer if o.time_us > until_us]
+        until_us = self._qc_settled(station, state, until_us)
+        ready = sorted(k for k in state.buffer if k[0] <= until_us)
         events: list[AlertEvent] = []
-        for observation in ready:
+        for key in ready:
+            observation = state.buffer.pop(key)
             events += self._run_timers(station, state, observation.time_us)
             state.clock_us = max(observation.time_us, state.clock_us or observation.time_us)
             events += self._judge(station, state, observation)
         events += self._run_timers(station, state, until_us)
         state.clock_us = max(until_us, state.clock_us if state.clock_us is not None else until_us)
         return events
+
+    def _qc_settled(self, station: str, state: StationState, until_us: int) -> int:
+        """`until_us`, held back before the newest reading of any series while its QC flags may still
+        change: until the series' next reading is here, or for one sampling interval at most."""
+        interval_us = round(self.registry.stations[station].sampling_interval_s * 1e6)
+        newest: dict[str, int] = {}
+        for time_us, kind, variable in state.buffer:
+            if kind == READING and time_us > newest.get(variable, time_us - 1):
+                newest[variable] = time_us
+        waiting = [t for t in newest.values() if t <= until_us < t + interval_us]
+        return min([until_us, *(t - 1 for t in waiting)])
 
     def _judge(self, station: str, state: StationState, observation: Observation) -> list[AlertEvent]:
         events: list[AlertEvent] = []

@@ -14,13 +14,15 @@ from alerts.lifecycle import AlertState
 
 @dataclass(slots=True)
 class StationState:
-    # Observations received but not yet judged (younger than the station's clock + horizon).
-    buffer: list[Observation] = field(default_factory=list)
+    # Observations received but not yet judged, by ``Observation.sort_key`` (a revision replaces one).
+    buffer: dict[tuple[int, str, str], Observation] = field(default_factory=dict)
     # Latest event time received for the station.
     max_seen_us: int | None = None
     # Event time up to which the station has been judged; anything older arriving now is late.
     clock_us: int | None = None
     late_count: int = 0
+    # QC revisions of readings already judged (a reading is judged once): counted, not applied.
+    late_revisions: int = 0
     alerts: dict[str, AlertState] = field(default_factory=dict)
 
     def alert(self, rule_id: str) -> AlertState:
@@ -28,19 +30,22 @@ class StationState:
 
     def to_dict(self) -> dict:
         return {
-            "buffer": [o.to_list() for o in sorted(self.buffer, key=Observation.sort_key)],
+            "buffer": [self.buffer[k].to_list() for k in sorted(self.buffer)],
             "max_seen_us": self.max_seen_us,
             "clock_us": self.clock_us,
             "late_count": self.late_count,
+            "late_revisions": self.late_revisions,
             "alerts": {rule_id: a.to_dict() for rule_id, a in sorted(self.alerts.items())},
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> StationState:
+        buffer = [Observation.from_list(o) for o in data["buffer"]]
         return cls(
-            buffer=[Observation.from_list(o) for o in data["buffer"]],
+            buffer={o.sort_key(): o for o in buffer},
             max_seen_us=data["max_seen_us"],
             clock_us=data["clock_us"],
             late_count=data["late_count"],
+            late_revisions=data.get("late_revisions", 0),  # absent from states written before it
             alerts={rule_id: AlertState.from_dict(a) for rule_id, a in data["alerts"].items()},
         )

@@ -9,9 +9,10 @@ how faust batches them:
   ``max_seen_us`` in the engine state, so it is restored with the state); the engine judges
   observations older than ``watermark - horizon`` and fires timers (silent station, re-notify,
   silence end) due before it. Readings older than a station's judged clock are late and not judged.
-- QC revisions: a reading is judged once, with its first QC result (``revised=False``); later
-  corrections only change the stored flag. A judged reading cannot be un-judged, and judging it
-  again would count it twice, so revisions are ignored.
+- QC revisions: first results and corrections (``revised=True``) both go to the engine, in stream
+  order. A reading waits in the engine until the next reading of its series has come (its flags are
+  then final) and a correction replaces it while it waits; it is judged once, and a correction
+  after that is counted and ignored (``AlertEngine.observe``).
 - indicators: a None value is a retraction and is skipped (the alert keeps its history).
 - actions: acknowledge, silence and remove_silence dicts from the console, in stream order. A
   silence without a station arrives on every partition; every copy applies (idempotent by id).
@@ -75,8 +76,8 @@ class Applied:
 
 
 def reading_observations(batch: ObservationBatch) -> list[Observation]:
-    """First QC results as reading observations with their flag and the tests behind it."""
-    return [reading_observation(r) for r in batch.results if not r.revised]
+    """QC results, first ones and corrections, as reading observations in stream order."""
+    return [reading_observation(r) for r in batch.results]
 
 
 def indicator_observations(engine: AlertEngine, batch: IndicatorBatch) -> list[Observation]:

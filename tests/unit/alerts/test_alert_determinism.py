@@ -158,4 +158,4 @@ def test_data_later_than_the_horizon_is_counted_not_judged(registry, rules, chan
     # Within the horizon is still judged, in event-time order.
     engine.observe([reading("changhai-seagrass", "battery_voltage_v", 55, 10.0)])
     assert engine.stations["changhai-seagrass"].late_count == 1
-    assert sorted(o.time_us for o in engine.stations["changhai-seagrass"].buffer) == [at(55), at(60)]
+    assert sorted(o.time_us for o in engine.stations["changhai-seagrass"].buffer.values()) == [at(55), at(60)]

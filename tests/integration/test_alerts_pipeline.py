@@ -1,5 +1,6 @@
 """Alerts end to end: MQTT readings → ingest → QC worker → observations topic → alert agent →
-PostgreSQL (alert_events, alerts), the alert-events topic and MQTT alert topics.
+PostgreSQL (alert_events, alerts), the alert-events topic and MQTT alert topics; QC faults judged on
+the final flags (isolated spikes raise nothing, a sensor stuck out of range one alert).
 
 The expected history is what the rule engine gives for the same readings fed directly (event-time
 determinism is unit-tested in alerts/); here we check the wiring keeps it: one alert id, each event
@@ -13,15 +14,19 @@ import contextlib
 import uuid
 
 import aiomqtt
+import numpy as np
 import orjson
 import pytest
 
 from alerts import Observation
 from alerts.channels import load_channels
 from alerts.engine import AlertEngine
+from alerts.inputs import reading_observation
 from alerts.loader import load_rules
 from schemas.registry import load_registry
+from services.simulate.model import SPIKE_FRACTION_OF_RANGE
 from services.stack.pipeline import Pipeline
+from streams.qc import QcEngine, Readings, load_qc_config
 from tests.support.pipeline import message, wait_for_count
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -52,16 +57,20 @@ def readings(station: str, start_us: int, values: list[float]) -> list[tuple[str
 
 def expected_history(pipeline: Pipeline, station: str, start_us: int, values: list[float]) -> list[tuple]:
     """The rule engine fed the same readings directly, in time order (QC flags 1 or 3 skip nothing)."""
-    registry = load_registry(pipeline.settings.registry_path)
-    engine = AlertEngine(registry, load_rules(registry), load_channels())
     observations = [
         Observation(station, "reading", DO, start_us + i * STEP_US, v) for i, v in enumerate(values)
     ]
-    # The stream judges a reading once the partition watermark is 15 min past it: the last two wait.
-    events = engine.observe(observations[:-2])
-    return [
-        (e.alert_id, e.seq, e.kind, e.severity or "none", e.time_us) for e in events if e.rule == "hypoxia"
-    ]
+    return judged(pipeline, observations, "hypoxia")
+
+
+def judged(pipeline: Pipeline, observations: list[Observation], rule: str) -> list[tuple]:
+    """(alert_id, seq, kind, severity, time_us) of what the stream's engine judges of these readings:
+    those the newest one is the alert horizon past (when no other station moves the watermark on)."""
+    registry = load_registry(pipeline.settings.registry_path)
+    horizon_us = round(pipeline.settings.alert_horizon_s * 1e6)
+    engine = AlertEngine(registry, load_rules(registry), load_channels(), horizon_us=horizon_us)
+    events = engine.observe(observations)
+    return [(e.alert_id, e.seq, e.kind, e.severity or "none", e.time_us) for e in events if e.rule == rule]
 
 
 def stored(rows: list) -> list[tuple]:
@@ -151,3 +160,98 @@ async def test_worker_killed_mid_stream_duplicates_no_event(pipeline, db, publis
     )
     assert count == len(expected)  # (alert_id, seq) is the key: a replay adds no row
     assert stored(await db.fetch(EVENTS_OF, station, "hypoxia", start)) == expected
+
+
+# -- QC faults: isolated spikes are not a failing sensor, a stuck or erratic one is -----------------------
+LEVEL = "water_level_m"
+QC_EVENTS = "sensor_repeated_fail"
+
+
+def tide_minutes(start_us: int, count: int, seed: int) -> tuple[list[int], np.ndarray]:
+    """A tide gauge's water level a minute apart, with a centimetre of noise."""
+    minutes = np.arange(count)
+    noise = np.random.default_rng(seed).normal(0, 0.01, count)
+    values = 1.5 + 1.2 * np.sin(2 * np.pi * minutes / (12.42 * 60)) + noise
+    return [start_us + int(m) * MINUTE_US for m in minutes], values
+
+
+def spike_m(pipeline: Pipeline) -> float:
+    """The simulator's water-level spike: a fraction of the physical range (3.2 m)."""
+    variable = load_registry(pipeline.settings.registry_path).variables[LEVEL]
+    return SPIKE_FRACTION_OF_RANGE * (variable.physical_max - variable.physical_min)
+
+
+def level_messages(station: str, times: list[int], values: np.ndarray) -> list[tuple[str, bytes]]:
+    return [
+        (station, message(station, t, {LEVEL: v}))
+        for t, v in zip(times, np.round(values, 3).tolist(), strict=True)
+    ]
+
+
+def qc_observations(
+    pipeline: Pipeline, station: str, times: list[int], values: np.ndarray
+) -> list[Observation]:
+    """The readings with the flags the QC engine gives them over the whole series (their final flags)."""
+    registry = load_registry(pipeline.settings.registry_path)
+    readings = Readings([station] * len(times), [LEVEL] * len(times), np.array(times), np.round(values, 3))
+    results = QcEngine(load_qc_config(registry)).process(readings)
+    return [reading_observation(r) for r in sorted(results, key=lambda r: r.time_us)]
+
+
+async def qc_history(db, station: str, start_us: int, expected: list[tuple]) -> list[tuple]:
+    count = await wait_for_count(db, COUNT_EVENTS, station, QC_EVENTS, start_us, expected=len(expected))
+    assert count == len(expected)
+    return stored(await db.fetch(EVENTS_OF, station, QC_EVENTS, start_us))
+
+
+async def test_isolated_spikes_raise_no_qc_alert_a_stuck_sensor_one(pipeline, db, publisher) -> None:
+    # Huludao: spikes at 12, 30 and 33 min, then 20 min stuck beyond the sensor span (15 m), then good
+    # readings until keep-firing (1 h) and the horizon have passed. Published in a burst, as the demo
+    # replays history: each spike and its neighbours reach QC together and are failed at once.
+    station, start = "huludao", T_ALERTS + 3000 * MINUTE_US
+    times, values = tide_minutes(start, 160, seed=3)
+    spikes, stuck = [12, 30, 33], list(range(60, 80))
+    values[spikes] += spike_m(pipeline)
+    values[stuck] = 20.0
+    publisher.publish_many(level_messages(station, times, values), pace_per_s=2000)
+    expected = judged(pipeline, qc_observations(pipeline, station, times, values), QC_EVENTS)
+    # By hand: firing at the third stuck reading, resolved 1 h after the last one (at the next reading).
+    assert [(k, t) for _, _, k, _, t in expected] == [
+        ("firing", times[stuck[2]]),
+        ("resolved", times[stuck[-1]] + 61 * MINUTE_US),
+    ]
+    assert await qc_history(db, station, start, expected) == expected
+    # The premise, as stored: each spike failed three readings (itself and both neighbours).
+    failed = await db.fetch(
+        "SELECT (extract(epoch FROM time) * 1000000)::bigint AS time_us FROM observations "
+        "WHERE station_id = $1 AND variable = $2 AND time >= to_timestamp($3 / 1e6) "
+        "AND time < to_timestamp($4 / 1e6) AND (qc_tests ->> 'spike')::int = 4 ORDER BY time",
+        station,
+        LEVEL,
+        start,
+        times[stuck[0] - 5],
+    )
+    assert [r["time_us"] for r in failed] == [times[m + d] for m in spikes for d in (-1, 0, 1)]
+
+
+async def test_an_erratic_sensor_seen_live_raises_one_qc_alert(pipeline, db, publisher) -> None:
+    # Yingkou: an isolated spike, then 10 min of a sensor gone erratic (every reading a spike inside
+    # the sensor span), sent one reading at a time: the spike test can flag a reading only once the
+    # next one is in, so the alert needs QC's corrections.
+    station, start = "yingkou", T_ALERTS + 3500 * MINUTE_US
+    times, values = tide_minutes(start, 110, seed=4)
+    erratic = list(range(20, 30))
+    values[5] += spike_m(pipeline)
+    values[erratic] += spike_m(pipeline) * (-1.0) ** np.arange(len(erratic))
+    items = level_messages(station, times, values)
+    publisher.publish_many(items[:18], pace_per_s=2000)
+    publisher.publish_many(items[18:32], pace_per_s=4)
+    publisher.publish_many(items[32:], pace_per_s=2000)
+    expected = judged(pipeline, qc_observations(pipeline, station, times, values), QC_EVENTS)
+    # By hand: seven spike fails in a row (from the reading before the erratic ones) need three bad
+    # values: firing at 25 min; resolved 1 h after the last fail (the reading after the last spike).
+    assert [(k, t) for _, _, k, _, t in expected] == [
+        ("firing", times[erratic[0] + 5]),
+        ("resolved", times[erratic[-1] + 1] + 61 * MINUTE_US),
+    ]
+    assert await qc_history(db, station, start, expected) == expected

@@ -8,10 +8,10 @@ re-notify, silence end) fire at their due event time, before any observation tha
 
 QC flags are final only once a reading's neighbours are known (the spike test needs the next
 reading), so the stream sends a reading again whenever its flags change (``revised``): a revision
-replaces the reading while it waits to be judged, and a reading waits until the next reading of its
-series has come (or one sampling interval more than the horizon has passed). Each reading is judged
-once, with the flags it has then; a revision after that is counted and ignored, so a correction can
-neither fire an alert twice nor undo one.
+replaces the reading while it waits to be judged, and with ``await_next_reading`` (the stream's
+setting) a reading waits until the next reading of its series has come, or one sampling interval more
+than the horizon has passed. Each reading is judged once, with the flags it has then; a revision after
+that is counted and ignored, so a correction can neither fire an alert twice nor undo one.
 """
 
 from __future__ import annotations
@@ -41,9 +41,13 @@ class AlertEngine:
         channels: Sequence[Channel],
         *,
         horizon_us: int = 0,
+        await_next_reading: bool = False,
     ) -> None:
+        """`horizon_us`: how late an observation may come and still be judged in order (0: judge each
+        at once). `await_next_reading`: judge a reading only when its QC flags are final (see above)."""
         if horizon_us < 0:
             raise ValueError("horizon_us must not be negative")
+        self.await_next_reading = await_next_reading
         self.registry = registry
         self.rules = rules
         self.channels = tuple(channels)
@@ -202,7 +206,8 @@ class AlertEngine:
 
     def _settle(self, station: str, until_us: int) -> list[AlertEvent]:
         state = self._state(station)
-        until_us = self._qc_settled(station, state, until_us)
+        if self.await_next_reading:
+            until_us = self._qc_settled(station, state, until_us)
         ready = sorted(k for k in state.buffer if k[0] <= until_us)
         events: list[AlertEvent] = []
         for key in ready:

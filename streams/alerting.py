@@ -189,7 +189,11 @@ class _Alerts:
     async def get(self) -> AlertEngine:
         if self.engine is None:
             engine = AlertEngine(
-                _registry, _rules, _channels, horizon_us=round(settings.alert_horizon_s * 1e6)
+                _registry,
+                _rules,
+                _channels,
+                horizon_us=round(settings.alert_horizon_s * 1e6),
+                await_next_reading=True,
             )
             for station, state in alert_table.items():
                 if state is not None:

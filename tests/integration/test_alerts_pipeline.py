@@ -68,7 +68,9 @@ def judged(pipeline: Pipeline, observations: list[Observation], rule: str) -> li
     those the newest one is the alert horizon past (when no other station moves the watermark on)."""
     registry = load_registry(pipeline.settings.registry_path)
     horizon_us = round(pipeline.settings.alert_horizon_s * 1e6)
-    engine = AlertEngine(registry, load_rules(registry), load_channels(), horizon_us=horizon_us)
+    engine = AlertEngine(
+        registry, load_rules(registry), load_channels(), horizon_us=horizon_us, await_next_reading=True
+    )
     events = engine.observe(observations)
     return [(e.alert_id, e.seq, e.kind, e.severity or "none", e.time_us) for e in events if e.rule == rule]
 

@@ -70,9 +70,19 @@ def end_us() -> int:
     return T0_US + DAYS * 86_400_000_000 + 3600_000_000 + HORIZON_US
 
 
+def stream_engine(registry, rules, channels, horizon_us: int = HORIZON_US) -> AlertEngine:
+    """The engine as the alert agent runs it: readings wait for their final QC flags."""
+    return AlertEngine(registry, rules, channels, horizon_us=horizon_us, await_next_reading=True)
+
+
+@pytest.fixture
+def engine(registry, rules, channels) -> AlertEngine:
+    return stream_engine(registry, rules, channels, horizon_us=0)
+
+
 @pytest.fixture(scope="module")
 def reference(registry, rules, channels, final) -> list:
-    engine = AlertEngine(registry, rules, channels, horizon_us=HORIZON_US)
+    engine = stream_engine(registry, rules, channels)
     return feed(engine, final) + engine.advance_time(end_us())
 
 
@@ -102,7 +112,7 @@ def test_corrections_in_any_order_give_the_final_flags_history(
     lateness = dict(zip(samples, rng.integers(0, HORIZON_US, len(samples)).tolist(), strict=True))
     arrival = sorted(rows, key=lambda r: (r[2] + lateness[r[0], r[2]], r[0], r[1]))
     quality = QcEngine(load_qc_config(registry))
-    engine = AlertEngine(registry, rules, channels, horizon_us=HORIZON_US)
+    engine = stream_engine(registry, rules, channels)
     events, start, corrections, watermark = [], 0, 0, T0_US
     while start < len(arrival):
         batch = arrival[start : start + int(rng.integers(1, 80))]
@@ -142,8 +152,11 @@ def test_a_correction_after_judgement_is_counted_not_applied(engine):
     assert len(engine.stations["dalian"].buffer) == 1
 
 
-def test_a_reading_waits_for_the_next_one_at_most_an_interval(engine):
+def test_a_reading_waits_for_the_next_one_at_most_an_interval(engine, registry, rules, channels):
     # The salt marsh samples every 30 min: its newest reading waits for the next one, or 30 min.
+    judged_at_once = AlertEngine(registry, rules, channels)
+    judged_at_once.observe([reading("liaohe-saltmarsh", "water_level_m", 0, 2.0)])
+    assert judged_at_once.stations["liaohe-saltmarsh"].buffer == {}
     engine.observe([reading("liaohe-saltmarsh", "water_level_m", 0, 2.0)])
     assert engine.stations["liaohe-saltmarsh"].clock_us < at(0)
     engine.advance_time(at(29))

@@ -14,6 +14,7 @@ Memory = dict[str, list[int]]
 # Per run counter of a QC rule (its memory after the level): how many readings in a row one bad value
 # can flag. First the tests that judge a reading by itself, then each neighbour test.
 _PER_BAD_VALUE = (1, *QC_FLAGS_PER_BAD_VALUE.values())
+_NO_HITS = (False,) * len(_PER_BAD_VALUE)
 
 
 def _enters(band: Band, direction: str, value: float) -> bool:
@@ -41,35 +42,39 @@ def level_severity(condition: LevelCondition, value: float) -> int:
     return max([0, *mapped])
 
 
-def qc_hits(condition: QcCondition, observation: Observation) -> list[bool]:
-    """Which run counters this reading extends: [a test judging the reading by itself flagged it,
-    then each neighbour test (``QC_FLAGS_PER_BAD_VALUE``) flagged it], at ``flag_at_least`` or worse.
+def qc_hits(condition: QcCondition, observation: Observation) -> tuple[bool, ...]:
+    """Which run counters this reading extends: (a test judging the reading by itself flagged it,
+    then each neighbour test (``QC_FLAGS_PER_BAD_VALUE``) flagged it), at ``flag_at_least`` or worse.
 
     A reading whose aggregate flag qualifies but whose tests are not listed counts as flagged by itself.
     """
     flag = observation.qc_flag
     if flag is None or flag == 9 or flag < condition.flag_at_least:
-        return [False] * len(_PER_BAD_VALUE)
+        return _NO_HITS
     tests = observation.failed(condition.flag_at_least)
     if condition.tests:
         tests &= condition.tests
         if not tests:
-            return [False] * len(_PER_BAD_VALUE)
+            return _NO_HITS
     neighbours = tests & QC_FLAGS_PER_BAD_VALUE.keys()
-    return [bool(tests - neighbours) or not tests, *(t in neighbours for t in QC_FLAGS_PER_BAD_VALUE)]
+    return (bool(tests - neighbours) or not tests, *(t in neighbours for t in QC_FLAGS_PER_BAD_VALUE))
 
 
 def bad_in_a_row(condition: QcCondition, runs: list[int], observation: Observation) -> tuple[int, list[int]]:
-    """How many bad values the latest run of flagged readings shows at least, and the updated runs.
+    """How many bad values the latest run of flagged readings shows at least, and the updated runs
+    (empty when no run goes on).
 
     A run of a neighbour test's flags shows the fewest bad values that explain it: an isolated spike
     (the spike test fails it and both neighbours) is one bad value, two spikes at most two, so the
     count reaches ``consecutive`` only when that many values are bad.
     """
+    hits = qc_hits(condition, observation)
+    if hits is _NO_HITS:
+        return 0, []
     runs = [*runs, *[0] * len(_PER_BAD_VALUE)][: len(_PER_BAD_VALUE)]
     runs = [
         min(run + 1, condition.consecutive * per) if hit else 0
-        for run, hit, per in zip(runs, qc_hits(condition, observation), _PER_BAD_VALUE, strict=True)
+        for run, hit, per in zip(runs, hits, _PER_BAD_VALUE, strict=True)
     ]
     return max(-(-run // per) for run, per in zip(runs, _PER_BAD_VALUE, strict=True)), runs
 

@@ -72,8 +72,8 @@ class AlertEngine:
             if not self._rules_by_station.get(observation.station):
                 continue
             state = self._state(observation.station)
-            key = observation.sort_key()
-            if key in state.buffer:
+            key = state.key(observation)
+            if key in state.buffer:  # only a reading can be there already
                 if observation.revised:
                     state.buffer[key] = observation
                 continue
@@ -224,7 +224,7 @@ class AlertEngine:
         change: until the series' next reading is here, or for one sampling interval at most."""
         interval_us = round(self.registry.stations[station].sampling_interval_s * 1e6)
         newest: dict[str, int] = {}
-        for time_us, kind, variable in state.buffer:
+        for time_us, kind, variable, _ in state.buffer:
             if kind == READING and time_us > newest.get(variable, time_us - 1):
                 newest[variable] = time_us
         waiting = [t for t in newest.values() if t <= until_us < t + interval_us]

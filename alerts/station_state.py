@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from alerts.inputs import Observation
+from alerts.inputs import READING, Observation
 from alerts.lifecycle import AlertState
+
+# (time_us, kind, name, n): the observation's sort key, and n to keep observations (not readings) that
+# share it apart, in arrival order.
+BufferKey = tuple[int, str, str, int]
 
 
 @dataclass(slots=True)
 class StationState:
-    # Observations received but not yet judged, by ``Observation.sort_key`` (a revision replaces one).
-    buffer: dict[tuple[int, str, str], Observation] = field(default_factory=dict)
+    # Observations received but not yet judged, by ``key`` (judged in key order).
+    buffer: dict[BufferKey, Observation] = field(default_factory=dict)
     # Latest event time received for the station.
     max_seen_us: int | None = None
     # Event time up to which the station has been judged; anything older arriving now is late.
@@ -27,6 +31,16 @@ class StationState:
 
     def alert(self, rule_id: str) -> AlertState:
         return self.alerts.setdefault(rule_id, AlertState())
+
+    def key(self, observation: Observation) -> BufferKey:
+        """A reading's place in the buffer: one per reading, so that its QC revision replaces it. Any
+        other observation (an indicator) gets a place of its own after those with the same sort key."""
+        time_us, kind, name = observation.sort_key()
+        n = 0
+        if kind != READING:
+            while (time_us, kind, name, n) in self.buffer:
+                n += 1
+        return time_us, kind, name, n
 
     def to_dict(self) -> dict:
         return {
@@ -40,12 +54,14 @@ class StationState:
 
     @classmethod
     def from_dict(cls, data: dict) -> StationState:
-        buffer = [Observation.from_list(o) for o in data["buffer"]]
-        return cls(
-            buffer={o.sort_key(): o for o in buffer},
+        state = cls(
             max_seen_us=data["max_seen_us"],
             clock_us=data["clock_us"],
             late_count=data["late_count"],
             late_revisions=data.get("late_revisions", 0),  # absent from states written before it
             alerts={rule_id: AlertState.from_dict(a) for rule_id, a in data["alerts"].items()},
         )
+        for item in data["buffer"]:  # in key order: every observation gets its key back
+            observation = Observation.from_list(item)
+            state.buffer[state.key(observation)] = observation
+        return state

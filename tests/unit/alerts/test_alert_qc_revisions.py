@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from alert_helpers import MINUTE_US, T0_US, at, feed, kinds, reading
+from alert_helpers import MINUTE_US, T0_US, at, feed, indicator, kinds, reading
 
 from alerts import AlertEngine, Observation
 from alerts.inputs import reading_observation
@@ -163,3 +163,11 @@ def test_a_reading_waits_for_the_next_one_at_most_an_interval(engine, registry, 
     assert len(engine.stations["liaohe-saltmarsh"].buffer) == 1
     engine.advance_time(at(30))
     assert engine.stations["liaohe-saltmarsh"].buffer == {}
+
+
+def test_indicators_at_the_same_time_are_each_judged(engine):
+    # Only readings are one per time: two high-water warnings stamped alike are judged in arrival order.
+    events = engine.observe(
+        [indicator("dalian", "water_level_warning", 5, 1), indicator("dalian", "water_level_warning", 5, 3)]
+    )
+    assert kinds(events) == [("firing", "blue", 5), ("escalated", "orange", 5)]

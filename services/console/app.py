@@ -311,6 +311,19 @@ class Console:
         await self.actions(action)  # type: ignore[misc]
         return json_response({"submitted": action}, 202)
 
+    async def remove_silence(self, request: Request) -> Response:
+        """End an active silence now (it would otherwise run to its end): its alerts notify again."""
+        operator = self._actor(request)
+        body = await _json_body(request)
+        silence_id = _text(body, "id", required=True, limit=100)
+        time_us = now_us()
+        active = {s["id"] for s in await self.query(store.active_silences, time_us)}
+        if silence_id not in active:
+            raise BadRequest(404, f"no active silence {silence_id!r}")
+        action = {"type": "remove_silence", "id": silence_id, "actor": operator.username, "time_us": time_us}
+        await self.actions(action)  # type: ignore[misc]
+        return json_response({"submitted": action}, 202)
+
 
 def _operator_json(operator: Operator | None) -> dict | None:
     return (
@@ -369,6 +382,7 @@ def create_console(
         Route("/api/session", console.session, methods=["GET", "POST", "DELETE"]),
         Route("/api/acknowledge", console.acknowledge, methods=["POST"]),
         Route("/api/silence", console.silence, methods=["POST"]),
+        Route("/api/silence/remove", console.remove_silence, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={BadRequest: _bad_request})

@@ -139,8 +139,10 @@ async def store_alert_events(conn: asyncpg.Connection, events: Sequence[AlertEve
 
 # -- silences --------------------------------------------------------------------------------------
 async def store_silence(conn: asyncpg.Connection, silence: Silence) -> None:
-    """Record a silence (idempotent by id); store it before the events the engine emits for it."""
-    await conn.execute(
+    """Record a silence (idempotent by id); store it before the events the engine emits for it.
+
+    Open consoles are told (at commit), as a silence that covers no open alert emits no event."""
+    status = await conn.execute(
         f"""
         INSERT INTO silences (id, station_id, rule, starts_at, ends_at, created_by, comment)
         VALUES ($1, $2, $3, {ts("$4")}, {ts("$5")}, $6, $7)
@@ -154,6 +156,8 @@ async def store_silence(conn: asyncpg.Connection, silence: Silence) -> None:
         silence.actor,
         silence.comment,
     )
+    if status != "INSERT 0 0":
+        await conn.execute("SELECT pg_notify($1, 'silence')", NOTIFY_CHANNEL)
 
 
 async def remove_silence(conn: asyncpg.Connection, silence_id: str, time_us: int) -> bool:
@@ -163,7 +167,10 @@ async def remove_silence(conn: asyncpg.Connection, silence_id: str, time_us: int
         silence_id,
         time_us,
     )
-    return status != "UPDATE 0"
+    if status == "UPDATE 0":
+        return False
+    await conn.execute("SELECT pg_notify($1, 'silence')", NOTIFY_CHANNEL)
+    return True
 
 
 async def active_silences(conn: asyncpg.Connection, now_us: int) -> list[dict]:

@@ -17,7 +17,7 @@ from alerts import AlertEngine, AlertEvent, Observation, Silence, load_channels,
 from schemas.registry import load_registry
 from services.cli import prepare_database
 from services.config import Settings, load_settings
-from services.db.alerts import store_alert_events, store_silence
+from services.db.alerts import remove_silence, store_alert_events, store_silence
 from services.db.connect import ensure_database
 
 T0_US = 1_700_000_000_000_000  # 2023-11-14 22:13:20 UTC
@@ -86,6 +86,11 @@ class EngineActions:
                     actor=action["actor"],
                     time_us=action["time_us"],
                     comment=action["comment"],
+                )
+            elif action["type"] == "remove_silence":
+                await remove_silence(conn, action["id"], action["time_us"])
+                events = self.engine.remove_silence(
+                    action["id"], actor=action["actor"], time_us=action["time_us"]
                 )
             else:
                 silence = Silence(

@@ -159,6 +159,30 @@ async def test_silence_from_the_console(console):
     assert [s["id"] for s in body["silences"]] == [action["id"]]
 
 
+async def test_end_a_silence_from_the_console(console):
+    await console.post("/api/session", {"username": "wang", "password": "tide-2024!"})
+    status, body = await console.post("/api/silence", {"station": STATION, "rule": "hypoxia", "minutes": 60})
+    silence_id = body["submitted"]["id"]
+    assert (await console.alert(ALERT_ID))["silenced_until_us"] == body["submitted"]["ends_us"]
+
+    status, body = await console.post("/api/silence/remove", {"id": "console-nothing"})
+    assert status == 404 and "no active silence" in body["error"]
+    status, body = await console.post("/api/silence/remove", {})
+    assert status == 400
+    status, body = await console.post("/api/silence/remove", {"id": silence_id})
+    assert status == 202 and body["submitted"]["type"] == "remove_silence"
+    assert (await console.get("/api/alerts/open"))[1]["silences"] == []
+    alert = await console.alert(ALERT_ID)
+    assert alert["silenced_until_us"] is None  # notifies again
+    status, body = await console.post("/api/silence/remove", {"id": silence_id})
+    assert status == 404  # ended once
+
+    async with console.http.delete(console.url + "/api/session", headers=WRITE):
+        pass
+    status, _ = await console.post("/api/silence/remove", {"id": silence_id})
+    assert status == 401
+
+
 async def test_sign_out_and_forged_cookies(console):
     await console.post("/api/session", {"username": "wang", "password": "tide-2024!"})
     assert (await console.get("/api/session"))[1]["operator"]["username"] == "wang"
@@ -205,6 +229,33 @@ async def test_live_updates_over_server_sent_events(console, database):  # noqa:
                 if kind == "alerts":
                     break
         assert [(a["alert_id"], a["severity"]) for a in data["alerts"]] == [(ALERT_ID, "red")]
+
+
+async def test_a_silence_that_covers_no_alert_still_reaches_open_pages(console):
+    """No alert event is emitted for it, so the database announces the silence itself."""
+    await console.post("/api/session", {"username": "wang", "password": "tide-2024!"})
+    async with console.http.get(console.url + "/api/events") as response:
+        events = read_sse(response)
+        first = {}
+        while len(first) < 2:
+            kind, data = await anext(events)
+            first[kind] = data
+        assert first["alerts"]["silences"] == []
+        status, body = await console.post(
+            "/api/silence", {"station": STATION, "rule": "battery_low", "minutes": 30}
+        )
+        assert status == 202 and body["submitted"]["type"] == "silence"
+
+        async def next_silences() -> list[str]:
+            async with asyncio.timeout(5):
+                while True:
+                    kind, data = await anext(events)
+                    if kind == "alerts":
+                        return [s["id"] for s in data["silences"]]
+
+        assert await next_silences() == [body["submitted"]["id"]]
+        await console.post("/api/silence/remove", {"id": body["submitted"]["id"]})
+        assert await next_silences() == []
 
 
 async def test_mounted_under_a_prefix_starts_on_first_request(database):  # noqa: F811

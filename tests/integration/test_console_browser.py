@@ -1,5 +1,6 @@
 """The console in a real headless browser (Debian's Chromium through Selenium): an alert raised by
-readings appears on the open page without a reload, and acknowledging it there changes the database.
+readings appears on the open page without a reload, and acknowledging it, silencing it and ending the
+silence there change the database.
 
 Needs `apt-get install -y chromium chromium-driver`; skipped with that hint when they are missing.
 Selenium is synchronous, so every browser step runs in a thread while the console serves in this loop.
@@ -104,6 +105,21 @@ async def test_alert_appears_live_and_is_acknowledged_from_the_page(database, tm
         alert = await get_alert(conn, alert_id)
         assert (alert["acknowledged_by"], alert["ack_comment"]) == ("wang", "patrol boat sent")
         assert [a["type"] for a in actions.received] == ["acknowledge"]
+
+        # Divers are in the meadow: silence the rule here for an hour, then end it early from the list.
+        await run(click, driver, in_row(alert_id, ".silence"))
+        await run(lambda: driver.find_element(By.CSS_SELECTOR, ".silence-comment").send_keys("divers"))
+        await run(click, driver, lambda d: d.find_element(By.CSS_SELECTOR, ".silence-confirm"))
+        silence_row = "#silence-list tbody tr"
+        listed = await run(wait_for, driver, lambda d: d.find_element(By.CSS_SELECTOR, silence_row).text)
+        assert STATION in listed and "divers" in listed and "wang" in listed
+        await run(wait_for, driver, lambda d: "silenced until" in in_row(alert_id, ".ack-state")(d).text)
+        await run(click, driver, lambda d: d.find_element(By.CSS_SELECTOR, f"{silence_row} .end-silence"))
+        await run(wait_for, driver, lambda d: d.find_element(By.ID, "no-silences").is_displayed())
+        await run(wait_for, driver, lambda d: "silenced until" not in in_row(alert_id, ".ack-state")(d).text)
+        removed = await conn.fetchval("SELECT removed_at IS NOT NULL FROM silences WHERE comment = 'divers'")
+        assert removed
+        assert [a["type"] for a in actions.received] == ["acknowledge", "silence", "remove_silence"]
         assert await run(driver.execute_script, "return window.sameDocument === true;")  # no reload
         station_row = await run(
             lambda: driver.find_element(By.CSS_SELECTOR, f'#station-list tr[data-station="{STATION}"]').text

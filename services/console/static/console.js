@@ -150,6 +150,38 @@ function showForm(templateId, alert) {
   (form.querySelector("input") || form.querySelector("button")).focus();
 }
 
+// -- silences ------------------------------------------------------------------------------------
+function silenceRow(silence) {
+  const end = el("button", { class: "end-silence", type: "button" }, "End silence");
+  end.disabled = !(state.operator && state.actionsEnabled);
+  end.title = state.operator ? "alerts it covers notify again" : "sign in first";
+  const error = el("span", { class: "error" });
+  end.addEventListener("click", async () => {
+    end.disabled = true;
+    try {
+      await api("api/silence/remove", { method: "POST", headers: HEADERS, body: JSON.stringify({ id: silence.id }) });
+      end.textContent = "ending…";
+    } catch (failure) {
+      error.textContent = failure.message;
+      end.disabled = false;
+    }
+  });
+  return el("tr", { dataset: { silenceId: silence.id } },
+    el("td", {}, silence.station || "every station"),
+    el("td", {}, silence.rule ? ruleTitle(silence.rule) : "every rule"),
+    el("td", {}, utc(silence.ends_us)),
+    el("td", {}, silence.actor),
+    el("td", {}, silence.comment || ""),
+    el("td", {}, end, " ", error));
+}
+
+function renderSilences() {
+  const active = state.silences.filter((s) => s.ends_us > state.nowUs);
+  $("#silence-list tbody").replaceChildren(...active.map(silenceRow));
+  $("#silence-count").textContent = active.length;
+  $("#no-silences").hidden = active.length > 0;
+}
+
 // -- stations ------------------------------------------------------------------------------------
 const SVG = "http://www.w3.org/2000/svg";
 const SEV_COLOUR = { blue: "#1f6fd1", yellow: "#e3b505", orange: "#f07b1a", red: "#d3212d" };
@@ -241,6 +273,7 @@ function renderSession() {
   $("#operator-name").textContent = state.operator ? state.operator.display_name : "";
   $("#actions-off").hidden = state.actionsEnabled;
   renderAlerts();
+  renderSilences();
 }
 
 async function signIn(event) {
@@ -274,6 +307,7 @@ function connect() {
     const data = JSON.parse(event.data);
     Object.assign(state, { alerts: data.alerts, silences: data.silences, nowUs: data.now_us });
     renderAlerts();
+    renderSilences();
     loadHistory();
   });
   source.addEventListener("stations", (event) => {

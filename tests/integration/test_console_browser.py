@@ -125,6 +125,8 @@ async def test_alert_appears_live_and_is_acknowledged_from_the_page(database, tm
             lambda: driver.find_element(By.CSS_SELECTOR, f'#station-list tr[data-station="{STATION}"]').text
         )
         assert "min ago" in station_row  # last seen from the stored readings
+        land = await run(lambda: driver.find_elements(By.CSS_SELECTOR, "#map path.land"))
+        assert max(len(path.get_attribute("d")) for path in land) > 1000  # the coast under the dots
         await run(driver.save_screenshot, str(SCREENSHOT))
     finally:
         await run(driver.quit)

@@ -3,7 +3,7 @@
 // so the page works wherever the console is mounted. Text is always set with textContent.
 "use strict";
 
-const state = { operator: null, actionsEnabled: true, alerts: [], silences: [], stations: [], rules: [],
+const state = { operator: null, actionsEnabled: true, alerts: [], silences: [], stations: [], rules: [], land: [],
   nowUs: Date.now() * 1000, seen: new Set() };
 const HEADERS = { "Content-Type": "application/json", "X-Tidewatch-Console": "1" };
 
@@ -212,6 +212,11 @@ function renderMap() {
   const x = (lon) => ((lon - west) / (east - west)) * width;
   const y = (lat) => ((north - lat) / (north - south)) * height;
   const nodes = [];
+  for (const rings of state.land) {
+    const d = rings.map((ring) => "M" + ring.map(([lon, lat]) => `${x(lon).toFixed(1)},${y(lat).toFixed(1)}`)
+      .join("L") + "Z").join("");
+    nodes.push(svg("path", { class: "land", d, "fill-rule": "evenodd" }));
+  }
   for (let lon = Math.ceil(west); lon <= east; lon++) {
     nodes.push(svg("line", { class: "grid", x1: x(lon), x2: x(lon), y1: 0, y2: height }));
     nodes.push(svg("text", { class: "gridlabel", x: x(lon) + 2, y: height - 3 }, `${lon}°E`));
@@ -317,7 +322,20 @@ function connect() {
   });
 }
 
+async function loadLand() {
+  // Natural Earth land around the network (services/console/coastline.py); the map works without it.
+  try {
+    const land = await (await fetch("static/land.geojson")).json();
+    state.land = land.features.flatMap((f) => f.geometry.type === "MultiPolygon"
+      ? f.geometry.coordinates : [f.geometry.coordinates]);
+  } catch (error) {
+    state.land = [];
+  }
+  renderMap();
+}
+
 async function start() {
+  loadLand();
   const meta = await api("api/meta");
   Object.assign(state, { rules: meta.rules, operator: meta.operator, actionsEnabled: meta.actions_enabled });
   for (const rule of meta.rules) $("#filter-rule").append(el("option", { value: rule.id }, rule.id));

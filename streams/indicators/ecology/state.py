@@ -177,19 +177,25 @@ class EcologyState:
         self.first_open = first_open
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-serialisable state (dict keys become strings; floats round-trip exactly)."""
+        """JSON-serialisable state (dict keys become strings; floats round-trip exactly).
+
+        Written to the changelog after every batch that touched the station, so it is built cheaply:
+        (time, value) pairs are the dicts' item tuples (a JSON array each, as a list would be). Every
+        mutable part is copied: the table keeps this object (a rebalance reloads the state from it),
+        so later updates must not change it.
+        """
         return {
             "format": STATE_FORMAT,
             "station": self.station,
             "first_open": self.first_open,
             "late_dropped": self.late_dropped,
             "raw": {
-                str(day): {v: [[t, x] for t, x in readings.items()] for v, readings in variables.items()}
+                str(day): {v: list(readings.items()) for v, readings in variables.items()}
                 for day, variables in self.raw.items()
             },
             "rows": {name: {str(day): row for day, row in rows.items()} for name, rows in self.rows.items()},
-            "carry": self.carry,
-            "emitted": {name: [[t, v] for t, v in values.items()] for name, values in self.emitted.items()},
+            "carry": {name: dict(carry) for name, carry in self.carry.items()},
+            "emitted": {name: list(values.items()) for name, values in self.emitted.items()},
         }
 
     @classmethod

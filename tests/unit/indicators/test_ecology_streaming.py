@@ -9,6 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from schemas.records import Sample
 from streams.indicators.ecology import CATALOGUE, Climatology, EcologyParams, EcologyState, compute_batch
 from streams.indicators.ecology.calendar import DAY_US
 from tests.unit.indicators.ecology_helpers import day_us, final_values, late_arrivals, series_samples, stream
@@ -111,3 +112,16 @@ def test_state_is_json_and_bounded(station_series):
     assert len(state.rows["carbon"]) <= 2 * 31 + 29 + 1
     # Emitted values are remembered only for keys that can still change (the last update's open days).
     assert len(state.emitted["do_saturation_pct"]) <= (PARAMS.allowed_lateness_days + 1 + 10) * 48
+
+
+def test_written_state_is_a_snapshot(station_series):
+    """The changelog table keeps the state object until faust serialises it: a later update of the
+    station must not change it (the state written must be the one whose outputs are stored)."""
+    state = EcologyState("st", PARAMS, CLIMATOLOGY)
+    state.update(station_series[:300])
+    written = state.to_json()
+    blob = json.dumps(written)
+    withdrawn = {name: None for name in station_series[299].values}
+    state.update([*station_series[300:400], Sample(station_series[299].time_us, withdrawn)])
+    assert json.dumps(written) == blob
+    assert json.dumps(state.to_json()) != blob

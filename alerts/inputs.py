@@ -77,17 +77,11 @@ class Observation:
         """The tests that flagged this reading at least `flag_at_least`."""
         return frozenset(test for test, flag in self.qc_tests if flag >= flag_at_least)
 
-    def to_list(self) -> list:
-        """Buffered form in the changelog table (a revision flag is not kept: it has been applied)."""
-        return [
-            self.station,
-            self.kind,
-            self.name,
-            self.time_us,
-            self.value,
-            self.qc_flag,
-            [list(pair) for pair in self.qc_tests],
-        ]
+    def to_list(self) -> tuple:
+        """Buffered form in the changelog table, a JSON array (a revision flag is not kept: it has been
+        applied). The fields as they are, in a tuple (the test pairs are tuples too): written for every
+        waiting reading after every batch, so it must be cheap; the observation itself is immutable."""
+        return (self.station, self.kind, self.name, self.time_us, self.value, self.qc_flag, self.qc_tests)
 
     @classmethod
     def from_list(cls, data: list) -> Observation:

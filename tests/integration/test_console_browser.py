@@ -25,7 +25,7 @@ from alerts import Observation
 from services.console import create_console
 from services.console.serve import serve_console
 from services.db.alerts import create_operator, get_alert, store_alert_events
-from tests.support.browser import require_chromium, start_browser, wait_for
+from tests.support.browser import click, require_chromium, start_browser, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -40,19 +40,6 @@ def in_row(alert_id: str, css: str):
     """The element `css` inside the alert's row, found afresh on every call."""
     row = f'#open-alerts tr[data-alert-id="{alert_id}"]'
     return lambda d: d.find_element(By.CSS_SELECTOR, f"{row} {css}")
-
-
-def click(driver, find) -> None:
-    """Click what `find` locates once it is enabled (retrying if a live update replaced it)."""
-
-    def clicked(d) -> bool:
-        element = find(d)
-        if not element.is_enabled():
-            return False
-        element.click()
-        return True
-
-    wait_for(driver, clicked)
 
 
 async def test_alert_appears_live_and_is_acknowledged_from_the_page(database, tmp_path):  # noqa: F811

@@ -16,6 +16,7 @@ from services.console import create_console
 from services.console.actions import KafkaActions
 from services.console.serve import serve_console
 from services.db.alerts import create_operator
+from tests.support.browser import click as _click
 from tests.support.browser import require_chromium, start_browser
 from tests.support.browser import wait_for as _wait_for
 from tests.support.pipeline import Publisher, message
@@ -28,17 +29,6 @@ from selenium.webdriver.common.by import By  # noqa: E402
 SCREENSHOT = Path("/tmp/tidewatch_console_pipeline.png")
 MINUTE_US = 60_000_000
 STATION, DO = "changhai-seagrass", "dissolved_oxygen_mg_l"
-
-
-def click(driver, find) -> None:
-    def clicked(d) -> bool:
-        element = find(d)
-        if not element.is_enabled():
-            return False
-        element.click()
-        return True
-
-    wait_for(driver, clicked)
 
 
 async def test_alert_from_readings_is_acknowledged_through_the_stream(pipeline, tmp_path) -> None:
@@ -115,5 +105,10 @@ async def test_alert_from_readings_is_acknowledged_through_the_stream(pipeline, 
         await conn.close()
 
 
-def wait_for(driver, condition, timeout_s: float = 30.0):  # the pipeline is slower than a direct write
+# The pipeline is slower than a direct write: every wait here allows 30 s.
+def wait_for(driver, condition, timeout_s: float = 30.0):
     return _wait_for(driver, condition, timeout_s)
+
+
+def click(driver, find, timeout_s: float = 30.0) -> None:
+    _click(driver, find, timeout_s)

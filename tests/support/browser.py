@@ -51,3 +51,16 @@ def wait_for(driver: Any, condition: Callable[[Any], Any], timeout_s: float = 10
         driver, timeout_s, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
     )
     return wait.until(condition)
+
+
+def click(driver: Any, find: Callable[[Any], Any], timeout_s: float = 10.0) -> None:
+    """Click what `find` locates once it is enabled (retrying if a live update replaced it)."""
+
+    def clicked(d: Any) -> bool:
+        element = find(d)
+        if not element.is_enabled():
+            return False
+        element.click()
+        return True
+
+    wait_for(driver, clicked, timeout_s)

@@ -38,3 +38,16 @@ class Silence:
     @classmethod
     def from_dict(cls, data: dict) -> Silence:
         return cls(**data)
+
+    @classmethod
+    def from_action(cls, action: dict) -> Silence:
+        """A console's "silence" action (alert-actions topic): it starts at the action's time."""
+        return cls(
+            id=str(action["id"]),
+            created_us=int(action["time_us"]),
+            ends_us=int(action["ends_us"]),
+            actor=str(action["actor"]),
+            station=action.get("station") or None,
+            rule=action.get("rule") or None,
+            comment=str(action.get("comment") or ""),
+        )

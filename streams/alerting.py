@@ -99,18 +99,6 @@ def indicator_observations(engine: AlertEngine, batch: IndicatorBatch) -> list[O
     return out
 
 
-def silence_of(action: dict) -> Silence:
-    return Silence(
-        id=str(action["id"]),
-        created_us=int(action["time_us"]),
-        ends_us=int(action["ends_us"]),
-        actor=str(action["actor"]),
-        station=action.get("station") or None,
-        rule=action.get("rule") or None,
-        comment=str(action.get("comment") or ""),
-    )
-
-
 def apply_action(engine: AlertEngine, action: dict, applied: Applied) -> list[AlertEvent]:
     """One operator action, in stream order; an unknown or malformed action is logged and skipped."""
     kind = action.get("type")
@@ -123,7 +111,7 @@ def apply_action(engine: AlertEngine, action: dict, applied: Applied) -> list[Al
                 comment=str(action.get("comment") or ""),
             )
         if kind == "silence":
-            silence = silence_of(action)
+            silence = Silence.from_action(action)
             applied.silences[silence.id] = silence
             return engine.silence(silence)
         if kind == "remove_silence":

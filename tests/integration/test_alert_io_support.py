@@ -18,7 +18,7 @@ from schemas.registry import load_registry
 from services.cli import prepare_database
 from services.config import Settings, load_settings
 from services.db.alerts import remove_silence, store_alert_events, store_silence
-from services.db.connect import ensure_database
+from services.db.connect import drop_database, ensure_database
 
 T0_US = 1_700_000_000_000_000  # 2023-11-14 22:13:20 UTC
 MINUTE_US = 60_000_000
@@ -60,11 +60,7 @@ async def database() -> AsyncIterator[Database]:
     try:
         yield Database(settings, url)
     finally:
-        admin = await asyncpg.connect(base.database_url.rsplit("/", 1)[0] + "/postgres")
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(url)
 
 
 class EngineActions:
@@ -93,15 +89,7 @@ class EngineActions:
                     action["id"], actor=action["actor"], time_us=action["time_us"]
                 )
             else:
-                silence = Silence(
-                    action["id"],
-                    created_us=action["time_us"],
-                    ends_us=action["ends_us"],
-                    actor=action["actor"],
-                    station=action["station"],
-                    rule=action["rule"],
-                    comment=action["comment"],
-                )
+                silence = Silence.from_action(action)
                 await store_silence(conn, silence)
                 events = self.engine.silence(silence)
             await store_alert_events(conn, events)

@@ -31,7 +31,7 @@ import psutil
 from schemas.registry import load_registry
 from services.cli import prepare_database
 from services.config import load_settings, settings_env
-from services.db.connect import ensure_database
+from services.db.connect import drop_database, ensure_database
 from services.db.writers import prepare_connection, upsert_observations
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -273,11 +273,7 @@ async def run(repeat: int, keep_db: bool) -> str:
         server.process.terminate()
         server.process.wait(10)
         if not keep_db:
-            admin = await asyncpg.connect(base.database_url.rsplit("/", 1)[0] + "/postgres")
-            try:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await admin.close()
+            await drop_database(settings.database_url)
     total = sum(counts.values())
     lines = [
         f"# tidewatch API benchmark ({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "

@@ -16,10 +16,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-import asyncpg
-
 from schemas.registry import load_registry
 from services.config import Settings
+from services.db.connect import drop_database, ensure_database
 from services.stack.launcher import start_stack
 from services.stack.pipeline import CLI, Pipeline
 from services.stack.process import Child, free_port, start_child
@@ -115,14 +114,10 @@ async def _progress(
 
 
 async def _fresh_database(url: str, name: str = "tidewatch_demo") -> str:
-    base, _ = url.rsplit("/", 1)
-    admin = await asyncpg.connect(base + "/postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return f"{base}/{name}"
+    demo_url = f"{url.rsplit('/', 1)[0]}/{name}"
+    await drop_database(demo_url)
+    await ensure_database(demo_url)
+    return demo_url
 
 
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from services.config import load_settings
+from services.db.connect import drop_database
 from services.stack.launcher import Stack, start_stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,13 +32,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
     database = f"tidewatch_test_{uuid.uuid4().hex[:8]}"
     settings = base.with_(database_url=base.database_url.rsplit("/", 1)[0] + f"/{database}")
     stack = await start_stack(settings, tmp_path_factory.mktemp("stack"), fresh_kafka=True, private_mqtt=True)
-    admin_url = stack.settings.database_url.rsplit("/", 1)[0] + "/postgres"
     try:
         yield stack
     finally:
         stack.stop()
-        admin = await asyncpg.connect(admin_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(stack.settings.database_url)

@@ -33,6 +33,16 @@ async def ensure_database(url: str) -> None:
         await conn.close()
 
 
+async def drop_database(url: str) -> None:
+    """Drop the database named in ``url``, closing its sessions (tests, benchmarks and the demo's reset)."""
+    name = urlsplit(url).path.lstrip("/")
+    admin = await asyncpg.connect(_with_database(url, "postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
 async def connect_with_retry(url: str, *, attempts: int = 0, max_delay_s: float = 10.0) -> asyncpg.Connection:
     """Connect, backing off while the server is unreachable (attempts=0: forever)."""
     delay, tried = 0.2, 0

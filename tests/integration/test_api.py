@@ -33,7 +33,7 @@ from services.api.app import create_app, serve
 from services.api.params import encode_cursor
 from services.cli import prepare_database
 from services.config import Settings, load_settings
-from services.db.connect import ensure_database
+from services.db.connect import drop_database, ensure_database
 from services.db.writers import prepare_connection, upsert_observations
 
 pytestmark = pytest.mark.integration
@@ -166,11 +166,7 @@ async def settings() -> AsyncIterator[Settings]:
     try:
         yield settings
     finally:
-        admin = await asyncpg.connect(base.database_url.rsplit("/", 1)[0] + "/postgres")
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(settings.database_url)
 
 
 @pytest.fixture(scope="module")

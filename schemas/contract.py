@@ -15,6 +15,7 @@ ingest can forward the good part and dead-letter the rest.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +44,8 @@ BAD_TIME = "bad_time"
 FUTURE_TIME = "future_time"
 TOO_OLD = "too_old"
 OUT_OF_RANGE = "out_of_physical_range"
+EMPTY_SAMPLE = "empty_sample"
+VALIDATION_FAILED = "validation_failed"  # the validator itself raised (e.g. nesting too deep)
 REASONS = (
     MALFORMED_JSON,
     SCHEMA,
@@ -55,6 +58,14 @@ REASONS = (
     FUTURE_TIME,
     TOO_OLD,
     OUT_OF_RANGE,
+    EMPTY_SAMPLE,
+    VALIDATION_FAILED,
+)
+# RFC 3339 date-time: full date, 'T', hh:mm:ss, optional fraction, and 'Z' or a numeric offset.
+# ``datetime.fromisoformat`` also takes ISO 8601 forms RFC 3339 does not (basic format, week and
+# ordinal dates, hours without minutes), so the shape is checked first.
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
 )
 
 
@@ -106,7 +117,11 @@ class Verdict:
 
 def parse_time_us(text: str) -> int:
     """RFC 3339 → integer µs since the epoch, UTC. A time without an offset is ambiguous: refused."""
-    moment = datetime.fromisoformat(text)
+    if _RFC3339.fullmatch(text) is None:
+        if _RFC3339.fullmatch(text + "Z") is not None:
+            raise ValueError(f"time {text!r} has no UTC offset")
+        raise ValueError(f"time {text!r} is not RFC 3339 (YYYY-MM-DDThh:mm:ss[.f](Z|±hh:mm))")
+    moment = datetime.fromisoformat(text.upper())
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"time {text!r} has no UTC offset")
     delta = moment - _EPOCH
@@ -138,6 +153,15 @@ class Validator:
         }
 
     def validate(self, topic: str, payload: bytes, received_us: int) -> Verdict:
+        """Never raises: anything that goes wrong while judging one message refuses that message."""
+        try:
+            return self._validate(topic, payload, received_us)
+        except Exception as exc:  # noqa: BLE001 - one hostile message must never stop ingest
+            verdict = Verdict()
+            verdict.refuse(VALIDATION_FAILED, f"{type(exc).__name__}: {exc}"[:500])
+            return verdict
+
+    def _validate(self, topic: str, payload: bytes, received_us: int) -> Verdict:
         verdict = Verdict()
         if len(payload) > self.max_payload_bytes:
             return verdict.refuse(OVERSIZE, f"{len(payload)} bytes > limit {self.max_payload_bytes}")
@@ -193,6 +217,9 @@ class Validator:
         if time_us < EARLIEST_TIME_US:
             verdict.refuse(TOO_OLD, f"sample time {raw.time} is before 1990-01-01")
             return None
+        if not raw.values:
+            verdict.refuse(EMPTY_SAMPLE, f"sample at {raw.time} has no values")
+            return None
         values: dict[str, float | None] = {}
         for var_id, value in raw.values.items():
             bounds = ranges.get(var_id)
@@ -208,7 +235,7 @@ class Validator:
             elif value is None:
                 values[var_id] = None
             elif isinstance(value, bool) or not isinstance(value, int | float):
-                verdict.refuse(SCHEMA, f"{var_id} at {raw.time}: expected a number or null, got {value!r}")
+                verdict.refuse(SCHEMA, f"{var_id!r} at {raw.time}: expected a number or null, got {value!r}")
             elif bounds[0] <= value <= bounds[1]:
                 values[var_id] = float(value)
             else:

@@ -145,3 +145,52 @@ def test_non_finite_numbers_never_pass(number: bytes) -> None:
     verdict = _validate(raw)
     assert verdict.accepted is None
     assert _reasons(verdict)[0] in {contract.MALFORMED_JSON, contract.SCHEMA}
+
+
+# -- hostile inputs (issue 19) ------------------------------------------------------------------
+
+
+def test_a_value_nested_a_thousand_deep_is_refused_not_raised() -> None:
+    deep = b"[" * 1000 + b"]" * 1000
+    payload = b'{"station": "liaodong-bay-buoy", "time": "2026-11-18T01:50:00Z", "values": {"x": ' + deep + b"}}"
+    verdict = _validate(payload)
+    assert verdict.accepted is None
+    assert _reasons(verdict) == [contract.VALIDATION_FAILED]
+    assert "RecursionError" in verdict.refusals[0].detail
+
+
+@pytest.mark.parametrize(
+    "text", ["20250101T000000Z", "2025-W01-3T00:00:00Z", "2025-01-01T00Z", "2025-001T00:00:00Z", "2025-01-01 00:00Z"]
+)
+def test_times_that_are_not_rfc_3339_are_refused(text: str) -> None:
+    verdict = _validate({"station": "liaodong-bay-buoy", "time": text, "values": {"wave_height_m": 1.0}})
+    assert verdict.accepted is None
+    assert _reasons(verdict) == [contract.BAD_TIME]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"station": "liaodong-bay-buoy", "time": "2026-11-18T01:50:00Z", "values": {}},
+        {
+            "station": "liaodong-bay-buoy",
+            "time": "2026-11-18T01:50:00Z",
+            "values": {"wave_height_m": 1.0},
+            "backlog": [{"time": "2026-11-18T01:40:00Z", "values": {}}],
+        },
+    ],
+)
+def test_an_empty_sample_is_refused_with_a_reason(payload: dict) -> None:
+    verdict = _validate(payload)
+    assert contract.EMPTY_SAMPLE in _reasons(verdict)
+
+
+def test_nul_bytes_never_reach_the_refusal_text() -> None:
+    verdict = _validate(
+        b'{"station": "liaodong-bay-buoy", "time": "2026-11-18T01:50:00Z", "values": {"wave\\u0000_m": "x"}}'
+    )
+    assert _reasons(verdict) == [contract.UNKNOWN_VARIABLE]
+    verdict = _validate(b'{"station": "bu\\u0000oy", "time": "2026-11-18T01:50:00Z", "values": {"a": 1}}')
+    assert _reasons(verdict) == [contract.UNKNOWN_STATION]
+    for refusal in verdict.refusals:
+        assert "\x00" not in refusal.detail

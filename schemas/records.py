@@ -59,8 +59,23 @@ class ReadingBatch(msgspec.Struct, frozen=True, tag="readings/v1"):
         return sum(item.count() for item in self.items)
 
 
+def storable_text(text: str) -> str:
+    """Text PostgreSQL can store: NUL and lone surrogates escaped visibly (``\\x00``, ``\\ud800``).
+
+    Station ids and field names in dead letters come from hostile payloads; ``text`` refuses NUL
+    and UTF-8 cannot encode a lone surrogate, and one such row used to take its whole batch down.
+    """
+    if text.isascii() and "\x00" not in text:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
 class DeadLetter(msgspec.Struct, frozen=True, tag="deadletter/v1"):
-    """A refused message (or the refused part of one), with the untouched payload and why."""
+    """A refused message (or the refused part of one), with the untouched payload and why.
+
+    One letter per message: ``reason`` is its most frequent refusal, ``detail`` counts every reason
+    and gives the first details. Text fields are ``storable_text``; the payload is the raw bytes.
+    """
 
     received_us: int
     source: str

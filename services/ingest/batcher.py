@@ -1,8 +1,8 @@
 """Turn validated MQTT messages into Kafka records (pure: no I/O).
 
 Readings of many messages share one record per partition, so the stream workers pay their
-per-record cost once per batch rather than once per reading. Every refusal becomes one dead letter
-with the untouched payload. The MQTT ids travel with the batch: they are acknowledged, in arrival
+per-record cost once per batch rather than once per reading. A message with refusals becomes one
+dead letter (however many of its samples were refused) with the untouched payload and every reason. The MQTT ids travel with the batch: they are acknowledged, in arrival
 order, only once Kafka has every record of the batch.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from schemas.contract import Verdict
+from schemas.contract import Refusal, Verdict
 from schemas.records import (
     DEAD_LETTER_TOPIC,
     READINGS_TOPIC,
@@ -20,7 +20,31 @@ from schemas.records import (
     StationReadings,
     encode,
     partition_for,
+    storable_text,
 )
+
+MAX_DETAIL_CHARS = 4096
+
+
+def letter_detail(refusals: list[Refusal]) -> tuple[str, str]:
+    """(leading reason, detail) of one message's refusals: every reason counted, first details kept.
+
+    A 147 KiB message with 2,000 refused samples once became 2,000 letters carrying the payload each
+    (286 MiB); one letter with a bounded detail keeps what an operator needs.
+    """
+    counts = Counter(refusal.reason for refusal in refusals)
+    if len(refusals) == 1:
+        return refusals[0].reason, storable_text(refusals[0].detail)[:MAX_DETAIL_CHARS]
+    head = f"{len(refusals)} refusals: " + ", ".join(f"{r} x{n}" for r, n in counts.most_common())
+    parts, size = [head], len(head)
+    for shown, refusal in enumerate(refusals):
+        line = f"{refusal.reason}: {storable_text(refusal.detail)}"
+        if size + len(line) + 64 > MAX_DETAIL_CHARS:
+            parts.append(f"... {len(refusals) - shown} more")
+            break
+        parts.append(line)
+        size += len(line) + 2
+    return counts.most_common(1)[0][0], "; ".join(parts)[:MAX_DETAIL_CHARS]
 
 
 @dataclass(slots=True)
@@ -62,11 +86,13 @@ class Batcher:
             station = verdict.accepted.station
             self._items.setdefault(partition_for(station, self.partitions), []).append(verdict.accepted)
             self._readings[station] += verdict.accepted.count()
+        if not verdict.refusals:
+            return
         for refusal in verdict.refusals:
             self._refusals[refusal.reason, verdict.station] += 1
-            self._letters.append(
-                DeadLetter(received_us, topic, refusal.reason, refusal.detail, payload, verdict.station)
-            )
+        reason, detail = letter_detail(verdict.refusals)
+        station = None if verdict.station is None else storable_text(verdict.station)
+        self._letters.append(DeadLetter(received_us, storable_text(topic), reason, detail, payload, station))
 
     def take(self) -> Flush:
         records = [

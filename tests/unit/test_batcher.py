@@ -10,6 +10,7 @@ import sys
 from schemas.contract import Validator, readings_topic
 from schemas.records import DEAD_LETTER_TOPIC, READINGS_TOPIC, decode_batch, decode_dead_letter, partition_for
 from schemas.registry import load_registry
+from schemas.records import storable_text
 from services.ingest.batcher import Batcher
 
 REGISTRY = load_registry()
@@ -71,3 +72,44 @@ def test_partition_mapping_is_the_same_in_every_process() -> None:
     )
     assert other.stdout.strip() == str([partition_for(s, 8) for s in stations])
     assert len({partition_for(s, 8) for s in stations}) > 1
+
+
+def test_a_message_with_many_refused_samples_is_one_dead_letter_listing_every_reason() -> None:
+    samples = [
+        {"time": f"2026-11-18T01:{m % 60:02d}:{m // 60:02d}Z", "values": {"water_level_m": 99.0}}
+        for m in range(2000)
+    ]
+    samples.append({"time": "2026-11-18T02:00:00Z", "values": {"no_such_variable": 1.0}})
+    payload = json.dumps({"station": "dalian", "backlog": samples}).encode()
+    batcher = Batcher(partitions=4)
+    _add(batcher, 1, "dalian", payload)
+    flush = batcher.take()
+    letters = [decode_dead_letter(r.value) for r in flush.records if r.topic == DEAD_LETTER_TOPIC]
+    assert len(letters) == 1
+    (letter,) = letters
+    assert letter.payload == payload
+    assert letter.reason == "out_of_physical_range"  # the most frequent reason leads
+    assert "out_of_physical_range x2000" in letter.detail and "unknown_variable x1" in letter.detail
+    assert len(letter.detail) <= 4096
+    # Counted per refusal, as before (the metric counts refused values, not letters).
+    assert flush.refusals == {("out_of_physical_range", "dalian"): 2000, ("unknown_variable", "dalian"): 1}
+
+
+def test_dead_letter_text_fields_carry_no_nul_or_lone_surrogate() -> None:
+    payload = b'{"station": "bu\\u0000oy", "time": "2026-11-18T01:50:00Z", "values": {"a": 1}}'
+    batcher = Batcher(partitions=4)
+    batcher.add(
+        1,
+        "tidewatch/v1/liaoning/bu\x00oy/readings",
+        payload,
+        NOW_US,
+        VALIDATOR.validate("t", payload, NOW_US),
+    )
+    (record,) = batcher.take().records
+    letter = decode_dead_letter(record.value)
+    assert letter.payload == payload  # the bytes are untouched
+    for text in (letter.station, letter.source, letter.detail, letter.reason):
+        assert "\x00" not in text
+        text.encode("utf-8")  # storable as PostgreSQL text
+    assert letter.station == "bu\\x00oy"  # escaped visibly
+    assert storable_text("a\ud800b") == "a\\ud800b"

@@ -152,7 +152,9 @@ def test_non_finite_numbers_never_pass(number: bytes) -> None:
 
 def test_a_value_nested_a_thousand_deep_is_refused_not_raised() -> None:
     deep = b"[" * 1000 + b"]" * 1000
-    payload = b'{"station": "liaodong-bay-buoy", "time": "2026-11-18T01:50:00Z", "values": {"x": ' + deep + b"}}"
+    payload = (
+        b'{"station": "liaodong-bay-buoy", "time": "2026-11-18T01:50:00Z", "values": {"x": ' + deep + b"}}"
+    )
     verdict = _validate(payload)
     assert verdict.accepted is None
     assert _reasons(verdict) == [contract.VALIDATION_FAILED]
@@ -160,7 +162,8 @@ def test_a_value_nested_a_thousand_deep_is_refused_not_raised() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["20250101T000000Z", "2025-W01-3T00:00:00Z", "2025-01-01T00Z", "2025-001T00:00:00Z", "2025-01-01 00:00Z"]
+    "text",
+    ["20250101T000000Z", "2025-W01-3T00:00:00Z", "2025-01-01T00Z", "2025-001T00:00:00Z", "2025-01-01 00:00Z"],
 )
 def test_times_that_are_not_rfc_3339_are_refused(text: str) -> None:
     verdict = _validate({"station": "liaodong-bay-buoy", "time": text, "values": {"wave_height_m": 1.0}})

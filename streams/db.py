@@ -2,6 +2,15 @@
 
 Every agent's write goes through ``write_until_stored``: it returns only once the database has the
 batch, so faust moves the batch's offsets on only after that (at-least-once; writers are idempotent).
+
+Which errors are retried: every error that says the connection or the server failed, not the
+batch. A backend terminated mid-statement surfaces as any of ``ConnectionDoesNotExistError``,
+``AdminShutdownError``, ``CrashShutdownError``, ``InterfaceError`` or ``InternalClientError``
+("cannot switch to state …; another operation is in progress": the protocol state of a connection
+killed under it), or an ``OSError``; a retry that listed only some of them let the agent crash and
+faust move on past the unstored batch. The connection that failed is terminated (never handed back
+to the pool half-way through an operation) and the batch goes again on a fresh one. An error about
+the data (SQLSTATE classes 22, 23, 42, …) would fail the same way forever: it is raised.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from typing import TypeVar
 import asyncpg
 
 from services.db.connect import ensure_database
-from services.db.writers import prepare_connection
+from services.db.writers import is_transient, prepare_connection
 from streams.app import settings
 
 log = logging.getLogger(__name__)
@@ -39,17 +48,28 @@ async def write_until_stored(
     write: Callable[[asyncpg.Connection, Sequence[T]], Awaitable[R]], rows: Sequence[T]
 ) -> R:
     """Retry one batch until the database has it: offsets only move on after this returns."""
-    delay = 0.2
+    return await retry_until_stored(pool, write, rows)
+
+
+async def retry_until_stored(
+    get_pool: Callable[[], Awaitable[asyncpg.Pool]],
+    write: Callable[[asyncpg.Connection, Sequence[T]], Awaitable[R]],
+    rows: Sequence[T],
+    initial_delay_s: float = 0.2,
+) -> R:
+    """Write one batch on a pooled connection, retrying on a new connection until it is stored."""
+    delay = initial_delay_s
     while True:
         try:
-            async with (await pool()).acquire() as conn:
-                return await write(conn, rows)
-        except (
-            OSError,
-            asyncpg.PostgresConnectionError,
-            asyncpg.CannotConnectNowError,
-            asyncpg.InterfaceError,
-        ) as exc:
+            async with (await get_pool()).acquire() as conn:
+                try:
+                    return await write(conn, rows)
+                except BaseException:
+                    conn.terminate()  # whatever state it is in, it is not reused
+                    raise
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
             log.warning("database write failed (%s); retrying %d rows in %.1f s", exc, len(rows), delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)

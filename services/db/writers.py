@@ -8,11 +8,18 @@ the wire as integer microseconds and become timestamptz inside PostgreSQL, exact
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Sequence
 
 import asyncpg
 
-from schemas.records import DeadLetter, StationReadings
+from schemas.records import DeadLetter, StationReadings, storable_text
+
+log = logging.getLogger(__name__)
+# SQLSTATE classes that say the server or the connection failed, not the statement: 08 connection
+# exception, 40 transaction rollback (serialization, deadlock), 53 insufficient resources, 57
+# operator intervention (admin/crash shutdown, cannot connect now, query cancelled), 58 system error.
+TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
 
 QC_NOT_EVALUATED = 2
 QC_MISSING = 9
@@ -64,6 +71,15 @@ SELECT station_id, count(*) AS new_rows FROM inserted GROUP BY station_id
 """
 
 ObservationRow = tuple[int, str, str, float | None, int, str | None, int, bool]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True if retrying the same statement on a new connection can succeed."""
+    if isinstance(exc, OSError | asyncpg.InterfaceError | asyncpg.InternalClientError):
+        return True  # socket errors, timeouts, a connection closed or confused under its operation
+    if isinstance(exc, asyncpg.PostgresError):
+        return (getattr(exc, "sqlstate", None) or "")[:2] in TRANSIENT_SQLSTATE_CLASSES
+    return False
 
 
 async def prepare_connection(conn: asyncpg.Connection) -> None:

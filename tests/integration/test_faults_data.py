@@ -1,0 +1,137 @@
+"""Faults on the data path (issue 19): database connections killed mid-write, hostile dead letters.
+
+Real PostgreSQL (the stack's fresh database). The retry helper is the one every stream writer uses
+(store, indicators, alerts, dead letters): it must store each batch exactly once however often the
+backends are terminated, and the dead-letter writer must never lose a batch to one bad row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import asyncpg
+import pytest
+
+from schemas.records import DeadLetter
+from services.cli import prepare_database
+from services.db.writers import (
+    ObservationRow,
+    insert_dead_letters,
+    prepare_connection,
+    reading_rows,
+    upsert_observations,
+)
+from schemas.records import Sample, StationReadings
+from services.stack.launcher import Stack
+from streams.db import retry_until_stored
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+T0_US = 1_790_000_000 * 1_000_000
+WRITERS = 3  # store, indicators and dead-letter agents share one worker's pool
+BATCHES = 60
+ROWS = 400
+KILL_MIN_S, KILL_MAX_S = 0.02, 0.2
+
+
+@pytest.fixture(scope="module")
+async def database(stack: Stack) -> str:
+    await prepare_database(stack.settings)
+    return stack.settings.database_url
+
+
+def _batch(writer: int, batch: int) -> list[ObservationRow]:
+    start = T0_US + ((writer * BATCHES + batch) * ROWS) * 60_000_000
+    samples = [Sample(start + i * 60_000_000, {"water_level_m": 1.0 + i * 1e-4}) for i in range(ROWS)]
+    return reading_rows([StationReadings("dalian", start, samples)])
+
+
+async def _slow_upsert(conn: asyncpg.Connection, rows: list[ObservationRow]) -> dict[str, int]:
+    """The real upsert, behind a statement long enough for a kill to land in the middle of one."""
+    await conn.execute("SELECT pg_sleep(0.03)")
+    return await upsert_observations(conn, rows)
+
+
+async def _kill_backends(url: str, stop: asyncio.Event, rng: random.Random) -> int:
+    """Terminate every other backend of the database every 0.3-1.5 s; returns how many were killed."""
+    killed = 0
+    conn = await asyncpg.connect(url)
+    try:
+        while not stop.is_set():
+            await asyncio.sleep(rng.uniform(KILL_MIN_S, KILL_MAX_S))
+            killed += await conn.fetchval(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+    finally:
+        await conn.close()
+    return killed
+
+
+async def test_every_batch_is_stored_exactly_once_while_backends_are_killed(database: str) -> None:
+    pool = await asyncpg.create_pool(database, min_size=1, max_size=4, init=prepare_connection)
+
+    async def current_pool() -> asyncpg.Pool:
+        return pool
+
+    async def writer(index: int) -> int:
+        stored = 0
+        for batch in range(BATCHES):
+            new = await retry_until_stored(
+                current_pool, _slow_upsert, _batch(index, batch), initial_delay_s=0.05
+            )
+            stored += sum(new.values())
+        return stored
+
+    stop = asyncio.Event()
+    killer = asyncio.create_task(_kill_backends(database, stop, random.Random(19)))
+    try:
+        stored = await asyncio.wait_for(asyncio.gather(*(writer(i) for i in range(WRITERS))), timeout=240)
+    finally:
+        stop.set()
+        killed = await killer
+        await pool.close()
+    conn = await asyncpg.connect(database)
+    try:
+        rows, distinct = await conn.fetchrow(
+            "SELECT count(*), count(DISTINCT time) FROM observations WHERE station_id = 'dalian' AND time >= "
+            "to_timestamp($1 / 1e6)",
+            T0_US,
+        )
+    finally:
+        await conn.close()
+    assert killed > 0  # the fault happened
+    assert rows == distinct == WRITERS * BATCHES * ROWS
+    assert sum(stored) <= rows  # redelivered writes count no new rows
+
+
+async def test_one_unstorable_dead_letter_never_takes_its_batch(database: str) -> None:
+    letters = [
+        DeadLetter(
+            T0_US + i, "tidewatch/v1/x/dalian/readings", "malformed_json", f"letter {i}", b"{x", "dalian"
+        )
+        for i in range(100)
+    ]
+    # Written by an older ingest, before text fields were escaped: NUL in station, source and detail.
+    letters.append(
+        DeadLetter(
+            T0_US + 500, "tidewatch/v1/x/a\x00b/readings", "unknown_station", "a\x00b", b"\x00", "a\x00b"
+        )
+    )
+    # A time PostgreSQL cannot hold: the row is kept, with its error as detail.
+    letters.append(
+        DeadLetter(10**18 * 9, "tidewatch/v1/x/dalian/readings", "bad_time", "far", b"{}", "dalian")
+    )
+    conn = await asyncpg.connect(database)
+    try:
+        await conn.execute("DELETE FROM dead_letters")
+        assert await insert_dead_letters(conn, letters) == len(letters)
+        rows = await conn.fetch("SELECT station_id, source, detail, payload FROM dead_letters")
+    finally:
+        await conn.close()
+    assert len(rows) == len(letters)
+    nul = next(r for r in rows if r["payload"] == b"\x00")
+    assert nul["station_id"] == "a\\x00b" and "a\\x00b" in nul["source"]
+    far = next(r for r in rows if r["payload"] == b"{}")
+    assert far["detail"].startswith("unstorable row")

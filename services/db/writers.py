@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterable, Sequence
 
 import asyncpg
@@ -123,19 +124,32 @@ def dead_letter_fingerprint(letter: DeadLetter) -> bytes:
     return digest.digest()
 
 
-async def insert_dead_letters(conn: asyncpg.Connection, letters: Sequence[DeadLetter]) -> int:
-    """Store refused messages once each; returns how many were new."""
-    if not letters:
-        return 0
+INSERT_DEAD_LETTERS = f"""
+INSERT INTO dead_letters (received_at, fingerprint, source, station_id, reason, detail, payload)
+SELECT {_EPOCH.format("r.received_us")}, r.fingerprint, r.source, r.station_id, r.reason, r.detail,
+       r.payload
+FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[])
+     AS r(received_us, fingerprint, source, station_id, reason, detail, payload)
+ON CONFLICT DO NOTHING
+"""
+
+
+def _storable(letter: DeadLetter) -> DeadLetter:
+    """The letter with its text fields escaped (letters from an older ingest may carry NUL)."""
+    station = None if letter.station is None else storable_text(letter.station)
+    return DeadLetter(
+        letter.received_us,
+        storable_text(letter.source),
+        storable_text(letter.reason),
+        storable_text(letter.detail),
+        letter.payload,
+        station,
+    )
+
+
+async def _insert_letters(conn: asyncpg.Connection, letters: Sequence[DeadLetter]) -> int:
     status = await conn.execute(
-        f"""
-        INSERT INTO dead_letters (received_at, fingerprint, source, station_id, reason, detail, payload)
-        SELECT {_EPOCH.format("r.received_us")}, r.fingerprint, r.source, r.station_id, r.reason, r.detail,
-               r.payload
-        FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[])
-             AS r(received_us, fingerprint, source, station_id, reason, detail, payload)
-        ON CONFLICT DO NOTHING
-        """,
+        INSERT_DEAD_LETTERS,
         [letter.received_us for letter in letters],
         [dead_letter_fingerprint(letter) for letter in letters],
         [letter.source for letter in letters],
@@ -145,6 +159,47 @@ async def insert_dead_letters(conn: asyncpg.Connection, letters: Sequence[DeadLe
         [letter.payload for letter in letters],
     )
     return int(status.rsplit(" ", 1)[1])
+
+
+async def insert_dead_letters(conn: asyncpg.Connection, letters: Sequence[DeadLetter]) -> int:
+    """Store refused messages once each; returns how many were new.
+
+    One row the database refuses never takes its batch with it: the batch is then stored row by
+    row, and a row refused on its own is stored with the time it was stored and its error as detail
+    (the raw payload kept). Connection failures are raised for the caller to retry.
+    """
+    if not letters:
+        return 0
+    letters = [_storable(letter) for letter in letters]
+    try:
+        async with conn.transaction():
+            return await _insert_letters(conn, letters)
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        log.warning("dead-letter batch refused (%s); storing its %d rows one by one", exc, len(letters))
+    stored = 0
+    for letter in letters:
+        try:
+            async with conn.transaction():
+                stored += await _insert_letters(conn, [letter])
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            replacement = DeadLetter(
+                time.time_ns() // 1000,
+                letter.source,
+                letter.reason,
+                storable_text(
+                    f"unstorable row ({type(exc).__name__}: {exc}); received_us={letter.received_us}; "
+                    f"{letter.detail}"
+                )[:4096],
+                letter.payload,
+                letter.station,
+            )
+            async with conn.transaction():
+                stored += await _insert_letters(conn, [replacement])
+    return stored
 
 
 async def recent_readings(

@@ -121,7 +121,7 @@ async def test_one_unstorable_dead_letter_never_takes_its_batch(database: str) -
     )
     # A time PostgreSQL cannot hold: the row is kept, with its error as detail.
     letters.append(
-        DeadLetter(10**18 * 9, "tidewatch/v1/x/dalian/readings", "bad_time", "far", b"{}", "dalian")
+        DeadLetter(2**63 - 1, "tidewatch/v1/x/dalian/readings", "bad_time", "far", b"{}", "dalian")
     )
     conn = await asyncpg.connect(database)
     try:

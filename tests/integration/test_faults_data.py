@@ -24,6 +24,7 @@ from services.db.writers import (
 )
 from schemas.records import Sample, StationReadings
 from services.stack.launcher import Stack
+from tests.support.pipeline import iso, message, wait_for_count
 from streams.db import retry_until_stored
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -135,3 +136,45 @@ async def test_one_unstorable_dead_letter_never_takes_its_batch(database: str) -
     assert nul["station_id"] == "a\\x00b" and "a\\x00b" in nul["source"]
     far = next(r for r in rows if r["payload"] == b"{}")
     assert far["detail"].startswith("unstorable row")
+
+
+# -- hostile messages end to end: MQTT (Mosquitto) -> ingest -> Kafka (Tansu) -> worker -> PostgreSQL
+
+RECENT = "received_at >= now() - interval '1 hour'"  # received by this run's ingest
+
+
+async def test_hostile_messages_become_one_dead_letter_each_and_ingest_goes_on(
+    pipeline, db, publisher
+) -> None:
+    t = T0_US + 95_000 * 60_000_000  # past, and after the rows of the kill test
+    deep = b"[" * 1000 + b"]" * 1000
+    publisher.publish(
+        "dalian", b'{"station": "dalian", "time": "' + iso(t).encode() + b'", "values": {"x": ' + deep + b"}}"
+    )
+    # NUL bytes in a station id and a field name, among 100 ordinary dead letters of the same batch.
+    publisher.publish(
+        "dalian", b'{"station": "dal\\u0000ian", "time": "' + iso(t).encode() + b'", "values": {"a": 1}}'
+    )
+    publisher.publish("dalian", message("dalian", t, {"water\x00level_m": 1.0}))
+    publisher.publish_many(("dalian", b"{ordinary %d" % i) for i in range(100))
+    # One message, 2,000 refused samples.
+    backlog = [(t - (i + 1) * 60_000_000, {"water_level_m": 99.0}) for i in range(2000)]
+    publisher.publish("dalian", message("dalian", t, {"water_level_m": 1.25}, backlog))
+    publisher.publish("dalian", message("dalian", t + 60_000_000, {"water_level_m": 1.3}))
+
+    await wait_for_count(
+        db,
+        "SELECT count(*) FROM observations WHERE station_id = 'dalian' AND time >= to_timestamp($1 / 1e6)",
+        t,
+        expected=2,
+    )
+    letters = await wait_for_count(db, f"SELECT count(*) FROM dead_letters WHERE {RECENT}", expected=104)
+    assert pipeline.ingest.alive() and pipeline.worker.alive()
+    rows = await db.fetch(f"SELECT reason, station_id, detail FROM dead_letters WHERE {RECENT}")
+    reasons = [r["reason"] for r in rows]
+    assert reasons.count("validation_failed") == 1
+    assert reasons.count("out_of_physical_range") == 1  # one letter for 2,000 refused samples
+    assert reasons.count("malformed_json") == 100
+    assert any(r["station_id"] == "dal\\x00ian" for r in rows)
+    assert any("water\\x00level_m" in r["detail"] for r in rows)
+    assert letters == 104

@@ -15,6 +15,7 @@ ingest can forward the good part and dead-letter the rest.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,6 +47,7 @@ TOO_OLD = "too_old"
 OUT_OF_RANGE = "out_of_physical_range"
 EMPTY_SAMPLE = "empty_sample"
 VALIDATION_FAILED = "validation_failed"  # the validator itself raised (e.g. nesting too deep)
+DUPLICATE_KEY = "duplicate_key"  # JSON decoders keep the last value silently: refused instead
 REASONS = (
     MALFORMED_JSON,
     SCHEMA,
@@ -60,6 +62,7 @@ REASONS = (
     OUT_OF_RANGE,
     EMPTY_SAMPLE,
     VALIDATION_FAILED,
+    DUPLICATE_KEY,
 )
 # RFC 3339 date-time: full date, 'T', hh:mm:ss, optional fraction, and 'Z' or a numeric offset.
 # ``datetime.fromisoformat`` also takes ISO 8601 forms RFC 3339 does not (basic format, week and
@@ -93,6 +96,45 @@ class _Payload(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _decoder = msgspec.json.Decoder(_Payload)
+_KEY = re.compile(rb'"\s*:')  # every JSON key ends so (a string value may too: an over-count only)
+
+
+def _key_count(value: Any) -> int:
+    if isinstance(value, dict):
+        return len(value) + sum(_key_count(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_key_count(v) for v in value)
+    return 0
+
+
+def _pairs_unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        duplicated = sorted({key for key in keys if keys.count(key) > 1})
+        raise _DuplicateKey(f"duplicate JSON key(s) {duplicated!r}")
+    return dict(pairs)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def duplicate_keys(payload: bytes) -> str | None:
+    """The duplicated keys of a well-formed JSON payload, or None.
+
+    Cheap on the common path: the decoded keys are counted and compared with the key-like tokens
+    of the text; only when the text has more (a duplicate, or a string holding ``":``) is it parsed
+    again keeping every pair.
+    """
+    if len(_KEY.findall(payload)) <= _key_count(msgspec.json.decode(payload)):
+        return None
+    try:
+        json.loads(payload, object_pairs_hook=_pairs_unique)
+    except _DuplicateKey as exc:
+        return str(exc)
+    return None
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -171,6 +213,10 @@ class Validator:
             return verdict.refuse(SCHEMA, str(exc))
         except msgspec.DecodeError as exc:
             return verdict.refuse(MALFORMED_JSON, str(exc))
+        duplicated = duplicate_keys(payload)
+        if duplicated is not None:
+            verdict.station = message.station
+            return verdict.refuse(DUPLICATE_KEY, duplicated)
         verdict.station = message.station
         station = self.registry.get(message.station)
         if station is None:

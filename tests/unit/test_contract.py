@@ -197,3 +197,25 @@ def test_nul_bytes_never_reach_the_refusal_text() -> None:
     assert _reasons(verdict) == [contract.UNKNOWN_STATION]
     for refusal in verdict.refusals:
         assert "\x00" not in refusal.detail
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"station": "liaodong-bay-buoy", "time": "2026-11-18T01:50:00Z", "values": {"wave_height_m": 1.0, "wave_height_m": 9.0}}',
+        b'{"station": "liaodong-bay-buoy", "station": "dalian", "time": "2026-11-18T01:50:00Z", "values": {"wave_height_m": 1.0}}',
+        b'{"station": "liaodong-bay-buoy", "backlog": [{"time": "2026-11-18T01:50:00Z", "time" : "2026-11-18T01:51:00Z", "values": {"wave_height_m": 1.0}}]}',
+    ],
+)
+def test_a_duplicate_json_key_refuses_the_message(payload: bytes) -> None:
+    verdict = _validate(payload)
+    assert verdict.accepted is None
+    assert _reasons(verdict) == [contract.DUPLICATE_KEY]
+
+
+def test_a_colon_inside_a_string_is_not_a_duplicate_key() -> None:
+    verdict = _validate(
+        b'{"station": "liaodong-bay-buoy", "time": "2026-11-18T01:50:00Z", "values": {"wave_height_m": 1.0}, '
+        b'"units": {"wave_height_m": "m\\":"}}'
+    )
+    assert contract.DUPLICATE_KEY not in _reasons(verdict)

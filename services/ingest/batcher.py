@@ -2,8 +2,9 @@
 
 Readings of many messages share one record per partition, so the stream workers pay their
 per-record cost once per batch rather than once per reading. A message with refusals becomes one
-dead letter (however many of its samples were refused) with the untouched payload and every reason. The MQTT ids travel with the batch: they are acknowledged, in arrival
-order, only once Kafka has every record of the batch.
+dead letter (however many of its samples were refused) with the untouched payload and every reason.
+The MQTT ids travel with the batch: they are acknowledged, in arrival order, only once Kafka has
+every record of the batch.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import random
 import asyncpg
 import pytest
 
-from schemas.records import DeadLetter
+from schemas.records import DeadLetter, Sample, StationReadings
 from services.cli import prepare_database
 from services.db.writers import (
     ObservationRow,
@@ -22,10 +22,9 @@ from services.db.writers import (
     reading_rows,
     upsert_observations,
 )
-from schemas.records import Sample, StationReadings
 from services.stack.launcher import Stack
-from tests.support.pipeline import iso, message, wait_for_count
 from streams.db import retry_until_stored
+from tests.support.pipeline import iso, message, wait_for_count
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

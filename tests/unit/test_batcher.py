@@ -8,9 +8,15 @@ import subprocess
 import sys
 
 from schemas.contract import Validator, readings_topic
-from schemas.records import DEAD_LETTER_TOPIC, READINGS_TOPIC, decode_batch, decode_dead_letter, partition_for
+from schemas.records import (
+    DEAD_LETTER_TOPIC,
+    READINGS_TOPIC,
+    decode_batch,
+    decode_dead_letter,
+    partition_for,
+    storable_text,
+)
 from schemas.registry import load_registry
-from schemas.records import storable_text
 from services.ingest.batcher import Batcher
 
 REGISTRY = load_registry()

@@ -202,9 +202,12 @@ def test_nul_bytes_never_reach_the_refusal_text() -> None:
 @pytest.mark.parametrize(
     "payload",
     [
-        b'{"station": "liaodong-bay-buoy", "time": "2026-11-18T01:50:00Z", "values": {"wave_height_m": 1.0, "wave_height_m": 9.0}}',
-        b'{"station": "liaodong-bay-buoy", "station": "dalian", "time": "2026-11-18T01:50:00Z", "values": {"wave_height_m": 1.0}}',
-        b'{"station": "liaodong-bay-buoy", "backlog": [{"time": "2026-11-18T01:50:00Z", "time" : "2026-11-18T01:51:00Z", "values": {"wave_height_m": 1.0}}]}',
+        b'{"station": "liaodong-bay-buoy", "time": "2026-11-18T01:50:00Z", '
+        b'"values": {"wave_height_m": 1.0, "wave_height_m": 9.0}}',
+        b'{"station": "liaodong-bay-buoy", "station": "dalian", "time": "2026-11-18T01:50:00Z", '
+        b'"values": {"wave_height_m": 1.0}}',
+        b'{"station": "liaodong-bay-buoy", "backlog": [{"time": "2026-11-18T01:50:00Z", '
+        b'"time" : "2026-11-18T01:51:00Z", "values": {"wave_height_m": 1.0}}]}',
     ],
 )
 def test_a_duplicate_json_key_refuses_the_message(payload: bytes) -> None:

@@ -2,7 +2,7 @@
 day of year, from a station's daily SST history or loaded from a file (e.g. a satellite climatology).
 
 It is a batch product: recomputed when the baseline changes, not per reading. Each day of year d
-(1..366, leap-year calendar) pools every baseline day within +/- `window_half_width_d` days of a day
+(1..366, leap-year calendar) pools every recorded day within +/- `window_half_width_d` days of a baseline day
 with that day of year; 29 February is the mean of its neighbours; both curves are then smoothed with
 a centred `smooth_width_d`-day moving average that wraps around the year.
 """
@@ -81,8 +81,10 @@ def compute_climatology(
 ) -> Climatology:
     """Climatology from daily mean SST at UTC day numbers `days` (gaps allowed, NaN = missing).
 
-    `baseline_years` (first, last), inclusive, limits the pool; the default is the whole record.
-    Window days outside the baseline are not used.
+    `baseline_years` (first, last), inclusive, chooses the centre days; the default is the whole
+    record. As in the reference implementation (marineHeatWaves), a window reaching past the baseline's
+    edges (late December before the first year, early January after the last) pools those days too,
+    where the record has them.
     """
     days = np.asarray(days, dtype=np.int64)
     sst = np.asarray(sst_degC, dtype=float)
@@ -106,7 +108,7 @@ def compute_climatology(
             continue
         centres = lo + np.flatnonzero(base_doy == doy)
         window = (centres[:, None] + offsets[None, :]).ravel()
-        pool = series[window[(window >= lo) & (window <= hi)]]
+        pool = series[window[(window >= 0) & (window < grid.size)]]
         if np.isfinite(pool).any():
             seas[doy - 1] = np.nanmean(pool)
             thresh[doy - 1] = np.nanpercentile(pool, percentile)

@@ -171,11 +171,11 @@ def assemble(inputs: ReportInputs) -> Report:
         (s, v, c, 100.0 * c.get("good", 0) / sum(c.values())) for (s, v), c in sorted(per_series.items())
     ]
     missing = [
-        "coastal hazards (storm-surge events, wave days) / 沿海灾害",
-        "marine ecology (SST anomaly, heatwaves, hypoxia, bloom, pH) / 海洋生态",
-        "wetlands (hydroperiod, salt intrusion) / 湿地",
-        "blue carbon (NEE, CH4, balance) / 蓝碳",
-        "indicator scorecard with grading bands / 指标评分表",
+        "沿海灾害 / coastal hazards (storm-surge events, wave days)",
+        "海洋生态 / marine ecology (SST anomaly, heatwaves, hypoxia, bloom, pH)",
+        "湿地 / wetlands (hydroperiod, salt intrusion)",
+        "蓝碳 / blue carbon (NEE, CH4, balance)",
+        "指标评分表 / indicator scorecard with grading bands",
     ]
     return Report(
         inputs=inputs,

@@ -12,6 +12,7 @@ import html
 import io
 
 import matplotlib
+import matplotlib.dates
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -53,6 +54,8 @@ def figure_png(msl: MonthlyMsl, slope_mm_yr: float | None, title: str) -> bytes:
                 label=f"趋势 trend {slope_mm_yr:.1f} mm/yr",
             )
             a1.legend(loc="best")
+        a1.xaxis.set_major_locator(matplotlib.dates.YearLocator())
+        a1.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%Y"))
         a1.set_title(f"{title} 去季节月均海平面 / deseasoned monthly MSL")
         a1.set_ylabel("mm (相对基面 above datum)")
         a2.bar(np.arange(1, 13), cycle * 1000.0)

@@ -61,6 +61,26 @@ class ReportInputs:
     generated_at: str
     config_versions: dict[str, str]
     baseline_years: tuple[int, int] = (1993, 2011)
+    # (station, indicator id) -> (times µs, values) within the year: warning levels, cycle surge maxima
+    series: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # station -> daily maxima of QC-good significant wave height (day starts µs, m)
+    wave_daily_max_m: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+WAVE_DAY_THRESHOLD_M = 4.0
+HAZARD_KINDS = ("tide_gauge", "buoy")
+
+
+@dataclass(frozen=True)
+class HazardRow:
+    """One station's coastal-hazard year; None where the station kind has the data but none is stored."""
+
+    station: StationInfo
+    max_surge_m: tuple[str, float] | None  # (UTC time, m)
+    high_waters_at_level: dict[str, int] | None  # high waters reaching each level (>=)
+    days_at_level: dict[str, int] | None  # UTC days with a high water reaching each level
+    wave_days_at_level: dict[str, int] | None  # UTC days with a wave reading reaching each level
+    wave_days_ge_4m: int | None
 
 
 @dataclass(frozen=True)
@@ -86,6 +106,7 @@ class Report:
     median_ack_minutes: dict[str, float | None]
     unacknowledged: int
     qc_table: list[tuple[str, str, dict[str, int], float]]  # station, variable, counts, good %
+    hazards: list[HazardRow] = field(default_factory=list)
     missing_sections: list[str] = field(default_factory=list)
 
 
@@ -141,6 +162,38 @@ def sea_level_row(station: StationInfo, msl: MonthlyMsl, year: int, baseline: tu
     )
 
 
+def _day_keys(times_us: np.ndarray) -> np.ndarray:
+    return np.asarray(times_us, dtype=np.int64) // 86_400_000_000
+
+
+def _levels_reached(times_us: np.ndarray, levels: np.ndarray) -> tuple[dict[str, int], dict[str, int]]:
+    """Per warning colour: how many entries reach it (>=) and on how many UTC days."""
+    counts, days = {}, {}
+    for k, colour in enumerate(SEVERITIES, start=1):
+        sel = np.isfinite(levels) & (levels >= k)
+        counts[colour] = int(sel.sum())
+        days[colour] = int(np.unique(_day_keys(times_us[sel])).size)
+    return counts, days
+
+
+def hazard_row(st: StationInfo, inputs: ReportInputs) -> HazardRow:
+    from streams.indicators.sealevel import records as sl
+
+    surge = inputs.series.get((st.id, sl.SURGE_MAX_CYCLE))
+    max_surge = None
+    if surge is not None and np.isfinite(surge[1]).any():
+        i = int(np.nanargmax(surge[1]))
+        when = dt.datetime.fromtimestamp(int(surge[0][i]) / 1e6, dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
+        max_surge = (when, float(surge[1][i]))
+    hw = inputs.series.get((st.id, sl.WATER_LEVEL_WARNING))
+    hw_counts, hw_days = _levels_reached(*hw) if hw is not None else (None, None)
+    wave = inputs.series.get((st.id, sl.WAVE_WARNING))
+    wave_days = _levels_reached(*wave)[1] if wave is not None else None
+    daily = inputs.wave_daily_max_m.get(st.id)
+    ge4 = int(np.sum(daily[1] >= WAVE_DAY_THRESHOLD_M)) if daily is not None else None
+    return HazardRow(st, max_surge, hw_counts, hw_days, wave_days, ge4)
+
+
 def assemble(inputs: ReportInputs) -> Report:
     """Every number of the report from the inputs; sections without data are named, not dropped."""
     year_bounds_us(inputs.year)
@@ -170,8 +223,9 @@ def assemble(inputs: ReportInputs) -> Report:
     qc_table = [
         (s, v, c, 100.0 * c.get("good", 0) / sum(c.values())) for (s, v), c in sorted(per_series.items())
     ]
+    hazards = [hazard_row(st, inputs) for st in inputs.stations if st.kind in HAZARD_KINDS]
     missing = [
-        "沿海灾害 / coastal hazards (storm-surge events, wave days)",
+        "风暴潮事件划分 / storm-surge events as episodes (only the year's maxima and warning days here)",
         "海洋生态 / marine ecology (SST anomaly, heatwaves, hypoxia, bloom, pH)",
         "湿地 / wetlands (hydroperiod, salt intrusion)",
         "蓝碳 / blue carbon (NEE, CH4, balance)",
@@ -185,6 +239,7 @@ def assemble(inputs: ReportInputs) -> Report:
         median_ack_minutes=median_ack,
         unacknowledged=unacked,
         qc_table=qc_table,
+        hazards=hazards,
         missing_sections=missing,
     )
 

@@ -106,6 +106,22 @@ async def load_inputs(
         start_us,
         end_us,
     )
+    series_rows = await conn.fetch(
+        f"""SELECT station_id, indicator, {_US.format(c="time")} AS t, value FROM indicators
+            WHERE station_id = ANY($1) AND indicator = ANY($4) AND time >= to_timestamp($2 / 1e6)
+              AND time < to_timestamp($3 / 1e6) ORDER BY station_id, indicator, time""",
+        ids, start_us, end_us, HAZARD_INDICATORS,
+    )  # fmt: skip
+    series = _arrays(series_rows, ("station_id", "indicator"))
+    wave_rows = await conn.fetch(
+        f"""SELECT station_id, {_US.format(c="date_trunc('day', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'")}
+                   AS t, max(value) AS value
+            FROM observations WHERE station_id = ANY($1) AND variable = 'wave_height_m' AND qc_flag = 1
+              AND time >= to_timestamp($2 / 1e6) AND time < to_timestamp($3 / 1e6)
+            GROUP BY 1, 2 ORDER BY 1, 2""",
+        ids, start_us, end_us,
+    )  # fmt: skip
+    waves = {k[0]: v for k, v in _arrays(wave_rows, ("station_id",)).items()}
     scope = f"station {station}" if station else f"area {area}" if area else "network"
     return ReportInputs(
         year=year,
@@ -119,4 +135,19 @@ async def load_inputs(
         generated_at=generated_at,
         config_versions=versions,
         baseline_years=baseline_years,
+        series=series,
+        wave_daily_max_m=waves,
     )
+
+
+HAZARD_INDICATORS = [sl.WATER_LEVEL_WARNING, sl.WAVE_WARNING, sl.SURGE_MAX_CYCLE]
+
+
+def _arrays(rows: list[asyncpg.Record], key: tuple[str, ...]) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
+    """Rows sorted by ``key`` then time, as (times µs, values) arrays per key (None -> NaN)."""
+    out: dict[tuple, tuple[list[int], list[float]]] = {}
+    for r in rows:
+        times, values = out.setdefault(tuple(r[k] for k in key), ([], []))
+        times.append(r["t"])
+        values.append(np.nan if r["value"] is None else r["value"])
+    return {k: (np.array(t, dtype=np.int64), np.array(v, dtype=float)) for k, (t, v) in out.items()}

@@ -154,6 +154,24 @@ def to_html(report: Report) -> str:
         )
     if not report.sea_level and not report.stations_without_sea_level:
         parts.append("<p class='missing'>范围内无验潮站 / no tide gauge in this scope</p>")
+    parts.append("<h2>3. 沿海灾害 / Coastal hazards</h2>")
+    if report.hazards:
+        nd = "无数据 / no data"
+
+        def levels(d: dict[str, int] | None) -> str:
+            return nd if d is None else ", ".join(f"{LEVEL_ZH[k]} {k} {d[k]}" for k in SEVERITIES)
+
+        parts.append(_table(
+            ["站 station", "最大增水 max surge (m, UTC)", "达各级警戒高潮 high waters ≥ level (count)",
+             "达各级警戒天数 days ≥ level (d)", "波浪预警天数 wave days ≥ level (d)",
+             "波高≥4 m 天数 days Hs ≥ 4 m (d)"],
+            [[f"{h.station.name_zh} {h.station.name}",
+              nd if h.max_surge_m is None else f"{h.max_surge_m[1]:.3f} ({h.max_surge_m[0]})",
+              levels(h.high_waters_at_level), levels(h.days_at_level), levels(h.wave_days_at_level),
+              nd if h.wave_days_ge_4m is None else str(h.wave_days_ge_4m)] for h in report.hazards],
+        ))  # fmt: skip
+    else:
+        parts.append("<p class='missing'>范围内无验潮站或浮标 / no tide gauge or buoy in this scope</p>")
     parts.append("<h2>8. 数据质量附录 / Data-quality annex</h2>")
     if report.qc_table:
         parts.append(

@@ -38,6 +38,7 @@ from streams.indicators.sealevel.trend import sea_level_trend
 pytestmark = pytest.mark.integration
 
 STATION = "dalian"
+BUOY = "liaodong-bay-buoy"
 HOUR_US = 3_600_000_000
 STAMP = "2027-01-02T00:00:00Z"
 
@@ -55,6 +56,26 @@ def _levels() -> tuple[np.ndarray, np.ndarray]:
     h += rng.normal(0, 0.05, t.size)
     gap = (t >= _us(2026, 3, 1)) & (t < _us(2026, 3, 16))
     return t[~gap], np.round(h[~gap], 3)
+
+
+def _high_water_warnings() -> tuple[np.ndarray, np.ndarray]:
+    """A warning level (0..4) at each 2026 high water (~12.42 h apart)."""
+    rng = np.random.default_rng(7)
+    t = np.arange(_us(2026), _us(2027), int(12.42 * HOUR_US), dtype=np.int64)
+    return t, rng.choice([0, 0, 0, 0, 1, 1, 2, 3, 4], size=t.size).astype(float)
+
+
+def _surges() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(8)
+    t = np.arange(_us(2026), _us(2027), int(12.42 * HOUR_US), dtype=np.int64) + HOUR_US
+    return t, np.round(rng.gamma(2.0, 0.1, t.size), 3)
+
+
+def _waves() -> tuple[np.ndarray, np.ndarray]:
+    """Hourly significant wave heights at the buoy in 2026 (m)."""
+    rng = np.random.default_rng(9)
+    t = np.arange(_us(2026), _us(2027), HOUR_US, dtype=np.int64)
+    return t, np.round(rng.gamma(2.0, 0.8, t.size), 2)
 
 
 ALERTS = [  # id, severity, opened (µs), acknowledged after (min) or None
@@ -84,7 +105,24 @@ async def _seed(url: str) -> None:
             pct = completeness_pct(n, start, period_end_us(start, "month"), 3600.0)
             items.append(Indicator(STATION, sl.MSL_MONTHLY, start, mean_m(n, s), "m"))
             items.append(Indicator(STATION, sl.MSL_MONTHLY_COMPLETENESS, start, pct, "%"))
+        hw_t, hw_level = _high_water_warnings()
+        items += [
+            Indicator(STATION, sl.WATER_LEVEL_WARNING, int(a), float(b), "1")
+            for a, b in zip(hw_t, hw_level, strict=True)
+        ]
+        items += [
+            Indicator(STATION, sl.SURGE_MAX_CYCLE, int(a), float(b), "m")
+            for a, b in zip(*_surges(), strict=True)
+        ]
         await write_indicators(conn, items)
+        wt, wh = _waves()
+        await upsert_observations(
+            conn,
+            [
+                (int(a), BUOY, "wave_height_m", float(b), 1, None, int(a), False)
+                for a, b in zip(wt, wh, strict=True)
+            ],
+        )
         for aid, sev, opened, ack in ALERTS:
             await conn.execute(
                 "INSERT INTO alerts (alert_id, station_id, rule, state, severity, opened_at, updated_at, "
@@ -232,3 +270,28 @@ async def test_pdf_embeds_cjk_fonts_and_renders(settings: Settings, tmp_path: Pa
                    check=True)  # fmt: skip
     assert list(tmp_path.glob("p*.png"))
     print(f"station-year PDF built in {elapsed:.2f} s, {len(pdf)} bytes")
+
+
+async def test_coastal_hazards_equal_a_direct_computation(settings: Settings) -> None:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        inputs = await load_inputs(conn, 2026, generated_at=STAMP, versions={})
+    finally:
+        await conn.close()
+    report = assemble(inputs)
+    rows = {h.station.id: h for h in report.hazards}
+    gauge = rows[STATION]
+    t, level = _high_water_warnings()
+    day = t // 86_400_000_000
+    for k, colour in enumerate(("blue", "yellow", "orange", "red"), start=1):
+        assert gauge.high_waters_at_level[colour] == int(np.sum(level >= k))
+        assert gauge.days_at_level[colour] == len(set(day[level >= k].tolist()))
+    st, sv = _surges()
+    when = st[np.argmax(sv)].astype("datetime64[us]").astype("datetime64[m]")
+    assert gauge.max_surge_m == (f"{when}Z", pytest.approx(sv.max()))
+    wt, wh = _waves()
+    days = wt.astype("datetime64[us]").astype("datetime64[D]")
+    daily_max = {d: wh[days == d].max() for d in np.unique(days)}
+    assert rows[BUOY].wave_days_ge_4m == sum(1 for v in daily_max.values() if v >= 4.0)
+    others = [h for h in report.hazards if h.station.id not in (STATION, BUOY)]
+    assert others and all(h.max_surge_m is None and h.wave_days_ge_4m is None for h in others)

@@ -16,8 +16,10 @@ from services.report.assemble import (
     StationInfo,
     assemble,
     deseasoned_monthly,
+    hazard_row,
 )
 from services.report.render import figure_png, to_html
+from streams.indicators.sealevel import records as sl
 from streams.indicators.sealevel.trend import sea_level_trend
 
 GAUGE = StationInfo("g1", "Gauge", "验潮站", "tide_gauge", "bay")
@@ -110,3 +112,23 @@ def test_figure_and_page_are_byte_identical_for_the_same_inputs(msl: MonthlyMsl)
     assert figure_png(msl, 3.0, "验潮站") == figure_png(msl, 3.0, "验潮站")
     assert to_html(assemble(_inputs(msl))) == to_html(assemble(_inputs(msl)))
     assert dt.datetime.now(dt.UTC).strftime("%Y-%m-%d") not in to_html(assemble(_inputs(msl)))
+
+
+def test_hazard_levels_count_high_waters_and_days_at_or_above(msl: MonthlyMsl) -> None:
+    day = 86_400_000_000
+    t = np.array([0, day // 2, day + 5, 3 * day, 3 * day + 1], dtype=np.int64)  # days 0, 0, 1, 3, 3
+    levels = np.array([1.0, 3.0, 2.0, 0.0, 4.0])
+    surge_t = np.array([5, 9 * day], dtype=np.int64)
+    inputs = _inputs(msl)
+    inputs.series[("g1", sl.WATER_LEVEL_WARNING)] = (t, levels)
+    inputs.series[("g1", sl.SURGE_MAX_CYCLE)] = (surge_t, np.array([0.4, 1.25]))
+    inputs.wave_daily_max_m["b1"] = (np.arange(3) * day, np.array([3.9, 4.0, 5.5]))
+    row = hazard_row(GAUGE, inputs)
+    assert row.high_waters_at_level == {"blue": 4, "yellow": 3, "orange": 2, "red": 1}
+    assert row.days_at_level == {"blue": 3, "yellow": 3, "orange": 2, "red": 1}
+    assert row.max_surge_m == ("1970-01-10T00:00Z", 1.25)
+    assert row.wave_days_ge_4m is None and row.wave_days_at_level is None  # a gauge has no waves: said
+    assert hazard_row(BUOY, inputs).wave_days_ge_4m == 2
+    report = assemble(inputs)
+    assert [h.station for h in report.hazards] == [GAUGE, EMPTY_GAUGE, BUOY]
+    assert report.hazards[1].max_surge_m is None and "no data" in to_html(report)

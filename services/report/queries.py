@@ -9,6 +9,7 @@ from pathlib import Path
 import asyncpg
 import numpy as np
 
+from schemas.registry import default_registry_path
 from services.report.assemble import (
     AlertRow,
     MonthlyMsl,
@@ -25,8 +26,9 @@ _US = "(extract(epoch FROM {c}) * 1000000)::bigint"
 def config_versions(registry_path: str | None) -> dict[str, str]:
     """The package version and the registry file's hash: same inputs, same stamp."""
     out = {"tidewatch": metadata.version("tidewatch")}
-    if registry_path and Path(registry_path).is_file():
-        out["registry_sha256"] = hashlib.sha256(Path(registry_path).read_bytes()).hexdigest()[:16]
+    path = Path(registry_path) if registry_path else default_registry_path()
+    if path.is_file():
+        out["registry_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return out
 
 

@@ -7,12 +7,12 @@ returns the CLI's document.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import re
 import shutil
 import subprocess
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,9 +22,7 @@ import numpy as np
 import pytest
 
 from services.api.app import create_app
-from services.cli import prepare_database
-from services.config import Settings, load_settings
-from services.db.connect import drop_database, ensure_database
+from services.config import Settings
 from services.db.indicators import write_indicators
 from services.db.writers import prepare_connection, upsert_observations
 from services.report import cli as report_cli
@@ -34,6 +32,7 @@ from streams.indicators.records import Indicator
 from streams.indicators.sealevel import records as sl
 from streams.indicators.sealevel.means import completeness_pct, mean_m, partial_sums, period_end_us, to_um
 from streams.indicators.sealevel.trend import sea_level_trend
+from tests.support.database import fresh_database
 
 pytestmark = pytest.mark.integration
 
@@ -137,16 +136,9 @@ async def _seed(url: str) -> None:
 
 @pytest.fixture(scope="module")
 async def settings() -> AsyncIterator[Settings]:
-    base = load_settings()
-    name = f"tidewatch_report_{uuid.uuid4().hex[:8]}"
-    settings = base.with_(database_url=base.database_url.rsplit("/", 1)[0] + f"/{name}")
-    await ensure_database(settings.database_url)
-    await prepare_database(settings)
-    await _seed(settings.database_url)
-    try:
+    async with fresh_database("tidewatch_report") as settings:
+        await _seed(settings.database_url)
         yield settings
-    finally:
-        await drop_database(settings.database_url)
 
 
 def _independent_monthly(year_max: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -214,7 +206,7 @@ async def test_warnings_qc_and_html_carry_the_same_numbers(settings: Settings) -
     assert f"{row.annual_mean_m:.3f}" in text and f"{row.trend.slope_mm_yr:.1f}" in text
     assert "data:image/png;base64," in text and "src='http" not in text  # self-contained
     assert "无数据 / no data" in text  # the baseline it does not have is said
-    assert STAMP in text
+    assert STAMP in text and "registry_sha256" in text
 
 
 async def _build(settings: Settings, fmt: str, **kw) -> bytes:  # type: ignore[no-untyped-def]
@@ -238,8 +230,6 @@ async def test_cli_and_api_give_the_same_report_and_bad_requests_are_refused(
     args = argparse.Namespace(year=2026, station=STATION, area=None, format="html", generated_at=STAMP,
                               out=str(out))  # fmt: skip
     # the CLI runs its own event loop: call it in a thread, as a separate process would
-    import asyncio
-
     assert await asyncio.to_thread(report_cli.run, args, settings) == 0
     app = create_app(settings)
     async with (

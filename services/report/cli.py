@@ -9,7 +9,7 @@ import datetime as dt
 import asyncpg
 
 from services.config import Settings
-from services.report.assemble import ReportError, assemble
+from services.report.assemble import ReportError, assemble, year_bounds_us
 from services.report.queries import config_versions, load_inputs
 from services.report.render import to_html, to_pdf
 
@@ -72,10 +72,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             await conn.close()
 
     try:
+        year_bounds_us(args.year)  # a bad year is refused before any database is opened
         data = asyncio.run(go())
     except ReportError as exc:
         print(f"report: {exc}")
         return 2
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"report: cannot read the database: {exc}")
+        return 1
     with open(args.out, "wb") as f:
         f.write(data)
     return 0

@@ -220,6 +220,7 @@ async def _build(settings: Settings, fmt: str, **kw) -> bytes:  # type: ignore[n
 
 async def test_same_inputs_give_the_same_bytes(settings: Settings) -> None:
     assert await _build(settings, "html") == await _build(settings, "html")
+    assert await _build(settings, "pdf") == await _build(settings, "pdf")
 
 
 async def test_cli_and_api_give_the_same_report_and_bad_requests_are_refused(

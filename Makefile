@@ -17,10 +17,11 @@ test: deps
 # and its driver for the console's browser test), installed with apt-get when missing (as root).
 # The TimescaleDB check installs its pinned npm package itself (tests/timescale).
 APT_PACKAGES := mosquitto:/usr/sbin/mosquitto prometheus:/usr/bin/prometheus chromium:/usr/bin/chromium \
-                chromium-driver:/usr/bin/chromedriver
+                chromium-driver:/usr/bin/chromedriver \
+                fonts-noto-cjk:/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc poppler-utils:/usr/bin/pdftoppm
 deps: $(STAMP)
 	@missing=""; for entry in $(APT_PACKAGES); do \
-	  [ -x "$${entry#*:}" ] || missing="$$missing $${entry%%:*}"; done; \
+	  [ -e "$${entry#*:}" ] || missing="$$missing $${entry%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing with apt-get:$$missing"; \

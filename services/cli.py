@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo_arguments(demo)
     demo.set_defaults(func=cmd_demo)
+    from services.report.cli import add_parser as report_parser
+
+    report_parser(commands)
     return parser
 
 

@@ -20,6 +20,7 @@ from services.api import metrics
 from services.api.db import Database
 from services.api.docs import install_docs
 from services.api.errors import install_error_handlers
+from services.api.reports import router as reports_router
 from services.api.respond import EXPORT_FORMATS, json_response
 from services.api.routes import router
 from services.config import Settings
@@ -75,6 +76,7 @@ def create_app(
         return json_response({"status": "ok", "database": backend.describe()})
 
     app.include_router(router)
+    app.include_router(reports_router)
     for extra in extra_routers:
         app.include_router(extra)
     for path, sub_app in (mounts or {}).items():

@@ -1,0 +1,39 @@
+"""GET /api/v1/reports/annual: the same document as ``tidewatch report`` (services/report)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+
+from services.report.assemble import ReportError
+from services.report.cli import build_report
+
+router = APIRouter()
+
+
+@router.get("/api/v1/reports/annual", summary="Annual assessment report (HTML or PDF)")
+async def annual_report(
+    request: Request,
+    year: int = Query(...),
+    station: str | None = None,
+    area: str | None = None,
+    format: str = Query("html", pattern="^(html|pdf)$"),
+    generated_at: str | None = None,
+) -> Response:
+    if station and area:
+        raise HTTPException(400, "give station or area, not both")
+    pool = await request.app.state.db.pool()
+    try:
+        async with pool.acquire() as conn:
+            body = await build_report(
+                conn,
+                request.app.state.settings,
+                year,
+                station=station,
+                area=area,
+                fmt=format,
+                generated_at=generated_at,
+            )
+    except ReportError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    media = "text/html; charset=utf-8" if format == "html" else "application/pdf"
+    return Response(body, media_type=media)

@@ -1,0 +1,1 @@
+"""The annual assessment report: pure assembly (assemble.py), reads (queries.py), HTML/PDF (render.py)."""

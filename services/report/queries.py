@@ -1,0 +1,155 @@
+"""Database reads for the annual report: one query per table, returning the pure inputs of assemble.py."""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import metadata
+from pathlib import Path
+
+import asyncpg
+import numpy as np
+
+from schemas.registry import default_registry_path
+from services.report.assemble import (
+    AlertRow,
+    MonthlyMsl,
+    ReportError,
+    ReportInputs,
+    StationInfo,
+    year_bounds_us,
+)
+from streams.indicators.sealevel import records as sl
+
+_US = "(extract(epoch FROM {c}) * 1000000)::bigint"
+
+
+def config_versions(registry_path: str | None) -> dict[str, str]:
+    """The package version and the registry file's hash: same inputs, same stamp."""
+    out = {"tidewatch": metadata.version("tidewatch")}
+    path = Path(registry_path) if registry_path else default_registry_path()
+    if path.is_file():
+        out["registry_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return out
+
+
+async def load_inputs(
+    conn: asyncpg.Connection,
+    year: int,
+    *,
+    station: str | None = None,
+    area: str | None = None,
+    generated_at: str,
+    versions: dict[str, str],
+    baseline_years: tuple[int, int] = (1993, 2011),
+) -> ReportInputs:
+    start_us, end_us = year_bounds_us(year)
+    rows = await conn.fetch("SELECT id, name, name_zh, kind, area FROM stations ORDER BY id")
+    stations = [StationInfo(r["id"], r["name"], r["name_zh"], r["kind"], r["area"]) for r in rows]
+    if station is not None:
+        stations = [s for s in stations if s.id == station]
+        if not stations:
+            raise ReportError(f"unknown station {station!r}")
+    if area is not None:
+        stations = [s for s in stations if s.area == area]
+        if not stations:
+            raise ReportError(f"unknown area {area!r}")
+    ids = [s.id for s in stations]
+    msl_rows = await conn.fetch(
+        f"""SELECT m.station_id, {_US.format(c="m.time")} AS t, m.value, c.value AS pct
+            FROM indicators m LEFT JOIN indicators c
+              ON c.station_id = m.station_id AND c.time = m.time AND c.indicator = $3
+            WHERE m.indicator = $2 AND m.station_id = ANY($1) AND m.time < to_timestamp($4 / 1e6)
+            ORDER BY m.station_id, m.time""",
+        ids,
+        sl.MSL_MONTHLY,
+        sl.MSL_MONTHLY_COMPLETENESS,
+        end_us,
+    )
+    msl: dict[str, MonthlyMsl] = {}
+    for sid in ids:
+        mine = [r for r in msl_rows if r["station_id"] == sid]
+        if mine:
+            msl[sid] = MonthlyMsl(
+                np.array([r["t"] for r in mine], dtype=np.int64),
+                np.array([np.nan if r["value"] is None else r["value"] for r in mine], dtype=float),
+                np.array([0.0 if r["pct"] is None else r["pct"] for r in mine], dtype=float),
+            )
+    alert_rows = await conn.fetch(
+        f"""SELECT station_id, rule, severity, {_US.format(c="opened_at")} AS o,
+                   {_US.format(c="acknowledged_at")} AS a
+            FROM alerts WHERE station_id = ANY($1) AND opened_at >= to_timestamp($2 / 1e6)
+              AND opened_at < to_timestamp($3 / 1e6) ORDER BY opened_at, alert_id""",
+        ids,
+        start_us,
+        end_us,
+    )
+    alerts = [AlertRow(r["station_id"], r["rule"], r["severity"], r["o"], r["a"]) for r in alert_rows]
+    qc = await conn.fetch(
+        """SELECT station_id, variable, qc_flag, count(*) AS n FROM observations
+            WHERE station_id = ANY($1) AND time >= to_timestamp($2 / 1e6) AND time < to_timestamp($3 / 1e6)
+            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",
+        ids,
+        start_us,
+        end_us,
+    )
+    dead = await conn.fetch(
+        """SELECT reason, count(*) AS n FROM dead_letters
+           WHERE (station_id = ANY($1) OR station_id IS NULL)
+             AND received_at >= to_timestamp($2 / 1e6) AND received_at < to_timestamp($3 / 1e6)
+           GROUP BY 1 ORDER BY 1""",
+        ids,
+        start_us,
+        end_us,
+    )
+    as_of = await conn.fetchval(
+        f"""SELECT {_US.format(c="max(time)")} FROM observations WHERE station_id = ANY($1)
+            AND time >= to_timestamp($2 / 1e6) AND time < to_timestamp($3 / 1e6)""",
+        ids,
+        start_us,
+        end_us,
+    )
+    series_rows = await conn.fetch(
+        f"""SELECT station_id, indicator, {_US.format(c="time")} AS t, value FROM indicators
+            WHERE station_id = ANY($1) AND indicator = ANY($4) AND time >= to_timestamp($2 / 1e6)
+              AND time < to_timestamp($3 / 1e6) ORDER BY station_id, indicator, time""",
+        ids, start_us, end_us, HAZARD_INDICATORS,
+    )  # fmt: skip
+    series = _arrays(series_rows, ("station_id", "indicator"))
+    wave_rows = await conn.fetch(
+        f"""SELECT station_id, {_US.format(c="date_trunc('day', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'")}
+                   AS t, max(value) AS value
+            FROM observations WHERE station_id = ANY($1) AND variable = 'wave_height_m' AND qc_flag = 1
+              AND time >= to_timestamp($2 / 1e6) AND time < to_timestamp($3 / 1e6)
+            GROUP BY 1, 2 ORDER BY 1, 2""",
+        ids, start_us, end_us,
+    )  # fmt: skip
+    waves = {k[0]: v for k, v in _arrays(wave_rows, ("station_id",)).items()}
+    scope = f"station {station}" if station else f"area {area}" if area else "network"
+    return ReportInputs(
+        year=year,
+        scope=scope,
+        stations=stations,
+        msl=msl,
+        alerts=alerts,
+        qc_counts=[(r["station_id"], r["variable"], r["qc_flag"], r["n"]) for r in qc],
+        dead_letters={r["reason"]: r["n"] for r in dead},
+        as_of_us=as_of,
+        generated_at=generated_at,
+        config_versions=versions,
+        baseline_years=baseline_years,
+        series=series,
+        wave_daily_max_m=waves,
+    )
+
+
+HAZARD_INDICATORS = [sl.WATER_LEVEL_WARNING, sl.WAVE_WARNING, sl.SURGE_MAX_CYCLE]
+
+
+def _arrays(rows: list[asyncpg.Record], key: tuple[str, ...]) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
+    """Rows sorted by ``key`` then time, as (times µs, values) arrays per key (None -> NaN)."""
+    out: dict[tuple, tuple[list[int], list[float]]] = {}
+    for r in rows:
+        times, values = out.setdefault(tuple(r[k] for k in key), ([], []))
+        times.append(r["t"])
+        values.append(np.nan if r["value"] is None else r["value"])
+    return {k: (np.array(t, dtype=np.int64), np.array(v, dtype=float)) for k, (t, v) in out.items()}

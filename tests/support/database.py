@@ -1,0 +1,25 @@
+"""A fresh migrated database on the configured PostgreSQL for one test module, dropped afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+from services.cli import prepare_database
+from services.config import Settings, load_settings
+from services.db.connect import drop_database, ensure_database
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(prefix: str) -> AsyncIterator[Settings]:
+    """Settings pointing at a new database ``{prefix}_<random>`` with the schema and registry in it."""
+    base = load_settings()
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    settings = base.with_(database_url=base.database_url.rsplit("/", 1)[0] + f"/{name}")
+    await ensure_database(settings.database_url)
+    await prepare_database(settings)
+    try:
+        yield settings
+    finally:
+        await drop_database(settings.database_url)

@@ -1,0 +1,16 @@
+"""``tidewatch report`` refuses a bad year before it touches a database (clear message, exit 2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.cli import main
+
+
+def test_bad_year_is_refused_without_a_database(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TIDEWATCH_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    out = tmp_path / "r.html"
+    assert main(["report", "--year", "1800", "--out", str(out)]) == 2
+    assert "year 1800" in capsys.readouterr().out and not out.exists()

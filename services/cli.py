@@ -79,8 +79,8 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from services.simulate import cli as simulate_cli
 
     registry = load_registry(settings.registry_path)
-    endpoint = settings.mqtt
-    return asyncio.run(simulate_cli.main(args, registry, endpoint.host, endpoint.port))
+    target = settings.mqtt_target("publish")
+    return asyncio.run(simulate_cli.main(args, registry, target.host, target.port, target))
 
 
 async def run_api(settings: Settings, stop: asyncio.Event) -> None:

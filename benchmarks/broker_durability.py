@@ -59,7 +59,8 @@ async def main(messages: int) -> None:
         print("|---|---:|---:|---:|---:|")
         for label, lines in SETTINGS.items():
             r = await one_round(label, lines, messages, Path(work))
-            print(f"| {r['setting']} | {r['acked']:,} | {r['lost']:,} | {r['publish_s']:.2f} | {r['broker_cpu_s']:.2f} |")
+            cells = f"{r['acked']:,} | {r['lost']:,} | {r['publish_s']:.2f} | {r['broker_cpu_s']:.2f}"
+            print(f"| {r['setting']} | {cells} |")
 
 
 if __name__ == "__main__":

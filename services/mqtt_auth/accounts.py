@@ -74,19 +74,49 @@ def create_accounts(password_file: Path, stations: tuple[str, ...] = ()) -> Acco
 def generate_certificates(directory: Path, host: str = "127.0.0.1", days: int = 825) -> dict[str, Path]:
     """A demo CA and a server certificate for ``host`` (openssl). Returns ca, cert and key paths."""
     directory.mkdir(parents=True, exist_ok=True)
-    ca_key, ca, key, csr, cert = (directory / n for n in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt"))
+    ca_key, ca, key, csr, cert = (
+        directory / n for n in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt")
+    )
     san = f"subjectAltName=IP:{host}" if host.replace(".", "").isdigit() else f"subjectAltName=DNS:{host}"
 
     def run(*argv: str) -> None:
         subprocess.run(["openssl", *argv], check=True, capture_output=True)
 
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca),
-        "-days", str(days), "-subj", "/CN=tidewatch demo CA")
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+        "-days",
+        str(days),
+        "-subj",
+        "/CN=tidewatch demo CA",
+    )
     run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={host}")
     extensions = directory / "server.ext"
     extensions.write_text(f"{san}\nextendedKeyUsage=serverAuth\n")
-    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
-        "-out", str(cert), "-days", str(days), "-extfile", str(extensions))
+    run(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(cert),
+        "-days",
+        str(days),
+        "-extfile",
+        str(extensions),
+    )
     for path in (ca_key, key):
         os.chmod(path, 0o600)
     return {"ca": ca, "cert": cert, "key": key}

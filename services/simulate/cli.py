@@ -151,7 +151,11 @@ def _progress_line(stats: SimStats) -> None:
 
 
 async def main(
-    args: argparse.Namespace, registry: Registry, mqtt_host: str, mqtt_port: int, target: MqttTarget | None = None
+    args: argparse.Namespace,
+    registry: Registry,
+    mqtt_host: str,
+    mqtt_port: int,
+    target: MqttTarget | None = None,
 ) -> int:
     try:
         scenario = _scenario(args)

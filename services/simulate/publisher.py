@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
 
-from services.mqtt_auth import MqttTarget, configure_paho
-
 from schemas.registry import Registry
+from services.mqtt_auth import MqttTarget, configure_paho
 from services.simulate import faults as fk
 from services.simulate.faults import FaultRates
 from services.simulate.model import US, SimMessage, Simulation

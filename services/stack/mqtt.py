@@ -73,13 +73,19 @@ def _mosquitto_config(work_dir: Path, port: int, tls_port: int, certs: dict[str,
     return path
 
 
-def prepare_private_broker(work_dir: Path, port: int | None = None, tls_port: int | None = None) -> PrivateBroker:
+def prepare_private_broker(
+    work_dir: Path, port: int | None = None, tls_port: int | None = None
+) -> PrivateBroker:
     """Config, accounts and certificates in ``work_dir`` (kept when it already has them)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     port, tls_port = port or free_port(), tls_port or free_port()
     certs_dir = work_dir / "certs"
     if (certs_dir / "server.crt").exists():
-        certs = {"ca": certs_dir / "ca.crt", "cert": certs_dir / "server.crt", "key": certs_dir / "server.key"}
+        certs = {
+            "ca": certs_dir / "ca.crt",
+            "cert": certs_dir / "server.crt",
+            "key": certs_dir / "server.key",
+        }
     else:
         certs = generate_certificates(certs_dir)
     password_file = work_dir / "passwd"

@@ -82,7 +82,9 @@ def stored(rows: list) -> list[tuple]:
 
 async def collect_mqtt(pipeline: Pipeline, into: list[tuple[str, bytes]], ready: asyncio.Event) -> None:
     target = pipeline.settings.mqtt_target("publish")  # any account may read alerts
-    async with aiomqtt.Client(**aiomqtt_options(target), identifier=f"test-alerts-{uuid.uuid4().hex[:6]}") as c:
+    async with aiomqtt.Client(
+        **aiomqtt_options(target), identifier=f"test-alerts-{uuid.uuid4().hex[:6]}"
+    ) as c:
         await c.subscribe(f"tidewatch/v1/alerts/{pipeline.network}/#", qos=1)
         ready.set()
         async for msg in c.messages:

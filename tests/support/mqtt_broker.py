@@ -43,13 +43,19 @@ def publish_acknowledged(url: str, topic: str, count: int) -> int:
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"pub-{time.monotonic_ns()}")
     configure_paho(client, parse_mqtt_url(url))
     client.max_inflight_messages_set(200)
+    client.max_queued_messages_set(0)
     client.connect(*_address(url))
     client.loop_start()
     try:
-        infos = [client.publish(topic, f"{i}".encode(), qos=1) for i in range(count)]
-        for info in infos:
-            info.wait_for_publish(30)
-        return sum(info.is_published() for info in infos)
+        acked = 0
+        for start in range(0, count, 5000):  # chunks keep paho's own queue small
+            infos = [
+                client.publish(topic, f"{i}".encode(), qos=1) for i in range(start, min(count, start + 5000))
+            ]
+            for info in infos:
+                info.wait_for_publish(30)
+            acked += sum(info.is_published() for info in infos)
+        return acked
     finally:
         client.disconnect()
         client.loop_stop()

@@ -146,9 +146,7 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
                 f" mqtts://127.0.0.1:{broker.tls_port} with CA {broker.ca_file}"
             )
         if "Tansu" in " ".join(stack.notes):
-            print(
-                "  Kafka: Tansu keeps topics in memory only (lost on restart); production: a durable Kafka"
-            )
+            print("  Kafka: Tansu keeps topics in memory only (lost on restart); production: a durable Kafka")
         # The demo replays the same deterministic days each run: start it on an empty database of its
         # own, so a second run shows new rows, not duplicates of the first.
         stack.settings = stack.settings.with_(database_url=await _fresh_database(stack.settings.database_url))

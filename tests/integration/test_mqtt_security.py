@@ -90,7 +90,11 @@ async def test_nobody_takes_over_the_ingest_session(broker):
         await a.publish(readings_topic(network, "station-a"), b"queued", qos=1)
     target = parse_mqtt_url(broker.url("ingest"))
     ingest_id = private_client_id("tidewatch-ingest", target, settings.mqtt_client_id)
-    assert ingest_id != "tidewatch-ingest-1" and settings.mqtt_client_id not in ingest_id
+    assert ingest_id not in {
+        "tidewatch-ingest-1",
+        settings.mqtt_client_id,
+        f"tidewatch-ingest-{settings.mqtt_client_id}",
+    }
     for identifier in ("tidewatch-ingest-1", f"tidewatch-ingest-{settings.mqtt_client_id}"):
         async with client(
             broker,

@@ -30,6 +30,7 @@ from schemas.registry import default_registry_path
 from services.cli import prepare_database
 from services.config import Settings
 from services.db.writers import prepare_connection, reading_rows, upsert_observations
+from services.mqtt_auth import aiomqtt_options, configure_paho, parse_mqtt_url
 from services.stack.pipeline import Pipeline
 
 BUOY_VALUES = {
@@ -80,15 +81,15 @@ def _payload(station: str, time_us: int, k: int) -> bytes:
     return json.dumps({"station": station, "time": stamp, "values": values}).encode()
 
 
-def publish_paced(
-    host: str, port: int, network: str, n_stations: int, n_messages: int, rate_msg_s: float
-) -> None:
+def publish_paced(url: str, network: str, n_stations: int, n_messages: int, rate_msg_s: float) -> None:
     """Child process: publish round-robin over stations at a steady rate; sample time = publish time."""
     client = paho.Client(
         paho.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:6]}", protocol=paho.MQTTv5
     )
+    target = parse_mqtt_url(url)
+    configure_paho(client, target)
     client.max_inflight_messages_set(1000)
-    client.connect(host, port)
+    client.connect(target.host, target.port)
     client.loop_start()
     topics = [readings_topic(network, f"bench-{i:04d}") for i in range(n_stations)]
     started = time.monotonic()
@@ -110,9 +111,9 @@ def start_publisher(
     settings: Settings, network: str, n_stations: int, n_messages: int, rate_msg_s: float
 ) -> mp.Process:
     """The publisher runs in its own process, as field stations would, not in the measuring loop."""
-    endpoint = settings.mqtt
+    url = settings.mqtt_publish_url or settings.mqtt_url
     process = mp.get_context("spawn").Process(
-        target=publish_paced, args=(endpoint.host, endpoint.port, network, n_stations, n_messages, rate_msg_s)
+        target=publish_paced, args=(url, network, n_stations, n_messages, rate_msg_s)
     )
     process.start()
     return process
@@ -136,10 +137,11 @@ async def baseline_mqtt_receive(
     settings: Settings, network: str, n_stations: int, n_messages: int, rate_msg_s: float
 ) -> Result:
     """The MQTT leg alone: one subscriber, same messages, same broker, nothing else."""
-    endpoint = settings.mqtt
     received = 0
     async with aiomqtt.Client(
-        endpoint.host, endpoint.port, identifier=f"bench-sub-{network}", protocol=aiomqtt.ProtocolVersion.V5
+        **aiomqtt_options(settings.mqtt_target()),
+        identifier=f"bench-sub-{network}",
+        protocol=aiomqtt.ProtocolVersion.V5,
     ) as client:
         await client.subscribe(f"tidewatch/v1/{network}/+/readings", qos=1)
         publisher = start_publisher(settings, network, n_stations, n_messages, rate_msg_s)

@@ -79,8 +79,8 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from services.simulate import cli as simulate_cli
 
     registry = load_registry(settings.registry_path)
-    endpoint = settings.mqtt
-    return asyncio.run(simulate_cli.main(args, registry, endpoint.host, endpoint.port))
+    target = settings.mqtt_target("publish")
+    return asyncio.run(simulate_cli.main(args, registry, target.host, target.port, target))
 
 
 async def run_api(settings: Settings, stop: asyncio.Event) -> None:
@@ -153,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("username")
     add.add_argument("display_name")
     add.set_defaults(func=cmd_operator_add)
+
+    station = commands.add_parser("station", help="station accounts on the MQTT broker")
+    station_commands = station.add_subparsers(dest="station_command", required=True)
+    credentials = station_commands.add_parser("credentials", help="create or rotate a station's password")
+    from services.mqtt_auth import cli as credentials_cli
+
+    credentials_cli.add_arguments(credentials)
+    credentials.set_defaults(func=credentials_cli.main)
 
     demo = commands.add_parser("demo", help="run everything locally with a simulated network")
     from services.demo import add_arguments as demo_arguments

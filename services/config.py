@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
+from services.mqtt_auth import MqttTarget, parse_mqtt_url
+
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
@@ -29,14 +31,22 @@ def _env(name: str, default: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    # mqtt[s]://user:password@host:port. mqtt_url is this process's own account (ingest's); the
+    # alert publisher and the station/simulator publisher use theirs when set (else mqtt_url).
     mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_alerts_url: str = ""
+    mqtt_publish_url: str = ""
+    mqtt_ca_file: str | None = None
     kafka_url: str = "kafka://127.0.0.1:9092"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/tidewatch"
     registry_path: str | None = None
     qc_config_path: str | None = None
     topic_partitions: int = 4
     # Ingest
-    mqtt_share_group: str = "tidewatch-ingest"
+    # No shared subscription by default: Mosquitto forgets an offline client's shared subscription
+    # when it restarts, and what arrives meanwhile is lost. mqtt_client_id names the replica; the
+    # id sent to the broker is derived from it and the ingest password (services/mqtt_auth).
+    mqtt_share_group: str = ""
     mqtt_client_id: str = "tidewatch-ingest-1"
     ingest_linger_ms: float = 20.0
     ingest_max_batch: int = 2000
@@ -59,6 +69,11 @@ class Settings:
     def mqtt(self) -> Endpoint:
         return parse_endpoint(self.mqtt_url, 1883)
 
+    def mqtt_target(self, role: str = "") -> MqttTarget:
+        """Address, account and TLS for ``role`` ("", "alerts" or "publish")."""
+        url = {"alerts": self.mqtt_alerts_url, "publish": self.mqtt_publish_url}.get(role) or self.mqtt_url
+        return parse_mqtt_url(url, self.mqtt_ca_file)
+
     @property
     def kafka(self) -> Endpoint:
         return parse_endpoint(self.kafka_url, 9092)
@@ -75,12 +90,15 @@ def load_settings() -> Settings:
     defaults = Settings()
     return Settings(
         mqtt_url=_env("TIDEWATCH_MQTT_URL", defaults.mqtt_url),
+        mqtt_alerts_url=_env("TIDEWATCH_MQTT_ALERTS_URL", ""),
+        mqtt_publish_url=_env("TIDEWATCH_MQTT_PUBLISH_URL", ""),
+        mqtt_ca_file=os.environ.get("TIDEWATCH_MQTT_CA_FILE") or None,
         kafka_url=_env("TIDEWATCH_KAFKA_URL", defaults.kafka_url),
         database_url=_env("TIDEWATCH_DATABASE_URL", defaults.database_url),
         registry_path=os.environ.get("TIDEWATCH_REGISTRY") or None,
         qc_config_path=os.environ.get("TIDEWATCH_QC_CONFIG") or None,
         topic_partitions=int(_env("TIDEWATCH_TOPIC_PARTITIONS", str(defaults.topic_partitions))),
-        mqtt_share_group=_env("TIDEWATCH_MQTT_SHARE_GROUP", defaults.mqtt_share_group),
+        mqtt_share_group=os.environ.get("TIDEWATCH_MQTT_SHARE_GROUP", defaults.mqtt_share_group),
         mqtt_client_id=_env("TIDEWATCH_MQTT_CLIENT_ID", defaults.mqtt_client_id),
         ingest_linger_ms=float(_env("TIDEWATCH_INGEST_LINGER_MS", str(defaults.ingest_linger_ms))),
         ingest_max_batch=int(_env("TIDEWATCH_INGEST_MAX_BATCH", str(defaults.ingest_max_batch))),
@@ -108,6 +126,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that hands these settings to a child process."""
     env = {
         "TIDEWATCH_MQTT_URL": settings.mqtt_url,
+        "TIDEWATCH_MQTT_ALERTS_URL": settings.mqtt_alerts_url,
+        "TIDEWATCH_MQTT_PUBLISH_URL": settings.mqtt_publish_url,
+        "TIDEWATCH_MQTT_CA_FILE": settings.mqtt_ca_file or "",
         "TIDEWATCH_KAFKA_URL": settings.kafka_url,
         "TIDEWATCH_DATABASE_URL": settings.database_url,
         "TIDEWATCH_TOPIC_PARTITIONS": str(settings.topic_partitions),

@@ -136,6 +136,17 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
     try:
         for note in stack.notes:
             print("  " + note)
+        if stack.mqtt_broker is not None:
+            broker = stack.mqtt_broker
+            print(
+                "  MQTT accounts: no anonymous access. Each station logs in as its own account"
+                " (username = station id; it may publish only tidewatch/v1/<network>/<station>/readings):"
+                f" `tidewatch station credentials <station> --password-file {broker.password_file}`."
+                " Here the simulator publishes as the `gateway` account. TLS:"
+                f" mqtts://127.0.0.1:{broker.tls_port} with CA {broker.ca_file}"
+            )
+        if "Tansu" in " ".join(stack.notes):
+            print("  Kafka: Tansu keeps topics in memory only (lost on restart); production: a durable Kafka")
         # The demo replays the same deterministic days each run: start it on an empty database of its
         # own, so a second run shows new rows, not duplicates of the first.
         stack.settings = stack.settings.with_(database_url=await _fresh_database(stack.settings.database_url))

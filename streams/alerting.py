@@ -48,6 +48,7 @@ from alerts.silences import Silence
 from schemas.records import ALERT_ACTIONS_TOPIC, INDICATORS_TOPIC, OBSERVATIONS_TOPIC, partition_for
 from schemas.registry import load_registry
 from services.db.alerts import active_silences, remove_silence, store_alert_events, store_silence
+from services.mqtt_auth import aiomqtt_options
 from services.notify import Notifier, publish_alert_events
 from streams import metrics
 from streams.app import alert_events_topic, app, settings, state_table
@@ -229,13 +230,13 @@ class _Outbox:
 
 async def _serve_mqtt(outbox: _Outbox) -> None:
     """One long-lived MQTT connection; reconnect on failure and retry the batch in hand."""
-    endpoint = settings.mqtt
+    target = settings.mqtt_target("alerts")
     identifier = f"tidewatch-alerts-{settings.worker_id}-{uuid.uuid4().hex[:6]}"
     pending: list[AlertEvent] | None = None
     delay = 0.5
     while True:
         try:
-            async with aiomqtt.Client(endpoint.host, endpoint.port, identifier=identifier) as client:
+            async with aiomqtt.Client(**aiomqtt_options(target), identifier=identifier) as client:
                 delay = 0.5
                 while True:
                     if pending is None:

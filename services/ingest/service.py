@@ -30,6 +30,7 @@ from services.config import Settings
 from services.ingest import metrics
 from services.ingest.batcher import Batcher, Flush
 from services.kafka_topics import ensure_topics, tidewatch_topics
+from services.mqtt_auth import aiomqtt_options, private_client_id
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 24 * 3600
@@ -139,14 +140,13 @@ class Ingest:
 
     # -- MQTT ------------------------------------------------------------------------------------
     def _mqtt_client(self) -> aiomqtt.Client:
-        endpoint = self.settings.mqtt
+        target = self.settings.mqtt_target()
         properties = Properties(PacketTypes.CONNECT)
         properties.ReceiveMaximum = min(65535, self.settings.ingest_max_inflight)
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
         client = aiomqtt.Client(
-            endpoint.host,
-            endpoint.port,
-            identifier=self.settings.mqtt_client_id,
+            **aiomqtt_options(target),
+            identifier=private_client_id("tidewatch-ingest", target, self.settings.mqtt_client_id),
             protocol=aiomqtt.ProtocolVersion.V5,
             clean_start=False,
             properties=properties,

@@ -18,6 +18,7 @@ import orjson
 from alerts.events import AlertEvent
 from schemas.registry import Registry, load_registry
 from services.config import Settings
+from services.mqtt_auth import aiomqtt_options
 
 TOPIC_ROOT = "tidewatch/v1/alerts"
 
@@ -69,9 +70,9 @@ async def publish_alert_events(
     if isinstance(client_or_settings, Settings):
         settings = client_or_settings
         registry = registry or _registry(settings.registry_path)
-        endpoint = settings.mqtt
         client = aiomqtt.Client(
-            endpoint.host, endpoint.port, identifier=f"tidewatch-alerts-{uuid.uuid4().hex[:8]}"
+            **aiomqtt_options(settings.mqtt_target("alerts")),
+            identifier=f"tidewatch-alerts-{uuid.uuid4().hex[:8]}",
         )
         async with client:
             await _publish(client, events, network, registry)

@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime
 
 from schemas.registry import Registry
+from services.mqtt_auth import MqttTarget
 from services.simulate.faults import FaultRates, parse_fault_option
 from services.simulate.model import US, Simulation, rfc3339
 from services.simulate.publisher import SimStats, default_start_us, run_simulator
@@ -149,7 +150,13 @@ def _progress_line(stats: SimStats) -> None:
     )
 
 
-async def main(args: argparse.Namespace, registry: Registry, mqtt_host: str, mqtt_port: int) -> int:
+async def main(
+    args: argparse.Namespace,
+    registry: Registry,
+    mqtt_host: str,
+    mqtt_port: int,
+    target: MqttTarget | None = None,
+) -> int:
     try:
         scenario = _scenario(args)
         rates = parse_fault_option(args.faults, scenario.faults or FaultRates())
@@ -184,6 +191,7 @@ async def main(args: argparse.Namespace, registry: Registry, mqtt_host: str, mqt
             scenario=scenario,
             max_messages=args.max_messages,
             client_id=args.client_id,
+            mqtt_target=target,
             progress=_progress_line if args.progress_interval > 0 else None,
             stations=_stations(args),
             stop=stop,

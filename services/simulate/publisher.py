@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import paho.mqtt.client as mqtt
 
 from schemas.registry import Registry
+from services.mqtt_auth import MqttTarget, configure_paho
 from services.simulate import faults as fk
 from services.simulate.faults import FaultRates
 from services.simulate.model import US, SimMessage, Simulation
@@ -143,7 +144,14 @@ class Pacer:
 class PahoLink:
     """One MQTT connection; paho's thread reads, writes, keeps alive and reconnects."""
 
-    def __init__(self, host: str, port: int, client_id: str | None, max_pending: int = MAX_PENDING) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        client_id: str | None,
+        max_pending: int = MAX_PENDING,
+        target: MqttTarget | None = None,
+    ) -> None:
         self.sent = 0
         self.acked = 0
         self.connects = 0
@@ -155,6 +163,8 @@ class PahoLink:
             protocol=mqtt.MQTTv311,
             clean_session=True,
         )
+        if target is not None:  # a station's or a gateway's account, TLS for mqtts://
+            configure_paho(client, target)
         client.max_inflight_messages_set(MAX_INFLIGHT)
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(min_delay=1, max_delay=5)
@@ -239,6 +249,7 @@ async def run_simulator(
     scenario: Scenario | None = None,
     max_messages: int | None = None,
     client_id: str | None = None,
+    mqtt_target: MqttTarget | None = None,
     progress: Callable[[SimStats], None] | None = None,
     stations: Iterable[str] | None = None,
     stop: asyncio.Event | None = None,
@@ -256,7 +267,7 @@ async def run_simulator(
     end_us = None if duration_s is None else start_us + int(duration_s * US)
     sim = Simulation(registry, scenario, seed, start_us, faults=faults, stations=stations)
     stats = SimStats(start_us=start_us, sim_time_us=start_us)
-    link = PahoLink(host, port, client_id)
+    link = PahoLink(host, port, client_id, target=mqtt_target)
     began = time.monotonic()
     last_progress = began
     try:

@@ -13,7 +13,7 @@ import asyncpg
 
 from services.config import Settings
 from services.stack.kafka import start_tansu
-from services.stack.mqtt import start_mqtt_broker
+from services.stack.mqtt import PrivateBroker, start_mqtt_broker
 from services.stack.postgres import start_embedded_postgres
 from services.stack.process import Child, port_open
 
@@ -26,6 +26,7 @@ class Stack:
     children: list[Child] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     postgres_server: object | None = None
+    mqtt_broker: PrivateBroker | None = None
 
     def stop(self) -> None:
         for child in reversed(self.children):
@@ -66,11 +67,20 @@ async def start_stack(
         if not private_mqtt and port_open(mqtt.host, mqtt.port):
             stack.notes.append(f"MQTT: using {settings.mqtt_url}")
         else:
-            child, url = await start_mqtt_broker(work_dir / "mqtt")
+            child, broker = await start_mqtt_broker(work_dir / "mqtt")
             stack.children.append(child)
-            stack.settings = stack.settings.with_(mqtt_url=url)
+            stack.mqtt_broker = broker
+            stack.settings = stack.settings.with_(
+                mqtt_url=broker.url("ingest"),
+                mqtt_alerts_url=broker.url("alerts"),
+                mqtt_publish_url=broker.url("gateway"),
+                mqtt_ca_file=str(broker.ca_file),
+            )
             why = "private broker with tidewatch's settings" if private_mqtt else "none answered"
-            stack.notes.append(f"MQTT: {why}, started {child.name} at {url}")
+            stack.notes.append(
+                f"MQTT: {why}, started {child.name} at mqtt://127.0.0.1:{broker.port} "
+                f"and mqtts://127.0.0.1:{broker.tls_port} (CA {broker.ca_file}; no anonymous access)"
+            )
 
         kafka = settings.kafka
         if not fresh_kafka and port_open(kafka.host, kafka.port):

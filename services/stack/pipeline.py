@@ -32,7 +32,6 @@ class Pipeline:
     def env(self) -> dict[str, str]:
         return {
             **settings_env(self.settings),
-            "TIDEWATCH_MQTT_SHARE_GROUP": f"g-{self.network}",
             "TIDEWATCH_MQTT_CLIENT_ID": f"ingest-{self.network}",
             **self.extra_env,
         }

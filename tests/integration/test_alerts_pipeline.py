@@ -24,6 +24,7 @@ from alerts.engine import AlertEngine
 from alerts.inputs import reading_observation
 from alerts.loader import load_rules
 from schemas.registry import load_registry
+from services.mqtt_auth import aiomqtt_options
 from services.simulate.model import SPIKE_FRACTION_OF_RANGE
 from services.stack.pipeline import Pipeline
 from streams.qc import QcEngine, Readings, load_qc_config
@@ -80,8 +81,10 @@ def stored(rows: list) -> list[tuple]:
 
 
 async def collect_mqtt(pipeline: Pipeline, into: list[tuple[str, bytes]], ready: asyncio.Event) -> None:
-    mqtt = pipeline.settings.mqtt
-    async with aiomqtt.Client(mqtt.host, mqtt.port, identifier=f"test-alerts-{uuid.uuid4().hex[:6]}") as c:
+    target = pipeline.settings.mqtt_target("publish")  # any account may read alerts
+    async with aiomqtt.Client(
+        **aiomqtt_options(target), identifier=f"test-alerts-{uuid.uuid4().hex[:6]}"
+    ) as c:
         await c.subscribe(f"tidewatch/v1/alerts/{pipeline.network}/#", qos=1)
         ready.set()
         async for msg in c.messages:

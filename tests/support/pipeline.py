@@ -16,6 +16,7 @@ import yaml
 from schemas.contract import readings_topic
 from schemas.registry import default_registry_path
 from services.config import Settings
+from services.mqtt_auth import configure_paho
 
 
 def isolated_registry(tmp_dir: Path, network: str) -> Path:
@@ -50,8 +51,10 @@ class Publisher:
             client_id=f"test-pub-{uuid.uuid4().hex[:8]}",
             protocol=paho.MQTTv5,
         )
+        target = settings.mqtt_target("publish")  # the gateway account of the private broker
+        configure_paho(self.client, target)
         self.client.max_inflight_messages_set(100)
-        self.client.connect(settings.mqtt.host, settings.mqtt.port)
+        self.client.connect(target.host, target.port)
         self.client.loop_start()
 
     def publish(self, station: str, payload: bytes, topic: str | None = None) -> None:

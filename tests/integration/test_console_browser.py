@@ -109,11 +109,18 @@ async def test_alert_appears_live_and_is_acknowledged_from_the_page(database, tm
         assert [a["type"] for a in actions.received] == ["acknowledge", "silence", "remove_silence"]
         assert await run(driver.execute_script, "return window.sameDocument === true;")  # no reload
         station_row = await run(
-            lambda: driver.find_element(By.CSS_SELECTOR, f'#station-list tr[data-station="{STATION}"]').text
+            wait_for,
+            driver,
+            lambda d: d.find_element(By.CSS_SELECTOR, f'#station-list tr[data-station="{STATION}"]').text,
         )
         assert "min ago" in station_row  # last seen from the stored readings
-        land = await run(lambda: driver.find_elements(By.CSS_SELECTOR, "#map path.land"))
-        assert max(len(path.get_attribute("d")) for path in land) > 1000  # the coast under the dots
+        # Read in one script: a live update may redraw the map between finding a path and reading it.
+        longest_land = await run(
+            driver.execute_script,
+            "return Math.max(0, ...Array.from(document.querySelectorAll('#map path.land'),"
+            " p => (p.getAttribute('d') || '').length));",
+        )
+        assert longest_land > 1000  # the coast under the dots
         await run(driver.save_screenshot, str(SCREENSHOT))
     finally:
         await run(driver.quit)

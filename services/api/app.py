@@ -102,6 +102,7 @@ async def serve(
         port=api_port() if port is None else port,
         log_level=log_level,
         lifespan="on",
+        proxy_headers=False,  # the console trusts forwarded headers from its configured proxies only
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -40,6 +41,17 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(400, "; ".join(parts) or "invalid request"), status_code=400)
 
 
+async def _query_timeout(request: Request, exc: Exception) -> JSONResponse:
+    """A query that ran past the statement timeout: the server is busy or the request is too large."""
+    limit_ms = request.app.state.db.statement_timeout_ms
+    message = (
+        f"the query ran past the {limit_ms} ms statement timeout; narrow the range, use coarser buckets, "
+        "or try again later"
+    )
+    return JSONResponse(error_body(503, message), status_code=503, headers={"Retry-After": "5"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(asyncpg.QueryCanceledError, _query_timeout)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -33,6 +33,7 @@ from alerts.channels import EVENT_KINDS
 from alerts.loader import load_rules
 from alerts.severity import SEVERITIES
 from schemas.registry import load_registry
+from services.api.db import statement_timeout_ms
 from services.config import Settings
 from services.console import access as audit
 from services.console.access import ROLES, AttemptLimiter, ConsoleAccess, role_at_least
@@ -157,7 +158,12 @@ class Console:
             if self._started:
                 return
             if self.pool is None:
-                self.pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=4)
+                self.pool = await asyncpg.create_pool(
+                    self.settings.database_url,
+                    min_size=1,
+                    max_size=4,
+                    server_settings={"statement_timeout": f"{statement_timeout_ms()}ms"},
+                )
             await self.feed.start()
             self._started = True
 
@@ -454,6 +460,14 @@ async def _json_body(request: Request) -> dict:
     return body
 
 
+async def _query_timeout(request: Request, exc: Exception) -> Response:
+    return json_response(
+        {"error": f"the query ran past the {statement_timeout_ms()} ms statement timeout; try again later"},
+        503,
+        {"Retry-After": "5"},
+    )
+
+
 async def _bad_request(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BadRequest)
     return json_response({"error": str(exc)}, exc.status, exc.headers)
@@ -494,6 +508,10 @@ def create_console(
         Route("/api/audit", console.audit_log),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={BadRequest: _bad_request})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={BadRequest: _bad_request, asyncpg.QueryCanceledError: _query_timeout},
+    )
     app.state.console = console
     return app

@@ -4,6 +4,9 @@ handed to the actions callable, cross-site refusals, live updates over Server-Se
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -475,3 +478,53 @@ async def test_every_write_is_in_the_audit_log_for_admins(console, database):  #
     ack = entries[-2]
     assert ack["target"] == ALERT_ID and ack["detail"]["comment"] == "seen"
     assert ack["client_address"] == "127.0.0.1" and ack["time_us"] > 0
+
+
+def run_operator_add(db_url: str, *args: str, password: str) -> subprocess.CompletedProcess:
+    env = os.environ | {"TIDEWATCH_DATABASE_URL": db_url}
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", "operator", "add", *args],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+async def test_operator_add_with_a_role_from_the_command_line(database):  # noqa: F811
+    done = await asyncio.to_thread(
+        run_operator_add, database.url, "--role", "admin", "chen", "Chen Jie", password="admin-pass-1"
+    )
+    assert done.returncode == 0, done.stderr
+    conn = await database.connect()
+    try:
+        role = await conn.fetchval("SELECT role FROM operators WHERE username = 'chen'")
+        audit_row = await conn.fetchrow("SELECT actor, action, target, detail FROM audit_log")
+    finally:
+        await conn.close()
+    assert role == "admin"
+    assert (audit_row["action"], audit_row["target"], audit_row["actor"].startswith("cli:")) == (
+        "operator_add",
+        "chen",
+        True,
+    )
+
+
+async def test_operator_add_refusals_are_one_line(database):  # noqa: F811
+    empty = await asyncio.to_thread(run_operator_add, database.url, "li", "Li Na", password="")
+    assert empty.returncode != 0 and "Traceback" not in empty.stderr
+    assert len(empty.stderr.strip().splitlines()) == 1 and "password" in empty.stderr
+    bad_role = await asyncio.to_thread(
+        run_operator_add, database.url, "--role", "root", "li", "Li", password="x"
+    )
+    assert bad_role.returncode != 0 and "role" in bad_role.stderr and "Traceback" not in bad_role.stderr
+    absent = database.url.rsplit("/", 1)[0] + "/tidewatch_no_such_database"
+    gone = await asyncio.to_thread(run_operator_add, absent, "li", "Li Na", password="pw-123456")
+    assert gone.returncode != 0 and "Traceback" not in gone.stderr, gone.stderr
+    assert len(gone.stderr.strip().splitlines()) == 1 and "tidewatch_no_such_database" in gone.stderr
+    unreachable = await asyncio.to_thread(
+        run_operator_add, "postgresql://postgres@127.0.0.1:1/tidewatch", "li", "Li Na", password="pw-123456"
+    )
+    assert unreachable.returncode != 0 and "Traceback" not in unreachable.stderr, unreachable.stderr
+    assert len(unreachable.stderr.strip().splitlines()) == 1 and "127.0.0.1:1" in unreachable.stderr

@@ -13,13 +13,13 @@ import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 
 import uvicorn
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from starlette.types import ASGIApp
 
 from services.api import metrics
 from services.api.db import Database
 from services.api.docs import install_docs
-from services.api.errors import install_error_handlers
+from services.api.errors import install_error_handlers, reject_unknown_parameters
 from services.api.respond import EXPORT_FORMATS, json_response
 from services.api.routes import router
 from services.config import Settings
@@ -61,6 +61,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(reject_unknown_parameters)],
     )
     app.state.settings = settings
     app.state.db = database

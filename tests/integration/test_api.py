@@ -907,3 +907,31 @@ async def test_query_cli_reports_api_refusals(base_url: str) -> None:
     assert code == 0 and out.strip() == f"{base_url}/api/v1/observations?station=dalian&bucket=1h&format=csv"
     code, _, err = await cli("http://127.0.0.1:9", "stations")
     assert code == 2 and "cannot reach the API" in err
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [
+        ("/api/v1/observations?stations=yingkou", "stations"),
+        ("/api/v1/stations?colour=blue", "colour"),
+        ("/api/v1/alerts?station=dalian&sevrity=red", "sevrity"),
+        ("/health?verbose=1", "verbose"),
+    ],
+)
+async def test_unknown_query_parameters_are_refused_by_name(
+    client: httpx.AsyncClient, path: str, parameter: str
+) -> None:
+    response = await client.get(path)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["status"] == 400 and repr(parameter) in error["message"], error
+
+
+async def test_unknown_routes_and_methods_answer_in_the_error_shape(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/nothing")
+    assert response.status_code == 404
+    assert (
+        response.json()["error"]["status"] == 404 and "/api/v1/nothing" in response.json()["error"]["message"]
+    )
+    response = await client.post("/api/v1/stations")
+    assert response.status_code == 405 and response.json()["error"]["status"] == 405

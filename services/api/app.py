@@ -38,6 +38,24 @@ time buckets), indicators and alerts.
 """
 
 
+KAFKA_PROBE_S = 1.0
+
+
+async def kafka_reachable(settings: Settings) -> dict:
+    """Whether Kafka accepts a connection (console actions go there); answers within a second."""
+    endpoint = settings.kafka
+    address = f"{endpoint.host}:{endpoint.port}"
+    try:
+        async with asyncio.timeout(KAFKA_PROBE_S):
+            _reader, writer = await asyncio.open_connection(endpoint.host, endpoint.port)
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    except (OSError, TimeoutError) as exc:
+        return {"address": address, "reachable": False, "error": str(exc) or type(exc).__name__}
+    return {"address": address, "reachable": True}
+
+
 def api_port() -> int:
     return int(os.environ.get("TIDEWATCH_API_PORT", "") or DEFAULT_PORT)
 
@@ -70,10 +88,12 @@ def create_app(
     install_docs(app)
     app.add_route(metrics.METRICS_PATH, metrics.metrics_endpoint, include_in_schema=False)
 
-    @app.get("/health", summary="Liveness and which database features the queries use")
+    @app.get("/health", summary="Liveness, the database features the queries use, whether Kafka answers")
     async def health(request: Request) -> Response:
         backend = await request.app.state.db.backend()
-        return json_response({"status": "ok", "database": backend.describe()})
+        kafka = await kafka_reachable(settings)
+        status = "ok" if kafka["reachable"] else "degraded"  # reads work; console actions do not
+        return json_response({"status": status, "database": backend.describe(), "kafka": kafka})
 
     app.include_router(router)
     for extra in extra_routers:

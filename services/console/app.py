@@ -37,6 +37,7 @@ from services.api.db import statement_timeout_ms
 from services.config import Settings
 from services.console import access as audit
 from services.console.access import ROLES, AttemptLimiter, ConsoleAccess, role_at_least
+from services.console.actions import ActionsUnavailable
 from services.console.live import ALERTS, STATIONS, LiveFeed
 from services.console.session import COOKIE, Operator, SessionSigner, console_secret, same_origin
 from services.db import alerts as store
@@ -340,6 +341,13 @@ class Console:
             raise BadRequest(503, "operator actions are not wired to the stream in this console")
         return operator
 
+    async def _submit(self, action: dict) -> None:
+        assert self.actions is not None
+        try:
+            await self.actions(action)
+        except ActionsUnavailable as exc:
+            raise BadRequest(503, str(exc)) from exc
+
     async def acknowledge(self, request: Request) -> Response:
         operator = await self._actor(request)
         body = await _json_body(request)
@@ -360,7 +368,7 @@ class Console:
             "time_us": now_us(),
             "comment": _text(body, "comment") or "",
         }
-        await self.actions(action)  # type: ignore[misc]
+        await self._submit(action)
         await self.audit(request, operator.username, "acknowledge", alert_id, {"comment": action["comment"]})
         return json_response({"submitted": action}, 202)
 
@@ -391,7 +399,7 @@ class Console:
             "time_us": time_us,
             "comment": _text(body, "comment") or "",
         }
-        await self.actions(action)  # type: ignore[misc]
+        await self._submit(action)
         detail = {k: action[k] for k in ("station", "rule", "ends_us", "comment")}
         await self.audit(request, operator.username, "silence", action["id"], detail)
         return json_response({"submitted": action}, 202)
@@ -406,7 +414,7 @@ class Console:
         if silence_id not in active:
             raise BadRequest(404, f"no active silence {silence_id!r}")
         action = {"type": "remove_silence", "id": silence_id, "actor": operator.username, "time_us": time_us}
-        await self.actions(action)  # type: ignore[misc]
+        await self._submit(action)
         await self.audit(request, operator.username, "remove_silence", silence_id)
         return json_response({"submitted": action}, 202)
 

@@ -935,3 +935,18 @@ async def test_unknown_routes_and_methods_answer_in_the_error_shape(client: http
     )
     response = await client.post("/api/v1/stations")
     assert response.status_code == 405 and response.json()["error"]["status"] == 405
+
+
+async def test_health_reports_kafka(settings: Settings) -> None:
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        for kafka_url, reachable in ((f"kafka://127.0.0.1:{port}", True), ("kafka://127.0.0.1:1", False)):
+            app = create_app(settings.with_(kafka_url=kafka_url))
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as c:
+                body = (await c.get("/health")).json()
+            await app.state.db.close()
+            assert body["kafka"]["address"] == kafka_url.removeprefix("kafka://")
+            assert body["kafka"]["reachable"] is reachable
+            assert body["status"] == ("ok" if reachable else "degraded")

@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -27,6 +28,7 @@ from test_alert_io_support import (
 
 from services.console import create_console
 from services.console.access import ConsoleAccess
+from services.console.actions import KafkaActions
 from services.console.serve import serve_console
 from services.console.session import Operator, SessionSigner, same_origin
 from services.db.alerts import create_operator, get_alert, store_alert_events
@@ -528,3 +530,38 @@ async def test_operator_add_refusals_are_one_line(database):  # noqa: F811
     )
     assert unreachable.returncode != 0 and "Traceback" not in unreachable.stderr, unreachable.stderr
     assert len(unreachable.stderr.strip().splitlines()) == 1 and "127.0.0.1:1" in unreachable.stderr
+
+
+async def test_acknowledge_answers_quickly_when_kafka_is_unreachable(database):  # noqa: F811
+    conn = await database.connect()
+    try:
+        await store_alert_events(conn, hypoxic_evening(new_engine()))
+        await create_operator(conn, "wang", "Wang Lei", "tide-2024!")
+    finally:
+        await conn.close()
+    nowhere = database.settings.with_(kafka_url="kafka://127.0.0.1:1")  # nothing listens on port 1
+    actions = KafkaActions(nowhere, timeout_s=2.0)
+    running = await serve_console(create_console(nowhere, actions, secret=b"s"))
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            h = Harness(running.url, database.url, None, http)  # type: ignore[arg-type]
+            assert (await sign_in(h))[0] == 200
+            started = time.monotonic()
+            status, body = await h.post("/api/acknowledge", {"alert_id": ALERT_ID})
+            assert time.monotonic() - started < 8
+            assert status == 503 and "Kafka" in body["error"] and "127.0.0.1:1" in body["error"], body
+            assert (await h.alert(ALERT_ID))["acknowledged_by"] is None
+    finally:
+        await running.stop()
+        await actions.close()
+
+
+async def test_acknowledging_an_alert_that_resolved_meanwhile_says_so(console, database):  # noqa: F811
+    conn = await database.connect()
+    try:
+        await conn.execute("UPDATE alerts SET state = 'resolved' WHERE alert_id = $1", ALERT_ID)
+    finally:
+        await conn.close()
+    await sign_in(console)
+    status, body = await console.post("/api/acknowledge", {"alert_id": ALERT_ID})
+    assert status == 409 and "resolved" in body["error"], body

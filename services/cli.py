@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _logging(args.verbose)
+    from prometheus_client import disable_created_metrics
+
+    disable_created_metrics()  # every tidewatch process: no `_created` series in its /metrics
     return args.func(args, load_settings())
 
 

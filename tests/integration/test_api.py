@@ -16,6 +16,8 @@ import io
 import json
 import re
 import socket
+import subprocess
+import sys
 import time
 import urllib.parse
 import uuid
@@ -950,3 +952,17 @@ async def test_health_reports_kafka(settings: Settings) -> None:
             assert body["kafka"]["address"] == kafka_url.removeprefix("kafka://")
             assert body["kafka"]["reachable"] is reachable
             assert body["status"] == ("ok" if reachable else "degraded")
+
+
+async def test_query_cli_into_head_ends_quietly(base_url: str) -> None:
+    """``tidewatch query … | head`` closes the pipe early: no BrokenPipeError, exit status 0."""
+    command = (
+        f"{sys.executable} -m services.cli query --base-url {base_url} observations -s dalian "
+        f"-V water_level_m --start {iso(DAY0_US)} --end {iso(DAY0_US + 2 * 86_400_000_000)} --limit 5 --all -o json | head -2"
+    )
+    done = await asyncio.to_thread(
+        subprocess.run, ["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=60
+    )
+    assert len(done.stdout.splitlines()) == 2
+    assert "BrokenPipe" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 0, done.stderr

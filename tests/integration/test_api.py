@@ -429,6 +429,7 @@ def numpy_aggregates(
         row = {"time": iso(int(start)), "count": len(chosen)}
         if len(chosen):
             row |= {"mean": chosen.mean(), "min": chosen.min(), "max": chosen.max()}
+            row |= {"median": np.median(chosen), "std": chosen.std(ddof=1) if len(chosen) > 1 else None}
             row |= {f"p{q * 100:g}": np.percentile(chosen, q * 100) for q in fractions}
         out.append(row)
     return out
@@ -457,14 +458,15 @@ def numpy_month_buckets(months: int, flags: set[int], fractions: list[float]) ->
     ("bucket", "width_us"), [("1h", HOUR_US), ("PT6H", 6 * HOUR_US), ("1d", 24 * HOUR_US)]
 )
 async def test_buckets_match_numpy(client: httpx.AsyncClient, bucket: str, width_us: int) -> None:
-    body = await get_json(client, level_url(f"&bucket={bucket}&agg=mean,min,max,count,p10,median,p90"))
-    expected = numpy_buckets(width_us, {1, 2}, [0.1, 0.5, 0.9])  # default qc for buckets: usable
+    body = await get_json(client, level_url(f"&bucket={bucket}&agg=mean,std,min,max,count,p10,median,p90"))
+    expected = numpy_buckets(width_us, {1, 2}, [0.1, 0.9])  # default qc for buckets: usable
     assert body["meta"]["method"].startswith("date_bin")
     assert [r["time"] for r in body["data"]] == [e["time"] for e in expected]
     for got, want in zip(body["data"], expected, strict=True):
         assert got["count"] == want["count"]
         assert (got["unit"], got["qc_flags"]) == ("m", "good+not_evaluated")
-        for key in ("mean", "min", "max", "p10", "p50", "p90"):
+        assert "p50" not in got  # median is named as asked
+        for key in ("mean", "std", "min", "max", "p10", "median", "p90"):
             assert got[key] == pytest.approx(want[key], rel=1e-12), (got["time"], key)
 
 
@@ -526,7 +528,7 @@ def month_url(bucket: str, extra: str = "", path: str = "/api/v1/observations") 
 async def test_calendar_buckets_match_numpy(
     client: httpx.AsyncClient, bucket: str, months: int, widened: tuple
 ) -> None:
-    response = await client.get(month_url(bucket, "&agg=mean,min,max,count,p10,median,p90&qc=all"))
+    response = await client.get(month_url(bucket, "&agg=mean,std,min,max,count,p10,median,p90&qc=all"))
     assert response.status_code == 200, response.text
     body = response.json()
     expected = numpy_month_buckets(months, {1, 2, 3, 4, 9}, [0.1, 0.5, 0.9])
@@ -543,7 +545,8 @@ async def test_calendar_buckets_match_numpy(
     assert all(r["time"].endswith("-01T00:00:00Z") for r in body["data"])  # UTC month starts
     for got, want in zip(body["data"], expected, strict=True):
         assert got["count"] == want["count"] and got["unit"] == "m"
-        for key in ("mean", "min", "max", "p10", "p50", "p90"):
+        assert "p50" not in got  # median is named as asked
+        for key in ("mean", "std", "min", "max", "p10", "median", "p90"):
             assert got[key] == pytest.approx(want[key], rel=1e-12), (got["time"], key)
 
 
@@ -626,7 +629,7 @@ async def test_indicators_in_monthly_buckets(client: httpx.AsyncClient) -> None:
     ]
     assert [r["count"] for r in data] == [30, 31, 31, 29]  # November … February of a leap year
     assert [r["mean"] for r in data] == pytest.approx([e["mean"] for e in expected], rel=1e-12)
-    assert [r["p50"] for r in data] == pytest.approx([e["p50"] for e in expected], rel=1e-12)
+    assert [r["median"] for r in data] == pytest.approx([e["median"] for e in expected], rel=1e-12)
     export = url.replace("/indicators?", "/indicators/export?").replace("bucket=1mo", "bucket=1y")
     lines = (await client.get(export + "&format=ndjson")).text.splitlines()
     years = numpy_aggregates(numpy_month_starts(times, 12), values, np.ones(len(values), int), {1}, [0.5])

@@ -719,9 +719,9 @@ async def test_alerts_filters_units_and_pages(client: httpx.AsyncClient) -> None
 @pytest.mark.parametrize(
     ("query", "status", "words"),
     [
-        ("station=atlantis", 404, "unknown station 'atlantis'"),
-        ("variable=unobtainium_kg", 400, "unknown variable"),
-        ("station=dalian&variable=salinity_psu", 400, "no chosen station measures"),
+        ("station=atlantis", 400, "station: unknown station 'atlantis'"),
+        ("variable=unobtainium_kg", 400, "variable: unknown variable"),
+        ("station=dalian&variable=salinity_psu", 400, "variable: no chosen station measures"),
         ("start=2024-03-02&end=2024-03-01", 400, "is not before end"),
         ("start=2024-03-01&end=2024-03-01", 400, "is not before end"),
         ("start=yesterday-ish", 400, "start: cannot read"),
@@ -774,7 +774,7 @@ async def test_sql_injection_attempts_change_nothing(
 ) -> None:
     quoted = urllib.parse.quote(attack, safe="")
     for url, status in [
-        (f"/api/v1/observations?station={quoted}", 404),
+        (f"/api/v1/observations?station={quoted}", 400),
         (f"/api/v1/observations?station=dalian&variable={quoted}", 400),
         (f"/api/v1/observations?start={quoted}", 400),
         (f"/api/v1/observations?bucket={quoted}", 400),
@@ -907,7 +907,7 @@ async def test_query_cli_calendar_buckets(base_url: str) -> None:
 async def test_query_cli_reports_api_refusals(base_url: str) -> None:
     code, out, err = await cli(base_url, "observations", "-s", "atlantis")
     assert code == 2 and out == ""
-    assert "404: unknown station 'atlantis'" in err
+    assert "400: station: unknown station 'atlantis'" in err
     code, out, _ = await cli(base_url, "observations", "-s", "dalian", "--bucket", "1h", "--url")
     assert code == 0 and out.strip() == f"{base_url}/api/v1/observations?station=dalian&bucket=1h&format=csv"
     code, _, err = await cli("http://127.0.0.1:9", "stations")
@@ -961,7 +961,8 @@ async def test_query_cli_into_head_ends_quietly(base_url: str) -> None:
     """``tidewatch query … | head`` closes the pipe early: no BrokenPipeError, exit status 0."""
     command = (
         f"{sys.executable} -m services.cli query --base-url {base_url} observations -s dalian "
-        f"-V water_level_m --start {iso(DAY0_US)} --end {iso(DAY0_US + 2 * 86_400_000_000)} --limit 5 --all -o json | head -2"
+        f"-V water_level_m --start {iso(DAY0_US)} --end {iso(DAY0_US + 2 * 86_400_000_000)} "
+        "--limit 5 --all -o json | head -2"
     )
     done = await asyncio.to_thread(
         subprocess.run, ["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=60

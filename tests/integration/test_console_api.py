@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
@@ -565,3 +566,12 @@ async def test_acknowledging_an_alert_that_resolved_meanwhile_says_so(console, d
     await sign_in(console)
     status, body = await console.post("/api/acknowledge", {"alert_id": ALERT_ID})
     assert status == 409 and "resolved" in body["error"], body
+
+
+async def test_the_page_names_a_favicon_that_is_served(console):
+    async with console.http.get(console.url + "/") as response:
+        page = await response.text()
+    (href,) = re.findall(r'<link rel="icon" [^>]*href="([^"]+)"', page)
+    async with console.http.get(f"{console.url}/{href}") as response:
+        assert response.status == 200 and response.headers["Content-Type"].startswith("image/svg+xml")
+        assert "<svg" in await response.text()

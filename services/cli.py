@@ -106,7 +106,7 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_operator_add(args: argparse.Namespace, settings: Settings) -> int:
     from services.console import operators
 
-    return operators.main([args.username, args.display_name])
+    return operators.run(args)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -150,8 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     add = operator_commands.add_parser(
         "add", help="add or update an operator (password from the terminal or stdin)"
     )
-    add.add_argument("username")
-    add.add_argument("display_name")
+    from services.console.operators import add_arguments as operator_arguments
+
+    operator_arguments(add)
     add.set_defaults(func=cmd_operator_add)
 
     station = commands.add_parser("station", help="station accounts on the MQTT broker")
@@ -176,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _logging(args.verbose)
+    from prometheus_client import disable_created_metrics
+
+    disable_created_metrics()  # every tidewatch process: no `_created` series in its /metrics
     return args.func(args, load_settings())
 
 

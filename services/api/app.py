@@ -13,13 +13,13 @@ import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 
 import uvicorn
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from starlette.types import ASGIApp
 
 from services.api import metrics
 from services.api.db import Database
 from services.api.docs import install_docs
-from services.api.errors import install_error_handlers
+from services.api.errors import install_error_handlers, reject_unknown_parameters
 from services.api.reports import router as reports_router
 from services.api.respond import EXPORT_FORMATS, json_response
 from services.api.routes import router
@@ -37,6 +37,24 @@ time buckets), indicators and alerts.
   `/export` endpoints stream every row as CSV, JSON lines or Parquet.
 * Errors are `{"error": {"status": …, "message": …}}` with a 4xx status.
 """
+
+
+KAFKA_PROBE_S = 1.0
+
+
+async def kafka_reachable(settings: Settings) -> dict:
+    """Whether Kafka accepts a connection (console actions go there); answers within a second."""
+    endpoint = settings.kafka
+    address = f"{endpoint.host}:{endpoint.port}"
+    try:
+        async with asyncio.timeout(KAFKA_PROBE_S):
+            _reader, writer = await asyncio.open_connection(endpoint.host, endpoint.port)
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    except (OSError, TimeoutError) as exc:
+        return {"address": address, "reachable": False, "error": str(exc) or type(exc).__name__}
+    return {"address": address, "reachable": True}
 
 
 def api_port() -> int:
@@ -62,6 +80,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(reject_unknown_parameters)],
     )
     app.state.settings = settings
     app.state.db = database
@@ -70,10 +89,12 @@ def create_app(
     install_docs(app)
     app.add_route(metrics.METRICS_PATH, metrics.metrics_endpoint, include_in_schema=False)
 
-    @app.get("/health", summary="Liveness and which database features the queries use")
+    @app.get("/health", summary="Liveness, the database features the queries use, whether Kafka answers")
     async def health(request: Request) -> Response:
         backend = await request.app.state.db.backend()
-        return json_response({"status": "ok", "database": backend.describe()})
+        kafka = await kafka_reachable(settings)
+        status = "ok" if kafka["reachable"] else "degraded"  # reads work; console actions do not
+        return json_response({"status": status, "database": backend.describe(), "kafka": kafka})
 
     app.include_router(router)
     app.include_router(reports_router)
@@ -104,6 +125,7 @@ async def serve(
         port=api_port() if port is None else port,
         log_level=log_level,
         lifespan="on",
+        proxy_headers=False,  # the console trusts forwarded headers from its configured proxies only
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -35,13 +35,17 @@ def _quoted(ids: Sequence[str]) -> str:
     return ", ".join(repr(i) for i in ids)
 
 
-def resolve_stations(catalogue: Catalogue, requested: Sequence[str]) -> list[str] | None:
-    """Requested ids, all known (404 otherwise); None when none was asked (every station)."""
+def resolve_stations(
+    catalogue: Catalogue, requested: Sequence[str], *, in_path: bool = False
+) -> list[str] | None:
+    """Requested ids, all known; None when none was asked (every station). An unknown id in the path
+    (``/stations/{id}``) is 404; in the ``station`` filter it is a 400 naming the parameter."""
     if not requested:
         return None
     unknown = [s for s in requested if s not in catalogue.variables_of]
     if unknown:
-        raise NotFound(f"unknown station {_quoted(unknown)}; GET /api/v1/stations lists the stations")
+        message = f"unknown station {_quoted(unknown)}; GET /api/v1/stations lists the stations"
+        raise NotFound(message) if in_path else ApiError(f"station: {message}")
     return list(requested)
 
 
@@ -53,12 +57,14 @@ def resolve_variables(
         return None
     unknown = [v for v in requested if v not in catalogue.units]
     if unknown:
-        raise ApiError(f"unknown variable {_quoted(unknown)}; GET /api/v1/variables lists the vocabulary")
+        raise ApiError(
+            f"variable: unknown variable {_quoted(unknown)}; GET /api/v1/variables lists the vocabulary"
+        )
     chosen = stations if stations is not None else list(catalogue.variables_of)
     measured = {v for s in chosen for v in catalogue.variables_of[s]}
     unmeasured = [v for v in requested if v not in measured]
     if unmeasured:
-        raise ApiError(f"no chosen station measures {_quoted(unmeasured)}")
+        raise ApiError(f"variable: no chosen station measures {_quoted(unmeasured)}")
     return list(requested)
 
 

@@ -9,6 +9,7 @@ the export is one consistent snapshot.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,12 @@ import orjson
 
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00Z, PostgreSQL's timestamp zero
 EXPORT_CHUNK_ROWS = 10_000
-STATEMENT_TIMEOUT = "60s"
+DEFAULT_STATEMENT_TIMEOUT_MS = 60_000
+
+
+def statement_timeout_ms() -> int:
+    """TIDEWATCH_API_STATEMENT_TIMEOUT_MS (default 60 s): no API or console query runs longer."""
+    return int(os.environ.get("TIDEWATCH_API_STATEMENT_TIMEOUT_MS") or DEFAULT_STATEMENT_TIMEOUT_MS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,7 @@ class Database:
     def __init__(self, url: str, max_connections: int = 10) -> None:
         self.url = url
         self.max_connections = max_connections
+        self.statement_timeout_ms = statement_timeout_ms()
         self.export_chunk_rows = EXPORT_CHUNK_ROWS
         self._pool: asyncpg.Pool | None = None
         self._backend: Backend | None = None
@@ -81,7 +88,7 @@ class Database:
                         init=_init_connection,
                         server_settings={
                             "application_name": "tidewatch-api",
-                            "statement_timeout": STATEMENT_TIMEOUT,
+                            "statement_timeout": f"{self.statement_timeout_ms}ms",
                             "TimeZone": "UTC",
                         },
                     )

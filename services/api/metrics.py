@@ -18,7 +18,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, compile_path
@@ -30,6 +38,9 @@ try:
     from fastapi.routing import iter_route_contexts
 except ImportError:  # older FastAPI: app.routes lists included routes themselves
     iter_route_contexts = None  # type: ignore[assignment]
+
+# No ``_created`` series: one per counter and histogram child, read by no dashboard (it doubled the scrape).
+disable_created_metrics()
 
 UNMATCHED = "unmatched"
 METRICS_PATH = "/metrics"

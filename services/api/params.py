@@ -224,8 +224,11 @@ def widen_to_buckets(span: TimeRange, bucket: Bucket) -> TimeRange:
     return TimeRange(start, end)
 
 
-PLAIN_AGGREGATES = ("mean", "min", "max", "count")
-AGGREGATE_HELP = "comma list of mean, min, max, count, median and percentiles p0 … p100 (e.g. p5,p95,p99.9)"
+PLAIN_AGGREGATES = ("mean", "std", "min", "max", "count", "median")
+AGGREGATE_HELP = (
+    "comma list of mean, std (sample standard deviation), min, max, count, median and percentiles "
+    "p0 … p100 (e.g. p5,p95,p99.9)"
+)
 DEFAULT_AGGREGATES = "mean,min,max,count"
 
 
@@ -240,8 +243,8 @@ def parse_aggregates(text: str | None) -> tuple[tuple[str, ...], tuple[float, ..
         if word in PLAIN_AGGREGATES:
             plain.add(word)
             continue
-        match = re.fullmatch(r"p(\d{1,3}(?:\.\d{1,3})?)|median", word)
-        value = 50.0 if word == "median" else float(match.group(1)) if match else -1.0
+        match = re.fullmatch(r"p(\d{1,3}(?:\.\d{1,3})?)", word)
+        value = float(match.group(1)) if match else -1.0
         if not 0.0 <= value <= 100.0:
             raise ApiError(f"agg: unknown aggregate {word!r}; use a {AGGREGATE_HELP}")
         fraction = round(value / 100, 6)

@@ -170,7 +170,12 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     """Entry point for ``tidewatch query``; ``settings`` is unused (the API is the only dependency)."""
     try:
         run(args, sys.stdout)
+        sys.stdout.flush()
     except QueryError as exc:
         print(f"tidewatch query: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader left (``| head``): stop quietly, and point stdout at /dev/null so the interpreter's
+        # final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

@@ -134,7 +134,7 @@ async def station(
 ) -> Response:
     chosen = parse_format(fmt, ("json", "geojson"))
     db = _db(request)
-    resolve_stations(await load_catalogue(db), [station_id])
+    resolve_stations(await load_catalogue(db), [station_id], in_path=True)
     documents = station_documents(await db.fetch(STATIONS_SQL, [[station_id], None]))
     if chosen == "geojson":
         return json_response(geojson(documents)["features"][0], "geojson")
@@ -158,7 +158,8 @@ async def _indicator_ids(db: Database, requested: Sequence[str]) -> list[str] | 
     unknown = [i for i in requested if known and i not in known]
     if unknown:
         raise ApiError(
-            f"unknown indicator {', '.join(map(repr, unknown))}; GET /api/v1/indicators/catalogue lists them"
+            f"indicator: unknown indicator {', '.join(map(repr, unknown))}; "
+            "GET /api/v1/indicators/catalogue lists them"
         )
     return list(requested)
 

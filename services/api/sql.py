@@ -67,7 +67,14 @@ METHODS_FOR = {
     False: ("date_bin", "time_bucket", "hourly_rollup"),
     True: ("calendar_months", "time_bucket", "hourly_rollup"),
 }
-RAW_AGGREGATES = {"mean": "avg(value)", "min": "min(value)", "max": "max(value)", "count": "count(value)"}
+RAW_AGGREGATES = {
+    "mean": "avg(value)",
+    "std": "stddev_samp(value)",
+    "min": "min(value)",
+    "max": "max(value)",
+    "count": "count(value)",
+    "median": "percentile_cont(0.5) WITHIN GROUP (ORDER BY value)",
+}
 ROLLUP_AGGREGATES = {
     "mean": "sum(value_sum) / nullif(sum(n), 0)",
     "min": "min(value_min)",
@@ -99,6 +106,7 @@ def bucket_method(table: SeriesTable, query: SeriesQuery, timescaledb: bool, rol
         and table.hourly_rollup is not None
         and (bucket.calendar or bucket.width_us % HOUR_US == 0)
         and not query.percentiles
+        and set(query.aggregates) <= set(ROLLUP_AGGREGATES)
         and query.span.start_us % HOUR_US == 0
         and query.span.end_us % HOUR_US == 0
     )

@@ -7,9 +7,11 @@ the data, so the alert history stays a replayable result of the event log.
 from __future__ import annotations
 
 import asyncio
+import os
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from schemas.records import ALERT_ACTIONS_TOPIC, partition_for
 from services.config import Settings
@@ -24,11 +26,24 @@ def action_station(action: dict) -> str | None:
     return str(alert_id).split("/", 1)[0] if alert_id else None
 
 
-class KafkaActions:
-    """``await actions(action)`` returns once Kafka holds the action on every partition concerned."""
+DEFAULT_ACTION_TIMEOUT_S = 5.0
 
-    def __init__(self, settings: Settings) -> None:
+
+class ActionsUnavailable(Exception):
+    """The action was not submitted: the message names what is unreachable."""
+
+
+class KafkaActions:
+    """``await actions(action)`` returns once Kafka holds the action on every partition concerned.
+
+    It answers within ``timeout_s`` (TIDEWATCH_CONSOLE_ACTION_TIMEOUT_S, default 5): an operator waiting
+    on a click must hear "not submitted, Kafka unreachable" rather than wait on retries.
+    """
+
+    def __init__(self, settings: Settings, *, timeout_s: float | None = None) -> None:
         self.settings = settings
+        env_timeout = os.environ.get("TIDEWATCH_CONSOLE_ACTION_TIMEOUT_S")
+        self.timeout_s = timeout_s or float(env_timeout or DEFAULT_ACTION_TIMEOUT_S)
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
@@ -39,11 +54,26 @@ class KafkaActions:
                     self.settings.kafka_bootstrap, tidewatch_topics(self.settings.topic_partitions)
                 )
                 producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all")
-                await producer.start()
+                try:
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()
+                    raise
                 self._producer = producer
         return self._producer
 
     async def __call__(self, action: dict) -> None:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await self._send(action)
+        except (TimeoutError, KafkaError, OSError) as exc:
+            reason = "no answer" if isinstance(exc, TimeoutError) else type(exc).__name__
+            raise ActionsUnavailable(
+                f"Kafka at {self.settings.kafka_bootstrap} is unreachable ({reason} within "
+                f"{self.timeout_s:g} s): the action was not submitted; try again when it is back"
+            ) from exc
+
+    async def _send(self, action: dict) -> None:
         producer = await self._started()
         partitions = self.settings.topic_partitions
         station = action_station(action)

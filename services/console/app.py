@@ -33,7 +33,11 @@ from alerts.channels import EVENT_KINDS
 from alerts.loader import load_rules
 from alerts.severity import SEVERITIES
 from schemas.registry import load_registry
+from services.api.db import statement_timeout_ms
 from services.config import Settings
+from services.console import access as audit
+from services.console.access import ROLES, AttemptLimiter, ConsoleAccess, role_at_least
+from services.console.actions import ActionsUnavailable
 from services.console.live import ALERTS, STATIONS, LiveFeed
 from services.console.session import COOKIE, Operator, SessionSigner, console_secret, same_origin
 from services.db import alerts as store
@@ -43,6 +47,10 @@ STATIC = Path(__file__).with_name("static")
 MAX_COMMENT = 500
 MAX_SILENCE_MIN = 30 * 24 * 60
 MAX_HISTORY = 1000
+MAX_FILTER = 200
+# Times the history accepts: the years 1 … 9999 (PostgreSQL and Python both hold them), in µs.
+MIN_TIME_US = -62_135_596_800_000_000
+MAX_TIME_US = 253_402_300_799_999_999
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
     "X-Frame-Options": "DENY",
@@ -52,9 +60,10 @@ SECURITY_HEADERS = {
 
 
 class BadRequest(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = headers
 
 
 def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -74,15 +83,32 @@ def parse_time_us(text: str | None, name: str) -> int | None:
     """µs since the epoch, or ISO 8601 (a time without offset is UTC)."""
     if not text:
         return None
+    refused = BadRequest(400, f"{name}: expected ISO 8601 or µs since the epoch (years 1 … 9999)")
+    if len(text) > 40:
+        raise refused
     if text.lstrip("-").isdigit():
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise BadRequest(400, f"{name}: expected ISO 8601 or µs since the epoch, got {text!r}") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return round(moment.timestamp() * 1_000_000)
+        value = int(text)
+    else:
+        try:
+            moment = datetime.fromisoformat(text)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+        except (ValueError, OverflowError) as exc:
+            raise refused from exc
+        value = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if not MIN_TIME_US <= value <= MAX_TIME_US:
+        raise refused
+    return value
+
+
+def filter_text(value: str | None, name: str) -> str | None:
+    """A history filter: plain text PostgreSQL can hold (no NUL), of a sane length; None when absent."""
+    if not value:
+        return None
+    if "\x00" in value or len(value) > MAX_FILTER:
+        raise BadRequest(400, f"{name}: expected a name of at most {MAX_FILTER} characters without NUL")
+    return value
 
 
 def _text(body: dict, key: str, *, required: bool = False, limit: int = MAX_COMMENT) -> str | None:
@@ -106,9 +132,12 @@ class Console:
         secret: bytes | None = None,
         refresh_s: float = 5.0,
         keepalive_s: float = 15.0,
+        access: ConsoleAccess | None = None,
     ) -> None:
         self.settings = settings
         self.actions = actions
+        self.access = access if access is not None else ConsoleAccess.from_env()
+        self.failures = AttemptLimiter(self.access.failure_window_s)
         self.signer = SessionSigner(secret if secret is not None else console_secret())
         self.keepalive_s = keepalive_s
         registry = load_registry(settings.registry_path)
@@ -130,7 +159,12 @@ class Console:
             if self._started:
                 return
             if self.pool is None:
-                self.pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=4)
+                self.pool = await asyncpg.create_pool(
+                    self.settings.database_url,
+                    min_size=1,
+                    max_size=4,
+                    server_settings={"statement_timeout": f"{statement_timeout_ms()}ms"},
+                )
             await self.feed.start()
             self._started = True
 
@@ -141,8 +175,23 @@ class Console:
             self.pool = None
         self._started = False
 
-    def operator(self, request: Request) -> Operator | None:
-        return self.signer.verify(request.cookies.get(COOKIE))
+    async def operator(self, request: Request) -> Operator | None:
+        """The signed-in operator: a cookie we signed naming a session that is neither revoked nor expired."""
+        claimed = self.signer.verify(request.cookies.get(COOKIE))
+        if claimed is None or not claimed.session_id:
+            return None
+        found = await self.query(audit.session_operator, claimed.session_id)
+        if found is None:
+            return None
+        return Operator(found["username"], found["display_name"], claimed.session_id, found["role"])
+
+    def client(self, request: Request) -> str:
+        return self.access.client_address(request.client.host if request.client else None, request.headers)
+
+    async def audit(
+        self, request: Request, actor: str, action: str, target: str | None, detail: dict | None = None
+    ) -> None:
+        await self.query(audit.record, actor, action, target, self.client(request), detail)
 
     async def query(self, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
         await self.ensure_started()
@@ -155,7 +204,7 @@ class Console:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache", **SECURITY_HEADERS})
 
     async def meta(self, request: Request) -> Response:
-        operator = self.operator(request)
+        operator = await self.operator(request)
         return json_response(
             {
                 "rules": sorted(self.rules.values(), key=lambda r: r["id"]),
@@ -189,10 +238,10 @@ class Console:
             raise BadRequest(400, "limit: expected a whole number") from exc
         events = await self.query(
             store.alert_history,
-            station=q.get("station") or None,
-            rule=q.get("rule") or None,
-            severity=q.get("severity") or None,
-            kind=q.get("kind") or None,
+            station=filter_text(q.get("station"), "station"),
+            rule=filter_text(q.get("rule"), "rule"),
+            severity=filter_text(q.get("severity"), "severity"),
+            kind=filter_text(q.get("kind"), "kind"),
             since_us=parse_time_us(q.get("since"), "since"),
             until_us=parse_time_us(q.get("until"), "until"),
             limit=max(limit, 1),
@@ -223,20 +272,45 @@ class Console:
     # -- session -----------------------------------------------------------------------------------
     async def session(self, request: Request) -> Response:
         if request.method == "GET":
-            return json_response({"operator": _operator_json(self.operator(request))})
+            return json_response({"operator": _operator_json(await self.operator(request))})
         _check_origin(request)
         path = (request.scope.get("root_path") or "") + "/"
+        peer = request.client.host if request.client else None
+        secure = self.access.secure_cookie(request.url.scheme, peer, request.headers)
         if request.method == "DELETE":
+            operator = await self.operator(request)
+            if operator is not None:
+                await self.query(audit.revoke_session, operator.session_id)
+                await self.audit(request, operator.username, "sign_out", operator.session_id[:8])
             response = json_response({"operator": None})
-            response.delete_cookie(COOKIE, path=path, samesite="strict", httponly=True)
+            response.delete_cookie(COOKIE, path=path, samesite="strict", httponly=True, secure=secure)
             return response
         body = await _json_body(request)
         username = _text(body, "username", required=True, limit=100)
         password = _text(body, "password", required=True, limit=200)
+        assert username is not None and password is not None
+        client = self.client(request)
+        login_key, address_key = f"login:{username}", f"address:{client}"
+        wait_s = max(
+            self.failures.retry_after_s(login_key, self.access.login_failures),
+            self.failures.retry_after_s(address_key, self.access.address_failures),
+        )
+        if wait_s:
+            raise BadRequest(
+                429,
+                f"too many failed sign-ins for {username!r} or from {client}; try again in {wait_s} s",
+                {"Retry-After": str(wait_s)},
+            )
         found = await self.query(store.verify_operator, username, password)
         if found is None:
+            self.failures.fail(login_key)
+            self.failures.fail(address_key)
             return json_response({"error": "unknown user name or wrong password"}, 401)
-        operator = Operator(found["username"], found["display_name"])
+        self.failures.clear(login_key)
+        expires_us = now_us() + self.signer.max_age_s * 1_000_000
+        session_id = await self.query(audit.open_session, found["username"], expires_us, client)
+        operator = Operator(found["username"], found["display_name"], session_id, found["role"])
+        await self.audit(request, operator.username, "sign_in", session_id[:8])
         response = json_response({"operator": _operator_json(operator)})
         response.set_cookie(
             COOKIE,
@@ -245,21 +319,37 @@ class Console:
             path=path,
             httponly=True,
             samesite="strict",
+            secure=secure,
         )
         return response
 
     # -- operator actions --------------------------------------------------------------------------
-    def _actor(self, request: Request) -> Operator:
-        operator = self.operator(request)
+    async def _signed_in(self, request: Request, role: str, *, write: bool = True) -> Operator:
+        """The operator behind a request: signed in, with at least ``role``; a write from the page only."""
+        operator = await self.operator(request)
         if operator is None:
-            raise BadRequest(401, "sign in to acknowledge or silence alerts")
-        _check_origin(request)
+            raise BadRequest(401, "sign in first")
+        if write:
+            _check_origin(request)
+        if not role_at_least(operator.role, role):
+            raise BadRequest(403, f"{operator.username} is a {operator.role}; this needs the {role} role")
+        return operator
+
+    async def _actor(self, request: Request) -> Operator:
+        operator = await self._signed_in(request, "operator")
         if self.actions is None:
             raise BadRequest(503, "operator actions are not wired to the stream in this console")
         return operator
 
+    async def _submit(self, action: dict) -> None:
+        assert self.actions is not None
+        try:
+            await self.actions(action)
+        except ActionsUnavailable as exc:
+            raise BadRequest(503, str(exc)) from exc
+
     async def acknowledge(self, request: Request) -> Response:
-        operator = self._actor(request)
+        operator = await self._actor(request)
         body = await _json_body(request)
         alert_id = _text(body, "alert_id", required=True, limit=300)
         alert = await self.query(store.get_alert, alert_id)
@@ -278,11 +368,12 @@ class Console:
             "time_us": now_us(),
             "comment": _text(body, "comment") or "",
         }
-        await self.actions(action)  # type: ignore[misc]
+        await self._submit(action)
+        await self.audit(request, operator.username, "acknowledge", alert_id, {"comment": action["comment"]})
         return json_response({"submitted": action}, 202)
 
     async def silence(self, request: Request) -> Response:
-        operator = self._actor(request)
+        operator = await self._actor(request)
         body = await _json_body(request)
         station = _text(body, "station", limit=100)
         rule = _text(body, "rule", limit=100)
@@ -308,12 +399,14 @@ class Console:
             "time_us": time_us,
             "comment": _text(body, "comment") or "",
         }
-        await self.actions(action)  # type: ignore[misc]
+        await self._submit(action)
+        detail = {k: action[k] for k in ("station", "rule", "ends_us", "comment")}
+        await self.audit(request, operator.username, "silence", action["id"], detail)
         return json_response({"submitted": action}, 202)
 
     async def remove_silence(self, request: Request) -> Response:
         """End an active silence now (it would otherwise run to its end): its alerts notify again."""
-        operator = self._actor(request)
+        operator = await self._actor(request)
         body = await _json_body(request)
         silence_id = _text(body, "id", required=True, limit=100)
         time_us = now_us()
@@ -321,13 +414,40 @@ class Console:
         if silence_id not in active:
             raise BadRequest(404, f"no active silence {silence_id!r}")
         action = {"type": "remove_silence", "id": silence_id, "actor": operator.username, "time_us": time_us}
-        await self.actions(action)  # type: ignore[misc]
+        await self._submit(action)
+        await self.audit(request, operator.username, "remove_silence", silence_id)
         return json_response({"submitted": action}, 202)
+
+    # -- administration ----------------------------------------------------------------------------
+    async def operators(self, request: Request) -> Response:
+        """Admins list (GET) and add or update (POST) operators; every change is audited."""
+        if request.method == "GET":
+            await self._signed_in(request, "admin", write=False)
+            return json_response({"operators": await self.query(audit.list_operators)})
+        admin = await self._signed_in(request, "admin")
+        body = await _json_body(request)
+        username = _text(body, "username", required=True, limit=100)
+        display_name = _text(body, "display_name", required=True, limit=200)
+        password = _text(body, "password", required=True, limit=200)
+        role = _text(body, "role", limit=20) or "operator"
+        if role not in ROLES:
+            raise BadRequest(400, f"role: one of {', '.join(ROLES)}")
+        await self.query(store.create_operator, username, display_name, password, role)
+        await self.audit(request, admin.username, "operator_add", username, {"role": role})
+        return json_response(
+            {"operator": {"username": username, "display_name": display_name, "role": role}}, 201
+        )
+
+    async def audit_log(self, request: Request) -> Response:
+        await self._signed_in(request, "admin", write=False)
+        return json_response({"entries": await self.query(audit.audit_entries)})
 
 
 def _operator_json(operator: Operator | None) -> dict | None:
     return (
-        None if operator is None else {"username": operator.username, "display_name": operator.display_name}
+        None
+        if operator is None
+        else {"username": operator.username, "display_name": operator.display_name, "role": operator.role}
     )
 
 
@@ -348,9 +468,17 @@ async def _json_body(request: Request) -> dict:
     return body
 
 
+async def _query_timeout(request: Request, exc: Exception) -> Response:
+    return json_response(
+        {"error": f"the query ran past the {statement_timeout_ms()} ms statement timeout; try again later"},
+        503,
+        {"Retry-After": "5"},
+    )
+
+
 async def _bad_request(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BadRequest)
-    return json_response({"error": str(exc)}, exc.status)
+    return json_response({"error": str(exc)}, exc.status, exc.headers)
 
 
 def create_console(
@@ -360,9 +488,10 @@ def create_console(
     pool: asyncpg.Pool | None = None,
     secret: bytes | None = None,
     refresh_s: float = 5.0,
+    access: ConsoleAccess | None = None,
 ) -> Starlette:
     """The console as an ASGI app; `actions` receives operator actions (None: read-only console)."""
-    console = Console(settings, actions, pool=pool, secret=secret, refresh_s=refresh_s)
+    console = Console(settings, actions, pool=pool, secret=secret, refresh_s=refresh_s, access=access)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -383,8 +512,14 @@ def create_console(
         Route("/api/acknowledge", console.acknowledge, methods=["POST"]),
         Route("/api/silence", console.silence, methods=["POST"]),
         Route("/api/silence/remove", console.remove_silence, methods=["POST"]),
+        Route("/api/operators", console.operators, methods=["GET", "POST"]),
+        Route("/api/audit", console.audit_log),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={BadRequest: _bad_request})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={BadRequest: _bad_request, asyncpg.QueryCanceledError: _query_timeout},
+    )
     app.state.console = console
     return app

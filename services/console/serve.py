@@ -34,7 +34,13 @@ class RunningConsole:
 async def serve_console(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> RunningConsole:
     """Start uvicorn for `app` in this loop (port 0: any free port) and return once it accepts."""
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+        proxy_headers=False,  # forwarded headers are trusted by ConsoleAccess.trusted_proxies only
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  (the caller owns signals)
@@ -54,4 +60,4 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8081)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_console(load_settings(), None), host=args.host, port=args.port)
+    uvicorn.run(create_console(load_settings(), None), host=args.host, port=args.port, proxy_headers=False)

@@ -1,6 +1,6 @@
 """Signed-in operators: an HMAC-signed session cookie and the cross-site request checks.
 
-The cookie carries the operator's user name, display name and expiry, signed with
+The cookie carries the operator's user name, display name, session id and expiry, signed with
 TIDEWATCH_CONSOLE_SECRET (or a random secret per process, which signs everyone out on restart). Writes
 need the cookie (SameSite=Strict: never sent from another site) and the ``X-Tidewatch-Console`` header,
 which a cross-site form cannot set and a cross-site script cannot send without a CORS preflight that
@@ -33,6 +33,8 @@ SESSION_S = 12 * 3600  # one shift
 class Operator:
     username: str
     display_name: str
+    session_id: str = ""  # the console_sessions row; revoked on sign-out (services/console/access.py)
+    role: str = "operator"
 
 
 def _b64(data: bytes) -> str:
@@ -62,7 +64,13 @@ class SessionSigner:
 
     def sign(self, operator: Operator, *, now_s: float | None = None) -> str:
         expires = int((now_s if now_s is not None else time.time()) + self.max_age_s)
-        body = _b64(orjson.dumps({"u": operator.username, "n": operator.display_name, "exp": expires}))
+        claims = {
+            "u": operator.username,
+            "n": operator.display_name,
+            "s": operator.session_id,
+            "exp": expires,
+        }
+        body = _b64(orjson.dumps(claims))
         return f"{body}.{self._mac(body)}"
 
     def verify(self, cookie: str | None, *, now_s: float | None = None) -> Operator | None:
@@ -78,7 +86,7 @@ class SessionSigner:
             return None
         if data.get("exp", 0) < (now_s if now_s is not None else time.time()):
             return None
-        return Operator(data["u"], data["n"])
+        return Operator(data["u"], data["n"], data.get("s", ""))
 
 
 def same_origin(headers: Mapping[str, str]) -> bool:

@@ -316,30 +316,33 @@ def _dummy_hash() -> str:
     return _DUMMY[0]
 
 
-async def create_operator(conn: asyncpg.Connection, username: str, display_name: str, password: str) -> None:
-    """Add an operator or replace their name and password."""
+async def create_operator(
+    conn: asyncpg.Connection, username: str, display_name: str, password: str, role: str = "operator"
+) -> None:
+    """Add an operator or replace their name, password and role (viewer, operator or admin)."""
     if not username or not password:
         raise ValueError("an operator needs a user name and a password")
     await conn.execute(
         """
-        INSERT INTO operators (username, display_name, password_hash) VALUES ($1, $2, $3)
+        INSERT INTO operators (username, display_name, password_hash, role) VALUES ($1, $2, $3, $4)
         ON CONFLICT (username) DO UPDATE SET display_name = EXCLUDED.display_name,
-            password_hash = EXCLUDED.password_hash
+            password_hash = EXCLUDED.password_hash, role = EXCLUDED.role
         """,
         username,
         display_name,
         hash_password(password),
+        role,
     )
 
 
 async def verify_operator(conn: asyncpg.Connection, username: str, password: str) -> dict | None:
-    """The operator ({username, display_name}) when the password matches, else None."""
+    """The operator ({username, display_name, role}) when the password matches, else None."""
     row = await conn.fetchrow(
-        "SELECT username, display_name, password_hash FROM operators WHERE username = $1", username
+        "SELECT username, display_name, role, password_hash FROM operators WHERE username = $1", username
     )
     if row is None:
         check_password(password, _dummy_hash())  # the same work for an unknown user name
         return None
     if not check_password(password, row["password_hash"]):
         return None
-    return {"username": row["username"], "display_name": row["display_name"]}
+    return {"username": row["username"], "display_name": row["display_name"], "role": row["role"]}

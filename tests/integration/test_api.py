@@ -16,6 +16,8 @@ import io
 import json
 import re
 import socket
+import subprocess
+import sys
 import time
 import urllib.parse
 import uuid
@@ -427,6 +429,7 @@ def numpy_aggregates(
         row = {"time": iso(int(start)), "count": len(chosen)}
         if len(chosen):
             row |= {"mean": chosen.mean(), "min": chosen.min(), "max": chosen.max()}
+            row |= {"median": np.median(chosen), "std": chosen.std(ddof=1) if len(chosen) > 1 else None}
             row |= {f"p{q * 100:g}": np.percentile(chosen, q * 100) for q in fractions}
         out.append(row)
     return out
@@ -455,14 +458,15 @@ def numpy_month_buckets(months: int, flags: set[int], fractions: list[float]) ->
     ("bucket", "width_us"), [("1h", HOUR_US), ("PT6H", 6 * HOUR_US), ("1d", 24 * HOUR_US)]
 )
 async def test_buckets_match_numpy(client: httpx.AsyncClient, bucket: str, width_us: int) -> None:
-    body = await get_json(client, level_url(f"&bucket={bucket}&agg=mean,min,max,count,p10,median,p90"))
-    expected = numpy_buckets(width_us, {1, 2}, [0.1, 0.5, 0.9])  # default qc for buckets: usable
+    body = await get_json(client, level_url(f"&bucket={bucket}&agg=mean,std,min,max,count,p10,median,p90"))
+    expected = numpy_buckets(width_us, {1, 2}, [0.1, 0.9])  # default qc for buckets: usable
     assert body["meta"]["method"].startswith("date_bin")
     assert [r["time"] for r in body["data"]] == [e["time"] for e in expected]
     for got, want in zip(body["data"], expected, strict=True):
         assert got["count"] == want["count"]
         assert (got["unit"], got["qc_flags"]) == ("m", "good+not_evaluated")
-        for key in ("mean", "min", "max", "p10", "p50", "p90"):
+        assert "p50" not in got  # median is named as asked
+        for key in ("mean", "std", "min", "max", "p10", "median", "p90"):
             assert got[key] == pytest.approx(want[key], rel=1e-12), (got["time"], key)
 
 
@@ -524,7 +528,7 @@ def month_url(bucket: str, extra: str = "", path: str = "/api/v1/observations") 
 async def test_calendar_buckets_match_numpy(
     client: httpx.AsyncClient, bucket: str, months: int, widened: tuple
 ) -> None:
-    response = await client.get(month_url(bucket, "&agg=mean,min,max,count,p10,median,p90&qc=all"))
+    response = await client.get(month_url(bucket, "&agg=mean,std,min,max,count,p10,median,p90&qc=all"))
     assert response.status_code == 200, response.text
     body = response.json()
     expected = numpy_month_buckets(months, {1, 2, 3, 4, 9}, [0.1, 0.5, 0.9])
@@ -541,7 +545,8 @@ async def test_calendar_buckets_match_numpy(
     assert all(r["time"].endswith("-01T00:00:00Z") for r in body["data"])  # UTC month starts
     for got, want in zip(body["data"], expected, strict=True):
         assert got["count"] == want["count"] and got["unit"] == "m"
-        for key in ("mean", "min", "max", "p10", "p50", "p90"):
+        assert "p50" not in got  # median is named as asked
+        for key in ("mean", "std", "min", "max", "p10", "median", "p90"):
             assert got[key] == pytest.approx(want[key], rel=1e-12), (got["time"], key)
 
 
@@ -624,7 +629,7 @@ async def test_indicators_in_monthly_buckets(client: httpx.AsyncClient) -> None:
     ]
     assert [r["count"] for r in data] == [30, 31, 31, 29]  # November … February of a leap year
     assert [r["mean"] for r in data] == pytest.approx([e["mean"] for e in expected], rel=1e-12)
-    assert [r["p50"] for r in data] == pytest.approx([e["p50"] for e in expected], rel=1e-12)
+    assert [r["median"] for r in data] == pytest.approx([e["median"] for e in expected], rel=1e-12)
     export = url.replace("/indicators?", "/indicators/export?").replace("bucket=1mo", "bucket=1y")
     lines = (await client.get(export + "&format=ndjson")).text.splitlines()
     years = numpy_aggregates(numpy_month_starts(times, 12), values, np.ones(len(values), int), {1}, [0.5])
@@ -714,9 +719,9 @@ async def test_alerts_filters_units_and_pages(client: httpx.AsyncClient) -> None
 @pytest.mark.parametrize(
     ("query", "status", "words"),
     [
-        ("station=atlantis", 404, "unknown station 'atlantis'"),
-        ("variable=unobtainium_kg", 400, "unknown variable"),
-        ("station=dalian&variable=salinity_psu", 400, "no chosen station measures"),
+        ("station=atlantis", 400, "station: unknown station 'atlantis'"),
+        ("variable=unobtainium_kg", 400, "variable: unknown variable"),
+        ("station=dalian&variable=salinity_psu", 400, "variable: no chosen station measures"),
         ("start=2024-03-02&end=2024-03-01", 400, "is not before end"),
         ("start=2024-03-01&end=2024-03-01", 400, "is not before end"),
         ("start=yesterday-ish", 400, "start: cannot read"),
@@ -769,7 +774,7 @@ async def test_sql_injection_attempts_change_nothing(
 ) -> None:
     quoted = urllib.parse.quote(attack, safe="")
     for url, status in [
-        (f"/api/v1/observations?station={quoted}", 404),
+        (f"/api/v1/observations?station={quoted}", 400),
         (f"/api/v1/observations?station=dalian&variable={quoted}", 400),
         (f"/api/v1/observations?start={quoted}", 400),
         (f"/api/v1/observations?bucket={quoted}", 400),
@@ -902,8 +907,66 @@ async def test_query_cli_calendar_buckets(base_url: str) -> None:
 async def test_query_cli_reports_api_refusals(base_url: str) -> None:
     code, out, err = await cli(base_url, "observations", "-s", "atlantis")
     assert code == 2 and out == ""
-    assert "404: unknown station 'atlantis'" in err
+    assert "400: station: unknown station 'atlantis'" in err
     code, out, _ = await cli(base_url, "observations", "-s", "dalian", "--bucket", "1h", "--url")
     assert code == 0 and out.strip() == f"{base_url}/api/v1/observations?station=dalian&bucket=1h&format=csv"
     code, _, err = await cli("http://127.0.0.1:9", "stations")
     assert code == 2 and "cannot reach the API" in err
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [
+        ("/api/v1/observations?stations=yingkou", "stations"),
+        ("/api/v1/stations?colour=blue", "colour"),
+        ("/api/v1/alerts?station=dalian&sevrity=red", "sevrity"),
+        ("/health?verbose=1", "verbose"),
+    ],
+)
+async def test_unknown_query_parameters_are_refused_by_name(
+    client: httpx.AsyncClient, path: str, parameter: str
+) -> None:
+    response = await client.get(path)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["status"] == 400 and repr(parameter) in error["message"], error
+
+
+async def test_unknown_routes_and_methods_answer_in_the_error_shape(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/nothing")
+    assert response.status_code == 404
+    assert (
+        response.json()["error"]["status"] == 404 and "/api/v1/nothing" in response.json()["error"]["message"]
+    )
+    response = await client.post("/api/v1/stations")
+    assert response.status_code == 405 and response.json()["error"]["status"] == 405
+
+
+async def test_health_reports_kafka(settings: Settings) -> None:
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        for kafka_url, reachable in ((f"kafka://127.0.0.1:{port}", True), ("kafka://127.0.0.1:1", False)):
+            app = create_app(settings.with_(kafka_url=kafka_url))
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as c:
+                body = (await c.get("/health")).json()
+            await app.state.db.close()
+            assert body["kafka"]["address"] == kafka_url.removeprefix("kafka://")
+            assert body["kafka"]["reachable"] is reachable
+            assert body["status"] == ("ok" if reachable else "degraded")
+
+
+async def test_query_cli_into_head_ends_quietly(base_url: str) -> None:
+    """``tidewatch query … | head`` closes the pipe early: no BrokenPipeError, exit status 0."""
+    command = (
+        f"{sys.executable} -m services.cli query --base-url {base_url} observations -s dalian "
+        f"-V water_level_m --start {iso(DAY0_US)} --end {iso(DAY0_US + 2 * 86_400_000_000)} "
+        "--limit 5 --all -o json | head -2"
+    )
+    done = await asyncio.to_thread(
+        subprocess.run, ["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=60
+    )
+    assert len(done.stdout.splitlines()) == 2
+    assert "BrokenPipe" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 0, done.stderr

@@ -131,3 +131,12 @@ async def test_in_flight_counts_an_open_live_feed_but_not_the_scrape(database) -
     assert delta(during, before, IN_FLIGHT) == 1
     assert delta(after, before, IN_FLIGHT) == 0
     assert delta(after, before, REQUESTS, route="/console/api/events", method="GET", status="2xx") == 1
+
+
+async def test_metrics_carry_no_created_series(database) -> None:  # noqa: F811
+    """A ``_created`` series per counter doubled the scrape for nothing a dashboard reads."""
+    async with running_api(database.settings) as api, httpx.AsyncClient() as http:
+        await http.get(api.url + "/health")
+        text = (await http.get(api.url + "/metrics")).text
+    assert "tidewatch_api_requests_total" in text
+    assert [line for line in text.splitlines() if "_created" in line] == []

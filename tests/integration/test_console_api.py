@@ -4,6 +4,11 @@ handed to the actions callable, cross-site refusals, live updates over Server-Se
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -23,6 +28,8 @@ from test_alert_io_support import (
 )
 
 from services.console import create_console
+from services.console.access import ConsoleAccess
+from services.console.actions import KafkaActions
 from services.console.serve import serve_console
 from services.console.session import Operator, SessionSigner, same_origin
 from services.db.alerts import create_operator, get_alert, store_alert_events
@@ -112,7 +119,10 @@ async def test_acknowledge_needs_a_signed_in_operator_from_the_page(console):
     status, _ = await console.post("/api/session", {"username": "wang", "password": "tide-2024!"}, headers={})
     assert status == 403  # no console header: a cross-site form post
     status, body = await console.post("/api/session", {"username": "wang", "password": "tide-2024!"})
-    assert (status, body["operator"]) == (200, {"username": "wang", "display_name": "Wang Lei"})
+    assert (status, body["operator"]) == (
+        200,
+        {"username": "wang", "display_name": "Wang Lei", "role": "operator"},
+    )
     (cookie,) = [c for c in console.http.cookie_jar if c.key == "tidewatch_console"]
     assert (cookie["samesite"].lower(), cookie["httponly"], cookie["path"]) == ("strict", True, "/")
     status, _ = await console.post("/api/acknowledge", {"alert_id": ALERT_ID}, headers={})
@@ -302,3 +312,266 @@ def test_same_origin_rules():
     assert not same_origin({"host": "c:8081", "origin": "http://c:8081"})
     assert not same_origin({"x-tidewatch-console": "1", "host": "c:8081", "origin": "http://x:8081"})
     assert not same_origin({"x-tidewatch-console": "1", "host": "c:8081", "origin": "null"})
+
+
+# -- hostile input and access (issue 19 item 8) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("rule=hyp%00oxia", "rule"),
+        ("severity=red%00", "severity"),
+        ("kind=%00firing", "kind"),
+        ("station=a%00b", "station"),
+        ("since=99999999999999999999999", "since"),
+        ("until=-9223372036854775808", "until"),
+        ("since=9223372036854775807", "since"),
+        ("since=0001-01-01T00:00:00%2B14:00", "since"),
+        ("until=nan", "until"),
+    ],
+)
+async def test_hostile_history_filters_are_refused_naming_the_parameter(console, query, parameter):
+    status, body = await console.get(f"/api/alerts/history?{query}")
+    assert status == 400, body
+    assert body["error"].startswith(parameter + ":")
+
+
+async def sign_in(console, username="wang", password="tide-2024!", headers=None) -> tuple[int, dict, dict]:
+    async with console.http.post(
+        console.url + "/api/session",
+        json={"username": username, "password": password},
+        headers=WRITE | (headers or {}),
+    ) as r:
+        return r.status, await r.json(), dict(r.headers)
+
+
+async def test_sign_in_attempts_are_limited_per_login_and_per_address(database):  # noqa: F811
+    conn = await database.connect()
+    try:
+        await create_operator(conn, "wang", "Wang Lei", "tide-2024!")
+    finally:
+        await conn.close()
+    access = ConsoleAccess(login_failures=3, address_failures=5, failure_window_s=60)
+    app = create_console(database.settings, None, secret=b"s", access=access)
+    running = await serve_console(app)
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            h = Harness(running.url, database.url, None, http)  # type: ignore[arg-type]
+            for _ in range(3):
+                assert (await sign_in(h, password="guess"))[0] == 401
+            status, body, headers = await sign_in(h)  # even the right password waits now
+            assert status == 429 and 1 <= int(headers["Retry-After"]) <= 60, body
+            assert "wang" in body["error"]
+            # Other logins from the same address: the address limit (5 failures) stops the spray.
+            assert (await sign_in(h, "li", "guess"))[0] == 401
+            assert (await sign_in(h, "zhao", "guess"))[0] == 401
+            status, body, headers = await sign_in(h, "sun", "guess")
+            assert status == 429 and int(headers["Retry-After"]) >= 1
+    finally:
+        await running.stop()
+
+
+async def test_signing_out_revokes_the_session_server_side(console):
+    assert (await sign_in(console))[0] == 200
+    (cookie,) = [c for c in console.http.cookie_jar if c.key == "tidewatch_console"]
+    saved = cookie.value
+    async with console.http.delete(console.url + "/api/session", headers=WRITE) as response:
+        assert response.status == 200
+    console.http.cookie_jar.update_cookies({"tidewatch_console": saved})  # the cookie an attacker kept
+    status, body = await console.post("/api/acknowledge", {"alert_id": ALERT_ID})
+    assert status == 401, body
+    assert (await console.get("/api/session"))[1]["operator"] is None
+    assert console.actions.received == []
+
+
+@pytest.mark.parametrize(
+    ("access", "headers", "secure"),
+    [
+        (ConsoleAccess(), {}, False),
+        (ConsoleAccess(), {"X-Forwarded-Proto": "https"}, False),  # untrusted client: header ignored
+        (ConsoleAccess(trusted_proxies=("127.0.0.1",)), {"X-Forwarded-Proto": "https"}, True),
+        (ConsoleAccess(trusted_proxies=("127.0.0.1",)), {"X-Forwarded-Proto": "http"}, False),
+        (ConsoleAccess(cookie_secure="always"), {}, True),
+    ],
+)
+async def test_session_cookie_is_secure_behind_tls(database, access, headers, secure):  # noqa: F811
+    conn = await database.connect()
+    try:
+        await create_operator(conn, "wang", "Wang Lei", "tide-2024!")
+    finally:
+        await conn.close()
+    running = await serve_console(create_console(database.settings, None, secret=b"s", access=access))
+    try:
+        async with aiohttp.ClientSession() as http:
+            h = Harness(running.url, database.url, None, http)  # type: ignore[arg-type]
+            status, _, response_headers = await sign_in(h, headers=headers)
+            assert status == 200
+            assert ("secure" in response_headers["Set-Cookie"].lower().split("; ")) is secure
+    finally:
+        await running.stop()
+
+
+async def add_operator_as(console, body: dict) -> tuple[int, dict]:
+    return await console.post("/api/operators", body)
+
+
+async def test_roles_viewer_operator_admin(console, database):  # noqa: F811
+    conn = await database.connect()
+    try:
+        await create_operator(conn, "zhao", "Zhao Min", "look-only-1", role="viewer")
+        await create_operator(conn, "chen", "Chen Jie", "admin-pass-1", role="admin")
+    finally:
+        await conn.close()
+    assert (await sign_in(console, "zhao", "look-only-1"))[1]["operator"]["role"] == "viewer"
+    status, body = await console.post("/api/acknowledge", {"alert_id": ALERT_ID})
+    assert status == 403 and "viewer" in body["error"]
+    status, body = await console.post("/api/silence", {"station": STATION, "minutes": 30})
+    assert status == 403
+    assert console.actions.received == []
+    # An operator acknowledges but does not manage operators.
+    await sign_in(console)
+    status, body = await add_operator_as(
+        console, {"username": "x", "display_name": "X", "password": "pw-123456", "role": "admin"}
+    )
+    assert status == 403 and "admin" in body["error"]
+    assert (await console.post("/api/acknowledge", {"alert_id": ALERT_ID}))[0] == 202
+    # An admin adds an operator, who can then sign in with the role given.
+    await sign_in(console, "chen", "admin-pass-1")
+    status, body = await add_operator_as(
+        console, {"username": "sun", "display_name": "Sun Yu", "password": "pw-123456", "role": "operator"}
+    )
+    assert status == 201, body
+    status, body = await add_operator_as(
+        console, {"username": "bad", "display_name": "B", "password": "pw-123456", "role": "root"}
+    )
+    assert status == 400 and "role" in body["error"]
+    status, body = await console.get("/api/operators")
+    assert {o["username"]: o["role"] for o in body["operators"]} == {
+        "chen": "admin",
+        "sun": "operator",
+        "wang": "operator",
+        "zhao": "viewer",
+    }
+    assert (await sign_in(console, "sun", "pw-123456"))[1]["operator"]["role"] == "operator"
+
+
+async def test_every_write_is_in_the_audit_log_for_admins(console, database):  # noqa: F811
+    conn = await database.connect()
+    try:
+        await create_operator(conn, "chen", "Chen Jie", "admin-pass-1", role="admin")
+    finally:
+        await conn.close()
+    await sign_in(console)
+    assert (await console.post("/api/acknowledge", {"alert_id": ALERT_ID, "comment": "seen"}))[0] == 202
+    status, body = await console.get("/api/audit")
+    assert status == 403  # an operator does not read the audit log
+    async with console.http.delete(console.url + "/api/session", headers=WRITE) as response:
+        assert response.status == 200
+    await sign_in(console, "chen", "admin-pass-1")
+    status, body = await console.get("/api/audit")
+    assert status == 200
+    entries = body["entries"]
+    assert [(e["actor"], e["action"]) for e in reversed(entries)] == [
+        ("wang", "sign_in"),
+        ("wang", "acknowledge"),
+        ("wang", "sign_out"),
+        ("chen", "sign_in"),
+    ]
+    ack = entries[-2]
+    assert ack["target"] == ALERT_ID and ack["detail"]["comment"] == "seen"
+    assert ack["client_address"] == "127.0.0.1" and ack["time_us"] > 0
+
+
+def run_operator_add(db_url: str, *args: str, password: str) -> subprocess.CompletedProcess:
+    env = os.environ | {"TIDEWATCH_DATABASE_URL": db_url}
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", "operator", "add", *args],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+async def test_operator_add_with_a_role_from_the_command_line(database):  # noqa: F811
+    done = await asyncio.to_thread(
+        run_operator_add, database.url, "--role", "admin", "chen", "Chen Jie", password="admin-pass-1"
+    )
+    assert done.returncode == 0, done.stderr
+    conn = await database.connect()
+    try:
+        role = await conn.fetchval("SELECT role FROM operators WHERE username = 'chen'")
+        audit_row = await conn.fetchrow("SELECT actor, action, target, detail FROM audit_log")
+    finally:
+        await conn.close()
+    assert role == "admin"
+    assert (audit_row["action"], audit_row["target"], audit_row["actor"].startswith("cli:")) == (
+        "operator_add",
+        "chen",
+        True,
+    )
+
+
+async def test_operator_add_refusals_are_one_line(database):  # noqa: F811
+    empty = await asyncio.to_thread(run_operator_add, database.url, "li", "Li Na", password="")
+    assert empty.returncode != 0 and "Traceback" not in empty.stderr
+    assert len(empty.stderr.strip().splitlines()) == 1 and "password" in empty.stderr
+    bad_role = await asyncio.to_thread(
+        run_operator_add, database.url, "--role", "root", "li", "Li", password="x"
+    )
+    assert bad_role.returncode != 0 and "role" in bad_role.stderr and "Traceback" not in bad_role.stderr
+    absent = database.url.rsplit("/", 1)[0] + "/tidewatch_no_such_database"
+    gone = await asyncio.to_thread(run_operator_add, absent, "li", "Li Na", password="pw-123456")
+    assert gone.returncode != 0 and "Traceback" not in gone.stderr, gone.stderr
+    assert len(gone.stderr.strip().splitlines()) == 1 and "tidewatch_no_such_database" in gone.stderr
+    unreachable = await asyncio.to_thread(
+        run_operator_add, "postgresql://postgres@127.0.0.1:1/tidewatch", "li", "Li Na", password="pw-123456"
+    )
+    assert unreachable.returncode != 0 and "Traceback" not in unreachable.stderr, unreachable.stderr
+    assert len(unreachable.stderr.strip().splitlines()) == 1 and "127.0.0.1:1" in unreachable.stderr
+
+
+async def test_acknowledge_answers_quickly_when_kafka_is_unreachable(database):  # noqa: F811
+    conn = await database.connect()
+    try:
+        await store_alert_events(conn, hypoxic_evening(new_engine()))
+        await create_operator(conn, "wang", "Wang Lei", "tide-2024!")
+    finally:
+        await conn.close()
+    nowhere = database.settings.with_(kafka_url="kafka://127.0.0.1:1")  # nothing listens on port 1
+    actions = KafkaActions(nowhere, timeout_s=2.0)
+    running = await serve_console(create_console(nowhere, actions, secret=b"s"))
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            h = Harness(running.url, database.url, None, http)  # type: ignore[arg-type]
+            assert (await sign_in(h))[0] == 200
+            started = time.monotonic()
+            status, body = await h.post("/api/acknowledge", {"alert_id": ALERT_ID})
+            assert time.monotonic() - started < 8
+            assert status == 503 and "Kafka" in body["error"] and "127.0.0.1:1" in body["error"], body
+            assert (await h.alert(ALERT_ID))["acknowledged_by"] is None
+    finally:
+        await running.stop()
+        await actions.close()
+
+
+async def test_acknowledging_an_alert_that_resolved_meanwhile_says_so(console, database):  # noqa: F811
+    conn = await database.connect()
+    try:
+        await conn.execute("UPDATE alerts SET state = 'resolved' WHERE alert_id = $1", ALERT_ID)
+    finally:
+        await conn.close()
+    await sign_in(console)
+    status, body = await console.post("/api/acknowledge", {"alert_id": ALERT_ID})
+    assert status == 409 and "resolved" in body["error"], body
+
+
+async def test_the_page_names_a_favicon_that_is_served(console):
+    async with console.http.get(console.url + "/") as response:
+        page = await response.text()
+    (href,) = re.findall(r'<link rel="icon" [^>]*href="([^"]+)"', page)
+    async with console.http.get(f"{console.url}/{href}") as response:
+        assert response.status == 200 and response.headers["Content-Type"].startswith("image/svg+xml")
+        assert "<svg" in await response.text()

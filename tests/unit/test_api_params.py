@@ -229,7 +229,8 @@ def test_calendar_widening_covers_whole_months() -> None:
 
 def test_aggregates_and_percentile_names() -> None:
     assert parse_aggregates(None) == (("mean", "min", "max", "count"), ())
-    assert parse_aggregates("p90,max,median,mean,p90,p99.9") == (("mean", "max"), (0.9, 0.5, 0.999))
+    assert parse_aggregates("p90,max,median,mean,p90,p99.9") == (("mean", "max", "median"), (0.9, 0.999))
+    assert parse_aggregates("std,count") == (("std", "count"), ())
     assert [percentile_name(q) for q in (0.9, 0.5, 0.999, 0.0, 1.0, 0.05)] == [
         "p90", "p50", "p99.9", "p0", "p100", "p5",
     ]  # fmt: skip

@@ -227,6 +227,7 @@ async def test_operator_passwords_are_salted_hashes(database):  # noqa: F811
         assert await verify_operator(conn, "wang", "tide-2024!") == {
             "username": "wang",
             "display_name": "Wang Lei",
+            "role": "operator",  # the default role of create_operator
         }
         assert await verify_operator(conn, "wang", "tide-2025!") is None
         assert await verify_operator(conn, "nobody", "tide-2024!") is None

@@ -41,6 +41,7 @@ def variant(**changes) -> dict:
 
 def test_shipped_rules_cover_the_issue(registry, rules):
     expected = {
+        "water_level_warning",
         "storm_surge_warning",
         "wave_warning",
         "hypoxia",
@@ -59,6 +60,14 @@ def test_shipped_rules_cover_the_issue(registry, rules):
     condition = surge.conditions["dalian"]
     assert isinstance(condition, LevelCondition)
     assert condition.severities == {1: 1, 2: 2, 3: 3, 4: 4}
+    # The observed water level warns at each tide gauge's registry levels, 10 cm hysteresis.
+    level = rules["water_level_warning"].conditions["dalian"]
+    assert isinstance(level, ThresholdCondition) and level.direction == "above"
+    dalian = registry.stations["dalian"].thresholds["warning_water_level_m"]
+    assert [(b.enter, b.exit) for b in level.bands] == [
+        (dalian[c], pytest.approx(dalian[c] - 0.10)) for c in ("blue", "yellow", "orange", "red")
+    ]
+    assert set(rules["water_level_warning"].conditions) == set(surge.conditions)
     # Hypoxia only where dissolved oxygen is measured.
     measuring = {s.id for s in registry.stations.values() if "dissolved_oxygen_mg_l" in s.variables}
     assert set(rules["hypoxia"].conditions) == measuring

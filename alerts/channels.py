@@ -32,6 +32,11 @@ EVENT_KINDS = (
 )
 
 
+# Events a channel takes under the name of the event it corrects: a retraction goes wherever the
+# resolution would have gone, a correction of the level wherever a de-escalation would.
+ROUTED_AS = {"retracted": "resolved", "corrected": "deescalated"}
+
+
 @dataclass(frozen=True, slots=True)
 class Channel:
     name: str
@@ -76,4 +81,5 @@ def route(
     silenced/unsilenced notices themselves)."""
     if not fired or (silenced and kind != "silenced"):
         return ()
+    kind = ROUTED_AS.get(kind, kind)
     return tuple(c.name for c in channels if kind in c.events and severity_rank >= c.min_severity)

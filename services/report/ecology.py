@@ -83,6 +83,11 @@ class MarineRow:
     salinity_range_psu: tuple[float, float] | None
     salinity_anomaly_mean_psu: float | None
 
+    @property
+    def has_data(self) -> bool:
+        found = (self.sst_days, self.heatwaves, self.hypoxia, self.bloom_days_assessed, self.ph_days)
+        return any(found) or self.salinity_mean_psu is not None
+
 
 def _heatwaves(series: Series, sid: str, year: int) -> Heatwaves | None:
     clim_t, _ = in_year(series, sid, heatwave.CLIMATOLOGY, year)
@@ -180,6 +185,14 @@ class WetlandRow:
     porewater_max_psu: float | None
     salinity_limit_psu: float | None
 
+    @property
+    def has_data(self) -> bool:
+        return bool(
+            np.isfinite(self.frequency_pct).any()
+            or np.isfinite(self.hydroperiod_h).any()
+            or self.salinity_days
+        )
+
 
 def _by_month(t: np.ndarray, v: np.ndarray, year: int) -> np.ndarray:
     out = np.full(12, np.nan)
@@ -233,6 +246,10 @@ class CarbonRow:
     verdict: str  # sink | source | uncertain | no data
     seasons: list[CarbonBudget]
     cumulative: tuple[np.ndarray, np.ndarray]  # day starts µs, net carbon since 1 January (g C m-2)
+
+    @property
+    def has_data(self) -> bool:
+        return bool(self.year or self.seasons or self.cumulative[0].size)
 
 
 def _budget(series: Series, sid: str, period: str, key_us: int, label: str) -> CarbonBudget | None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 
 from services.report.assemble import Report
-from services.report.base import in_year
-from services.report.ecology import BLOOM_LEVELS, MarineRow
+from services.report.base import StationInfo, in_year
+from services.report.ecology import BLOOM_LEVELS, CarbonRow, MarineRow, WetlandRow
 from services.report.figures import inline_img, lines_png, monthly_bars_png
 from services.report.text import Text
 from streams.indicators.ecology import heatwave
 from streams.indicators.ecology.oxygen import CLASS_LIMITS_MG_L
 
+Row = TypeVar("Row", MarineRow, WetlandRow, CarbonRow)
 BLOOM_WORDS = {1: ("关注", "watch"), 2: ("预警", "warning"), 3: ("藻华", "bloom")}
 
 
@@ -33,8 +36,13 @@ def marine_section(report: Report, t: Text) -> list[str]:
                 )
             ),
         ]
+    marine, empty = _split(report.marine)
+    if empty:
+        parts.append(t.missing(t.no_data_for(empty, report.inputs.year)))
+    if not marine:
+        return parts
     rows = []
-    for r in report.marine:
+    for r in marine:
         mhw = r.heatwaves
         sst_text = _part(r, "sst", t, r.sst_mean_degC, f"{r.sst_mean_degC or 0:.2f} ({r.sst_days} d)")
         anomaly = (
@@ -78,7 +86,7 @@ def marine_section(report: Report, t: Text) -> list[str]:
         )
     )
     anomalies = {}
-    for r in report.marine:
+    for r in marine:
         sst_t, sst = _pair(report, r.station.id, heatwave.SST_DAILY)
         clim_t, clim = _pair(report, r.station.id, heatwave.CLIMATOLOGY)
         both, i, j = np.intersect1d(sst_t, clim_t, return_indices=True)
@@ -100,7 +108,7 @@ def marine_section(report: Report, t: Text) -> list[str]:
         f"<h3>{t('低氧（GB 3097-1997 溶解氧类别限值）', 'Hypoxia (GB 3097-1997 DO class limits)')}</h3>"
     )
     rows = []
-    for r in report.marine:
+    for r in marine:
         h = r.hypoxia
         if "hypoxia" not in r.parts:
             continue
@@ -135,7 +143,7 @@ def marine_section(report: Report, t: Text) -> list[str]:
         parts.append(t.missing(t("范围内无溶解氧监测", "no station in this scope measures dissolved oxygen")))
     parts.append(f"<h3>{t('藻华风险、酸化与盐度', 'Bloom risk, acidification and salinity')}</h3>")
     rows = []
-    for r in report.marine:
+    for r in marine:
         bloom = (
             ", ".join(f"{t(*BLOOM_WORDS[k])} {r.bloom_days[k]}" for k in BLOOM_LEVELS) if r.bloom_days else ""
         )
@@ -183,11 +191,16 @@ def wetland_section(report: Report, t: Text) -> list[str]:
     parts = [f"<h2>5. {t('湿地', 'Wetlands')}</h2>"]
     if not report.wetlands:
         return [*parts, t.missing(t("范围内无湿地站", "no wetland station in this scope"))]
+    wetlands, empty = _split(report.wetlands)
+    if empty:
+        parts.append(t.missing(t.no_data_for(empty, report.inputs.year)))
+    if not wetlands:
+        return parts
     head = (
         [t("站", "station"), t("量", "quantity")] + [f"{m:02d}" for m in range(1, 13)] + [t("全年", "year")]
     )
     rows = []
-    for w in report.wetlands:
+    for w in wetlands:
         name = t.station(w.station)
         freq = [t.num(None) if np.isnan(v) else f"{v:.1f}" for v in w.frequency_pct]
         hyd = [t.num(None) if np.isnan(v) else f"{v:.0f}" for v in w.hydroperiod_h]
@@ -196,7 +209,7 @@ def wetland_section(report: Report, t: Text) -> list[str]:
         rows.append([name, t("淹水时数", "hydroperiod") + " (h)", *hyd, t.num(total, 0)])
     parts.append(t.table(head, rows))
     rows = []
-    for w in report.wetlands:
+    for w in wetlands:
         rows.append(
             [
                 t.station(w.station),
@@ -255,6 +268,11 @@ def carbon_section(report: Report, t: Text) -> list[str]:
         )
         + "</p>"
     )
+    carbon, empty = _split(report.carbon)
+    if empty:
+        parts.append(t.missing(t.no_data_for(empty, report.inputs.year)))
+    if not carbon:
+        return parts
     head = [
         t("站", "site"),
         t("时段", "period"),
@@ -268,7 +286,7 @@ def carbon_section(report: Report, t: Text) -> list[str]:
         t("判定", "verdict"),
     ]
     rows = []
-    for c in report.carbon:
+    for c in carbon:
         name = t.station(c.station)
         if c.year is None and not c.seasons:
             rows.append([name, str(report.inputs.year)] + [t.no_data] * 8)
@@ -290,7 +308,7 @@ def carbon_section(report: Report, t: Text) -> list[str]:
                 ]
             )
     parts.append(t.table(head, rows))
-    lines = {t.station_short(c.station): c.cumulative for c in report.carbon if c.cumulative[0].size}
+    lines = {t.station_short(c.station): c.cumulative for c in carbon if c.cumulative[0].size}
     if lines:
         parts.append(
             inline_img(
@@ -307,3 +325,8 @@ def carbon_section(report: Report, t: Text) -> list[str]:
     else:
         parts.append(t.missing(t("无逐日累计碳收支", "no daily cumulative carbon stored")))
     return parts
+
+
+def _split(rows: list[Row]) -> tuple[list[Row], list[StationInfo]]:
+    """Rows with stored data, and the stations that should have some but have none (named, not hidden)."""
+    return [r for r in rows if r.has_data], [r.station for r in rows if not r.has_data]

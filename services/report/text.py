@@ -53,6 +53,10 @@ class Text:
     def station_short(self, st: StationInfo) -> str:
         return st.name_zh if self.lang == "zh" and st.name_zh else st.name
 
+    def no_data_for(self, stations: list[StationInfo], year: int) -> str:
+        names = ", ".join(self.station(st) for st in stations)
+        return self(f"{year} 年无存储数据：", f"nothing stored for {year}: ") + names
+
     def missing(self, text: str) -> str:
         return f"<p class='missing'>{html.escape(text)}</p>"
 

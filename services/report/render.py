@@ -12,6 +12,7 @@ from services.report.assemble import SEVERITIES, Report
 from services.report.base import iso_minute
 from services.report.figures import CJK_FONT, figure_png, inline_img
 from services.report.render_ecology import carbon_section, marine_section, wetland_section
+from services.report.scorecard import ScoreRow
 from services.report.text import Text
 
 __all__ = ["figure_png", "to_html", "to_pdf"]
@@ -241,6 +242,7 @@ def _scorecard(report: Report, t: Text) -> list[str]:
     if not report.scorecard:
         return [*parts, t.missing(t("无可评分指标", "no indicator to score"))]
     digits = {"ph_mean": 2, "sst_anomaly_degC": 2}
+    scored = [r for r in report.scorecard if not _empty(r)]
     parts.append(
         t.table(
             [
@@ -263,13 +265,28 @@ def _scorecard(report: Report, t: Text) -> list[str]:
                     t.num(r.value, digits.get(r.spec.key, 1)),
                     t.num(r.trend, digits.get(r.spec.key, 1))
                     + ("" if r.trend is None else f" {r.trend_unit}"),
-                    t.grade(r.grade),
+                    t.no_data if r.value is None else t.grade(r.grade),
                 ]
-                for r in report.scorecard
+                for r in scored
             ],
         )
     )
+    unscored: dict[str, list[str]] = {}
+    for r in report.scorecard:
+        if _empty(r):
+            unscored.setdefault(t(r.spec.zh, r.spec.en), []).append(t.station(r.station))
+    for name, stations in unscored.items():
+        parts.append(
+            t.missing(
+                f"{name}: {t('两年均无数据', 'no data this year or the year before')}: " + ", ".join(stations)
+            )
+        )
     return parts
+
+
+def _empty(row: ScoreRow) -> bool:
+    """A scorecard row with nothing to show: it is named in one line per indicator instead."""
+    return row.value is None and row.baseline is None and row.trend is None
 
 
 def _annex(report: Report, t: Text) -> list[str]:
@@ -378,7 +395,8 @@ def to_html(report: Report) -> str:
             + "</ul>"
         )
     style = (
-        f"body{{font-family:'{CJK_FONT}',sans-serif;font-size:10pt}} table{{border-collapse:collapse}}"
+        f"body{{font-family:'{CJK_FONT}',sans-serif;font-size:10pt}}"
+        " table{border-collapse:collapse;margin:4px 0 10px}"
         "td,th{border:1px solid #999;padding:2px 4px;font-size:8pt} img{max-width:100%}"
         ".missing{color:#a33} .note{font-size:8pt;color:#444} .stamp{font-size:8pt;color:#444}"
         " @page{size:A4 landscape;margin:12mm}"

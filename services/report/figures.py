@@ -76,7 +76,13 @@ def figure_png(
         return _png(fig)
 
 
-def lines_png(series: dict[str, tuple[np.ndarray, np.ndarray]], title: str, ylabel: str, zero: bool) -> bytes:
+def lines_png(
+    series: dict[str, tuple[np.ndarray, np.ndarray]],
+    title: str,
+    ylabel: str,
+    zero: bool,
+    xlabel: str = "month",
+) -> bytes:
     """Daily series of several stations on one axis (e.g. cumulative net carbon, SST anomaly)."""
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(8.0, 3.0))
@@ -87,6 +93,7 @@ def lines_png(series: dict[str, tuple[np.ndarray, np.ndarray]], title: str, ylab
         ax.xaxis.set_major_locator(matplotlib.dates.MonthLocator())
         ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%m"))
         ax.set_title(title)
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         if series:
             ax.legend(loc="best", fontsize=7)

@@ -100,6 +100,7 @@ def marine_section(report: Report, t: Text) -> list[str]:
                     t("日海温距平", "daily SST anomaly") + f" {report.inputs.year}",
                     "°C",
                     zero=True,
+                    xlabel=t("月 (UTC)", "month (UTC)"),
                 ),
                 "sst-anomaly",
             )
@@ -318,6 +319,7 @@ def carbon_section(report: Report, t: Text) -> list[str]:
                     + f" {report.inputs.year}",
                     "g C m-2",
                     zero=True,
+                    xlabel=t("月 (UTC)", "month (UTC)"),
                 ),
                 "carbon",
             )

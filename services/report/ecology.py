@@ -13,7 +13,6 @@ from services.report.base import (
     Series,
     StationInfo,
     date_us,
-    day_keys,
     in_year,
     iso_day,
     mean_or_none,
@@ -310,7 +309,3 @@ def report_indicator_ids() -> list[str]:
     for period in ("season", "year"):
         ids += list(carbon.period_ids(period))
     return ids
-
-
-def day_count(times_us: np.ndarray) -> int:
-    return int(np.unique(day_keys(times_us)).size)

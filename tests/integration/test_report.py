@@ -513,8 +513,13 @@ async def test_english_report_has_no_chinese_and_chinese_report_has_both(eco_set
                                                  generated_at=STAMP, lang=lang)).decode()
             for lang in ("zh", "en")
         }  # fmt: skip
+        # the ecology figures too: the same rows and stamp give the same bytes
+        again = await report_cli.build_report(
+            conn, eco_settings, 2026, area="liaodong-bay", generated_at=STAMP
+        )
     finally:
         await conn.close()
+    assert again.decode() == pages["zh"]
     assert re.search("[\u4e00-\u9fff]", pages["zh"]) and "Marine ecology" in pages["zh"]
     assert not re.search("[\u4e00-\u9fff]", pages["en"]) and "<html lang='en'>" in pages["en"]
     for page in pages.values():

@@ -71,7 +71,7 @@ def endpoint_sender(endpoint: Endpoint, timeout_s: float) -> Sender:
         case "dingtalk":
             return DingTalkSender(url, secret, timeout_s, hidden)
         case "wecom":
-            return WeComSender(url, timeout_s, hidden)
+            return WeComSender(url, None, timeout_s, hidden)
         case "feishu":
             return FeishuSender(url, secret, timeout_s, hidden)
         case "sms":

@@ -104,7 +104,9 @@ def robot_answer(robot: str, retry_codes: frozenset[int]) -> Callable[[bytes], N
     return check
 
 
-class DingTalkSender:
+class RobotSender:
+    """What the three robots share: one webhook URL, an optional signing secret, a clock to sign with."""
+
     def __init__(
         self,
         url: str,
@@ -116,51 +118,31 @@ class DingTalkSender:
         self.url, self.secret, self.clock = url, secret, clock
         self._poster = JsonPoster(timeout_s, secrets)
 
+    async def close(self) -> None:
+        await self._poster.close()
+
+
+class DingTalkSender(RobotSender):
     async def send(self, event: AlertEvent) -> None:
-        url = (
-            signed_dingtalk_url(self.url, self.secret, round(self.clock() * 1000))
-            if self.secret
-            else self.url
-        )
+        url = self.url
+        if self.secret:
+            url = signed_dingtalk_url(url, self.secret, round(self.clock() * 1000))
         await self._poster.post(
             yarl.URL(url, encoded=True),
             dingtalk_message(event),
             check=robot_answer("DingTalk", DINGTALK_RETRY_CODES),
         )
 
-    async def close(self) -> None:
-        await self._poster.close()
 
-
-class WeComSender:
-    def __init__(self, url: str, timeout_s: float, secrets: tuple[str, ...] = ()) -> None:
-        self.url = url
-        self._poster = JsonPoster(timeout_s, secrets)
+class WeComSender(RobotSender):
+    """WeCom signs nothing: the key in the URL is the credential (a secret, if given, is unused)."""
 
     async def send(self, event: AlertEvent) -> None:
-        await self._poster.post(
-            self.url, wecom_message(event), check=robot_answer("WeCom", WECOM_RETRY_CODES)
-        )
-
-    async def close(self) -> None:
-        await self._poster.close()
+        check = robot_answer("WeCom", WECOM_RETRY_CODES)
+        await self._poster.post(self.url, wecom_message(event), check=check)
 
 
-class FeishuSender:
-    def __init__(
-        self,
-        url: str,
-        secret: str | None,
-        timeout_s: float,
-        secrets: tuple[str, ...] = (),
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.url, self.secret, self.clock = url, secret, clock
-        self._poster = JsonPoster(timeout_s, secrets)
-
+class FeishuSender(RobotSender):
     async def send(self, event: AlertEvent) -> None:
         document = feishu_message(event, self.secret, int(self.clock()))
         await self._poster.post(self.url, document, check=robot_answer("Feishu", FEISHU_RETRY_CODES))
-
-    async def close(self) -> None:
-        await self._poster.close()

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from test_alert_io_notify import notifications
 from test_alert_io_support import database  # noqa: F401  (fixture)
-from test_notify_robots import evening
+from test_notify_robots import LocalServer, evening
 
 from alerts import load_channels
 from services.notify import Notifier, NotifyConfig, RetryPolicy
@@ -56,29 +56,18 @@ receivers:
 """
 
 
-class Receiver:
+class Receiver(LocalServer):
     """Alertmanager's webhook notifications, as they arrive."""
 
     def __init__(self) -> None:
         self.notices: list[dict] = []
-        self.url = ""
 
     async def handle(self, request: web.Request) -> web.Response:
         self.notices.append(await request.json())
         return web.Response(text="ok")
 
-    async def __aenter__(self) -> Receiver:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/alertmanager", self.handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        port = free_port()
-        await web.TCPSite(self.runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}/alertmanager"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.runner.cleanup()
 
     async def wait_for(self, status: str, timeout_s: float = 20.0) -> dict:
         async with asyncio.timeout(timeout_s):
@@ -93,7 +82,7 @@ class Receiver:
 async def alertmanager(tmp_path: Path):
     async with Receiver() as receiver:
         config = tmp_path / "alertmanager.yml"
-        config.write_text(CONFIG.format(url=receiver.url), encoding="utf-8")
+        config.write_text(CONFIG.format(url=f"{receiver.base}/alertmanager"), encoding="utf-8")
         port = free_port()
         child = start_child(
             "alertmanager",

@@ -52,7 +52,29 @@ def b64_hmac(key: bytes, message: bytes) -> str:
     return base64.b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode()
 
 
-class Robots:
+class LocalServer:
+    """A real aiohttp server on a free loopback port; subclasses add their routes in `routes`."""
+
+    base = ""
+
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self):
+        app = web.Application()
+        self.routes(app)
+        self.runner = web.AppRunner(app, access_log=None)  # the receiver's own log is not ours
+        await self.runner.setup()
+        port = free_port()
+        await web.TCPSite(self.runner, "127.0.0.1", port).start()
+        self.base = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.runner.cleanup()
+
+
+class Robots(LocalServer):
     """One aiohttp server playing DingTalk, WeCom, Feishu and an SMS gateway. Each accepted message is
     kept with the route it came by; `busy` answers that many DingTalk requests with its rate limit."""
 
@@ -60,7 +82,6 @@ class Robots:
         self.busy, self.feishu_secret = busy, feishu_secret
         self.accepted: dict[str, list[dict]] = {"dingtalk": [], "wecom": [], "feishu": [], "sms": []}
         self.refused: list[str] = []
-        self.base = ""
 
     async def dingtalk(self, request: web.Request) -> web.Response:
         query = request.query
@@ -111,21 +132,11 @@ class Robots:
         self.refused.append(robot)
         return web.json_response(answer)  # the robots say no with HTTP 200
 
-    async def __aenter__(self) -> Robots:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/robot/send", self.dingtalk)
         app.router.add_post("/cgi-bin/webhook/send", self.wecom)
         app.router.add_post("/open-apis/bot/v2/hook/{hook}", self.feishu)
         app.router.add_post("/sms/send", self.sms)
-        self.runner = web.AppRunner(app, access_log=None)  # the robot's own log is not ours
-        await self.runner.setup()
-        port = free_port()
-        await web.TCPSite(self.runner, "127.0.0.1", port).start()
-        self.base = f"http://127.0.0.1:{port}"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.runner.cleanup()
 
     def environment(self) -> dict[str, str]:
         return {

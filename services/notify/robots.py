@@ -55,10 +55,11 @@ def signed_dingtalk_url(url: str, secret: str, timestamp_ms: int) -> str:
     return f"{url}{joiner}timestamp={timestamp_ms}&sign={quote_plus(dingtalk_sign(secret, timestamp_ms))}"
 
 
-def markdown_text(event: AlertEvent) -> str:
-    """Markdown both DingTalk and WeCom render: a heading, the Chinese message, the facts."""
+def markdown_text(event: AlertEvent, heading: str | None = None) -> str:
+    """Markdown both DingTalk and WeCom render: the title as heading (it carries "tidewatch", the
+    keyword a robot with keyword security can require), the Chinese message, the facts."""
     facts = "\n".join(f"> **{label}**: {value}" for label, value in event_facts(event))
-    return f"### {event.message_en}\n\n{event.message_zh}\n\n{facts}\n"
+    return f"### {heading or event_title(event)}\n\n{event.message_zh}\n\n{facts}\n"
 
 
 def dingtalk_message(event: AlertEvent) -> dict:
@@ -68,7 +69,7 @@ def dingtalk_message(event: AlertEvent) -> dict:
 def wecom_message(event: AlertEvent) -> dict:
     colour = WECOM_COLOURS.get(event.severity or "", "comment")
     heading = f'<font color="{colour}">{event_title(event)}</font>'
-    return {"msgtype": "markdown", "markdown": {"content": f"{heading}\n{markdown_text(event)}"}}
+    return {"msgtype": "markdown", "markdown": {"content": markdown_text(event, heading)}}
 
 
 def feishu_message(event: AlertEvent, secret: str | None, timestamp_s: int) -> dict:

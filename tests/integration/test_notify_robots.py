@@ -188,6 +188,8 @@ async def test_each_robot_gets_its_format_signed(database, channels):  # noqa: F
         and escalated.alert_id in ding[1]["markdown"]["text"]
     )
     wecom = robots.accepted["wecom"]
+    texts = [m["markdown"]["text"] for m in ding] + [m["markdown"]["content"] for m in wecom]
+    assert all("[tidewatch]" in text for text in texts)  # the keyword a robot's security may require
     assert [m["msgtype"] for m in wecom] == ["markdown"] * 3
     assert firing.message_zh in wecom[0]["markdown"]["content"]
     assert '<font color="warning">' in wecom[1]["markdown"]["content"]  # orange

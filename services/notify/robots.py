@@ -33,6 +33,8 @@ from services.notify.messages import event_facts, event_lines, event_title
 DINGTALK_RETRY_CODES = frozenset({130101})
 WECOM_RETRY_CODES = frozenset({45009, -1})
 FEISHU_RETRY_CODES = frozenset({11232})
+# WeCom takes at most 4096 bytes of markdown (UTF-8); a long operator comment is cut to fit.
+WECOM_MARKDOWN_BYTES = 4096
 # WeCom markdown's three colours, by severity.
 WECOM_COLOURS = {"blue": "comment", "yellow": "warning", "orange": "warning", "red": "warning"}
 
@@ -69,7 +71,10 @@ def dingtalk_message(event: AlertEvent) -> dict:
 def wecom_message(event: AlertEvent) -> dict:
     colour = WECOM_COLOURS.get(event.severity or "", "comment")
     heading = f'<font color="{colour}">{event_title(event)}</font>'
-    return {"msgtype": "markdown", "markdown": {"content": markdown_text(event, heading)}}
+    content = markdown_text(event, heading)
+    if len(content.encode()) > WECOM_MARKDOWN_BYTES:
+        content = content.encode()[: WECOM_MARKDOWN_BYTES - 3].decode(errors="ignore") + "…"
+    return {"msgtype": "markdown", "markdown": {"content": content}}
 
 
 def feishu_message(event: AlertEvent, secret: str | None, timestamp_s: int) -> dict:

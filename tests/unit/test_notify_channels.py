@@ -14,7 +14,13 @@ from services.notify.alertmanager import postable_alerts, rfc3339, split_credent
 from services.notify.config import Endpoint, NotifyConfig
 from services.notify.errors import SendError
 from services.notify.http import redact
-from services.notify.robots import dingtalk_sign, robot_answer, signed_dingtalk_url
+from services.notify.robots import (
+    WECOM_MARKDOWN_BYTES,
+    dingtalk_sign,
+    robot_answer,
+    signed_dingtalk_url,
+    wecom_message,
+)
 
 HOUR_US = 3_600_000_000
 
@@ -172,3 +178,10 @@ def test_redaction_hides_every_credential_of_an_endpoint():
     )
     text = f"InvalidURL: {endpoint.url} (key=693a91f6-7c2e-4bc4)"
     assert redact(text, endpoint.secrets()) == "InvalidURL: *** (***)"  # the query is the key
+
+
+def test_wecom_markdown_is_cut_to_its_byte_limit():
+    long = AlertEvent.from_dict(event("acknowledged", "red").to_dict() | {"comment": "潮位" * 3000})
+    content = wecom_message(long)["markdown"]["content"]
+    assert len(content.encode()) <= WECOM_MARKDOWN_BYTES and content.endswith("…")
+    assert len(wecom_message(event("firing", "red"))["markdown"]["content"].encode()) < WECOM_MARKDOWN_BYTES

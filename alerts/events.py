@@ -38,5 +38,9 @@ class AlertEvent(msgspec.Struct, frozen=True, kw_only=True):
         return msgspec.convert(data, cls)
 
 
+# Event kinds that close an alert: resolved, or retracted (QC withdrew the reading that opened it).
+CLOSING_KINDS = frozenset({"resolved", "retracted"})
+
+
 def alert_id(station: str, rule: str, opened_us: int) -> str:
     return f"{station}/{rule}/{opened_us}"

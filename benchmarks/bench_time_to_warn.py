@@ -35,6 +35,7 @@ import yaml
 
 from alerts import AlertEngine, load_channels, load_rules
 from alerts.inputs import INDICATOR, READING, Observation, reading_observation
+from benchmarks.pipeline import bench_qc_config
 from schemas.contract import readings_topic
 from schemas.registry import Registry, default_registry_path, load_registry
 from services.cli import prepare_database
@@ -190,6 +191,8 @@ def network_registry(path: Path, network: str, n_buoys: int) -> Path:
 
 def live_values(station, hazard: bool) -> dict[str, float] | None:
     """What a station sends each round; `hazard`: its warning variable at red."""
+    if not can_warn(station):
+        return None
     if station.kind == "tide_gauge":
         red = station.thresholds["warning_water_level_m"]["red"]
         return {"water_level_m": red + 0.2 if hazard else 1.0}
@@ -198,6 +201,16 @@ def live_values(station, hazard: bool) -> dict[str, float] | None:
         if hazard:
             values["wave_height_m"] = station.thresholds["wave_height_m"]["red"] + 0.5
         return values
+    return None
+
+
+def can_warn(station) -> bool:
+    """Stations with an observed-value warning level (tide gauges, buoys with wave levels)."""
+    if station.kind == "tide_gauge":
+        return "warning_water_level_m" in station.thresholds
+    if station.kind == "buoy":
+        return "wave_height_m" in station.thresholds and "wave_height_m" in station.variables
+    return False
     return None
 
 
@@ -213,7 +226,7 @@ def publish_live(url: str, registry_path: str, seconds: float, period_s: float, 
     client.max_inflight_messages_set(1000)
     client.connect(target.host, target.port)
     client.loop_start()
-    stations = [s for s in registry.stations.values() if live_values(s, False) is not None]
+    stations = [s for s in registry.stations.values() if can_warn(s)]
     rng = random.Random(seed)
     hazard_round = {
         s.id: rng.randint(int(0.3 * seconds / period_s), int(0.7 * seconds / period_s)) for s in stations
@@ -291,6 +304,8 @@ async def wall_run(base: Settings, work: Path, n_buoys: int, seconds: float, per
     hook = await receiver.start()
     registry_path = network_registry(work / f"registry-{network}.yaml", network, n_buoys)
     run = stack.settings.with_(registry_path=str(registry_path), worker_id=f"ttw-{network}")
+    if n_buoys:  # the packaged QC file tunes the sample network's stations: defaults only
+        run = run.with_(qc_config_path=str(bench_qc_config(work)))
     await prepare_database(run)
     pipeline = Pipeline(run, network, work / f"logs-{network}", extra_env={"TIDEWATCH_WEBHOOK_URL": hook})
     out = work / f"injected-{network}.json"

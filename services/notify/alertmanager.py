@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 
-from alerts.events import AlertEvent
+from alerts.events import CLOSING_KINDS, AlertEvent
 from alerts.severity import SEVERITIES
 from alerts.templates import format_value
 from services.notify.http import JsonPoster
@@ -44,7 +44,7 @@ def postable_alerts(event: AlertEvent, now_us: int, hold_s: float) -> list[dict]
         annotations["comment"] = event.comment
     alerts = []
     for severity in SEVERITIES:
-        firing = event.kind != "resolved" and severity == event.severity
+        firing = event.kind not in CLOSING_KINDS and severity == event.severity
         ends_us = now_us + round(hold_s * 1e6) if firing else event.time_us
         alerts.append(
             {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 
 import aiomqtt
@@ -144,6 +145,29 @@ async def test_silent_station_alert_fires_and_resolves(pipeline, db, publisher) 
         ("firing", "yellow", last + 30 * MINUTE_US),
         ("resolved", "yellow", last + 80 * MINUTE_US),
     ]
+
+
+async def test_a_station_an_hour_late_is_judged_and_marked_late(pipeline, db, publisher) -> None:
+    # A slow uplink: the buoy's readings reach us an hour (and more) after their data times. They are
+    # judged on arrival all the same, the events say when their input arrived and that it was late,
+    # and the station's own clock keeps it from being declared silent.
+    station = "liaodong-bay-buoy"
+    start = (time.time_ns() // 1000 // STEP_US) * STEP_US - 60 * MINUTE_US - len(EPISODE) * STEP_US
+    publisher.publish_many(readings(station, start, EPISODE), pace_per_s=50)
+    expected = expected_history(pipeline, station, start, EPISODE)
+    count = await wait_for_count(db, COUNT_EVENTS, station, "hypoxia", start, expected=len(expected))
+    assert count == len(expected)
+    assert stored(await db.fetch(EVENTS_OF, station, "hypoxia", start)) == expected
+    rows = await db.fetch(
+        "SELECT late, extract(epoch FROM received - time) AS delay_s FROM alert_events "
+        "WHERE station_id = $1 AND rule = 'hypoxia' AND time >= to_timestamp($2 / 1e6)",
+        station,
+        start,
+    )
+    assert all(r["late"] and r["delay_s"] >= 3600 for r in rows), rows
+    await asyncio.sleep(2 * pipeline.settings.alert_tick_s)  # ticks come and go: still not silent
+    silent = await db.fetchval(COUNT_EVENTS, station, "station_silent", start)
+    assert silent == 0
 
 
 async def test_worker_killed_mid_stream_duplicates_no_event(pipeline, db, publisher) -> None:

@@ -1,0 +1,289 @@
+"""``format=netcdf`` on the export endpoints: a CF-1.8 discrete-sampling-geometry file (``timeSeries``).
+
+Layout (CF §9.3.3, contiguous ragged array): a ``station`` instance dimension (id, name, position,
+datum, ``row_size``) and one ``obs`` sample dimension shared by every variable: one sample per station
+and time, with a fill value where a variable has no reading then. Each reading variable has its
+QARTOD flag as ``{variable}_qc``. Rows come from one read-only snapshot through a server-side cursor and
+are appended chunk by chunk to a temporary file (netCDF cannot be streamed before it is complete), so
+memory stays flat; the file is sent, then deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import netCDF4
+import numpy as np
+import yaml
+from fastapi import Request, Response
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from services.api import metrics
+from services.api.cf import (
+    FILL_VALUE,
+    QC_FILL,
+    TIME_UNITS,
+    Coverage,
+    Series,
+    Station,
+    created_now_us,
+    global_attributes,
+    qc_attributes,
+    qc_name,
+    standard_name,
+    variable_attributes,
+)
+from services.api.db import Database
+from services.api.errors import ApiError
+from services.api.params import SECOND_US
+from services.api.respond import EXTENSIONS, MEDIA_TYPES
+from services.api.sql import (
+    INDICATOR_CATALOGUE_SQL,
+    OBSERVATIONS,
+    VARIABLES_SQL,
+    SeriesQuery,
+    SeriesTable,
+    wide_series_sql,
+)
+
+ATTRIBUTES_ENV = "TIDEWATCH_NETCDF_ATTRIBUTES"
+STATIONS_META_SQL = (
+    "SELECT id, name, latitude, longitude, datum_name, msl_above_datum_m, variables FROM stations ORDER BY id"
+)
+OBS_CHUNK = 4096  # netCDF chunk length along obs
+DATUM_ATTRIBUTES = {
+    "standard_name": "water_surface_reference_datum_altitude",
+    "long_name": "altitude of the station datum (datum_name) above local mean sea level",
+    "units": "m",
+    "positive": "up",
+    "coverage_content_type": "referenceInformation",
+    "comment": "minus the registry's height of mean sea level above the datum; local mean sea level "
+    "stands in for the geoid",
+}
+
+
+def attribute_overrides() -> dict[str, Any]:
+    """The operator's global attributes (creator, publisher, licence …) from a YAML mapping file."""
+    path = os.environ.get(ATTRIBUTES_ENV)
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            loaded = yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ApiError(f"{ATTRIBUTES_ENV}: cannot read {path}: {exc}", 500) from None
+    if not isinstance(loaded, dict) or not all(
+        isinstance(k, str) and isinstance(v, str | int | float) for k, v in loaded.items()
+    ):
+        raise ApiError(f"{ATTRIBUTES_ENV}: {path} must map attribute names to text or numbers", 500)
+    return loaded
+
+
+@dataclass
+class RaggedWriter:
+    """Appends (station, time) samples to an open netCDF file; the station table is written at the end,
+    in the order stations appeared (the database's text order need not be Python's)."""
+
+    dataset: netCDF4.Dataset
+    stations: Sequence[Station]
+    series: Sequence[Series]
+    written: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    first_us: int | None = None
+    last_us: int | None = None
+
+    def __post_init__(self) -> None:
+        self._column = {s.name: i for i, s in enumerate(self.series)}
+        ds = self.dataset
+        ds.createDimension("station", len(self.stations))
+        ds.createDimension("obs", None)
+        time = ds.createVariable("time", "f8", ("obs",), chunksizes=(OBS_CHUNK,), zlib=True)
+        time.setncatts(
+            {
+                "standard_name": "time",
+                "long_name": "time of the sample (UTC)",
+                "units": TIME_UNITS,
+                "calendar": "standard",
+                "axis": "T",
+            }
+        )
+        for s in self.series:
+            var = ds.createVariable(
+                s.name, "f8", ("obs",), fill_value=FILL_VALUE, chunksizes=(OBS_CHUNK,), zlib=True
+            )
+            var.setncatts(variable_attributes(s))
+            if s.qc:
+                flag = ds.createVariable(
+                    qc_name(s), "i1", ("obs",), fill_value=QC_FILL, chunksizes=(OBS_CHUNK,), zlib=True
+                )
+                attrs = qc_attributes(s)
+                attrs["flag_values"] = np.array(attrs["flag_values"], dtype="i1")
+                attrs["valid_range"] = np.array(attrs["valid_range"], dtype="i1")
+                flag.setncatts(attrs)
+
+    def append(self, rows: Sequence[Any]) -> None:
+        """Rows of ``wide_series_sql``: (station_id, time µs, series[], value[], [qc_flag[]])."""
+        n = len(rows)
+        if not n:
+            return
+        k = len(self.series)
+        values = np.full((n, k), FILL_VALUE)
+        flags = np.full((n, k), QC_FILL, dtype="i1")
+        times = np.empty(n, dtype=np.int64)
+        column = self._column
+        for i, row in enumerate(rows):
+            station = row[0]
+            self.counts[station] = self.counts.get(station, 0) + 1
+            times[i] = row[1]
+            row_flags = row[4] if len(row) > 4 else None
+            for j, name in enumerate(row[2]):
+                c = column.get(name)
+                if c is None:
+                    continue
+                value = row[3][j]
+                if value is not None:
+                    values[i, c] = value
+                if row_flags is not None:
+                    flags[i, c] = row_flags[j]
+        start, end = self.written, self.written + n
+        self.dataset["time"][start:end] = times / SECOND_US
+        for c, s in enumerate(self.series):
+            self.dataset[s.name][start:end] = values[:, c]
+            if s.qc:
+                self.dataset[qc_name(s)][start:end] = flags[:, c]
+        self.written = end
+        low, high = int(times.min()), int(times.max())
+        self.first_us = low if self.first_us is None else min(self.first_us, low)
+        self.last_us = high if self.last_us is None else max(self.last_us, high)
+
+    def finish(self, globals_: dict[str, Any]) -> None:
+        ds = self.dataset
+        by_id = {s.id: s for s in self.stations}
+        order = [by_id[i] for i in self.counts] + [s for s in self.stations if s.id not in self.counts]
+        text = {
+            "station_id": ({"long_name": "station identifier", "cf_role": "timeseries_id"}, "id"),
+            "station_name": ({"long_name": "station name"}, "name"),
+            "datum_name": ({"long_name": "vertical datum of the station's water levels"}, "datum_name"),
+        }
+        for name, (attrs, source) in text.items():
+            var = ds.createVariable(name, str, ("station",))
+            var.setncatts(attrs)
+            var[:] = np.array([getattr(s, source) for s in order], dtype=object)
+        for name, attrs, values in (
+            ("latitude", {"standard_name": "latitude", "long_name": "station latitude (WGS84)",
+                          "units": "degrees_north", "axis": "Y"}, [s.latitude for s in order]),
+            ("longitude", {"standard_name": "longitude", "long_name": "station longitude (WGS84)",
+                           "units": "degrees_east", "axis": "X"}, [s.longitude for s in order]),
+            ("datum_altitude", DATUM_ATTRIBUTES, [-s.msl_above_datum_m for s in order]),
+        ):  # fmt: skip
+            var = ds.createVariable(name, "f8", ("station",))
+            var.setncatts(attrs)
+            var[:] = np.array(values, dtype="f8")
+        row_size = ds.createVariable("row_size", "i4", ("station",))
+        row_size.setncatts({"long_name": "number of samples of each station", "sample_dimension": "obs"})
+        row_size[:] = np.array([self.counts.get(s.id, 0) for s in order], dtype="i4")
+        ds.setncatts(globals_)
+
+
+async def _choose_series(
+    conn: Any,
+    table: SeriesTable,
+    query: SeriesQuery,
+    stations: Sequence[Station],
+    measured: dict[str, tuple[str, ...]],
+) -> list[Series]:
+    """Readings: the asked variables, or every variable with a CF standard name that the chosen
+    stations measure. Indicators: the
+    asked ones, or those with a value in the range (the catalogue is long and mostly sparse)."""
+    if table is OBSERVATIONS:
+        rows = {r["id"]: r for r in await conn.fetch(VARIABLES_SQL)}
+        names = list(query.series or sorted({v for s in stations for v in measured[s.id] if v in rows}))
+        series = [Series(n, rows[n]["description"], rows[n]["unit"], rows[n]["cf_name"], True) for n in names]
+        # Unasked, only variables with a CF standard name (not the CH4 flux or the battery voltage).
+        return series if query.series else [s for s in series if standard_name(s)]
+    catalogue = {r["id"]: r for r in await conn.fetch(INDICATOR_CATALOGUE_SQL)}
+    names = list(query.series or ())
+    if not names:
+        found = await conn.fetch(
+            "SELECT DISTINCT indicator FROM indicators WHERE station_id = ANY($1::text[]) "
+            "AND time >= $2::timestamptz AND time < $3::timestamptz ORDER BY indicator",
+            [s.id for s in stations],
+            query.span.start_us,
+            query.span.end_us,
+        )
+        names = [r["indicator"] for r in found]
+    series = []
+    for n in names:
+        entry = catalogue.get(n)
+        description, unit = (entry["definition"], entry["unit"]) if entry else (n, "1")
+        series.append(Series(n, description, unit))
+    return series
+
+
+async def netcdf_export(
+    request: Request, db: Database, table: SeriesTable, query: SeriesQuery, *, filename: str
+) -> Response:
+    """Write the selection into a temporary NetCDF-4 file from one snapshot and send it."""
+    if query.bucket is not None:
+        raise ApiError("format: netcdf holds the stored values; leave out bucket and agg")
+    overrides = attribute_overrides()
+    handle, path = tempfile.mkstemp(prefix="tidewatch_", suffix=".nc")
+    os.close(handle)
+    try:
+        async with db.snapshot() as conn:
+            station_rows = await conn.fetch(STATIONS_META_SQL)
+            chosen = set(query.stations or [r["id"] for r in station_rows])
+            stations = [
+                Station(r["id"], r["name"], r["latitude"], r["longitude"], r["datum_name"],
+                        r["msl_above_datum_m"])
+                for r in station_rows if r["id"] in chosen
+            ]  # fmt: skip
+            measured = {r["id"]: tuple(r["variables"]) for r in station_rows}
+            series = await _choose_series(conn, table, query, stations, measured)
+            if table is OBSERVATIONS:
+                names = {s.name for s in series}
+                stations = [s for s in stations if names & set(measured[s.id])]
+            # Explicit stations, so rows of a station no longer in the registry cannot break the layout.
+            scoped = SeriesQuery(
+                stations=[s.id for s in stations],
+                series=[s.name for s in series],
+                span=query.span,
+                flags=query.flags,
+            )
+            sql, args = wide_series_sql(table, scoped)
+            dataset = await asyncio.to_thread(netCDF4.Dataset, path, "w", format="NETCDF4")
+            try:
+                writer = await asyncio.to_thread(RaggedWriter, dataset, stations, series)
+                async for rows in db.chunks(conn, sql, args):
+                    metrics.count_export_rows("netcdf", len(rows))
+                    await asyncio.to_thread(writer.append, rows)
+                attrs = global_attributes(
+                    what=table.table,
+                    stations=stations,
+                    series=series,
+                    requested=(query.span.start_us, query.span.end_us),
+                    coverage=Coverage(writer.first_us, writer.last_us, writer.written),
+                    created_us=created_now_us(),
+                    request_url=str(request.url),
+                    version=metadata.version("tidewatch"),
+                    overrides=overrides,
+                )
+                await asyncio.to_thread(writer.finish, attrs)
+            finally:
+                await asyncio.to_thread(dataset.close)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return FileResponse(
+        path,
+        media_type=MEDIA_TYPES["netcdf"],
+        filename=f"{filename}.{EXTENSIONS['netcdf']}",
+        background=BackgroundTask(os.unlink, path),
+    )

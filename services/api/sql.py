@@ -30,7 +30,9 @@ class Binds:
         return f"${len(self.args)}::{cast}"
 
 
-_CASTS = ("text", "text[]", "smallint[]", "timestamptz", "interval", "float8[]", "bigint", "integer")
+_CASTS = (
+    "text", "text[]", "smallint[]", "timestamptz", "interval", "float8", "float8[]", "bigint", "integer"
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,19 +97,32 @@ def variable_attributes(series: Series) -> dict[str, Any]:
     return attrs
 
 
-def qc_attributes(series: Series) -> dict[str, Any]:
-    """The aggregate QARTOD flag of each reading (the worst of its tests), as CF flag values."""
-    attrs: dict[str, Any] = {
-        "long_name": f"QARTOD aggregate QC flag of {series.name}",
-        "standard_name": "aggregate_quality_flag",
-    }
+def test_qc_name(series: Series, test: str) -> str:
+    return f"{series.name}_qc_{test}"
+
+
+def qc_attributes(series: Series, test: str | None = None) -> dict[str, Any]:
+    """The aggregate QARTOD flag of each reading (the worst of its tests), or one test's flag (``test``:
+    a name of ``streams.qc.flags.TESTS``, each with its CF standard name), as CF flag values."""
+    if test is None:
+        attrs: dict[str, Any] = {
+            "long_name": f"QARTOD aggregate QC flag of {series.name}",
+            "standard_name": "aggregate_quality_flag",
+        }
+    else:
+        attrs = {
+            "long_name": f"QARTOD {test.replace('_', ' ')} test flag of {series.name}",
+            "standard_name": f"{test}_test_quality_flag",
+        }
     attrs["flag_values"] = QC_FLAG_VALUES
     attrs["flag_meanings"] = " ".join(QC_FLAG_NAMES[f] for f in QC_FLAG_VALUES)
     attrs["valid_range"] = (min(QC_FLAG_VALUES), max(QC_FLAG_VALUES))
     attrs["coordinates"] = "time latitude longitude station_id"
     attrs["coverage_content_type"] = "qualityInformation"
     attrs["references"] = QARTOD_REFERENCE
-    attrs["comment"] = "1 good, 2 not evaluated, 3 suspect, 4 fail, 9 missing; fill: no such reading"
+    attrs["comment"] = "1 good, 2 not evaluated, 3 suspect, 4 fail, 9 missing; fill: no such reading" + (
+        "" if test is None else " or the test is not configured for it"
+    )
     return attrs
 
 

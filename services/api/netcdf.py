@@ -38,6 +38,7 @@ from services.api.cf import (
     qc_attributes,
     qc_name,
     standard_name,
+    test_qc_name,
     variable_attributes,
 )
 from services.api.db import Database
@@ -52,6 +53,7 @@ from services.api.sql import (
     SeriesTable,
     wide_series_sql,
 )
+from streams.qc.flags import TESTS as QC_TESTS
 
 ATTRIBUTES_ENV = "TIDEWATCH_NETCDF_ATTRIBUTES"
 STATIONS_META_SQL = (
@@ -84,6 +86,15 @@ def attribute_overrides() -> dict[str, Any]:
     ):
         raise ApiError(f"{ATTRIBUTES_ENV}: {path} must map attribute names to text or numbers", 500)
     return loaded
+
+
+def _flag_attributes(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Flag values in the flag variable's own type (byte), as CF requires."""
+    return {
+        **attrs,
+        "flag_values": np.array(attrs["flag_values"], dtype="i1"),
+        "valid_range": np.array(attrs["valid_range"], dtype="i1"),
+    }
 
 
 @dataclass
@@ -123,10 +134,7 @@ class RaggedWriter:
                 flag = ds.createVariable(
                     qc_name(s), "i1", ("obs",), fill_value=QC_FILL, chunksizes=(OBS_CHUNK,), zlib=True
                 )
-                attrs = qc_attributes(s)
-                attrs["flag_values"] = np.array(attrs["flag_values"], dtype="i1")
-                attrs["valid_range"] = np.array(attrs["valid_range"], dtype="i1")
-                flag.setncatts(attrs)
+                flag.setncatts(_flag_attributes(qc_attributes(s)))
 
     def append(self, rows: Sequence[Any]) -> None:
         """Rows of ``wide_series_sql``: (station_id, time µs, series[], value[], [qc_flag[]])."""
@@ -158,10 +166,42 @@ class RaggedWriter:
             self.dataset[s.name][start:end] = values[:, c]
             if s.qc:
                 self.dataset[qc_name(s)][start:end] = flags[:, c]
+        for (c, test), column in self._test_flags(rows).items():
+            self._test_variable(self.series[c], test)[start:end] = column
         self.written = end
         low, high = int(times.min()), int(times.max())
         self.first_us = low if self.first_us is None else min(self.first_us, low)
         self.last_us = high if self.last_us is None else max(self.last_us, high)
+
+    def _test_flags(self, rows: Sequence[Any]) -> dict[tuple[int, str], np.ndarray]:
+        """Each QARTOD test's flags of this chunk, per (series column, test); only tests that ran."""
+        columns: dict[tuple[int, str], np.ndarray] = {}
+        for i, row in enumerate(rows):
+            if len(row) < 6:
+                return columns
+            for name, tests in zip(row[2], row[5], strict=True):
+                c = self._column.get(name)
+                for test, flag in (tests or {}).items():
+                    if c is None or test not in QC_TESTS or not flag:
+                        continue
+                    column = columns.get((c, test))
+                    if column is None:
+                        column = columns[(c, test)] = np.full(len(rows), QC_FILL, dtype="i1")
+                    column[i] = flag
+        return columns
+
+    def _test_variable(self, series: Series, test: str) -> Any:
+        """Created when a test first appears (earlier samples read as fill) and named as ancillary."""
+        name = test_qc_name(series, test)
+        if name in self.dataset.variables:
+            return self.dataset[name]
+        flag = self.dataset.createVariable(
+            name, "i1", ("obs",), fill_value=QC_FILL, chunksizes=(OBS_CHUNK,), zlib=True
+        )
+        flag.setncatts(_flag_attributes(qc_attributes(series, test)))
+        parent = self.dataset[series.name]
+        parent.ancillary_variables = f"{parent.ancillary_variables} {name}"
+        return flag
 
     def finish(self, globals_: dict[str, Any]) -> None:
         ds = self.dataset

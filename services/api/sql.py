@@ -197,11 +197,17 @@ def bucket_series_sql(table: SeriesTable, query: SeriesQuery, method: str) -> tu
 def wide_series_sql(table: SeriesTable, query: SeriesQuery) -> tuple[str, list[Any]]:
     """One row per station and time with every series read then, for NetCDF's shared sample dimension.
 
-    Columns: station_id, time, series (text[] sorted), value (float8[]), [qc_flag (smallint[])], in
+    Columns: station_id, time, series (text[] sorted), value (float8[]), [qc_flag (smallint[]), qc_tests
+    (jsonb[])], in
     (station, time) order, so each station's samples are contiguous (a CF contiguous ragged array).
     """
     binds = Binds()
-    flags = f", array_agg(qc_flag ORDER BY {table.key}) AS qc_flag" if table.qc else ""
+    flags = ""
+    if table.qc:
+        flags = (
+            f", array_agg(qc_flag ORDER BY {table.key}) AS qc_flag"
+            f", array_agg(qc_tests ORDER BY {table.key}) AS qc_tests"
+        )
     sql = (
         f"SELECT station_id, time, array_agg({table.key} ORDER BY {table.key}) AS series, "
         f"array_agg(value ORDER BY {table.key}) AS value{flags}\nFROM {table.table}\n"

@@ -25,6 +25,7 @@ from services.api.app import create_app
 from services.api.cf import CF_NAME_FOR, NO_CF_STANDARD_NAME, STANDARD_NAME_TABLE, cf_units
 from services.config import Settings
 from services.db.writers import prepare_connection, upsert_observations
+from streams.qc.flags import TESTS as QC_TESTS
 from tests.support.database import fresh_database
 
 pytestmark = pytest.mark.integration
@@ -50,7 +51,11 @@ def _observation_rows() -> list[tuple]:
                 t = DAY0_US + k * HOUR_US
                 flag = FLAG_CYCLE[(k + v) % len(FLAG_CYCLE)]
                 value = None if flag == 9 else float(low + (high - low) * rng.uniform(0.3, 0.7))
-                rows.append((t, station, variable, value, flag, None, t, False))
+                # The aggregate is the worst test; gross range ran on every reading, spike on most.
+                tests = {"gross_range": 1 if flag in (2, 9) else flag}
+                if k % 4:
+                    tests["spike"] = 1
+                rows.append((t, station, variable, value, flag, json.dumps(tests), t, False))
     return rows
 
 
@@ -176,11 +181,29 @@ async def test_observations_netcdf_holds_every_reading_and_flag(
         assert ds["wave_height_m"][dalian].mask.all()
         level = ds["water_level_m"]
         assert level.standard_name == registry.variables["water_level_m"].cf
-        assert level.units == "m" and level.ancillary_variables == "water_level_m_qc"
+        assert level.units == "m"
         flags = ds["water_level_m_qc"]
         assert flags.flag_values.tolist() == [1, 2, 3, 4, 9]
         assert flags.flag_meanings.split() == ["good", "not_evaluated", "suspect", "fail", "missing"]
         assert flags.standard_name == "aggregate_quality_flag"
+        assert level.ancillary_variables.split() == [
+            "water_level_m_qc", "water_level_m_qc_gross_range", "water_level_m_qc_spike"
+        ]  # fmt: skip
+        spike = ds["water_level_m_qc_spike"]
+        assert spike.standard_name == "spike_test_quality_flag" and spike.flag_values.tolist() == [
+            1,
+            2,
+            3,
+            4,
+            9,
+        ]
+        rows = [r for r in OBSERVATIONS if r[1] == "dalian" and r[2] == "water_level_m"]
+        window = slice(offsets["dalian"], offsets["dalian"] + sizes[ids.index("dalian")])
+        tests = [json.loads(r[5]) for r in rows]
+        assert ds["water_level_m_qc_gross_range"][window].tolist() == [t["gross_range"] for t in tests]
+        assert ds["water_level_m_qc_spike"][window].filled(-127).tolist() == [
+            t.get("spike", -127) for t in tests
+        ]
         assert ds.time_coverage_start == "2025-06-01T00:00:00Z"
         assert ds.time_coverage_end == "2025-06-02T23:00:00Z"
         for s in STATIONS:
@@ -267,3 +290,5 @@ def test_vocabulary_names_and_units_are_cf() -> None:
             assert Unit(units).is_convertible(canonical), (name, units, canonical)
     for name in CF_NAME_FOR.values():
         assert name in table
+    for test in QC_TESTS:  # each QARTOD test's flag variable takes this standard name
+        assert f"{test}_test_quality_flag" in table, test

@@ -65,6 +65,13 @@ def standard_name(series: Series) -> str | None:
     return CF_NAME_FOR.get(series.cf_name, series.cf_name)
 
 
+def in_default_export(series: Series) -> bool:
+    """Unasked, an export holds the variables with a CF standard name, but not a buoy's measured
+    position: a timeSeries file keeps the station's fixed position, and latitude/longitude data
+    variables would make readers (and compliance-checker) take every variable for a trajectory."""
+    return standard_name(series) not in (None, "latitude", "longitude")
+
+
 def cf_units(unit: str) -> tuple[str, str | None]:
     """→ (UDUNITS spelling, a note on the stored unit or None)."""
     return UNIT_SPELLINGS.get(unit, (unit, None))

@@ -1,11 +1,13 @@
 """``format=netcdf`` on the export endpoints: a CF-1.8 discrete-sampling-geometry file (``timeSeries``).
 
-Layout (CF §9.3.3, contiguous ragged array): a ``station`` instance dimension (id, name, position,
-datum, ``row_size``) and one ``obs`` sample dimension shared by every variable: one sample per station
-and time, with a fill value where a variable has no reading then. Each reading variable has its
-QARTOD flag as ``{variable}_qc``. Rows come from one read-only snapshot through a server-side cursor and
-are appended chunk by chunk to a temporary file (netCDF cannot be streamed before it is complete), so
-memory stays flat; the file is sent, then deleted.
+Layout (CF §9.3.2, incomplete multidimensional array, which xarray reads as a plain 2-D table): a
+``station`` instance dimension (id, name, position, datum) and an ``obs`` element dimension as long as
+the station with most samples; every variable is (station, obs), one sample per station and time, fill
+after a station's last sample and where a variable has no reading then. Each reading variable has its
+QARTOD aggregate flag as ``{variable}_qc`` and each test's flag as ``{variable}_qc_{test}``. Rows come
+from one read-only snapshot through a server-side cursor and are written chunk by chunk to a temporary
+file (a netCDF file cannot be sent before it is complete), so memory stays flat; it is sent, then
+deleted.
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ from services.api.cf import (
     Station,
     created_now_us,
     global_attributes,
+    in_default_export,
     qc_attributes,
     qc_name,
-    standard_name,
     test_qc_name,
     variable_attributes,
 )
@@ -98,15 +100,16 @@ def _flag_attributes(attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class RaggedWriter:
-    """Appends (station, time) samples to an open netCDF file; the station table is written at the end,
-    in the order stations appeared (the database's text order need not be Python's)."""
+class TimeSeriesWriter:
+    """Writes (station, time) samples into an open netCDF file, station by station as they arrive; the
+    station table is written at the end, in the order stations appeared (the database's text order need
+    not be Python's), then the stations without a sample."""
 
     dataset: netCDF4.Dataset
     stations: Sequence[Station]
     series: Sequence[Series]
     written: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # samples so far per station, in arrival order
     first_us: int | None = None
     last_us: int | None = None
 
@@ -115,7 +118,7 @@ class RaggedWriter:
         ds = self.dataset
         ds.createDimension("station", len(self.stations))
         ds.createDimension("obs", None)
-        time = ds.createVariable("time", "f8", ("obs",), chunksizes=(OBS_CHUNK,), zlib=True)
+        time = self._variable("time", "f8", FILL_VALUE)
         time.setncatts(
             {
                 "standard_name": "time",
@@ -126,18 +129,30 @@ class RaggedWriter:
             }
         )
         for s in self.series:
-            var = ds.createVariable(
-                s.name, "f8", ("obs",), fill_value=FILL_VALUE, chunksizes=(OBS_CHUNK,), zlib=True
-            )
-            var.setncatts(variable_attributes(s))
+            self._variable(s.name, "f8", FILL_VALUE).setncatts(variable_attributes(s))
             if s.qc:
-                flag = ds.createVariable(
-                    qc_name(s), "i1", ("obs",), fill_value=QC_FILL, chunksizes=(OBS_CHUNK,), zlib=True
-                )
-                flag.setncatts(_flag_attributes(qc_attributes(s)))
+                self._variable(qc_name(s), "i1", QC_FILL).setncatts(_flag_attributes(qc_attributes(s)))
+
+    def _variable(self, name: str, kind: str, fill: float) -> Any:
+        return self.dataset.createVariable(
+            name, kind, ("station", "obs"), fill_value=fill, chunksizes=(1, OBS_CHUNK), zlib=True
+        )
+
+    def _runs(self, rows: Sequence[Any]) -> list[tuple[int, int, int, int]]:
+        """(first row, end row, station index, first obs position) of each station's rows in the chunk."""
+        runs = []
+        a = 0
+        for b in range(1, len(rows) + 1):
+            if b == len(rows) or rows[b][0] != rows[a][0]:
+                station = rows[a][0]
+                position = self.counts.setdefault(station, 0)
+                runs.append((a, b, list(self.counts).index(station), position))
+                self.counts[station] = position + (b - a)
+                a = b
+        return runs
 
     def append(self, rows: Sequence[Any]) -> None:
-        """Rows of ``wide_series_sql``: (station_id, time µs, series[], value[], [qc_flag[]])."""
+        """Rows of ``wide_series_sql``: (station_id, time µs, series[], value[], [qc_flag[], qc_tests[]])."""
         n = len(rows)
         if not n:
             return
@@ -147,8 +162,6 @@ class RaggedWriter:
         times = np.empty(n, dtype=np.int64)
         column = self._column
         for i, row in enumerate(rows):
-            station = row[0]
-            self.counts[station] = self.counts.get(station, 0) + 1
             times[i] = row[1]
             row_flags = row[4] if len(row) > 4 else None
             for j, name in enumerate(row[2]):
@@ -160,15 +173,18 @@ class RaggedWriter:
                     values[i, c] = value
                 if row_flags is not None:
                     flags[i, c] = row_flags[j]
-        start, end = self.written, self.written + n
-        self.dataset["time"][start:end] = times / SECOND_US
-        for c, s in enumerate(self.series):
-            self.dataset[s.name][start:end] = values[:, c]
-            if s.qc:
-                self.dataset[qc_name(s)][start:end] = flags[:, c]
-        for (c, test), column in self._test_flags(rows).items():
-            self._test_variable(self.series[c], test)[start:end] = column
-        self.written = end
+        tests = self._test_flags(rows)
+        ds = self.dataset
+        for a, b, station, position in self._runs(rows):
+            where = (station, slice(position, position + b - a))
+            ds["time"][where] = times[a:b] / SECOND_US
+            for c, s in enumerate(self.series):
+                ds[s.name][where] = values[a:b, c]
+                if s.qc:
+                    ds[qc_name(s)][where] = flags[a:b, c]
+            for (c, test), flag_column in tests.items():
+                self._test_variable(self.series[c], test)[where] = flag_column[a:b]
+        self.written += n
         low, high = int(times.min()), int(times.max())
         self.first_us = low if self.first_us is None else min(self.first_us, low)
         self.last_us = high if self.last_us is None else max(self.last_us, high)
@@ -195,9 +211,7 @@ class RaggedWriter:
         name = test_qc_name(series, test)
         if name in self.dataset.variables:
             return self.dataset[name]
-        flag = self.dataset.createVariable(
-            name, "i1", ("obs",), fill_value=QC_FILL, chunksizes=(OBS_CHUNK,), zlib=True
-        )
+        flag = self._variable(name, "i1", QC_FILL)
         flag.setncatts(_flag_attributes(qc_attributes(series, test)))
         parent = self.dataset[series.name]
         parent.ancillary_variables = f"{parent.ancillary_variables} {name}"
@@ -226,9 +240,6 @@ class RaggedWriter:
             var = ds.createVariable(name, "f8", ("station",))
             var.setncatts(attrs)
             var[:] = np.array(values, dtype="f8")
-        row_size = ds.createVariable("row_size", "i4", ("station",))
-        row_size.setncatts({"long_name": "number of samples of each station", "sample_dimension": "obs"})
-        row_size[:] = np.array([self.counts.get(s.id, 0) for s in order], dtype="i4")
         ds.setncatts(globals_)
 
 
@@ -239,15 +250,15 @@ async def _choose_series(
     stations: Sequence[Station],
     measured: dict[str, tuple[str, ...]],
 ) -> list[Series]:
-    """Readings: the asked variables, or every variable with a CF standard name that the chosen
-    stations measure. Indicators: the
+    """Readings: the asked variables, or those the chosen stations measure that ``in_default_export``
+    keeps. Indicators: the
     asked ones, or those with a value in the range (the catalogue is long and mostly sparse)."""
     if table is OBSERVATIONS:
         rows = {r["id"]: r for r in await conn.fetch(VARIABLES_SQL)}
         names = list(query.series or sorted({v for s in stations for v in measured[s.id] if v in rows}))
         series = [Series(n, rows[n]["description"], rows[n]["unit"], rows[n]["cf_name"], True) for n in names]
-        # Unasked, only variables with a CF standard name (not the CH4 flux or the battery voltage).
-        return series if query.series else [s for s in series if standard_name(s)]
+        # Unasked: not the CH4 flux or battery voltage (no CF name), nor a buoy's measured position.
+        return series if query.series else [s for s in series if in_default_export(s)]
     catalogue = {r["id"]: r for r in await conn.fetch(INDICATOR_CATALOGUE_SQL)}
     names = list(query.series or ())
     if not names:
@@ -300,7 +311,7 @@ async def netcdf_export(
             sql, args = wide_series_sql(table, scoped)
             dataset = await asyncio.to_thread(netCDF4.Dataset, path, "w", format="NETCDF4")
             try:
-                writer = await asyncio.to_thread(RaggedWriter, dataset, stations, series)
+                writer = await asyncio.to_thread(TimeSeriesWriter, dataset, stations, series)
                 async for rows in db.chunks(conn, sql, args):
                     metrics.count_export_rows("netcdf", len(rows))
                     await asyncio.to_thread(writer.append, rows)

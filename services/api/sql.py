@@ -199,7 +199,7 @@ def wide_series_sql(table: SeriesTable, query: SeriesQuery) -> tuple[str, list[A
 
     Columns: station_id, time, series (text[] sorted), value (float8[]), [qc_flag (smallint[]), qc_tests
     (jsonb[])], in
-    (station, time) order, so each station's samples are contiguous (a CF contiguous ragged array).
+    (station, time) order, so the file is written station by station.
     """
     binds = Binds()
     flags = ""

@@ -21,6 +21,7 @@ import httpx
 import netCDF4
 import numpy as np
 import pytest
+import yaml
 from compliance_checker.runner import CheckSuite, ComplianceChecker
 
 from schemas.registry import load_registry
@@ -327,3 +328,34 @@ async def test_query_cli_saves_netcdf(settings: Settings, tmp_path: Path) -> Non
             assert [
                 None if m else float(v) for v, m in zip(stored.data, np.ma.getmaskarray(stored), strict=True)
             ] == expected
+
+
+async def test_operator_attributes_file_fills_acdd_contacts(
+    client: httpx.AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contacts = {
+        "creator_name": "Liaoning Coastal Observatory",
+        "creator_email": "data@example.org",
+        "creator_url": "https://example.org/",
+        "publisher_email": "data@example.org",
+        "publisher_url": "https://example.org/",
+        "acknowledgment": "Operated by the Liaoning Coastal Observatory",
+        "license": "CC-BY-4.0",
+    }
+    attributes = tmp_path / "attributes.yaml"
+    attributes.write_text(yaml.safe_dump(contacts))
+    monkeypatch.setenv("TIDEWATCH_NETCDF_ATTRIBUTES", str(attributes))
+    path = await _download(
+        client, f"/api/v1/observations/export?format=netcdf&station=dalian&{_span()}", tmp_path / "c.nc"
+    )
+    with netCDF4.Dataset(path) as ds:
+        assert {k: ds.getncattr(k) for k in contacts} == contacts
+    medium = " ".join(
+        " ".join(c["msgs"]) for c in _failures(_check(path, tmp_path), "medium").get("acdd:1.3", [])
+    )
+    assert "creator_email" not in medium and "acknowledgment" not in medium
+    attributes.write_text("- not a mapping\n")
+    response = await client.get(f"/api/v1/observations/export?format=netcdf&station=dalian&{_span()}")
+    assert (
+        response.status_code == 500 and "TIDEWATCH_NETCDF_ATTRIBUTES" in response.json()["error"]["message"]
+    )

@@ -140,13 +140,15 @@ def _high_failures(report: dict) -> dict[str, list]:
     return _failures(report, "high")
 
 
-async def test_observations_netcdf_is_cf_and_acdd_compliant(
-    client: httpx.AsyncClient, tmp_path: Path
-) -> None:
-    stations = ",".join(STATIONS)
-    path = await _download(
-        client, f"/api/v1/observations/export?format=netcdf&station={stations}&{_span()}", tmp_path / "obs.nc"
-    )
+@pytest.fixture(scope="module")
+async def observations_file(client: httpx.AsyncClient, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default export of the seeded stations, downloaded once for the tests that read it."""
+    url = f"/api/v1/observations/export?format=netcdf&station={','.join(STATIONS)}&{_span()}"
+    return await _download(client, url, tmp_path_factory.mktemp("netcdf") / "obs.nc")
+
+
+async def test_observations_netcdf_is_cf_and_acdd_compliant(observations_file: Path, tmp_path: Path) -> None:
+    path = observations_file
     report = _check(path, tmp_path)
     assert _high_failures(report) == {}, json.dumps(_high_failures(report), indent=1)[:4000]
     # CF's medium checks too (feature type detection among them); ACDD's medium ones ask for the
@@ -155,13 +157,8 @@ async def test_observations_netcdf_is_cf_and_acdd_compliant(
     assert report["cf:1.8"]["scored_points"] == report["cf:1.8"]["possible_points"] > 0
 
 
-async def test_observations_netcdf_holds_every_reading_and_flag(
-    client: httpx.AsyncClient, tmp_path: Path
-) -> None:
-    stations = ",".join(STATIONS)
-    path = await _download(
-        client, f"/api/v1/observations/export?format=netcdf&station={stations}&{_span()}", tmp_path / "obs.nc"
-    )
+async def test_observations_netcdf_holds_every_reading_and_flag(observations_file: Path) -> None:
+    path = observations_file
     registry = load_registry()
     with netCDF4.Dataset(path) as ds:
         assert ds.featureType == "timeSeries" and "CF-1.8" in ds.Conventions and "ACDD-1.3" in ds.Conventions

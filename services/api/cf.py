@@ -193,8 +193,8 @@ def global_attributes(
                 else "Computed in event time from QC-good readings; see the indicator catalogue."
             )
         ),
-        "keywords": ", ".join(dict.fromkeys([*names, *(s.name for s in series)])),
-        "keywords_vocabulary": STANDARD_NAME_TABLE,
+        # CF standard names where the file has any (so the vocabulary is true), else the series ids.
+        "keywords": ", ".join(dict.fromkeys(names or [s.name for s in series])) or what,
         "standard_name_vocabulary": STANDARD_NAME_TABLE,
         "id": dataset_id(what, station_ids, [s.name for s in series], *requested),
         "naming_authority": "tidewatch",
@@ -230,6 +230,8 @@ def global_attributes(
         "comment": f"{coverage.rows} samples; times are UTC; requested range "
         f"[{format_time(requested[0])}, {format_time(requested[1])})",
     }
+    if names:
+        attrs["keywords_vocabulary"] = STANDARD_NAME_TABLE
     attrs.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return attrs
 

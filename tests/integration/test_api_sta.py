@@ -108,8 +108,10 @@ def assert_entity(collection: str, document: dict) -> None:
     assert document["@iot.selfLink"].endswith(f"/{collection}('{document['@iot.id']}')")
 
 
-async def test_service_root_lists_the_collections(http: httpx.AsyncClient) -> None:
+async def test_service_root_lists_the_collections(http: httpx.AsyncClient, api: RunningApi) -> None:
     root = await get(http, "")
+    bare = await http.get(api.url + "/sta/v1.1")  # without the trailing slash too
+    assert bare.status_code == 200 and bare.json() == root
     names = {c["name"] for c in root["value"]}
     assert {"Things", "Locations", "Sensors", "ObservedProperties", "Datastreams", "Observations"} <= names
     for collection in root["value"]:

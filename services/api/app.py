@@ -23,6 +23,7 @@ from services.api.errors import install_error_handlers, reject_unknown_parameter
 from services.api.reports import router as reports_router
 from services.api.respond import EXPORT_FORMATS, json_response
 from services.api.routes import router
+from services.api.sta import router as sta_router
 from services.config import Settings
 
 DEFAULT_PORT = 8080
@@ -98,6 +99,7 @@ def create_app(
 
     app.include_router(router)
     app.include_router(reports_router)
+    app.include_router(sta_router)  # OGC SensorThings API v1.1 at /sta/v1.1
     for extra in extra_routers:
         app.include_router(extra)
     for path, sub_app in (mounts or {}).items():

@@ -9,6 +9,7 @@ the export is one consistent snapshot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -118,15 +119,28 @@ class Database:
         pool = await self.pool()
         return await pool.fetch(sql, *args)
 
-    async def stream(self, sql: str, args: Sequence[Any] = ()) -> AsyncIterator[list[asyncpg.Record]]:
-        """Rows in chunks through a server-side cursor; the connection is held until the end."""
-        chunk_rows = self.export_chunk_rows
+    @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection inside a read-only repeatable-read transaction: several reads, one snapshot."""
         pool = await self.pool()
         async with pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
-            cursor = await conn.cursor(sql, *args)
-            while True:
-                rows = await cursor.fetch(chunk_rows)
-                if rows:
-                    yield rows
-                if len(rows) < chunk_rows:
-                    return
+            yield conn
+
+    async def chunks(
+        self, conn: asyncpg.Connection, sql: str, args: Sequence[Any] = ()
+    ) -> AsyncIterator[list[asyncpg.Record]]:
+        """Rows in chunks through a server-side cursor on a ``snapshot`` connection."""
+        chunk_rows = self.export_chunk_rows
+        cursor = await conn.cursor(sql, *args)
+        while True:
+            rows = await cursor.fetch(chunk_rows)
+            if rows:
+                yield rows
+            if len(rows) < chunk_rows:
+                return
+
+    async def stream(self, sql: str, args: Sequence[Any] = ()) -> AsyncIterator[list[asyncpg.Record]]:
+        """Rows in chunks through a server-side cursor; the connection is held until the end."""
+        async with self.snapshot() as conn:
+            async for rows in self.chunks(conn, sql, args):
+                yield rows

@@ -125,7 +125,8 @@ def route_templates(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[T
         elif isinstance(route, Route):
             path = prefix + getattr(context, "path", route.path)
             methods = frozenset(getattr(context, "methods", None) or route.methods or {"GET"})
-            yield Template(path, methods, compile_path(path)[0])
+            # Labelled as OpenAPI writes it: {resource}, not {resource:path}.
+            yield Template(re.sub(r"\{(\w+):\w+\}", r"{\1}", path), methods, compile_path(path)[0])
 
 
 def match_template(templates: Sequence[Template], path: str, method: str) -> str:

@@ -66,8 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--all", action="store_true", help="every row: stream the export (CSV) or follow the next links"
     )
     parser.add_argument(
-        "-o", "--output", choices=("table", "csv", "json", "geojson"), default="table", help="print as"
+        "-o",
+        "--output",
+        choices=("table", "csv", "json", "geojson", "netcdf"),
+        default="table",
+        help="print as (netcdf: every row as a CF-1.8 file, for observations and indicators)",
     )
+    parser.add_argument("--out", help="write to this file instead of standard output (netcdf)")
     parser.add_argument("--url", action="store_true", help="print the request URL and exit")
 
 
@@ -75,6 +80,10 @@ def build_url(args: argparse.Namespace) -> str:
     """The API URL for these options (the CLI's only logic besides printing)."""
     if args.output == "geojson" and args.what != "stations":
         raise QueryError("--output geojson is for stations only")
+    if args.out and args.output != "netcdf":
+        raise QueryError("--out is for --output netcdf; other outputs print to standard output")
+    if args.output == "netcdf" and args.what not in STREAMED:
+        raise QueryError("--output netcdf is for observations and indicators")
     start = f"-{args.last.lstrip('-')}" if args.last else args.start
     params: list[tuple[str, str]] = []
     for name, value in (
@@ -93,12 +102,16 @@ def build_url(args: argparse.Namespace) -> str:
     if args.agg:
         params.append(("agg", args.agg))
     path = WHAT[args.what]
-    export = args.all and args.what in STREAMED and args.output in ("table", "csv")
+    export = args.what in STREAMED and (
+        args.output == "netcdf" or (args.all and args.output in ("table", "csv"))
+    )
     if export:
         path += "/export"
     elif args.limit and args.what != "stations":
         params.append(("limit", str(args.limit)))
-    fmt = {"table": "csv", "csv": "csv", "json": "json", "geojson": "geojson"}[args.output]
+    fmt = {"table": "csv", "csv": "csv", "json": "json", "geojson": "geojson", "netcdf": "netcdf"}[
+        args.output
+    ]
     params.append(("format", fmt))
     return args.base_url.rstrip("/") + path + "?" + urllib.parse.urlencode(params)
 
@@ -142,10 +155,30 @@ def print_table(rows: list[list[str]], out: IO[str]) -> None:
             out.write("  ".join("-" * w for w in widths) + "\n")
 
 
+def _save_binary(url: str, path: str | None, out: IO[str]) -> None:
+    """A binary body (NetCDF) into ``path``, or onto standard output when that is not a terminal."""
+    if path is None and out.isatty():
+        raise QueryError("NetCDF is binary: give --out FILE or redirect standard output to a file")
+    with _open(url) as response:
+        if path is not None:
+            with open(path, "wb") as target:
+                while block := response.read(COPY_BYTES):
+                    target.write(block)
+            return
+        out.flush()
+        binary = out.buffer  # type: ignore[attr-defined]
+        while block := response.read(COPY_BYTES):
+            binary.write(block)
+        binary.flush()
+
+
 def run(args: argparse.Namespace, out: IO[str]) -> None:
     url = build_url(args)
     if args.url:
         out.write(url + "\n")
+        return
+    if args.output == "netcdf":
+        _save_binary(url, args.out, out)
         return
     if args.output == "csv" and "/export" in url:
         with _open(url) as response:

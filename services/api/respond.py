@@ -21,15 +21,16 @@ from services.api.parquet import ParquetStream, parquet_bytes
 from services.api.tables import Chunk, Column, csv_header, to_csv, to_ndjson, to_records
 
 PAGE_FORMATS = ("json", "csv", "parquet", "ndjson")
-EXPORT_FORMATS = ("csv", "parquet", "ndjson")
+EXPORT_FORMATS = ("csv", "parquet", "ndjson", "netcdf")  # netcdf: services/api/netcdf.py
 MEDIA_TYPES = {
     "json": "application/json",
     "geojson": "application/geo+json",
     "csv": "text/csv; charset=utf-8",
     "ndjson": "application/x-ndjson",
     "parquet": "application/vnd.apache.parquet",
+    "netcdf": "application/x-netcdf",
 }
-EXTENSIONS = {"csv": "csv", "ndjson": "jsonl", "parquet": "parquet", "json": "json"}
+EXTENSIONS = {"csv": "csv", "ndjson": "jsonl", "parquet": "parquet", "json": "json", "netcdf": "nc"}
 
 Convert = Callable[[Sequence[Any]], Chunk]
 KeyOf = Callable[[Any], CursorKey]

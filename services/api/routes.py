@@ -24,6 +24,7 @@ from services.api.catalogue import (
 from services.api.db import Database
 from services.api.errors import ApiError
 from services.api.flags import QC_FLAG_MEANINGS, QC_FLAG_NAMES, QC_HELP, QC_SETS, parse_qc
+from services.api.netcdf import netcdf_export
 from services.api.params import (
     AGGREGATE_HELP,
     BUCKET_HELP,
@@ -73,7 +74,13 @@ Agg = Annotated[str | None, Query(description=f"with bucket: {AGGREGATE_HELP} (d
 PageFormat = Annotated[
     str | None, Query(alias="format", description="json (default), csv, parquet or ndjson")
 ]
-ExportFormat = Annotated[str | None, Query(alias="format", description="csv (default), parquet or ndjson")]
+ExportFormat = Annotated[
+    str | None,
+    Query(
+        alias="format",
+        description="csv (default), parquet, ndjson, or netcdf (CF-1.8 timeSeries with QC flags, ACDD-1.3)",
+    ),
+]
 Qc = Annotated[
     str | None,
     Query(description=f"{QC_HELP}; default all for raw readings, usable for buckets"),
@@ -222,6 +229,8 @@ async def _series(
         wanted = series_ids or sorted({v for s in chosen_stations for v in catalogue.variables_of[s]})
         meta["units"] = {v: catalogue.units.get(v) for v in wanted}
     headers = {"X-Tidewatch-Method": plan.method}
+    if chosen == "netcdf":
+        return await netcdf_export(request, db, table, query, filename=_filename(table.table, span))
     if streamed:
         return export(
             db,

@@ -30,7 +30,9 @@ class Binds:
         return f"${len(self.args)}::{cast}"
 
 
-_CASTS = ("text", "text[]", "smallint[]", "timestamptz", "interval", "float8[]", "bigint", "integer")
+_CASTS = (
+    "text", "text[]", "smallint[]", "timestamptz", "interval", "float8", "float8[]", "bigint", "integer"
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +191,28 @@ def bucket_series_sql(table: SeriesTable, query: SeriesQuery, method: str) -> tu
         f"GROUP BY 1, station_id, {table.key}\nORDER BY station_id, {table.key}, 1"
     )
     sql += _limit(query.limit, binds)
+    return sql, binds.args
+
+
+def wide_series_sql(table: SeriesTable, query: SeriesQuery) -> tuple[str, list[Any]]:
+    """One row per station and time with every series read then, for NetCDF's shared sample dimension.
+
+    Columns: station_id, time, series (text[] sorted), value (float8[]), [qc_flag (smallint[]), qc_tests
+    (jsonb[])], in
+    (station, time) order, so the file is written station by station.
+    """
+    binds = Binds()
+    flags = ""
+    if table.qc:
+        flags = (
+            f", array_agg(qc_flag ORDER BY {table.key}) AS qc_flag"
+            f", array_agg(qc_tests ORDER BY {table.key}) AS qc_tests"
+        )
+    sql = (
+        f"SELECT station_id, time, array_agg({table.key} ORDER BY {table.key}) AS series, "
+        f"array_agg(value ORDER BY {table.key}) AS value{flags}\nFROM {table.table}\n"
+        f"WHERE {_where(table, query, 'time', binds)}\nGROUP BY station_id, time\nORDER BY station_id, time"
+    )
     return sql, binds.args
 
 

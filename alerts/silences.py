@@ -41,7 +41,7 @@ class Silence:
 
     @classmethod
     def from_action(cls, action: dict) -> Silence:
-        """A console's "silence" action (alert-actions topic): it starts at the action's time."""
+        """A console's "silence" action (alert-inputs topic): it starts at the action's time."""
         return cls(
             id=str(action["id"]),
             created_us=int(action["time_us"]),

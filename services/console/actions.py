@@ -1,4 +1,4 @@
-"""Operator actions (acknowledge, silence) onto the alert-actions Kafka topic.
+"""Operator actions (acknowledge, silence) onto the alert-inputs Kafka topic (the alert engine's ordered log).
 
 The console never writes alert state itself: the alert agent applies actions in stream order next to
 the data, so the alert history stays a replayable result of the event log.

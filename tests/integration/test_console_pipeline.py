@@ -1,5 +1,5 @@
 """The console on the real pipeline: readings published on MQTT raise an alert that appears on the
-open page without a reload; acknowledging it there goes console → alert-actions topic → alert agent
+open page without a reload; acknowledging it there goes console → alert-inputs topic → alert agent
 → database, and the page shows it. Headless Debian Chromium through Selenium (skipped without it).
 """
 
@@ -46,7 +46,7 @@ async def test_alert_from_readings_is_acknowledged_through_the_stream(pipeline, 
         await run(driver.execute_script, "window.sameDocument = true;")  # gone if the page reloads
 
         # Dissolved oxygen at the Changhai meadow over the last 1.5 h: under 3.0 mg/L (yellow) for
-        # 30 min fires; the last two readings move the watermark past the 15-min horizon.
+        # 30 min fires, on the reading that completes the 30 min (judged on arrival).
         start_us = (time.time_ns() // 1000) - 90 * MINUTE_US
         values = [4.1, 2.9, 2.8, 2.7, 2.6, 2.6, 2.6]
         publisher.publish_many(

@@ -17,6 +17,11 @@ STORED = Counter("tidewatch_readings_stored_total", "Readings newly stored (dupl
 DUPLICATES = Counter(
     "tidewatch_readings_duplicate_total", "Readings already stored (redelivered or repeated)", ["kind"]
 )
+STATE_TOO_LARGE = Counter(
+    "tidewatch_state_too_large_total",
+    "Station states too large for the changelog, kept in memory only (see streams/app.py)",
+    ["table"],
+)
 DEAD_LETTERS_STORED = Counter("tidewatch_dead_letters_stored_total", "Dead letters stored", ["reason"])
 BATCH_READINGS = Histogram(
     "tidewatch_store_batch_readings",

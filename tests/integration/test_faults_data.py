@@ -181,3 +181,50 @@ async def test_hostile_messages_become_one_dead_letter_each_and_ingest_goes_on(
     assert any(r["station_id"] == "dal\\x00ian" for r in rows)
     assert any("water\\x00level_m" in r["detail"] for r in rows)
     assert letters == 104
+
+
+async def test_a_station_replayed_at_full_speed_never_stops_the_worker(pipeline, db, publisher) -> None:
+    # A buoy's backfill at full speed: 12,000 messages 1/300 s apart in data time, its ecological state
+    # (every reading of its open days) past 1 MiB as JSON. Every reading is stored, the other stations
+    # go on, and the worker is still there for the next reading. (States above MAX_STATE_BYTES stay in
+    # memory only: streams/app.py.)
+    station, t = "north-yellow-sea-buoy", T0_US + 96_000 * 60_000_000
+
+    def values(i: int) -> dict[str, float]:  # varying, so QC calls them good (no flat line)
+        wobble = 0.01 * (i % 50)
+        return {
+            "water_temperature_degC": 12.5 + wobble,
+            "salinity_psu": 31.0 + wobble,
+            "dissolved_oxygen_mg_l": 7.5 + wobble,
+        }
+
+    burst = [(station, message(station, t + i * 1_000_000 // 300, values(i))) for i in range(12_000)]
+    publisher.publish_many(burst, pace_per_s=3000)
+    publisher.publish("dalian", message("dalian", t, {"water_level_m": 1.4}))
+    stored = await wait_for_count(
+        db,
+        "SELECT count(*) FROM observations WHERE station_id = $1 AND time >= to_timestamp($2 / 1e6)",
+        station,
+        t,
+        expected=12_000 * 3,
+        timeout_s=120,
+    )
+    assert stored == 12_000 * 3
+    others = await wait_for_count(
+        db,
+        "SELECT count(*) FROM observations WHERE station_id = 'dalian' AND time = to_timestamp($1 / 1e6)",
+        t,
+        expected=1,
+    )
+    assert others == 1
+    # Past the burst, the worker still works: a later reading of the same buoy is stored too.
+    publisher.publish(station, message(station, t + 3_600_000_000, values(0)))
+    later = await wait_for_count(
+        db,
+        "SELECT count(*) FROM observations WHERE station_id = $1 AND time = to_timestamp($2 / 1e6)",
+        station,
+        t + 3_600_000_000,
+        expected=3,
+    )
+    assert later == 3
+    assert pipeline.worker.alive()

@@ -118,6 +118,7 @@ def state_bytes(value: object) -> int:
 
 def state_table(name: str) -> faust.Table:
     """A changelog-backed table of JSON state per station (see StationTable)."""
+    metrics.STATE_TOO_LARGE.labels(name)  # the series exists at 0 from the start
     table = StationTable(
         app,
         name=name,

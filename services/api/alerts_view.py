@@ -54,6 +54,8 @@ EVENT_COLUMNS = (
     Column("channels", "text_list"),
     Column("actor", "text"),
     Column("comment", "text"),
+    Column("received", "time"),  # when the input behind the event reached the alert engine
+    Column("late", "bool"),  # received later than the lateness allowance after `time`
 )
 
 

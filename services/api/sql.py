@@ -225,7 +225,7 @@ ALERT_COLUMNS = (
 )
 EVENT_COLUMNS = (
     "time, alert_id, seq, station_id, rule, kind, severity, value, message_en, message_zh, channels, "
-    "actor, comment"
+    "actor, comment, received, late"
 )
 
 

@@ -17,11 +17,12 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-KINDS = ("time", "float", "int", "text", "json", "text_list")
+KINDS = ("time", "float", "int", "bool", "text", "json", "text_list")
 _ARROW_TYPES = {
     "time": pa.timestamp("us", tz="UTC"),
     "float": pa.float64(),
     "int": pa.int64(),
+    "bool": pa.bool_(),
     "text": pa.string(),
     "json": pa.string(),
     "text_list": pa.list_(pa.string()),

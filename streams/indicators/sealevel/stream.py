@@ -27,6 +27,7 @@ import numpy as np
 import orjson
 
 from streams.indicators.records import Indicator
+from streams.indicators.sealevel import records as r
 from streams.indicators.sealevel.compute import (
     CycleMax,
     SeaLevelConfig,
@@ -35,9 +36,10 @@ from streams.indicators.sealevel.compute import (
     extremum_indicators,
     latest_results,
     mean_indicators,
+    provisional_with,
     reading_indicators,
     retracted,
-    surge_m,
+    trusted_surge_m,
     wave_indicators,
 )
 from streams.indicators.sealevel.extrema import Extremum, find_extrema
@@ -107,21 +109,37 @@ class SeaLevelState:
         return self._update_levels(times_us, to_um(np.where(usable, values, 0.0)), usable)
 
     def add_model(self, model: TideModel) -> list[Indicator]:
-        """Use a newly fitted model from its ``effective_from_us`` on; re-emits what it changes."""
+        """Use a newly fitted model from its ``effective_from_us`` on; re-emits what it changes.
+
+        A reading whose surge changes between ``surge_provisional_m`` and ``surge_m`` (the new model
+        is on the other side of the quality bar) has its old key retracted.
+        """
+        times, levels = self._raw_arrays()
+        later = times >= model.effective_from_us
+        times, levels = times[later], levels[later]
+        before = self._provisional(times)
+        had_model = np.isfinite(predict_with(self.models, times))
         self.models = [m for m in self.models if m.effective_from_us != model.effective_from_us]
         self.models.append(model)
         self.models.sort(key=lambda m: m.effective_from_us)
-        times, levels = self._raw_arrays()
-        later = times >= model.effective_from_us
-        out = reading_indicators(
-            self.cfg, times[later], levels[later], predict_with(self.models, times[later])
+        after = self._provisional(times)
+        moved = had_model & (before != after)
+        out = retracted(
+            reading_indicators(
+                self.cfg, times[moved], levels[moved], np.zeros(int(moved.sum())), before[moved]
+            )
         )
+        out = [rec for rec in out if rec.indicator != r.TIDE_PREDICTED]
+        out += reading_indicators(self.cfg, times, levels, predict_with(self.models, times), after)
         if self.watermark_us is not None:
             out.extend(self._derive(self._window_start(self.watermark_us), self.watermark_us))
         self._prune_models()
         return out
 
     # -- internals ----------------------------------------------------------------------------------
+    def _provisional(self, times_us: np.ndarray) -> np.ndarray:
+        return provisional_with(self.models, times_us, self.cfg.tide_quality)
+
     def _update_levels(
         self, times_us: np.ndarray, level_um: np.ndarray, usable: np.ndarray
     ) -> list[Indicator]:
@@ -155,13 +173,16 @@ class SeaLevelState:
         if not added and not gone:
             return []
         new_t, new_um = times_us[added], level_um[added]
-        out = reading_indicators(self.cfg, new_t, new_um, predict_with(self.models, new_t))
+        out = reading_indicators(
+            self.cfg, new_t, new_um, predict_with(self.models, new_t), self._provisional(new_t)
+        )
         if gone:
             gone_t = np.fromiter(gone, dtype=np.int64, count=len(gone))
             gone_um = np.fromiter(gone.values(), dtype=np.int64, count=len(gone))
-            out.extend(
-                retracted(reading_indicators(self.cfg, gone_t, gone_um, predict_with(self.models, gone_t)))
+            gone_rows = reading_indicators(
+                self.cfg, gone_t, gone_um, predict_with(self.models, gone_t), self._provisional(gone_t)
             )
+            out.extend(retracted(gone_rows))
         for period in PERIODS:
             sums = self.sums[period]
             for key in sorted(touched[period]):
@@ -190,7 +211,7 @@ class SeaLevelState:
         previous = {k: e for k, e in self.extrema.items() if k[0] >= low}
         retract, emit = _diff(previous, current, extremum_indicators, self.cfg)
         self.extrema = current
-        surge = surge_m(levels, predict_with(self.models, times))
+        surge = trusted_surge_m(levels, predict_with(self.models, times), self._provisional(times))
         cycles = {
             c.anchor_us: c
             for c in cycle_maxima(extrema, times, surge, self.cfg.max_cycle_s)

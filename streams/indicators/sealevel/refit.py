@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from utide._ut_constants import ut_constants
 
+from streams.indicators.sealevel.inference import Inference
 from streams.indicators.sealevel.tide import US_PER_DAY, TideModel, fit_tide
 
 # Below 0.03 cycles/hour (periods over ~33 h): the long-period band, SA, SSA, MSM, MM, MSF, MF.
@@ -129,16 +130,16 @@ def refit(
     policy: RefitPolicy = RefitPolicy(),
     *,
     station: str = "",
-    infer: dict[str, Any] | None = None,
+    inference: Inference | None = None,
 ) -> RefitOutcome:
     """Fit a candidate on the window's QC-good levels and decide whether it replaces ``current``.
 
-    First model: fitted on the whole window and taken. Later: the candidate is fitted on the window
-    up to ``current.effective_from_us`` (at least ``policy.min_held_back_days`` before its end), so
-    the readings after it, which the current model has been predicting live, are out of sample for
-    both; it is taken only when its residual RMS there is not larger than the current model's. For
-    published constants the split is ``min_held_back_days`` before the end. A taken candidate takes
-    effect at the window's end.
+    First model: fitted on the whole window and taken. Later: the last ``min_held_back_days`` of
+    the window (and anything after the current model's record) are held back; the candidate is fitted
+    on the rest and taken only when its residual RMS on the held-back readings, out of sample for both
+    models, is not larger than the current model's. A taken candidate takes effect at the window's
+    end. Published constants are never replaced: the refit then only monitors them. With
+    ``inference``, constituents the record cannot separate (P1, K2) are inferred from the reference.
     """
     times_us = np.asarray(times_us, dtype=np.int64)
     levels_m = np.asarray(levels_m, dtype=float)
@@ -152,6 +153,7 @@ def refit(
             for c in resolvable_constituents(span_days, long_period_min_days=policy.long_period_min_days)
             if c in window.constituents
         ]
+        infer = inference.to_utide(constit) if inference is not None else None
         return fit_tide(
             t, h, latitude, station=station, constit=constit, infer=infer, effective_from_us=window.end_us
         )
@@ -159,8 +161,8 @@ def refit(
     if current is None:
         return RefitOutcome(fit(times_us, levels_m), "first model")
     split_us = window.end_us - int(policy.min_held_back_days * US_PER_DAY)
-    if current.source != "official":
-        split_us = min(split_us, max(current.record_end_us, current.effective_from_us))
+    if current.source != "official" and split_us <= current.record_end_us:
+        return RefitOutcome(None, "no readings since the current model's record beyond the held-back days")
     held = times_us > split_us
     if not held.any() or held.all():
         return RefitOutcome(None, "no readings to hold back")

@@ -282,7 +282,7 @@ def fit_tide(
         method=method,
         conf_int="linear",
         trend=trend,
-        infer=infer,
+        infer=None if infer is None else Bunch(infer),
         verbose=False,
     )
     fitted = utide.reconstruct(_days(fit_t), coef, epoch=_EPOCH, verbose=False, min_SNR=0).h

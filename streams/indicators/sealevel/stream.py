@@ -75,6 +75,9 @@ class SeaLevelState:
         self.raw: dict[int, int] = {}
         self.sums: dict[str, dict[int, list[int]]] = {p: {} for p in PERIODS}
         self.extrema: dict[tuple[int, str], Extremum] = {}
+        # Every extremum of the raw window (decided or not), kept between updates so that an update
+        # searches only near what changed; None: search the whole window next time (after a restore).
+        self._found: dict[tuple[int, str], Extremum] | None = None
         self.cycles: dict[int, CycleMax] = {}
         self.models: list[TideModel] = sorted(models or [], key=lambda m: m.effective_from_us)
         self.late_dropped = 0
@@ -195,18 +198,39 @@ class SeaLevelState:
             newest = int(new_t.max())
             watermark = newest if watermark is None else max(watermark, newest)
         assert watermark is not None  # something was withdrawn, so a reading was taken before
-        out.extend(self._derive(old_start, watermark))
+        changed = new_t.tolist() + list(gone)
+        out.extend(self._derive(old_start, watermark, (min(changed), max(changed))))
         self.watermark_us = watermark
         self._evict()
         return out
 
-    def _derive(self, zone_from_window_us: int | None, watermark_us: int) -> list[Indicator]:
+    def _search(
+        self, times: np.ndarray, levels: np.ndarray, changed: tuple[int, int] | None
+    ) -> list[Extremum]:
+        """The window's extrema: ``find_extrema`` over it, redone only within reach of the changed
+        readings and of the window's first and last reading (where the search grid starts and ends)."""
+        p = self.cfg.extrema
+        if self._found is None or changed is None or times.size == 0:
+            self._found = {(e.anchor_us, e.kind): e for e in find_extrema(times, levels, p)}
+        else:
+            first, last = int(times[0]), int(times[-1])
+            found = {k: e for k, e in self._found.items() if first <= k[0] <= last}
+            for lo, hi in (changed, (first, first), (last, last)):
+                lo, hi = lo - p.reach_us, hi + p.reach_us
+                found = {k: e for k, e in found.items() if not lo <= k[0] <= hi}
+                found.update(((e.anchor_us, e.kind), e) for e in find_extrema(times, levels, p, lo, hi))
+            self._found = found
+        return [self._found[k] for k in sorted(self._found)]
+
+    def _derive(
+        self, zone_from_window_us: int | None, watermark_us: int, changed: tuple[int, int] | None = None
+    ) -> list[Indicator]:
         """High/low waters and cycle maxima whose inputs are complete in the window, diffed with the past."""
         reach = self.cfg.extrema.reach_us
         low = -(2**62) if zone_from_window_us is None else zone_from_window_us + reach
         high = watermark_us - reach
         times, levels = self._raw_arrays()
-        extrema = find_extrema(times, levels, self.cfg.extrema)
+        extrema = self._search(times, levels, changed)
         current = {(e.anchor_us, e.kind): e for e in extrema if low <= e.anchor_us <= high}
         previous = {k: e for k, e in self.extrema.items() if k[0] >= low}
         retract, emit = _diff(previous, current, extremum_indicators, self.cfg)

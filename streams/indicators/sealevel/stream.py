@@ -66,6 +66,17 @@ def _diff(
     return retract, emit
 
 
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching closed ranges joined, so no stretch is searched twice."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
 class SeaLevelState:
     """Bounded, JSON-serialisable state of one station; see the module docstring for the contract."""
 
@@ -78,6 +89,7 @@ class SeaLevelState:
         # Every extremum of the raw window (decided or not), kept between updates so that an update
         # searches only near what changed; None: search the whole window next time (after a restore).
         self._found: dict[tuple[int, str], Extremum] | None = None
+        self._searched_first: int | None = None
         self.cycles: dict[int, CycleMax] = {}
         self.models: list[TideModel] = sorted(models or [], key=lambda m: m.effective_from_us)
         self.late_dropped = 0
@@ -215,11 +227,14 @@ class SeaLevelState:
         else:
             first, last = int(times[0]), int(times[-1])
             found = {k: e for k, e in self._found.items() if first <= k[0] <= last}
-            for lo, hi in (changed, (first, first), (last, last)):
-                lo, hi = lo - p.reach_us, hi + p.reach_us
+            edges = [changed, (last, last)]
+            if first != self._searched_first:
+                edges.append((first, first))
+            for lo, hi in _merged([(lo - p.reach_us, hi + p.reach_us) for lo, hi in edges]):
                 found = {k: e for k, e in found.items() if not lo <= k[0] <= hi}
                 found.update(((e.anchor_us, e.kind), e) for e in find_extrema(times, levels, p, lo, hi))
             self._found = found
+        self._searched_first = int(times[0]) if times.size else None
         return [self._found[k] for k in sorted(self._found)]
 
     def _derive(

@@ -26,8 +26,9 @@ from streams.indicators.sealevel.means import (
     period_end_us,
     to_um,
 )
+from streams.indicators.sealevel.quality import QualityBar, is_provisional
 from streams.indicators.sealevel.records import indicator
-from streams.indicators.sealevel.tide import US_PER_S, TideModel, predict_with
+from streams.indicators.sealevel.tide import US_PER_S, TideModel, in_effect, predict_with
 from streams.indicators.sealevel.warnings import (
     WATER_LEVEL_FIELD,
     WAVE_FIELD,
@@ -51,6 +52,7 @@ class SeaLevelConfig:
     extrema: ExtremaParams = field(default_factory=ExtremaParams)
     horizon_s: int = 48 * 3600
     max_cycle_s: int = 30 * 3600
+    tide_quality: QualityBar = field(default_factory=QualityBar)
 
     @classmethod
     def from_station(cls, station: Any, **overrides: Any) -> SeaLevelConfig:
@@ -110,17 +112,38 @@ def surge_m(level_um: np.ndarray, predicted_m: np.ndarray) -> np.ndarray:
     return np.asarray(level_um, dtype=np.int64) / 1e6 - predicted_m
 
 
+def provisional_with(models: list[TideModel], times_us: np.ndarray, bar: QualityBar) -> np.ndarray:
+    """Whether the model in effect at each time is below the quality bar (False where none is)."""
+    out = np.zeros(np.shape(times_us), dtype=bool)
+    for model, sel in in_effect(models, times_us):
+        out[sel] = is_provisional(model, bar)
+    return out
+
+
 def reading_indicators(
-    cfg: SeaLevelConfig, times_us: np.ndarray, level_um: np.ndarray, predicted_m: np.ndarray
+    cfg: SeaLevelConfig,
+    times_us: np.ndarray,
+    level_um: np.ndarray,
+    predicted_m: np.ndarray,
+    provisional: np.ndarray | None = None,
 ) -> list[Indicator]:
-    """Predicted tide and surge at each water-level reading that has a tide model."""
+    """Predicted tide and surge at each water-level reading that has a tide model; the surge of a
+    reading whose model is below the quality bar goes out as ``surge_provisional_m``."""
     out = []
     surge = surge_m(level_um, predicted_m)
-    for t, p, s in zip(times_us.tolist(), predicted_m.tolist(), surge.tolist(), strict=True):
+    if provisional is None:
+        provisional = np.zeros(surge.shape, dtype=bool)
+    rows = zip(times_us.tolist(), predicted_m.tolist(), surge.tolist(), provisional.tolist(), strict=True)
+    for t, p, s, prov in rows:
         if np.isfinite(p):
             out.append(indicator(cfg.station, r.TIDE_PREDICTED, t, p))
-            out.append(indicator(cfg.station, r.SURGE, t, s))
+            out.append(indicator(cfg.station, r.SURGE_PROVISIONAL if prov else r.SURGE, t, s))
     return out
+
+
+def trusted_surge_m(level_um: np.ndarray, predicted_m: np.ndarray, provisional: np.ndarray) -> np.ndarray:
+    """Surge where the model passes the quality bar, NaN elsewhere (what cycle maxima are made of)."""
+    return np.where(provisional, np.nan, surge_m(level_um, predicted_m))
 
 
 def mean_indicators(cfg: SeaLevelConfig, period: str, start_us: int, n: int, sum_um: int) -> list[Indicator]:
@@ -191,14 +214,16 @@ def compute_indicators(
     keep = np.isfinite(levels)
     times_us, level_um = times_us[keep], to_um(levels[keep])
     predicted = predict_with(models or [], times_us)
-    out = reading_indicators(cfg, times_us, level_um, predicted)
+    provisional = provisional_with(models or [], times_us, cfg.tide_quality)
+    out = reading_indicators(cfg, times_us, level_um, predicted, provisional)
     for period in PERIODS:
         for start, (n, s) in partial_sums(times_us, level_um, period).items():
             out.extend(mean_indicators(cfg, period, start, n, s))
     extrema = find_extrema(times_us, level_um, cfg.extrema)
     for e in extrema:
         out.extend(extremum_indicators(cfg, e))
-    for c in cycle_maxima(extrema, times_us, surge_m(level_um, predicted), cfg.max_cycle_s):
+    trusted = trusted_surge_m(level_um, predicted, provisional)
+    for c in cycle_maxima(extrema, times_us, trusted, cfg.max_cycle_s):
         out.extend(cycle_indicators(cfg, c))
     if wave_times_us is not None and wave_heights_m is not None:
         wt, wh = unique_sorted(wave_times_us, np.asarray(wave_heights_m, dtype=float))

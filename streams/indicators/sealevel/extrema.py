@@ -97,24 +97,47 @@ def _refine(
 
 
 def find_extrema(
-    times_us: np.ndarray, level_um: np.ndarray, p: ExtremaParams | None = None
+    times_us: np.ndarray,
+    level_um: np.ndarray,
+    p: ExtremaParams | None = None,
+    anchors_from_us: int | None = None,
+    anchors_to_us: int | None = None,
 ) -> list[Extremum]:
-    """High and low waters of a series sorted by time with unique times, ordered by anchor."""
+    """High and low waters of a series sorted by time with unique times, ordered by anchor.
+
+    With ``anchors_from_us``/``anchors_to_us``, only the extrema anchored in that range, computed from
+    the readings within ``reach_us`` of it: exactly what the whole-series search finds there, at a
+    cost that depends on the range, not on the series (what the stream's one-reading update needs).
+    """
     p = p or ExtremaParams()
     times_us = np.asarray(times_us, dtype=np.int64)
     level_um = np.asarray(level_um, dtype=np.int64)
     if times_us.size == 0:
         return []
-    grid_us_step = p.grid_s * US_PER_S
-    first = -(-int(times_us[0]) // grid_us_step)
-    last = int(times_us[-1]) // grid_us_step
-    grid_us = np.arange(first, last + 1, dtype=np.int64) * grid_us_step
+    step = p.grid_s * US_PER_S
+    first = -(-int(times_us[0]) // step)
+    last = int(times_us[-1]) // step
+    lo, hi = -(2**62), 2**62
+    if anchors_from_us is not None:
+        lo = int(anchors_from_us)
+        first = max(first, -(-(lo - p.search_s * US_PER_S) // step))
+    if anchors_to_us is not None:
+        hi = int(anchors_to_us)
+        last = min(last, (hi + p.search_s * US_PER_S) // step)
+    if last < first:
+        return []
+    grid_us = np.arange(first, last + 1, dtype=np.int64) * step
+    if anchors_from_us is not None or anchors_to_us is not None:
+        i0 = np.searchsorted(times_us, grid_us[0] - p.reach_us, side="left")
+        i1 = np.searchsorted(times_us, grid_us[-1] + p.reach_us, side="right")
+        times_us, level_um = times_us[i0:i1], level_um[i0:i1]
     smooth = _smoothed(times_us, level_um, grid_us, p)
     found = []
     for kind, sign in ((HIGH, 1.0), (LOW, -1.0)):
         for k in _candidates(smooth, sign, p):
             anchor = int(grid_us[k])
-            time_us, height = _refine(times_us, level_um, anchor, smooth[k], sign, p)
-            found.append(Extremum(kind, anchor, time_us, height))
+            if lo <= anchor <= hi:
+                time_us, height = _refine(times_us, level_um, anchor, smooth[k], sign, p)
+                found.append(Extremum(kind, anchor, time_us, height))
     found.sort(key=lambda e: (e.anchor_us, e.kind))
     return found

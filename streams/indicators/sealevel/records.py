@@ -12,6 +12,7 @@ from streams.indicators.records import Indicator, IndicatorSpec
 WATER_LEVEL_WARNING = "water_level_warning"
 WAVE_WARNING = "wave_warning"
 SURGE = "surge_m"
+SURGE_PROVISIONAL = "surge_provisional_m"
 SURGE_MAX_CYCLE = "surge_max_cycle_m"
 TIDE_PREDICTED = "tide_predicted_m"
 HIGH_WATER = "high_water_m"
@@ -56,12 +57,22 @@ _SPECS = (
         "reading - tide_predicted_m; no value before the first tide model is in effect",
     ),
     IndicatorSpec(
+        SURGE_PROVISIONAL,
+        "m",
+        "Surge of each reading from a tide model below the quality bar (e.g. N2 not yet resolved): "
+        "shown, never warned on; a reading has either this or surge_m",
+        _MODEL,
+        _PREDICTION + "; QualityBar: record >= 27.6 d, M2 S2 N2 K1 O1 resolved, residual sd <= 0.30 m",
+        "as surge_m, when the model in effect is below the bar (quality.is_provisional)",
+    ),
+    IndicatorSpec(
         SURGE_MAX_CYCLE,
         "m",
         "Largest surge within a tidal cycle (low water to next low water); time = that reading",
         _MODEL,
         f"max_cycle_s 108000; {_EXTREMA}",
-        "max of surge_m over readings in [LW_i, LW_i+1), ties -> earliest; longer cycles skipped",
+        "max of surge_m over readings in [LW_i, LW_i+1), ties -> earliest; longer cycles and "
+        "provisional surge skipped",
     ),
     IndicatorSpec(
         TIDE_PREDICTED,
@@ -69,7 +80,8 @@ _SPECS = (
         "Astronomical tide predicted at each water-level reading (m above station datum)",
         _MODEL,
         _PREDICTION,
-        "utide harmonic fit (OLS, constit auto) of the station's own history; newest model with "
+        "utide harmonic fit (robust, Rayleigh constituents, long-period from 1 yr, P1/K2 inferred "
+        "where configured) of the station's own history, or published constants; newest model with "
         "effective_from <= reading time; utide.reconstruct on a 6-min UTC-day grid, linear interpolation",
     ),
     IndicatorSpec(

@@ -27,6 +27,7 @@ import numpy as np
 import orjson
 
 from streams.indicators.records import Indicator
+from streams.indicators.sealevel import records as r
 from streams.indicators.sealevel.compute import (
     CycleMax,
     SeaLevelConfig,
@@ -35,9 +36,10 @@ from streams.indicators.sealevel.compute import (
     extremum_indicators,
     latest_results,
     mean_indicators,
+    provisional_with,
     reading_indicators,
     retracted,
-    surge_m,
+    trusted_surge_m,
     wave_indicators,
 )
 from streams.indicators.sealevel.extrema import Extremum, find_extrema
@@ -64,6 +66,17 @@ def _diff(
     return retract, emit
 
 
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching closed ranges joined, so no stretch is searched twice."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
 class SeaLevelState:
     """Bounded, JSON-serialisable state of one station; see the module docstring for the contract."""
 
@@ -73,6 +86,10 @@ class SeaLevelState:
         self.raw: dict[int, int] = {}
         self.sums: dict[str, dict[int, list[int]]] = {p: {} for p in PERIODS}
         self.extrema: dict[tuple[int, str], Extremum] = {}
+        # Every extremum of the raw window (decided or not), kept between updates so that an update
+        # searches only near what changed; None: search the whole window next time (after a restore).
+        self._found: dict[tuple[int, str], Extremum] | None = None
+        self._searched_first: int | None = None
         self.cycles: dict[int, CycleMax] = {}
         self.models: list[TideModel] = sorted(models or [], key=lambda m: m.effective_from_us)
         self.late_dropped = 0
@@ -107,21 +124,37 @@ class SeaLevelState:
         return self._update_levels(times_us, to_um(np.where(usable, values, 0.0)), usable)
 
     def add_model(self, model: TideModel) -> list[Indicator]:
-        """Use a newly fitted model from its ``effective_from_us`` on; re-emits what it changes."""
+        """Use a newly fitted model from its ``effective_from_us`` on; re-emits what it changes.
+
+        A reading whose surge changes between ``surge_provisional_m`` and ``surge_m`` (the new model
+        is on the other side of the quality bar) has its old key retracted.
+        """
+        times, levels = self._raw_arrays()
+        later = times >= model.effective_from_us
+        times, levels = times[later], levels[later]
+        before = self._provisional(times)
+        had_model = np.isfinite(predict_with(self.models, times))
         self.models = [m for m in self.models if m.effective_from_us != model.effective_from_us]
         self.models.append(model)
         self.models.sort(key=lambda m: m.effective_from_us)
-        times, levels = self._raw_arrays()
-        later = times >= model.effective_from_us
-        out = reading_indicators(
-            self.cfg, times[later], levels[later], predict_with(self.models, times[later])
+        after = self._provisional(times)
+        moved = had_model & (before != after)
+        out = retracted(
+            reading_indicators(
+                self.cfg, times[moved], levels[moved], np.zeros(int(moved.sum())), before[moved]
+            )
         )
+        out = [rec for rec in out if rec.indicator != r.TIDE_PREDICTED]
+        out += reading_indicators(self.cfg, times, levels, predict_with(self.models, times), after)
         if self.watermark_us is not None:
             out.extend(self._derive(self._window_start(self.watermark_us), self.watermark_us))
         self._prune_models()
         return out
 
     # -- internals ----------------------------------------------------------------------------------
+    def _provisional(self, times_us: np.ndarray) -> np.ndarray:
+        return provisional_with(self.models, times_us, self.cfg.tide_quality)
+
     def _update_levels(
         self, times_us: np.ndarray, level_um: np.ndarray, usable: np.ndarray
     ) -> list[Indicator]:
@@ -155,13 +188,16 @@ class SeaLevelState:
         if not added and not gone:
             return []
         new_t, new_um = times_us[added], level_um[added]
-        out = reading_indicators(self.cfg, new_t, new_um, predict_with(self.models, new_t))
+        out = reading_indicators(
+            self.cfg, new_t, new_um, predict_with(self.models, new_t), self._provisional(new_t)
+        )
         if gone:
             gone_t = np.fromiter(gone, dtype=np.int64, count=len(gone))
             gone_um = np.fromiter(gone.values(), dtype=np.int64, count=len(gone))
-            out.extend(
-                retracted(reading_indicators(self.cfg, gone_t, gone_um, predict_with(self.models, gone_t)))
+            gone_rows = reading_indicators(
+                self.cfg, gone_t, gone_um, predict_with(self.models, gone_t), self._provisional(gone_t)
             )
+            out.extend(retracted(gone_rows))
         for period in PERIODS:
             sums = self.sums[period]
             for key in sorted(touched[period]):
@@ -174,23 +210,47 @@ class SeaLevelState:
             newest = int(new_t.max())
             watermark = newest if watermark is None else max(watermark, newest)
         assert watermark is not None  # something was withdrawn, so a reading was taken before
-        out.extend(self._derive(old_start, watermark))
+        changed = new_t.tolist() + list(gone)
+        out.extend(self._derive(old_start, watermark, (min(changed), max(changed))))
         self.watermark_us = watermark
         self._evict()
         return out
 
-    def _derive(self, zone_from_window_us: int | None, watermark_us: int) -> list[Indicator]:
+    def _search(
+        self, times: np.ndarray, levels: np.ndarray, changed: tuple[int, int] | None
+    ) -> list[Extremum]:
+        """The window's extrema: ``find_extrema`` over it, redone only within reach of the changed
+        readings and of the window's first and last reading (where the search grid starts and ends)."""
+        p = self.cfg.extrema
+        if self._found is None or changed is None or times.size == 0:
+            self._found = {(e.anchor_us, e.kind): e for e in find_extrema(times, levels, p)}
+        else:
+            first, last = int(times[0]), int(times[-1])
+            found = {k: e for k, e in self._found.items() if first <= k[0] <= last}
+            edges = [changed, (last, last)]
+            if first != self._searched_first:
+                edges.append((first, first))
+            for lo, hi in _merged([(lo - p.reach_us, hi + p.reach_us) for lo, hi in edges]):
+                found = {k: e for k, e in found.items() if not lo <= k[0] <= hi}
+                found.update(((e.anchor_us, e.kind), e) for e in find_extrema(times, levels, p, lo, hi))
+            self._found = found
+        self._searched_first = int(times[0]) if times.size else None
+        return [self._found[k] for k in sorted(self._found)]
+
+    def _derive(
+        self, zone_from_window_us: int | None, watermark_us: int, changed: tuple[int, int] | None = None
+    ) -> list[Indicator]:
         """High/low waters and cycle maxima whose inputs are complete in the window, diffed with the past."""
         reach = self.cfg.extrema.reach_us
         low = -(2**62) if zone_from_window_us is None else zone_from_window_us + reach
         high = watermark_us - reach
         times, levels = self._raw_arrays()
-        extrema = find_extrema(times, levels, self.cfg.extrema)
+        extrema = self._search(times, levels, changed)
         current = {(e.anchor_us, e.kind): e for e in extrema if low <= e.anchor_us <= high}
         previous = {k: e for k, e in self.extrema.items() if k[0] >= low}
         retract, emit = _diff(previous, current, extremum_indicators, self.cfg)
         self.extrema = current
-        surge = surge_m(levels, predict_with(self.models, times))
+        surge = trusted_surge_m(levels, predict_with(self.models, times), self._provisional(times))
         cycles = {
             c.anchor_us: c
             for c in cycle_maxima(extrema, times, surge, self.cfg.max_cycle_s)

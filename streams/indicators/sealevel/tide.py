@@ -124,12 +124,32 @@ class TideModel:
     effective_from_us: int
     coef: dict[str, Any]
     min_snr: float = 2.0
+    # Quality carried with the model (see quality.py): "fit" or "official" (published constants), the
+    # solver, the sd of the fit's residuals (m, on its bin means), and the constituents inferred
+    # from a reference (not resolved by the record). Defaults keep models stored before them loadable.
+    source: str = "fit"
+    method: str = "ols"
+    residual_sd_m: float | None = None
+    inferred: tuple[str, ...] = ()
     _bunch: Bunch | None = field(default=None, repr=False)
     _cache: OrderedDict[int, np.ndarray] = field(default_factory=OrderedDict, repr=False)
 
     @property
     def constituents(self) -> list[str]:
         return list(self.coef["name"])
+
+    @property
+    def record_days(self) -> float:
+        return (self.record_end_us - self.record_start_us) / US_PER_DAY
+
+    @property
+    def resolved(self) -> list[str]:
+        """Constituents the record itself determined: fitted (not inferred) with SNR >= ``min_snr``."""
+        return [
+            str(n)
+            for n, snr in zip(self.coef["name"], self.coef["SNR"], strict=True)
+            if snr >= self.min_snr and n not in self.inferred
+        ]
 
     def amplitude_phase(self) -> dict[str, tuple[float, float]]:
         """Constituent -> (amplitude m, Greenwich phase deg)."""
@@ -183,6 +203,10 @@ class TideModel:
             "bin_s": self.bin_s,
             "effective_from_us": self.effective_from_us,
             "min_snr": self.min_snr,
+            "source": self.source,
+            "method": self.method,
+            "residual_sd_m": self.residual_sd_m,
+            "inferred": list(self.inferred),
             "utide_version": utide.__version__,
             "constituents": self.constituents,
             "coef": self.coef,
@@ -204,6 +228,10 @@ class TideModel:
             effective_from_us=int(doc["effective_from_us"]),
             coef=doc["coef"],
             min_snr=float(doc.get("min_snr", 2.0)),
+            source=str(doc.get("source", "fit")),
+            method=str(doc.get("method", "ols")),
+            residual_sd_m=None if doc.get("residual_sd_m") is None else float(doc["residual_sd_m"]),
+            inferred=tuple(doc.get("inferred", ())),
         )
 
     @classmethod
@@ -221,12 +249,18 @@ def fit_tide(
     constit: str | list[str] = "auto",
     trend: bool = False,
     effective_from_us: int | None = None,
+    method: str = "robust",
+    infer: dict[str, Any] | None = None,
 ) -> TideModel:
-    """Harmonic fit (utide.solve, OLS, linear confidence intervals) on QC-good water levels.
+    """Harmonic fit (utide.solve, linear confidence intervals) on QC-good water levels.
 
-    ``trend`` defaults to False: a linear trend fitted on weeks of data would drift when extrapolated,
-    and the sea-level trend is its own indicator. ``constit='auto'`` lets the Rayleigh criterion pick the
-    constituents that the record length resolves (see ``refit.resolvable_constituents``).
+    ``method='robust'`` (utide's iteratively reweighted least squares, Cauchy weights) by default: a
+    storm inside the record is down-weighted instead of being fitted into the mean and the long-period
+    constituents; ``'ols'`` reproduces the published MATLAB UTide runs. ``trend`` defaults to False: a
+    linear trend fitted on weeks of data would drift when extrapolated, and the sea-level trend is its
+    own indicator. ``constit='auto'`` lets the Rayleigh criterion pick the constituents (the refit
+    passes ``refit.resolvable_constituents``). ``infer`` is utide's inference option (see
+    ``inference.Inference.to_utide``) for constituents the record cannot separate.
     """
     times_us = np.asarray(times_us, dtype=np.int64)
     levels_m = np.asarray(levels_m, dtype=float)
@@ -245,16 +279,38 @@ def fit_tide(
         lat=latitude,
         epoch=_EPOCH,
         constit=constit,
-        method="ols",
+        method=method,
         conf_int="linear",
         trend=trend,
+        infer=None if infer is None else Bunch(infer),
         verbose=False,
     )
+    fitted = utide.reconstruct(_days(fit_t), coef, epoch=_EPOCH, verbose=False, min_SNR=0).h
+    residual_sd_m = float(np.std(fit_h - fitted))
     n_per_bin = int(np.median(counts))
     if n_per_bin > 1:
         gain = averaging_gain(coef["aux"]["frq"], n_per_bin, bin_s / 3600 / n_per_bin)
         coef["A"] = coef["A"] / gain
         coef["A_ci"] = coef["A_ci"] / gain
+    return TideModel(
+        station=station,
+        latitude=float(latitude),
+        record_start_us=start_us,
+        record_end_us=end_us,
+        n_readings=int(times_us.size),
+        n_fit_points=int(fit_t.size),
+        bin_s=int(bin_s),
+        effective_from_us=end_us if effective_from_us is None else int(effective_from_us),
+        coef=coef_document(coef),
+        source="fit",
+        method=method,
+        residual_sd_m=residual_sd_m,
+        inferred=tuple(infer["inferred_names"]) if infer else (),
+    )
+
+
+def coef_document(coef: Any) -> dict[str, Any]:
+    """The part of a utide coefficient Bunch that ``utide.reconstruct`` needs, as plain JSON types."""
     keep = {k: coef[k] for k in ("name", "A", "g", "A_ci", "g_ci", "SNR", "PE", "mean")}
     keep["slope"] = coef.get("slope", 0.0)
     aux = coef["aux"]
@@ -265,17 +321,7 @@ def fit_tide(
         "lat": aux["lat"],
         "opt": {k: aux["opt"][k] for k in _OPT_KEYS},
     }
-    return TideModel(
-        station=station,
-        latitude=float(latitude),
-        record_start_us=start_us,
-        record_end_us=end_us,
-        n_readings=int(times_us.size),
-        n_fit_points=int(fit_t.size),
-        bin_s=int(bin_s),
-        effective_from_us=end_us if effective_from_us is None else int(effective_from_us),
-        coef=_to_jsonable(keep),
-    )
+    return _to_jsonable(keep)
 
 
 def select_model(models: list[TideModel], time_us: int) -> TideModel | None:
@@ -289,14 +335,23 @@ def select_model(models: list[TideModel], time_us: int) -> TideModel | None:
     return best
 
 
-def predict_with(models: list[TideModel], times_us: np.ndarray) -> np.ndarray:
-    """Tide at each time from the model in effect then (NaN before the first model)."""
+def in_effect(models: list[TideModel], times_us: np.ndarray) -> list[tuple[TideModel, np.ndarray]]:
+    """Each model with the mask of the times it is in effect for (none before the first model)."""
     times_us = np.asarray(times_us, dtype=np.int64)
-    out = np.full(times_us.shape, np.nan)
     order = sorted(models, key=lambda m: m.effective_from_us)
+    out = []
     for i, model in enumerate(order):
         until = order[i + 1].effective_from_us if i + 1 < len(order) else math.inf
         sel = (times_us >= model.effective_from_us) & (times_us < until)
         if sel.any():
-            out[sel] = model.predict(times_us[sel])
+            out.append((model, sel))
+    return out
+
+
+def predict_with(models: list[TideModel], times_us: np.ndarray) -> np.ndarray:
+    """Tide at each time from the model in effect then (NaN before the first model)."""
+    times_us = np.asarray(times_us, dtype=np.int64)
+    out = np.full(times_us.shape, np.nan)
+    for model, sel in in_effect(models, times_us):
+        out[sel] = model.predict(times_us[sel])
     return out

@@ -28,13 +28,12 @@ CFG = SeaLevelConfig(
 
 @pytest.fixture(scope="module")
 def case() -> dict[str, object]:
-    """Four days of 1-minute readings with a surge, and two tide models (the second effective mid-way)."""
-    history_t, history_h, _ = synthetic_series(18, step_s=360, noise_m=0.02, seed=7)
-    first = fit_tide(
-        history_t[history_t < T0_US + 16 * US_PER_DAY],
-        history_h[history_t < T0_US + 16 * US_PER_DAY],
-        LATITUDE,
-    )
+    """Four days of 1-minute readings with a surge, and two tide models (the second effective mid-way):
+    the first on 16 days (N2 not resolved: provisional surge), the second on 30 days (trusted)."""
+    history_t, history_h, _ = synthetic_series(18, step_s=360, noise_m=0.02, seed=7, start_day=-12)
+    recent = history_t >= T0_US
+    early = recent & (history_t < T0_US + 16 * US_PER_DAY)
+    first = fit_tide(history_t[early], history_h[early], LATITUDE)
     second = fit_tide(history_t, history_h, LATITUDE)
     times, levels, _ = synthetic_series(19.5, noise_m=0.03, seed=8, surge_peak_day=18)
     keep = times >= T0_US + 15.5 * US_PER_DAY
@@ -102,7 +101,12 @@ def test_stream_equals_batch_whatever_the_order_with_restarts(case: dict, seed: 
     batch = compute_indicators(CFG, times[order], values, [first, second])
     stream = assert_last_equals_batch(emitted, batch, state.watermark_us)
     kinds = {k[0] for k in stream}
-    assert EVENT_IDS | {"surge_m", "tide_predicted_m", "msl_monthly_m"} <= kinds
+    assert EVENT_IDS | {"surge_m", "surge_provisional_m", "tide_predicted_m", "msl_monthly_m"} <= kinds
+    # A reading has one surge: provisional before the second model took effect, trusted after it.
+    provisional = {t for name, t in stream if name == "surge_provisional_m"}
+    trusted = {t for name, t in stream if name == "surge_m"}
+    assert not provisional & trusted
+    assert max(provisional) < second.effective_from_us <= min(trusted)
 
 
 def test_state_stays_bounded_and_restarts_exactly(case: dict) -> None:

@@ -42,8 +42,8 @@ from streams.indicators.ecology import INPUT_VARIABLES, EcologyState, params_for
 from streams.indicators.ecology.climatology import Climatology, load_climatology_csv
 from streams.indicators.records import Indicator
 from streams.indicators.sealevel import SeaLevelConfig, SeaLevelState
-from streams.indicators.sealevel.refit import RefitPolicy, enough_coverage, refit_window
-from streams.indicators.sealevel.tide import TideModel, fit_tide
+from streams.indicators.sealevel.refit import RefitPolicy, enough_coverage, refit, refit_window
+from streams.indicators.sealevel.tide import TideModel
 from streams.qc import GOOD, QcResult
 from streams.topics import IndicatorBatch, ObservationBatch, TideModelUpdate, encode
 
@@ -210,14 +210,21 @@ async def compute_indicators(stream):  # type: ignore[no-untyped-def]
         _observe(out)
 
 
+# When each gauge's refit was last tried: a rejected candidate or a monitoring run of published
+# constants leaves no new model, and must not be retried at every check.
+_last_attempt_us: dict[str, int] = {}
+
+
 async def _refit(station: Station, state: SeaLevelState) -> dict[str, Any] | None:
-    """Fit a new tide model on the station's QC-good history when the refit policy asks for one."""
+    """Fit a candidate tide model on the station's QC-good history when the refit policy asks for one,
+    and publish it only if it predicts held-back days at least as well as the current model."""
     if state.watermark_us is None:
         return None
+    current = state.models[-1] if state.models else None
     async with (await pool()).acquire() as conn:
         history_start = await first_good_level_us(conn, station.id)
         window = refit_window(
-            state.watermark_us, history_start, state.models[-1] if state.models else None, REFIT_POLICY
+            state.watermark_us, history_start, current, REFIT_POLICY, _last_attempt_us.get(station.id)
         )
         if window is None:
             return None
@@ -226,9 +233,20 @@ async def _refit(station: Station, state: SeaLevelState) -> dict[str, Any] | Non
     levels = np.array([v for _, v in rows])
     if not enough_coverage(times, window, station.sampling_interval_s, REFIT_POLICY):
         return None
-    model = await asyncio.to_thread(
-        fit_tide, times, levels, station.latitude, station=station.id, constit=window.constituents
+    _last_attempt_us[station.id] = window.end_us
+    outcome = await asyncio.to_thread(
+        refit, times, levels, station.latitude, window, current, REFIT_POLICY, station=station.id
     )
+    log.info(
+        "tide refit for %s: %s (held-back RMS candidate %s m, current %s m)",
+        station.id,
+        outcome.reason,
+        outcome.candidate_rms_m,
+        outcome.current_rms_m,
+    )
+    if outcome.model is None:
+        return None
+    model = outcome.model
     async with (await pool()).acquire() as conn:
         await store_tide_model(conn, station.id, model.to_dict(), model.constituents)
     log.info("tide model for %s: %d readings, constituents %s", station.id, len(times), model.constituents)

@@ -66,7 +66,10 @@ LATEST_INDICATOR = Gauge(
 )
 
 # Indicators worth a gauge per station (surge panel, warning-level timeline).
-KEY_INDICATORS = frozenset({"surge_m", "surge_max_cycle_m", "water_level_warning", "wave_warning"})
+# surge_provisional_m: surge from a tide model below the quality bar (shown, never warned on).
+KEY_INDICATORS = frozenset(
+    {"surge_m", "surge_provisional_m", "surge_max_cycle_m", "water_level_warning", "wave_warning"}
+)
 
 # Variables whose newest value is worth a gauge per station (Grafana's station table and map).
 KEY_VARIABLES = frozenset(

@@ -341,7 +341,10 @@ async def observed(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Ob
                 await asyncio.sleep(3)
         await prometheus.wait_until("sum(tidewatch_readings_stored_total)", readings)
         await prometheus.wait_until("count(tidewatch_consumer_lag_records)", 1, 30)  # reported every 10 s
-        await prometheus.wait_until('count(tidewatch_latest_indicator{indicator="surge_m"})', 1, 30)
+        # The model fitted on 15.2 days is below the quality bar (N2 not resolved): provisional surge.
+        await prometheus.wait_until(
+            'count(tidewatch_latest_indicator{indicator=~"surge_m|surge_provisional_m"})', 1, 30
+        )
         await asyncio.sleep(3)  # the rules catch up
         yield Observed(prometheus, messages, readings, api_requests)
     finally:
@@ -418,7 +421,7 @@ def test_every_rule_evaluates_without_error(observed: Observed) -> None:
 def test_surge_and_warning_panels_show_the_gauge(observed: Observed) -> None:
     """The tide fitted on the history explains the synthetic tide, so the surge panel shows ~0 m."""
     prom = observed.prometheus
-    surge = prom.query('tidewatch_latest_indicator{indicator="surge_m"}')
+    surge = prom.query('tidewatch_latest_indicator{indicator=~"surge_m|surge_provisional_m"}')
     assert [s["metric"]["station"] for s in surge] == [GAUGE.id]
     assert abs(float(surge[0]["value"][1])) < 0.05  # noise is 5 mm; the model's residual stays small
     selector = f'indicator="water_level_warning", station="{GAUGE.id}"'

@@ -209,7 +209,7 @@ async def _demo_operator(database_url: str) -> tuple[str, str]:
     from services.console.operators import add_operator
 
     username, display_name = DEMO_OPERATOR
-    password = secrets.token_urlsafe(9)
+    password = secrets.token_hex(5)  # letters and digits: easy to type
     await add_operator(database_url, username, display_name, password)
     return username, password
 

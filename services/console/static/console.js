@@ -6,7 +6,8 @@
 const state = { operator: null, actionsEnabled: true, alerts: [], silences: [], stations: [], rules: [], land: [],
   variables: [], nowUs: Date.now() * 1000, seen: new Set(), history: { offset: 0, limit: 50, more: false },
   expanded: new Set() };
-const REPLAY_LAG_US = 10 * 60e6;  // newest data further behind the clock than this: judge by data time
+// Newest data further behind the clock than this (2 h): a replay or a quiet network, so judge by data time.
+const REPLAY_LAG_US = 2 * 3600e6;
 const HEADERS = { "Content-Type": "application/json", "X-Tidewatch-Console": "1" };
 
 function $(selector, root = document) { return root.querySelector(selector); }
@@ -382,8 +383,9 @@ function renderClock() {
   const newest = dataNowUs();
   if (newest === null) { clock.textContent = "no data yet"; clock.className = "clock"; return; }
   if (replaying()) {
-    clock.textContent = `data time ${utc(newest)} UTC, ${duration((state.nowUs - newest) / 1e6)} behind the clock` +
-      " (a replay, or the whole network is quiet): ages and silence judged by data time";
+    clock.textContent = `replay: data ${duration((state.nowUs - newest) / 1e6)} behind the clock · ages by data time`;
+    clock.title = `newest data ${utc(newest)} UTC. Either a replay is catching up or the whole network is quiet;` +
+      " station ages and silence are judged against the newest data time, not the wall clock.";
     clock.className = "clock replay";
   } else {
     clock.textContent = `data live · newest ${utc(newest)} UTC`;

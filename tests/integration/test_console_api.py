@@ -638,17 +638,21 @@ async def test_stations_carry_latest_values_and_rules_their_units(console):
         await conn.executemany(
             "INSERT INTO observations (time, station_id, variable, value, qc_flag, received_at) "
             "VALUES (timestamptz 'epoch' + $1::bigint * interval '1 microsecond', $2, $3, $4, 1, now())",
-            [(at(0), "yingkou", "water_level_m", 2.5), (at(1), "yingkou", "water_level_m", 2.75)]
-            + [(at(1), "yingkou", "battery_voltage_v", 13.4)],
+            [
+                (at(0), "yingkou", "water_level_m", 2.5),
+                (at(1), "yingkou", "water_level_m", 2.75),
+                (at(1), "yingkou", "battery_voltage_v", 13.4),
+            ],
         )
     finally:
         await conn.close()
     status, body = await console.get("/api/stations")
+    assert status == 200
     yingkou = next(s for s in body["stations"] if s["id"] == "yingkou")
     latest = {r["variable"]: (r["value"], r["time_us"]) for r in yingkou["latest"]}
     assert latest == {"water_level_m": (2.75, at(1)), "battery_voltage_v": (13.4, at(1))}
     assert yingkou["silent_alert"] is False
-    status, meta = await console.get("/api/meta")
+    _, meta = await console.get("/api/meta")
     units = {v["id"]: v["unit"] for v in meta["variables"]}
     assert (units["water_level_m"], units["dissolved_oxygen_mg_l"], units["water_temperature_degC"]) == (
         "m",

@@ -86,7 +86,8 @@ async def test_alert_appears_live_and_is_acknowledged_from_the_page(database, tm
 
         def acknowledged_on_page(d) -> bool:
             handling = in_row(alert_id, ".ack-state")(d).text
-            return "acknowledged by Wang Lei" in handling and not d.find_elements(By.CSS_SELECTOR, ".inline-form")
+            shown = "acknowledged by Wang Lei" in handling  # the operator by name
+            return shown and not d.find_elements(By.CSS_SELECTOR, ".inline-form")
 
         await run(wait_for, driver, acknowledged_on_page)
         alert = await get_alert(conn, alert_id)

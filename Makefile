@@ -19,7 +19,8 @@ test: deps
 # The TimescaleDB check installs its pinned npm package itself (tests/timescale).
 APT_PACKAGES := mosquitto:/usr/sbin/mosquitto prometheus:/usr/bin/prometheus chromium:/usr/bin/chromium \
                 chromium-driver:/usr/bin/chromedriver \
-                fonts-noto-cjk:/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc poppler-utils:/usr/bin/pdftoppm
+                fonts-noto-cjk:/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc poppler-utils:/usr/bin/pdftoppm \
+                prometheus-alertmanager:/usr/bin/prometheus-alertmanager
 deps: $(STAMP)
 	@missing=""; for entry in $(APT_PACKAGES); do \
 	  [ -e "$${entry#*:}" ] || missing="$$missing $${entry%%:*}"; done; \

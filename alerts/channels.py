@@ -3,11 +3,16 @@
 Sending is the I/O layer's job; deciding is here, so it is tested without a mail server. Each channel
 lists the severities and event kinds it takes; a resolved notice goes where the alert's peak severity
 went, so whoever was told about an alert is also told that it is over.
+
+A channel's `type` says which sender delivers it (default: its name, so `webhook` and `email` need
+none); several channels may share a type, e.g. a duty officer's and a head of centre's DingTalk group.
+The table is ``$TIDEWATCH_CHANNELS`` when set, else the shipped one.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -30,6 +35,15 @@ EVENT_KINDS = (
     "silenced",
     "unsilenced",
 )
+# Senders the notifier has (services/notify); the secrets of each come from the environment.
+CHANNEL_TYPES = ("webhook", "email", "dingtalk", "wecom", "feishu", "sms", "alertmanager")
+# A name that turns into environment variable names (TIDEWATCH_<NAME>_URL) without clashes.
+CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+
+
+# Events a channel takes under the name of the event it corrects: a retraction goes wherever the
+# resolution would have gone, a correction of the level wherever a de-escalation would.
+ROUTED_AS = {"retracted": "resolved", "corrected": "deescalated"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +51,7 @@ class Channel:
     name: str
     min_severity: int
     events: frozenset[str]
+    type: str = "webhook"
 
 
 def parse_channels(document: Any, source: str) -> tuple[Channel, ...]:
@@ -47,6 +62,11 @@ def parse_channels(document: Any, source: str) -> tuple[Channel, ...]:
         where = f"{source}: channel {channel_name!r}"
         if not isinstance(spec, Mapping):
             raise RuleError(f"{where}: expected a mapping")
+        if not CHANNEL_NAME.match(str(channel_name)):
+            raise RuleError(f"{where}: a name is lower-case letters, digits and '_', a letter first")
+        channel_type = spec.get("type", channel_name)
+        if channel_type not in CHANNEL_TYPES:
+            raise RuleError(f"{where} field 'type': expected one of {', '.join(CHANNEL_TYPES)}")
         min_severity = spec.get("min_severity")
         if min_severity not in SEVERITIES:
             raise RuleError(f"{where} field 'min_severity': unknown severity {min_severity!r}")
@@ -55,12 +75,13 @@ def parse_channels(document: Any, source: str) -> tuple[Channel, ...]:
             raise RuleError(f"{where} field 'events': expected a list from {', '.join(EVENT_KINDS)}")
         if "pending" in events:
             raise RuleError(f"{where} field 'events': pending alerts are not notified")
-        channels.append(Channel(str(channel_name), rank(min_severity), frozenset(events)))
+        channels.append(Channel(str(channel_name), rank(min_severity), frozenset(events), str(channel_type)))
     return tuple(channels)
 
 
 def load_channels(path: str | os.PathLike[str] | None = None) -> tuple[Channel, ...]:
-    """The channel table (default: the shipped ``alerts/channels.yaml``)."""
+    """The channel table (default: ``$TIDEWATCH_CHANNELS``, else the shipped ``alerts/channels.yaml``)."""
+    path = path or os.environ.get("TIDEWATCH_CHANNELS") or None
     path = Path(path) if path else Path(str(resources.files("alerts").joinpath("channels.yaml")))
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -76,4 +97,5 @@ def route(
     silenced/unsilenced notices themselves)."""
     if not fired or (silenced and kind != "silenced"):
         return ()
+    kind = ROUTED_AS.get(kind, kind)
     return tuple(c.name for c in channels if kind in c.events and severity_rank >= c.min_severity)

@@ -1,29 +1,38 @@
-"""The event-time alert evaluator: observations, time and operator actions in, alert events out.
+"""The alert evaluator: observations, clock ticks and operator actions in, alert events out.
 
-Guarantee (see README): per station, observations are judged in event-time order once the station's
-latest event time (or `advance_time`) has moved `horizon_us` past them, so every arrival order and
-batching in which no observation comes later than that gives the identical event list; observations
-older than the station's judged clock are counted as late and not judged. Timers (silent station,
-re-notify, silence end) fire at their due event time, before any observation that is later.
+Everything is judged on arrival, in the order the inputs are given (the stream gives them in the
+order of one log partition, so a replay of the log gives the identical events): a reading rule's
+event comes out while the first reading that meets its condition is processed, and the rule's own
+``for`` is the only wait. Each (station, rule) alert depends only on its own inputs, the station's
+clock and the operator actions, and its event times are the data times of those inputs (or the due
+time of a timer), never the time they happened to be processed.
 
-QC flags are final only once a reading's neighbours are known (the spike test needs the next
-reading), so the stream sends a reading again whenever its flags change (``revised``): a revision
-replaces the reading while it waits to be judged, and with ``await_next_reading`` (the stream's
-setting) a reading waits until the next reading of its series has come, or one sampling interval more
-than the horizon has passed. Each reading is judged once, with the flags it has then; a revision after
-that is counted and ignored, so a correction can neither fire an alert twice nor undo one.
+Time: each station has its own clock, the newest data time of its readings, and remembers the wall
+time that reading arrived. A clock tick (``tick``) carries a wall time; the station's time is then its
+clock plus the wall time since its last arrival, so a station alone on its partition goes silent on
+time and a station whose uplink is an hour late is judged by its own data, not by its neighbours'.
+Timers (silent station, re-notify, silence end) fire at their due time. Late inputs (arriving more
+than the lateness allowance after their data time, or older than the clock) are judged all the same
+and their events are marked late.
+
+QC flags: a reading is judged on its first flags; the spike test needs the next reading, so the
+stream sends the reading again as a revision when its flags change. The revision is judged again
+from the alert as it was before the reading (``AlertState.undo``): if the outcome differs, a
+``retracted`` or ``corrected`` event says so; if the first judgement showed nothing, the revision's
+events are emitted as they come (a sensor fault the spike test confirms).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 
 from alerts.channels import Channel, route
 from alerts.conditions import judge
 from alerts.events import AlertEvent
-from alerts.inputs import READING, Observation
+from alerts.inputs import QC, READING, Observation
 from alerts.lifecycle import AlertState, Transition
-from alerts.rules import Rule, SilentCondition
+from alerts.rules import ANY_NAME, Rule, SilentCondition
 from alerts.severity import name
 from alerts.silences import Silence
 from alerts.station_state import StationState
@@ -31,6 +40,8 @@ from alerts.templates import render, template_fields
 from schemas.registry import Registry
 
 RENOTIFY, SILENCE_END, SILENT = "renotify", "silence_end", "silent"
+DEFAULT_LATE_AFTER_US = 600_000_000
+STALE = "stale"  # an undo point a later change of the alert has overtaken
 
 
 class AlertEngine:
@@ -40,18 +51,15 @@ class AlertEngine:
         rules: Mapping[str, Rule],
         channels: Sequence[Channel],
         *,
-        horizon_us: int = 0,
-        await_next_reading: bool = False,
+        late_after_us: int = DEFAULT_LATE_AFTER_US,
     ) -> None:
-        """`horizon_us`: how late an observation may come and still be judged in order (0: judge each
-        at once). `await_next_reading`: judge a reading only when its QC flags are final (see above)."""
-        if horizon_us < 0:
-            raise ValueError("horizon_us must not be negative")
-        self.await_next_reading = await_next_reading
+        """`late_after_us`: an input whose arrival is more than this (or two sampling intervals of its
+        station, whichever is longer) after its data time makes late events."""
+        if late_after_us < 0:
+            raise ValueError("late_after_us must not be negative")
         self.registry = registry
         self.rules = rules
         self.channels = tuple(channels)
-        self.horizon_us = horizon_us
         self.stations: dict[str, StationState] = {}
         self.silences: dict[str, Silence] = {}
         self._dirty: set[str] = set()
@@ -59,60 +67,41 @@ class AlertEngine:
             station: [rules[r] for r in sorted(rules) if rules[r].applies_to(station)]
             for station in registry.stations
         }
+        self._allowance_us = {
+            station_id: max(late_after_us, round(2 * station.sampling_interval_s * 1e6))
+            for station_id, station in registry.stations.items()
+        }
 
     # -- inputs ------------------------------------------------------------------------------------
-    def observe(self, observations: Iterable[Observation]) -> list[AlertEvent]:
-        """Take a batch of observations (any stations, any order) and judge what has settled.
-
-        A revision replaces the waiting observation of the same reading; a first result of a reading
-        already waiting is a replayed duplicate and is dropped.
-        """
-        touched: set[str] = set()
-        for observation in observations:
-            if not self._rules_by_station.get(observation.station):
-                continue
-            state = self._state(observation.station)
-            key = state.key(observation)
-            if key in state.buffer:  # only a reading can be there already
-                if observation.revised:
-                    state.buffer[key] = observation
-                continue
-            if state.clock_us is not None and observation.time_us <= state.clock_us and observation.revised:
-                state.late_revisions += 1  # its reading has been judged (or was itself late)
-                continue
-            if state.clock_us is not None and observation.time_us < state.clock_us:
-                state.late_count += 1
-                continue
-            state.buffer[key] = observation
-            if state.max_seen_us is None or observation.time_us > state.max_seen_us:
-                state.max_seen_us = observation.time_us
-            touched.add(observation.station)
+    def observe(self, observations: Iterable[Observation], wall_us: int | None = None) -> list[AlertEvent]:
+        """Judge observations now, in the given order. `wall_us` is when they reached the engine's
+        log (None: each arrived at its own data time, as in a live stream without delay)."""
         events: list[AlertEvent] = []
-        for station in sorted(touched):
-            max_seen_us = self.stations[station].max_seen_us
-            assert max_seen_us is not None
-            events += self._settle(station, max_seen_us - self.horizon_us)
+        for observation in observations:
+            if self._rules_by_station.get(observation.station):
+                events += self._observe(observation, observation.time_us if wall_us is None else wall_us)
         return events
 
-    def advance_time(self, now_us: int, stations: Iterable[str] | None = None) -> list[AlertEvent]:
-        """Declare that event time has reached `now_us` (the partition watermark or a supplied now):
-        observations older than `now_us - horizon_us` are judged now and timers due before it fire.
+    def tick(self, wall_us: int, stations: Iterable[str] | None = None) -> list[AlertEvent]:
+        """A clock tick at wall time `wall_us`: fire the timers due by each station's time.
 
-        `stations` limits this to the stations of one partition (a worker holds several partitions,
-        each with its own watermark); silences are then forgotten only once every station is past them.
-        """
-        until_us = now_us - self.horizon_us
+        `stations` limits this to the stations of one partition (the tick is a record of that
+        partition); silences are forgotten once every station's clock is past their end."""
         chosen = sorted(self.stations) if stations is None else sorted(set(stations) & set(self.stations))
         events: list[AlertEvent] = []
         for station in chosen:
-            events += self._settle(station, until_us)
-        if stations is not None:
-            clocks = [s.clock_us for s in self.stations.values()]
-            until_us = min((c for c in clocks if c is not None), default=until_us)
-            if None in clocks:
-                return events
-        for silence_id in [s.id for s in self.silences.values() if s.ends_us <= until_us]:
-            del self.silences[silence_id]
+            state = self.stations[station]
+            now_us = state.now_us(wall_us)
+            if now_us is not None:
+                fired = self._run_timers(station, state, now_us)
+                if fired:
+                    self._dirty.add(station)
+                    events += fired
+        nows = [s.now_us(wall_us) for s in self.stations.values()]
+        if nows and None not in nows:
+            until_us = min(n for n in nows if n is not None)
+            for silence_id in [s.id for s in self.silences.values() if s.ends_us <= until_us]:
+                del self.silences[silence_id]
         return events
 
     def acknowledge(self, alert_id: str, *, actor: str, time_us: int, comment: str = "") -> list[AlertEvent]:
@@ -204,54 +193,100 @@ class AlertEngine:
             if alert.is_open and rule_id in self.rules
         ]
 
-    def _settle(self, station: str, until_us: int) -> list[AlertEvent]:
+    def _observe(self, observation: Observation, arrival_us: int) -> list[AlertEvent]:
+        station = observation.station
         state = self._state(station)
-        if self.await_next_reading:
-            until_us = self._qc_settled(station, state, until_us)
-        ready = sorted(k for k in state.buffer if k[0] <= until_us)
-        events: list[AlertEvent] = []
-        for key in ready:
-            observation = state.buffer.pop(key)
-            events += self._run_timers(station, state, observation.time_us)
-            state.clock_us = max(observation.time_us, state.clock_us or observation.time_us)
-            events += self._judge(station, state, observation)
-        events += self._run_timers(station, state, until_us)
-        state.clock_us = max(until_us, state.clock_us if state.clock_us is not None else until_us)
-        return events
-
-    def _qc_settled(self, station: str, state: StationState, until_us: int) -> int:
-        """`until_us`, held back before the newest reading of any series while its QC flags may still
-        change: until the series' next reading is here, or for one sampling interval at most."""
-        interval_us = round(self.registry.stations[station].sampling_interval_s * 1e6)
-        newest: dict[str, int] = {}
-        for time_us, kind, variable, _ in state.buffer:
-            if kind == READING and time_us > newest.get(variable, time_us - 1):
-                newest[variable] = time_us
-        waiting = [t for t in newest.values() if t <= until_us < t + interval_us]
-        return min([until_us, *(t - 1 for t in waiting)])
-
-    def _judge(self, station: str, state: StationState, observation: Observation) -> list[AlertEvent]:
-        events: list[AlertEvent] = []
+        events = self._run_timers(station, state, observation.time_us)
+        if not observation.revised:
+            if state.clock_us is None or observation.time_us >= state.clock_us:
+                state.clock_us, state.arrival_us = observation.time_us, arrival_us
+            elif observation.kind == READING:
+                state.late_count += 1  # an indicator is known after its time by nature
+        received = arrival_us, arrival_us - observation.time_us > self._allowance_us[station]
+        now_us = state.now_us(arrival_us)
         for rule in self._rules_by_station[station]:
             if not rule.reads(observation.kind, observation.name):
                 continue
-            if rule.input_kind != "qc" and observation.qc_flag in rule.skip_qc_flags:
-                continue
+            seen = observation
+            if rule.input_kind != QC and observation.qc_flag in rule.skip_qc_flags:
+                if not observation.revised:
+                    continue
+                seen = _without_value(observation)  # withdrawn by QC: judged as saying nothing
             alert = state.alert(rule.id)
-            condition = rule.conditions[station]
-            if isinstance(condition, SilentCondition):
-                alert.last_input_us = observation.time_us
-                severity: int | None = 0 if alert.is_open else None
+            if seen.revised:
+                transitions = self._revise(station, state, rule, alert, seen, now_us)
             else:
-                severity = judge(condition, alert.memory, observation)
-            if severity is None:
-                continue
-            silence = self._covering_silence(station, rule.id, observation.time_us)
-            transitions = alert.judged(
-                station, rule, severity, observation.time_us, observation.value, silence
-            )
-            events += [self._render(station, rule, t) for t in transitions]
+                transitions = self._judge(station, rule, alert, seen, now_us)
+            events += [self._render(station, rule, t, received) for t in transitions]
         return events
+
+    def _judge(
+        self, station: str, rule: Rule, alert: AlertState, observation: Observation, now_us: int | None
+    ) -> list[Transition]:
+        condition = rule.conditions[station]
+        if isinstance(condition, SilentCondition):
+            if observation.revised:
+                return []
+            alert.last_input_us = max(observation.time_us, alert.last_input_us or observation.time_us)
+            severity: int | None = 0 if alert.is_open else None
+        else:
+            if observation.kind == READING and not observation.revised:
+                point = _undo_point(rule, alert, observation.name)
+                alert.undo[observation.name] = [observation.time_us, point]
+            severity = judge(condition, alert.memory, observation)
+        if severity is None:
+            return []
+        silence = self._covering_silence(station, rule.id, observation.time_us)
+        return alert.judged(station, rule, severity, observation.time_us, observation.value, silence, now_us)
+
+    def _revise(
+        self,
+        station: str,
+        state: StationState,
+        rule: Rule,
+        alert: AlertState,
+        observation: Observation,
+        now_us: int | None,
+    ) -> list[Transition]:
+        """Judge a reading again with its final QC flags, from the alert as it was before the reading.
+
+        A QC rule over every variable puts back only that variable's memory (the other variables'
+        readings judged since still count); any other rule reads one variable and puts back the whole
+        alert, which is possible while that reading is the last one it judged."""
+        if isinstance(rule.conditions[station], SilentCondition):
+            return []
+        entry = alert.undo.get(observation.name)
+        if entry is None or entry[0] < observation.time_us:
+            # Never judged by this rule (its first flags were ones the rule skips): judge it now if
+            # its final flags let the rule read it.
+            if observation.value is None and observation.qc_flag in rule.skip_qc_flags:
+                return []
+            first = replace(observation, revised=False)
+            return self._judge(station, rule, alert, first, now_us)
+        if entry[0] > observation.time_us or entry[1] == STALE:
+            state.late_revisions += 1
+            return []
+        before = entry[1]
+        if rule.input_name == ANY_NAME:
+            memory = before
+            if memory is None:
+                alert.memory.pop(observation.name, None)
+            else:
+                alert.memory[observation.name] = list(memory)
+            return self._judge(station, rule, alert, observation, now_us)
+        shown, was_open = alert.visible(), before is not None and before["phase"] != "inactive"
+        if was_open and not alert.is_open:
+            state.late_revisions += 1  # the reading resolved the alert: a resolution is not taken back
+            return []
+        undo, seq = dict(alert.undo), alert.seq
+        alert.restore(before)
+        unchanged = alert.visible() == shown
+        transitions = self._judge(station, rule, alert, observation, now_us)
+        alert.undo = undo
+        if unchanged:
+            return transitions
+        alert.seq = seq
+        return alert.revised(station, rule, shown, observation.time_us)
 
     def _timers(self, station: str, state: StationState) -> list[tuple[int, str, str]]:
         timers = []
@@ -285,6 +320,8 @@ class AlertEngine:
                 return events
             due_us, rule_id, timer = min(due)
             rule, alert = self.rules[rule_id], state.alerts[rule_id]
+            for entry in alert.undo.values():  # a reading judged before the timer can no longer be
+                entry[1] = STALE  # taken back on its own
             if timer == RENOTIFY:
                 events.append(self._render(station, rule, alert.renotify(station, rule, due_us)))
             elif timer == SILENCE_END:
@@ -312,7 +349,13 @@ class AlertEngine:
             return []
         return [self._render(station, rule, t) for t in alert.unsilence(station, rule, time_us, actor)]
 
-    def _render(self, station_id: str, rule: Rule, transition: Transition) -> AlertEvent:
+    def _render(
+        self,
+        station_id: str,
+        rule: Rule,
+        transition: Transition,
+        received: tuple[int, bool] | None = None,
+    ) -> AlertEvent:
         station = self.registry.stations[station_id]
         severity = name(transition.severity)
         fields = template_fields(
@@ -348,4 +391,20 @@ class AlertEngine:
             ),
             actor=transition.actor,
             comment=transition.comment,
+            received_us=None if received is None else received[0],
+            late=received is not None and received[1],
         )
+
+
+def _undo_point(rule: Rule, alert: AlertState, input_name: str) -> list[int] | dict | None:
+    """What to put back if QC withdraws the reading about to be judged: a rule over every variable
+    keeps only that variable's memory, any other rule the whole alert (``AlertState.fields``)."""
+    if rule.input_name == ANY_NAME:
+        memory = alert.memory.get(input_name)
+        return None if memory is None else list(memory)
+    return alert.fields()
+
+
+def _without_value(observation: Observation) -> Observation:
+    """A revision that withdraws a reading (its final flag is one the rule skips): no value to judge."""
+    return replace(observation, value=None)

@@ -1,6 +1,6 @@
 """The alert event record: one transition of one alert, deterministic so upserts are idempotent.
 
-`alert_id` is built from station, rule and the event time that opened the alert, and `seq` counts
+`alert_id` is built from station, rule and the data time of the first qualifying input, and `seq` counts
 the alert's events from 0, so storing by (alert_id, seq) after a replay or a restart overwrites a row
 with the identical row instead of adding a duplicate.
 """
@@ -24,6 +24,11 @@ class AlertEvent(msgspec.Struct, frozen=True, kw_only=True):
     channels: tuple[str, ...]
     actor: str | None = None
     comment: str | None = None
+    # Wall time (µs) the input that caused the event reached the alert engine's log, None for timer
+    # and operator events; `late` when that was more than the station's lateness allowance after
+    # `time_us` (a slow uplink, a backlog, an indicator known hours after its time).
+    received_us: int | None = None
+    late: bool = False
 
     def to_dict(self) -> dict:
         return msgspec.to_builtins(self)
@@ -31,6 +36,10 @@ class AlertEvent(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def from_dict(cls, data: dict) -> AlertEvent:
         return msgspec.convert(data, cls)
+
+
+# Event kinds that close an alert: resolved, or retracted (QC withdrew the reading that opened it).
+CLOSING_KINDS = frozenset({"resolved", "retracted"})
 
 
 def alert_id(station: str, rule: str, opened_us: int) -> str:

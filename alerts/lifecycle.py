@@ -4,6 +4,10 @@ Everything is judged in event time: "for" counts from the first supporting obser
 holds a severity until no observation has supported it for `keep_firing_us`, re-notify is due
 `renotify_us` after the last notice. The state is small, bounded and JSON-serialisable, so it can
 live in a changelog-backed table and a restarted worker continues exactly where it stopped.
+
+A reading is judged on its first QC flags; when QC later withdraws it (the spike test needs the next
+reading), ``undo`` holds what the alert was before that reading, so the engine can judge the reading
+again with its final flags and, if the outcome differs, say so in a ``retracted`` or ``corrected`` event.
 """
 
 from __future__ import annotations
@@ -49,6 +53,9 @@ class AlertState:
     acked: bool = False
     silence_id: str | None = None
     silenced_until_us: int | None = None
+    # Per input name: [time_us of the last judged reading, the alert's fields before it (None: the
+    # alert was inactive with nothing remembered)]. Cleared by any other change of the alert.
+    undo: dict[str, list] = field(default_factory=dict)
 
     # -- serialisation -------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -66,14 +73,37 @@ class AlertState:
             "acked": self.acked,
             "silence_id": self.silence_id,
             "silenced_until_us": self.silenced_until_us,
+            "undo": {name: list(v) for name, v in sorted(self.undo.items())},
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> AlertState:
-        state = cls(**{k: v for k, v in data.items() if k not in ("memory", "last_true_us")})
+        state = cls(**{k: v for k, v in data.items() if k not in ("memory", "last_true_us", "undo")})
         state.memory = {name: [int(x) for x in v] for name, v in data["memory"].items()}
         state.last_true_us = list(data["last_true_us"])
+        state.undo = {name: list(v) for name, v in data.get("undo", {}).items()}
         return state
+
+    # -- undo (QC retractions) -----------------------------------------------------------------
+    def fields(self) -> dict | None:
+        """What a reading can change, to put back if QC withdraws it (None: a blank inactive alert)."""
+        if self.phase == INACTIVE and not self.memory:
+            return None
+        data = self.to_dict()
+        del data["undo"], data["seq"]
+        return data
+
+    def restore(self, fields: dict | None) -> None:
+        """Put back `fields` (see ``fields``); the event sequence number keeps counting."""
+        seq, undo = self.seq, self.undo
+        blank = AlertState() if fields is None else AlertState.from_dict({**fields, "seq": seq})
+        for name in self.__slots__:
+            setattr(self, name, getattr(blank, name))
+        self.seq, self.undo = seq, undo
+
+    def visible(self) -> tuple:
+        """What the alert shows the world: a re-judged reading that leaves this alone emits nothing."""
+        return (self.phase, self.severity, self.opened_us)
 
     # -- queries -------------------------------------------------------------------------------
     @property
@@ -133,12 +163,21 @@ class AlertState:
         self.silence_id = self.silenced_until_us = None
 
     def _fire(
-        self, station: str, rule: Rule, kind: str, severity: int, time_us: int, value: float | None
+        self,
+        station: str,
+        rule: Rule,
+        kind: str,
+        severity: int,
+        time_us: int,
+        value: float | None,
+        now_us: int | None = None,
     ) -> Transition:
         self.phase = FIRING
         self.severity = severity
         self.peak = max(self.peak, severity)
-        self.last_notified_us = time_us
+        # Re-notify counts from when the notice went out: an input known late (a high water ~4 h after
+        # it) must not be reminded of at once.
+        self.last_notified_us = time_us if now_us is None else max(time_us, now_us)
         return self._emit(station, rule, kind, severity, time_us, value)
 
     def judged(
@@ -149,9 +188,11 @@ class AlertState:
         time_us: int,
         value: float | None,
         silence: tuple[str, int] | None,
+        now_us: int | None = None,
     ) -> list[Transition]:
         """Apply the severity an observation at `time_us` supports. `silence` is the (id, end) of a
-        silence covering this station and rule at that time, used when the alert opens."""
+        silence covering this station and rule at that time, used when the alert opens; `now_us` is
+        the station's clock when the observation is judged (later than `time_us` for a late input)."""
         if severity:
             self.last_true_us[severity - 1] = time_us
             self.value = value
@@ -162,7 +203,7 @@ class AlertState:
             if silence:
                 self.silence_id, self.silenced_until_us = silence
             if rule.for_us == 0:
-                return [self._fire(station, rule, "firing", severity, time_us, value)]
+                return [self._fire(station, rule, "firing", severity, time_us, value, now_us)]
             self.phase, self.severity = PENDING, severity
             return [self._emit(station, rule, "pending", severity, time_us, value)]
         if self.phase == PENDING:
@@ -173,7 +214,8 @@ class AlertState:
                 self._close()
                 return [done]
             if severity and time_us - self.opened_us >= rule.for_us:
-                return [self._fire(station, rule, "firing", self.effective(rule, time_us), time_us, value)]
+                now = self.effective(rule, time_us)
+                return [self._fire(station, rule, "firing", now, time_us, value, now_us)]
             self.severity = max(severity, self.severity)
             return []
         now = self.effective(rule, time_us)
@@ -183,11 +225,25 @@ class AlertState:
             return [done]
         if now > self.severity:
             self.acked = False
-            return [self._fire(station, rule, "escalated", now, time_us, value)]
+            return [self._fire(station, rule, "escalated", now, time_us, value, now_us)]
         if now < self.severity:
             self.severity = now
             return [self._emit(station, rule, "deescalated", now, time_us, value)]
         return []
+
+    def revised(self, station: str, rule: Rule, before: tuple, time_us: int) -> list[Transition]:
+        """The event for a reading judged again with its final QC flags, given what the alert showed
+        (`before`) after its first flags: nothing if it shows the same, ``retracted`` (and closed) if
+        the withdrawn reading had opened it, else ``corrected`` to the level the data support."""
+        if self.visible() == before:
+            return []
+        phase, severity, opened_us = before
+        if self.phase == INACTIVE or self.opened_us != opened_us:
+            self.phase, self.opened_us = phase, opened_us
+            done = self._emit(station, rule, "retracted", severity, time_us, self.value)
+            self._close()
+            return [done]
+        return [self._emit(station, rule, "corrected", self.severity, time_us, self.value)]
 
     def renotify(self, station: str, rule: Rule, due_us: int) -> Transition:
         self.last_notified_us = due_us

@@ -17,6 +17,8 @@ EVENT_ZH: dict[str, str] = {
     "deescalated": "降级",
     "renotify": "重复提醒",
     "resolved": "解除",
+    "retracted": "撤回",
+    "corrected": "更正",
     "acknowledged": "已确认",
     "silenced": "已静默",
     "unsilenced": "静默结束",

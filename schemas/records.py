@@ -15,17 +15,18 @@ READINGS_TOPIC = "tidewatch.readings.v1"
 DEAD_LETTER_TOPIC = "tidewatch.deadletter.v1"
 # Between the stream agents (formats in streams/topics.py), open to other consumers:
 OBSERVATIONS_TOPIC = "tidewatch.observations.v1"  # QC results: every new or corrected flag
-INDICATORS_TOPIC = "tidewatch.indicators.v1"
+# The alert engine's one ordered input per partition: QC results (first flags, then revisions),
+# indicator values, operator actions (acknowledge, silence) and clock ticks. One log, so a replay
+# of it gives the same alert events whatever the batching of the agents that wrote it.
+ALERT_INPUTS_TOPIC = "tidewatch.alert-inputs.v1"
 ALERT_EVENTS_TOPIC = "tidewatch.alert-events.v1"
-ALERT_ACTIONS_TOPIC = "tidewatch.alert-actions.v1"  # operator acknowledgements and silences
 TIDE_MODELS_TOPIC = "tidewatch.tide-models.v1"  # fitted tide models, applied by the indicators agent
 ALL_TOPICS = (
     READINGS_TOPIC,
     DEAD_LETTER_TOPIC,
     OBSERVATIONS_TOPIC,
-    INDICATORS_TOPIC,
+    ALERT_INPUTS_TOPIC,
     ALERT_EVENTS_TOPIC,
-    ALERT_ACTIONS_TOPIC,
     TIDE_MODELS_TOPIC,
 )
 

@@ -59,7 +59,11 @@ class Settings:
     qc_checkpoint_s: float = 60.0
     agents: tuple[str, ...] = ("store", "indicate", "alerting")
     kafka_offset_reset: str = "earliest"
-    alert_horizon_s: float = 900.0
+    # Alert engine: clock ticks (timers fire on them), when an input counts as late, and how often
+    # the notifier sweeps the stored events for notices nobody has sent.
+    alert_tick_s: float = 5.0
+    alert_late_after_s: float = 600.0
+    notify_sweep_s: float = 30.0
     climatology_dir: str | None = None
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
@@ -114,7 +118,9 @@ def load_settings() -> Settings:
         ),
         qc_checkpoint_s=float(_env("TIDEWATCH_QC_CHECKPOINT_S", str(defaults.qc_checkpoint_s))),
         qc_enabled=_env("TIDEWATCH_QC", "on").lower() not in {"off", "0", "false", "no"},
-        alert_horizon_s=float(_env("TIDEWATCH_ALERT_HORIZON_S", str(defaults.alert_horizon_s))),
+        alert_tick_s=float(_env("TIDEWATCH_ALERT_TICK_S", str(defaults.alert_tick_s))),
+        alert_late_after_s=float(_env("TIDEWATCH_ALERT_LATE_AFTER_S", str(defaults.alert_late_after_s))),
+        notify_sweep_s=float(_env("TIDEWATCH_NOTIFY_SWEEP_S", str(defaults.notify_sweep_s))),
         tide_refit_check_s=float(_env("TIDEWATCH_TIDE_REFIT_CHECK_S", str(defaults.tide_refit_check_s))),
         metrics_port=int(_env("TIDEWATCH_METRICS_PORT", "0")),
         metrics_host=_env("TIDEWATCH_METRICS_HOST", defaults.metrics_host),

@@ -1,35 +1,36 @@
-"""Alerts in the stream: QC results, indicators and operator actions → alert engine → events.
+"""Alerts in the stream: the alert-inputs log → alert engine → stored events → notifications.
 
-One agent reads three co-partitioned topics (observations, indicators, alert actions). Each record
-is applied in stream order, and after each record the partition's stations are advanced to the
-partition watermark, so the events depend only on the order of records on a partition, never on
-how faust batches them:
+The agent reads one topic, ``alert-inputs``, whose every partition is one ordered log of what the
+engine needs: QC results (first flags, then revisions; ``streams.qc.first_flags``), indicator values,
+operator actions and clock ticks. Records are applied one by one in log order and nothing depends
+on how faust batches them, so a replay of the log gives the identical events (ids, times, order).
 
-- watermark: the newest event time of any station of the partition (the max of the stations'
-  ``max_seen_us`` in the engine state, so it is restored with the state); the engine judges
-  observations older than ``watermark - horizon`` and fires timers (silent station, re-notify,
-  silence end) due before it. Readings older than a station's judged clock are late and not judged.
-- QC revisions: first results and corrections (``revised=True``) both go to the engine, in stream
-  order. A reading waits in the engine until the next reading of its series has come (its flags are
-  then final) and a correction replaces it while it waits; it is judged once, and a correction
-  after that is counted and ignored (``AlertEngine.observe``).
-- indicators: a None value is a retraction and is skipped (the alert keeps its history).
-- actions: acknowledge, silence and remove_silence dicts from the console, in stream order. A
-  silence without a station arrives on every partition; every copy applies (idempotent by id).
+- readings are judged on arrival (``AlertEngine.observe``) with the record's wall time as their
+  arrival: each station keeps its own clock and lateness, so a late station is judged, its events
+  marked late, and never dropped.
+- ticks: every ``TIDEWATCH_ALERT_TICK_S`` each worker writes a tick into the partitions it owns;
+  timers (silent station, re-notify, silence end) fire on the tick, so a station alone on its
+  partition goes silent on time, and a replay sees the same ticks in the same places.
+- indicators: judged at their own data time; a None value is a retraction and is skipped.
+- actions: acknowledge, silence and remove_silence dicts from the console. A silence without a
+  station arrives on every partition; every copy applies (idempotent by id).
 
 Per batch: events, silences and removals are stored in one transaction (retried until stored), then
 the engine state of changed stations goes to the changelog table, then events go to the alert-events
-topic, then to MQTT and the notifier through queues served by background tasks, so a broker or a
-webhook that is down never holds up the stream. Faust commits offsets after the loop body: a crash
-replays the batch, and the (alert_id, seq) keys make the replayed events overwrite nothing.
+topic, then to MQTT and the notifier. Notifications are delivered from the stored events: the queue
+to the notifier only wakes it; it also sweeps ``alert_events`` for routed events no one has claimed
+(a transactional outbox), so a full queue or a crash between storing and sending loses no notice.
+Faust commits offsets after the loop body: a crash replays the batch, and the (alert_id, seq) keys
+make the replayed events overwrite nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -45,20 +46,29 @@ from alerts.inputs import INDICATOR, Observation, reading_observation
 from alerts.loader import load_rules
 from alerts.severity import SEVERITIES
 from alerts.silences import Silence
-from schemas.records import ALERT_ACTIONS_TOPIC, INDICATORS_TOPIC, OBSERVATIONS_TOPIC, partition_for
+from schemas.records import ALERT_INPUTS_TOPIC, partition_for
 from schemas.registry import load_registry
-from services.db.alerts import active_silences, remove_silence, store_alert_events, store_silence
+from services.db.alerts import (
+    active_silences,
+    remove_silence,
+    store_alert_events,
+    store_silence,
+    unclaimed_events,
+)
 from services.mqtt_auth import aiomqtt_options
 from services.notify import Notifier, publish_alert_events
 from streams import metrics
-from streams.app import alert_events_topic, app, settings, state_table
+from streams.app import alert_events_topic, alert_inputs_topic, app, settings, state_table
 from streams.db import pool, write_until_stored
-from streams.topics import IndicatorBatch, ObservationBatch
+from streams.topics import IndicatorBatch, ObservationBatch, Tick, encode
 
 log = logging.getLogger(__name__)
 
-# How far behind the partition watermark a reading may arrive and still be judged.
+# Batches of events waiting for MQTT or the notifier; beyond that the notifier's sweep of the stored
+# events delivers them (MQTT carries the current state, retained, so a later event supersedes).
 QUEUE_BATCHES = 1000
+# How far back the notifier's sweep looks for stored events nobody claimed.
+NOTIFY_SWEEP_WINDOW_S = 86_400.0
 
 _registry = load_registry(settings.registry_path)
 _rules = load_rules(_registry)  # validated at start-up: a bad rule file stops the worker here
@@ -81,23 +91,13 @@ def reading_observations(batch: ObservationBatch) -> list[Observation]:
     return [reading_observation(r) for r in batch.results]
 
 
-def indicator_observations(engine: AlertEngine, batch: IndicatorBatch) -> list[Observation]:
-    """Indicator values, judged when they become known; a None value retracts one and is not judged.
-
-    An indicator is known later than its own time (a high water ~4 h after it, a daily value after
-    its day), so by its own time it would always be "late" for the station's clock and never judged.
-    It is judged at the station's clock instead: still deterministic, as the clock only follows the
-    order of records on the partition.
-    """
-    out = []
-    for item in batch.items:
-        if item.value is None:
-            continue
-        station = engine.stations.get(item.station)
-        clock = station.clock_us if station is not None and station.clock_us is not None else None
-        time_us = item.time_us if clock is None else max(item.time_us, clock + 1)
-        out.append(Observation(item.station, INDICATOR, item.indicator, time_us, item.value))
-    return out
+def indicator_observations(batch: IndicatorBatch) -> list[Observation]:
+    """Indicator values at their own data time; a None value retracts one and is not judged."""
+    return [
+        Observation(item.station, INDICATOR, item.indicator, item.time_us, item.value)
+        for item in batch.items
+        if item.value is not None
+    ]
 
 
 def apply_action(engine: AlertEngine, action: dict, applied: Applied) -> list[AlertEvent]:
@@ -131,28 +131,25 @@ def partition_stations(engine: AlertEngine, partition: int) -> list[str]:
 
 
 def apply_record(engine: AlertEngine, value: bytes, partition: int, applied: Applied) -> None:
-    """Apply one Kafka record of any of the three topics, then advance its partition's watermark."""
+    """Apply one record of the alert-inputs log; a malformed one is logged and skipped."""
     try:
         record = orjson.loads(value)
         tag = record.get("type") if isinstance(record, dict) else None
         if tag == "observations/v1":
-            applied.events += engine.observe(reading_observations(msgspec.convert(record, ObservationBatch)))
+            batch = msgspec.convert(record, ObservationBatch)
+            applied.events += engine.observe(reading_observations(batch), batch.wall_us or None)
         elif tag == "indicators/v1":
-            applied.events += engine.observe(
-                indicator_observations(engine, msgspec.convert(record, IndicatorBatch))
-            )
+            batch = msgspec.convert(record, IndicatorBatch)
+            applied.events += engine.observe(indicator_observations(batch), batch.wall_us or None)
+        elif tag == "tick/v1":
+            tick = msgspec.convert(record, Tick)
+            applied.events += engine.tick(tick.wall_us, partition_stations(engine, partition))
         elif isinstance(record, dict):
             applied.events += apply_action(engine, record, applied)
         else:
             log.warning("alert input skipped: not a JSON object")
     except (orjson.JSONDecodeError, msgspec.ValidationError) as exc:
         log.warning("alert input skipped: %s", exc)
-        return
-    stations = partition_stations(engine, partition)
-    seen = [engine.stations[s].max_seen_us for s in stations]
-    watermark = max((t for t in seen if t is not None), default=None)
-    if watermark is not None:
-        applied.events += engine.advance_time(watermark, stations)
 
 
 # -- storage ---------------------------------------------------------------------------------------
@@ -178,11 +175,7 @@ class _Alerts:
     async def get(self) -> AlertEngine:
         if self.engine is None:
             engine = AlertEngine(
-                _registry,
-                _rules,
-                _channels,
-                horizon_us=round(settings.alert_horizon_s * 1e6),
-                await_next_reading=True,
+                _registry, _rules, _channels, late_after_us=round(settings.alert_late_after_s * 1e6)
             )
             for station, state in alert_table.items():
                 if state is not None:
@@ -250,17 +243,29 @@ async def _serve_mqtt(outbox: _Outbox) -> None:
 
 
 async def _serve_notifier(outbox: _Outbox) -> None:
-    """Deliver routed events; stale claims of a crashed worker are retried when the queue is idle."""
+    """Deliver routed events as they are stored; between batches, sweep the stored events for routed
+    ones nobody has claimed (dropped from a full queue, or stored just before a crash), and retry
+    claims a crashed worker left pending."""
     async with Notifier(await pool(), channels=_channels) as notifier:
         while True:
             try:
-                events = await asyncio.wait_for(outbox.queue.get(), timeout=300)
+                events = await asyncio.wait_for(outbox.queue.get(), timeout=settings.notify_sweep_s)
             except TimeoutError:
                 events = None
             try:
-                await (notifier.deliver(events) if events else notifier.retry_stale())
+                if events:
+                    await notifier.deliver(events)
+                else:
+                    async with (await pool()).acquire() as conn:
+                        missed = await unclaimed_events(conn, NOTIFY_SWEEP_WINDOW_S)
+                    if missed:
+                        log.warning(
+                            "delivering %d stored alert events that were never handed over", len(missed)
+                        )
+                        await notifier.deliver(missed)
+                    await notifier.retry_stale()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("alert notification failed (%s); claims left pending are retried later", exc)
+                log.warning("alert notification failed (%s); the sweep of stored events retries", exc)
 
 
 _mqtt_out = _Outbox("MQTT")
@@ -297,17 +302,19 @@ initialise_metrics()
 
 
 # -- the agent -------------------------------------------------------------------------------------
-alert_inputs = app.topic(
-    OBSERVATIONS_TOPIC,
-    INDICATORS_TOPIC,
-    ALERT_ACTIONS_TOPIC,
-    value_type=bytes,
-    value_serializer="raw",
-    partitions=settings.topic_partitions,
-)
+def _assigned_partitions() -> list[int]:
+    return sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == ALERT_INPUTS_TOPIC)
 
 
-@app.agent(alert_inputs)
+@app.timer(interval=settings.alert_tick_s)
+async def write_ticks() -> None:
+    """A tick into each alert-inputs partition this worker owns: the engine's timers fire on it."""
+    value = encode(Tick(time.time_ns() // 1000))
+    for partition in _assigned_partitions():
+        await alert_inputs_topic.send(value=value, partition=partition)
+
+
+@app.agent(alert_inputs_topic)
 async def evaluate_alerts(stream):  # type: ignore[no-untyped-def]
     async for records in stream.take_events(200, within=settings.store_batch_within_s):
         _start_delivery()
@@ -319,14 +326,12 @@ async def evaluate_alerts(stream):  # type: ignore[no-untyped-def]
         # The engine state reaches the changelog only after the events it produced are stored.
         for station in engine.take_dirty():
             alert_table[station] = engine.station_state(station)
-        by_partition: dict[int, list[AlertEvent]] = defaultdict(list)
-        for event in applied.events:
-            by_partition[partition_for(event.station, settings.topic_partitions)].append(event)
-        for partition, events in by_partition.items():
-            for event in events:
-                await alert_events_topic.send(
-                    key=event.alert_id.encode(), value=orjson.dumps(event.to_dict()), partition=partition
-                )
+        for event in applied.events:  # one record per event, keyed by its alert
+            await alert_events_topic.send(
+                key=event.alert_id.encode(),
+                value=orjson.dumps(event.to_dict()),
+                partition=partition_for(event.station, settings.topic_partitions),
+            )
         if applied.events:
             _mqtt_out.put(applied.events)
             _notify_out.put(applied.events)

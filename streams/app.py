@@ -7,21 +7,26 @@ tables stays co-partitioned with the readings that update it.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import faust
 
 from schemas.records import (
-    ALERT_ACTIONS_TOPIC,
     ALERT_EVENTS_TOPIC,
+    ALERT_INPUTS_TOPIC,
     DEAD_LETTER_TOPIC,
-    INDICATORS_TOPIC,
     OBSERVATIONS_TOPIC,
     READINGS_TOPIC,
     TIDE_MODELS_TOPIC,
     partition_for,
 )
 from services.config import Settings, load_settings
+from streams.topics import chunks
+
+Item = TypeVar("Item")
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -60,9 +65,8 @@ def _topic(name: str) -> faust.TopicT:
 readings_topic = _topic(READINGS_TOPIC)
 dead_letter_topic = _topic(DEAD_LETTER_TOPIC)
 observations_topic = _topic(OBSERVATIONS_TOPIC)
-indicators_topic = _topic(INDICATORS_TOPIC)
 alert_events_topic = _topic(ALERT_EVENTS_TOPIC)
-alert_actions_topic = _topic(ALERT_ACTIONS_TOPIC)
+alert_inputs_topic = _topic(ALERT_INPUTS_TOPIC)
 tide_models_topic = _topic(TIDE_MODELS_TOPIC)
 
 
@@ -89,3 +93,18 @@ def state_table(name: str) -> faust.Table:
         schema=faust.Schema(key_serializer="json", value_serializer="json"),
     )
     return app.tables.add(table)
+
+
+async def send_by_partition(
+    topic: faust.TopicT,
+    items: Iterable[Item],
+    station_of: Callable[[Item], str],
+    record_of: Callable[[list[Item]], bytes],
+) -> None:
+    """Send items to their station's partition, in their given order, in records below the size limit."""
+    by_partition: dict[int, list[Item]] = defaultdict(list)
+    for item in items:
+        by_partition[partition_for(station_of(item), settings.topic_partitions)].append(item)
+    for partition, part in sorted(by_partition.items()):
+        for chunk in chunks(part):
+            await topic.send(value=record_of(chunk), partition=partition)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from importlib import resources
 from pathlib import Path
@@ -27,7 +28,15 @@ from services.db.indicators import (
     write_indicators,
 )
 from streams import metrics
-from streams.app import app, indicators_topic, observations_topic, settings, state_table, tide_models_topic
+from streams.app import (
+    alert_inputs_topic,
+    app,
+    observations_topic,
+    send_by_partition,
+    settings,
+    state_table,
+    tide_models_topic,
+)
 from streams.db import pool, write_until_stored
 from streams.indicators.ecology import INPUT_VARIABLES, EcologyState, params_for_station
 from streams.indicators.ecology.climatology import Climatology, load_climatology_csv
@@ -36,7 +45,7 @@ from streams.indicators.sealevel import SeaLevelConfig, SeaLevelState
 from streams.indicators.sealevel.refit import RefitPolicy, enough_coverage, refit_window
 from streams.indicators.sealevel.tide import TideModel, fit_tide
 from streams.qc import GOOD, QcResult
-from streams.topics import IndicatorBatch, ObservationBatch, TideModelUpdate, chunks, encode
+from streams.topics import IndicatorBatch, ObservationBatch, TideModelUpdate, encode
 
 log = logging.getLogger(__name__)
 
@@ -189,13 +198,15 @@ async def compute_indicators(stream):  # type: ignore[no-untyped-def]
                 sealevel_table[station] = _states.sealevel[station].to_dict()
             if station in _states.ecology:
                 ecology_table[station] = _states.ecology[station].to_json()
-        by_partition: dict[int, list[Indicator]] = defaultdict(list)
-        for item in out:
-            by_partition[partition_for(item.station, settings.topic_partitions)].append(item)
-        for partition, items in by_partition.items():
-            items.sort(key=lambda i: i.time_us)  # time slices, as for the observations topic
-            for chunk in chunks(items):
-                await indicators_topic.send(value=encode(IndicatorBatch(chunk)), partition=partition)
+        # To the alert engine's log in time slices; each is judged there at its own data time.
+        out.sort(key=lambda i: (i.time_us, i.station, i.indicator))
+        wall_us = time.time_ns() // 1000
+        await send_by_partition(
+            alert_inputs_topic,
+            out,
+            lambda item: item.station,
+            lambda chunk, wall_us=wall_us: encode(IndicatorBatch(chunk, wall_us)),
+        )
         _observe(out)
 
 

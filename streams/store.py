@@ -17,15 +17,25 @@ from collections import defaultdict
 import numpy as np
 import orjson
 
-from schemas.records import READINGS_TOPIC, StationReadings, decode_batch, decode_dead_letter, partition_for
+from schemas.records import READINGS_TOPIC, StationReadings, decode_batch, decode_dead_letter
 from schemas.registry import load_registry
 from services.db.writers import ObservationRow, insert_dead_letters, recent_readings, upsert_observations
 from streams import metrics
-from streams.app import app, dead_letter_topic, observations_topic, readings_topic, settings, state_table
+from streams.app import (
+    alert_inputs_topic,
+    app,
+    dead_letter_topic,
+    observations_topic,
+    readings_topic,
+    send_by_partition,
+    settings,
+    state_table,
+)
 from streams.db import pool, write_until_stored
 from streams.qc import MISSING, NOT_EVALUATED, QcEngine, QcResult, Readings, load_qc_config
+from streams.qc.first_flags import alert_view
 from streams.qc.flags import decode
-from streams.topics import ObservationBatch, chunks, encode
+from streams.topics import ObservationBatch, encode
 
 log = logging.getLogger(__name__)
 _registry = load_registry(settings.registry_path)
@@ -223,6 +233,10 @@ def observe_stored(
         metrics.QC_FLAGS.labels(kind, variable, str(flag)).inc(count)
 
 
+def _station(result: QcResult) -> str:
+    return result.station
+
+
 @app.agent(readings_topic)
 async def quality_control_and_store(stream):  # type: ignore[no-untyped-def]
     async for values in stream.take(200, within=settings.store_batch_within_s):
@@ -237,15 +251,18 @@ async def quality_control_and_store(stream):  # type: ignore[no-untyped-def]
         elapsed = time.perf_counter() - started
         # The QC context reaches the changelog only after the rows it flagged are stored.
         _qc.checkpoint_if_due()
-        by_partition: dict[int, list[QcResult]] = defaultdict(list)
-        for result in results:
-            by_partition[partition_for(result.station, settings.topic_partitions)].append(result)
-        for partition, part in by_partition.items():
-            # In time order, so each record is a time slice of the partition: an alert agent that
-            # advances its clock after every record never sees one station's data before another's.
-            part.sort(key=lambda r: r.time_us)
-            for chunk in chunks(part):
-                await observations_topic.send(value=encode(ObservationBatch(chunk)), partition=partition)
+        # In time order, so each record is a time slice of the partition.
+        results.sort(key=lambda r: (r.time_us, r.revised, r.station, r.variable))
+        await send_by_partition(
+            observations_topic, results, _station, lambda chunk: encode(ObservationBatch(chunk))
+        )
+        wall_us = time.time_ns() // 1000
+        await send_by_partition(
+            alert_inputs_topic,
+            alert_view(results),
+            _station,
+            lambda chunk, wall_us=wall_us: encode(ObservationBatch(chunk, wall_us)),
+        )
         offered: dict[str, int] = defaultdict(int)
         for item in items:
             offered[item.station] += item.count()

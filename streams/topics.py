@@ -13,15 +13,27 @@ from streams.qc import QcResult
 
 
 class ObservationBatch(msgspec.Struct, frozen=True, tag="observations/v1"):
-    """QC results of one partition: a new reading's first flags, or a later correction (``revised``)."""
+    """QC results of one partition: a new reading's first flags, or a later correction (``revised``).
+
+    ``wall_us``: when the record was written (UTC µs); on the alert-inputs topic it is when the
+    readings reached the alert engine's log, which makes a station's clock and its lateness."""
 
     results: list[QcResult]
+    wall_us: int = 0
 
 
 class IndicatorBatch(msgspec.Struct, frozen=True, tag="indicators/v1"):
     """Indicator values of one partition; a None value retracts that (station, indicator, time)."""
 
     items: list[Indicator]
+    wall_us: int = 0
+
+
+class Tick(msgspec.Struct, frozen=True, tag="tick/v1"):
+    """A clock tick in one partition of the alert-inputs topic: timers fire on it (silent station,
+    re-notify, silence end), and a replay of the log sees the same ticks in the same places."""
+
+    wall_us: int
 
 
 class TideModelUpdate(msgspec.Struct, frozen=True, tag="tide-model/v1"):
@@ -46,7 +58,7 @@ _indicators = msgspec.json.Decoder(IndicatorBatch)
 _tide_model = msgspec.json.Decoder(TideModelUpdate)
 
 
-def encode(record: ObservationBatch | IndicatorBatch | TideModelUpdate) -> bytes:
+def encode(record: ObservationBatch | IndicatorBatch | Tick | TideModelUpdate) -> bytes:
     return _encoder.encode(record)
 
 

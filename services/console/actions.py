@@ -13,7 +13,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from schemas.records import ALERT_ACTIONS_TOPIC, partition_for
+from schemas.records import ALERT_INPUTS_TOPIC, partition_for
 from services.config import Settings
 from services.kafka_topics import ensure_topics, tidewatch_topics
 
@@ -81,7 +81,7 @@ class KafkaActions:
         targets = [partition_for(station, partitions)] if station else range(partitions)
         value = orjson.dumps(action)
         await asyncio.gather(
-            *[producer.send_and_wait(ALERT_ACTIONS_TOPIC, value, partition=p) for p in targets]
+            *[producer.send_and_wait(ALERT_INPUTS_TOPIC, value, partition=p) for p in targets]
         )
 
     async def close(self) -> None:

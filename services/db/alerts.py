@@ -23,7 +23,16 @@ from alerts.silences import Silence
 NOTIFY_CHANNEL = "tidewatch_alerts"
 SEVERITY_ORDER = "ARRAY['blue','yellow','orange','red']"
 # Kinds whose message describes the alert's condition (operator events describe the operator's act).
-CONDITION_KINDS = ("pending", "firing", "escalated", "deescalated", "renotify", "resolved")
+CONDITION_KINDS = (
+    "pending",
+    "firing",
+    "escalated",
+    "deescalated",
+    "renotify",
+    "resolved",
+    "retracted",
+    "corrected",
+)
 
 
 def ts(param: str) -> str:
@@ -38,12 +47,13 @@ def us(column: str) -> str:
 
 INSERT_EVENTS = f"""
 INSERT INTO alert_events (alert_id, seq, station_id, rule, kind, severity, time, value,
-                          message_en, message_zh, channels, actor, comment)
+                          message_en, message_zh, channels, actor, comment, received, late)
 SELECT e.alert_id, e.seq, e.station, e.rule, e.kind, coalesce(e.severity, 'none'), {ts("e.time_us")},
-       e.value, e.message_en, e.message_zh, e.channels, e.actor, e.comment
+       e.value, e.message_en, e.message_zh, e.channels, e.actor, e.comment, {ts("e.received_us")}, e.late
 FROM jsonb_to_recordset($1::text::jsonb) AS e(
     alert_id text, seq integer, station text, rule text, kind text, severity text, time_us bigint,
-    value double precision, message_en text, message_zh text, channels text[], actor text, comment text)
+    value double precision, message_en text, message_zh text, channels text[], actor text, comment text,
+    received_us bigint, late boolean)
 ORDER BY e.alert_id, e.seq
 ON CONFLICT (alert_id, seq) DO NOTHING
 RETURNING alert_id, seq
@@ -64,7 +74,7 @@ INSERT INTO alerts AS a (alert_id, station_id, rule, state, severity, opened_at,
                          value, message_en, message_zh, acknowledged_by, acknowledged_at, ack_comment,
                          silenced_until, last_seq)
 VALUES ($1, $2, $3, coalesce($14::text, 'firing'), coalesce($6::text, 'none'), {ts("$13")}, {ts("$7")},
-        CASE WHEN $5 = 'resolved' THEN {ts("$7")} END, $8, $9, $10,
+        CASE WHEN $5 IN ('resolved', 'retracted') THEN {ts("$7")} END, $8, $9, $10,
         CASE WHEN $5 = 'acknowledged' THEN $11::text END,
         CASE WHEN $5 = 'acknowledged' THEN {ts("$7")} END,
         CASE WHEN $5 = 'acknowledged' THEN $12::text END,
@@ -73,7 +83,7 @@ ON CONFLICT (alert_id) DO UPDATE SET
     state = coalesce($14::text, a.state),
     severity = coalesce($6::text, a.severity),
     updated_at = {ts("$7")},
-    resolved_at = CASE WHEN $5 = 'resolved' THEN {ts("$7")} ELSE a.resolved_at END,
+    resolved_at = CASE WHEN $5 IN ('resolved', 'retracted') THEN {ts("$7")} ELSE a.resolved_at END,
     value = CASE WHEN {_CONDITION} THEN $8 ELSE a.value END,
     message_en = CASE WHEN {_CONDITION} THEN $9 ELSE a.message_en END,
     message_zh = CASE WHEN {_CONDITION} THEN $10 ELSE a.message_zh END,
@@ -93,6 +103,8 @@ def projected_state(kind: str) -> str | None:
     """The alert state an event kind leads to; None when the kind leaves the state as it was."""
     if kind in ("pending", "resolved"):
         return kind
+    if kind == "retracted":  # QC withdrew the reading that had opened it: closed, as resolved
+        return "resolved"
     if kind in ("firing", "escalated", "deescalated", "renotify"):
         return "firing"
     return None
@@ -135,6 +147,37 @@ async def store_alert_events(conn: asyncpg.Connection, events: Sequence[AlertEve
             await conn.executemany(UPSERT_PROJECTION, [_projection_args(e) for e in new])
             await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(len(new)))
     return len(new)
+
+
+EVENT_COLUMNS = f"""e.alert_id, e.seq, e.station_id, e.rule, e.kind, e.severity, {us("e.time")} AS time_us,
+       e.value, e.message_en, e.message_zh, e.channels, e.actor, e.comment,
+       {us("e.received")} AS received_us, e.late"""
+UNCLAIMED = f"""
+SELECT {EVENT_COLUMNS}
+FROM alert_events e
+WHERE e.channels <> '{{}}' AND e.recorded_at > now() - $1::float8 * interval '1 second'
+  AND e.recorded_at < now() - interval '5 seconds'
+  AND EXISTS (SELECT 1 FROM unnest(e.channels) AS c(channel)
+              WHERE NOT EXISTS (SELECT 1 FROM notifications n
+                                WHERE n.alert_id = e.alert_id AND n.seq = e.seq AND n.channel = c.channel))
+ORDER BY e.alert_id, e.seq
+LIMIT 10000
+"""
+
+
+def event_from_row(row: asyncpg.Record) -> AlertEvent:
+    """An alert event as the engine emitted it, from its stored row."""
+    data = dict(row)
+    data["station"] = data.pop("station_id")
+    data["severity"] = None if data["severity"] == "none" else data["severity"]
+    data["channels"] = tuple(data["channels"])
+    return AlertEvent.from_dict(data)
+
+
+async def unclaimed_events(conn: asyncpg.Connection, within_s: float) -> list[AlertEvent]:
+    """Stored events of the last `within_s` routed to a channel that has no delivery claim yet: the
+    outbox the notifier sweeps (events a moment old only, so it does not race the live hand-over)."""
+    return [event_from_row(r) for r in await conn.fetch(UNCLAIMED, within_s)]
 
 
 # -- silences --------------------------------------------------------------------------------------

@@ -8,14 +8,30 @@ TIDEWATCH_NOTIFY_ATTEMPTS     tries per event and channel before it becomes a de
 TIDEWATCH_NOTIFY_BACKOFF_S    wait after the first failure, doubled after each further one (default 1)
 TIDEWATCH_NOTIFY_MAX_BACKOFF_S  longest wait between two tries (default 60)
 TIDEWATCH_NOTIFY_TIMEOUT_S    timeout of one try (default 10)
+
+Every other channel of ``alerts/channels.yaml`` reads its own variables, named after the channel
+(`duty_dingtalk` → TIDEWATCH_DUTY_DINGTALK_…); a channel without its URL is not sent:
+TIDEWATCH_<NAME>_URL          the robot webhook (DingTalk access_token, WeCom key in it), the SMS
+                              gateway, or the Alertmanager base URL (http://user:password@host:9093)
+TIDEWATCH_<NAME>_SECRET       DingTalk/Feishu signing secret; SMS gateway HMAC key (optional)
+TIDEWATCH_<NAME>_TO           SMS: comma-separated phone numbers (required for an SMS channel)
+TIDEWATCH_<NAME>_HOLD_S       Alertmanager: how long an open alert stays firing without another notice
+                              (endsAt = now + hold; default 2 days, longer than the longest renotify)
+URLs and secrets are credentials: they never appear in a log line or a recorded error.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
+
+from alerts.channels import Channel, load_channels
+
+# Channel types delivered by an HTTP POST to TIDEWATCH_<NAME>_URL.
+HTTP_TYPES = frozenset({"webhook", "dingtalk", "wecom", "feishu", "sms", "alertmanager"})
+DEFAULT_HOLD_S = 2 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,23 +74,84 @@ def parse_smtp_url(url: str) -> SmtpServer:
 
 
 @dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where one HTTP channel posts, and its credentials (left out of repr, so never logged)."""
+
+    type: str
+    url: str = field(repr=False)
+    secret: str | None = field(default=None, repr=False)
+    recipients: tuple[str, ...] = ()
+    hold_s: float = DEFAULT_HOLD_S
+
+    def __post_init__(self) -> None:
+        if self.type not in HTTP_TYPES:
+            raise ValueError(f"channel type {self.type!r} is not sent over HTTP")
+        if urlsplit(self.url).scheme not in ("http", "https") or not urlsplit(self.url).hostname:
+            raise ValueError(f"a {self.type} channel needs an http(s):// URL")
+        if self.type == "sms" and not self.recipients:
+            raise ValueError("an SMS channel needs its phone numbers (TIDEWATCH_<NAME>_TO)")
+        if self.hold_s <= 0:
+            raise ValueError("an Alertmanager hold must be positive")
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every string of this endpoint that must not be shown: URL, its query values, the secret."""
+        parts = urlsplit(self.url)
+        found = [self.url, parts.query, parts.password or "", self.secret or ""]
+        found += [pair.partition("=")[2] for pair in parts.query.split("&")]
+        found += [s for s in parts.path.split("/") if len(s) >= 16]  # Feishu: the hook id is the key
+        return tuple(sorted({s for s in found if len(s) >= 4}, key=len, reverse=True))
+
+
+def env_prefix(channel: str) -> str:
+    return "TIDEWATCH_" + channel.upper()
+
+
+def endpoint_from_env(channel: Channel, env: Mapping[str, str]) -> Endpoint | None:
+    """The endpoint of an HTTP channel from TIDEWATCH_<NAME>_*; None when its URL is unset."""
+    prefix = env_prefix(channel.name)
+    url = env.get(f"{prefix}_URL") or None
+    if channel.type not in HTTP_TYPES or url is None:
+        return None
+    try:
+        return Endpoint(
+            type=channel.type,
+            url=url,
+            secret=env.get(f"{prefix}_SECRET") or None,
+            recipients=tuple(n.strip() for n in env.get(f"{prefix}_TO", "").split(",") if n.strip()),
+            hold_s=float(env.get(f"{prefix}_HOLD_S") or DEFAULT_HOLD_S),
+        )
+    except ValueError as exc:
+        raise ValueError(f"channel {channel.name!r} ({prefix}_*): {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
 class NotifyConfig:
     webhook_url: str | None = None
     smtp: SmtpServer | None = None
     email_to: tuple[str, ...] = ()
     email_from: str = "tidewatch@localhost"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # HTTP channels by channel name (robots, SMS, Alertmanager, further webhooks).
+    endpoints: Mapping[str, Endpoint] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.smtp is not None and not self.email_to:
             raise ValueError("TIDEWATCH_SMTP_URL is set but TIDEWATCH_ALERT_EMAIL_TO names no recipient")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> NotifyConfig:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, channels: Sequence[Channel] | None = None
+    ) -> NotifyConfig:
         env = os.environ if env is None else env
         defaults = RetryPolicy()
         smtp_url = env.get("TIDEWATCH_SMTP_URL") or None
+        endpoints = {
+            channel.name: endpoint
+            for channel in (channels if channels is not None else load_channels())
+            if (endpoint := endpoint_from_env(channel, env)) is not None
+        }
         return cls(
+            endpoints=endpoints,
             webhook_url=env.get("TIDEWATCH_WEBHOOK_URL") or None,
             smtp=parse_smtp_url(smtp_url) if smtp_url else None,
             email_to=tuple(

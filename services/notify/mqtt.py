@@ -15,7 +15,7 @@ from functools import lru_cache
 import aiomqtt
 import orjson
 
-from alerts.events import AlertEvent
+from alerts.events import CLOSING_KINDS, AlertEvent
 from schemas.registry import Registry, load_registry
 from services.config import Settings
 from services.mqtt_auth import aiomqtt_options
@@ -47,7 +47,7 @@ async def _publish(
     for event in sorted(events, key=lambda e: (e.alert_id, e.seq)):
         net = network or _network_of(event.station, registry)
         topic = alert_topic(net, event.station, event.rule)
-        resolved = event.kind == "resolved"
+        resolved = event.kind in CLOSING_KINDS
         await client.publish(topic, alert_message(event, net), qos=1, retain=not resolved)
         if resolved:
             await client.publish(topic, b"", qos=1, retain=True)

@@ -20,8 +20,11 @@ import asyncpg
 from alerts.channels import Channel, load_channels
 from alerts.events import AlertEvent
 from services.db.alerts import us
-from services.notify.config import NotifyConfig, RetryPolicy
+from services.notify.alertmanager import AlertmanagerSender
+from services.notify.config import Endpoint, NotifyConfig, RetryPolicy
+from services.notify.robots import DingTalkSender, FeishuSender, WeComSender
 from services.notify.senders import EmailSender, Sender, SendError, WebhookSender
+from services.notify.sms import SmsSender
 
 log = logging.getLogger("tidewatch.notify")
 
@@ -61,10 +64,30 @@ class DeliveryReport:
         self.dead_letters += other.dead_letters
 
 
+def endpoint_sender(endpoint: Endpoint, timeout_s: float) -> Sender:
+    """The sender of one HTTP channel; each gets the endpoint's secrets to keep out of its errors."""
+    url, secret, hidden = endpoint.url, endpoint.secret, endpoint.secrets()
+    match endpoint.type:
+        case "dingtalk":
+            return DingTalkSender(url, secret, timeout_s, hidden)
+        case "wecom":
+            return WeComSender(url, None, timeout_s, hidden)
+        case "feishu":
+            return FeishuSender(url, secret, timeout_s, hidden)
+        case "sms":
+            return SmsSender(url, endpoint.recipients, secret, timeout_s, hidden)
+        case "alertmanager":
+            return AlertmanagerSender(url, endpoint.hold_s, timeout_s, hidden)
+        case _:
+            return WebhookSender(url, timeout_s, hidden)
+
+
 def senders_from_config(config: NotifyConfig) -> dict[str, Sender]:
-    senders: dict[str, Sender] = {}
-    if config.webhook_url:
-        senders["webhook"] = WebhookSender(config.webhook_url, config.retry.timeout_s)
+    senders: dict[str, Sender] = {
+        name: endpoint_sender(endpoint, config.retry.timeout_s) for name, endpoint in config.endpoints.items()
+    }
+    if config.webhook_url and "webhook" not in senders:
+        senders["webhook"] = endpoint_sender(Endpoint("webhook", config.webhook_url), config.retry.timeout_s)
     if config.smtp is not None:
         senders["email"] = EmailSender(
             config.smtp, config.email_from, config.email_to, config.retry.timeout_s
@@ -84,10 +107,11 @@ class Notifier:
         senders: Mapping[str, Sender] | None = None,
     ) -> None:
         self.pool = pool
-        self.config = config if config is not None else NotifyConfig.from_env()
+        channels = tuple(channels) if channels is not None else load_channels()
+        self.config = config if config is not None else NotifyConfig.from_env(channels=channels)
         self.retry: RetryPolicy = self.config.retry
         self.senders = dict(senders) if senders is not None else senders_from_config(self.config)
-        known = {c.name for c in (channels if channels is not None else load_channels())}
+        known = {c.name for c in channels}
         for name in sorted(known - set(self.senders)):
             log.warning("notification channel %r is routed but not configured: its events are not sent", name)
         self._warned: set[str] = set()

@@ -1,4 +1,5 @@
-"""The senders: one try of one alert event on one channel. Retrying is the notifier's job.
+"""The plain senders (webhook, e-mail): one try of one alert event on one channel. Retrying is the
+notifier's job; the chat robots, SMS and Alertmanager have modules of their own.
 
 A sender raises `SendError`; `permanent=True` means another try cannot help (the receiver refused the
 request itself), so the event goes to the dead letter at once instead of after every retry.
@@ -12,21 +13,13 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Protocol
 
-import aiohttp
-import orjson
-
 from alerts.events import AlertEvent
-from alerts.templates import format_time_us
 from services.notify.config import SmtpServer
+from services.notify.errors import RETRY_STATUSES, SendError
+from services.notify.http import JsonPoster
+from services.notify.messages import event_lines, event_title
 
-# HTTP statuses that are worth another try: timeouts, throttling and server-side failures.
-RETRY_STATUSES = frozenset({408, 425, 429})
-
-
-class SendError(Exception):
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
+__all__ = ["RETRY_STATUSES", "EmailSender", "SendError", "Sender", "WebhookSender", "email_message"]
 
 
 class Sender(Protocol):
@@ -43,63 +36,28 @@ def event_payload(event: AlertEvent) -> dict:
 class WebhookSender:
     """POST the event JSON; `Idempotency-Key` lets a receiver drop a duplicate after a lost reply."""
 
-    def __init__(self, url: str, timeout_s: float) -> None:
+    def __init__(self, url: str, timeout_s: float, secrets: tuple[str, ...] = ()) -> None:
         self.url = url
-        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._session: aiohttp.ClientSession | None = None
+        self._poster = JsonPoster(timeout_s, secrets)
 
     async def send(self, event: AlertEvent) -> None:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
-        headers = {
-            "Content-Type": "application/json",
-            "Idempotency-Key": f"{event.alert_id}#{event.seq}",
-            "User-Agent": "tidewatch-notify",
-        }
-        try:
-            async with self._session.post(
-                self.url, data=orjson.dumps(event_payload(event)), headers=headers
-            ) as response:
-                if response.status < 300:
-                    return
-                text = (await response.text())[:200]
-                permanent = response.status < 500 and response.status not in RETRY_STATUSES
-                raise SendError(f"HTTP {response.status}: {text}", permanent=permanent)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise SendError(f"{type(exc).__name__}: {exc}") from exc
+        headers = {"Idempotency-Key": f"{event.alert_id}#{event.seq}"}
+        await self._poster.post(self.url, event_payload(event), headers)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._poster.close()
 
 
 def email_message(event: AlertEvent, sender: str, recipients: tuple[str, ...]) -> EmailMessage:
     """Subject in English, body in English and Chinese, with the alert's identity for the record."""
     message = EmailMessage()
-    message["Subject"] = f"[tidewatch] {event.message_en}"
+    message["Subject"] = event_title(event)
     message["From"] = sender
     message["To"] = ", ".join(recipients)
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = make_msgid(domain="tidewatch")
     message["X-Tidewatch-Alert"] = f"{event.alert_id}#{event.seq}"
-    message.set_content(
-        "\n".join(
-            [
-                event.message_en,
-                event.message_zh,
-                "",
-                f"alert:    {event.alert_id} (event {event.seq})",
-                f"station:  {event.station}",
-                f"rule:     {event.rule}",
-                f"event:    {event.kind}, severity {event.severity or 'none'}",
-                f"time:     {format_time_us(event.time_us)}",
-                *([f"by:       {event.actor}"] if event.actor else []),
-                *([f"comment:  {event.comment}"] if event.comment else []),
-            ]
-        )
-        + "\n"
-    )
+    message.set_content("\n".join(event_lines(event)) + "\n")
     return message
 
 

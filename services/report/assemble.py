@@ -6,28 +6,41 @@ Sea-level science is not redone here: the trend and its interval come from
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from services.report.base import (
+    ReportError,
+    Series,
+    StationInfo,
+    day_keys,
+    in_year,
+    iso_minute,
+    year_bounds_us,
+)
+from services.report.ecology import (
+    CARBON_VARS,
+    MARINE_VARS,
+    CarbonRow,
+    MarineRow,
+    WetlandRow,
+    carbon_row,
+    is_wetland,
+    marine_row,
+    wetland_row,
+)
+from services.report.episodes import Outage, SurgeEpisode, availability_pct, outages, surge_episodes
+from services.report.settings import ReportSettings
+from streams.indicators.sealevel import records as sl
 from streams.indicators.sealevel.trend import TrendResult, sea_level_trend
+
+__all__ = ["ReportError", "StationInfo", "year_bounds_us"]
 
 SEVERITIES = ("blue", "yellow", "orange", "red")
 QC_FLAG_NAMES = {1: "good", 2: "not_evaluated", 3: "suspect", 4: "fail", 9: "missing"}
-
-
-class ReportError(ValueError):
-    """A request the report cannot answer (bad year, unknown station or area): said, not guessed."""
-
-
-@dataclass(frozen=True)
-class StationInfo:
-    id: str
-    name: str
-    name_zh: str
-    kind: str
-    area: str
 
 
 @dataclass(frozen=True)
@@ -61,10 +74,22 @@ class ReportInputs:
     generated_at: str
     config_versions: dict[str, str]
     baseline_years: tuple[int, int] = (1993, 2011)
-    # (station, indicator id) -> (times µs, values) within the year: warning levels, cycle surge maxima
-    series: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # (station, indicator id) -> (times µs, values) from December two years before to the year's end,
+    # so the previous year (scorecard baselines) and the DJF season are there; sections pick their year
+    series: Series = field(default_factory=dict)
     # station -> daily maxima of QC-good significant wave height (day starts µs, m)
     wave_daily_max_m: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # station -> stored reading times of the year: first, last, gaps longer than the shortest outage rule
+    readings: dict[str, ReadingSpan] = field(default_factory=dict)
+    settings: ReportSettings = field(default_factory=ReportSettings)
+    lang: str = "zh"
+
+
+@dataclass(frozen=True)
+class ReadingSpan:
+    first_us: int | None
+    last_us: int | None
+    gaps: list[tuple[int, int]]
 
 
 WAVE_DAY_THRESHOLD_M = 4.0
@@ -108,15 +133,16 @@ class Report:
     qc_table: list[tuple[str, str, dict[str, int], float]]  # station, variable, counts, good %
     hazards: list[HazardRow] = field(default_factory=list)
     missing_sections: list[str] = field(default_factory=list)
-
-
-def year_bounds_us(year: int) -> tuple[int, int]:
-    """[1 Jan year, 1 Jan year+1) in µs UTC; a year outside 1990..2100 is refused."""
-    if not 1990 <= year <= 2100:
-        raise ReportError(f"year {year} is outside 1990..2100")
-    start = dt.datetime(year, 1, 1, tzinfo=dt.UTC)
-    end = dt.datetime(year + 1, 1, 1, tzinfo=dt.UTC)
-    return int(start.timestamp() * 1_000_000), int(end.timestamp() * 1_000_000)
+    surge_episodes: dict[str, list[SurgeEpisode]] = field(default_factory=dict)
+    marine: list[MarineRow] = field(default_factory=list)
+    wetlands: list[WetlandRow] = field(default_factory=list)
+    carbon: list[CarbonRow] = field(default_factory=list)
+    # previous year's rows, for the scorecard's baselines
+    previous: dict[str, dict[str, object]] = field(default_factory=dict)
+    outages: dict[str, list[Outage]] = field(default_factory=dict)
+    availability: dict[tuple[str, str], float | None] = field(default_factory=dict)
+    span_us: tuple[int, int] = (0, 0)
+    scorecard: list = field(default_factory=list)
 
 
 def _years(month_start_us: np.ndarray) -> np.ndarray:
@@ -162,33 +188,26 @@ def sea_level_row(station: StationInfo, msl: MonthlyMsl, year: int, baseline: tu
     )
 
 
-def _day_keys(times_us: np.ndarray) -> np.ndarray:
-    return np.asarray(times_us, dtype=np.int64) // 86_400_000_000
-
-
 def _levels_reached(times_us: np.ndarray, levels: np.ndarray) -> tuple[dict[str, int], dict[str, int]]:
     """Per warning colour: how many entries reach it (>=) and on how many UTC days."""
     counts, days = {}, {}
     for k, colour in enumerate(SEVERITIES, start=1):
         sel = np.isfinite(levels) & (levels >= k)
         counts[colour] = int(sel.sum())
-        days[colour] = int(np.unique(_day_keys(times_us[sel])).size)
+        days[colour] = int(np.unique(day_keys(times_us[sel])).size)
     return counts, days
 
 
 def hazard_row(st: StationInfo, inputs: ReportInputs) -> HazardRow:
-    from streams.indicators.sealevel import records as sl
-
-    surge = inputs.series.get((st.id, sl.SURGE_MAX_CYCLE))
+    surge = in_year(inputs.series, st.id, sl.SURGE_MAX_CYCLE, inputs.year)
     max_surge = None
-    if surge is not None and np.isfinite(surge[1]).any():
-        i = int(np.nanargmax(surge[1]))
-        when = dt.datetime.fromtimestamp(int(surge[0][i]) / 1e6, dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
-        max_surge = (when, float(surge[1][i]))
-    hw = inputs.series.get((st.id, sl.WATER_LEVEL_WARNING))
-    hw_counts, hw_days = _levels_reached(*hw) if hw is not None else (None, None)
-    wave = inputs.series.get((st.id, sl.WAVE_WARNING))
-    wave_days = _levels_reached(*wave)[1] if wave is not None else None
+    if surge[1].size:
+        i = int(np.argmax(surge[1]))
+        max_surge = (iso_minute(surge[0][i]), float(surge[1][i]))
+    hw = in_year(inputs.series, st.id, sl.WATER_LEVEL_WARNING, inputs.year)
+    hw_counts, hw_days = _levels_reached(*hw) if hw[0].size else (None, None)
+    wave = in_year(inputs.series, st.id, sl.WAVE_WARNING, inputs.year)
+    wave_days = _levels_reached(*wave)[1] if wave[0].size else None
     daily = inputs.wave_daily_max_m.get(st.id)
     ge4 = int(np.sum(daily[1] >= WAVE_DAY_THRESHOLD_M)) if daily is not None else None
     return HazardRow(st, max_surge, hw_counts, hw_days, wave_days, ge4)
@@ -224,14 +243,8 @@ def assemble(inputs: ReportInputs) -> Report:
         (s, v, c, 100.0 * c.get("good", 0) / sum(c.values())) for (s, v), c in sorted(per_series.items())
     ]
     hazards = [hazard_row(st, inputs) for st in inputs.stations if st.kind in HAZARD_KINDS]
-    missing = [
-        "风暴潮事件划分 / storm-surge events as episodes (only the year's maxima and warning days here)",
-        "海洋生态 / marine ecology (SST anomaly, heatwaves, hypoxia, bloom, pH)",
-        "湿地 / wetlands (hydroperiod, salt intrusion)",
-        "蓝碳 / blue carbon (NEE, CH4, balance)",
-        "指标评分表 / indicator scorecard with grading bands",
-    ]
-    return Report(
+    stations, ser, year = inputs.stations, inputs.series, inputs.year
+    report = Report(
         inputs=inputs,
         sea_level=sea_level,
         stations_without_sea_level=without,
@@ -240,8 +253,56 @@ def assemble(inputs: ReportInputs) -> Report:
         unacknowledged=unacked,
         qc_table=qc_table,
         hazards=hazards,
-        missing_sections=missing,
-    )
+        missing_sections=[],
+        surge_episodes={st.id: episodes_of(st, inputs) for st in stations if st.kind == "tide_gauge"},
+        marine=[marine_row(st, ser, year) for st in stations if st.measures(*MARINE_VARS)],
+        wetlands=[wetland_row(st, ser, year) for st in stations if is_wetland(st)],
+        carbon=[carbon_row(st, ser, year) for st in stations if st.measures(*CARBON_VARS)],
+        previous={
+            "marine": {st.id: marine_row(st, ser, year - 1) for st in stations if st.measures(*MARINE_VARS)},
+            "wetlands": {st.id: wetland_row(st, ser, year - 1) for st in stations if is_wetland(st)},
+            "carbon": {st.id: carbon_row(st, ser, year - 1) for st in stations if st.measures(*CARBON_VARS)},
+        },
+        span_us=(span := reading_span_us(inputs)),
+        outages={st.id: station_outages(st, inputs, span) for st in inputs.stations},
+        availability={
+            (s, v): availability_pct(
+                sum(n for k, n in c.items() if k != "missing"), span, _interval(inputs, s)
+            )
+            for s, v, c, _ in qc_table
+        },
+    )  # fmt: skip
+    from services.report.scorecard import scorecard
+
+    return dataclasses.replace(report, scorecard=scorecard(report))
+
+
+def _interval(inputs: ReportInputs, station: str) -> float:
+    return next((s.sampling_interval_s for s in inputs.stations if s.id == station), 0.0)
+
+
+def reading_span_us(inputs: ReportInputs) -> tuple[int, int]:
+    """The part of the year a report can expect readings for: up to its generation stamp if that is
+    earlier than the year's end (a report of the running year)."""
+    start, end = year_bounds_us(inputs.year)
+    try:
+        made = dt.datetime.fromisoformat(inputs.generated_at)
+    except ValueError:
+        return start, end
+    if made.tzinfo is None:
+        made = made.replace(tzinfo=dt.UTC)
+    return start, max(start, min(end, int(made.timestamp() * 1_000_000)))
+
+
+def station_outages(st: StationInfo, inputs: ReportInputs, span: tuple[int, int]) -> list[Outage]:
+    r = inputs.readings.get(st.id, ReadingSpan(None, None, []))
+    return outages(r.gaps, r.first_us, r.last_us, span, st.sampling_interval_s, inputs.settings)
+
+
+def episodes_of(st: StationInfo, inputs: ReportInputs) -> list[SurgeEpisode]:
+    surge = in_year(inputs.series, st.id, sl.SURGE_MAX_CYCLE, inputs.year)
+    warn = in_year(inputs.series, st.id, sl.WATER_LEVEL_WARNING, inputs.year)
+    return surge_episodes(*surge, *warn, inputs.settings)
 
 
 def deseasoned_monthly(msl: MonthlyMsl) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

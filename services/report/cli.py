@@ -12,6 +12,8 @@ from services.config import Settings
 from services.report.assemble import ReportError, assemble, year_bounds_us
 from services.report.queries import config_versions, load_inputs
 from services.report.render import to_html, to_pdf
+from services.report.settings import load_settings
+from services.report.text import LANGS
 
 
 def now_stamp() -> str:
@@ -27,17 +29,24 @@ async def build_report(
     area: str | None = None,
     fmt: str = "html",
     generated_at: str | None = None,
+    lang: str = "zh",
+    settings_path: str | None = None,
 ) -> bytes:
     """The report's bytes; one function behind the CLI and the API so both give the same document."""
     if fmt not in ("html", "pdf"):
         raise ReportError(f"unknown format {fmt!r} (html or pdf)")
+    if lang not in LANGS:
+        raise ReportError(f"unknown language {lang!r} (zh or en)")
+    report_settings = load_settings(settings_path)
     inputs = await load_inputs(
         conn,
         year,
         station=station,
         area=area,
         generated_at=generated_at or now_stamp(),
-        versions=config_versions(settings.registry_path),
+        versions=config_versions(settings.registry_path, report_settings),
+        settings=report_settings,
+        lang=lang,
     )
     page = to_html(assemble(inputs))
     return page.encode() if fmt == "html" else to_pdf(page)
@@ -50,6 +59,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     scope.add_argument("--station")
     scope.add_argument("--area")
     p.add_argument("--format", choices=("html", "pdf"), default="html")
+    p.add_argument("--lang", choices=LANGS, default="zh", help="zh: Chinese first, then English; en: English")
+    p.add_argument("--settings", help="report settings YAML (default: services/report/report.yaml)")
     p.add_argument("--generated-at", help="stamp to print instead of now (reproducible output)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=run)
@@ -67,6 +78,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 area=args.area,
                 fmt=args.format,
                 generated_at=args.generated_at,
+                lang=getattr(args, "lang", "zh"),
+                settings_path=getattr(args, "settings", None),
             )
         finally:
             await conn.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from importlib import metadata
 from pathlib import Path
 
@@ -10,26 +11,34 @@ import asyncpg
 import numpy as np
 
 from schemas.registry import default_registry_path
-from services.report.assemble import (
-    AlertRow,
-    MonthlyMsl,
-    ReportError,
-    ReportInputs,
-    StationInfo,
-    year_bounds_us,
-)
+from services.report.assemble import AlertRow, MonthlyMsl, ReadingSpan, ReportInputs
+from services.report.base import ReportError, StationInfo, date_us, year_bounds_us
+from services.report.ecology import report_indicator_ids
+from services.report.episodes import outage_gap_us
+from services.report.settings import ReportSettings, load_settings
 from streams.indicators.sealevel import records as sl
 
 _US = "(extract(epoch FROM {c}) * 1000000)::bigint"
 
 
-def config_versions(registry_path: str | None) -> dict[str, str]:
-    """The package version and the registry file's hash: same inputs, same stamp."""
+def config_versions(
+    registry_path: str | None, report_settings: ReportSettings | None = None
+) -> dict[str, str]:
+    """The package version, the registry file's hash and report.yaml's: same inputs, same stamp."""
     out = {"tidewatch": metadata.version("tidewatch")}
     path = Path(registry_path) if registry_path else default_registry_path()
     if path.is_file():
         out["registry_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    out["report_settings_sha256"] = (report_settings or load_settings()).sha256
     return out
+
+
+def _station(r: asyncpg.Record) -> StationInfo:
+    thresholds = r["thresholds"]
+    if isinstance(thresholds, str):
+        thresholds = json.loads(thresholds)
+    return StationInfo(r["id"], r["name"], r["name_zh"], r["kind"], r["area"], tuple(r["variables"]),
+                       float(r["sampling_interval_s"]), dict(thresholds or {}))  # fmt: skip
 
 
 async def load_inputs(
@@ -41,10 +50,16 @@ async def load_inputs(
     generated_at: str,
     versions: dict[str, str],
     baseline_years: tuple[int, int] = (1993, 2011),
+    settings: ReportSettings | None = None,
+    lang: str = "zh",
 ) -> ReportInputs:
     start_us, end_us = year_bounds_us(year)
-    rows = await conn.fetch("SELECT id, name, name_zh, kind, area FROM stations ORDER BY id")
-    stations = [StationInfo(r["id"], r["name"], r["name_zh"], r["kind"], r["area"]) for r in rows]
+    settings = settings or load_settings()
+    rows = await conn.fetch(
+        """SELECT id, name, name_zh, kind, area, variables, sampling_interval_s, thresholds
+           FROM stations ORDER BY id"""
+    )
+    stations = [_station(r) for r in rows]
     if station is not None:
         stations = [s for s in stations if s.id == station]
         if not stations:
@@ -112,7 +127,7 @@ async def load_inputs(
         f"""SELECT station_id, indicator, {_US.format(c="time")} AS t, value FROM indicators
             WHERE station_id = ANY($1) AND indicator = ANY($4) AND time >= to_timestamp($2 / 1e6)
               AND time < to_timestamp($3 / 1e6) ORDER BY station_id, indicator, time""",
-        ids, start_us, end_us, HAZARD_INDICATORS,
+        ids, date_us(year - 2, 12, 1), end_us, HAZARD_INDICATORS + report_indicator_ids(),
     )  # fmt: skip
     series = _arrays(series_rows, ("station_id", "indicator"))
     wave_rows = await conn.fetch(
@@ -124,6 +139,7 @@ async def load_inputs(
         ids, start_us, end_us,
     )  # fmt: skip
     waves = {k[0]: v for k, v in _arrays(wave_rows, ("station_id",)).items()}
+    readings = await _reading_spans(conn, ids, start_us, end_us, settings)
     scope = f"station {station}" if station else f"area {area}" if area else "network"
     return ReportInputs(
         year=year,
@@ -139,7 +155,36 @@ async def load_inputs(
         baseline_years=baseline_years,
         series=series,
         wave_daily_max_m=waves,
+        readings=readings,
+        settings=settings,
+        lang=lang,
     )
+
+
+async def _reading_spans(
+    conn: asyncpg.Connection, ids: list[str], start_us: int, end_us: int, settings: ReportSettings
+) -> dict[str, ReadingSpan]:
+    """First and last stored reading (any variable, any flag) of the year per station, and the gaps
+    between readings longer than the shortest outage rule (the station's own rule is applied later)."""
+    bounds = await conn.fetch(
+        f"""SELECT station_id, {_US.format(c="min(time)")} AS a, {_US.format(c="max(time)")} AS b
+            FROM observations WHERE station_id = ANY($1) AND time >= to_timestamp($2 / 1e6)
+              AND time < to_timestamp($3 / 1e6) GROUP BY 1""",
+        ids, start_us, end_us,
+    )  # fmt: skip
+    gaps = await conn.fetch(
+        f"""WITH t AS (SELECT DISTINCT station_id, time FROM observations WHERE station_id = ANY($1)
+                         AND time >= to_timestamp($2 / 1e6) AND time < to_timestamp($3 / 1e6)),
+                 g AS (SELECT station_id, time, lag(time) OVER (PARTITION BY station_id ORDER BY time) AS prev
+                         FROM t)
+            SELECT station_id, {_US.format(c="prev")} AS a, {_US.format(c="time")} AS b FROM g
+            WHERE time - prev > make_interval(secs => $4) ORDER BY station_id, time""",
+        ids, start_us, end_us, outage_gap_us(0.0, settings) / 1e6,
+    )  # fmt: skip
+    out = {r["station_id"]: ReadingSpan(r["a"], r["b"], []) for r in bounds}
+    for r in gaps:
+        out[r["station_id"]].gaps.append((r["a"], r["b"]))
+    return out
 
 
 HAZARD_INDICATORS = [sl.WATER_LEVEL_WARNING, sl.WAVE_WARNING, sl.SURGE_MAX_CYCLE]

@@ -1,208 +1,408 @@
 """HTML (self-contained, figures inline) and PDF (WeasyPrint, Noto CJK embedded) of an assembled report.
 
-Figures use matplotlib's Agg backend with fixed settings and no PNG metadata, so the same report gives
-the same bytes. Chinese first, English second, units on every number and axis.
+The language is the report's ``lang``: ``zh`` (default) writes every label Chinese first, then English;
+``en`` writes English only. Units go on every number and axis; a part without stored data says so.
 """
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import html
-import io
 
-import matplotlib
-import matplotlib.dates
+from services.report.assemble import SEVERITIES, Report
+from services.report.base import iso_minute
+from services.report.figures import CJK_FONT, figure_png, inline_img
+from services.report.render_ecology import carbon_section, marine_section, wetland_section
+from services.report.scorecard import ScoreRow
+from services.report.text import Text
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-import numpy as np
-
-from services.report.assemble import SEVERITIES, MonthlyMsl, Report, deseasoned_monthly
-
-CJK_FONT = "Noto Sans CJK JP"
-RC = {
-    "font.family": [CJK_FONT, "DejaVu Sans"],
-    "font.size": 9,
-    "figure.dpi": 100,
-    "savefig.dpi": 100,
-    "axes.unicode_minus": False,
-    "path.simplify": False,
-}
-LEVEL_ZH = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}
+__all__ = ["figure_png", "to_html", "to_pdf"]
 
 
-def _fmt(v: float | None, digits: int = 1) -> str:
-    return "无数据 / no data" if v is None else f"{v:.{digits}f}"
-
-
-def figure_png(msl: MonthlyMsl, slope_mm_yr: float | None, title: str) -> bytes:
-    """Deseasoned monthly MSL with the trend line, and the seasonal cycle (both in mm)."""
-    starts, deseasoned, cycle = deseasoned_monthly(msl)
-    t = starts.astype("datetime64[us]").astype("datetime64[M]")
-    years = (starts - starts[0]) / (365.2425 * 86400e6)
-    with plt.rc_context(RC):
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(8.0, 3.0), gridspec_kw={"width_ratios": [2, 1]})
-        a1.plot(t.astype("datetime64[D]"), deseasoned * 1000.0, marker="o", ms=2, lw=1)
-        if slope_mm_yr is not None:
-            ok = np.isfinite(deseasoned)
-            centre_y, centre_t = float(np.mean(deseasoned[ok]) * 1000), float(np.mean(years[ok]))
-            a1.plot(
-                t.astype("datetime64[D]"),
-                centre_y + slope_mm_yr * (years - centre_t),
-                color="C3",
-                label=f"趋势 trend {slope_mm_yr:.1f} mm/yr",
-            )
-            a1.legend(loc="best")
-        a1.xaxis.set_major_locator(matplotlib.dates.YearLocator())
-        a1.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%Y"))
-        a1.set_title(f"{title} 去季节月均海平面 / deseasoned monthly MSL")
-        a1.set_ylabel("mm (相对基面 above datum)")
-        a2.bar(np.arange(1, 13), cycle * 1000.0)
-        a2.set_title("季节循环 / seasonal cycle")
-        a2.set_xlabel("月 month")
-        a2.set_ylabel("mm")
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", metadata={"Software": None})
-        plt.close(fig)
-    return buf.getvalue()
-
-
-def _table(head: list[str], rows: list[list[str]]) -> str:
-    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _us_iso(us: int | None) -> str:
-    if us is None:
-        return "无数据 / no data"
-    return dt.datetime.fromtimestamp(us / 1e6, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def to_html(report: Report) -> str:
-    inp = report.inputs
-    parts = [f"<h1>{inp.year} 年度监测评估报告 / Annual assessment report {inp.year}</h1>"]
-    versions = ", ".join(f"{k} {v}" for k, v in sorted(inp.config_versions.items()))
+def _summary(report: Report, t: Text) -> list[str]:
+    parts = [f"<h2>1. {t('摘要', 'Summary')}</h2>"]
     parts.append(
-        "<p class='stamp'>"
-        f"范围 scope: {html.escape(inp.scope)} · 生成时间 generated: {html.escape(inp.generated_at)} · "
-        f"数据截至 data as of: {_us_iso(inp.as_of_us)} · 配置版本 config: {html.escape(versions)} · "
-        f"基准期 baseline: {inp.baseline_years[0]}–{inp.baseline_years[1]}</p>"
-    )
-    parts.append("<h2>1. 摘要 / Summary</h2>")
-    parts.append(
-        _table(
-            ["预警级别 level", "预警数 warnings (count)", "确认用时中位数 median time to acknowledge (min)"],
+        t.table(
             [
-                [
-                    f"{LEVEL_ZH.get(s, s)} {s}",
-                    str(report.warnings_by_level.get(s, 0)),
-                    _fmt(report.median_ack_minutes.get(s)),
-                ]
+                t("预警级别", "level"),
+                t("预警数", "warnings") + " (count)",
+                t("确认用时中位数", "median time to acknowledge") + " (min)",
+            ],
+            [
+                [t.level(s), str(report.warnings_by_level.get(s, 0)), t.num(report.median_ack_minutes.get(s))]
                 for s in SEVERITIES
             ],
         )
     )
-    parts.append(f"<p>未确认预警 unacknowledged warnings: {report.unacknowledged}</p>")
-    parts.append("<h2>2. 海平面 / Sea level</h2>")
+    parts.append(f"<p>{t('未确认预警', 'unacknowledged warnings')}: {report.unacknowledged}</p>")
+    records = []
+    surges = [(h.max_surge_m[1], h.max_surge_m[0], h.station) for h in report.hazards if h.max_surge_m]
+    if surges:
+        m, when, st = max(surges, key=lambda x: x[0])
+        records.append([t("最大增水", "largest surge"), f"{m:.3f} m", f"{t.station(st)}, {when}"])
+    waves = [
+        (m.heatwaves.strongest, m.station) for m in report.marine if m.heatwaves and m.heatwaves.strongest
+    ]
+    if waves:
+        ev, st = max(waves, key=lambda x: x[0].intensity_max_degC)
+        records.append(
+            [
+                t("最强海洋热浪", "strongest marine heatwave"),
+                f"{ev.intensity_max_degC:.2f} °C",
+                f"{t.station(st)}, {ev.start_day}, {ev.duration_d:.0f} d",
+            ]
+        )
+    if records:
+        parts.append(
+            t.table(
+                [t("年度记录", "record of the year"), t("数值", "value"), t("站与时间", "where, when")],
+                records,
+            )
+        )
+    if report.carbon:
+        parts.append(
+            t.table(
+                [
+                    t("站", "site"),
+                    t("年净碳收支", "annual net carbon") + " (g C m-2)",
+                    t("覆盖率", "coverage") + " (%)",
+                    t("碳汇/碳源判定", "sink/source verdict"),
+                ],
+                [
+                    [
+                        t.station(c.station),
+                        t.num(c.year.net_gC_m2 if c.year else None, 1),
+                        t.num(c.year.coverage_pct if c.year else None, 1),
+                        t.verdict(c.verdict),
+                    ]
+                    for c in report.carbon
+                ],
+            )
+        )
+    return parts
+
+
+def _sea_level(report: Report, t: Text) -> list[str]:
+    inp = report.inputs
+    parts = [f"<h2>2. {t('海平面', 'Sea level')}</h2>"]
     if report.sea_level:
         rows = []
         for r in report.sea_level:
             tr = r.trend
             rows.append(
                 [
-                    f"{r.station.name_zh} {r.station.name}",
-                    _fmt(r.annual_mean_m, 3),
-                    _fmt(r.anomaly_vs_baseline_mm),
-                    _fmt(r.anomaly_vs_previous_mm),
-                    "记录不足 record too short (<24 months)"
+                    t.station(r.station),
+                    t.num(r.annual_mean_m, 3),
+                    t.num(r.anomaly_vs_baseline_mm),
+                    t.num(r.anomaly_vs_previous_mm),
+                    t("记录不足", "record too short (<24 months)")
                     if tr is None
                     else f"{tr.slope_mm_yr:.1f} [{tr.ci_low_mm_yr:.1f}, {tr.ci_high_mm_yr:.1f}]",
-                    _fmt(tr.record_years if tr else None, 2),
+                    t.num(tr.record_years if tr else None, 2),
                     f"{r.months_in_year}/12, {r.completeness_pct:.1f}",
-                    f"{r.record_month[0]} {r.record_month[1]:.3f}" if r.record_month else "无数据 / no data",
+                    f"{r.record_month[0]} {r.record_month[1]:.3f}" if r.record_month else t.no_data,
                 ]
             )
         parts.append(
-            _table(
+            t.table(
                 [
-                    "站 station",
-                    "年均海平面 annual MSL (m)",
-                    "距基准期 anomaly vs baseline (mm)",
-                    "较上年 vs previous year (mm)",
-                    "趋势 trend, 95 % CI (mm/yr)",
-                    "记录长度 record (yr)",
-                    "月数, 完整率 months, completeness (%)",
-                    "最高月 record month (m)",
+                    t("站", "station"),
+                    t("年均海平面", "annual MSL") + " (m)",
+                    t("距基准期", "anomaly vs baseline") + " (mm)",
+                    t("较上年", "vs previous year") + " (mm)",
+                    t("趋势", "trend") + ", 95 % CI (mm/yr)",
+                    t("记录长度", "record") + " (yr)",
+                    t("月数, 完整率", "months, completeness") + " (%)",
+                    t("最高月", "record month") + " (m)",
                 ],
                 rows,
             )
         )
+        labels = {
+            "trend": t("趋势", "trend"),
+            "deseasoned": t("去季节月均海平面", "deseasoned monthly MSL"),
+            "datum": "mm (" + t("相对基面", "above datum") + ")",
+            "cycle": t("季节循环", "seasonal cycle"),
+            "month": t("月", "month"),
+        }
         for r in report.sea_level:
-            msl = report.inputs.msl[r.station.id]
-            png = figure_png(msl, r.trend.slope_mm_yr if r.trend else None, r.station.name_zh)
-            parts.append(
-                f"<figure><img alt='{html.escape(r.station.id)}' "
-                f"src='data:image/png;base64,{base64.b64encode(png).decode()}'/></figure>"
+            png = figure_png(
+                inp.msl[r.station.id],
+                r.trend.slope_mm_yr if r.trend else None,
+                t.station_short(r.station),
+                labels,
             )
+            parts.append(inline_img(png, r.station.id))
     for st in report.stations_without_sea_level:
         parts.append(
-            f"<p class='missing'>{html.escape(st.name_zh)} {html.escape(st.name)}: "
-            f"本年无月均海平面 / no monthly mean sea level stored for {inp.year}</p>"
+            t.missing(
+                f"{t.station(st)}: "
+                + t("本年无月均海平面", f"no monthly mean sea level stored for {inp.year}")
+            )
         )
     if not report.sea_level and not report.stations_without_sea_level:
-        parts.append("<p class='missing'>范围内无验潮站 / no tide gauge in this scope</p>")
-    parts.append("<h2>3. 沿海灾害 / Coastal hazards</h2>")
-    if report.hazards:
-        nd = "无数据 / no data"
+        parts.append(t.missing(t("范围内无验潮站", "no tide gauge in this scope")))
+    return parts
 
-        def levels(d: dict[str, int] | None) -> str:
-            return nd if d is None else ", ".join(f"{LEVEL_ZH[k]} {k} {d[k]}" for k in SEVERITIES)
 
-        parts.append(_table(
-            ["站 station", "最大增水 max surge (m, UTC)", "达各级警戒高潮 high waters ≥ level (count)",
-             "达各级警戒天数 days ≥ level (d)", "波浪预警天数 wave days ≥ level (d)",
-             "波高≥4 m 天数 days Hs ≥ 4 m (d)"],
-            [[f"{h.station.name_zh} {h.station.name}",
-              nd if h.max_surge_m is None else f"{h.max_surge_m[1]:.3f} ({h.max_surge_m[0]})",
-              levels(h.high_waters_at_level), levels(h.days_at_level), levels(h.wave_days_at_level),
-              nd if h.wave_days_ge_4m is None else str(h.wave_days_ge_4m)] for h in report.hazards],
-        ))  # fmt: skip
+def _hazards(report: Report, t: Text) -> list[str]:
+    parts = [f"<h2>3. {t('沿海灾害', 'Coastal hazards')}</h2>"]
+    if not report.hazards:
+        return [*parts, t.missing(t("范围内无验潮站或浮标", "no tide gauge or buoy in this scope"))]
+
+    def levels(d: dict[str, int] | None) -> str:
+        return t.no_data if d is None else ", ".join(f"{t.level(k)} {d[k]}" for k in SEVERITIES)
+
+    parts.append(
+        t.table(
+            [
+                t("站", "station"),
+                t("最大增水", "max surge") + " (m, UTC)",
+                t("达各级警戒高潮", "high waters ≥ level") + " (count)",
+                t("达各级警戒天数", "days ≥ level") + " (d)",
+                t("波浪预警天数", "wave days ≥ level") + " (d)",
+                t("波高≥4 m 天数", "days Hs ≥ 4 m") + " (d)",
+            ],
+            [
+                [
+                    t.station(h.station),
+                    t.no_data if h.max_surge_m is None else f"{h.max_surge_m[1]:.3f} ({h.max_surge_m[0]})",
+                    levels(h.high_waters_at_level),
+                    levels(h.days_at_level),
+                    levels(h.wave_days_at_level),
+                    t.no_data if h.wave_days_ge_4m is None else str(h.wave_days_ge_4m),
+                ]
+                for h in report.hazards
+            ],
+        )
+    )
+    s = report.inputs.settings
+    parts.append(f"<h3>{t('风暴潮过程', 'Storm-surge episodes')}</h3>")
+    parts.append(
+        "<p class='note'>"
+        + t(
+            f"潮周期最大增水 ≥ {s.surge_threshold_m:.2f} m 的连续潮周期"
+            f"（间隔 ≤ {s.surge_max_gap_h:.0f} h 合并）",
+            f"consecutive tidal cycles with max surge ≥ {s.surge_threshold_m:.2f} m, joined within "
+            f"{s.surge_max_gap_h:.0f} h (surge_max_cycle_m)",
+        )
+        + "</p>"
+    )
+    rows = []
+    for sid, episodes in report.surge_episodes.items():
+        st = next(x for x in report.inputs.stations if x.id == sid)
+        for e in episodes:
+            rows.append(
+                [
+                    t.station(st),
+                    iso_minute(e.start_us),
+                    iso_minute(e.end_us),
+                    str(e.cycles),
+                    f"{e.peak_m:.3f} ({iso_minute(e.peak_us)})",
+                    t.level(SEVERITIES[e.highest_warning - 1])
+                    if e.highest_warning
+                    else t("未达警戒", "none"),
+                ]
+            )
+    if rows:
+        parts.append(
+            t.table(
+                [
+                    t("站", "station"),
+                    t("开始", "start") + " (UTC)",
+                    t("结束", "end") + " (UTC)",
+                    t("潮周期数", "cycles"),
+                    t("最大增水", "peak surge") + " (m, UTC)",
+                    t("最高警戒级别", "highest warning level"),
+                ],
+                rows,
+            )
+        )
+    elif report.surge_episodes:
+        parts.append(
+            t.missing(
+                t("本年无风暴潮过程或无增水数据", "no storm-surge episode (or no surge stored) this year")
+            )
+        )
     else:
-        parts.append("<p class='missing'>范围内无验潮站或浮标 / no tide gauge or buoy in this scope</p>")
-    parts.append("<h2>8. 数据质量附录 / Data-quality annex</h2>")
+        parts.append(t.missing(t("范围内无验潮站", "no tide gauge in this scope")))
+    return parts
+
+
+def _scorecard(report: Report, t: Text) -> list[str]:
+    parts = [f"<h2>7. {t('指标评分表', 'Indicator scorecard')}</h2>"]
+    parts.append(
+        "<p class='note'>"
+        + t(
+            "基准值为上一年同一指标；变化为本年减上一年（海平面为趋势 mm/yr）；分级带见 report.yaml",
+            "baseline: the same indicator's previous year; change: this year − previous (sea level: the "
+            "trend, mm/yr); grades from the bands in report.yaml",
+        )
+        + "</p>"
+    )
+    if not report.scorecard:
+        return [*parts, t.missing(t("无可评分指标", "no indicator to score"))]
+    digits = {"ph_mean": 2, "sst_anomaly_degC": 2}
+    scored = [r for r in report.scorecard if not _empty(r)]
+    parts.append(
+        t.table(
+            [
+                t("指标", "indicator"),
+                t("站", "station"),
+                t("单位", "unit"),
+                t("方法/标准", "method / standard"),
+                t("基准（上年）", "baseline (previous year)"),
+                t("本年", "this year"),
+                t("变化/趋势", "change / trend"),
+                t("等级", "grade"),
+            ],
+            [
+                [
+                    t(r.spec.zh, r.spec.en),
+                    t.station(r.station),
+                    r.spec.unit,
+                    r.spec.method,
+                    t.num(r.baseline, digits.get(r.spec.key, 1)),
+                    t.num(r.value, digits.get(r.spec.key, 1)),
+                    t.num(r.trend, digits.get(r.spec.key, 1))
+                    + ("" if r.trend is None else f" {r.trend_unit}"),
+                    t.no_data if r.value is None else t.grade(r.grade),
+                ]
+                for r in scored
+            ],
+        )
+    )
+    unscored: dict[str, list[str]] = {}
+    for r in report.scorecard:
+        if _empty(r):
+            unscored.setdefault(t(r.spec.zh, r.spec.en), []).append(t.station(r.station))
+    for name, stations in unscored.items():
+        parts.append(
+            t.missing(
+                f"{name}: {t('两年均无数据', 'no data this year or the year before')}: " + ", ".join(stations)
+            )
+        )
+    return parts
+
+
+def _empty(row: ScoreRow) -> bool:
+    """A scorecard row with nothing to show: it is named in one line per indicator instead."""
+    return row.value is None and row.baseline is None and row.trend is None
+
+
+def _annex(report: Report, t: Text) -> list[str]:
+    inp = report.inputs
+    parts = [f"<h2>8. {t('数据质量附录', 'Data-quality annex')}</h2>"]
+    span = report.span_us
+    parts.append(
+        f"<p class='note'>{t('统计时段', 'period assessed')}: "
+        f"{iso_minute(span[0])} – {iso_minute(span[1])}</p>"
+    )
     if report.qc_table:
         parts.append(
-            _table(
-                ["站 station", "变量 variable", "QC 标记 flags (readings)", "良好率 good (%)"],
+            t.table(
                 [
-                    [s, v, ", ".join(f"{k} {n}" for k, n in sorted(c.items())), f"{g:.1f}"]
+                    t("站", "station"),
+                    t("变量", "variable"),
+                    t("QC 标记", "QC flags") + " (readings)",
+                    t("良好率", "good") + " (%)",
+                    t("可用率", "availability") + " (%)",
+                ],
+                [
+                    [
+                        s,
+                        v,
+                        ", ".join(f"{k} {n}" for k, n in sorted(c.items())),
+                        f"{g:.1f}",
+                        t.num(report.availability.get((s, v))),
+                    ]
                     for s, v, c, g in report.qc_table
                 ],
             )
         )
     else:
-        parts.append(f"<p class='missing'>本年无观测 / no observations stored for {inp.year}</p>")
+        parts.append(t.missing(t("本年无观测", f"no observations stored for {inp.year}")))
     parts.append(
-        _table(
-            ["拒收原因 dead-letter reason", "条数 count"],
-            [[k, str(v)] for k, v in sorted(report.inputs.dead_letters.items())] or [["无 none", "0"]],
+        t.table(
+            [t("拒收原因", "dead-letter reason"), t("条数", "count")],
+            [[k, str(v)] for k, v in sorted(inp.dead_letters.items())] or [[t("无", "none"), "0"]],
         )
     )
+    parts.append(f"<h3>{t('站点中断', 'Station outages')}</h3>")
+    s = inp.settings
     parts.append(
-        "<h2>尚未包含 / Not yet in this report</h2><ul>"
-        + "".join(f"<li>{html.escape(m)}</li>" for m in report.missing_sections)
-        + "</ul>"
+        "<p class='note'>"
+        + t(
+            f"相邻两次存储读数间隔超过 max({s.outage_min_gap_s:.0f} s, "
+            f"{s.outage_min_intervals:.0f} × 采样间隔)",
+            f"a gap between stored readings longer than max({s.outage_min_gap_s:.0f} s, "
+            f"{s.outage_min_intervals:.0f} × sampling interval)",
+        )
+        + "</p>"
     )
+    rows = []
+    for st in inp.stations:
+        gaps = report.outages.get(st.id, [])
+        longest = max(gaps, key=lambda g: g.hours) if gaps else None
+        rows.append(
+            [
+                t.station(st),
+                str(len(gaps)),
+                f"{sum(g.hours for g in gaps):.1f}",
+                t("无", "none")
+                if longest is None
+                else f"{longest.hours:.1f} h ({iso_minute(longest.start_us)} – {iso_minute(longest.end_us)})",
+            ]
+        )
+    parts.append(
+        t.table(
+            [
+                t("站", "station"),
+                t("中断次数", "outages"),
+                t("中断总时数", "hours out") + " (h)",
+                t("最长中断", "longest outage"),
+            ],
+            rows,
+        )
+    )
+    return parts
+
+
+def to_html(report: Report) -> str:
+    inp = report.inputs
+    t = Text(inp.lang)
+    parts = [f"<h1>{t(f'{inp.year} 年度监测评估报告', f'Annual assessment report {inp.year}')}</h1>"]
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(inp.config_versions.items()))
+    parts.append(
+        "<p class='stamp'>"
+        f"{t('范围', 'scope')}: {html.escape(inp.scope)} · "
+        f"{t('生成时间', 'generated')}: {html.escape(inp.generated_at)} · "
+        f"{t('数据截至', 'data as of')}: {iso_minute(inp.as_of_us) if inp.as_of_us else t.no_data} · "
+        f"{t('配置版本', 'config')}: {html.escape(versions)} · "
+        f"{t('基准期', 'baseline')}: {inp.baseline_years[0]}–{inp.baseline_years[1]}</p>"
+    )
+    parts += _summary(report, t)
+    parts += _sea_level(report, t)
+    parts += _hazards(report, t)
+    parts += marine_section(report, t)
+    parts += wetland_section(report, t)
+    parts += carbon_section(report, t)
+    parts += _scorecard(report, t)
+    parts += _annex(report, t)
+    if report.missing_sections:
+        parts.append(
+            f"<h2>{t('尚未包含', 'Not yet in this report')}</h2><ul>"
+            + "".join(f"<li>{html.escape(m)}</li>" for m in report.missing_sections)
+            + "</ul>"
+        )
     style = (
-        f"body{{font-family:'{CJK_FONT}',sans-serif;font-size:10pt}} table{{border-collapse:collapse}}"
+        f"body{{font-family:'{CJK_FONT}',sans-serif;font-size:10pt}}"
+        " table{border-collapse:collapse;margin:4px 0 10px}"
         "td,th{border:1px solid #999;padding:2px 4px;font-size:8pt} img{max-width:100%}"
-        ".missing{color:#a33} .stamp{font-size:8pt;color:#444} @page{size:A4 landscape;margin:12mm}"
+        ".missing{color:#a33} .note{font-size:8pt;color:#444} .stamp{font-size:8pt;color:#444}"
+        " @page{size:A4 landscape;margin:12mm}"
     )
     return (
-        "<!DOCTYPE html><html lang='zh'><head><meta charset='utf-8'>"
+        f"<!DOCTYPE html><html lang='{'zh' if inp.lang == 'zh' else 'en'}'><head><meta charset='utf-8'>"
         f"<title>tidewatch {inp.year}</title><style>{style}</style></head><body>"
         + "".join(parts)
         + "</body></html>"

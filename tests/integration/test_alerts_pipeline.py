@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 
 import aiomqtt
@@ -38,7 +39,7 @@ STEP_US = 10 * MINUTE_US  # the buoys' sampling interval
 T_ALERTS = 1_790_000_000 * 1_000_000 + 60_000 * MINUTE_US
 DO = "dissolved_oxygen_mg_l"
 # Gentle steps (QC's spike test stays quiet): yellow at 2.5, orange at 1.8, red at 0.9, then recovery;
-# the tail of good readings moves the watermark past the horizon so the recovery is judged.
+# the tail of good readings outlasts keep-firing so the recovery resolves it.
 EPISODE = [6.0, 6.0, 6.0, 5.0, 4.0, 3.2, 2.5, 1.8, 1.8, 1.8, 0.9, 0.9, 1.8, 2.8, 3.8, 4.8, 5.8]
 EPISODE += [6.0] * 8
 
@@ -65,13 +66,10 @@ def expected_history(pipeline: Pipeline, station: str, start_us: int, values: li
 
 
 def judged(pipeline: Pipeline, observations: list[Observation], rule: str) -> list[tuple]:
-    """(alert_id, seq, kind, severity, time_us) of what the stream's engine judges of these readings:
-    those the newest one is the alert horizon past (when no other station moves the watermark on)."""
+    """(alert_id, seq, kind, severity, time_us) of what the engine judges of these readings, each on
+    arrival: the stream must store exactly these, at the readings' own data times."""
     registry = load_registry(pipeline.settings.registry_path)
-    horizon_us = round(pipeline.settings.alert_horizon_s * 1e6)
-    engine = AlertEngine(
-        registry, load_rules(registry), load_channels(), horizon_us=horizon_us, await_next_reading=True
-    )
+    engine = AlertEngine(registry, load_rules(registry), load_channels())
     events = engine.observe(observations)
     return [(e.alert_id, e.seq, e.kind, e.severity or "none", e.time_us) for e in events if e.rule == rule]
 
@@ -126,7 +124,8 @@ async def test_hypoxia_raises_one_alert_through_its_lifecycle(pipeline, db, publ
 async def test_silent_station_alert_fires_and_resolves(pipeline, db, publisher) -> None:
     station, start = "north-yellow-sea-buoy", T_ALERTS + 1000 * MINUTE_US
     publisher.publish_many(readings(station, start, [6.0] * 4), pace_per_s=200)
-    # Dalian shares the buoy's partition: its readings move the watermark while the buoy is silent.
+    # Dalian's readings go on meanwhile; the buoy's silence shows in its own data: the gap fires the
+    # alert at its due time when the next reading comes (clock ticks fire it live; unit-tested).
     last = start + 3 * STEP_US
     beat = [
         ("dalian", message("dalian", last + k * 2 * MINUTE_US, {"water_level_m": 2.0 + 0.001 * k}))
@@ -146,6 +145,36 @@ async def test_silent_station_alert_fires_and_resolves(pipeline, db, publisher) 
         ("firing", "yellow", last + 30 * MINUTE_US),
         ("resolved", "yellow", last + 80 * MINUTE_US),
     ]
+
+
+async def test_a_station_an_hour_late_is_judged_and_marked_late(pipeline, db, publisher) -> None:
+    # A slow uplink: the buoy's readings reach us an hour (and more) after their data times. They are
+    # judged on arrival all the same, the events say when their input arrived and that it was late,
+    # and the station's own clock keeps it from being declared silent.
+    station = "liaodong-bay-buoy"
+    start = (time.time_ns() // 1000 // STEP_US) * STEP_US - 60 * MINUTE_US - len(EPISODE) * STEP_US
+    publisher.publish_many(readings(station, start, EPISODE), pace_per_s=50)
+    expected = expected_history(pipeline, station, start, EPISODE)
+    count = await wait_for_count(db, COUNT_EVENTS, station, "hypoxia", start, expected=len(expected))
+    assert count == len(expected)
+    assert stored(await db.fetch(EVENTS_OF, station, "hypoxia", start)) == expected
+    rows = await db.fetch(
+        "SELECT late, extract(epoch FROM received - time) AS delay_s FROM alert_events "
+        "WHERE station_id = $1 AND rule = 'hypoxia' AND time >= to_timestamp($2 / 1e6)",
+        station,
+        start,
+    )
+    assert all(r["late"] and r["delay_s"] >= 3600 for r in rows), rows
+    await asyncio.sleep(2 * pipeline.settings.alert_tick_s)  # ticks come and go: still not silent
+    # (The month since the first test's readings is a gap in the data: that silence, opened before
+    # `start`, is resolved by the first of these readings; no new one opens.)
+    opened = await db.fetchval(
+        "SELECT count(*) FROM alert_events WHERE station_id = $1 AND rule = 'station_silent' "
+        "AND kind = 'firing' AND time >= to_timestamp($2 / 1e6)",
+        station,
+        start,
+    )
+    assert opened == 0
 
 
 async def test_worker_killed_mid_stream_duplicates_no_event(pipeline, db, publisher) -> None:
@@ -211,7 +240,7 @@ async def qc_history(db, station: str, start_us: int, expected: list[tuple]) -> 
 
 async def test_isolated_spikes_raise_no_qc_alert_a_stuck_sensor_one(pipeline, db, publisher) -> None:
     # Huludao: spikes at 12, 30 and 33 min, then 20 min stuck beyond the sensor span (15 m), then good
-    # readings until keep-firing (1 h) and the horizon have passed. Published in a burst, as the demo
+    # readings until keep-firing (1 h) has passed. Published in a burst, as the demo
     # replays history: each spike and its neighbours reach QC together and are failed at once.
     station, start = "huludao", T_ALERTS + 3000 * MINUTE_US
     times, values = tide_minutes(start, 160, seed=3)

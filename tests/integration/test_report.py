@@ -21,6 +21,8 @@ import httpx
 import numpy as np
 import pytest
 
+from schemas.records import Sample
+from schemas.registry import default_registry_path, load_registry
 from services.api.app import create_app
 from services.config import Settings
 from services.db.indicators import write_indicators
@@ -28,6 +30,9 @@ from services.db.writers import prepare_connection, upsert_observations
 from services.report import cli as report_cli
 from services.report.assemble import assemble
 from services.report.queries import config_versions, load_inputs
+from services.report.settings import load_settings
+from streams.indicators.ecology import compute_batch, load_climatology_csv, params_for_station
+from streams.indicators.ecology.records import CATALOGUE as ECO_CATALOGUE
 from streams.indicators.records import Indicator
 from streams.indicators.sealevel import records as sl
 from streams.indicators.sealevel.means import completeness_pct, mean_m, partial_sums, period_end_us, to_um
@@ -286,3 +291,237 @@ async def test_coastal_hazards_equal_a_direct_computation(settings: Settings) ->
     assert rows[BUOY].wave_days_ge_4m == sum(1 for v in daily_max.values() if v >= 4.0)
     others = [h for h in report.hazards if h.station.id not in (STATION, BUOY)]
     assert others and all(h.max_surge_m is None and h.wave_days_ge_4m is None for h in others)
+
+
+# --- ecology, wetlands, blue carbon, outages and the scorecard: indicators made by the real ecology
+# computation (streams.indicators.ecology.compute_batch) from generated readings, stored with
+# write_indicators; every reported number is then checked against SQL over the stored rows.
+
+WETLAND = "liaohe-saltmarsh"
+OUTAGE = (_us(2026, 4, 1), _us(2026, 4, 3) + 5 * HOUR_US)  # buoy readings removed in [a, b)
+
+
+def _buoy_samples() -> list[Sample]:
+    """Hourly buoy readings 2025–2026: seasonal SST with a +4 °C spell in late July 2026, DO ~7 mg/L
+    with a 20-h drop to 1.5 mg/L on 1 August 2026, a chlorophyll bloom in May 2026, pH drifting down."""
+    rng = np.random.default_rng(21)
+    t = np.arange(_us(2025), _us(2027), HOUR_US, dtype=np.int64)
+    doy = (t - t[0]) / 86400e6 % 365.25
+    sst = 12 - 10 * np.cos(2 * np.pi * (doy - 30) / 365.25) + rng.normal(0, 0.3, t.size)
+    sst[(t >= _us(2026, 7, 20)) & (t < _us(2026, 8, 5))] += 4.0
+    do = 7 + rng.normal(0, 0.4, t.size)
+    do[(t >= _us(2026, 8, 1)) & (t < _us(2026, 8, 1) + 20 * HOUR_US)] = 1.5
+    chl = 3 + rng.gamma(1.0, 0.5, t.size)
+    chl[(t >= _us(2026, 5, 10)) & (t < _us(2026, 5, 20))] = 25.0
+    ph = 8.15 - 0.02 * (t - t[0]) / (365.25 * 86400e6) + rng.normal(0, 0.01, t.size)
+    sal = 31 + rng.normal(0, 0.2, t.size)
+    keep = (t < OUTAGE[0]) | (t >= OUTAGE[1])
+    return [
+        Sample(int(a), {"water_temperature_degC": float(b), "dissolved_oxygen_mg_l": float(c),
+                        "chlorophyll_ug_l": float(d), "ph_total": float(e), "salinity_psu": float(f)})
+        for a, b, c, d, e, f in zip(t[keep], sst[keep], do[keep], chl[keep], ph[keep], sal[keep], strict=True)
+    ]  # fmt: skip
+
+
+def _wetland_samples() -> list[Sample]:
+    """Half-hourly marsh readings 2025–2026: tides over the 1.40 m platform (higher in summer), porewater
+    salinity above the 30 PSU limit in June, NEE uptake in summer, a small CH4 source."""
+    rng = np.random.default_rng(22)
+    t = np.arange(_us(2025), _us(2027), 1800 * 1_000_000, dtype=np.int64)
+    yr = (t - t[0]) / (365.25 * 86400e6)
+    level = 1.0 + 0.2 * np.sin(2 * np.pi * (yr - 0.25)) + 0.5 * np.sin(2 * np.pi * (t / 3.6e9) / 12.42)
+    pw = 25 + rng.normal(0, 1.0, t.size)
+    pw[(t >= _us(2026, 6, 1)) & (t < _us(2026, 7, 1))] = 33.0
+    summer = np.clip(np.sin(2 * np.pi * (yr - 0.25)), 0, None)
+    co2 = 1.0 - 6.0 * summer + rng.normal(0, 0.5, t.size)
+    ch4 = 20 + rng.normal(0, 5, t.size)
+    ok = rng.random(t.size) > 0.1  # 10 % of half-hours without a flux (QC-withdrawn or missing)
+    return [
+        Sample(int(a), {"water_level_m": float(b), "porewater_salinity_psu": float(c),
+                        **({"co2_flux_umol_m2_s": float(d), "ch4_flux_nmol_m2_s": float(e)} if k else {})})
+        for a, b, c, d, e, k in zip(t, level, pw, co2, ch4, ok, strict=True)
+    ]  # fmt: skip
+
+
+async def _seed_ecology(url: str) -> None:
+    registry = load_registry(default_registry_path())
+    buoy_params = params_for_station(registry.stations[BUOY], {"sampling_interval_s": 3600})
+    clim = load_climatology_csv(Path(default_registry_path()).parent / "climatology" / f"{BUOY}.csv")
+    buoy = _buoy_samples()
+    items = [
+        Indicator(BUOY, k, t, v, ECO_CATALOGUE[k].unit)
+        for (k, t), v in compute_batch(BUOY, buoy, buoy_params, clim).items()
+        if k in ECO_CATALOGUE
+    ]
+    marsh_params = params_for_station(registry.stations[WETLAND])
+    items += [
+        Indicator(WETLAND, k, t, v, ECO_CATALOGUE[k].unit)
+        for (k, t), v in compute_batch(WETLAND, _wetland_samples(), marsh_params).items()
+        if k in ECO_CATALOGUE
+    ]
+    conn = await asyncpg.connect(url)
+    try:
+        await prepare_connection(conn)
+        await write_indicators(conn, items)
+        rows = [
+            (s.time_us, BUOY, "water_temperature_degC", s.values["water_temperature_degC"], 1, None,
+             s.time_us, False)
+            for s in buoy
+            if s.time_us >= _us(2026)
+        ]  # fmt: skip
+        await upsert_observations(conn, rows)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+async def eco_settings() -> AsyncIterator[Settings]:
+    async with fresh_database("tidewatch_report_eco") as settings:
+        await _seed_ecology(settings.database_url)
+        yield settings
+
+
+async def _eco_report(settings: Settings, lang: str = "zh"):  # type: ignore[no-untyped-def]
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        inputs = await load_inputs(conn, 2026, generated_at=STAMP, versions={}, lang=lang)
+        sql = _Sql(conn)
+        return assemble(inputs), sql, await sql.load()
+    finally:
+        await conn.close()
+
+
+class _Sql:
+    """Direct SQL over the stored indicators of 2026, the oracle of the ecology tests."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def load(self) -> dict[tuple[str, str], list[tuple[dt.datetime, float]]]:
+        rows = await self.conn.fetch(
+            "SELECT station_id, indicator, time, value FROM indicators WHERE time >= '2026-01-01Z' "
+            "AND time < '2027-01-01Z' ORDER BY time"
+        )
+        out: dict[tuple[str, str], list[tuple[dt.datetime, float]]] = {}
+        for r in rows:
+            out.setdefault((r["station_id"], r["indicator"]), []).append((r["time"], r["value"]))
+        return out
+
+
+def _vals(db: dict, station: str, indicator: str) -> np.ndarray:
+    return np.array([v for _, v in db.get((station, indicator), [])], dtype=float)
+
+
+async def test_marine_ecology_equals_the_stored_rows(eco_settings: Settings) -> None:
+    report, _, db = await _eco_report(eco_settings)
+    row = next(r for r in report.marine if r.station.id == BUOY)
+    assert row.sst_mean_degC == pytest.approx(_vals(db, BUOY, "sst_daily_mean_degC").mean())
+    sst = dict(db[(BUOY, "sst_daily_mean_degC")])
+    clim = dict(db[(BUOY, "mhw_climatology_degC")])
+    assert row.sst_anomaly_degC == pytest.approx(np.mean([sst[k] - clim[k] for k in sst if k in clim]))
+    mhw = row.heatwaves
+    assert mhw is not None
+    assert mhw.events == len(db[(BUOY, "mhw_event_duration_d")])
+    assert mhw.days == int(np.sum(_vals(db, BUOY, "mhw_day") > 0))
+    peaks = db[(BUOY, "mhw_event_intensity_max_degC")]
+    top_day, top = max(peaks, key=lambda p: p[1])
+    assert mhw.strongest is not None and mhw.strongest.intensity_max_degC == pytest.approx(top)
+    assert mhw.strongest.start_day == top_day.strftime("%Y-%m-%d")
+    assert "2026-07-15" <= mhw.strongest.start_day <= "2026-07-25"  # the generated warm spell
+    hyp = row.hypoxia
+    assert hyp is not None and hyp.episodes == len(db[(BUOY, "hypoxia_duration_h")]) == 1
+    assert hyp.hours_below[3] == pytest.approx(_vals(db, BUOY, "do_hours_below_3_mg_l").sum()) == 20.0
+    assert hyp.lowest_mg_l == pytest.approx(1.5)
+    risk = _vals(db, BUOY, "bloom_risk")
+    assert row.bloom_days == {k: int(np.sum(risk == k)) for k in (1, 2, 3)}
+    assert sum(row.bloom_days.values()) >= 10  # the generated 10-day chlorophyll spell
+    assert row.ph_mean == pytest.approx(_vals(db, BUOY, "ph_daily_mean").mean())
+    last_day, last_trend = db[(BUOY, "ph_trend_per_yr")][-1]
+    assert row.ph_trend_per_yr == (last_day.strftime("%Y-%m-%d"), pytest.approx(last_trend))
+    assert last_trend == pytest.approx(-0.02, abs=0.01)  # the generated drift
+    assert row.salinity_mean_psu == pytest.approx(_vals(db, BUOY, "salinity_daily_mean_psu").mean())
+    other = next(r for r in report.marine if r.station.id == "jinzhou-bay-buoy")
+    assert other.hypoxia is None and "hypoxia" in other.parts  # measured there, nothing stored: said
+    gauge = next(r for r in report.marine if r.station.id == STATION)
+    assert gauge.parts == ("sst",)  # a tide gauge measures temperature only
+
+
+async def test_wetland_and_blue_carbon_equal_the_stored_rows(eco_settings: Settings) -> None:
+    report, _, db = await _eco_report(eco_settings)
+    w = next(r for r in report.wetlands if r.station.id == WETLAND)
+    monthly = db[(WETLAND, "inundation_frequency_monthly_pct")]
+    assert [m.month for m, _ in monthly] == list(range(1, 13))
+    np.testing.assert_allclose(w.frequency_pct, [v for _, v in monthly])
+    np.testing.assert_allclose(w.hydroperiod_h, _vals(db, WETLAND, "hydroperiod_monthly_h"))
+    assert w.salt_intrusion_days == int(_vals(db, WETLAND, "salt_intrusion").sum()) == 30  # June
+    c = next(r for r in report.carbon if r.station.id == WETLAND)
+    assert c.year is not None
+    (net,) = _vals(db, WETLAND, "net_carbon_year_gC_m2")
+    (cov,) = _vals(db, WETLAND, "carbon_coverage_year_pct")
+    assert c.year.net_gC_m2 == pytest.approx(net) and c.year.coverage_pct == pytest.approx(cov)
+    assert 85.0 < cov < 95.0  # the generated 10 % of missing half-hours
+    assert c.uncertainty_gC_m2 == pytest.approx(abs(net) * (100 - cov) / cov)
+    assert c.verdict == ("sink" if net < 0 else "source") and net < 0
+    assert [s.label for s in c.seasons] == ["DJF", "MAM", "JJA", "SON"]
+    djf = await _first(eco_settings, "SELECT value FROM indicators WHERE station_id = $1 "
+                       "AND indicator = 'net_carbon_season_gC_m2' AND time = '2025-12-01Z'")  # fmt: skip
+    assert c.seasons[0].net_gC_m2 == pytest.approx(djf)
+    cum_t, cum = c.cumulative
+    assert cum[-1] == pytest.approx(net) and cum_t.size == len(db[(WETLAND, "net_carbon_cumulative_gC_m2")])
+    assert "liaohe-reedbed" in {r.station.id for r in report.carbon}
+    reed = next(r for r in report.carbon if r.station.id == "liaohe-reedbed")
+    assert reed.year is None and reed.verdict == "no data"
+
+
+async def _first(settings: Settings, query: str) -> float:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return await conn.fetchval(query, WETLAND)
+    finally:
+        await conn.close()
+
+
+async def test_outages_availability_and_scorecard(eco_settings: Settings) -> None:
+    report, _, db = await _eco_report(eco_settings)
+    (gap,) = report.outages[BUOY]
+    assert (gap.start_us, gap.end_us) == (OUTAGE[0] - HOUR_US, OUTAGE[1])  # last reading before, first after
+    n = sum(1 for s in _buoy_samples() if s.time_us >= _us(2026))
+    interval = 600.0  # the registry's buoy interval: hourly readings are a sixth of the nominal ones
+    expected = 100.0 * n / ((_us(2027) - _us(2026)) / (interval * 1e6))
+    assert report.availability[(BUOY, "water_temperature_degC")] == pytest.approx(expected)
+    assert report.outages["lushun"] and report.outages["lushun"][0].hours == pytest.approx(365 * 24)
+    settings = load_settings()
+    rows = {(r.spec.key, r.station.id): r for r in report.scorecard}
+    hyp = rows[("do_hours_below_3_mg_l", BUOY)]
+    assert hyp.value == pytest.approx(_vals(db, BUOY, "do_hours_below_3_mg_l").sum())
+    assert hyp.grade == settings.grade("do_hours_below_3_mg_l", hyp.value) is not None
+    net = rows[("net_carbon_gC_m2", WETLAND)]
+    assert net.value == pytest.approx(_vals(db, WETLAND, "net_carbon_year_gC_m2")[0])
+    prev = await _first(eco_settings, "SELECT value FROM indicators WHERE station_id = $1 "
+                        "AND indicator = 'net_carbon_year_gC_m2' AND time = '2025-01-01Z'")  # fmt: skip
+    assert net.baseline == pytest.approx(prev) and net.trend == pytest.approx(net.value - prev)
+    assert ("mhw_days_d", STATION) in rows and rows[
+        ("mhw_days_d", STATION)
+    ].value is None  # no climatology run
+
+
+async def test_english_report_has_no_chinese_and_chinese_report_has_both(eco_settings: Settings) -> None:
+    conn = await asyncpg.connect(eco_settings.database_url)
+    try:
+        pages = {
+            lang: (await report_cli.build_report(conn, eco_settings, 2026, area="liaodong-bay",
+                                                 generated_at=STAMP, lang=lang)).decode()
+            for lang in ("zh", "en")
+        }  # fmt: skip
+        # the ecology figures too: the same rows and stamp give the same bytes
+        again = await report_cli.build_report(
+            conn, eco_settings, 2026, area="liaodong-bay", generated_at=STAMP
+        )
+    finally:
+        await conn.close()
+    assert again.decode() == pages["zh"]
+    assert re.search("[\u4e00-\u9fff]", pages["zh"]) and "Marine ecology" in pages["zh"]
+    assert not re.search("[\u4e00-\u9fff]", pages["en"]) and "<html lang='en'>" in pages["en"]
+    for page in pages.values():
+        assert "mm/yr" in page and "g C m-2" not in page  # the area holds no flux station
+        assert "no eddy-covariance" in page

@@ -18,6 +18,7 @@ from services.report.assemble import (
     deseasoned_monthly,
     hazard_row,
 )
+from services.report.base import date_us
 from services.report.render import figure_png, to_html
 from streams.indicators.sealevel import records as sl
 from streams.indicators.sealevel.trend import sea_level_trend
@@ -115,18 +116,20 @@ def test_figure_and_page_are_byte_identical_for_the_same_inputs(msl: MonthlyMsl)
 
 
 def test_hazard_levels_count_high_waters_and_days_at_or_above(msl: MonthlyMsl) -> None:
-    day = 86_400_000_000
-    t = np.array([0, day // 2, day + 5, 3 * day, 3 * day + 1], dtype=np.int64)  # days 0, 0, 1, 3, 3
+    day, y0 = 86_400_000_000, date_us(2012, 1, 1)
+    t = y0 + np.array([0, day // 2, day + 5, 3 * day, 3 * day + 1], dtype=np.int64)  # days 0, 0, 1, 3, 3
     levels = np.array([1.0, 3.0, 2.0, 0.0, 4.0])
-    surge_t = np.array([5, 9 * day], dtype=np.int64)
+    surge_t = y0 + np.array([5, 9 * day], dtype=np.int64)
+    # the previous year's rows are held for the scorecard but are not this year's hazards
+    inputs_prev = (y0 - np.array([day]), np.array([4.0]))
     inputs = _inputs(msl)
-    inputs.series[("g1", sl.WATER_LEVEL_WARNING)] = (t, levels)
+    inputs.series[("g1", sl.WATER_LEVEL_WARNING)] = (np.r_[inputs_prev[0], t], np.r_[inputs_prev[1], levels])
     inputs.series[("g1", sl.SURGE_MAX_CYCLE)] = (surge_t, np.array([0.4, 1.25]))
     inputs.wave_daily_max_m["b1"] = (np.arange(3) * day, np.array([3.9, 4.0, 5.5]))
     row = hazard_row(GAUGE, inputs)
     assert row.high_waters_at_level == {"blue": 4, "yellow": 3, "orange": 2, "red": 1}
     assert row.days_at_level == {"blue": 3, "yellow": 3, "orange": 2, "red": 1}
-    assert row.max_surge_m == ("1970-01-10T00:00Z", 1.25)
+    assert row.max_surge_m == ("2012-01-10T00:00Z", 1.25)
     assert row.wave_days_ge_4m is None and row.wave_days_at_level is None  # a gauge has no waves: said
     assert hazard_row(BUOY, inputs).wave_days_ge_4m == 2
     report = assemble(inputs)

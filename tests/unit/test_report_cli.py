@@ -14,3 +14,9 @@ def test_bad_year_is_refused_without_a_database(
     out = tmp_path / "r.html"
     assert main(["report", "--year", "1800", "--out", str(out)]) == 2
     assert "year 1800" in capsys.readouterr().out and not out.exists()
+
+
+def test_unknown_language_is_refused(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "--year", "2026", "--lang", "fr", "--out", str(tmp_path / "r.html")])
+    assert exc.value.code == 2 and "fr" in capsys.readouterr().err

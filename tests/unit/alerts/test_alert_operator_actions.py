@@ -16,16 +16,16 @@ def surge(engine, station: str, minutes: float, level: int):
 def test_renotify_until_acknowledged(engine):
     (firing,) = surge(engine, "dalian", 0, 3)
     # storm_surge_warning re-notifies every 3 h of data time while firing and unacknowledged.
-    events = engine.advance_time(at(7 * 60))
+    events = engine.tick(at(7 * 60))
     assert kinds(events) == [("renotify", "orange", 180), ("renotify", "orange", 360)]
     assert all(e.channels == ("webhook", "email") for e in events)
     (ack,) = engine.acknowledge(firing.alert_id, actor="duty officer", time_us=at(400), comment="on it")
     assert (ack.kind, ack.actor, ack.comment, ack.seq) == ("acknowledged", "duty officer", "on it", 3)
     assert engine.acknowledge(firing.alert_id, actor="someone else", time_us=at(401)) == []
-    assert engine.advance_time(at(12 * 60)) == []  # no more reminders once acknowledged
+    assert engine.tick(at(12 * 60)) == []  # no more reminders once acknowledged
     # Escalation clears the acknowledgement: red needs a new one, and reminders resume.
     assert kinds(surge(engine, "dalian", 745, 4)) == [("escalated", "red", 745)]
-    assert kinds(engine.advance_time(at(745 + 181))) == [("renotify", "red", 925)]
+    assert kinds(engine.tick(at(745 + 181))) == [("renotify", "red", 925)]
 
 
 def test_acknowledging_an_unknown_or_closed_alert_does_nothing(engine):
@@ -52,7 +52,7 @@ def test_silence_mutes_until_it_expires(engine):
     (escalated,) = surge(engine, "lushun", 200, 4)
     assert (escalated.kind, escalated.channels) == ("escalated", ())
     # Expiry is an event at the silence's end time; reminders then count from there.
-    events = engine.advance_time(at(300 + 181))
+    events = engine.tick(at(300 + 181))
     assert kinds(events) == [("unsilenced", "red", 300), ("renotify", "red", 480)]
     assert events[1].channels == ("webhook", "email")
     assert engine.silences == {}  # expired silences are dropped

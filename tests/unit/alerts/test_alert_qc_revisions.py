@@ -1,9 +1,11 @@
-"""QC corrections in the alert engine: readings are judged with their final QC flags, once.
+"""QC corrections in the alert engine: judged on first flags, corrected or retracted by revisions.
 
 The stream's QC engine flags a reading at once and corrects it when later data change its flags (the
-spike test needs the next reading). Whatever the arrival order and batching within the horizon, the
-alert history of the stream of first results and corrections must equal the one of the final flags
-in event-time order, with no correction left over after its reading has been judged.
+spike test needs the next reading). The alert engine judges the first flags, so a warning never waits
+for the next reading, and judges a revision again from the alert as it was before the reading: a
+spike that opened a warning is retracted, one that escalated it is corrected, a sensor fault the
+spike test confirms fires on the revision. ``streams.qc.first_flags.alert_view`` makes the sequence
+the engine sees the same whatever the QC batching, so the alert history is too.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import numpy as np
 import pytest
 from alert_helpers import MINUTE_US, T0_US, at, feed, indicator, kinds, reading
 
-from alerts import AlertEngine, Observation
+from alerts import AlertEngine
 from alerts.inputs import reading_observation
 from streams.qc import QcEngine, QcResult, Readings, load_qc_config
+from streams.qc.first_flags import alert_view
 
-HORIZON_US = 15 * MINUTE_US  # the alert agent's default horizon
 DAYS = 2
 SPIKE_M = 3.2  # the simulator's water-level spike (8 % of the physical range)
 
@@ -60,113 +62,100 @@ def rows() -> list[tuple[str, str, int, float]]:
     return network(np.random.default_rng(11))
 
 
-@pytest.fixture(scope="module")
-def final(registry, rows) -> list[Observation]:
-    """Every reading once, with the flags QC gives it over the whole series."""
-    return [reading_observation(r) for r in qc(QcEngine(load_qc_config(registry)), rows)]
-
-
-def end_us() -> int:
-    return T0_US + DAYS * 86_400_000_000 + 3600_000_000 + HORIZON_US
-
-
-def stream_engine(registry, rules, channels, horizon_us: int = HORIZON_US) -> AlertEngine:
-    """The engine as the alert agent runs it: readings wait for their final QC flags."""
-    return AlertEngine(registry, rules, channels, horizon_us=horizon_us, await_next_reading=True)
-
-
-@pytest.fixture
-def engine(registry, rules, channels) -> AlertEngine:
-    return stream_engine(registry, rules, channels, horizon_us=0)
+def stream_events(registry, rules, channels, rows, batch_size: int) -> tuple[list, AlertEngine]:
+    """Readings in time order through QC in batches of `batch_size`, then the alert engine, as the
+    worker runs them (``alert_view`` of each QC batch)."""
+    quality = QcEngine(load_qc_config(registry))
+    engine = AlertEngine(registry, rules, channels)
+    events = []
+    for start in range(0, len(rows), batch_size):
+        results = qc(quality, rows[start : start + batch_size])
+        events += engine.observe([reading_observation(r) for r in alert_view(results)])
+    return events, engine
 
 
 @pytest.fixture(scope="module")
-def reference(registry, rules, channels, final) -> list:
-    engine = stream_engine(registry, rules, channels)
-    return feed(engine, final) + engine.advance_time(end_us())
+def reference(registry, rules, channels, rows) -> list:
+    return stream_events(registry, rules, channels, rows, 1)[0]
 
 
-def key(events: list) -> list:
-    return sorted(events, key=lambda e: (e.alert_id, e.seq))
-
-
-def test_reference_has_the_sensor_faults_and_not_the_spikes(reference):
+def test_sensor_faults_fire_and_spike_warnings_are_retracted(reference):
     fired = [
         (e.station, e.rule, round((e.time_us - T0_US) / MINUTE_US)) for e in reference if e.kind == "firing"
     ]
     qc_alerts = [f for f in fired if f[1] == "sensor_repeated_fail"]
     # Dalian: the third reading stuck at 20 m (602 min). The marsh: the seventh spike fail in a row
-    # (from the reading before the erratic ones) needs three bad values, at 1800 + 5 × 30 min.
+    # (from the reading before the erratic ones) needs three bad values, at 1800 + 5 × 30 min; it is
+    # known when the revision of that reading comes with the next one.
     assert qc_alerts == [
         ("dalian", "sensor_repeated_fail", 602),
         ("liaohe-saltmarsh", "sensor_repeated_fail", 1950),
     ]
+    # A spike above Dalian's warning levels raises a provisional warning on its first flags; the spike
+    # test fails it with the next reading and the warning is retracted. None survives.
+    warnings: dict[str, list[str]] = {}
+    for e in reference:
+        if e.station == "dalian" and e.rule == "water_level_warning":
+            warnings.setdefault(e.alert_id, []).append(e.kind)
+    assert warnings, "the spikes reach Dalian's warning levels"
+    assert all(history == ["firing", "retracted"] for history in warnings.values()), warnings
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_corrections_in_any_order_give_the_final_flags_history(
-    registry, rules, channels, rows, reference, seed
+@pytest.mark.parametrize("batch_size", [2, 7, 80, 100_000])
+def test_qc_batching_does_not_change_the_alert_history(
+    registry, rules, channels, rows, reference, batch_size
 ):
-    rng = np.random.default_rng(seed)
-    samples = sorted({(s, t) for s, _, t, _ in rows})
-    lateness = dict(zip(samples, rng.integers(0, HORIZON_US, len(samples)).tolist(), strict=True))
-    arrival = sorted(rows, key=lambda r: (r[2] + lateness[r[0], r[2]], r[0], r[1]))
-    quality = QcEngine(load_qc_config(registry))
-    engine = stream_engine(registry, rules, channels)
-    events, start, corrections, watermark = [], 0, 0, T0_US
-    while start < len(arrival):
-        batch = arrival[start : start + int(rng.integers(1, 80))]
-        start += len(batch)
-        observations = [reading_observation(r) for r in qc(quality, batch)]
-        corrections += sum(o.revised for o in observations)
-        events += engine.observe(observations)
-        watermark = max(watermark, *(o.time_us for o in observations))
-        events += engine.advance_time(watermark)  # the partition's newest event time
-    events += engine.advance_time(end_us())
-    assert corrections > 0
-    assert sum(s.late_count + s.late_revisions for s in engine.stations.values()) == 0
-    assert key(events) == key(reference)
+    events, engine = stream_events(registry, rules, channels, rows, batch_size)
+    assert events == reference
+    assert sum(s.late_revisions for s in engine.stations.values()) == 0
 
 
-def test_a_correction_replaces_the_waiting_reading(engine):
-    # Dalian's water level: a first result "good", corrected to a spike fail before it is judged.
-    first = [reading("dalian", "water_level_m", m, 2.0, flag=4, tests=("gross_range",)) for m in range(2)]
-    events = feed(engine, first)
-    events += feed(engine, [reading("dalian", "water_level_m", 2, 2.0, flag=1)])
-    events += feed(engine, [reading("dalian", "water_level_m", 2, 2.0, 4, ("gross_range",), revised=True)])
-    events += feed(engine, [reading("dalian", "water_level_m", 3, 2.0)])
-    assert kinds(e for e in events if e.rule == "sensor_repeated_fail") == [("firing", "orange", 2)]
+def test_a_retraction_withdraws_the_provisional_warning(engine):
+    events = feed(engine, [reading("dalian", "water_level_m", m, 2.0) for m in range(3)])
+    events += feed(engine, [reading("dalian", "water_level_m", 3, 5.2, flag=3, tests=("rate_of_change",))])
+    assert kinds(e for e in events if e.rule == "water_level_warning") == [("firing", "red", 3)]
+    withdrawn = reading("dalian", "water_level_m", 3, 5.2, 4, ("spike", "rate_of_change"), revised=True)
+    retraction = engine.observe([withdrawn])
+    assert kinds(retraction) == [("retracted", "red", 3)]
+    assert retraction[0].alert_id == events[-1].alert_id and retraction[0].seq == 1
+    assert retraction[0].channels == events[-1].channels  # whoever was warned is told
+    assert engine.open_alerts() == []
+    assert feed(engine, [reading("dalian", "water_level_m", 4, 2.0)]) == []
 
 
-def test_a_correction_after_judgement_is_counted_not_applied(engine):
+def test_a_spike_that_escalated_a_warning_is_corrected(engine):
+    events = feed(engine, [reading("dalian", "water_level_m", m, 3.7) for m in range(3)])
+    events += feed(engine, [reading("dalian", "water_level_m", 3, 5.0, flag=3, tests=("rate_of_change",))])
+    assert kinds(e for e in events if e.rule == "water_level_warning") == [
+        ("firing", "blue", 0),
+        ("escalated", "red", 3),
+    ]
+    withdrawn = reading("dalian", "water_level_m", 3, 5.0, 4, ("spike",), revised=True)
+    assert kinds(engine.observe([withdrawn])) == [("corrected", "blue", 3)]
+    # Keep-firing no longer holds red on the withdrawn reading: the next blue reading changes nothing.
+    assert feed(engine, [reading("dalian", "water_level_m", 4, 3.7)]) == []
+
+
+def test_a_revision_that_changes_nothing_is_silent(engine):
+    feed(engine, [reading("dalian", "water_level_m", m, 3.7) for m in range(2)])
+    again = reading("dalian", "water_level_m", 1, 3.7, flag=1, tests=(), revised=True)
+    assert engine.observe([again]) == []
+    assert engine.stations["dalian"].late_revisions == 0
+
+
+def test_a_correction_of_an_older_reading_is_counted_not_applied(engine):
     failed = [reading("dalian", "water_level_m", m, 2.0, flag=4, tests=("gross_range",)) for m in range(4)]
     events = feed(engine, failed)
     assert kinds(e for e in events if e.rule == "sensor_repeated_fail") == [("firing", "orange", 2)]
-    # Minute 0 has been judged: turning it good, or failing it once more, changes nothing.
-    for flag in (1, 4):
-        again = reading("dalian", "water_level_m", 0, 2.0, flag, ("gross_range",), revised=True)
-        assert engine.observe([again]) == []
-    assert engine.stations["dalian"].late_revisions == 2
-    # A replayed first result of a reading still waiting is a duplicate: it does not count twice.
-    assert engine.observe([failed[-1]]) == []
-    assert len(engine.stations["dalian"].buffer) == 1
-
-
-def test_a_reading_waits_for_the_next_one_at_most_an_interval(engine, registry, rules, channels):
-    # The salt marsh samples every 30 min: its newest reading waits for the next one, or 30 min.
-    judged_at_once = AlertEngine(registry, rules, channels)
-    judged_at_once.observe([reading("liaohe-saltmarsh", "water_level_m", 0, 2.0)])
-    assert judged_at_once.stations["liaohe-saltmarsh"].buffer == {}
-    engine.observe([reading("liaohe-saltmarsh", "water_level_m", 0, 2.0)])
-    assert engine.stations["liaohe-saltmarsh"].clock_us < at(0)
-    engine.advance_time(at(29))
-    assert len(engine.stations["liaohe-saltmarsh"].buffer) == 1
-    engine.advance_time(at(30))
-    assert engine.stations["liaohe-saltmarsh"].buffer == {}
+    # Minute 0 is no longer the last reading judged: turning it good changes nothing, and is counted
+    # (by each rule that reads the water level and could have used it).
+    again = reading("dalian", "water_level_m", 0, 2.0, 1, (), revised=True)
+    assert engine.observe([again]) == []
+    assert engine.stations["dalian"].late_revisions >= 1
 
 
 def test_indicators_at_the_same_time_are_each_judged(engine):
-    # Only readings are one per time: two high-water warnings stamped alike are judged in arrival order.
+    # Two high-water warnings stamped alike are judged in arrival order.
     events = engine.observe(
         [indicator("dalian", "water_level_warning", 5, 1), indicator("dalian", "water_level_warning", 5, 3)]
     )

@@ -140,12 +140,12 @@ def test_silent_station_fires_and_resolves_when_data_returns(engine):
     for minute in range(0, 36):
         if minute in minutes:
             events += engine.observe([reading("dalian", "water_level_m", minute, 2.0)])
-        events += engine.advance_time(at(minute) + 30_000_000)  # the network watermark moves on
-    # Last reading at 10 min; deadline 13 min; fires when event time passes it, resolves at 30 min.
+        events += engine.tick(at(minute) + 30_000_000)  # a clock tick half a minute later
+    # Last reading at 10 min; deadline 13 min; fires on the first tick past it, resolves at 30 min.
     assert kinds(events) == [("firing", "yellow", 13), ("resolved", "yellow", 30)]
     assert events[0].alert_id == f"dalian/station_silent/{at(13)}"
     assert [e.channels for e in events] == [("webhook",), ("webhook",)]
-    # The same data without watermarks: the gap in the data itself shows the same silence.
+    # The same data without ticks: the gap in the data itself shows the same silence.
     quiet = AlertEngine(engine.registry, engine.rules, engine.channels)
     assert feed(quiet, [reading("dalian", "water_level_m", m, 2.0) for m in minutes]) == events
 

@@ -31,7 +31,7 @@ WORK_DIR = Path(".tidewatch") / "demo"
 DEMO_OPERATOR = ("demo", "Demo Operator · 演示值班员")
 # A station counts as reporting while its newest stored reading moved within this much wall time
 # (replay) or is younger than this many of its sampling intervals of wall time (live).
-MOVED_WITHIN_S = 20.0
+MOVED_WITHIN_S = 60.0
 LIVE_INTERVALS = 3.0
 
 

@@ -150,7 +150,8 @@ function renderAlerts() {
   const form = body.querySelector(".inline-form");
   const nodes = [];
   for (const alert of state.alerts) {
-    const signature = JSON.stringify([alert, !!state.operator, state.actionsEnabled, state.nowUs > (alert.silenced_until_us || 0)]);
+    const signature = JSON.stringify([alert, !!state.operator, state.actionsEnabled,
+      state.nowUs > (alert.silenced_until_us || 0), stationName(alert.station)]);
     let row = existing.get(alert.alert_id);
     if (!row || row.dataset.signature !== signature) {
       row = alertRow(alert);

@@ -73,6 +73,10 @@ async def test_alert_appears_live_and_is_acknowledged_from_the_page(database, tm
 
         badge = await run(wait_for, driver, lambda d: in_row(alert_id, ".badge")(d).text)
         assert badge == "YELLOW"
+        station = await run(wait_for, driver, lambda d: in_row(alert_id, "td:nth-child(2)")(d).text)
+        assert station.startswith("Changhai Zostera marina meadow")  # by name, not the id
+        value = await run(lambda: in_row(alert_id, "td.value")(driver).text)
+        assert value == "2.6 mg/L"  # in the rule's unit
         assert not await run(lambda: in_row(alert_id, ".ack")(driver).is_enabled())  # signed out
 
         await run(lambda: driver.find_element(By.ID, "signin-user").send_keys("wang"))

@@ -6,8 +6,9 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test deps lint bench clean
 
+# Options pass through: make demo ARGS="--seconds 300" (see `tidewatch demo --help`).
 demo: deps
-	$(VENV)/bin/tidewatch demo
+	$(VENV)/bin/tidewatch demo $(ARGS)
 
 test: deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)

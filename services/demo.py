@@ -1,8 +1,10 @@
 """``tidewatch demo``: the whole pipeline on one machine with a simulated station network.
 
 Starts (or reuses) PostgreSQL, MQTT and Kafka, migrates the database, then runs a stream worker,
-ingest and the simulator as child processes, printing one live line of readings received, stored
-and refused. Ctrl-C stops them in pipeline order so nothing in flight is lost.
+ingest, the API with the alert console, and the simulator as child processes, printing their addresses,
+a demo operator's sign-in and one live line of readings received, stored and refused. The story leaves
+a hazard open at live time (a failing battery at the Yalu estuary), so there is an alert to acknowledge.
+Ctrl-C stops them in pipeline order so nothing in flight is lost.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import argparse
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from schemas.registry import load_registry
@@ -21,9 +25,14 @@ from services.config import Settings
 from services.db.connect import drop_database, ensure_database
 from services.stack.launcher import start_stack
 from services.stack.pipeline import CLI, Pipeline
-from services.stack.process import Child, free_port, start_child
+from services.stack.process import Child, free_port, port_open, start_child, wait_for_port
 
 WORK_DIR = Path(".tidewatch") / "demo"
+DEMO_OPERATOR = ("demo", "Demo Operator · 演示值班员")
+# A station counts as reporting while its newest stored reading moved within this much wall time
+# (replay) or is younger than this many of its sampling intervals of wall time (live).
+MOVED_WITHIN_S = 60.0
+LIVE_INTERVALS = 3.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="stop by itself after this many seconds (default: run until Ctrl-C)",
     )
+    parser.add_argument(
+        "--api-port",
+        type=int,
+        default=None,
+        help="port of the API and console (default 8080 when free, else any free port)",
+    )
 
 
 def _scrape(port: int) -> str:
@@ -68,19 +83,71 @@ def _total(text: str, name: str) -> float:
     )
 
 
-def _stations_reporting(text: str, within_s: float = 3600.0) -> int:
-    """Stations whose newest stored reading is less than an hour of data time old (replay-safe)."""
-    times = [
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("tidewatch_station_last_seen_timestamp_seconds{")
-    ]
-    newest = max(times, default=0.0)
-    return sum(1 for t in times if t > 0 and newest - t < within_s)
+def _last_seen(text: str) -> dict[str, float]:
+    """Each station's newest stored sample time (s since the epoch) from the worker's metrics page."""
+    seen = {}
+    for line in text.splitlines():
+        if line.startswith("tidewatch_station_last_seen_timestamp_seconds{"):
+            labels, value = line.rsplit(" ", 1)
+            station = labels.split('station="', 1)[1].split('"', 1)[0]
+            seen[station] = float(value)
+    return seen
+
+
+@dataclass
+class StationActivity:
+    """Which stations are reporting, judged so that a fast replay does not make most look silent.
+
+    During a replay an hour of data time passes in a fraction of a second, and the worker's Kafka
+    partitions run a few seconds apart, so stations' newest data times differ by hours: comparing
+    them in data time counted 2 of 14 stations. Here a station reports when its newest reading moved
+    in the last `moved_within_s` of wall time (replay), or is younger than `live_intervals` of its
+    sampling intervals by the wall clock (live, where a half-hourly station moves only every 30 min).
+    """
+
+    sampling_interval_s: dict[str, float]
+    moved_within_s: float = MOVED_WITHIN_S
+    live_intervals: float = LIVE_INTERVALS
+    _seen: dict[str, tuple[float, float]] = field(default_factory=dict)  # station: (data time, moved at)
+
+    def update(self, last_seen_s: dict[str, float], wall_s: float) -> int:
+        """Record a scrape at wall time `wall_s`; return how many stations are reporting."""
+        for station, data_s in last_seen_s.items():
+            before = self._seen.get(station)
+            if data_s > 0 and (before is None or data_s != before[0]):
+                self._seen[station] = (data_s, wall_s)
+        return sum(1 for station in self._seen if self.reporting(station, wall_s))
+
+    def reporting(self, station: str, wall_s: float) -> bool:
+        data_s, moved_s = self._seen[station]
+        interval_s = self.sampling_interval_s.get(station, 600.0)
+        return wall_s - moved_s < self.moved_within_s or wall_s - data_s < self.live_intervals * interval_s
+
+    def data_lag_s(self, wall_s: float) -> float | None:
+        """How far the newest stored reading is behind the wall clock (None before any)."""
+        if not self._seen:
+            return None
+        return wall_s - max(data_s for data_s, _ in self._seen.values())
+
+
+def describe_lag(lag_s: float | None) -> str:
+    """The live line's data clock: how far the replay still is from now, or live."""
+    if lag_s is None:
+        return "data: none yet"
+    if lag_s < 600:
+        return "data: live"
+    if lag_s < 2 * 86_400:
+        return f"data: replay, {lag_s / 3600:.0f} h behind now"
+    return f"data: replay, {lag_s / 86_400:.1f} d behind now"
 
 
 async def _progress(
-    ingest_port: int, worker_port: int, children: list[Child], stop: asyncio.Event, deadline: float | None
+    ingest_port: int,
+    worker_port: int,
+    activity: StationActivity,
+    children: list[Child],
+    stop: asyncio.Event,
+    deadline: float | None,
 ) -> None:
     """One live line from the two processes' metrics: nothing here scans a table."""
     started, last_stored = time.monotonic(), None
@@ -90,14 +157,16 @@ async def _progress(
             stored = _total(worker, "tidewatch_readings_stored_total")
             rate = "" if last_stored is None else f" ({(stored - last_stored) / 2:,.0f}/s)"
             last_stored = stored
+            reporting = activity.update(_last_seen(worker), time.time())
             print(
                 f"\r[{time.monotonic() - started:5.0f} s] readings received "
                 f"{_total(ingest, 'tidewatch_ingest_readings_total'):,.0f} · stored {stored:,.0f}{rate} · "
                 f"refused {_total(ingest, 'tidewatch_ingest_refused_total'):,.0f} "
                 f"(dead letters {_total(worker, 'tidewatch_dead_letters_stored_total'):,.0f}) · "
-                f"stations {_stations_reporting(worker)} · "
+                f"stations {reporting}/{len(activity.sampling_interval_s)} · "
                 f"indicators {_total(worker, 'tidewatch_indicators_total'):,.0f} · "
-                f"alerts firing {_total(worker, 'tidewatch_open_alerts'):,.0f}   ",
+                f"alerts firing {_total(worker, 'tidewatch_open_alerts'):,.0f} · "
+                f"{describe_lag(activity.data_lag_s(time.time()))}   ",
                 end="",
                 flush=True,
             )
@@ -120,6 +189,39 @@ async def _fresh_database(url: str, name: str = "tidewatch_demo") -> str:
     return demo_url
 
 
+def _forget_broker_queue(broker_dir: Path) -> None:
+    """Drop the private broker's saved state from the last run: the database is recreated each run, so
+    messages still queued for ingest then belong to no run; reloaded, they were stored again as this
+    run's data, and a queue of ~200 MB rewritten every second (autosave) slowed the broker to ~30 msg/s."""
+    for name in ("mosquitto.db", "mosquitto.db.new"):
+        (broker_dir / name).unlink(missing_ok=True)
+
+
+def _api_port(requested: int | None) -> int:
+    if requested is not None:
+        return requested
+    return 8080 if not port_open("127.0.0.1", 8080) else free_port()
+
+
+async def _start_api(pipeline: Pipeline, port: int, logs: Path) -> Child:
+    """`tidewatch api` (the console mounted at /console) as a child, once it accepts connections."""
+    env = {**pipeline.env, "TIDEWATCH_API_PORT": str(port), "TIDEWATCH_API_HOST": "127.0.0.1"}
+    env.pop("TIDEWATCH_METRICS_PORT", None)  # the API serves its metrics at /metrics on its own port
+    api = start_child("api", [*CLI, "api"], logs / "api.log", env)
+    await wait_for_port("127.0.0.1", port, timeout_s=60, child=api)
+    return api
+
+
+async def _demo_operator(database_url: str) -> tuple[str, str]:
+    """A console operator for this run, with a fresh password printed once."""
+    from services.console.operators import add_operator
+
+    username, display_name = DEMO_OPERATOR
+    password = secrets.token_hex(5)  # letters and digits: easy to type
+    await add_operator(database_url, username, display_name, password)
+    return username, password
+
+
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from services.cli import prepare_database
 
@@ -129,9 +231,12 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     print("tidewatch demo: starting the stack …")
+    private_mqtt = "TIDEWATCH_MQTT_URL" not in os.environ
+    if private_mqtt:
+        _forget_broker_queue(WORK_DIR / "mqtt")
     # An explicitly configured broker is used as it is; otherwise a private Mosquitto with the
     # broker settings ingest needs (see docker/mosquitto/mosquitto.conf).
-    stack = await start_stack(settings, WORK_DIR, private_mqtt="TIDEWATCH_MQTT_URL" not in os.environ)
+    stack = await start_stack(settings, WORK_DIR, private_mqtt=private_mqtt)
     children: list[Child] = []
     try:
         for note in stack.notes:
@@ -154,7 +259,8 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
         print("  " + await prepare_database(stack.settings))
         ingest_port, worker_port = free_port(), free_port()
         logs = WORK_DIR / "logs"
-        network = load_registry(stack.settings.registry_path).network
+        registry = load_registry(stack.settings.registry_path)
+        network = registry.network
         # Replay moves event time fast: look for tide refits often (a refit is due once per data day).
         pipeline = Pipeline(
             stack.settings,
@@ -178,18 +284,32 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
             "--progress-interval",
             "10",
         ]
+        api_port = _api_port(args.api_port)
+        children.append(await _start_api(pipeline, api_port, logs))
+        username, password = await _demo_operator(stack.settings.database_url)
         children.append(start_child("simulator", simulate, logs / "simulator.log", pipeline.env))
         print(
             f"  logs: {logs}/  ·  metrics: ingest http://127.0.0.1:{ingest_port}/metrics, "
-            f"worker http://127.0.0.1:{worker_port}/metrics"
+            f"worker http://127.0.0.1:{worker_port}/metrics, API http://127.0.0.1:{api_port}/metrics"
+        )
+        print(f"  API: http://127.0.0.1:{api_port}/docs  (e.g. /api/v1/stations)")
+        print(
+            f"  alert console: http://127.0.0.1:{api_port}/console/  ·  sign in as {username}"
+            f" / {password} (an operator created for this run)"
+        )
+        print(
+            "  the replay reaches live time in about 3–4 minutes; a failing battery at the Yalu estuary"
+            " stays open then, for you to acknowledge on the console"
         )
         print(f"  data: psql {stack.settings.database_url} -c 'SELECT * FROM observations LIMIT 5'")
         print("  Ctrl-C stops everything cleanly.")
         deadline = time.monotonic() + args.seconds if args.seconds else None
-        await _progress(ingest_port, worker_port, children, stop, deadline)
+        intervals = {sid: float(st.sampling_interval_s) for sid, st in registry.stations.items()}
+        activity = StationActivity(intervals)
+        await _progress(ingest_port, worker_port, activity, children, stop, deadline)
     finally:
-        print("stopping: simulator, ingest (drains in-flight messages), worker, stack …")
-        for child in reversed(children):  # simulator first, then ingest, then the worker
+        print("stopping: simulator, API and console, ingest (drains in-flight messages), worker, stack …")
+        for child in reversed(children):  # simulator first, then the API, ingest, the worker
             await asyncio.to_thread(child.stop, 20.0)
         stack.stop()
     print("stopped.")

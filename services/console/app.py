@@ -31,6 +31,7 @@ from starlette.staticfiles import StaticFiles
 
 from alerts.channels import EVENT_KINDS
 from alerts.loader import load_rules
+from alerts.rules import SilentCondition
 from alerts.severity import SEVERITIES
 from schemas.registry import load_registry
 from services.api.db import statement_timeout_ms
@@ -40,6 +41,7 @@ from services.console.access import ROLES, AttemptLimiter, ConsoleAccess, role_a
 from services.console.actions import ActionsUnavailable
 from services.console.live import ALERTS, STATIONS, LiveFeed
 from services.console.session import COOKIE, Operator, SessionSigner, console_secret, same_origin
+from services.console.views import latest_readings, operator_names, rule_value, variables_json, with_names
 from services.db import alerts as store
 
 Actions = Callable[[dict], Awaitable[None]]
@@ -47,6 +49,8 @@ STATIC = Path(__file__).with_name("static")
 MAX_COMMENT = 500
 MAX_SILENCE_MIN = 30 * 24 * 60
 MAX_HISTORY = 1000
+HISTORY_PAGE = 50  # events a history page shows by default
+MAX_HISTORY_OFFSET = 100_000  # deeper than this, narrow the filter instead
 MAX_FILTER = 200
 # Times the history accepts: the years 1 … 9999 (PostgreSQL and Python both hold them), in µs.
 MIN_TIME_US = -62_135_596_800_000_000
@@ -142,9 +146,13 @@ class Console:
         self.keepalive_s = keepalive_s
         registry = load_registry(settings.registry_path)
         self.stations = set(registry.stations)
+        rules = load_rules(registry).values()
         self.rules = {
-            r.id: {"id": r.id, "title_en": r.title_en, "title_zh": r.title_zh}
-            for r in load_rules(registry).values()
+            r.id: {"id": r.id, "title_en": r.title_en, "title_zh": r.title_zh} | rule_value(r) for r in rules
+        }
+        # Rules that judge silence in data time: their open alerts mark a station silent on the map.
+        self.silence_rules = {
+            r.id for r in rules if any(isinstance(c, SilentCondition) for c in r.conditions.values())
         }
         self.feed = LiveFeed(settings.database_url, refresh_s=refresh_s)
         self.pool = pool
@@ -212,17 +220,34 @@ class Console:
                 "kinds": list(EVENT_KINDS),
                 "operator": _operator_json(operator),
                 "actions_enabled": self.actions is not None,
+                "variables": variables_json(),
+                "history_orders": list(store.HISTORY_ORDERS),
             }
         )
 
     async def snapshot(self, topic: str) -> dict:
+        names = await self.query(operator_names)
         if topic == ALERTS:
+            alerts = await self.query(store.open_alerts)
+            silences = await self.query(store.active_silences, now_us())
             return {
-                "alerts": await self.query(store.open_alerts),
-                "silences": await self.query(store.active_silences, now_us()),
+                "alerts": with_names(alerts, names, "acknowledged_by", "acknowledged_name"),
+                "silences": with_names(silences, names, "actor", "actor_name"),
                 "now_us": now_us(),
             }
-        return {"stations": await self.query(store.station_status), "now_us": now_us()}
+        stations = await self.query(store.station_status)
+        latest = await self.query(latest_readings)
+        silent = {
+            a["station"]
+            for a in await self.query(store.open_alerts)
+            if a["rule"] in self.silence_rules and a["state"] == "firing"
+        }
+        return {
+            "stations": [
+                s | {"latest": latest.get(s["id"], []), "silent_alert": s["id"] in silent} for s in stations
+            ],
+            "now_us": now_us(),
+        }
 
     async def open_alerts(self, request: Request) -> Response:
         return json_response(await self.snapshot(ALERTS))
@@ -232,10 +257,16 @@ class Console:
 
     async def history(self, request: Request) -> Response:
         q = request.query_params
-        try:
-            limit = min(int(q.get("limit") or 200), MAX_HISTORY)
-        except ValueError as exc:
-            raise BadRequest(400, "limit: expected a whole number") from exc
+        limit = min(_whole(q.get("limit"), "limit", HISTORY_PAGE), MAX_HISTORY)
+        offset = _whole(q.get("offset"), "offset", 0)
+        if offset < 0 or offset > MAX_HISTORY_OFFSET:
+            raise BadRequest(
+                400, f"offset: between 0 and {MAX_HISTORY_OFFSET}; narrow the filter to go further"
+            )
+        order = q.get("order") or "recorded"
+        if order not in store.HISTORY_ORDERS:
+            raise BadRequest(400, f"order: one of {', '.join(store.HISTORY_ORDERS)}")
+        limit = max(limit, 1)
         events = await self.query(
             store.alert_history,
             station=filter_text(q.get("station"), "station"),
@@ -244,9 +275,20 @@ class Console:
             kind=filter_text(q.get("kind"), "kind"),
             since_us=parse_time_us(q.get("since"), "since"),
             until_us=parse_time_us(q.get("until"), "until"),
-            limit=max(limit, 1),
+            limit=limit + 1,  # one more tells whether an older page exists
+            offset=offset,
+            order=order,
         )
-        return json_response({"events": events})
+        names = await self.query(operator_names)
+        return json_response(
+            {
+                "events": with_names(events[:limit], names, "actor", "actor_name"),
+                "offset": offset,
+                "limit": limit,
+                "more": len(events) > limit,
+                "order": order,
+            }
+        )
 
     async def events(self, request: Request) -> Response:
         """Server-Sent Events: `alerts` and `stations` snapshots whenever they change."""
@@ -449,6 +491,15 @@ def _operator_json(operator: Operator | None) -> dict | None:
         if operator is None
         else {"username": operator.username, "display_name": operator.display_name, "role": operator.role}
     )
+
+
+def _whole(text: str | None, name: str, default: int) -> int:
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise BadRequest(400, f"{name}: expected a whole number") from exc
 
 
 def _check_origin(request: Request) -> None:

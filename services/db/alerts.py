@@ -254,6 +254,14 @@ async def get_alert(conn: asyncpg.Connection, alert_id: str) -> dict | None:
     return dict(row) if row else None
 
 
+HISTORY_ORDERS = {
+    # What the system saw, in order: an acknowledgement (stamped with wall time) sits among the events
+    # stored around it, even while a replay stores data days old.
+    "recorded": "recorded_at DESC, time DESC, alert_id, seq DESC",
+    "time": "time DESC, alert_id, seq DESC",  # data time: the order things happened at the stations
+}
+
+
 async def alert_history(
     conn: asyncpg.Connection,
     *,
@@ -264,18 +272,21 @@ async def alert_history(
     since_us: int | None = None,
     until_us: int | None = None,
     limit: int = 200,
+    offset: int = 0,
+    order: str = "time",
 ) -> list[dict]:
-    """Alert events, newest first; every filter is optional and the time range is [since, until)."""
+    """Alert events, newest first by data time (or by when they were recorded, `order="recorded"`);
+    every filter is optional and the (data) time range is [since, until)."""
     rows = await conn.fetch(
         f"""
         SELECT alert_id, seq, station_id AS station, rule, kind, severity, {us("time")} AS time_us, value,
-               message_en, message_zh, channels, actor, comment
+               message_en, message_zh, channels, actor, comment, {us("recorded_at")} AS recorded_us
         FROM alert_events
         WHERE ($1::text IS NULL OR station_id = $1) AND ($2::text IS NULL OR rule = $2)
           AND ($3::text IS NULL OR severity = $3) AND ($4::text IS NULL OR kind = $4)
           AND ($5::bigint IS NULL OR time >= {ts("$5")}) AND ($6::bigint IS NULL OR time < {ts("$6")})
-        ORDER BY time DESC, alert_id, seq DESC
-        LIMIT $7
+        ORDER BY {HISTORY_ORDERS[order]}
+        LIMIT $7 OFFSET $8
         """,
         station,
         rule,
@@ -284,6 +295,7 @@ async def alert_history(
         since_us,
         until_us,
         limit,
+        offset,
     )
     return [dict(r) | {"channels": list(r["channels"])} for r in rows]
 

@@ -575,3 +575,90 @@ async def test_the_page_names_a_favicon_that_is_served(console):
     async with console.http.get(f"{console.url}/{href}") as response:
         assert response.status == 200 and response.headers["Content-Type"].startswith("image/svg+xml")
         assert "<svg" in await response.text()
+
+
+async def _insert_history(db_url: str, count: int) -> None:
+    """`count` events of one alert a minute apart in data time, recorded in the reverse order (a replay
+    stores old data late), and an acknowledgement by wang stamped with the wall clock."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.executemany(
+            "INSERT INTO alert_events (alert_id, seq, station_id, rule, kind, severity, time, value,"
+            " message_en, message_zh, recorded_at) VALUES ('bulk', $1, $2, 'battery_low', 'renotify',"
+            " 'yellow', timestamptz 'epoch' + $3::bigint * interval '1 microsecond', 11.5, $4, '电池', "
+            " now() - $1::integer * interval '1 second')",
+            [(seq, STATION, at(1000 + seq), f"renotify {seq} " + "x" * 200) for seq in range(count)],
+        )
+        await conn.execute(
+            "INSERT INTO alert_events (alert_id, seq, station_id, rule, kind, severity, time, message_en,"
+            " message_zh, actor, comment, recorded_at) VALUES ('bulk', $1, $2, 'battery_low', 'acknowledged',"
+            " 'yellow', now(), 'acknowledged', '已确认', 'wang', 'on it', now() + interval '1 second')",
+            count,
+            STATION,
+        )
+    finally:
+        await conn.close()
+
+
+async def test_history_pages_with_both_times_and_the_operator_by_name(console):
+    await _insert_history(console.db_url, 120)
+    status, first = await console.get("/api/alerts/history?station=" + STATION + "&rule=battery_low")
+    assert status == 200 and (first["limit"], first["offset"], first["more"]) == (50, 0, True)
+    assert len(first["events"]) == 50
+    ack = first["events"][0]  # recorded last, so first although its data time is the wall clock
+    assert (ack["kind"], ack["actor"], ack["actor_name"], ack["comment"]) == (
+        "acknowledged",
+        "wang",
+        "Wang Lei",
+        "on it",
+    )
+    recorded = [e["recorded_us"] for e in first["events"]]
+    assert recorded == sorted(recorded, reverse=True)
+    assert all(e["actor_name"] is None for e in first["events"][1:])
+    pages = [first]
+    while pages[-1]["more"]:
+        offset = pages[-1]["offset"] + pages[-1]["limit"]
+        status, page = await console.get(f"/api/alerts/history?rule=battery_low&offset={offset}")
+        pages.append(page)
+    seqs = [e["seq"] for page in pages for e in page["events"]]
+    assert sorted(seqs) == list(range(121)) and len(pages) == 3  # every event once over 50 + 50 + 21
+    status, by_time = await console.get("/api/alerts/history?rule=battery_low&order=time&limit=3")
+    times = [e["time_us"] for e in by_time["events"]]
+    assert by_time["events"][0]["kind"] == "acknowledged" and times == sorted(times, reverse=True)
+    assert [e["seq"] for e in by_time["events"][1:]] == [119, 118]  # newest data time first
+    status, body = await console.get("/api/alerts/history?order=sideways")
+    assert status == 400 and "order" in body["error"]
+    status, body = await console.get("/api/alerts/history?offset=-1")
+    assert status == 400 and "offset" in body["error"]
+
+
+async def test_stations_carry_latest_values_and_rules_their_units(console):
+    conn = await asyncpg.connect(console.db_url)
+    try:
+        await conn.executemany(
+            "INSERT INTO observations (time, station_id, variable, value, qc_flag, received_at) "
+            "VALUES (timestamptz 'epoch' + $1::bigint * interval '1 microsecond', $2, $3, $4, 1, now())",
+            [
+                (at(0), "yingkou", "water_level_m", 2.5),
+                (at(1), "yingkou", "water_level_m", 2.75),
+                (at(1), "yingkou", "battery_voltage_v", 13.4),
+            ],
+        )
+    finally:
+        await conn.close()
+    status, body = await console.get("/api/stations")
+    assert status == 200
+    yingkou = next(s for s in body["stations"] if s["id"] == "yingkou")
+    latest = {r["variable"]: (r["value"], r["time_us"]) for r in yingkou["latest"]}
+    assert latest == {"water_level_m": (2.75, at(1)), "battery_voltage_v": (13.4, at(1))}
+    assert yingkou["silent_alert"] is False
+    _, meta = await console.get("/api/meta")
+    units = {v["id"]: v["unit"] for v in meta["variables"]}
+    assert (units["water_level_m"], units["dissolved_oxygen_mg_l"], units["water_temperature_degC"]) == (
+        "m",
+        "mg/L",
+        "°C",
+    )
+    rules = {r["id"]: (r["value_kind"], r["unit"]) for r in meta["rules"]}
+    assert rules["battery_low"] == ("unit", "V") and rules["hypoxia"] == ("unit", "mg/L")
+    assert rules["storm_surge_warning"] == ("level", "") and rules["station_silent"] == ("none", "")

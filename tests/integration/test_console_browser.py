@@ -73,6 +73,10 @@ async def test_alert_appears_live_and_is_acknowledged_from_the_page(database, tm
 
         badge = await run(wait_for, driver, lambda d: in_row(alert_id, ".badge")(d).text)
         assert badge == "YELLOW"
+        station = await run(wait_for, driver, lambda d: in_row(alert_id, "td:nth-child(2)")(d).text)
+        assert station.startswith("Changhai Zostera marina meadow")  # by name, not the id
+        value = await run(lambda: in_row(alert_id, "td.value")(driver).text)
+        assert value == "2.6 mg/L"  # in the rule's unit
         assert not await run(lambda: in_row(alert_id, ".ack")(driver).is_enabled())  # signed out
 
         await run(lambda: driver.find_element(By.ID, "signin-user").send_keys("wang"))
@@ -86,7 +90,8 @@ async def test_alert_appears_live_and_is_acknowledged_from_the_page(database, tm
 
         def acknowledged_on_page(d) -> bool:
             handling = in_row(alert_id, ".ack-state")(d).text
-            return "acknowledged by wang" in handling and not d.find_elements(By.CSS_SELECTOR, ".inline-form")
+            shown = "acknowledged by Wang Lei" in handling  # the operator by name
+            return shown and not d.find_elements(By.CSS_SELECTOR, ".inline-form")
 
         await run(wait_for, driver, acknowledged_on_page)
         alert = await get_alert(conn, alert_id)
@@ -99,7 +104,7 @@ async def test_alert_appears_live_and_is_acknowledged_from_the_page(database, tm
         await run(click, driver, lambda d: d.find_element(By.CSS_SELECTOR, ".silence-confirm"))
         silence_row = "#silence-list tbody tr"
         listed = await run(wait_for, driver, lambda d: d.find_element(By.CSS_SELECTOR, silence_row).text)
-        assert STATION in listed and "divers" in listed and "wang" in listed
+        assert "Changhai" in listed and "divers" in listed and "Wang Lei" in listed
         await run(wait_for, driver, lambda d: "silenced until" in in_row(alert_id, ".ack-state")(d).text)
         await run(click, driver, lambda d: d.find_element(By.CSS_SELECTOR, f"{silence_row} .end-silence"))
         await run(wait_for, driver, lambda d: d.find_element(By.ID, "no-silences").is_displayed())

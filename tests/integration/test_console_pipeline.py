@@ -76,7 +76,7 @@ async def test_alert_from_readings_is_acknowledged_through_the_stream(pipeline, 
         await run(click, driver, lambda d: d.find_element(By.CSS_SELECTOR, ".ack-confirm"))
 
         def acknowledged_on_page(d) -> bool:
-            return "acknowledged by wang" in d.find_element(By.CSS_SELECTOR, f"{row} .ack-state").text
+            return "acknowledged by Wang Lei" in d.find_element(By.CSS_SELECTOR, f"{row} .ack-state").text
 
         await run(wait_for, driver, acknowledged_on_page)
         alert = await conn.fetchrow(

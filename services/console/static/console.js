@@ -4,7 +4,10 @@
 "use strict";
 
 const state = { operator: null, actionsEnabled: true, alerts: [], silences: [], stations: [], rules: [], land: [],
-  nowUs: Date.now() * 1000, seen: new Set() };
+  variables: [], nowUs: Date.now() * 1000, seen: new Set(), history: { offset: 0, limit: 50, more: false },
+  expanded: new Set() };
+// Newest data further behind the clock than this (2 h): a replay or a quiet network, so judge by data time.
+const REPLAY_LAG_US = 2 * 3600e6;
 const HEADERS = { "Content-Type": "application/json", "X-Tidewatch-Console": "1" };
 
 function $(selector, root = document) { return root.querySelector(selector); }
@@ -27,9 +30,30 @@ function utc(us) {
   return new Date(us / 1000).toISOString().slice(0, 16).replace("T", " ");
 }
 
+// The clock station ages are measured against: the wall clock, or during a replay (or when the whole
+// network is quiet) the newest data time, so stations replayed days late do not all look silent.
+function dataNowUs() {
+  const seen = state.stations.map((s) => s.last_seen_us).filter((t) => t !== null && t !== undefined);
+  return seen.length ? Math.max(...seen) : null;
+}
+
+function replaying() {
+  const newest = dataNowUs();
+  return newest !== null && state.nowUs - newest > REPLAY_LAG_US;
+}
+
+function clockUs() { return replaying() ? dataNowUs() : state.nowUs; }
+
+function duration(s) {
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${Math.round(s / 3600)} h`;
+  return `${(s / 86400).toFixed(1)} d`;
+}
+
 function ago(us) {
   if (us === null || us === undefined) return "never";
-  const s = Math.max(0, (state.nowUs - us) / 1e6);
+  const s = Math.max(0, (clockUs() - us) / 1e6);
   if (s < 90) return `${Math.round(s)} s ago`;
   if (s < 5400) return `${Math.round(s / 60)} min ago`;
   if (s < 172800) return `${Math.round(s / 3600)} h ago`;
@@ -46,6 +70,35 @@ function ruleTitle(id) {
   return rule ? `${rule.title_en} · ${rule.title_zh}` : id;
 }
 
+function number(value) {
+  // Four significant figures, without trailing zeros: 11.26, 4, 0.0123.
+  return String(Number(Number(value).toPrecision(4)));
+}
+
+function withUnit(value, unit) {
+  if (value === null || value === undefined) return "—";
+  return unit ? `${number(value)} ${unit}` : number(value);
+}
+
+function alertValue(ruleId, value) {
+  // A reading in its variable's unit, a warning level, or nothing for rules over any variable.
+  const rule = state.rules.find((r) => r.id === ruleId);
+  if (value === null || value === undefined || !rule || rule.value_kind === "none") return "—";
+  if (rule.value_kind === "level") return `level ${Math.round(value)}`;
+  return withUnit(value, rule.unit);
+}
+
+function stationName(id) {
+  const station = state.stations.find((s) => s.id === id);
+  return station ? station.name : id;
+}
+
+function stationCell(id) {
+  const station = state.stations.find((s) => s.id === id);
+  return el("td", { title: id }, station ? station.name : id,
+    station ? el("span", { class: "zh" }, station.name_zh) : null);
+}
+
 async function api(path, options = {}) {
   const response = await fetch(path, { credentials: "same-origin", ...options });
   const body = await response.json().catch(() => ({}));
@@ -57,7 +110,7 @@ async function api(path, options = {}) {
 function handling(alert) {
   const parts = [];
   if (alert.acknowledged_by) {
-    parts.push(`acknowledged by ${alert.acknowledged_by} ${utc(alert.acknowledged_us)}`);
+    parts.push(`acknowledged by ${alert.acknowledged_name || alert.acknowledged_by} ${utc(alert.acknowledged_us)}`);
     if (alert.ack_comment) parts.push(`“${alert.ack_comment}”`);
   }
   if (alert.silenced_until_us && alert.silenced_until_us > state.nowUs) {
@@ -77,11 +130,11 @@ function alertRow(alert) {
   silence.addEventListener("click", () => showForm("silence-form", alert));
   const row = el("tr", { class: `sev-${alert.severity}`, dataset: { alertId: alert.alert_id } },
     el("td", {}, badge(alert.severity)),
-    el("td", {}, alert.station),
+    stationCell(alert.station),
     el("td", { title: alert.rule }, ruleTitle(alert.rule)),
     el("td", { class: "state" }, alert.state),
     el("td", {}, utc(alert.opened_us)),
-    el("td", {}, alert.value === null ? "—" : Number(alert.value).toPrecision(4)),
+    el("td", { class: "value" }, alertValue(alert.rule, alert.value)),
     el("td", { class: "message" }, alert.message_en, el("span", { class: "zh" }, alert.message_zh)),
     el("td", { class: "handling ack-state" }, handling(alert)),
     el("td", {}, ack, " ", silence));
@@ -97,7 +150,8 @@ function renderAlerts() {
   const form = body.querySelector(".inline-form");
   const nodes = [];
   for (const alert of state.alerts) {
-    const signature = JSON.stringify([alert, !!state.operator, state.actionsEnabled, state.nowUs > (alert.silenced_until_us || 0)]);
+    const signature = JSON.stringify([alert, !!state.operator, state.actionsEnabled,
+      state.nowUs > (alert.silenced_until_us || 0), stationName(alert.station)]);
     let row = existing.get(alert.alert_id);
     if (!row || row.dataset.signature !== signature) {
       row = alertRow(alert);
@@ -167,10 +221,10 @@ function silenceRow(silence) {
     }
   });
   return el("tr", { dataset: { silenceId: silence.id } },
-    el("td", {}, silence.station || "every station"),
+    el("td", {}, silence.station ? stationName(silence.station) : "every station"),
     el("td", {}, silence.rule ? ruleTitle(silence.rule) : "every rule"),
     el("td", {}, utc(silence.ends_us)),
-    el("td", {}, silence.actor),
+    el("td", { title: silence.actor }, silence.actor_name || silence.actor),
     el("td", {}, silence.comment || ""),
     el("td", {}, end, " ", error));
 }
@@ -193,9 +247,65 @@ function svg(tag, attrs = {}, text = null) {
   return node;
 }
 
+const HEALTHY = "#2e9d5b";
+
 function isSilent(station) {
-  if (station.last_seen_us === null) return true;
-  return state.nowUs - station.last_seen_us > 3 * station.sampling_interval_s * 1e6;
+  // The alert engine's station_silent judgement (data time) first; by the clock only when live.
+  if (station.silent_alert) return true;
+  if (station.last_seen_us === null) return false;  // no data yet: drawn hollow
+  return !replaying() && state.nowUs - station.last_seen_us > 3 * station.sampling_interval_s * 1e6;
+}
+
+function stationColour(station) {
+  if (station.last_seen_us === null) return "#ffffff";
+  if (station.open_alerts && SEV_COLOUR[station.worst_severity]) return SEV_COLOUR[station.worst_severity];
+  if (isSilent(station)) return "#9aa5b1";
+  return HEALTHY;
+}
+
+function shortName(station) {
+  // "Dandong (Dadong Port) tide gauge" → "Dandong": the map has room for the place, the list has the rest.
+  return station.name.replace(/\s*\([^)]*\)/g, "").replace(/ tide gauge$/, "").trim();
+}
+
+function overlaps(a, b) {
+  return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+}
+
+function placeLabels(map, labels, dots, width, height) {
+  // Greedy: each label takes the first spot around its dot (nearest ring first) that stays inside the
+  // map and overlaps no placed label and no dot; a label moved off its dot gets a leader line.
+  const placed = [], leaders = [];
+  const directions = [[1, 0], [-1, 0], [1, -1], [1, 1], [-1, -1], [-1, 1], [0, -1], [0, 1]];
+  for (const label of labels) {
+    const w = label.node.getComputedTextLength() || label.node.textContent.length * 5.5;
+    const h = 11;
+    let best = null;
+    for (const ring of [9, 22, 36, 52]) {
+      for (const [dx, dy] of directions) {
+        const x = dx > 0 ? label.cx + ring : dx < 0 ? label.cx - ring - w : label.cx - w / 2;
+        const y = dy > 0 ? label.cy + ring - 2 : dy < 0 ? label.cy - ring - h + 2 : label.cy - h / 2;
+        const box = { x, y, w, h };
+        const inside = x >= 2 && y >= 2 && x + w <= width - 2 && y + h <= height - 14;
+        const hits = placed.filter((p) => overlaps(p, box)).length
+          + dots.filter((d) => overlaps(d, box)).length;
+        const cost = (inside ? 0 : 1000) + hits * 100 + ring;
+        if (!best || cost < best.cost) best = { box, cost, ring };
+        if (inside && !hits) break;
+      }
+      if (best.cost < 100) break;
+    }
+    placed.push(best.box);
+    label.node.setAttribute("x", best.box.x.toFixed(1));
+    label.node.setAttribute("y", (best.box.y + best.box.h - 2).toFixed(1));
+    if (best.ring > 9) {
+      const tx = Math.min(Math.max(label.cx, best.box.x), best.box.x + best.box.w);
+      const ty = Math.min(Math.max(label.cy, best.box.y), best.box.y + best.box.h);
+      leaders.push(svg("line", { class: "leader", x1: label.cx, y1: label.cy, x2: tx, y2: ty }));
+    }
+  }
+  const firstDot = map.querySelector("circle");
+  for (const line of leaders) map.insertBefore(line, firstDot);
 }
 
 function renderMap() {
@@ -203,15 +313,15 @@ function renderMap() {
   const placed = state.stations.filter((s) => Number.isFinite(s.latitude) && Number.isFinite(s.longitude));
   if (!placed.length) { map.replaceChildren(); return; }
   const lats = placed.map((s) => s.latitude), lons = placed.map((s) => s.longitude);
-  const pad = 0.3;  // degrees around the stations, more to the east where the labels go
+  const pad = 0.45;  // degrees around the stations: room for labels on either side
   const south = Math.min(...lats) - pad, north = Math.max(...lats) + pad;
-  const west = Math.min(...lons) - pad, east = Math.max(...lons) + 3 * pad;
+  const west = Math.min(...lons) - pad, east = Math.max(...lons) + pad;
   const k = Math.cos(((south + north) / 2) * Math.PI / 180);  // equirectangular, true at mid-latitude
-  const width = 400, height = Math.max(150, Math.round(width * (north - south) / ((east - west) * k)));
+  const width = 640, height = Math.max(240, Math.round(width * (north - south) / ((east - west) * k)));
   map.setAttribute("viewBox", `0 0 ${width} ${height}`);
   const x = (lon) => ((lon - west) / (east - west)) * width;
   const y = (lat) => ((north - lat) / (north - south)) * height;
-  const nodes = [];
+  const nodes = [svg("rect", { class: "sea", x: 0, y: 0, width, height })];
   for (const rings of state.land) {
     const d = rings.map((ring) => "M" + ring.map(([lon, lat]) => `${x(lon).toFixed(1)},${y(lat).toFixed(1)}`)
       .join("L") + "Z").join("");
@@ -225,50 +335,143 @@ function renderMap() {
     nodes.push(svg("line", { class: "grid", x1: 0, x2: width, y1: y(lat), y2: y(lat) }));
     nodes.push(svg("text", { class: "gridlabel", x: 2, y: y(lat) - 2 }, `${lat}°N`));
   }
+  const labels = [], dots = [];
   for (const station of placed) {
-    const colour = SEV_COLOUR[station.worst_severity] || "#4a5968";
-    const dot = svg("circle", { class: `station${isSilent(station) ? " silent" : ""}`,
-      cx: x(station.longitude), cy: y(station.latitude), r: station.open_alerts ? 7 : 5, fill: colour });
-    dot.append(svg("title", {}, `${station.name} (${station.id}) · last seen ${ago(station.last_seen_us)}` +
-      ` · ${station.open_alerts} open alert(s)`));
+    const cx = x(station.longitude), cy = y(station.latitude), r = station.open_alerts ? 7 : 5;
+    const silent = isSilent(station), empty = station.last_seen_us === null;
+    const dot = svg("circle", { class: `station${silent ? " silent" : ""}${empty ? " empty" : ""}`,
+      cx, cy, r, fill: stationColour(station) });
+    dot.dataset.station = station.id;
+    dot.append(svg("title", {}, `${station.name} · ${station.name_zh} (${station.id}) · last seen ` +
+      `${ago(station.last_seen_us)} · ${station.open_alerts} open alert(s)${silent ? " · silent" : ""}`));
     nodes.push(dot);
-    nodes.push(svg("text", { class: "label", x: x(station.longitude) + 8, y: y(station.latitude) + 3 },
-      station.id));
+    dots.push({ x: cx - r - 1, y: cy - r - 1, w: 2 * r + 2, h: 2 * r + 2 });
+    const text = svg("text", { class: "label", x: cx + 9, y: cy + 3 }, shortName(station));
+    text.dataset.station = station.id;
+    nodes.push(text);
+    labels.push({ node: text, cx, cy });
   }
   map.replaceChildren(...nodes);
+  // Crowded stations (most neighbours first) choose their spot first.
+  const crowd = (l) => labels.filter((o) => Math.hypot(o.cx - l.cx, o.cy - l.cy) < 60).length;
+  labels.sort((a, b) => crowd(b) - crowd(a) || a.cx - b.cx);
+  placeLabels(map, labels, dots, width, height);
+}
+
+function latestCell(station) {
+  // Key variables in the row, every variable on demand; values in their units, suspect ones marked.
+  const byId = new Map(state.variables.map((v) => [v.id, v]));
+  const readings = station.latest
+    .filter((r) => byId.has(r.variable))
+    .sort((a, b) => state.variables.indexOf(byId.get(a.variable)) - state.variables.indexOf(byId.get(b.variable)));
+  const text = (r) => {
+    const v = byId.get(r.variable);
+    return `${v.label} ${withUnit(r.value, v.unit)}${r.qc_flag >= 3 ? " (QC " + r.qc_flag + ")" : ""}`;
+  };
+  const key = readings.filter((r) => byId.get(r.variable).key).slice(0, 3);
+  const cell = el("td", { class: "latest" }, key.map(text).join(" · ") || "—");
+  if (readings.length > key.length) {
+    const details = el("details", {}, el("summary", {}, `all ${readings.length}`));
+    details.append(el("ul", {}, ...readings.map((r) => el("li", { title: `${r.variable} at ${utc(r.time_us)} UTC` },
+      `${text(r)} · ${byId.get(r.variable).label_zh}`))));
+    cell.append(details);
+  }
+  return cell;
+}
+
+function renderClock() {
+  const clock = $("#data-clock");
+  const newest = dataNowUs();
+  if (newest === null) { clock.textContent = "no data yet"; clock.className = "clock"; return; }
+  if (replaying()) {
+    clock.textContent = `replay: data ${duration((state.nowUs - newest) / 1e6)} behind the clock · ages by data time`;
+    clock.title = `newest data ${utc(newest)} UTC. Either a replay is catching up or the whole network is quiet;` +
+      " station ages and silence are judged against the newest data time, not the wall clock.";
+    clock.className = "clock replay";
+  } else {
+    clock.textContent = `data live · newest ${utc(newest)} UTC`;
+    clock.className = "clock";
+  }
 }
 
 function renderStations() {
-  const rows = state.stations.map((s) => el("tr", { dataset: { station: s.id } },
-    el("td", { title: `${s.name} ${s.name_zh}` }, s.id),
-    el("td", {}, s.kind),
-    el("td", { class: isSilent(s) ? "stale" : "", title: utc(s.last_seen_us) }, ago(s.last_seen_us)),
-    el("td", {}, s.open_alerts ? badge(s.worst_severity) : "", s.open_alerts ? ` ${s.open_alerts}` : "")));
+  const open = new Set();
+  const rows = state.stations.map((s) => {
+    const row = el("tr", { dataset: { station: s.id } },
+      el("td", { title: s.id }, s.name, el("span", { class: "zh" }, s.name_zh)),
+      el("td", {}, s.kind.replace("_", " ")),
+      latestCell(s),
+      el("td", { class: isSilent(s) ? "stale" : "", title: `${utc(s.last_seen_us)} UTC (data time)` },
+        ago(s.last_seen_us)),
+      el("td", {}, s.open_alerts ? badge(s.worst_severity) : "", s.open_alerts ? ` ${s.open_alerts}` : ""));
+    const before = document.querySelector(`#station-list tr[data-station="${CSS.escape(s.id)}"] details`);
+    if (before && before.open) open.add(s.id);
+    return row;
+  });
   $("#station-list tbody").replaceChildren(...rows);
+  for (const id of open) {
+    const details = document.querySelector(`#station-list tr[data-station="${CSS.escape(id)}"] details`);
+    if (details) details.open = true;  // an operator's open detail survives the live refresh
+  }
   renderMap();
+  renderClock();
   const select = $("#filter-station");
   if (select.options.length === 1) {
-    for (const s of state.stations) select.append(el("option", { value: s.id }, s.id));
+    for (const s of state.stations) select.append(el("option", { value: s.id }, s.name));
   }
 }
 
 // -- history -------------------------------------------------------------------------------------
+function historyRow(e) {
+  const key = `${e.alert_id}#${e.seq}`;
+  const more = el("button", { class: "more", type: "button", title: "show the whole event" }, "details");
+  const row = el("tr", { dataset: { event: key } },
+    el("td", { title: "when tidewatch stored the event (wall clock)" }, utc(e.recorded_us)),
+    el("td", { title: "the data time the event refers to; an operator action carries its wall time" },
+      utc(e.time_us)),
+    el("td", {}, e.kind), el("td", {}, badge(e.severity)),
+    stationCell(e.station), el("td", { title: e.rule }, e.rule),
+    el("td", { class: "value" }, alertValue(e.rule, e.value)),
+    el("td", { class: "message truncated", title: e.message_en }, e.message_en),
+    el("td", { title: e.actor || "" }, e.actor_name || ""),
+    el("td", {}, more));
+  const detail = el("tr", { class: "event-detail", dataset: { event: key } }, el("td", { colspan: 10 },
+    el("p", {}, e.message_en), el("p", { class: "zh" }, e.message_zh),
+    el("p", { class: "note" }, `alert ${e.alert_id} · event ${e.seq} · ${ruleTitle(e.rule)}` +
+      (e.actor ? ` · by ${e.actor_name || e.actor} (${e.actor})` : "") + (e.comment ? ` · “${e.comment}”` : "") +
+      ` · notified: ${e.channels.length ? e.channels.join(", ") : "none"}`)));
+  detail.hidden = !state.expanded.has(key);
+  more.addEventListener("click", () => {
+    detail.hidden = !detail.hidden;
+    if (detail.hidden) state.expanded.delete(key); else state.expanded.add(key);
+  });
+  return [row, detail];
+}
+
 async function loadHistory() {
   const form = $("#history-filter");
   const params = new URLSearchParams();
   for (const [key, value] of new FormData(form)) if (value) params.set(key, value);
+  params.set("limit", state.history.limit);
+  params.set("offset", state.history.offset);
   try {
-    const { events } = await api(`api/alerts/history?${params}`);
-    $("#history-events tbody").replaceChildren(...events.map((e) => el("tr", {},
-      el("td", {}, utc(e.time_us)), el("td", {}, e.kind), el("td", {}, badge(e.severity)),
-      el("td", {}, e.station), el("td", {}, e.rule),
-      el("td", { class: "message" }, e.message_en, el("span", { class: "zh" }, e.message_zh)),
-      el("td", {}, e.actor ? `${e.actor}${e.comment ? ` “${e.comment}”` : ""}` : ""),
-      el("td", {}, e.channels.join(", ")))));
+    const page = await api(`api/alerts/history?${params}`);
+    state.history = { ...state.history, more: page.more };
+    $("#history-events tbody").replaceChildren(...page.events.flatMap(historyRow));
+    const first = page.events.length ? page.offset + 1 : 0;
+    $("#history-page").textContent = page.events.length
+      ? `events ${first}–${page.offset + page.events.length}, newest first` : "no events";
+    $("#history-newer").disabled = page.offset === 0;
+    $("#history-older").disabled = !page.more;
   } catch (error) {
-    $("#history-events tbody").replaceChildren(el("tr", {}, el("td", { colspan: 8, class: "error" },
+    $("#history-events tbody").replaceChildren(el("tr", {}, el("td", { colspan: 10, class: "error" },
       error.message)));
   }
+}
+
+function turnPage(step) {
+  state.history.offset = Math.max(0, state.history.offset + step * state.history.limit);
+  loadHistory();
 }
 
 // -- session -------------------------------------------------------------------------------------
@@ -317,8 +520,10 @@ function connect() {
   });
   source.addEventListener("stations", (event) => {
     const data = JSON.parse(event.data);
+    const first = !state.stations.length;
     Object.assign(state, { stations: data.stations, nowUs: data.now_us });
     renderStations();
+    if (first) { renderAlerts(); renderSilences(); loadHistory(); }  // station names now known
   });
 }
 
@@ -337,13 +542,20 @@ async function loadLand() {
 async function start() {
   loadLand();
   const meta = await api("api/meta");
-  Object.assign(state, { rules: meta.rules, operator: meta.operator, actionsEnabled: meta.actions_enabled });
-  for (const rule of meta.rules) $("#filter-rule").append(el("option", { value: rule.id }, rule.id));
+  Object.assign(state, { rules: meta.rules, operator: meta.operator, actionsEnabled: meta.actions_enabled,
+    variables: meta.variables });
+  for (const rule of meta.rules) $("#filter-rule").append(el("option", { value: rule.id }, rule.title_en));
   for (const sev of meta.severities) $("#filter-severity").append(el("option", { value: sev }, sev));
   for (const kind of meta.kinds) $("#filter-kind").append(el("option", { value: kind }, kind));
   $("#signin").addEventListener("submit", signIn);
   $("#signout").addEventListener("click", signOut);
-  $("#history-filter").addEventListener("submit", (event) => { event.preventDefault(); loadHistory(); });
+  $("#history-filter").addEventListener("submit", (event) => {
+    event.preventDefault();
+    state.history.offset = 0;
+    loadHistory();
+  });
+  $("#history-newer").addEventListener("click", () => turnPage(-1));
+  $("#history-older").addEventListener("click", () => turnPage(1));
   renderSession();
   connect();
 }

@@ -17,6 +17,7 @@ async def annual_report(
     station: str | None = None,
     area: str | None = None,
     format: str = Query("html", pattern="^(html|pdf)$"),
+    lang: str = Query("zh", pattern="^(zh|en)$", description="zh: Chinese first, then English; en"),
     generated_at: str | None = None,
 ) -> Response:
     if station and area:
@@ -32,6 +33,7 @@ async def annual_report(
                 area=area,
                 fmt=format,
                 generated_at=generated_at,
+                lang=lang,
             )
     except ReportError as exc:
         raise HTTPException(400, str(exc)) from exc

@@ -29,7 +29,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from alerts.channels import EVENT_KINDS
+from alerts.channels import EVENT_KINDS, ROUTED_AS
 from alerts.loader import load_rules
 from alerts.rules import SilentCondition
 from alerts.severity import SEVERITIES
@@ -217,7 +217,7 @@ class Console:
             {
                 "rules": sorted(self.rules.values(), key=lambda r: r["id"]),
                 "severities": list(SEVERITIES),
-                "kinds": list(EVENT_KINDS),
+                "kinds": [*EVENT_KINDS, *ROUTED_AS],  # with the QC retraction kinds
                 "operator": _operator_json(operator),
                 "actions_enabled": self.actions is not None,
                 "variables": variables_json(),

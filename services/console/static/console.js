@@ -556,6 +556,9 @@ async function start() {
   });
   $("#history-newer").addEventListener("click", () => turnPage(-1));
   $("#history-older").addEventListener("click", () => turnPage(1));
+  const year = new Date().getUTCFullYear(), report = $("#annual-report");
+  report.href = "/api/v1/reports/annual?year=" + year;
+  report.textContent = "年度报告 annual report " + year;
   renderSession();
   connect();
 }

@@ -23,9 +23,11 @@ import os
 import resource
 import select
 import socket
+import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -214,6 +216,9 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+_stop = threading.Event()  # set by SIGTERM: stop scheduling, settle, report
+
+
 def publish(plan: LoadPlan, acked_path: Path | None = None, settle_s: float = 30.0) -> LoadReport:
     """Publish the plan on schedule; after it, wait up to ``settle_s`` for outstanding PUBACKs."""
     encoder = Encoder(plan)
@@ -227,9 +232,12 @@ def publish(plan: LoadPlan, acked_path: Path | None = None, settle_s: float = 30
     conn: _Connection | None = None
     k = 0
     end = started + plan.duration_s
+    limit = plan.messages
     while True:
         now = time.monotonic()
-        if k >= plan.messages and (not in_flight or now > end + settle_s):
+        if _stop.is_set() and limit > k:  # asked to stop early: what was sent is the run
+            limit, end = k, now
+        if k >= limit and (not in_flight or now > end + settle_s):
             break
         if conn is None:
             try:
@@ -244,7 +252,7 @@ def publish(plan: LoadPlan, acked_path: Path | None = None, settle_s: float = 30
                 time.sleep(0.2)
                 continue
         try:
-            due = min(plan.messages, int((now - started) * plan.rate_msg_s) + 1) if now >= started else 0
+            due = min(limit, int((now - started) * plan.rate_msg_s) + 1) if now >= started else 0
             budget = max(1, int(CATCH_UP * plan.rate_msg_s * TICK_S))
             stop = min(due, k + budget, k + len(free_ids))
             if stop > k:
@@ -261,7 +269,7 @@ def publish(plan: LoadPlan, acked_path: Path | None = None, settle_s: float = 30
                 report.max_lag_s = max(report.max_lag_s, (due - k) / plan.rate_msg_s)
             # Sleep (reading PUBACKs) until the next tick, or the next message if that is later.
             next_due = max(now + TICK_S, started + (k + 1) / plan.rate_msg_s)
-            wait = next_due - time.monotonic() if k < plan.messages else 0.1
+            wait = next_due - time.monotonic() if k < limit else 0.1
             for pid in conn.acks(wait):
                 m = in_flight.pop(pid, None)
                 if m is not None:
@@ -272,6 +280,8 @@ def publish(plan: LoadPlan, acked_path: Path | None = None, settle_s: float = 30
             conn = None
     if conn is not None:
         conn.close()
+    report.offered = limit
+    acked = acked[:limit]
     report.acked = int(acked.sum())
     report.wall_s = time.monotonic() - started
     report.cpu_s = _cpu_s() - cpu0
@@ -309,6 +319,11 @@ class LoadProcess:
             raise RuntimeError(f"load publisher exited with {self.process.returncode}:\n{log}")
         return LoadReport(**json.loads(self.report_path.read_text()))
 
+    def stop(self) -> None:
+        """End the load now (the report covers what was scheduled until then)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
     async def wait(self) -> LoadReport:
         return await asyncio.to_thread(self.join)
 
@@ -320,6 +335,7 @@ class LoadProcess:
 def main(argv: list[str]) -> None:
     """``python -m benchmarks.load PLAN_JSON REPORT_PATH [ACKED_PATH]`` (started by LoadProcess)."""
     plan = LoadPlan(**json.loads(argv[0]))
+    signal.signal(signal.SIGTERM, lambda *_: _stop.set())
     report = publish(plan, Path(argv[2]) if len(argv) > 2 else None)
     Path(argv[1]).write_text(json.dumps(asdict(report)))
 

@@ -22,8 +22,8 @@ import math
 import os
 import resource
 import select
-import socket
 import signal
+import socket
 import struct
 import subprocess
 import sys

@@ -48,7 +48,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # Every committed insert attempt on observations, including those the key turns away (ON CONFLICT
 # DO NOTHING fires BEFORE triggers first): attempts − distinct keys = readings written again.
 WRITE_LOG_DDL = """
-CREATE UNLOGGED TABLE IF NOT EXISTS soak_observation_writes (station_id text, variable text, time timestamptz);
+CREATE UNLOGGED TABLE IF NOT EXISTS soak_observation_writes (
+    station_id text, variable text, time timestamptz
+);
 CREATE OR REPLACE FUNCTION soak_note_write() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO soak_observation_writes VALUES (NEW.station_id, NEW.variable, NEW.time);
@@ -115,7 +117,8 @@ class Soak:
             while time.monotonic() < until:
                 killed += await conn.fetchval(
                     "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid <> ALL($1::int[])",
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND pid <> ALL($1::int[])",
                     list(self.keep_pids),
                 )
                 await asyncio.sleep(1.5)
@@ -154,7 +157,8 @@ async def account(conn: asyncpg.Connection, plan: LoadPlan, acked: np.ndarray, r
     )
     rows = await conn.fetch(
         "SELECT a.k, a.time_us, count(o.variable) AS n FROM soak_acked a LEFT JOIN observations o"
-        " ON o.station_id = a.station_id AND o.time = timestamptz 'epoch' + a.time_us * interval '1 microsecond'"
+        " ON o.station_id = a.station_id"
+        " AND o.time = timestamptz 'epoch' + a.time_us * interval '1 microsecond'"
         " GROUP BY a.k, a.time_us HAVING count(o.variable) < $1",
         READINGS_PER_MESSAGE,
     )
@@ -200,7 +204,8 @@ def report(result: SoakResult, args: argparse.Namespace) -> str:
         f"| duplicated rows | {result.duplicate_rows:,} |",
         f"| redelivered, absorbed by the key | {result.redelivered_readings:,} |",
         "",
-        f"Lost by the fault window they were published in: {lost}. Publisher: {result.load.connects} connections, "
+        f"Lost by the fault window they were published in: {lost}. "
+        f"Publisher: {result.load.connects} connections, "
         f"{result.load.resent:,} messages resent; drain {result.drained_s:.0f} s.",
     ]
     return "\n".join(lines)

@@ -40,7 +40,7 @@ from services.cli import prepare_database
 from services.config import Settings, load_settings
 from services.stack.kafka import start_tansu
 from services.stack.launcher import Stack, start_stack
-from services.stack.pipeline import CLI, Pipeline, wait_for_log
+from services.stack.pipeline import Pipeline, wait_for_log
 from services.stack.process import Child, start_child
 from tests.support.database import fresh_database
 
@@ -72,6 +72,7 @@ class CaseResult:
     crashed: str = ""
     errors: list[str] = field(default_factory=list)
     profile: str = ""
+    load_average: float = 0.0  # of the machine over the last 5 minutes at the end (other users' work too)
 
     @property
     def cpu_us_per_reading(self) -> dict[str, float]:
@@ -130,7 +131,8 @@ async def _latency_and_rate(
     """Rows stored in the steady window, p50/p99 of stored_at − time there, rows per minute."""
     window = "time >= to_timestamp($1 / 1e6) AND time < to_timestamp($2 / 1e6)"
     steady = await conn.fetchval(
-        f"SELECT count(*) FROM {table} WHERE stored_at >= to_timestamp($1 / 1e6) AND stored_at < to_timestamp($2 / 1e6)",
+        f"SELECT count(*) FROM {table}"
+        " WHERE stored_at >= to_timestamp($1 / 1e6) AND stored_at < to_timestamp($2 / 1e6)",
         warm_us,
         end_us,
     )
@@ -267,7 +269,9 @@ class Bench:
             drain_started = time.monotonic()
             expected = result.load.acked * READINGS_PER_MESSAGE
             last, still_since = -1, time.monotonic()
-            while time.monotonic() - drain_started < self.args.drain:
+            # The naive case only falls further behind: its drain would measure nothing new.
+            drain_limit = self.args.drain if worker is not None else min(self.args.drain, 15)
+            while time.monotonic() - drain_started < drain_limit:
                 stored = await _stored(progress, table)
                 if stored >= expected:
                     break
@@ -277,6 +281,7 @@ class Bench:
                     break
                 await asyncio.sleep(1)
             result.drained_s = time.monotonic() - drain_started
+            result.load_average = os.getloadavg()[1]
             await sampler.stop()
             if profile_task is not None:
                 result.profile = await profile_task
@@ -378,25 +383,30 @@ def report(results: list[CaseResult], args: argparse.Namespace) -> str:
         f"# tidewatch sustained benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the end)",
         "",
-        f"Command: `python -m benchmarks.sustained {' '.join(sys.argv[1:])}`. {READINGS_PER_MESSAGE} readings "
+        f"Command: `python -m benchmarks.sustained {' '.join(sys.argv[1:])}`. "
+        f"{READINGS_PER_MESSAGE} readings "
         "per MQTT message; every process of the pipeline, the publisher and PostgreSQL share the machine. "
         "Stored readings/s are over the steady part (after the warm-up, until the load stopped); latency is "
-        "sample time (= scheduled publish time) → committed row, over the rows of that part stored by the end "
+        "sample time (= scheduled publish time) → committed row, over the rows of that part stored by the "
+        "end "
         "of the drain.",
         "",
-        "| case | s | offered r/s | published r/s | stored r/s | × naive | backlog at end | drain s | p50 s | p99 s "
-        "| crash |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| case | s | offered r/s | published r/s | stored r/s | × naive | backlog at end | drain s "
+        "| steady rows stored | p50 s | p99 s | crash | load avg |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for r in results:
         ratio = f"{r.stored_steady_readings_s / naive.stored_steady_readings_s:.2f}" if naive else ""
         published = r.load.achieved_msg_s * READINGS_PER_MESSAGE
+        steady_offered = int(r.offered_readings_s * (r.duration_s - r.warmup_s))
         p50 = "" if r.p50_s is None else f"{r.p50_s:.2f}"
         p99 = "" if r.p99_s is None else f"{r.p99_s:.2f}"
         lines.append(
-            f"| {r.name} ({r.stations} stations) | {r.duration_s:.0f} | {r.offered_readings_s:,.0f} | {published:,.0f} "
-            f"| {r.stored_steady_readings_s:,.0f} | {ratio} | {r.backlog_at_load_end:,} | {r.drained_s:.0f} | {p50} "
-            f"| {p99} | {r.crashed or ('errors in log' if r.errors else 'no')} |"
+            f"| {r.name} ({r.stations} stations) | {r.duration_s:.0f} | {r.offered_readings_s:,.0f} "
+            f"| {published:,.0f} "
+            f"| {r.stored_steady_readings_s:,.0f} | {ratio} | {r.backlog_at_load_end:,} | {r.drained_s:.0f} "
+            f"| {r.latency_rows:,} of {steady_offered:,} | {p50} "
+            f"| {p99} | {r.crashed or ('errors in log' if r.errors else 'no')} | {r.load_average:.1f} |"
         )
     lines += [
         "",
@@ -440,7 +450,8 @@ def report(results: list[CaseResult], args: argparse.Namespace) -> str:
         est = " (bytes extrapolated)" if r.changelog_estimated else ""
         lines.append(
             f"- {r.name}: {r.changelog_records:,} records, {(r.changelog_bytes or 0) / 2**20:,.1f} MiB{est}, "
-            f"{per:,.0f} bytes per stored reading, {r.changelog_records / max(r.stored, 1):.3f} records per reading"
+            f"{per:,.0f} bytes per stored reading, "
+            f"{r.changelog_records / max(r.stored, 1):.3f} records per reading"
         )
     lines += ["", "Stored readings per minute of each case (from the first publish):", ""]
     for r in results:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ import numpy as np
 
 from benchmarks.load import LoadPlan, LoadProcess, LoadReport
 from benchmarks.pipeline import READINGS_PER_MESSAGE, bench_qc_config, bench_registry
+from benchmarks.sustained import drain, write_results
 from services.cli import prepare_database
 from services.config import load_settings
 from services.stack.kafka import start_tansu
@@ -42,8 +42,6 @@ from services.stack.mqtt import run_broker
 from services.stack.pipeline import Pipeline
 from services.stack.process import Child
 from tests.support.database import fresh_database
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 # Every committed insert attempt on observations, including those the key turns away (ON CONFLICT
 # DO NOTHING fires BEFORE triggers first): attempts − distinct keys = readings written again.
@@ -248,18 +246,13 @@ async def main(args: argparse.Namespace) -> int:
                 load.stop()
                 result = SoakResult(await load.wait(), faults)
                 result.sent_readings = result.load.sent * READINGS_PER_MESSAGE
-                expected = result.load.acked * READINGS_PER_MESSAGE
-                drain_started, last, still = time.monotonic(), -1, time.monotonic()
-                while time.monotonic() - drain_started < args.drain:
-                    stored = await conn.fetchval("SELECT count(*) FROM observations")
-                    if stored >= expected:
-                        break
-                    if stored != last:
-                        last, still = stored, time.monotonic()
-                    elif time.monotonic() - still > 20:
-                        break
-                    await asyncio.sleep(2)
-                result.drained_s = time.monotonic() - drain_started
+                result.drained_s = await drain(
+                    lambda: conn.fetchval("SELECT count(*) FROM observations"),
+                    result.load.acked * READINGS_PER_MESSAGE,
+                    args.drain,
+                    quiet_s=20,
+                    poll_s=2,
+                )
                 await account(conn, plan, load.acked(), result)
             finally:
                 pipeline.stop()
@@ -267,13 +260,7 @@ async def main(args: argparse.Namespace) -> int:
                 await conn.close()
     finally:
         stack.stop()
-    text = report(result, args)
-    RESULTS.mkdir(exist_ok=True)
-    stem = "soak-quick" if args.quick else "soak"
-    (RESULTS / f"{stem}.md").write_text(text + "\n")
-    (RESULTS / f"{stem}.json").write_text(json.dumps(asdict(result), indent=1) + "\n")
-    print(text)
-    print(f"\nwork folder (logs): {work}")
+    write_results("soak-quick" if args.quick else "soak", report(result, args), asdict(result), work)
     return 1 if result.lost_readings else 0
 
 

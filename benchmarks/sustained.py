@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -152,6 +153,31 @@ async def _latency_and_rate(
     return steady, row["p50"], row["p99"], row["n"], [r["n"] for r in minutes if r["m"] >= 0]
 
 
+async def drain(
+    stored: Callable[[], Awaitable[int]],
+    expected: int,
+    limit_s: float,
+    quiet_s: float = 10,
+    poll_s: float = 1,
+) -> float:
+    """Wait until ``expected`` rows are stored, nothing moved for ``quiet_s``, or ``limit_s``.
+
+    Returns the seconds waited: the backlog's drain time when it completed.
+    """
+    started = time.monotonic()
+    last, still_since = -1, started
+    while time.monotonic() - started < limit_s:
+        count = await stored()
+        if count >= expected:
+            break
+        if count != last:
+            last, still_since = count, time.monotonic()
+        elif time.monotonic() - still_since > quiet_s:
+            break
+        await asyncio.sleep(poll_s)
+    return time.monotonic() - started
+
+
 def _worker_errors(log: Path) -> list[str]:
     if not log.exists():
         return []
@@ -265,22 +291,11 @@ class Bench:
             result.backlog_at_load_end = result.load.acked * READINGS_PER_MESSAGE - await _stored(
                 progress, table
             )
-            # Drain: until everything is stored, nothing moved for 10 s, or the drain limit.
-            drain_started = time.monotonic()
-            expected = result.load.acked * READINGS_PER_MESSAGE
-            last, still_since = -1, time.monotonic()
             # The naive case only falls further behind: its drain would measure nothing new.
             drain_limit = self.args.drain if worker is not None else min(self.args.drain, 15)
-            while time.monotonic() - drain_started < drain_limit:
-                stored = await _stored(progress, table)
-                if stored >= expected:
-                    break
-                if stored != last:
-                    last, still_since = stored, time.monotonic()
-                elif time.monotonic() - still_since > 10:
-                    break
-                await asyncio.sleep(1)
-            result.drained_s = time.monotonic() - drain_started
+            result.drained_s = await drain(
+                lambda: _stored(progress, table), result.load.acked * READINGS_PER_MESSAGE, drain_limit
+            )
             result.load_average = os.getloadavg()[1]
             await sampler.stop()
             if profile_task is not None:
@@ -521,13 +536,15 @@ async def main(args: argparse.Namespace) -> None:
                 )
     finally:
         stack.stop()
-    text = report(results, args)
-    RESULTS.mkdir(exist_ok=True)
     stem = "sustained-quick" if args.quick else "sustained"
+    write_results(stem, report(results, args), [asdict(r) for r in results], work)
+
+
+def write_results(stem: str, text: str, data: object, work: Path) -> None:
+    """``benchmarks/results/<stem>.md`` and ``.json``, and the report on stdout."""
+    RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stem}.md").write_text(text + "\n")
-    (RESULTS / f"{stem}.json").write_text(
-        json.dumps([asdict(r) for r in results], indent=1, default=str) + "\n"
-    )
+    (RESULTS / f"{stem}.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
     print(text)
     print(f"\nwork folder (logs): {work}")
 

@@ -76,6 +76,7 @@ class SoakResult:
     stored_readings: int = 0
     lost_readings: int = 0
     lost_by_window: dict[str, int] = field(default_factory=dict)
+    lost_at_s: list[float] = field(default_factory=list)  # publish times of the first lost messages
     duplicate_rows: int = 0
     redelivered_readings: int = 0
     drained_s: float = 0.0
@@ -164,6 +165,8 @@ async def account(conn: asyncpg.Connection, plan: LoadPlan, acked: np.ndarray, r
     result.lost_readings = sum(READINGS_PER_MESSAGE - r["n"] for r in rows)
     for r in rows:
         at = (r["time_us"] - plan.start_us) / 1e6
+        if len(result.lost_at_s) < 20:
+            result.lost_at_s.append(round(at, 3))
         window = "before any fault"
         for fault in result.faults:
             if at >= fault.started_s:
@@ -191,6 +194,8 @@ def report(result: SoakResult, args: argparse.Namespace) -> str:
     for f in result.faults:
         lines.append(f"| {f.name} | {f.started_s:.0f} | {f.recovered_s - f.started_s:.1f} | {f.detail} |")
     lost = ", ".join(f"{w}: {n:,}" for w, n in result.lost_by_window.items()) or "none"
+    times = ", ".join(f"{t:.1f}" for t in sorted(result.lost_at_s))
+    lost_at = f" (published at {times} s)" if times else ""
     lines += [
         "",
         "| readings | count |",
@@ -202,7 +207,7 @@ def report(result: SoakResult, args: argparse.Namespace) -> str:
         f"| duplicated rows | {result.duplicate_rows:,} |",
         f"| redelivered, absorbed by the key | {result.redelivered_readings:,} |",
         "",
-        f"Lost by the fault window they were published in: {lost}. "
+        f"Lost by the fault window they were published in: {lost}{lost_at}. "
         f"Publisher: {result.load.connects} connections, "
         f"{result.load.resent:,} messages resent; drain {result.drained_s:.0f} s.",
     ]

@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test deps lint bench clean
+.PHONY: demo test deps lint bench bench-legs soak clean
 
 # Options pass through: make demo ARGS="--seconds 300" (see `tidewatch demo --help`).
 demo: deps
@@ -41,8 +41,17 @@ lint: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Sustained load through the whole pipeline beside the naive baseline (long: ~25 min; BENCH_ARGS=--quick
+# for a smoke run); bench-legs: the 45,000-message runs with the MQTT-alone and COPY-alone legs.
 bench: deps
+	$(PY) -m benchmarks.sustained $(BENCH_ARGS)
+
+bench-legs: deps
 	$(PY) -m benchmarks.run
+
+# Kill each process in turn under load; exits 1 if an acknowledged reading is lost (SOAK_ARGS=--quick).
+soak: deps
+	$(PY) -m benchmarks.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf .tidewatch .pytest_cache

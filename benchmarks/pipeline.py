@@ -58,6 +58,8 @@ def bench_registry(path: Path, network: str, n_stations: int) -> Path:
             "datum": {"name": "sea surface", "msl_above_datum_m": 0.0},
             "sampling_interval_s": 60,
             "variables": sorted(BUOY_VALUES),
+            # the wave warning rule needs every buoy's levels (GB/T wave bands, as in the sample network)
+            "thresholds": {"wave_height_m": {"blue": 2.5, "yellow": 3.5, "orange": 4.5, "red": 6.0}},
         }
         for i in range(n_stations)
     ]

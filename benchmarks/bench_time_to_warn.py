@@ -35,7 +35,7 @@ import yaml
 
 from alerts import AlertEngine, load_channels, load_rules
 from alerts.inputs import INDICATOR, READING, Observation, reading_observation
-from benchmarks.pipeline import bench_qc_config
+from benchmarks.pipeline import BUOY_VALUES, bench_qc_config, bench_registry
 from schemas.contract import readings_topic
 from schemas.registry import Registry, default_registry_path, load_registry
 from services.cli import prepare_database
@@ -153,38 +153,13 @@ def data_delay_table(tick_s: float) -> list[str]:
 
 
 # -- 2. wall clock ---------------------------------------------------------------------------------
-BUOY = {
-    "water_temperature_degC": 12.5,
-    "salinity_psu": 31.2,
-    "dissolved_oxygen_mg_l": 7.9,
-    "wave_height_m": 0.8,
-    "battery_voltage_v": 12.6,
-}
-
-
 def network_registry(path: Path, network: str, n_buoys: int) -> Path:
     """The sample network (renamed), or `n_buoys` simulated buoys with wave warning levels."""
     if n_buoys == 0:
         document = yaml.safe_load(default_registry_path().read_text())
         document["network"] = network
     else:
-        document = {
-            "network": network,
-            "stations": [
-                {
-                    "id": f"warn-{i:04d}",
-                    "name": f"Warning buoy {i}",
-                    "kind": "buoy",
-                    "latitude": 39.0 + (i % 100) * 0.01,
-                    "longitude": 121.0 + (i // 100) * 0.01,
-                    "datum": {"name": "sea surface", "msl_above_datum_m": 0.0},
-                    "sampling_interval_s": 60,
-                    "variables": sorted(BUOY),
-                    "thresholds": {"wave_height_m": {"blue": 2.5, "yellow": 3.5, "orange": 4.5, "red": 6.0}},
-                }
-                for i in range(n_buoys)
-            ],
-        }
+        return bench_registry(path, network, n_buoys)
     path.write_text(yaml.safe_dump(document, allow_unicode=True))
     return path
 
@@ -197,7 +172,7 @@ def live_values(station, hazard: bool) -> dict[str, float] | None:
         red = station.thresholds["warning_water_level_m"]["red"]
         return {"water_level_m": red + 0.2 if hazard else 1.0}
     if station.kind == "buoy":
-        values = {k: v for k, v in BUOY.items() if k in station.variables}
+        values = {k: v for k, v in BUOY_VALUES.items() if k in station.variables}
         if hazard:
             values["wave_height_m"] = station.thresholds["wave_height_m"]["red"] + 0.5
         return values

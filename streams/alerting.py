@@ -257,7 +257,7 @@ async def _serve_notifier(outbox: _Outbox) -> None:
                     await notifier.deliver(events)
                 else:
                     async with (await pool()).acquire() as conn:
-                        missed = await unclaimed_events(conn, NOTIFY_SWEEP_WINDOW_S)
+                        missed = await unclaimed_events(conn, NOTIFY_SWEEP_WINDOW_S, sorted(notifier.senders))
                     if missed:
                         log.warning(
                             "delivering %d stored alert events that were never handed over", len(missed)

@@ -158,7 +158,8 @@ FROM alert_events e
 WHERE e.channels <> '{{}}' AND e.recorded_at > now() - $1::float8 * interval '1 second'
   AND e.recorded_at < now() - interval '5 seconds'
   AND EXISTS (SELECT 1 FROM unnest(e.channels) AS c(channel)
-              WHERE NOT EXISTS (SELECT 1 FROM notifications n
+              WHERE c.channel = ANY($2::text[])
+                AND NOT EXISTS (SELECT 1 FROM notifications n
                                 WHERE n.alert_id = e.alert_id AND n.seq = e.seq AND n.channel = c.channel))
 ORDER BY e.alert_id, e.seq
 LIMIT 10000
@@ -174,10 +175,13 @@ def event_from_row(row: asyncpg.Record) -> AlertEvent:
     return AlertEvent.from_dict(data)
 
 
-async def unclaimed_events(conn: asyncpg.Connection, within_s: float) -> list[AlertEvent]:
-    """Stored events of the last `within_s` routed to a channel that has no delivery claim yet: the
-    outbox the notifier sweeps (events a moment old only, so it does not race the live hand-over)."""
-    return [event_from_row(r) for r in await conn.fetch(UNCLAIMED, within_s)]
+async def unclaimed_events(
+    conn: asyncpg.Connection, within_s: float, channels: Sequence[str]
+) -> list[AlertEvent]:
+    """Stored events of the last `within_s` routed to one of `channels` (those with a sender) that has
+    no delivery claim yet: the outbox the notifier sweeps (events a moment old only, so it does not
+    race the live hand-over; a routed channel nobody configured is never claimed, so it is left out)."""
+    return [event_from_row(r) for r in await conn.fetch(UNCLAIMED, within_s, list(channels))]
 
 
 # -- silences --------------------------------------------------------------------------------------

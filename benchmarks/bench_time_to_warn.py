@@ -30,18 +30,16 @@ from pathlib import Path
 
 import asyncpg
 import numpy as np
-import paho.mqtt.client as paho
 import yaml
 
 from alerts import AlertEngine, load_channels, load_rules
 from alerts.inputs import INDICATOR, READING, Observation, reading_observation
-from benchmarks.pipeline import BUOY_VALUES, bench_qc_config, bench_registry
+from benchmarks.pipeline import BUOY_VALUES, bench_qc_config, bench_registry, paho_publisher
 from schemas.contract import readings_topic
 from schemas.registry import Registry, default_registry_path, load_registry
 from services.cli import prepare_database
 from services.config import Settings, load_settings
 from services.db.connect import drop_database
-from services.mqtt_auth import configure_paho, parse_mqtt_url
 from services.stack.launcher import start_stack
 from services.stack.pipeline import Pipeline
 from streams.qc import QcEngine, Readings, load_qc_config
@@ -193,14 +191,7 @@ def publish_live(url: str, registry_path: str, seconds: float, period_s: float, 
     """Child process: every station publishes each `period_s` (data time = publish time); each
     warning station gets one hazard reading at a random moment of the middle of the run."""
     registry = load_registry(registry_path)
-    client = paho.Client(
-        paho.CallbackAPIVersion.VERSION2, client_id=f"ttw-pub-{uuid.uuid4().hex[:6]}", protocol=paho.MQTTv5
-    )
-    target = parse_mqtt_url(url)
-    configure_paho(client, target)
-    client.max_inflight_messages_set(1000)
-    client.connect(target.host, target.port)
-    client.loop_start()
+    client = paho_publisher(url, "ttw-pub")
     stations = [s for s in registry.stations.values() if can_warn(s)]
     rng = random.Random(seed)
     hazard_round = {

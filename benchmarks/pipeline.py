@@ -83,16 +83,22 @@ def _payload(station: str, time_us: int, k: int) -> bytes:
     return json.dumps({"station": station, "time": stamp, "values": values}).encode()
 
 
-def publish_paced(url: str, network: str, n_stations: int, n_messages: int, rate_msg_s: float) -> None:
-    """Child process: publish round-robin over stations at a steady rate; sample time = publish time."""
+def paho_publisher(url: str, prefix: str) -> paho.Client:
+    """A started QoS 1 publisher (in-flight window 1,000) on the account of `url`."""
     client = paho.Client(
-        paho.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:6]}", protocol=paho.MQTTv5
+        paho.CallbackAPIVersion.VERSION2, client_id=f"{prefix}-{uuid.uuid4().hex[:6]}", protocol=paho.MQTTv5
     )
     target = parse_mqtt_url(url)
     configure_paho(client, target)
     client.max_inflight_messages_set(1000)
     client.connect(target.host, target.port)
     client.loop_start()
+    return client
+
+
+def publish_paced(url: str, network: str, n_stations: int, n_messages: int, rate_msg_s: float) -> None:
+    """Child process: publish round-robin over stations at a steady rate; sample time = publish time."""
+    client = paho_publisher(url, "bench-pub")
     topics = [readings_topic(network, f"bench-{i:04d}") for i in range(n_stations)]
     started = time.monotonic()
     last = None

@@ -207,7 +207,8 @@ async def _reload_alert_state(sender: object, **kwargs: object) -> None:
 
 # -- delivery off the stream -----------------------------------------------------------------------
 class _Outbox:
-    """A bounded queue served by one background task; a full queue drops (and logs) a batch."""
+    """A bounded queue served by one background task; a full queue drops (and logs) a batch (the
+    notifier's sweep of the stored events still delivers it; MQTT's retained state is superseded)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -243,29 +244,34 @@ async def _serve_mqtt(outbox: _Outbox) -> None:
 
 
 async def _serve_notifier(outbox: _Outbox) -> None:
-    """Deliver routed events as they are stored; between batches, sweep the stored events for routed
-    ones nobody has claimed (dropped from a full queue, or stored just before a crash), and retry
-    claims a crashed worker left pending."""
+    """Deliver routed events as they are stored; every ``TIDEWATCH_NOTIFY_SWEEP_S``, busy or idle, sweep
+    the stored events for routed ones nobody has claimed (dropped from a full queue, or stored just
+    before a crash) and retry claims a crashed worker left pending."""
     async with Notifier(await pool(), channels=_channels) as notifier:
+        swept = time.monotonic()
         while True:
+            wait_s = max(0.0, settings.notify_sweep_s - (time.monotonic() - swept))
             try:
-                events = await asyncio.wait_for(outbox.queue.get(), timeout=settings.notify_sweep_s)
+                events = await asyncio.wait_for(outbox.queue.get(), timeout=wait_s)
             except TimeoutError:
                 events = None
             try:
                 if events:
                     await notifier.deliver(events)
-                else:
-                    async with (await pool()).acquire() as conn:
-                        missed = await unclaimed_events(conn, NOTIFY_SWEEP_WINDOW_S, sorted(notifier.senders))
-                    if missed:
-                        log.warning(
-                            "delivering %d stored alert events that were never handed over", len(missed)
-                        )
-                        await notifier.deliver(missed)
-                    await notifier.retry_stale()
+                if time.monotonic() - swept >= settings.notify_sweep_s:
+                    swept = time.monotonic()
+                    await _sweep(notifier)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("alert notification failed (%s); the sweep of stored events retries", exc)
+
+
+async def _sweep(notifier: Notifier) -> None:
+    async with (await pool()).acquire() as conn:
+        missed = await unclaimed_events(conn, NOTIFY_SWEEP_WINDOW_S, sorted(notifier.senders))
+    if missed:
+        log.warning("delivering %d stored alert events that were never handed over", len(missed))
+        await notifier.deliver(missed)
+    await notifier.retry_stale()
 
 
 _mqtt_out = _Outbox("MQTT")

@@ -58,8 +58,9 @@ from services.db.alerts import (
 from services.mqtt_auth import aiomqtt_options
 from services.notify import Notifier, publish_alert_events
 from streams import metrics
-from streams.app import alert_events_topic, alert_inputs_topic, app, settings, state_table
+from streams.app import alert_events_topic, alert_inputs_topic, app, settings
 from streams.db import pool, write_until_stored
+from streams.state import Assignment, PieceTable
 from streams.topics import IndicatorBatch, ObservationBatch, Tick, encode
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,8 @@ NOTIFY_SWEEP_WINDOW_S = 86_400.0
 _registry = load_registry(settings.registry_path)
 _rules = load_rules(_registry)  # validated at start-up: a bad rule file stops the worker here
 _channels = load_channels()
-alert_table = state_table("alert-state")
+alert_table = PieceTable("alert-state")
+ENGINE_PIECE = "engine"  # one piece per station: its alerts, clock and pending inputs
 
 
 # -- records → engine inputs (no I/O) --------------------------------------------------------------
@@ -168,41 +170,46 @@ async def store_applied(conn: asyncpg.Connection, batches: Sequence[Applied]) ->
 
 # -- the engine of this worker ---------------------------------------------------------------------
 class _Alerts:
-    """The worker's alert engine, rebuilt from the changelog table (and stored silences) on rebalance."""
+    """The worker's alert engine, rebuilt from the state table (and stored silences) whenever the
+    partitions it owns change."""
 
-    engine: AlertEngine | None = None
+    def __init__(self) -> None:
+        self.assignment = Assignment(ALERT_INPUTS_TOPIC)
+        self.engine: AlertEngine | None = None
 
     async def get(self) -> AlertEngine:
-        if self.engine is None:
-            engine = AlertEngine(
-                _registry, _rules, _channels, late_after_us=round(settings.alert_late_after_s * 1e6)
-            )
-            for station, state in alert_table.items():
-                if state is not None:
-                    engine.load_station_state(str(station), state)
-            clocks = [s.clock_us for s in engine.stations.values() if s.clock_us is not None]
-            async with (await pool()).acquire() as conn:
-                for row in await active_silences(conn, min(clocks, default=0)):
-                    engine.silences[row["id"]] = Silence(
-                        id=row["id"],
-                        created_us=row["starts_us"],
-                        ends_us=row["ends_us"],
-                        actor=row["actor"],
-                        station=row["station"],
-                        rule=row["rule"],
-                        comment=row["comment"] or "",
-                    )
-            engine.take_dirty()
-            self.engine = engine
+        if self.assignment.changed() or self.engine is None:
+            self.engine = await self._build(self.assignment.partitions or frozenset())
         return self.engine
+
+    async def _build(self, partitions: frozenset[int]) -> AlertEngine:
+        engine = AlertEngine(
+            _registry, _rules, _channels, late_after_us=round(settings.alert_late_after_s * 1e6)
+        )
+        for station, pieces in alert_table.load(partitions).items():
+            if pieces.get(ENGINE_PIECE) is not None:
+                engine.load_station_state(station, pieces[ENGINE_PIECE])
+        clocks = [s.clock_us for s in engine.stations.values() if s.clock_us is not None]
+        async with (await pool()).acquire() as conn:
+            for row in await active_silences(conn, min(clocks, default=0)):
+                engine.silences[row["id"]] = Silence(
+                    id=row["id"],
+                    created_us=row["starts_us"],
+                    ends_us=row["ends_us"],
+                    actor=row["actor"],
+                    station=row["station"],
+                    rule=row["rule"],
+                    comment=row["comment"] or "",
+                )
+        engine.take_dirty()
+        return engine
+
+    def save(self, engine: AlertEngine) -> None:
+        for station in engine.take_dirty():
+            alert_table.write(station, {ENGINE_PIECE: engine.station_state(station)})
 
 
 _alerts = _Alerts()
-
-
-@app.on_rebalance_complete.connect
-async def _reload_alert_state(sender: object, **kwargs: object) -> None:
-    _alerts.engine = None  # partitions moved: the next batch loads the assigned stations' state
 
 
 # -- delivery off the stream -----------------------------------------------------------------------
@@ -308,15 +315,11 @@ initialise_metrics()
 
 
 # -- the agent -------------------------------------------------------------------------------------
-def _assigned_partitions() -> list[int]:
-    return sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == ALERT_INPUTS_TOPIC)
-
-
 @app.timer(interval=settings.alert_tick_s)
 async def write_ticks() -> None:
     """A tick into each alert-inputs partition this worker owns: the engine's timers fire on it."""
     value = encode(Tick(time.time_ns() // 1000))
-    for partition in _assigned_partitions():
+    for partition in sorted(_alerts.assignment.current()):
         await alert_inputs_topic.send(value=value, partition=partition)
 
 
@@ -330,8 +333,7 @@ async def evaluate_alerts(stream):  # type: ignore[no-untyped-def]
             apply_record(engine, record.value, record.message.partition, applied)
         await write_until_stored(store_applied, [applied])
         # The engine state reaches the changelog only after the events it produced are stored.
-        for station in engine.take_dirty():
-            alert_table[station] = engine.station_state(station)
+        _alerts.save(engine)
         for event in applied.events:  # one record per event, keyed by its alert
             await alert_events_topic.send(
                 key=event.alert_id.encode(),

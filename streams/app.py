@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import faust
-import orjson
 
 from schemas.records import (
     ALERT_EVENTS_TOPIC,
@@ -26,14 +25,10 @@ from schemas.records import (
     partition_for,
 )
 from services.config import Settings, load_settings
-from streams import metrics
 from streams.topics import chunks
 
 Item = TypeVar("Item")
 log = logging.getLogger(__name__)
-# Largest state value written to a changelog: well under the broker's 1 MiB message limit, so one
-# station's state can never make a changelog write fail and stop the worker for every station.
-MAX_STATE_BYTES = 256 * 1024
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -75,59 +70,6 @@ observations_topic = _topic(OBSERVATIONS_TOPIC)
 alert_events_topic = _topic(ALERT_EVENTS_TOPIC)
 alert_inputs_topic = _topic(ALERT_INPUTS_TOPIC)
 tide_models_topic = _topic(TIDE_MODELS_TOPIC)
-
-
-class StationTable(faust.Table):
-    """A changelog table whose keys start with a station id ("station" or "station/…").
-
-    Its changelog partition is the station's partition (``partition_for``), the same one its readings
-    arrive on, so state can be written from a batch of many records (``stream.take``), where faust
-    has no current event to take the partition from, and still recovers on the right worker.
-    """
-
-    def partition_for_key(self, key: object) -> int:
-        return partition_for(str(key).split("/", 1)[0], settings.topic_partitions)
-
-    def __setitem__(self, key: object, value: object) -> None:
-        """Write a state, unless it is too large for the changelog: then the key's stored state is
-        removed (a restart rebuilds it from scratch rather than from a stale one), the state lives on
-        in memory, and a metric and an error line name the table and the key."""
-        size = state_bytes(value)
-        if size > MAX_STATE_BYTES:
-            metrics.STATE_TOO_LARGE.labels(self.name).inc()
-            log.error(
-                "%s state of %s is %d bytes (limit %d): not written to the changelog; a restart "
-                "rebuilds it from scratch",
-                self.name,
-                key,
-                size,
-                MAX_STATE_BYTES,
-            )
-            if key in self:
-                del self[key]
-            return
-        super().__setitem__(key, value)
-
-
-def state_bytes(value: object) -> int:
-    """Encoded size of a state value as the changelog will carry it (JSON)."""
-    if isinstance(value, str | bytes):
-        return len(value)
-    return len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
-
-
-def state_table(name: str) -> faust.Table:
-    """A changelog-backed table of JSON state per station (see StationTable)."""
-    metrics.STATE_TOO_LARGE.labels(name)  # the series exists at 0 from the start
-    table = StationTable(
-        app,
-        name=name,
-        default=None,
-        beacon=app.tables.beacon,
-        partitions=settings.topic_partitions,
-        schema=faust.Schema(key_serializer="json", value_serializer="json"),
-    )
-    return app.tables.add(table)
 
 
 async def send_by_partition(

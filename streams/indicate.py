@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from schemas.records import Sample, partition_for
+from schemas.records import OBSERVATIONS_TOPIC, Sample, partition_for
 from schemas.registry import Station, load_registry
 from services.db.indicators import (
     first_good_level_us,
@@ -34,7 +34,6 @@ from streams.app import (
     observations_topic,
     send_by_partition,
     settings,
-    state_table,
     tide_models_topic,
 )
 from streams.db import pool, write_until_stored
@@ -45,6 +44,7 @@ from streams.indicators.sealevel import SeaLevelConfig, SeaLevelState
 from streams.indicators.sealevel.refit import RefitPolicy, enough_coverage, refit, refit_window
 from streams.indicators.sealevel.tide import TideModel
 from streams.qc import GOOD, QcResult
+from streams.state import Assignment, PieceTable
 from streams.topics import IndicatorBatch, ObservationBatch, TideModelUpdate, encode
 
 log = logging.getLogger(__name__)
@@ -74,29 +74,51 @@ def _climatologies(folder: Path) -> dict[str, Climatology]:
 
 _climatology = _climatologies(Path(settings.climatology_dir) if settings.climatology_dir else CLIMATOLOGY_DIR)
 
-sealevel_table = state_table("sealevel-state")
-ecology_table = state_table("ecology-state")
+sealevel_table = PieceTable("sealevel-state")
+ecology_table = PieceTable("ecology-state")
 _input = msgspec.json.Decoder(ObservationBatch | TideModelUpdate)
 
 
 class _States:
-    """Live state objects of the assigned stations, loaded from the tables on first use."""
+    """Live state objects of the assigned stations, restored from the tables' pieces on first use.
+
+    When the worker's partitions change, the live objects are dropped and the stored pieces of the
+    stations it now owns are read once; a station's state is built from them when it is next needed.
+    """
 
     def __init__(self) -> None:
+        self.assignment = Assignment(OBSERVATIONS_TOPIC)
         self.sealevel: dict[str, SeaLevelState] = {}
         self.ecology: dict[str, EcologyState] = {}
+        self._saved: dict[str, dict[str, dict[str, Any]]] = {"sealevel": {}, "ecology": {}}
 
-    def clear(self) -> None:
-        self.sealevel.clear()
-        self.ecology.clear()
+    def refresh(self) -> None:
+        if self.assignment.changed():
+            partitions = self.assignment.partitions or frozenset()
+            self.sealevel.clear()
+            self.ecology.clear()
+            self._saved = {
+                "sealevel": sealevel_table.load(partitions),
+                "ecology": ecology_table.load(partitions),
+            }
+
+    def _pieces(self, kind: str, station: str) -> dict[str, Any] | None:
+        return self._saved[kind].pop(station, None)
 
     def sealevel_of(self, station: str) -> SeaLevelState | None:
         cfg = _sealevel_cfg.get(station)
         if cfg is None:
             return None
         if station not in self.sealevel:
-            saved = sealevel_table.get(station)
-            self.sealevel[station] = SeaLevelState.from_dict(cfg, saved) if saved else SeaLevelState(cfg)
+            saved = self._pieces("sealevel", station)
+            state = SeaLevelState(cfg)
+            if saved:
+                try:
+                    state = SeaLevelState.from_pieces(cfg, saved)
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.error("sea-level state of %s not restored (%s): rebuilt from scratch", station, exc)
+                    sealevel_table.forget(station, saved)
+            self.sealevel[station] = state
         return self.sealevel[station]
 
     def ecology_of(self, station: str) -> EcologyState | None:
@@ -104,22 +126,30 @@ class _States:
         if params is None:
             return None
         if station not in self.ecology:
-            saved = ecology_table.get(station)
+            saved = self._pieces("ecology", station)
             climatology = _climatology.get(station)
-            self.ecology[station] = (
-                EcologyState.from_json(saved, params, climatology)
-                if saved
-                else EcologyState(station, params, climatology)
-            )
+            state = EcologyState(station, params, climatology)
+            if saved:
+                try:
+                    state = EcologyState.from_pieces(saved, params, climatology)
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.error("ecology state of %s not restored (%s): rebuilt from scratch", station, exc)
+                    ecology_table.forget(station, saved)
+            self.ecology[station] = state
         return self.ecology[station]
+
+    def save(self, stations: set[str]) -> int:
+        """Write the pieces the batch changed; returns the bytes written."""
+        written = 0
+        for station in sorted(stations):
+            if station in self.sealevel:
+                written += sealevel_table.write(station, self.sealevel[station].export())
+            if station in self.ecology:
+                written += ecology_table.write(station, self.ecology[station].export())
+        return written
 
 
 _states = _States()
-
-
-@app.on_rebalance_complete.connect
-async def _reload_indicator_states(sender: object, **kwargs: object) -> None:
-    _states.clear()
 
 
 def _sealevel_indicators(station: str, results: list[QcResult]) -> list[Indicator]:
@@ -173,6 +203,7 @@ def _observe(indicators: list[Indicator]) -> None:
 )
 async def compute_indicators(stream):  # type: ignore[no-untyped-def]
     async for values in stream.take(100, within=0.5):
+        _states.refresh()
         per_station: dict[str, list[QcResult]] = defaultdict(list)
         out: list[Indicator] = []
         touched: set[str] = set()
@@ -193,11 +224,7 @@ async def compute_indicators(stream):  # type: ignore[no-untyped-def]
         if out:
             await write_until_stored(write_indicators, out)
         # State reaches the changelog only after what it emitted is stored.
-        for station in touched:
-            if station in _states.sealevel:
-                sealevel_table[station] = _states.sealevel[station].to_dict()
-            if station in _states.ecology:
-                ecology_table[station] = _states.ecology[station].to_json()
+        _states.save(touched)
         # To the alert engine's log in time slices; each is judged there at its own data time.
         out.sort(key=lambda i: (i.time_us, i.station, i.indicator))
         wall_us = time.time_ns() // 1000

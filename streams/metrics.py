@@ -17,10 +17,13 @@ STORED = Counter("tidewatch_readings_stored_total", "Readings newly stored (dupl
 DUPLICATES = Counter(
     "tidewatch_readings_duplicate_total", "Readings already stored (redelivered or repeated)", ["kind"]
 )
-STATE_TOO_LARGE = Counter(
-    "tidewatch_state_too_large_total",
-    "Station states too large for the changelog, kept in memory only (see streams/app.py)",
+STATE_SPLIT = Counter(
+    "tidewatch_state_split_total",
+    "State pieces larger than one changelog record, written in parts (see streams/state.py)",
     ["table"],
+)
+STATE_BYTES = Counter(
+    "tidewatch_state_bytes_written_total", "Encoded state written to the changelog tables", ["table"]
 )
 DEAD_LETTERS_STORED = Counter("tidewatch_dead_letters_stored_total", "Dead letters stored", ["reason"])
 BATCH_READINGS = Histogram(

@@ -29,12 +29,12 @@ from streams.app import (
     readings_topic,
     send_by_partition,
     settings,
-    state_table,
 )
 from streams.db import pool, write_until_stored
 from streams.qc import MISSING, NOT_EVALUATED, QcEngine, QcResult, Readings, load_qc_config
 from streams.qc.first_flags import alert_view
 from streams.qc.flags import decode
+from streams.state import Assignment, PieceTable
 from streams.topics import ObservationBatch, encode
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ _qc_config = load_qc_config(
 )  # validated at start-up: a bad file stops the worker here
 metrics.initialise(_registry)
 
-qc_table = state_table("qc-state")
+qc_table = PieceTable("qc-state")
 
 
 class NoQc:
@@ -85,19 +85,25 @@ class _Qc:
     def __init__(self) -> None:
         self.engine: QcEngine | NoQc | None = None
         self.checkpointed = 0.0
-        self.partitions: frozenset[int] = frozenset()
+        self.assignment = Assignment(READINGS_TOPIC)
         self.restored: set[str] = set()
 
     async def get(self, readings: Readings) -> QcEngine | NoQc:
         # Records of a newly assigned partition can arrive before the rebalance signal: compare the
         # assignment itself, so a station's context is always rebuilt before its readings are judged.
-        partitions = _assigned_partitions()
-        if partitions != self.partitions:
-            self.engine, self.partitions = None, partitions
+        if self.assignment.changed():
+            self.engine = None
         if self.engine is None:
             if settings.qc_enabled:
                 engine = QcEngine(_qc_config)
-                engine.import_state(dict(qc_table.items()))
+                saved = qc_table.load(self.assignment.partitions or frozenset())
+                engine.import_state(
+                    {
+                        f"{station}/{piece}": value
+                        for station, pieces in saved.items()
+                        for piece, value in pieces.items()
+                    }
+                )
                 self.engine = engine
             else:
                 self.engine = NoQc()
@@ -136,24 +142,16 @@ class _Qc:
     def checkpoint_if_due(self) -> None:
         if self.engine is None or time.monotonic() - self.checkpointed < settings.qc_checkpoint_s:
             return
+        by_station: dict[str, dict[str, dict | None]] = defaultdict(dict)
         for key, state in self.engine.export_state().items():
-            if state is None:
-                qc_table.pop(key, None)
-            else:
-                qc_table[key] = state
+            station, piece = key.split("/", 1)
+            by_station[station][piece] = state
+        for station, pieces in by_station.items():
+            qc_table.write(station, pieces)
         self.checkpointed = time.monotonic()
 
 
-def _assigned_partitions() -> frozenset[int]:
-    return frozenset(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == READINGS_TOPIC)
-
-
 _qc = _Qc()
-
-
-@app.on_rebalance_complete.connect
-async def _reload_qc_state(sender: object, **kwargs: object) -> None:
-    _qc.engine = None  # partitions moved: the next batch imports the assigned stations' context
 
 
 def readings_of(items: list[StationReadings]) -> tuple[Readings, dict[tuple[str, int], int]]:

@@ -10,6 +10,11 @@ time) equals the batch result for any arrival order within the lateness, and acr
 the JSON state. `late_dropped` counts readings refused for closed days, replays of readings already
 taken included. Two different values for the same station, variable and time: the last one wins.
 
+The state is kept as keyed pieces (``export``): a head (days, counters, carry), the raw readings and
+the emitted values per UTC hour, and the closed days' rows per day. An update marks the pieces it
+changed, so a batch writes about one hour of readings and a few small pieces, whatever the baselines
+hold; a restore from the pieces continues exactly as the uninterrupted state would.
+
 QC revises flags after the fact, so the stream layer passes every QC result of the input variables,
 mapping a flag other than 1 (GOOD) to None. A sample value that is None or not finite means "no
 usable reading of this variable at this time": it withdraws a reading taken earlier, the day is
@@ -24,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from streams.indicators.ecology.bloom import BloomFamily
-from streams.indicators.ecology.calendar import day_of
+from streams.indicators.ecology.calendar import DAY_US, day_of
 from streams.indicators.ecology.carbon import CarbonFamily
 from streams.indicators.ecology.chemistry import ChemistryFamily
 from streams.indicators.ecology.climatology import Climatology
@@ -36,7 +41,8 @@ from streams.indicators.ecology.records import CATALOGUE
 from streams.indicators.ecology.wetland import WetlandFamily
 from streams.indicators.records import Indicator
 
-STATE_FORMAT = "tidewatch.ecology.state/1"
+STATE_FORMAT = "tidewatch.ecology.state/2"
+HOUR_US = 3_600_000_000
 INPUT_VARIABLES = frozenset(
     {
         "water_temperature_degC",
@@ -87,6 +93,11 @@ class EcologyState:
         self.carry: dict[str, dict] = {f.name: {} for f in self.families}
         self.emitted: dict[str, dict[int, float]] = {}
         self._day_rows: dict[int, dict[str, Row | None]] = {}  # open days, rebuilt only when touched
+        # Pieces changed since the last export: raw hours, row days, emitted hours, and the head.
+        self._raw_hours: set[int] = set()
+        self._row_days: set[int] = set()
+        self._emitted_hours: set[int] = set()
+        self._head = True
 
     def update(self, samples: Iterable[SampleLike]) -> list[Indicator]:
         """Take the latest QC result of readings (any order, replays allowed); return new and corrected
@@ -108,6 +119,7 @@ class EcologyState:
                     continue
                 if self.first_open is not None and day < self.first_open:
                     self.late_dropped += 1
+                    self._head = True
                     continue
                 if value is None or not math.isfinite(value):
                     changed |= self._withdraw(day, variable, sample.time_us)
@@ -116,6 +128,7 @@ class EcologyState:
                 if readings.get(sample.time_us) != value:
                     readings[sample.time_us] = float(value)
                     self._day_rows.pop(day, None)
+                    self._raw_hours.add(sample.time_us // HOUR_US)
                     changed = True
         return changed
 
@@ -129,6 +142,7 @@ class EcologyState:
         if not readings:
             del variables[variable]
         self._day_rows.pop(day, None)
+        self._raw_hours.add(time_us // HOUR_US)
         return True
 
     def _open_rows(self) -> dict[str, dict[int, Row]]:
@@ -151,14 +165,18 @@ class EcologyState:
         for indicator, from_us in out.scopes.items():
             new, old = out.values[indicator], self.emitted.get(indicator, {})
             unit = CATALOGUE[indicator].unit
-            records += [
+            changed = [
                 Indicator(self.station, indicator, t, v, unit) for t, v in new.items() if old.get(t) != v
             ]
+            gone = [t for t in old if t not in new]
+            records += changed
             records += [
                 Indicator(self.station, indicator, t, None, unit)
-                for t in old
-                if t not in new and (from_us is None or t >= from_us)
+                for t in gone
+                if from_us is None or t >= from_us
             ]
+            self._emitted_hours.update(r.time_us // HOUR_US for r in changed)
+            self._emitted_hours.update(t // HOUR_US for t in gone)
             self.emitted[indicator] = new
         records.sort(key=lambda r: (r.time_us, r.indicator))
         return records
@@ -169,55 +187,101 @@ class EcologyState:
             return
         for family in self.families:
             rows = self.rows[family.name]
-            rows.update((day, row) for day, row in open_rows[family.name].items() if day < first_open)
+            added = {day: row for day, row in open_rows[family.name].items() if day < first_open}
+            rows.update(added)
             keep_from = family.close(dict(sorted(rows.items())), first_open, self.carry[family.name])
             self.rows[family.name] = {day: row for day, row in sorted(rows.items()) if day >= keep_from}
+            self._row_days.update(added)
+            self._row_days.update(day for day in rows if day < keep_from)
+        for day, variables in self.raw.items():
+            if day < first_open:
+                self._raw_hours.update(t // HOUR_US for readings in variables.values() for t in readings)
         self.raw = {day: readings for day, readings in self.raw.items() if day >= first_open}
         self._day_rows = {day: rows for day, rows in self._day_rows.items() if day >= first_open}
         self.first_open = first_open
+        self._head = True
 
-    def to_json(self) -> dict[str, Any]:
-        """JSON-serialisable state (dict keys become strings; floats round-trip exactly).
+    def export(self, full: bool = False) -> dict[str, Any]:
+        """Pieces changed since the last export (all with ``full``): {piece: JSON value, None to delete}.
 
-        Written to the changelog after every batch that touched the station, so it is built cheaply:
-        (time, value) pairs are the dicts' item tuples (a JSON array each, as a list would be). Every
-        mutable part is copied: the table keeps this object (a rebalance reloads the state from it),
-        so later updates must not change it.
+        Every value is built fresh (the table keeps what it is given), with dict keys as strings and
+        (time, value) pairs as arrays, so floats round-trip exactly through JSON.
         """
-        return {
-            "format": STATE_FORMAT,
-            "station": self.station,
-            "first_open": self.first_open,
-            "late_dropped": self.late_dropped,
-            "raw": {
-                str(day): {v: list(readings.items()) for v, readings in variables.items()}
-                for day, variables in self.raw.items()
-            },
-            "rows": {name: {str(day): row for day, row in rows.items()} for name, rows in self.rows.items()},
-            "carry": {name: dict(carry) for name, carry in self.carry.items()},
-            "emitted": {name: list(values.items()) for name, values in self.emitted.items()},
-        }
+        if full:
+            hours = {t // HOUR_US for v in self.raw.values() for r in v.values() for t in r}
+            days = {day for rows in self.rows.values() for day in rows}
+            emitted = {t // HOUR_US for values in self.emitted.values() for t in values}
+        else:
+            hours, days, emitted = self._raw_hours, self._row_days, self._emitted_hours
+        pieces: dict[str, Any] = {}
+        if full or self._head:
+            pieces["head"] = {
+                "format": STATE_FORMAT,
+                "station": self.station,
+                "first_open": self.first_open,
+                "late_dropped": self.late_dropped,
+                "carry": {name: dict(carry) for name, carry in self.carry.items()},
+            }
+        for hour in hours:
+            variables = self.raw.get(hour * HOUR_US // DAY_US, {})
+            lo, hi = hour * HOUR_US, (hour + 1) * HOUR_US
+            value = {
+                v: [(t, x) for t, x in readings.items() if lo <= t < hi] for v, readings in variables.items()
+            }
+            value = {v: pairs for v, pairs in value.items() if pairs}
+            pieces[f"raw/{hour}"] = value or None
+        for day in days:
+            value = {name: rows[day] for name, rows in self.rows.items() if day in rows}
+            pieces[f"rows/{day}"] = value or None
+        if emitted:
+            by_hour: dict[int, dict[str, list[tuple[int, float]]]] = {hour: {} for hour in emitted}
+            for indicator, values in self.emitted.items():
+                for t, x in values.items():
+                    if (hour := t // HOUR_US) in by_hour:
+                        by_hour[hour].setdefault(indicator, []).append((t, x))
+            pieces.update((f"emitted/{hour}", value or None) for hour, value in by_hour.items())
+        self._raw_hours, self._row_days, self._emitted_hours, self._head = set(), set(), set(), False
+        return pieces
 
     @classmethod
-    def from_json(
-        cls, data: Mapping[str, Any], params: EcologyParams, climatology: Climatology | None = None
+    def from_pieces(
+        cls, pieces: Mapping[str, Any], params: EcologyParams, climatology: Climatology | None = None
     ) -> EcologyState:
-        if data.get("format") != STATE_FORMAT:
-            raise ValueError(f"ecology state: unknown format {data.get('format')!r}")
-        state = cls(str(data["station"]), params, climatology)
-        state.first_open = data["first_open"]
-        state.late_dropped = int(data["late_dropped"])
-        state.raw = {
-            int(day): {v: {int(t): float(x) for t, x in pairs} for v, pairs in variables.items()}
-            for day, variables in data["raw"].items()
-        }
-        for name, rows in data["rows"].items():
-            if name in state.rows:
-                state.rows[name] = {int(day): row for day, row in rows.items()}
-        for name, carry in data["carry"].items():
+        """The state ``export`` wrote (any order of pieces; a piece given as None is absent)."""
+        head = pieces.get("head")
+        if not head or head.get("format") != STATE_FORMAT:
+            raise ValueError(f"ecology state: unknown format {head and head.get('format')!r}")
+        state = cls(str(head["station"]), params, climatology)
+        state.first_open = head["first_open"]
+        state.late_dropped = int(head["late_dropped"])
+        for name, carry in head["carry"].items():
             if name in state.carry:
                 state.carry[name] = dict(carry)
-        state.emitted = {name: {int(t): v for t, v in pairs} for name, pairs in data["emitted"].items()}
+        for key, value in sorted(pieces.items()):
+            if value is None:
+                continue
+            kind, _, index = key.partition("/")
+            if kind == "raw":
+                day = int(index) * HOUR_US // DAY_US
+                for variable, pairs in value.items():
+                    readings = state.raw.setdefault(day, {}).setdefault(variable, {})
+                    readings.update((int(t), float(x)) for t, x in pairs)
+            elif kind == "rows":
+                for name, row in value.items():
+                    if name in state.rows:
+                        state.rows[name][int(index)] = row
+            elif kind == "emitted":
+                for indicator, pairs in value.items():
+                    state.emitted.setdefault(indicator, {}).update((int(t), x) for t, x in pairs)
+        for name, rows in state.rows.items():
+            state.rows[name] = dict(sorted(rows.items()))
+        for indicator, values in state.emitted.items():
+            state.emitted[indicator] = dict(sorted(values.items()))
+        state.raw = {
+            day: {v: dict(sorted(r.items())) for v, r in variables.items()}
+            for day, variables in sorted(state.raw.items())
+        }
+        state._head = False
         return state
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import orjson
 
 from streams.indicators.records import Indicator
 from streams.indicators.sealevel import records as r
@@ -48,7 +47,10 @@ from streams.indicators.sealevel.tide import US_PER_S, TideModel, predict_with
 
 WATER_LEVEL = "water_level_m"
 WAVE_HEIGHT = "wave_height_m"
-STATE_VERSION = 1
+STATE_VERSION = 2
+HOUR_US = 3_600_000_000
+# Pieces written whole whenever an update changed anything (each holds a handful of entries).
+_SMALL_PIECES = ("head", "sums", "extrema", "cycles")
 
 
 def _diff(
@@ -93,6 +95,9 @@ class SeaLevelState:
         self.cycles: dict[int, CycleMax] = {}
         self.models: list[TideModel] = sorted(models or [], key=lambda m: m.effective_from_us)
         self.late_dropped = 0
+        # Pieces changed since the last export: raw readings by UTC hour, and the named pieces.
+        self._raw_hours: set[int] = set()
+        self._pieces: set[str] = {*_SMALL_PIECES, "models"}
 
     # -- event-time bounds -------------------------------------------------------------------------
     def _window_start(self, watermark_us: int | None) -> int | None:
@@ -137,6 +142,7 @@ class SeaLevelState:
         self.models = [m for m in self.models if m.effective_from_us != model.effective_from_us]
         self.models.append(model)
         self.models.sort(key=lambda m: m.effective_from_us)
+        self._pieces.update(("models", "extrema", "cycles"))
         after = self._provisional(times)
         moved = had_model & (before != after)
         out = retracted(
@@ -161,7 +167,9 @@ class SeaLevelState:
         old_start = self._window_start(self.watermark_us)
         if old_start is not None:
             late = times_us < old_start
-            self.late_dropped += int(late.sum())
+            if late.any():
+                self.late_dropped += int(late.sum())
+                self._pieces.add("head")
             times_us, level_um, usable = times_us[~late], level_um[~late], usable[~late]
             if times_us.size == 0:
                 return []
@@ -181,6 +189,7 @@ class SeaLevelState:
                 delta_n, delta_um = -1, -old
             else:
                 continue  # a replay, or a reading that was not usable before either: nothing changes
+            self._raw_hours.add(t // HOUR_US)
             for period in PERIODS:
                 key = starts[period][i]
                 touched[period].add(key)
@@ -214,6 +223,7 @@ class SeaLevelState:
         out.extend(self._derive(old_start, watermark, (min(changed), max(changed))))
         self.watermark_us = watermark
         self._evict()
+        self._pieces.update(_SMALL_PIECES)
         return out
 
     def _search(
@@ -264,6 +274,7 @@ class SeaLevelState:
     def _evict(self) -> None:
         start = self._window_start(self.watermark_us)
         assert start is not None
+        self._raw_hours.update(t // HOUR_US for t in self.raw if t < start)
         self.raw = {t: v for t, v in self.raw.items() if t >= start}
         for period in PERIODS:
             self.sums[period] = {
@@ -276,46 +287,70 @@ class SeaLevelState:
         start = self._window_start(self.watermark_us)
         if start is None:
             return
-        self.models = [
+        kept = [
             m
             for i, m in enumerate(self.models)
             if i + 1 == len(self.models) or self.models[i + 1].effective_from_us > start
         ]
+        if len(kept) != len(self.models):
+            self.models = kept
+            self._pieces.add("models")
 
     # -- serialisation ------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        times, levels = self._raw_arrays()
-        return {
-            "version": STATE_VERSION,
-            "station": self.cfg.station,
-            "watermark_us": self.watermark_us,
-            "raw_time_us": times.tolist(),
-            "raw_level_um": levels.tolist(),
-            "sums": {p: [[k, n, s] for k, (n, s) in sorted(v.items())] for p, v in self.sums.items()},
-            "extrema": [[e.anchor_us, e.kind, e.time_us, e.height_m] for e in self.extrema.values()],
-            "cycles": [[c.anchor_us, c.end_anchor_us, c.time_us, c.surge_m] for c in self.cycles.values()],
-            "models": [m.to_dict() for m in self.models],
-            "late_dropped": self.late_dropped,
-        }
+    def export(self, full: bool = False) -> dict[str, Any]:
+        """Pieces changed since the last export (all with ``full``): {piece: JSON value, None to delete}.
 
-    def to_json(self) -> bytes:
-        return orjson.dumps(self.to_dict())
+        Raw readings go by UTC hour (an update rewrites the hour or two it touched, not the 48 h
+        window); the head, interval sums, extrema and cycles are small and written whole; the tide
+        models only when they change.
+        """
+        names = {*_SMALL_PIECES, "models"} if full else self._pieces
+        hours = {t // HOUR_US for t in self.raw} if full else self._raw_hours
+        pieces: dict[str, Any] = {}
+        if "head" in names:
+            pieces["head"] = {
+                "version": STATE_VERSION,
+                "station": self.cfg.station,
+                "watermark_us": self.watermark_us,
+                "late_dropped": self.late_dropped,
+            }
+        if "sums" in names:
+            pieces["sums"] = {p: [[k, n, s] for k, (n, s) in sorted(v.items())] for p, v in self.sums.items()}
+        if "extrema" in names:
+            pieces["extrema"] = [[e.anchor_us, e.kind, e.time_us, e.height_m] for e in self.extrema.values()]
+        if "cycles" in names:
+            pieces["cycles"] = [
+                [c.anchor_us, c.end_anchor_us, c.time_us, c.surge_m] for c in self.cycles.values()
+            ]
+        if "models" in names:
+            pieces["models"] = [m.to_dict() for m in self.models]
+        if hours:
+            by_hour: dict[int, list[list[int]]] = {hour: [] for hour in hours}
+            for t, um in self.raw.items():
+                if (hour := t // HOUR_US) in by_hour:
+                    by_hour[hour].append([t, um])
+            pieces.update((f"raw/{hour}", sorted(rows) or None) for hour, rows in by_hour.items())
+        self._raw_hours, self._pieces = set(), set()
+        return pieces
 
     @classmethod
-    def from_dict(cls, cfg: SeaLevelConfig, doc: dict[str, Any]) -> SeaLevelState:
-        if doc.get("version") != STATE_VERSION or doc.get("station") != cfg.station:
+    def from_pieces(cls, cfg: SeaLevelConfig, pieces: dict[str, Any]) -> SeaLevelState:
+        """The state ``export`` wrote (any order of pieces; a piece given as None is absent)."""
+        head = pieces.get("head") or {}
+        if head.get("version") != STATE_VERSION or head.get("station") != cfg.station:
             raise ValueError(
-                f"station {cfg.station!r}: state is for {doc.get('station')!r} v{doc.get('version')}"
+                f"station {cfg.station!r}: state is for {head.get('station')!r} v{head.get('version')}"
             )
-        state = cls(cfg, [TideModel.from_dict(m) for m in doc["models"]])
-        state.watermark_us = doc["watermark_us"]
-        state.raw = dict(zip(doc["raw_time_us"], doc["raw_level_um"], strict=True))
-        state.sums = {p: {k: [n, s] for k, n, s in doc["sums"][p]} for p in PERIODS}
-        state.extrema = {(a, kind): Extremum(kind, a, t, h) for a, kind, t, h in doc["extrema"]}
-        state.cycles = {a: CycleMax(a, b, t, v) for a, b, t, v in doc["cycles"]}
-        state.late_dropped = int(doc["late_dropped"])
+        state = cls(cfg, [TideModel.from_dict(m) for m in pieces.get("models") or []])
+        state.watermark_us = head["watermark_us"]
+        state.late_dropped = int(head["late_dropped"])
+        rows = sorted(
+            row for key, value in pieces.items() if key.startswith("raw/") and value for row in value
+        )
+        state.raw = {int(t): int(um) for t, um in rows}
+        sums = pieces.get("sums") or {}
+        state.sums = {p: {k: [n, s] for k, n, s in sums.get(p, [])} for p in PERIODS}
+        state.extrema = {(a, kind): Extremum(kind, a, t, h) for a, kind, t, h in pieces.get("extrema") or []}
+        state.cycles = {a: CycleMax(a, b, t, v) for a, b, t, v in pieces.get("cycles") or []}
+        state._pieces = set()
         return state
-
-    @classmethod
-    def from_json(cls, cfg: SeaLevelConfig, data: bytes | str) -> SeaLevelState:
-        return cls.from_dict(cfg, orjson.loads(data))

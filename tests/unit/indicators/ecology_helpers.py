@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import date
 
@@ -11,6 +10,7 @@ import numpy as np
 from schemas.records import Sample
 from streams.indicators.ecology import Climatology, EcologyParams, EcologyState, Indicator
 from streams.indicators.ecology.calendar import DAY_US, from_date
+from tests.unit.indicators.changelog import apply_pieces
 
 
 def day_us(iso: str) -> int:
@@ -43,10 +43,12 @@ def stream(
     restart_every: int = 7,
     replay: bool = True,
 ) -> tuple[dict[tuple[str, int], float | None], list[Indicator], EcologyState]:
-    """Feed arrivals in random chunks, restart from JSON now and then, replay some chunks; return the
-    last value emitted per key, every record, and the final state."""
+    """Feed arrivals in random chunks, keep a changelog of the pieces each update exports (through
+    JSON), restart from that changelog now and then, replay some chunks; return the last value
+    emitted per key, every record, and the final state."""
     rng = np.random.default_rng(seed)
     state = EcologyState("st", params, climatology)
+    changelog: dict[str, object] = {}
     last: dict[tuple[str, int], float | None] = {}
     records: list[Indicator] = []
     k, updates = 0, 0
@@ -58,8 +60,9 @@ def stream(
             for record in state.update(batch):
                 last[(record.indicator, record.time_us)] = record.value
                 records.append(record)
+        apply_pieces(changelog, state.export())
         if updates % restart_every == 0:
-            state = EcologyState.from_json(json.loads(json.dumps(state.to_json())), params, climatology)
+            state = EcologyState.from_pieces(changelog, params, climatology)
     return last, records, state
 
 

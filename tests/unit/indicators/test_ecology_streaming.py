@@ -1,5 +1,5 @@
 """Streaming equals batch for every ecological indicator, whatever the arrival order within the
-allowed lateness, with replays and restarts from the JSON state."""
+allowed lateness, with replays and restarts from the state's pieces."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ import pytest
 from schemas.records import Sample
 from streams.indicators.ecology import CATALOGUE, Climatology, EcologyParams, EcologyState, compute_batch
 from streams.indicators.ecology.calendar import DAY_US
-from tests.unit.indicators.ecology_helpers import day_us, final_values, late_arrivals, series_samples, stream
+from tests.unit.indicators.changelog import apply_pieces
+from tests.unit.indicators.ecology_helpers import (
+    day_us,
+    final_values,
+    late_arrivals,
+    series_samples,
+    stream,
+)
 
 STEP_US = 1800 * 1_000_000
 
@@ -99,13 +106,18 @@ def test_replaying_everything_changes_nothing(station_series):
     assert state.update(list(reversed(station_series[400:500]))) == []
 
 
-def test_state_is_json_and_bounded(station_series):
+def test_state_is_pieces_and_bounded(station_series):
     state = EcologyState("st", PARAMS, CLIMATOLOGY)
+    changelog: dict[str, object] = {}
     for k in range(0, len(station_series), 480):
         state.update(station_series[k : k + 480])
-    blob = json.dumps(state.to_json())
-    restored = EcologyState.from_json(json.loads(blob), PARAMS, CLIMATOLOGY)
-    assert json.dumps(restored.to_json()) == blob
+        apply_pieces(changelog, state.export())
+    full = json.loads(json.dumps(state.export(full=True)))
+    assert changelog == full  # the incremental writes add up to the whole state
+    restored = EcologyState.from_pieces(changelog, PARAMS, CLIMATOLOGY)
+    assert json.loads(json.dumps(restored.export(full=True))) == full
+    assert (restored.raw, restored.rows) == (state.raw, state.rows)
+    assert restored.emitted == {name: values for name, values in state.emitted.items() if values}
     assert len(state.raw) <= PARAMS.allowed_lateness_days + 1
     assert len(state.rows["oxygen"]) <= 2
     assert len(state.rows["wetland"]) <= 31
@@ -114,14 +126,28 @@ def test_state_is_json_and_bounded(station_series):
     assert len(state.emitted["do_saturation_pct"]) <= (PARAMS.allowed_lateness_days + 1 + 10) * 48
 
 
+def test_a_batch_writes_what_it_changed_not_the_whole_state(station_series):
+    """One new reading rewrites its hour of raw readings and a few small pieces, whatever the state holds."""
+    state = EcologyState("st", PARAMS, CLIMATOLOGY)
+    for k in range(0, len(station_series) - 1, 48):
+        state.update(station_series[k : min(k + 48, len(station_series) - 1)])
+    whole = len(json.dumps(state.export(full=True)))
+    state.update(station_series[-1:])
+    pieces = state.export()
+    assert f"raw/{station_series[-1].time_us // 3_600_000_000}" in pieces
+    assert not any(key.startswith("rows/") for key in pieces)  # no day closed
+    assert len(json.dumps(pieces)) < whole / 10
+    assert state.export() == {}  # nothing changed since
+
+
 def test_written_state_is_a_snapshot(station_series):
-    """The changelog table keeps the state object until faust serialises it: a later update of the
+    """The changelog table keeps what it is given until faust serialises it: a later update of the
     station must not change it (the state written must be the one whose outputs are stored)."""
     state = EcologyState("st", PARAMS, CLIMATOLOGY)
     state.update(station_series[:300])
-    written = state.to_json()
+    written = state.export(full=True)
     blob = json.dumps(written)
     withdrawn = {name: None for name in station_series[299].values}
     state.update([*station_series[300:400], Sample(station_series[299].time_us, withdrawn)])
     assert json.dumps(written) == blob
-    assert json.dumps(state.to_json()) != blob
+    assert json.dumps(state.export(full=True)) != blob

@@ -10,6 +10,7 @@ from streams.indicators.sealevel.compute import SeaLevelConfig
 from streams.indicators.sealevel.extrema import find_extrema
 from streams.indicators.sealevel.means import to_um
 from streams.indicators.sealevel.stream import SeaLevelState
+from tests.unit.indicators.changelog import apply_pieces
 
 CFG = SeaLevelConfig("synthetic", 60.0)
 
@@ -36,6 +37,7 @@ def test_incremental_search_equals_the_whole_window_after_every_update(seed: int
     times, levels = times[keep], levels[keep]
     order = np.argsort(times + rng.integers(0, 3 * 3_600_000_000, times.size), kind="stable")
     state = SeaLevelState(CFG)
+    changelog: dict[str, object] = {}
     position, updates, checked = 0, 0, 0
     while position < order.size:
         size = int(rng.integers(1, 30))
@@ -44,8 +46,9 @@ def test_incremental_search_equals_the_whole_window_after_every_update(seed: int
         flags = np.where(rng.random(chunk.size) < 0.03, 4, 1)
         state.update("water_level_m", times[chunk], levels[chunk], flags)
         updates += 1
+        apply_pieces(changelog, state.export())
         if updates % 97 == 0:
-            state = SeaLevelState.from_json(CFG, state.to_json())
+            state = SeaLevelState.from_pieces(CFG, changelog)
         if state._found is not None:
             raw_t, raw_um = state._raw_arrays()
             # What the next update searches with (its edges redone after the eviction), where only the

@@ -15,6 +15,7 @@ from streams.indicators.records import Indicator
 from streams.indicators.sealevel.compute import SeaLevelConfig, compute_indicators
 from streams.indicators.sealevel.stream import SeaLevelState
 from streams.indicators.sealevel.tide import TideModel, fit_tide
+from tests.unit.indicators.changelog import apply_pieces
 from tests.unit.indicators.qc_feed import FAIL, GOOD, SUSPECT, qc_feed
 
 US_PER_MIN = 60_000_000
@@ -71,6 +72,7 @@ def test_last_emitted_equals_batch_over_final_usable_readings(model: TideModel, 
     series_t = {"water_level_m": times, "wave_height_m": wave_t}
     variable = variable[order]
     state = SeaLevelState(CFG, [model])
+    changelog: dict[str, object] = {}
     emitted: list[Indicator] = []
     position, batches = 0, 0
     while position < order.size:
@@ -81,8 +83,9 @@ def test_last_emitted_equals_batch_over_final_usable_readings(model: TideModel, 
             mine = variable[chunk] == name
             index, values, flags = (c[chunk][mine] for c in columns)
             emitted += state.update(name, series_t[name][index], values, flags)
+        apply_pieces(changelog, state.export())
         if batches % 13 == 0:
-            state = SeaLevelState.from_json(CFG, state.to_json())
+            state = SeaLevelState.from_pieces(CFG, changelog)
     assert state.late_dropped == 0
 
     usable = level_feed.final_usable(times.size)

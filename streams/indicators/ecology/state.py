@@ -11,9 +11,10 @@ the JSON state. `late_dropped` counts readings refused for closed days, replays 
 taken included. Two different values for the same station, variable and time: the last one wins.
 
 The state is kept as keyed pieces (``export``): a head (days, counters, carry), the raw readings and
-the emitted values per UTC hour, and the closed days' rows per day. An update marks the pieces it
-changed, so a batch writes about one hour of readings and a few small pieces, whatever the baselines
-hold; a restore from the pieces continues exactly as the uninterrupted state would.
+the emitted values per slot of ~16 sampling intervals (``streams.indicators.pieces``), and the closed
+days' rows per day. An update marks the pieces it changed, so a batch writes a slot or two of
+readings and a few small pieces, whatever the baselines hold; a restore from the pieces continues
+exactly as the uninterrupted state would.
 
 QC revises flags after the fact, so the stream layer passes every QC result of the input variables,
 mapping a flag other than 1 (GOOD) to None. A sample value that is None or not finite means "no
@@ -39,10 +40,10 @@ from streams.indicators.ecology.oxygen import OxygenFamily
 from streams.indicators.ecology.params import EcologyParams
 from streams.indicators.ecology.records import CATALOGUE
 from streams.indicators.ecology.wetland import WetlandFamily
+from streams.indicators.pieces import piece_width_us
 from streams.indicators.records import Indicator
 
 STATE_FORMAT = "tidewatch.ecology.state/2"
-HOUR_US = 3_600_000_000
 INPUT_VARIABLES = frozenset(
     {
         "water_temperature_degC",
@@ -93,10 +94,11 @@ class EcologyState:
         self.carry: dict[str, dict] = {f.name: {} for f in self.families}
         self.emitted: dict[str, dict[int, float]] = {}
         self._day_rows: dict[int, dict[str, Row | None]] = {}  # open days, rebuilt only when touched
-        # Pieces changed since the last export: raw hours, row days, emitted hours, and the head.
-        self._raw_hours: set[int] = set()
+        self.width_us = piece_width_us(params.sampling_interval_s)  # of the raw and emitted pieces
+        # Pieces changed since the last export: raw and emitted slots (of width_us), row days, the head.
+        self._raw_slots: set[int] = set()
         self._row_days: set[int] = set()
-        self._emitted_hours: set[int] = set()
+        self._emitted_slots: set[int] = set()
         self._head = True
 
     def update(self, samples: Iterable[SampleLike]) -> list[Indicator]:
@@ -128,7 +130,7 @@ class EcologyState:
                 if readings.get(sample.time_us) != value:
                     readings[sample.time_us] = float(value)
                     self._day_rows.pop(day, None)
-                    self._raw_hours.add(sample.time_us // HOUR_US)
+                    self._raw_slots.add(sample.time_us // self.width_us)
                     changed = True
         return changed
 
@@ -142,7 +144,7 @@ class EcologyState:
         if not readings:
             del variables[variable]
         self._day_rows.pop(day, None)
-        self._raw_hours.add(time_us // HOUR_US)
+        self._raw_slots.add(time_us // self.width_us)
         return True
 
     def _open_rows(self) -> dict[str, dict[int, Row]]:
@@ -175,8 +177,8 @@ class EcologyState:
                 for t in gone
                 if from_us is None or t >= from_us
             ]
-            self._emitted_hours.update(r.time_us // HOUR_US for r in changed)
-            self._emitted_hours.update(t // HOUR_US for t in gone)
+            self._emitted_slots.update(r.time_us // self.width_us for r in changed)
+            self._emitted_slots.update(t // self.width_us for t in gone)
             self.emitted[indicator] = new
         records.sort(key=lambda r: (r.time_us, r.indicator))
         return records
@@ -195,7 +197,9 @@ class EcologyState:
             self._row_days.update(day for day in rows if day < keep_from)
         for day, variables in self.raw.items():
             if day < first_open:
-                self._raw_hours.update(t // HOUR_US for readings in variables.values() for t in readings)
+                self._raw_slots.update(
+                    t // self.width_us for readings in variables.values() for t in readings
+                )
         self.raw = {day: readings for day, readings in self.raw.items() if day >= first_open}
         self._day_rows = {day: rows for day, rows in self._day_rows.items() if day >= first_open}
         self.first_open = first_open
@@ -208,11 +212,11 @@ class EcologyState:
         (time, value) pairs as arrays, so floats round-trip exactly through JSON.
         """
         if full:
-            hours = {t // HOUR_US for v in self.raw.values() for r in v.values() for t in r}
+            slots = {t // self.width_us for v in self.raw.values() for r in v.values() for t in r}
             days = {day for rows in self.rows.values() for day in rows}
-            emitted = {t // HOUR_US for values in self.emitted.values() for t in values}
+            emitted = {t // self.width_us for values in self.emitted.values() for t in values}
         else:
-            hours, days, emitted = self._raw_hours, self._row_days, self._emitted_hours
+            slots, days, emitted = self._raw_slots, self._row_days, self._emitted_slots
         pieces: dict[str, Any] = {}
         if full or self._head:
             pieces["head"] = {
@@ -222,25 +226,25 @@ class EcologyState:
                 "late_dropped": self.late_dropped,
                 "carry": {name: dict(carry) for name, carry in self.carry.items()},
             }
-        for hour in hours:
-            variables = self.raw.get(hour * HOUR_US // DAY_US, {})
-            lo, hi = hour * HOUR_US, (hour + 1) * HOUR_US
+        for slot in slots:
+            variables = self.raw.get(slot * self.width_us // DAY_US, {})
+            lo, hi = slot * self.width_us, (slot + 1) * self.width_us
             value = {
                 v: [(t, x) for t, x in readings.items() if lo <= t < hi] for v, readings in variables.items()
             }
             value = {v: pairs for v, pairs in value.items() if pairs}
-            pieces[f"raw/{hour}"] = value or None
+            pieces[f"raw/{slot}"] = value or None
         for day in days:
             value = {name: rows[day] for name, rows in self.rows.items() if day in rows}
             pieces[f"rows/{day}"] = value or None
         if emitted:
-            by_hour: dict[int, dict[str, list[tuple[int, float]]]] = {hour: {} for hour in emitted}
+            by_slot: dict[int, dict[str, list[tuple[int, float]]]] = {slot: {} for slot in emitted}
             for indicator, values in self.emitted.items():
                 for t, x in values.items():
-                    if (hour := t // HOUR_US) in by_hour:
-                        by_hour[hour].setdefault(indicator, []).append((t, x))
-            pieces.update((f"emitted/{hour}", value or None) for hour, value in by_hour.items())
-        self._raw_hours, self._row_days, self._emitted_hours, self._head = set(), set(), set(), False
+                    if (slot := t // self.width_us) in by_slot:
+                        by_slot[slot].setdefault(indicator, []).append((t, x))
+            pieces.update((f"emitted/{slot}", value or None) for slot, value in by_slot.items())
+        self._raw_slots, self._row_days, self._emitted_slots, self._head = set(), set(), set(), False
         return pieces
 
     @classmethod
@@ -262,10 +266,9 @@ class EcologyState:
                 continue
             kind, _, index = key.partition("/")
             if kind == "raw":
-                day = int(index) * HOUR_US // DAY_US
                 for variable, pairs in value.items():
-                    readings = state.raw.setdefault(day, {}).setdefault(variable, {})
-                    readings.update((int(t), float(x)) for t, x in pairs)
+                    for t, x in pairs:
+                        state.raw.setdefault(day_of(int(t)), {}).setdefault(variable, {})[int(t)] = float(x)
             elif kind == "rows":
                 for name, row in value.items():
                     if name in state.rows:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from streams.indicators.pieces import piece_width_us
 from streams.indicators.records import Indicator
 from streams.indicators.sealevel import records as r
 from streams.indicators.sealevel.compute import (
@@ -44,11 +45,11 @@ from streams.indicators.sealevel.compute import (
 from streams.indicators.sealevel.extrema import Extremum, find_extrema
 from streams.indicators.sealevel.means import PERIODS, add_reading, period_end_us, period_starts, to_um
 from streams.indicators.sealevel.tide import US_PER_S, TideModel, predict_with
+from streams.indicators.sealevel.window import Levels
 
 WATER_LEVEL = "water_level_m"
 WAVE_HEIGHT = "wave_height_m"
 STATE_VERSION = 2
-HOUR_US = 3_600_000_000
 # Pieces written whole whenever an update changed anything (each holds a handful of entries).
 _SMALL_PIECES = ("head", "sums", "extrema", "cycles")
 
@@ -85,7 +86,7 @@ class SeaLevelState:
     def __init__(self, cfg: SeaLevelConfig, models: list[TideModel] | None = None) -> None:
         self.cfg = cfg
         self.watermark_us: int | None = None
-        self.raw: dict[int, int] = {}
+        self.raw = Levels()
         self.sums: dict[str, dict[int, list[int]]] = {p: {} for p in PERIODS}
         self.extrema: dict[tuple[int, str], Extremum] = {}
         # Every extremum of the raw window (decided or not), kept between updates so that an update
@@ -95,8 +96,9 @@ class SeaLevelState:
         self.cycles: dict[int, CycleMax] = {}
         self.models: list[TideModel] = sorted(models or [], key=lambda m: m.effective_from_us)
         self.late_dropped = 0
-        # Pieces changed since the last export: raw readings by UTC hour, and the named pieces.
-        self._raw_hours: set[int] = set()
+        # Pieces changed since the last export: raw readings by slot (of width_us), and the named pieces.
+        self.width_us = piece_width_us(cfg.sampling_interval_s)
+        self._raw_slots: set[int] = set()
         self._pieces: set[str] = {*_SMALL_PIECES, "models"}
 
     # -- event-time bounds -------------------------------------------------------------------------
@@ -104,9 +106,7 @@ class SeaLevelState:
         return None if watermark_us is None else watermark_us - self.cfg.horizon_s * US_PER_S
 
     def _raw_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        times = np.fromiter(sorted(self.raw), dtype=np.int64, count=len(self.raw))
-        levels = np.fromiter((self.raw[t] for t in times.tolist()), dtype=np.int64, count=times.size)
-        return times, levels
+        return self.raw.arrays()
 
     # -- public API ---------------------------------------------------------------------------------
     def update(
@@ -189,7 +189,7 @@ class SeaLevelState:
                 delta_n, delta_um = -1, -old
             else:
                 continue  # a replay, or a reading that was not usable before either: nothing changes
-            self._raw_hours.add(t // HOUR_US)
+            self._raw_slots.add(t // self.width_us)
             for period in PERIODS:
                 key = starts[period][i]
                 touched[period].add(key)
@@ -274,8 +274,7 @@ class SeaLevelState:
     def _evict(self) -> None:
         start = self._window_start(self.watermark_us)
         assert start is not None
-        self._raw_hours.update(t // HOUR_US for t in self.raw if t < start)
-        self.raw = {t: v for t, v in self.raw.items() if t >= start}
+        self._raw_slots.update((self.raw.evict_before(start) // self.width_us).tolist())
         for period in PERIODS:
             self.sums[period] = {
                 k: v for k, v in self.sums[period].items() if period_end_us(k, period) > start
@@ -300,12 +299,12 @@ class SeaLevelState:
     def export(self, full: bool = False) -> dict[str, Any]:
         """Pieces changed since the last export (all with ``full``): {piece: JSON value, None to delete}.
 
-        Raw readings go by UTC hour (an update rewrites the hour or two it touched, not the 48 h
-        window); the head, interval sums, extrema and cycles are small and written whole; the tide
-        models only when they change.
+        Raw readings go by slots of ~16 sampling intervals (an update rewrites the slot or two it
+        touched, not the 48 h window); the head, interval sums, extrema and cycles are small and
+        written whole; the tide models only when they change.
         """
         names = {*_SMALL_PIECES, "models"} if full else self._pieces
-        hours = {t // HOUR_US for t in self.raw} if full else self._raw_hours
+        slots = {t // self.width_us for t in self.raw} if full else self._raw_slots
         pieces: dict[str, Any] = {}
         if "head" in names:
             pieces["head"] = {
@@ -324,13 +323,12 @@ class SeaLevelState:
             ]
         if "models" in names:
             pieces["models"] = [m.to_dict() for m in self.models]
-        if hours:
-            by_hour: dict[int, list[list[int]]] = {hour: [] for hour in hours}
-            for t, um in self.raw.items():
-                if (hour := t // HOUR_US) in by_hour:
-                    by_hour[hour].append([t, um])
-            pieces.update((f"raw/{hour}", sorted(rows) or None) for hour, rows in by_hour.items())
-        self._raw_hours, self._pieces = set(), set()
+        for slot in slots:
+            times, levels = self.raw.between(slot * self.width_us, (slot + 1) * self.width_us)
+            pieces[f"raw/{slot}"] = [
+                [t, um] for t, um in zip(times.tolist(), levels.tolist(), strict=True)
+            ] or None
+        self._raw_slots, self._pieces = set(), set()
         return pieces
 
     @classmethod
@@ -347,7 +345,7 @@ class SeaLevelState:
         rows = sorted(
             row for key, value in pieces.items() if key.startswith("raw/") and value for row in value
         )
-        state.raw = {int(t): int(um) for t, um in rows}
+        state.raw = Levels({int(t): int(um) for t, um in rows})
         sums = pieces.get("sums") or {}
         state.sums = {p: {k: [n, s] for k, n, s in sums.get(p, [])} for p in PERIODS}
         state.extrema = {(a, kind): Extremum(kind, a, t, h) for a, kind, t, h in pieces.get("extrema") or []}

@@ -6,7 +6,8 @@ went, so whoever was told about an alert is also told that it is over.
 
 A channel's `type` says which sender delivers it (default: its name, so `webhook` and `email` need
 none); several channels may share a type, e.g. a duty officer's and a head of centre's DingTalk group.
-The table is ``$TIDEWATCH_CHANNELS`` when set, else the shipped one.
+The table is the file the caller names (``TIDEWATCH_CHANNELS``, see services/config.py), else the
+shipped one.
 """
 
 from __future__ import annotations
@@ -80,8 +81,7 @@ def parse_channels(document: Any, source: str) -> tuple[Channel, ...]:
 
 
 def load_channels(path: str | os.PathLike[str] | None = None) -> tuple[Channel, ...]:
-    """The channel table (default: ``$TIDEWATCH_CHANNELS``, else the shipped ``alerts/channels.yaml``)."""
-    path = path or os.environ.get("TIDEWATCH_CHANNELS") or None
+    """The channel table at ``path`` (default: the shipped ``alerts/channels.yaml``)."""
     path = Path(path) if path else Path(str(resources.files("alerts").joinpath("channels.yaml")))
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))

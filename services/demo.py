@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import secrets
 import signal
 import time
@@ -231,7 +230,7 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     print("tidewatch demo: starting the stack …")
-    private_mqtt = "TIDEWATCH_MQTT_URL" not in os.environ
+    private_mqtt = "mqtt_url" not in settings.given
     if private_mqtt:
         _forget_broker_queue(WORK_DIR / "mqtt")
     # An explicitly configured broker is used as it is; otherwise a private Mosquitto with the

@@ -34,13 +34,14 @@ import numpy as np
 from benchmarks.load import LoadPlan, LoadProcess, LoadReport
 from benchmarks.pipeline import READINGS_PER_MESSAGE, bench_qc_config, bench_registry
 from benchmarks.sustained import drain, write_results
-from services.cli import prepare_database
 from services.config import load_settings
+from services.db.prepare import prepare_database
 from services.stack.kafka import start_tansu
 from services.stack.launcher import Stack, start_stack
 from services.stack.mqtt import run_broker
 from services.stack.pipeline import Pipeline
 from services.stack.process import Child
+from streams.indicators.catalogue import INDICATORS
 from tests.support.database import fresh_database
 
 # Every committed insert attempt on observations, including those the key turns away (ON CONFLICT
@@ -228,7 +229,7 @@ async def main(args: argparse.Namespace) -> int:
                 qc_config_path=str(bench_qc_config(work)),
                 worker_id=f"soak-{network}",
             )
-            await prepare_database(settings)
+            await prepare_database(settings, INDICATORS)
             conn = await asyncpg.connect(settings.database_url)
             await conn.execute(WRITE_LOG_DDL)
             pipeline = Pipeline(settings, network, work / "logs")

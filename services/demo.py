@@ -222,7 +222,8 @@ async def _demo_operator(database_url: str) -> tuple[str, str]:
 
 
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from services.cli import prepare_database
+    from services.db.prepare import prepare_database
+    from streams.indicators.catalogue import INDICATORS
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -255,7 +256,7 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
         # own, so a second run shows new rows, not duplicates of the first.
         stack.settings = stack.settings.with_(database_url=await _fresh_database(stack.settings.database_url))
         print(f"  database: {stack.settings.database_url} (recreated for this run)")
-        print("  " + await prepare_database(stack.settings))
+        print("  " + await prepare_database(stack.settings, INDICATORS))
         ingest_port, worker_port = free_port(), free_port()
         logs = WORK_DIR / "logs"
         registry = load_registry(stack.settings.registry_path)

@@ -36,6 +36,7 @@ from benchmarks.pipeline import READINGS_PER_MESSAGE, bench_qc_config, bench_reg
 from benchmarks.sustained import drain, write_results
 from services.config import load_settings
 from services.db.prepare import prepare_database
+from services.db.timestamps import ts
 from services.stack.kafka import start_tansu
 from services.stack.launcher import Stack, start_stack
 from services.stack.mqtt import run_broker
@@ -158,7 +159,7 @@ async def account(conn: asyncpg.Connection, plan: LoadPlan, acked: np.ndarray, r
     rows = await conn.fetch(
         "SELECT a.k, a.time_us, count(o.variable) AS n FROM soak_acked a LEFT JOIN observations o"
         " ON o.station_id = a.station_id"
-        " AND o.time = timestamptz 'epoch' + a.time_us * interval '1 microsecond'"
+        f" AND o.time = {ts('a.time_us')}"
         " GROUP BY a.k, a.time_us HAVING count(o.variable) < $1",
         READINGS_PER_MESSAGE,
     )

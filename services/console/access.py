@@ -27,7 +27,7 @@ import asyncpg
 import orjson
 
 from services.config import Settings
-from services.db.alerts import ts, us
+from services.db.timestamps import ts, us
 
 ROLES = ("viewer", "operator", "admin")
 COOKIE_SECURE_MODES = ("auto", "always", "never")

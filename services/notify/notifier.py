@@ -20,7 +20,7 @@ import asyncpg
 from alerts.channels import Channel, load_channels
 from alerts.events import AlertEvent
 from services.config import load_settings
-from services.db.alerts import us
+from services.db.timestamps import us
 from services.notify.alertmanager import AlertmanagerSender
 from services.notify.config import Endpoint, NotifyConfig, RetryPolicy
 from services.notify.robots import DingTalkSender, FeishuSender, WeComSender

@@ -6,7 +6,8 @@ went, so whoever was told about an alert is also told that it is over.
 
 A channel's `type` says which sender delivers it (default: its name, so `webhook` and `email` need
 none); several channels may share a type, e.g. a duty officer's and a head of centre's DingTalk group.
-The table is ``$TIDEWATCH_CHANNELS`` when set, else the shipped one.
+The table is the file the caller names (``TIDEWATCH_CHANNELS``, see services/config.py), else the
+shipped one.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
+import msgspec
 
 from alerts.loader import RuleError
 from alerts.severity import SEVERITIES, rank
+from schemas.documents import convert, read_yaml
 
 EVENT_KINDS = (
     "pending",
@@ -54,40 +56,48 @@ class Channel:
     type: str = "webhook"
 
 
+class _ChannelSpec(msgspec.Struct):
+    """One channel as written in the table (unknown fields are ignored)."""
+
+    min_severity: str
+    events: list[str]
+    type: str | None = None
+
+
+class _ChannelTable(msgspec.Struct):
+    channels: dict[str, Any]
+
+
+def _channel(name: str, spec: Any, source: str) -> Channel:
+    where = f"{source}: channel {name!r}"
+    if not isinstance(spec, Mapping):
+        raise RuleError(f"{where}: expected a mapping")
+    if not CHANNEL_NAME.match(name):
+        raise RuleError(f"{where}: a name is lower-case letters, digits and '_', a letter first")
+    channel = convert(spec, _ChannelSpec, lambda p: RuleError(f"{where} field {p.field!r}: {p.complaint()}"))
+    channel_type = channel.type or name
+    if channel_type not in CHANNEL_TYPES:
+        raise RuleError(f"{where} field 'type': expected one of {', '.join(CHANNEL_TYPES)}")
+    if channel.min_severity not in SEVERITIES:
+        raise RuleError(f"{where} field 'min_severity': unknown severity {channel.min_severity!r}")
+    events = channel.events
+    if not events or any(e not in EVENT_KINDS for e in events):
+        raise RuleError(f"{where} field 'events': expected a list from {', '.join(EVENT_KINDS)}")
+    if "pending" in events:
+        raise RuleError(f"{where} field 'events': pending alerts are not notified")
+    return Channel(name, rank(channel.min_severity), frozenset(events), channel_type)
+
+
 def parse_channels(document: Any, source: str) -> tuple[Channel, ...]:
-    if not isinstance(document, Mapping) or not isinstance(document.get("channels"), Mapping):
-        raise RuleError(f"{source}: expected a mapping with a 'channels' mapping")
-    channels = []
-    for channel_name, spec in document["channels"].items():
-        where = f"{source}: channel {channel_name!r}"
-        if not isinstance(spec, Mapping):
-            raise RuleError(f"{where}: expected a mapping")
-        if not CHANNEL_NAME.match(str(channel_name)):
-            raise RuleError(f"{where}: a name is lower-case letters, digits and '_', a letter first")
-        channel_type = spec.get("type", channel_name)
-        if channel_type not in CHANNEL_TYPES:
-            raise RuleError(f"{where} field 'type': expected one of {', '.join(CHANNEL_TYPES)}")
-        min_severity = spec.get("min_severity")
-        if min_severity not in SEVERITIES:
-            raise RuleError(f"{where} field 'min_severity': unknown severity {min_severity!r}")
-        events = spec.get("events")
-        if not isinstance(events, list) or not events or any(e not in EVENT_KINDS for e in events):
-            raise RuleError(f"{where} field 'events': expected a list from {', '.join(EVENT_KINDS)}")
-        if "pending" in events:
-            raise RuleError(f"{where} field 'events': pending alerts are not notified")
-        channels.append(Channel(str(channel_name), rank(min_severity), frozenset(events), str(channel_type)))
-    return tuple(channels)
+    shape_error = RuleError(f"{source}: expected a mapping with a 'channels' mapping")
+    table = convert(document, _ChannelTable, lambda _: shape_error)
+    return tuple(_channel(str(name), spec, source) for name, spec in table.channels.items())
 
 
 def load_channels(path: str | os.PathLike[str] | None = None) -> tuple[Channel, ...]:
-    """The channel table (default: ``$TIDEWATCH_CHANNELS``, else the shipped ``alerts/channels.yaml``)."""
-    path = path or os.environ.get("TIDEWATCH_CHANNELS") or None
+    """The channel table at ``path`` (default: the shipped ``alerts/channels.yaml``)."""
     path = Path(path) if path else Path(str(resources.files("alerts").joinpath("channels.yaml")))
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise RuleError(f"{path}: {exc}") from exc
-    return parse_channels(document, str(path))
+    return parse_channels(read_yaml(path, lambda reason: RuleError(f"{path}: {reason}")), str(path))
 
 
 def route(

@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import yaml
+import msgspec
 
 from alerts.inputs import INDICATORS, QC, QC_FLAGS, QC_TESTS, READING, RULE_INPUT_KINDS
 from alerts.rules import (
@@ -29,11 +29,11 @@ from alerts.rules import (
 )
 from alerts.severity import SEVERITIES, rank
 from alerts.templates import render, sample_fields
+from schemas.documents import convert, read_yaml
 from schemas.registry import STATION_KINDS, Registry, Station
 
-RULE_KEYS = frozenset(
-    {"id", "title", "stations", "input", "condition", "for", "keep_firing", "renotify", "skip_qc", "message"}
-)
+T = TypeVar("T")
+
 CONDITION_TYPES = ("above", "below", "levels", "qc", "silent")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
@@ -43,6 +43,49 @@ STATION_PREFIX = "station:"
 
 class RuleError(ValueError):
     """A rule file is invalid; the message names the file, the rule and the field."""
+
+
+class _StationSelection(msgspec.Struct, forbid_unknown_fields=True):
+    ids: list[str] = []
+    kinds: list[str] = []
+    areas: list[str] = []
+
+
+class _InputSpec(msgspec.Struct):
+    kind: str
+    name: str
+
+
+class _RuleSpec(msgspec.Struct, forbid_unknown_fields=True, rename={"for_": "for"}):
+    """A rule as written in its file; what a type cannot say is checked by the readers below."""
+
+    id: str
+    title: dict[str, Any]
+    input: _InputSpec
+    condition: dict[str, Any]
+    message: dict[str, Any]
+    stations: _StationSelection | None = None
+    for_: str | float = 0
+    keep_firing: str | float = 0
+    renotify: str | float = 0
+    skip_qc: list[int] | None = None
+
+
+class _BandSpec(msgspec.Struct):
+    enter: float
+    exit: float | None = None
+
+
+class _QcSpec(msgspec.Struct):
+    severity: str
+    flag_at_least: int = 4
+    tests: list[str] = []
+    consecutive: int = 1
+
+
+class _SilentSpec(msgspec.Struct):
+    intervals: float
+    severity: str
 
 
 class _Where:
@@ -55,6 +98,11 @@ class _Where:
     def error(self, field: str, message: str) -> RuleError:
         rule = f" rule {self.rule_id!r}" if self.rule_id else ""
         return RuleError(f"{self.source}:{rule} field {field!r}: {message}")
+
+    def convert(self, value: Any, into: type[T], field: str = "") -> T:
+        """``value`` (the rule's ``field``) as an ``into``; a wrong shape names the field inside it."""
+
+        return convert(value, into, lambda problem: self.error(problem.within(field), problem.complaint()))
 
 
 def parse_duration_us(value: Any, where: _Where, field: str) -> int:
@@ -78,35 +126,11 @@ def _severity(value: Any, where: _Where, field: str) -> int:
     return rank(value)
 
 
-def _mapping(value: Any, where: _Where, field: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise where.error(field, f"expected a mapping, got {value!r}")
-    return value
-
-
-def _number(value: Any, where: _Where, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise where.error(field, f"expected a number, got {value!r}")
-    return float(value)
-
-
-def _str_list(value: Any, where: _Where, field: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise where.error(field, f"expected a list of names, got {value!r}")
-    return value
-
-
-def select_stations(spec: Any, registry: Registry, where: _Where) -> list[Station]:
+def select_stations(spec: _StationSelection | None, registry: Registry, where: _Where) -> list[Station]:
     """Stations named by id, or matching every given kind/area filter; all stations when omitted."""
     if spec is None:
         return list(registry.stations.values())
-    spec = _mapping(spec, where, "stations")
-    unknown = set(spec) - {"ids", "kinds", "areas"}
-    if unknown:
-        raise where.error("stations", f"unknown keys {sorted(unknown)}; use ids, kinds, areas")
-    ids = _str_list(spec.get("ids", []), where, "stations.ids")
-    kinds = _str_list(spec.get("kinds", []), where, "stations.kinds")
-    areas = _str_list(spec.get("areas", []), where, "stations.areas")
+    ids, kinds, areas = spec.ids, spec.kinds, spec.areas
     for station_id in ids:
         if station_id not in registry.stations:
             raise where.error("stations.ids", f"no station {station_id!r} in the registry")
@@ -132,13 +156,14 @@ def select_stations(spec: Any, registry: Registry, where: _Where) -> list[Statio
 def _bands_from(spec: Any, hysteresis: float, direction: str, where: _Where, field: str) -> list[Band]:
     sign = -1.0 if direction == "above" else 1.0
     bands = []
-    for severity, band in _mapping(spec, where, field).items():
+    for severity, band in where.convert(spec, dict[Any, Any], field).items():
         band_field = f"{field}.{severity}"
-        if isinstance(band, Mapping):
-            enter = _number(band.get("enter"), where, f"{band_field}.enter")
-            exit_ = _number(band.get("exit", enter), where, f"{band_field}.exit")
+        given = where.convert(band, float | _BandSpec, band_field)
+        if isinstance(given, _BandSpec):
+            enter = given.enter
+            exit_ = enter if given.exit is None else given.exit
         else:
-            enter = _number(band, where, band_field)
+            enter = given
             exit_ = enter + sign * hysteresis
         if (exit_ - enter) * sign < 0:
             side = "at or below" if direction == "above" else "at or above"
@@ -162,7 +187,7 @@ def _threshold_conditions(
     spec: Mapping[str, Any], stations: list[Station], where: _Where
 ) -> dict[str, Condition]:
     direction = "above" if "above" in spec else "below"
-    hysteresis = _number(spec.get("hysteresis", 0.0), where, "condition.hysteresis")
+    hysteresis = where.convert(spec.get("hysteresis", 0.0), float, "condition.hysteresis")
     if hysteresis < 0:
         raise where.error("condition.hysteresis", f"hysteresis on the wrong side: {hysteresis} < 0")
     source = spec[direction]
@@ -187,7 +212,7 @@ def _level_condition(spec: Any, input_name: str, where: _Where) -> LevelConditio
     if indicator is None or indicator.max_level is None:
         raise where.error("condition.levels", f"input {input_name!r} is not an ordinal indicator")
     severities: dict[int, int] = {}
-    for level, severity in _mapping(spec, where, "condition.levels").items():
+    for level, severity in where.convert(spec, dict[Any, Any], "condition.levels").items():
         if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= indicator.max_level:
             raise where.error("condition.levels", f"level {level!r} outside 1..{indicator.max_level}")
         severities[level] = _severity(severity, where, f"condition.levels.{level}")
@@ -200,38 +225,31 @@ def _level_condition(spec: Any, input_name: str, where: _Where) -> LevelConditio
 
 
 def _qc_condition(spec: Any, where: _Where) -> QcCondition:
-    spec = _mapping(spec, where, "condition.qc")
-    flag = spec.get("flag_at_least", 4)
-    if flag not in QC_FLAGS or flag in (1, 9):
-        raise where.error("condition.qc.flag_at_least", f"must be 2, 3 or 4, got {flag!r}")
-    tests = _str_list(spec.get("tests", []), where, "condition.qc.tests")
-    for test in tests:
+    qc = where.convert(spec, _QcSpec, "condition.qc")
+    if qc.flag_at_least not in QC_FLAGS or qc.flag_at_least in (1, 9):
+        raise where.error("condition.qc.flag_at_least", f"must be 2, 3 or 4, got {qc.flag_at_least!r}")
+    for test in qc.tests:
         if test not in QC_TESTS:
             raise where.error("condition.qc.tests", f"unknown QC test {test!r}")
-    consecutive = spec.get("consecutive", 1)
-    if isinstance(consecutive, bool) or not isinstance(consecutive, int) or consecutive < 1:
-        raise where.error("condition.qc.consecutive", f"must be a positive integer, got {consecutive!r}")
-    severity = _severity(spec.get("severity"), where, "condition.qc.severity")
-    return QcCondition(int(flag), frozenset(tests), consecutive, severity)
+    if qc.consecutive < 1:
+        raise where.error("condition.qc.consecutive", f"must be a positive integer, got {qc.consecutive!r}")
+    severity = _severity(qc.severity, where, "condition.qc.severity")
+    return QcCondition(qc.flag_at_least, frozenset(qc.tests), qc.consecutive, severity)
 
 
 def _silent_condition(spec: Any, where: _Where) -> SilentCondition:
-    spec = _mapping(spec, where, "condition.silent")
-    intervals = _number(spec.get("intervals"), where, "condition.silent.intervals")
-    if intervals <= 0:
-        raise where.error("condition.silent.intervals", f"must be positive, got {intervals}")
-    return SilentCondition(intervals, _severity(spec.get("severity"), where, "condition.silent.severity"))
+    silent = where.convert(spec, _SilentSpec, "condition.silent")
+    if silent.intervals <= 0:
+        raise where.error("condition.silent.intervals", f"must be positive, got {silent.intervals}")
+    return SilentCondition(silent.intervals, _severity(silent.severity, where, "condition.silent.severity"))
 
 
-def _input(spec: Any, registry: Registry, where: _Where) -> tuple[str, str]:
-    spec = _mapping(spec, where, "input")
-    kind, input_name = spec.get("kind"), spec.get("name")
+def _input(spec: _InputSpec, registry: Registry, where: _Where) -> tuple[str, str]:
+    kind, input_name = spec.kind, spec.name
     if kind not in RULE_INPUT_KINDS:
         raise where.error(
             "input.kind", f"unknown input kind {kind!r}; use one of {', '.join(RULE_INPUT_KINDS)}"
         )
-    if not isinstance(input_name, str):
-        raise where.error("input.name", f"expected a name, got {input_name!r}")
     known = INDICATORS if kind == "indicator" else registry.variables
     if input_name != ANY_NAME and input_name not in known:
         what = "indicator" if kind == "indicator" else "variable"
@@ -239,8 +257,7 @@ def _input(spec: Any, registry: Registry, where: _Where) -> tuple[str, str]:
     return kind, input_name
 
 
-def _bilingual(spec: Any, where: _Where, field: str, check_template: bool) -> tuple[str, str]:
-    spec = _mapping(spec, where, field)
+def _bilingual(spec: Mapping[str, Any], where: _Where, field: str, check_template: bool) -> tuple[str, str]:
     texts = []
     for language in ("en", "zh"):
         text = spec.get(language)
@@ -256,9 +273,8 @@ def _bilingual(spec: Any, where: _Where, field: str, check_template: bool) -> tu
 
 
 def _conditions(
-    spec: Any, kind: str, input_name: str, stations: list[Station], where: _Where
+    spec: Mapping[str, Any], kind: str, input_name: str, stations: list[Station], where: _Where
 ) -> dict[str, Condition]:
-    spec = _mapping(spec, where, "condition")
     types = [t for t in CONDITION_TYPES if t in spec]
     if len(types) != 1:
         raise where.error(
@@ -289,34 +305,32 @@ def _conditions(
 def parse_rule(spec: Any, registry: Registry, source: str) -> Rule | None:
     """One rule mapping → Rule (None when the network has no station it could apply to), or RuleError."""
     where = _Where(source)
-    spec = _mapping(spec, where, "rules[]")
-    rule_id = spec.get("id")
+    raw = where.convert(spec, dict[str, Any], "rules[]")
+    rule_id = raw.get("id")
     if not isinstance(rule_id, str) or not _ID.match(rule_id):
         raise where.error("id", f"expected a lower-case identifier, got {rule_id!r}")
     where = _Where(source, rule_id)
-    unknown = set(spec) - RULE_KEYS
-    if unknown:
-        raise where.error(", ".join(sorted(unknown)), "unknown field")
-    kind, input_name = _input(spec.get("input"), registry, where)
-    stations = select_stations(spec.get("stations"), registry, where)
+    rule = where.convert(raw, _RuleSpec)
+    kind, input_name = _input(rule.input, registry, where)
+    stations = select_stations(rule.stations, registry, where)
     if not stations:
         return None  # this network has no station of the rule's kinds: nothing to judge
     if kind in (READING, QC) and input_name != ANY_NAME:
         stations = [s for s in stations if input_name in s.variables]
         if not stations:
             raise where.error("stations", f"no selected station measures {input_name!r}")
-    conditions = _conditions(spec.get("condition"), kind, input_name, stations, where)
+    conditions = _conditions(rule.condition, kind, input_name, stations, where)
     silent = isinstance(next(iter(conditions.values())), SilentCondition)
     if input_name == ANY_NAME and kind != QC and not silent:
         raise where.error("input.name", "only QC and silent-station rules may watch every variable ('*')")
-    for timing in ("for", "keep_firing"):
-        if silent and spec.get(timing):
+    for timing, given in (("for", rule.for_), ("keep_firing", rule.keep_firing)):
+        if silent and given:
             raise where.error(timing, "a silent-station rule already waits its intervals; leave it out")
-    skip = spec.get("skip_qc", [4, 9] if kind != QC else [])
-    if not isinstance(skip, list) or any(flag not in QC_FLAGS for flag in skip):
+    skip = rule.skip_qc if rule.skip_qc is not None else ([4, 9] if kind != QC else [])
+    if any(flag not in QC_FLAGS for flag in skip):
         raise where.error("skip_qc", f"expected a list of QC flags from {QC_FLAGS}, got {skip!r}")
-    title_en, title_zh = _bilingual(spec.get("title"), where, "title", check_template=False)
-    message_en, message_zh = _bilingual(spec.get("message"), where, "message", check_template=True)
+    title_en, title_zh = _bilingual(rule.title, where, "title", check_template=False)
+    message_en, message_zh = _bilingual(rule.message, where, "message", check_template=True)
     return Rule(
         id=rule_id,
         source=source,
@@ -324,9 +338,9 @@ def parse_rule(spec: Any, registry: Registry, source: str) -> Rule | None:
         title_zh=title_zh,
         input_kind=kind,
         input_name=input_name,
-        for_us=parse_duration_us(spec.get("for", 0), where, "for"),
-        keep_firing_us=parse_duration_us(spec.get("keep_firing", 0), where, "keep_firing"),
-        renotify_us=parse_duration_us(spec.get("renotify", 0), where, "renotify"),
+        for_us=parse_duration_us(rule.for_, where, "for"),
+        keep_firing_us=parse_duration_us(rule.keep_firing, where, "keep_firing"),
+        renotify_us=parse_duration_us(rule.renotify, where, "renotify"),
         message_en=message_en,
         message_zh=message_zh,
         skip_qc_flags=frozenset(skip),
@@ -350,10 +364,7 @@ def load_rules(registry: Registry, paths: Iterable[str | os.PathLike[str]] | Non
     """Every rule of the given files (default: the shipped ``alerts/rules/*.yaml``), by rule id."""
     rules: dict[str, Rule] = {}
     for path in [Path(p) for p in paths] if paths is not None else default_rule_paths():
-        try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise RuleError(f"{path}: {exc}") from exc
+        document = read_yaml(path, lambda reason, path=path: RuleError(f"{path}: {reason}"))
         for rule in parse_rule_document(document, registry, str(path)):
             if rule.id in rules:
                 raise RuleError(

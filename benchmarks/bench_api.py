@@ -29,10 +29,11 @@ import numpy as np
 import psutil
 
 from schemas.registry import load_registry
-from services.cli import prepare_database
 from services.config import load_settings, settings_env
 from services.db.connect import drop_database, ensure_database
+from services.db.prepare import prepare_database
 from services.db.writers import prepare_connection, upsert_observations
+from streams.indicators.catalogue import INDICATORS
 
 ROOT = Path(__file__).resolve().parents[1]
 S = 1_000_000
@@ -219,7 +220,7 @@ async def run(repeat: int, keep_db: bool) -> str:
     name = f"tidewatch_bench_api_{uuid.uuid4().hex[:6]}"
     settings = base.with_(database_url=base.database_url.rsplit("/", 1)[0] + f"/{name}")
     await ensure_database(settings.database_url)
-    await prepare_database(settings)
+    await prepare_database(settings, INDICATORS)
     started = time.perf_counter()
     counts = await load_data(settings.database_url)
     load_s = time.perf_counter() - started

@@ -37,11 +37,12 @@ from alerts.inputs import INDICATOR, READING, Observation, reading_observation
 from benchmarks.pipeline import BUOY_VALUES, bench_qc_config, bench_registry, paho_publisher
 from schemas.contract import readings_topic
 from schemas.registry import Registry, default_registry_path, load_registry
-from services.cli import prepare_database
 from services.config import Settings, load_settings
 from services.db.connect import drop_database
+from services.db.prepare import prepare_database
 from services.stack.launcher import start_stack
 from services.stack.pipeline import Pipeline
+from streams.indicators.catalogue import INDICATORS
 from streams.qc import QcEngine, Readings, load_qc_config
 from streams.qc.first_flags import alert_view
 
@@ -272,7 +273,7 @@ async def wall_run(base: Settings, work: Path, n_buoys: int, seconds: float, per
     run = stack.settings.with_(registry_path=str(registry_path), worker_id=f"ttw-{network}")
     if n_buoys:  # the packaged QC file tunes the sample network's stations: defaults only
         run = run.with_(qc_config_path=str(bench_qc_config(work)))
-    await prepare_database(run)
+    await prepare_database(run, INDICATORS)
     pipeline = Pipeline(run, network, work / f"logs-{network}", extra_env={"TIDEWATCH_WEBHOOK_URL": hook})
     out = work / f"injected-{network}.json"
     try:

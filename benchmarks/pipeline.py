@@ -27,11 +27,12 @@ import yaml
 from schemas.contract import readings_topic
 from schemas.records import Sample, StationReadings
 from schemas.registry import default_registry_path
-from services.cli import prepare_database
 from services.config import Settings
+from services.db.prepare import prepare_database
 from services.db.writers import prepare_connection, reading_rows, upsert_observations
 from services.mqtt_auth import aiomqtt_options, configure_paho, parse_mqtt_url
 from services.stack.pipeline import Pipeline
+from streams.indicators.catalogue import INDICATORS
 
 BUOY_VALUES = {
     "water_temperature_degC": 12.5,
@@ -197,7 +198,7 @@ async def end_to_end(
     run_settings = settings.with_(
         registry_path=str(registry), qc_config_path=str(bench_qc_config(work)), worker_id=f"bench-{network}"
     )
-    await prepare_database(run_settings)
+    await prepare_database(run_settings, INDICATORS)
     env = {"TIDEWATCH_QC": "on" if qc else "off"}
     if not downstream:
         env["TIDEWATCH_AGENTS"] = "store"  # storage and QC only: what QC itself costs

@@ -13,9 +13,10 @@ import uuid
 from pathlib import Path
 
 from benchmarks.pipeline import baseline_copy, baseline_mqtt_receive, end_to_end, report
-from services.cli import prepare_database
 from services.config import load_settings
+from services.db.prepare import prepare_database
 from services.stack.launcher import start_stack
+from streams.indicators.catalogue import INDICATORS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -31,7 +32,7 @@ async def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="tidewatch-bench-"))
     stack = await start_stack(settings, work, fresh_kafka=True, private_mqtt=True)
     try:
-        await prepare_database(stack.settings)
+        await prepare_database(stack.settings, INDICATORS)
         mqtt = await baseline_mqtt_receive(
             stack.settings, f"m{uuid.uuid4().hex[:6]}", 100, n_messages, rate * 3
         )

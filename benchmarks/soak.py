@@ -34,13 +34,15 @@ import numpy as np
 from benchmarks.load import LoadPlan, LoadProcess, LoadReport
 from benchmarks.pipeline import READINGS_PER_MESSAGE, bench_qc_config, bench_registry
 from benchmarks.sustained import drain, write_results
-from services.cli import prepare_database
 from services.config import load_settings
+from services.db.prepare import prepare_database
+from services.db.timestamps import ts
 from services.stack.kafka import start_tansu
 from services.stack.launcher import Stack, start_stack
 from services.stack.mqtt import run_broker
 from services.stack.pipeline import Pipeline
 from services.stack.process import Child
+from streams.indicators.catalogue import INDICATORS
 from tests.support.database import fresh_database
 
 # Every committed insert attempt on observations, including those the key turns away (ON CONFLICT
@@ -157,7 +159,7 @@ async def account(conn: asyncpg.Connection, plan: LoadPlan, acked: np.ndarray, r
     rows = await conn.fetch(
         "SELECT a.k, a.time_us, count(o.variable) AS n FROM soak_acked a LEFT JOIN observations o"
         " ON o.station_id = a.station_id"
-        " AND o.time = timestamptz 'epoch' + a.time_us * interval '1 microsecond'"
+        f" AND o.time = {ts('a.time_us')}"
         " GROUP BY a.k, a.time_us HAVING count(o.variable) < $1",
         READINGS_PER_MESSAGE,
     )
@@ -228,7 +230,7 @@ async def main(args: argparse.Namespace) -> int:
                 qc_config_path=str(bench_qc_config(work)),
                 worker_id=f"soak-{network}",
             )
-            await prepare_database(settings)
+            await prepare_database(settings, INDICATORS)
             conn = await asyncpg.connect(settings.database_url)
             await conn.execute(WRITE_LOG_DDL)
             pipeline = Pipeline(settings, network, work / "logs")

@@ -37,12 +37,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from benchmarks.load import LoadPlan, LoadProcess, LoadReport
 from benchmarks.pipeline import READINGS_PER_MESSAGE, bench_qc_config, bench_registry
 from benchmarks.procstat import ProcessSampler, database_backends
-from services.cli import prepare_database
 from services.config import Settings, load_settings
+from services.db.prepare import prepare_database
 from services.stack.kafka import start_tansu
 from services.stack.launcher import Stack, start_stack
 from services.stack.pipeline import Pipeline, wait_for_log
 from services.stack.process import Child, start_child
+from streams.indicators.catalogue import INDICATORS
 from tests.support.database import fresh_database
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -372,7 +373,7 @@ class Bench:
             qc_config_path=str(bench_qc_config(case_dir)),
             worker_id=f"bench-{network}",
         )
-        await prepare_database(settings)
+        await prepare_database(settings, INDICATORS)
         conn = await asyncpg.connect(settings.database_url)
         await conn.execute("TRUNCATE observations, indicators, alert_events, alerts, dead_letters")
         await conn.close()

@@ -28,28 +28,16 @@ async def _until_signalled(main, *args):  # type: ignore[no-untyped-def]
     return await main(*args, stop)
 
 
-async def prepare_database(settings: Settings) -> str:
-    """Create the database if needed, migrate it and mirror the registry; returns the mode line."""
-    from services.db.catalogue import sync_catalogue
-    from services.db.connect import connect_with_retry, ensure_database
-    from services.db.indicators import sync_indicator_catalogue
-    from services.db.migrate import migrate
-    from streams.indicators.ecology import CATALOGUE as ECOLOGY
-    from streams.indicators.sealevel import CATALOGUE as SEA_LEVEL
+def _prepare_database(settings: Settings) -> str:
+    """Migrate, and list the indicators the stream computes in the database's catalogue."""
+    from services.db.prepare import prepare_database
+    from streams.indicators.catalogue import INDICATORS
 
-    await ensure_database(settings.database_url)
-    conn = await connect_with_retry(settings.database_url, attempts=30)
-    try:
-        report = await migrate(conn)
-        await sync_catalogue(conn, load_registry(settings.registry_path))
-        await sync_indicator_catalogue(conn, [*SEA_LEVEL.values(), *ECOLOGY.values()])
-    finally:
-        await conn.close()
-    return report.describe()
+    return asyncio.run(prepare_database(settings, INDICATORS))
 
 
 def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    print(asyncio.run(prepare_database(settings)))
+    print(_prepare_database(settings))
     return 0
 
 
@@ -67,7 +55,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    logging.getLogger("tidewatch.worker").info(asyncio.run(prepare_database(settings)))
+    logging.getLogger("tidewatch.worker").info(_prepare_database(settings))
     asyncio.set_event_loop(asyncio.new_event_loop())
     from streams.worker import run_worker
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import secrets
 import signal
 import time
@@ -223,7 +222,8 @@ async def _demo_operator(database_url: str) -> tuple[str, str]:
 
 
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from services.cli import prepare_database
+    from services.db.prepare import prepare_database
+    from streams.indicators.catalogue import INDICATORS
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -231,7 +231,7 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     print("tidewatch demo: starting the stack …")
-    private_mqtt = "TIDEWATCH_MQTT_URL" not in os.environ
+    private_mqtt = "mqtt_url" not in settings.given
     if private_mqtt:
         _forget_broker_queue(WORK_DIR / "mqtt")
     # An explicitly configured broker is used as it is; otherwise a private Mosquitto with the
@@ -256,7 +256,7 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
         # own, so a second run shows new rows, not duplicates of the first.
         stack.settings = stack.settings.with_(database_url=await _fresh_database(stack.settings.database_url))
         print(f"  database: {stack.settings.database_url} (recreated for this run)")
-        print("  " + await prepare_database(stack.settings))
+        print("  " + await prepare_database(stack.settings, INDICATORS))
         ingest_port, worker_port = free_port(), free_port()
         logs = WORK_DIR / "logs"
         registry = load_registry(stack.settings.registry_path)

@@ -73,7 +73,7 @@ NOTIFY_SWEEP_WINDOW_S = 86_400.0
 
 _registry = load_registry(settings.registry_path)
 _rules = load_rules(_registry)  # validated at start-up: a bad rule file stops the worker here
-_channels = load_channels()
+_channels = load_channels(settings.channels_path)
 alert_table = PieceTable("alert-state")
 ENGINE_PIECE = "engine"  # one piece per station: its alerts, clock and pending inputs
 

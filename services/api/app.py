@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 
 import uvicorn
@@ -26,7 +25,6 @@ from services.api.routes import router
 from services.api.sta import router as sta_router
 from services.config import Settings
 
-DEFAULT_PORT = 8080
 DESCRIPTION = """
 Coastal observations of the tidewatch network: the station catalogue, readings (raw or aggregated into
 time buckets), indicators and alerts.
@@ -58,14 +56,10 @@ async def kafka_reachable(settings: Settings) -> dict:
     return {"address": address, "reachable": True}
 
 
-def api_port() -> int:
-    return int(os.environ.get("TIDEWATCH_API_PORT", "") or DEFAULT_PORT)
-
-
 def create_app(
     settings: Settings, extra_routers: Iterable[APIRouter] = (), mounts: Mapping[str, ASGIApp] | None = None
 ) -> FastAPI:
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, settings.api_statement_timeout_ms)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -123,8 +117,8 @@ async def serve(
     """Run until ``stop_event`` is set (or forever); port 0 picks a free one (``server.servers``)."""
     config = uvicorn.Config(
         create_app(settings, extra_routers, mounts),
-        host=host or os.environ.get("TIDEWATCH_API_HOST", "127.0.0.1"),
-        port=api_port() if port is None else port,
+        host=host or settings.api_host,
+        port=settings.api_port if port is None else port,
         log_level=log_level,
         lifespan="on",
         proxy_headers=False,  # the console trusts forwarded headers from its configured proxies only

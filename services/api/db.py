@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,12 +19,6 @@ import orjson
 
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00Z, PostgreSQL's timestamp zero
 EXPORT_CHUNK_ROWS = 10_000
-DEFAULT_STATEMENT_TIMEOUT_MS = 60_000
-
-
-def statement_timeout_ms() -> int:
-    """TIDEWATCH_API_STATEMENT_TIMEOUT_MS (default 60 s): no API or console query runs longer."""
-    return int(os.environ.get("TIDEWATCH_API_STATEMENT_TIMEOUT_MS") or DEFAULT_STATEMENT_TIMEOUT_MS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +62,11 @@ async def detect_backend(conn: asyncpg.Connection) -> Backend:
 class Database:
     """Opened on first use (so the app also works when mounted without its lifespan), closed at exit."""
 
-    def __init__(self, url: str, max_connections: int = 10) -> None:
+    def __init__(self, url: str, statement_timeout_ms: int, max_connections: int = 10) -> None:
         self.url = url
         self.max_connections = max_connections
-        self.statement_timeout_ms = statement_timeout_ms()
+        # TIDEWATCH_API_STATEMENT_TIMEOUT_MS: no API or console query runs longer.
+        self.statement_timeout_ms = statement_timeout_ms
         self.export_chunk_rows = EXPORT_CHUNK_ROWS
         self._pool: asyncpg.Pool | None = None
         self._backend: Backend | None = None

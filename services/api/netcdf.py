@@ -57,7 +57,7 @@ from services.api.sql import (
 )
 from streams.qc.flags import TESTS as QC_TESTS
 
-ATTRIBUTES_ENV = "TIDEWATCH_NETCDF_ATTRIBUTES"
+ATTRIBUTES_ENV = "TIDEWATCH_NETCDF_ATTRIBUTES"  # named in errors; read by services/config.py
 STATIONS_META_SQL = (
     "SELECT id, name, latitude, longitude, datum_name, msl_above_datum_m, variables FROM stations ORDER BY id"
 )
@@ -73,9 +73,8 @@ DATUM_ATTRIBUTES = {
 }
 
 
-def attribute_overrides() -> dict[str, Any]:
+def attribute_overrides(path: str | None) -> dict[str, Any]:
     """The operator's global attributes (creator, publisher, licence …) from a YAML mapping file."""
-    path = os.environ.get(ATTRIBUTES_ENV)
     if not path:
         return {}
     try:
@@ -284,7 +283,7 @@ async def netcdf_export(
     """Write the selection into a temporary NetCDF-4 file from one snapshot and send it."""
     if query.bucket is not None:
         raise ApiError("format: netcdf holds the stored values; leave out bucket and agg")
-    overrides = attribute_overrides()
+    overrides = attribute_overrides(request.app.state.settings.netcdf_attributes_path)
     handle, path = tempfile.mkstemp(prefix="tidewatch_", suffix=".nc")
     os.close(handle)
     try:

@@ -20,7 +20,6 @@ from typing import IO
 
 from services.config import Settings
 
-DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 TIMEOUT_S = 300
 COPY_BYTES = 1 << 16
 WHAT = {
@@ -41,8 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=list(WHAT), help="what to list")
     parser.add_argument(
         "--base-url",
-        default=os.environ.get("TIDEWATCH_API_URL", DEFAULT_BASE_URL),
-        help=f"API address (env TIDEWATCH_API_URL, default {DEFAULT_BASE_URL})",
+        help="API address (default: TIDEWATCH_API_URL, else http://127.0.0.1:8080)",
     )
     parser.add_argument("-s", "--station", action="append", help="station id (repeat or comma-separate)")
     parser.add_argument("-V", "--variable", action="append", help="variable id (observations)")
@@ -200,7 +198,8 @@ def run(args: argparse.Namespace, out: IO[str]) -> None:
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
-    """Entry point for ``tidewatch query``; ``settings`` is unused (the API is the only dependency)."""
+    """Entry point for ``tidewatch query``; of the settings only the API's address is used."""
+    args.base_url = args.base_url or settings.api_url
     try:
         run(args, sys.stdout)
         sys.stdout.flush()

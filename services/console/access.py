@@ -9,15 +9,14 @@
 * Behind a TLS-terminating proxy the client address and scheme come from ``X-Forwarded-For`` /
   ``X-Forwarded-Proto`` only when the direct peer is a configured trusted proxy.
 
-Settings (environment): TIDEWATCH_CONSOLE_LOGIN_FAILURES (5), TIDEWATCH_CONSOLE_ADDRESS_FAILURES (20),
-TIDEWATCH_CONSOLE_FAILURE_WINDOW_S (900), TIDEWATCH_CONSOLE_COOKIE_SECURE (auto | always | never),
+Settings (services/config.py): TIDEWATCH_CONSOLE_LOGIN_FAILURES (5), TIDEWATCH_CONSOLE_ADDRESS_FAILURES
+(20), TIDEWATCH_CONSOLE_FAILURE_WINDOW_S (900), TIDEWATCH_CONSOLE_COOKIE_SECURE (auto | always | never),
 TIDEWATCH_CONSOLE_TRUSTED_PROXIES (comma list of addresses).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import secrets
 import time
 from collections import deque
@@ -27,7 +26,8 @@ from dataclasses import dataclass, field
 import asyncpg
 import orjson
 
-from services.db.alerts import ts, us
+from services.config import Settings
+from services.db.timestamps import ts, us
 
 ROLES = ("viewer", "operator", "admin")
 COOKIE_SECURE_MODES = ("auto", "always", "never")
@@ -50,16 +50,13 @@ class ConsoleAccess:
             raise ValueError(f"cookie_secure: one of {', '.join(COOKIE_SECURE_MODES)}")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ConsoleAccess:
-        env = os.environ if env is None else env
-        d = cls()
-        proxies = env.get("TIDEWATCH_CONSOLE_TRUSTED_PROXIES", "")
+    def from_settings(cls, settings: Settings) -> ConsoleAccess:
         return cls(
-            login_failures=int(env.get("TIDEWATCH_CONSOLE_LOGIN_FAILURES") or d.login_failures),
-            address_failures=int(env.get("TIDEWATCH_CONSOLE_ADDRESS_FAILURES") or d.address_failures),
-            failure_window_s=float(env.get("TIDEWATCH_CONSOLE_FAILURE_WINDOW_S") or d.failure_window_s),
-            cookie_secure=(env.get("TIDEWATCH_CONSOLE_COOKIE_SECURE") or d.cookie_secure).lower(),
-            trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),
+            login_failures=settings.console_login_failures,
+            address_failures=settings.console_address_failures,
+            failure_window_s=settings.console_failure_window_s,
+            cookie_secure=settings.console_cookie_secure,
+            trusted_proxies=settings.console_trusted_proxies,
         )
 
     def _via_proxy(self, peer: str | None) -> bool:

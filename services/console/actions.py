@@ -7,7 +7,6 @@ the data, so the alert history stays a replayable result of the event log.
 from __future__ import annotations
 
 import asyncio
-import os
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -26,9 +25,6 @@ def action_station(action: dict) -> str | None:
     return str(alert_id).split("/", 1)[0] if alert_id else None
 
 
-DEFAULT_ACTION_TIMEOUT_S = 5.0
-
-
 class ActionsUnavailable(Exception):
     """The action was not submitted: the message names what is unreachable."""
 
@@ -42,8 +38,7 @@ class KafkaActions:
 
     def __init__(self, settings: Settings, *, timeout_s: float | None = None) -> None:
         self.settings = settings
-        env_timeout = os.environ.get("TIDEWATCH_CONSOLE_ACTION_TIMEOUT_S")
-        self.timeout_s = timeout_s or float(env_timeout or DEFAULT_ACTION_TIMEOUT_S)
+        self.timeout_s = timeout_s or settings.console_action_timeout_s
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 

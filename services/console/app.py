@@ -34,7 +34,6 @@ from alerts.loader import load_rules
 from alerts.rules import SilentCondition
 from alerts.severity import SEVERITIES
 from schemas.registry import load_registry
-from services.api.db import statement_timeout_ms
 from services.config import Settings
 from services.console import access as audit
 from services.console.access import ROLES, AttemptLimiter, ConsoleAccess, role_at_least
@@ -140,9 +139,9 @@ class Console:
     ) -> None:
         self.settings = settings
         self.actions = actions
-        self.access = access if access is not None else ConsoleAccess.from_env()
+        self.access = access if access is not None else ConsoleAccess.from_settings(settings)
         self.failures = AttemptLimiter(self.access.failure_window_s)
-        self.signer = SessionSigner(secret if secret is not None else console_secret())
+        self.signer = SessionSigner(secret if secret is not None else console_secret(settings.console_secret))
         self.keepalive_s = keepalive_s
         registry = load_registry(settings.registry_path)
         self.stations = set(registry.stations)
@@ -171,7 +170,7 @@ class Console:
                     self.settings.database_url,
                     min_size=1,
                     max_size=4,
-                    server_settings={"statement_timeout": f"{statement_timeout_ms()}ms"},
+                    server_settings={"statement_timeout": f"{self.settings.api_statement_timeout_ms}ms"},
                 )
             await self.feed.start()
             self._started = True
@@ -520,8 +519,9 @@ async def _json_body(request: Request) -> dict:
 
 
 async def _query_timeout(request: Request, exc: Exception) -> Response:
+    limit_ms = request.app.state.console.settings.api_statement_timeout_ms
     return json_response(
-        {"error": f"the query ran past the {statement_timeout_ms()} ms statement timeout; try again later"},
+        {"error": f"the query ran past the {limit_ms} ms statement timeout; try again later"},
         503,
         {"Retry-After": "5"},
     )

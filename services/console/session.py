@@ -13,7 +13,6 @@ import base64
 import hashlib
 import hmac
 import logging
-import os
 import secrets
 import time
 from collections.abc import Mapping
@@ -45,9 +44,8 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def console_secret(env: Mapping[str, str] | None = None) -> bytes:
-    env = os.environ if env is None else env
-    configured = env.get("TIDEWATCH_CONSOLE_SECRET")
+def console_secret(configured: str | None) -> bytes:
+    """The configured TIDEWATCH_CONSOLE_SECRET, else a random one for this process."""
     if configured:
         return configured.encode()
     log.warning("TIDEWATCH_CONSOLE_SECRET is not set: sessions end when the console restarts")

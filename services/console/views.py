@@ -15,7 +15,7 @@ import asyncpg
 
 from alerts.rules import LevelCondition, Rule
 from schemas.vocabulary import Variable, load_vocabulary
-from services.db.alerts import us
+from services.db.timestamps import us
 
 # UDUNITS spelling → how the page writes it (units not listed are shown as they are).
 UNIT_LABELS: Mapping[str, str] = {

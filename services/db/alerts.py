@@ -19,6 +19,7 @@ import orjson
 
 from alerts.events import AlertEvent
 from alerts.silences import Silence
+from services.db.timestamps import ts, us
 
 NOTIFY_CHANNEL = "tidewatch_alerts"
 SEVERITY_ORDER = "ARRAY['blue','yellow','orange','red']"
@@ -33,16 +34,6 @@ CONDITION_KINDS = (
     "retracted",
     "corrected",
 )
-
-
-def ts(param: str) -> str:
-    """SQL for a µs-since-epoch value as timestamptz (exact: timestamptz has µs resolution)."""
-    return f"(timestamptz 'epoch' + ({param})::bigint * interval '1 microsecond')"
-
-
-def us(column: str) -> str:
-    """SQL for a timestamptz column as µs since the epoch."""
-    return f"(extract(epoch FROM {column}) * 1000000)::bigint"
 
 
 INSERT_EVENTS = f"""

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import asyncpg
 import orjson
 
-_EPOCH = "timestamptz 'epoch' + {} * interval '1 microsecond'"
+from services.db.timestamps import ts, us
 
 
 class IndicatorLike(Protocol):
@@ -34,7 +34,7 @@ class SpecLike(Protocol):
 
 UPSERT = f"""
 INSERT INTO indicators (time, station_id, indicator, value, unit)
-SELECT {_EPOCH.format("u.t")}, u.s, u.i, u.v, u.unit
+SELECT {ts("u.t")}, u.s, u.i, u.v, u.unit
 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::text[]) AS u(t, s, i, v, unit)
 ON CONFLICT (station_id, indicator, time) DO UPDATE
     SET value = EXCLUDED.value, unit = EXCLUDED.unit, computed_at = now()
@@ -43,7 +43,7 @@ ON CONFLICT (station_id, indicator, time) DO UPDATE
 DELETE = f"""
 DELETE FROM indicators d
 USING unnest($1::bigint[], $2::text[], $3::text[]) AS u(t, s, i)
-WHERE d.station_id = u.s AND d.indicator = u.i AND d.time = {_EPOCH.format("u.t")}
+WHERE d.station_id = u.s AND d.indicator = u.i AND d.time = {ts("u.t")}
 """
 
 
@@ -93,8 +93,8 @@ async def store_tide_model(
         f"""
         INSERT INTO tide_models (station_id, effective_from, record_start, record_end, n_readings,
                                  constituents, model)
-        VALUES ($1, {_EPOCH.format("$2::bigint")}, {_EPOCH.format("$3::bigint")},
-                {_EPOCH.format("$4::bigint")}, $5, $6, $7::jsonb)
+        VALUES ($1, {ts("$2::bigint")}, {ts("$3::bigint")},
+                {ts("$4::bigint")}, $5, $6, $7::jsonb)
         ON CONFLICT (station_id, effective_from) DO NOTHING
         """,
         station,
@@ -113,9 +113,9 @@ async def good_levels(
     """QC-good water levels of a station in [start, end), as (µs, m), for a tide fit."""
     rows = await conn.fetch(
         f"""
-        SELECT (extract(epoch FROM time) * 1000000)::bigint AS t, value FROM observations
+        SELECT {us("time")} AS t, value FROM observations
         WHERE station_id = $1 AND variable = 'water_level_m' AND qc_flag = 1
-          AND time >= {_EPOCH.format("$2::bigint")} AND time < {_EPOCH.format("$3::bigint")}
+          AND time >= {ts("$2::bigint")} AND time < {ts("$3::bigint")}
         ORDER BY time
         """,
         station,
@@ -127,7 +127,7 @@ async def good_levels(
 
 async def first_good_level_us(conn: asyncpg.Connection, station: str) -> int | None:
     return await conn.fetchval(
-        "SELECT (extract(epoch FROM min(time)) * 1000000)::bigint FROM observations "
+        f"SELECT {us('min(time)')} FROM observations "
         "WHERE station_id = $1 AND variable = 'water_level_m' AND qc_flag = 1",
         station,
     )

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 import asyncpg
 
 from schemas.records import DeadLetter, StationReadings, storable_text
+from services.db.timestamps import ts, us
 
 log = logging.getLogger(__name__)
 # SQLSTATE classes that say the server or the connection failed, not the statement: 08 connection
@@ -47,7 +48,6 @@ STAGE_COLUMNS = (
     "received_us",
     "revised",
 )
-_EPOCH = "timestamptz 'epoch' + {} * interval '1 microsecond'"
 
 # New readings are inserted with their first flags; a stored reading's flags change only through a
 # correction (``revised``). The value is never replaced (the first value received wins, as in QC), and
@@ -55,8 +55,8 @@ _EPOCH = "timestamptz 'epoch' + {} * interval '1 microsecond'"
 UPSERT_OBSERVATIONS = f"""
 WITH inserted AS (
     INSERT INTO observations (time, station_id, variable, value, qc_flag, qc_tests, received_at)
-    SELECT {_EPOCH.format("time_us")}, station_id, variable, value, qc_flag, qc_tests::jsonb,
-           {_EPOCH.format("received_us")}
+    SELECT {ts("time_us")}, station_id, variable, value, qc_flag, qc_tests::jsonb,
+           {ts("received_us")}
     FROM observations_stage
     ON CONFLICT (station_id, variable, time) DO NOTHING
     RETURNING station_id
@@ -64,7 +64,7 @@ WITH inserted AS (
     UPDATE observations o SET qc_flag = s.qc_flag, qc_tests = s.qc_tests::jsonb
     FROM observations_stage s
     WHERE s.revised AND o.station_id = s.station_id AND o.variable = s.variable
-      AND o.time = {_EPOCH.format("s.time_us")}
+      AND o.time = {ts("s.time_us")}
       AND (o.qc_flag IS DISTINCT FROM s.qc_flag OR o.qc_tests IS DISTINCT FROM s.qc_tests::jsonb)
     RETURNING o.station_id
 )
@@ -126,7 +126,7 @@ def dead_letter_fingerprint(letter: DeadLetter) -> bytes:
 
 INSERT_DEAD_LETTERS = f"""
 INSERT INTO dead_letters (received_at, fingerprint, source, station_id, reason, detail, payload)
-SELECT {_EPOCH.format("r.received_us")}, r.fingerprint, r.source, r.station_id, r.reason, r.detail,
+SELECT {ts("r.received_us")}, r.fingerprint, r.source, r.station_id, r.reason, r.detail,
        r.payload
 FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[])
      AS r(received_us, fingerprint, source, station_id, reason, detail, payload)
@@ -208,8 +208,8 @@ async def recent_readings(
     """A station's stored readings from ``since_us`` on, in time order (to rebuild stream context)."""
     rows = await conn.fetch(
         f"""
-        SELECT variable, (extract(epoch FROM time) * 1000000)::bigint AS t, value FROM observations
-        WHERE station_id = $1 AND time >= {_EPOCH.format("$2::bigint")} ORDER BY time
+        SELECT variable, {us("time")} AS t, value FROM observations
+        WHERE station_id = $1 AND time >= {ts("$2::bigint")} ORDER BY time
         """,
         station,
         since_us,

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from schemas.registry import load_registry
 from services.config import Settings
 from services.mqtt_auth.accounts import SERVICE_ACCOUNTS, generate_certificates, set_password
-
-DEFAULT_PASSWORD_FILE = "docker/mosquitto/secrets/passwd"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--password-file",
-        default=os.environ.get("TIDEWATCH_MQTT_PASSWORD_FILE", DEFAULT_PASSWORD_FILE),
-        help="the broker's password file (default %(default)s, or TIDEWATCH_MQTT_PASSWORD_FILE)",
+        help="the broker's password file (default: TIDEWATCH_MQTT_PASSWORD_FILE, else "
+        "docker/mosquitto/secrets/passwd)",
     )
     parser.add_argument(
         "--certificates",
@@ -38,7 +35,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         if station is None:
             print(f"station credentials: {args.station!r} is not in the registry", file=sys.stderr)
             return 2
-    path = Path(args.password_file)
+    path = Path(args.password_file or settings.mqtt_password_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     rotated = path.exists() and any(
         line.split(":", 1)[0] == args.station for line in path.read_text().splitlines()

@@ -1,4 +1,4 @@
-"""Notification settings from the environment, read here so the rest of tidewatch needs no knob for them.
+"""Notification settings, built from the environment's settings (services/config.py reads them).
 
 TIDEWATCH_WEBHOOK_URL         POST every routed webhook event here (unset: no webhook channel)
 TIDEWATCH_SMTP_URL            smtp://[user:password@]host:port or smtps://… (unset: no e-mail channel)
@@ -22,12 +22,12 @@ URLs and secrets are credentials: they never appear in a log line or a recorded 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from alerts.channels import Channel, load_channels
+from services.config import ChannelSettings, Settings, channel_prefix
 
 # Channel types delivered by an HTTP POST to TIDEWATCH_<NAME>_URL.
 HTTP_TYPES = frozenset({"webhook", "dingtalk", "wecom", "feishu", "sms", "alertmanager"})
@@ -102,26 +102,20 @@ class Endpoint:
         return tuple(sorted({s for s in found if len(s) >= 4}, key=len, reverse=True))
 
 
-def env_prefix(channel: str) -> str:
-    return "TIDEWATCH_" + channel.upper()
-
-
-def endpoint_from_env(channel: Channel, env: Mapping[str, str]) -> Endpoint | None:
-    """The endpoint of an HTTP channel from TIDEWATCH_<NAME>_*; None when its URL is unset."""
-    prefix = env_prefix(channel.name)
-    url = env.get(f"{prefix}_URL") or None
-    if channel.type not in HTTP_TYPES or url is None:
+def channel_endpoint(channel: Channel, variables: ChannelSettings) -> Endpoint | None:
+    """The endpoint of an HTTP channel from its TIDEWATCH_<NAME>_* variables; None when its URL is unset."""
+    if channel.type not in HTTP_TYPES or variables.url is None:
         return None
     try:
         return Endpoint(
             type=channel.type,
-            url=url,
-            secret=env.get(f"{prefix}_SECRET") or None,
-            recipients=tuple(n.strip() for n in env.get(f"{prefix}_TO", "").split(",") if n.strip()),
-            hold_s=float(env.get(f"{prefix}_HOLD_S") or DEFAULT_HOLD_S),
+            url=variables.url,
+            secret=variables.secret,
+            recipients=variables.recipients,
+            hold_s=DEFAULT_HOLD_S if variables.hold_s is None else variables.hold_s,
         )
     except ValueError as exc:
-        raise ValueError(f"channel {channel.name!r} ({prefix}_*): {exc}") from None
+        raise ValueError(f"channel {channel.name!r} ({channel_prefix(channel.name)}_*): {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,29 +133,23 @@ class NotifyConfig:
             raise ValueError("TIDEWATCH_SMTP_URL is set but TIDEWATCH_ALERT_EMAIL_TO names no recipient")
 
     @classmethod
-    def from_env(
-        cls, env: Mapping[str, str] | None = None, channels: Sequence[Channel] | None = None
-    ) -> NotifyConfig:
-        env = os.environ if env is None else env
-        defaults = RetryPolicy()
-        smtp_url = env.get("TIDEWATCH_SMTP_URL") or None
+    def from_settings(cls, settings: Settings, channels: Sequence[Channel] | None = None) -> NotifyConfig:
+        """The configuration for ``channels`` (default: the channel table the settings name)."""
         endpoints = {
             channel.name: endpoint
-            for channel in (channels if channels is not None else load_channels())
-            if (endpoint := endpoint_from_env(channel, env)) is not None
+            for channel in (channels if channels is not None else load_channels(settings.channels_path))
+            if (endpoint := channel_endpoint(channel, settings.channel(channel.name))) is not None
         }
         return cls(
             endpoints=endpoints,
-            webhook_url=env.get("TIDEWATCH_WEBHOOK_URL") or None,
-            smtp=parse_smtp_url(smtp_url) if smtp_url else None,
-            email_to=tuple(
-                a.strip() for a in env.get("TIDEWATCH_ALERT_EMAIL_TO", "").split(",") if a.strip()
-            ),
-            email_from=env.get("TIDEWATCH_ALERT_EMAIL_FROM") or "tidewatch@localhost",
+            webhook_url=settings.webhook_url,
+            smtp=parse_smtp_url(settings.smtp_url) if settings.smtp_url else None,
+            email_to=settings.alert_email_to,
+            email_from=settings.alert_email_from,
             retry=RetryPolicy(
-                attempts=int(env.get("TIDEWATCH_NOTIFY_ATTEMPTS") or defaults.attempts),
-                backoff_s=float(env.get("TIDEWATCH_NOTIFY_BACKOFF_S") or defaults.backoff_s),
-                max_backoff_s=float(env.get("TIDEWATCH_NOTIFY_MAX_BACKOFF_S") or defaults.max_backoff_s),
-                timeout_s=float(env.get("TIDEWATCH_NOTIFY_TIMEOUT_S") or defaults.timeout_s),
+                attempts=settings.notify_attempts,
+                backoff_s=settings.notify_backoff_s,
+                max_backoff_s=settings.notify_max_backoff_s,
+                timeout_s=settings.notify_timeout_s,
             ),
         )

@@ -19,7 +19,8 @@ import asyncpg
 
 from alerts.channels import Channel, load_channels
 from alerts.events import AlertEvent
-from services.db.alerts import us
+from services.config import load_settings
+from services.db.timestamps import us
 from services.notify.alertmanager import AlertmanagerSender
 from services.notify.config import Endpoint, NotifyConfig, RetryPolicy
 from services.notify.robots import DingTalkSender, FeishuSender, WeComSender
@@ -107,8 +108,11 @@ class Notifier:
         senders: Mapping[str, Sender] | None = None,
     ) -> None:
         self.pool = pool
-        channels = tuple(channels) if channels is not None else load_channels()
-        self.config = config if config is not None else NotifyConfig.from_env(channels=channels)
+        if config is None or channels is None:
+            settings = load_settings()
+            channels = tuple(channels) if channels is not None else load_channels(settings.channels_path)
+            config = config if config is not None else NotifyConfig.from_settings(settings, channels)
+        self.config = config
         self.retry: RetryPolicy = self.config.retry
         self.senders = dict(senders) if senders is not None else senders_from_config(self.config)
         known = {c.name for c in channels}

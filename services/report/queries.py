@@ -11,14 +11,13 @@ import asyncpg
 import numpy as np
 
 from schemas.registry import default_registry_path
+from services.db.timestamps import us
 from services.report.assemble import AlertRow, MonthlyMsl, ReadingSpan, ReportInputs
 from services.report.base import ReportError, StationInfo, date_us, year_bounds_us
 from services.report.ecology import report_indicator_ids
 from services.report.episodes import outage_gap_us
 from services.report.settings import ReportSettings, load_settings
 from streams.indicators.sealevel import records as sl
-
-_US = "(extract(epoch FROM {c}) * 1000000)::bigint"
 
 
 def config_versions(
@@ -70,7 +69,7 @@ async def load_inputs(
             raise ReportError(f"unknown area {area!r}")
     ids = [s.id for s in stations]
     msl_rows = await conn.fetch(
-        f"""SELECT m.station_id, {_US.format(c="m.time")} AS t, m.value, c.value AS pct
+        f"""SELECT m.station_id, {us("m.time")} AS t, m.value, c.value AS pct
             FROM indicators m LEFT JOIN indicators c
               ON c.station_id = m.station_id AND c.time = m.time AND c.indicator = $3
             WHERE m.indicator = $2 AND m.station_id = ANY($1) AND m.time < to_timestamp($4 / 1e6)
@@ -90,8 +89,8 @@ async def load_inputs(
                 np.array([0.0 if r["pct"] is None else r["pct"] for r in mine], dtype=float),
             )
     alert_rows = await conn.fetch(
-        f"""SELECT station_id, rule, severity, {_US.format(c="opened_at")} AS o,
-                   {_US.format(c="acknowledged_at")} AS a
+        f"""SELECT station_id, rule, severity, {us("opened_at")} AS o,
+                   {us("acknowledged_at")} AS a
             FROM alerts WHERE station_id = ANY($1) AND opened_at >= to_timestamp($2 / 1e6)
               AND opened_at < to_timestamp($3 / 1e6) ORDER BY opened_at, alert_id""",
         ids,
@@ -117,21 +116,21 @@ async def load_inputs(
         end_us,
     )
     as_of = await conn.fetchval(
-        f"""SELECT {_US.format(c="max(time)")} FROM observations WHERE station_id = ANY($1)
+        f"""SELECT {us("max(time)")} FROM observations WHERE station_id = ANY($1)
             AND time >= to_timestamp($2 / 1e6) AND time < to_timestamp($3 / 1e6)""",
         ids,
         start_us,
         end_us,
     )
     series_rows = await conn.fetch(
-        f"""SELECT station_id, indicator, {_US.format(c="time")} AS t, value FROM indicators
+        f"""SELECT station_id, indicator, {us("time")} AS t, value FROM indicators
             WHERE station_id = ANY($1) AND indicator = ANY($4) AND time >= to_timestamp($2 / 1e6)
               AND time < to_timestamp($3 / 1e6) ORDER BY station_id, indicator, time""",
         ids, date_us(year - 2, 12, 1), end_us, HAZARD_INDICATORS + report_indicator_ids(),
     )  # fmt: skip
     series = _arrays(series_rows, ("station_id", "indicator"))
     wave_rows = await conn.fetch(
-        f"""SELECT station_id, {_US.format(c="date_trunc('day', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'")}
+        f"""SELECT station_id, {us("date_trunc('day', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'")}
                    AS t, max(value) AS value
             FROM observations WHERE station_id = ANY($1) AND variable = 'wave_height_m' AND qc_flag = 1
               AND time >= to_timestamp($2 / 1e6) AND time < to_timestamp($3 / 1e6)
@@ -167,7 +166,7 @@ async def _reading_spans(
     """First and last stored reading (any variable, any flag) of the year per station, and the gaps
     between readings longer than the shortest outage rule (the station's own rule is applied later)."""
     bounds = await conn.fetch(
-        f"""SELECT station_id, {_US.format(c="min(time)")} AS a, {_US.format(c="max(time)")} AS b
+        f"""SELECT station_id, {us("min(time)")} AS a, {us("max(time)")} AS b
             FROM observations WHERE station_id = ANY($1) AND time >= to_timestamp($2 / 1e6)
               AND time < to_timestamp($3 / 1e6) GROUP BY 1""",
         ids, start_us, end_us,
@@ -177,7 +176,7 @@ async def _reading_spans(
                          AND time >= to_timestamp($2 / 1e6) AND time < to_timestamp($3 / 1e6)),
                  g AS (SELECT station_id, time, lag(time) OVER (PARTITION BY station_id ORDER BY time) AS prev
                          FROM t)
-            SELECT station_id, {_US.format(c="prev")} AS a, {_US.format(c="time")} AS b FROM g
+            SELECT station_id, {us("prev")} AS a, {us("time")} AS b FROM g
             WHERE time - prev > make_interval(secs => $4) ORDER BY station_id, time""",
         ids, start_us, end_us, outage_gap_us(0.0, settings) / 1e6,
     )  # fmt: skip

@@ -4,11 +4,14 @@ episode and outage rules, scorecard grading bands. Read once, checked, hashed in
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import yaml
+import msgspec
 
+from schemas.documents import Problem, convert, parse_yaml
 from services.report.base import ReportError
 
 DEFAULT_PATH = Path(__file__).with_name("report.yaml")
@@ -41,31 +44,58 @@ class ReportSettings:
         return next((b.grade for b in self.grading[indicator] if b.holds(value)), None)
 
 
+class _SurgeEpisodeSpec(msgspec.Struct):
+    threshold_m: float = ReportSettings.surge_threshold_m
+    max_gap_h: float = ReportSettings.surge_max_gap_h
+
+
+class _OutageSpec(msgspec.Struct):
+    min_gap_s: float = ReportSettings.outage_min_gap_s
+    min_intervals: float = ReportSettings.outage_min_intervals
+
+
+class _BandSpec(msgspec.Struct):
+    grade: str
+    min: float | None = None
+    max: float | None = None
+
+
+class _ReportSpec(msgspec.Struct):
+    """report.yaml as written; grading bands are read per indicator so an error can name it."""
+
+    surge_episode: _SurgeEpisodeSpec = msgspec.field(default_factory=_SurgeEpisodeSpec)
+    outage: _OutageSpec = msgspec.field(default_factory=_OutageSpec)
+    grading: dict[str, Any] | None = None
+
+
 def load_settings(path: str | Path | None = None) -> ReportSettings:
     p = Path(path) if path else DEFAULT_PATH
     try:
         raw = p.read_bytes()
-        data = yaml.safe_load(raw) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:
         raise ReportError(f"report settings {p}: {exc}") from exc
-    try:
-        surge, outage = data.get("surge_episode", {}), data.get("outage", {})
-        grading = {}
-        for name, bands in (data.get("grading") or {}).items():
-            parsed = tuple(Band(str(b["grade"]), b.get("min"), b.get("max")) for b in bands)
-            bad = [b.grade for b in parsed if b.grade not in GRADES]
-            if bad:
-                raise ReportError(f"report settings {p}: grading.{name}: unknown grade {bad[0]!r}")
-            grading[name] = parsed
-        return ReportSettings(
-            surge_threshold_m=float(surge.get("threshold_m", 0.5)),
-            surge_max_gap_h=float(surge.get("max_gap_h", 26.0)),
-            outage_min_gap_s=float(outage.get("min_gap_s", 3600)),
-            outage_min_intervals=float(outage.get("min_intervals", 3)),
-            grading=grading,
-            sha256=hashlib.sha256(raw).hexdigest()[:16],
-        )
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, ReportError):
-            raise
-        raise ReportError(f"report settings {p}: {exc!r}") from exc
+
+    def error(where: str) -> Callable[[Problem], ReportError]:
+        def report_error(problem: Problem) -> ReportError:
+            field = problem.within(where)
+            return ReportError(f"report settings {p}: {field + ': ' if field else ''}{problem.complaint()}")
+
+        return report_error
+
+    document = parse_yaml(raw, lambda reason: ReportError(f"report settings {p}: {reason}")) or {}
+    spec = convert(document, _ReportSpec, error(""))
+    grading = {}
+    for name, given in (spec.grading or {}).items():
+        bands = convert(given, list[_BandSpec], error(f"grading.{name}"))
+        bad = [b.grade for b in bands if b.grade not in GRADES]
+        if bad:
+            raise ReportError(f"report settings {p}: grading.{name}: unknown grade {bad[0]!r}")
+        grading[name] = tuple(Band(b.grade, b.min, b.max) for b in bands)
+    return ReportSettings(
+        surge_threshold_m=spec.surge_episode.threshold_m,
+        surge_max_gap_h=spec.surge_episode.max_gap_h,
+        outage_min_gap_s=spec.outage.min_gap_s,
+        outage_min_intervals=spec.outage.min_intervals,
+        grading=grading,
+        sha256=hashlib.sha256(raw).hexdigest()[:16],
+    )

@@ -16,23 +16,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import yaml
+import msgspec
 
+from schemas.documents import Problem, convert, read_yaml
 from schemas.registry import Registry, Station
 
+T = TypeVar("T")
+
 POSITION_VARIABLES = ("latitude_deg", "longitude_deg")
-SERIES_TESTS = (
-    "gap",
-    "gross_range",
-    "climatology",
-    "spike",
-    "rate_of_change",
-    "flat_line",
-    "attenuated_signal",
-)
-_TOP_KEYS = {"version", "late_horizon_s", "common", "defaults", "location", "stations"}
 # Keys of one block that replace each other when a more specific layer gives one of them.
 _ALTERNATIVES = {"gap": ({"fail_span_s", "fail_intervals"},)}
 DEFAULT_LATE_HORIZON_S = 6 * 3600.0
@@ -141,54 +134,121 @@ class QcConfig:
         return self.series.get((station, variable))
 
 
-# ---------------------------------------------------------------- field readers
+# ---------------------------------------------------------------- the file's shape
 
 
-def _number(where: str, block: Mapping[str, Any], key: str, *, positive: bool = False) -> float:
-    value = block.get(key)
-    if not _is_number(value) or not math.isfinite(value):
+class _GapSpec(msgspec.Struct, forbid_unknown_fields=True):
+    fail_span_s: float | None = None
+    fail_intervals: float | None = None
+
+
+class _GrossRangeSpec(msgspec.Struct, forbid_unknown_fields=True):
+    fail_span: list[float] | None = None
+    suspect_span: list[float] | None = None
+
+
+class _ClimatologySpec(msgspec.Struct, forbid_unknown_fields=True):
+    monthly: list[list[float] | None]
+    fail_span: list[float] | None = None
+
+
+class _SpikeSpec(msgspec.Struct, forbid_unknown_fields=True):
+    suspect_threshold: float
+    fail_threshold: float
+    method: str = "average"
+
+
+class _RateOfChangeSpec(msgspec.Struct, forbid_unknown_fields=True):
+    threshold: float
+    fail_threshold: float | None = None
+
+
+class _FlatLineSpec(msgspec.Struct, forbid_unknown_fields=True):
+    suspect_threshold: float
+    fail_threshold: float
+    tolerance: float
+
+
+class _AttenuatedSignalSpec(msgspec.Struct, forbid_unknown_fields=True):
+    suspect_threshold: float
+    fail_threshold: float
+    test_period: float | None = None
+    min_obs: float | None = None
+    check_type: str = "std"
+
+
+class _LocationSpec(msgspec.Struct, forbid_unknown_fields=True):
+    bbox: list[float] | None = None
+    suspect_distance_km: float | None = None
+    fail_distance_km: float | None = None
+
+
+_Block = dict[str, Any] | None
+
+
+class _VariableLayerSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """One layer's tests for a variable; kept as mappings, since layers merge key by key."""
+
+    gap: _Block = None
+    gross_range: _Block = None
+    climatology: _Block = None
+    spike: _Block = None
+    rate_of_change: _Block = None
+    flat_line: _Block = None
+    attenuated_signal: _Block = None
+
+
+class _QcDocument(msgspec.Struct, forbid_unknown_fields=True):
+    version: Any = None
+    late_horizon_s: float | None = None
+    common: _Block = None
+    defaults: dict[str, Any] | None = None
+    location: _Block = None
+    stations: dict[str, Any] | None = None
+
+
+def _shape(where: str, block: Any, into: type[T]) -> T:
+    """``block`` as an ``into``; a wrong shape names the field under ``where``."""
+
+    def error(problem: Problem) -> QcConfigError:
+        if problem.kind == "unknown":
+            allowed = sorted(f.encode_name for f in msgspec.structs.fields(into))
+            return QcConfigError(f"{where}: unknown field(s) [{problem.name!r}]; allowed: {allowed}")
+        words = "a finite number" if "float" in problem.expected else f"a {problem.must_be}"
+        return QcConfigError(f"{problem.within(where)} must be {words}, got {problem.value!r}")
+
+    return convert(block, into, error)
+
+
+# ---------------------------------------------------------------- field checks
+
+
+def _number(where: str, key: str, value: float, *, positive: bool = False) -> float:
+    if not math.isfinite(value):
         raise QcConfigError(f"{where}.{key} must be a finite number, got {value!r}")
     if positive and value <= 0:
         raise QcConfigError(f"{where}.{key} must be > 0, got {value!r}")
     return float(value)
 
 
-def _optional_number(
-    where: str, block: Mapping[str, Any], key: str, *, positive: bool = False
-) -> float | None:
-    return None if block.get(key) is None else _number(where, block, key, positive=positive)
+def _optional_number(where: str, key: str, value: float | None, *, positive: bool = False) -> float | None:
+    return None if value is None else _number(where, key, value, positive=positive)
 
 
-def _seconds(where: str, block: Mapping[str, Any], key: str) -> int:
-    value = _number(where, block, key, positive=True)
+def _seconds(where: str, key: str, value: float) -> int:
+    value = _number(where, key, value, positive=True)
     if value != int(value):
         raise QcConfigError(f"{where}.{key} must be a whole number of seconds, got {value!r}")
     return int(value)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _span(where: str, value: Any) -> Span:
-    ok = isinstance(value, list | tuple) and len(value) == 2
-    ok = ok and all(_is_number(v) and math.isfinite(v) for v in value)
-    if not ok or value[0] >= value[1]:
+def _span(where: str, value: list[float]) -> Span:
+    if len(value) != 2 or not all(math.isfinite(v) for v in value) or value[0] >= value[1]:
         raise QcConfigError(f"{where} must be [low, high] with low < high, got {value!r}")
     return float(value[0]), float(value[1])
 
 
-def _check_keys(where: str, block: Any, allowed: set[str]) -> Mapping[str, Any]:
-    if not isinstance(block, Mapping):
-        raise QcConfigError(f"{where} must be a mapping, got {block!r}")
-    unknown = sorted(set(block) - allowed)
-    if unknown:
-        raise QcConfigError(f"{where}: unknown field(s) {unknown}; allowed: {sorted(allowed)}")
-    return block
-
-
-def _choice(where: str, block: Mapping[str, Any], key: str, default: str, choices: tuple[str, ...]) -> str:
-    value = block.get(key, default)
+def _choice(where: str, key: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise QcConfigError(f"{where}.{key} must be one of {list(choices)}, got {value!r}")
     return value
@@ -198,19 +258,21 @@ def _choice(where: str, block: Mapping[str, Any], key: str, default: str, choice
 
 
 def _gap(where: str, block: Mapping[str, Any], station: Station) -> GapTest:
-    _check_keys(where, block, {"fail_span_s", "fail_intervals"})
-    if block.get("fail_span_s") is not None:
-        return GapTest(_seconds(where, block, "fail_span_s"))
-    intervals = _number(where, block, "fail_intervals", positive=True)
+    gap = _shape(where, block, _GapSpec)
+    if gap.fail_span_s is not None:
+        return GapTest(_seconds(where, "fail_span_s", gap.fail_span_s))
+    if gap.fail_intervals is None:
+        raise QcConfigError(f"{where}.fail_intervals must be a finite number, got None")
+    intervals = _number(where, "fail_intervals", gap.fail_intervals, positive=True)
     return GapTest(round(intervals * station.sampling_interval_s))
 
 
 def _gross_range(where: str, block: Mapping[str, Any], physical: Span) -> GrossRangeTest:
-    _check_keys(where, block, {"fail_span", "suspect_span"})
-    fail = _span(f"{where}.fail_span", block["fail_span"]) if "fail_span" in block else physical
+    spans = _shape(where, block, _GrossRangeSpec)
+    fail = _span(f"{where}.fail_span", spans.fail_span) if spans.fail_span is not None else physical
     suspect = None
-    if block.get("suspect_span") is not None:
-        suspect = _span(f"{where}.suspect_span", block["suspect_span"])
+    if spans.suspect_span is not None:
+        suspect = _span(f"{where}.suspect_span", spans.suspect_span)
         if suspect[0] < fail[0] or suspect[1] > fail[1]:
             raise QcConfigError(
                 f"{where}.suspect_span {list(suspect)} must lie within fail_span {list(fail)}"
@@ -219,40 +281,41 @@ def _gross_range(where: str, block: Mapping[str, Any], physical: Span) -> GrossR
 
 
 def _climatology(where: str, block: Mapping[str, Any]) -> ClimatologyTest:
-    _check_keys(where, block, {"monthly", "fail_span"})
-    monthly = block.get("monthly")
-    if not isinstance(monthly, list) or len(monthly) != 12:
+    if not isinstance(block.get("monthly"), list) or len(block["monthly"]) != 12:
         raise QcConfigError(f"{where}.monthly must list 12 monthly [low, high] ranges (null for none)")
-    spans = tuple(None if m is None else _span(f"{where}.monthly[{i}]", m) for i, m in enumerate(monthly))
-    fail = None if block.get("fail_span") is None else _span(f"{where}.fail_span", block["fail_span"])
+    climatology = _shape(where, block, _ClimatologySpec)
+    spans = tuple(
+        None if m is None else _span(f"{where}.monthly[{i}]", m) for i, m in enumerate(climatology.monthly)
+    )
+    fail = None if climatology.fail_span is None else _span(f"{where}.fail_span", climatology.fail_span)
     return ClimatologyTest(spans, fail)
 
 
 def _spike(where: str, block: Mapping[str, Any]) -> SpikeTest:
-    _check_keys(where, block, {"suspect_threshold", "fail_threshold", "method"})
-    suspect = _number(where, block, "suspect_threshold", positive=True)
-    fail = _number(where, block, "fail_threshold", positive=True)
+    spike = _shape(where, block, _SpikeSpec)
+    suspect = _number(where, "suspect_threshold", spike.suspect_threshold, positive=True)
+    fail = _number(where, "fail_threshold", spike.fail_threshold, positive=True)
     if fail < suspect:
         raise QcConfigError(f"{where}.fail_threshold must be >= suspect_threshold")
-    return SpikeTest(suspect, fail, _choice(where, block, "method", "average", ("average", "differential")))
+    return SpikeTest(suspect, fail, _choice(where, "method", spike.method, ("average", "differential")))
 
 
 def _rate_of_change(where: str, block: Mapping[str, Any]) -> RateOfChangeTest:
-    _check_keys(where, block, {"threshold", "fail_threshold"})
-    threshold = _number(where, block, "threshold", positive=True)
-    fail = _optional_number(where, block, "fail_threshold", positive=True)
+    rate = _shape(where, block, _RateOfChangeSpec)
+    threshold = _number(where, "threshold", rate.threshold, positive=True)
+    fail = _optional_number(where, "fail_threshold", rate.fail_threshold, positive=True)
     if fail is not None and fail < threshold:
         raise QcConfigError(f"{where}.fail_threshold must be >= threshold")
     return RateOfChangeTest(threshold, fail)
 
 
 def _flat_line(where: str, block: Mapping[str, Any], station: Station) -> FlatLineTest:
-    _check_keys(where, block, {"suspect_threshold", "fail_threshold", "tolerance"})
-    suspect = _seconds(where, block, "suspect_threshold")
-    fail = _seconds(where, block, "fail_threshold")
+    flat = _shape(where, block, _FlatLineSpec)
+    suspect = _seconds(where, "suspect_threshold", flat.suspect_threshold)
+    fail = _seconds(where, "fail_threshold", flat.fail_threshold)
     if fail < suspect:
         raise QcConfigError(f"{where}.fail_threshold must be >= suspect_threshold")
-    tolerance = _number(where, block, "tolerance")
+    tolerance = _number(where, "tolerance", flat.tolerance)
     if tolerance < 0:
         raise QcConfigError(f"{where}.tolerance must be >= 0, got {tolerance}")
     # ioos_qc turns seconds into a sample count with the median sampling interval (whole seconds).
@@ -266,39 +329,42 @@ def _flat_line(where: str, block: Mapping[str, Any], station: Station) -> FlatLi
 
 
 def _attenuated_signal(where: str, block: Mapping[str, Any]) -> AttenuatedSignalTest:
-    _check_keys(where, block, {"suspect_threshold", "fail_threshold", "test_period", "min_obs", "check_type"})
-    suspect = _number(where, block, "suspect_threshold", positive=True)
-    fail = _number(where, block, "fail_threshold")
+    signal = _shape(where, block, _AttenuatedSignalSpec)
+    suspect = _number(where, "suspect_threshold", signal.suspect_threshold, positive=True)
+    fail = _number(where, "fail_threshold", signal.fail_threshold)
     if not 0 <= fail <= suspect:
         raise QcConfigError(f"{where}.fail_threshold must be between 0 and suspect_threshold")
-    if block.get("test_period") is None:
+    if signal.test_period is None:
         raise QcConfigError(
             f"{where}.test_period (s) is required: a whole-record test cannot run in a stream"
         )
     min_obs = None
-    if block.get("min_obs") is not None:
-        min_obs = _number(where, block, "min_obs", positive=True)
+    if signal.min_obs is not None:
+        min_obs = _number(where, "min_obs", signal.min_obs, positive=True)
         if min_obs != int(min_obs):
             raise QcConfigError(f"{where}.min_obs must be a whole number")
         min_obs = int(min_obs)
-    check_type = _choice(where, block, "check_type", "std", ("std", "range"))
-    return AttenuatedSignalTest(suspect, fail, _seconds(where, block, "test_period"), min_obs, check_type)
+    check_type = _choice(where, "check_type", signal.check_type, ("std", "range"))
+    return AttenuatedSignalTest(
+        suspect, fail, _seconds(where, "test_period", signal.test_period), min_obs, check_type
+    )
 
 
 def _location(where: str, block: Mapping[str, Any], station: Station) -> LocationTest:
-    _check_keys(where, block, {"bbox", "suspect_distance_km", "fail_distance_km"})
+    # The registry's watch circle is the suspect distance unless the QC file says otherwise.
+    location = _shape(
+        where, {"suspect_distance_km": station.thresholds.get("watch_circle_km"), **block}, _LocationSpec
+    )
     bbox = None
-    if block.get("bbox") is not None:
-        box = block["bbox"]
-        if not isinstance(box, list | tuple) or len(box) != 4:
+    if location.bbox is not None:
+        box = location.bbox
+        if len(box) != 4:
             raise QcConfigError(f"{where}.bbox must be [lon_min, lat_min, lon_max, lat_max], got {box!r}")
         lon = _span(f"{where}.bbox longitudes", box[0::2])
         lat = _span(f"{where}.bbox latitudes", box[1::2])
         bbox = (lon[0], lat[0], lon[1], lat[1])
-    # The registry's watch circle is the suspect distance unless the QC file says otherwise.
-    distances = {"suspect_distance_km": station.thresholds.get("watch_circle_km"), **block}
-    suspect_km = _optional_number(where, distances, "suspect_distance_km", positive=True)
-    fail_km = _optional_number(where, distances, "fail_distance_km", positive=True)
+    suspect_km = _optional_number(where, "suspect_distance_km", location.suspect_distance_km, positive=True)
+    fail_km = _optional_number(where, "fail_distance_km", location.fail_distance_km, positive=True)
     if suspect_km is not None and fail_km is not None and fail_km < suspect_km:
         raise QcConfigError(f"{where}.fail_distance_km must be >= suspect_distance_km ({suspect_km:g})")
     return LocationTest(station.latitude, station.longitude, bbox, suspect_km, fail_km)
@@ -314,12 +380,10 @@ def _merge(layers: list[tuple[str, Any]], test: str) -> tuple[str, dict[str, Any
     for where, layer in layers:
         if not isinstance(layer, Mapping) or test not in layer:
             continue
-        block = layer[test]
+        block = layer[test]  # a mapping or None: every layer's shape is checked before merging
         if block is None:
             merged = None
             continue
-        if not isinstance(block, Mapping):
-            raise QcConfigError(f"{where}: {test} must be a mapping or null, got {block!r}")
         merged = dict(merged or {})
         for group in _ALTERNATIVES.get(test, ()):
             if group & set(block):
@@ -366,7 +430,8 @@ def _mentioned(layers: list[tuple[str, Any]], test: str) -> bool:
 def _variable_layer(where: str, block: Any) -> Mapping[str, Any]:
     if block is None:
         return {}
-    return _check_keys(where, block, set(SERIES_TESTS))
+    _shape(where, block, _VariableLayerSpec)
+    return block
 
 
 def _station_location(station: Station, layers: list[tuple[str, Any]]) -> LocationTest | None:
@@ -386,26 +451,22 @@ def _station_location(station: Station, layers: list[tuple[str, Any]]) -> Locati
 
 def parse_qc_config(document: Any, registry: Registry) -> QcConfig:
     """Validate a QC document against the registry and build every series' configuration."""
-    doc = _check_keys("qc config", document if document is not None else {}, _TOP_KEYS)
+    doc = _shape("qc config", document if document is not None else {}, _QcDocument)
     horizon = DEFAULT_LATE_HORIZON_S
-    if doc.get("late_horizon_s") is not None:
-        horizon = _number("qc config", doc, "late_horizon_s")
+    if doc.late_horizon_s is not None:
+        horizon = _number("qc config", "late_horizon_s", doc.late_horizon_s)
         if horizon < 0:
             raise QcConfigError(f"qc config.late_horizon_s must be >= 0, got {horizon}")
-    common = _variable_layer("common", doc.get("common"))
-    defaults = doc.get("defaults") or {}
-    if not isinstance(defaults, Mapping):
-        raise QcConfigError("defaults must map variable ids to test blocks")
+    common = _variable_layer("common", doc.common)
+    defaults = doc.defaults or {}
     for variable, block in defaults.items():
         if variable not in registry.variables:
             raise QcConfigError(f"defaults: unknown variable {variable!r} (not in the vocabulary)")
         _variable_layer(f"defaults variable {variable!r}", block)
-    top_location = doc.get("location")
+    top_location = doc.location
     if top_location is not None:
-        _check_keys("location", top_location, {"bbox", "suspect_distance_km", "fail_distance_km"})
-    stations = doc.get("stations") or {}
-    if not isinstance(stations, Mapping):
-        raise QcConfigError("stations must map station ids to per-variable overrides")
+        _shape("location", top_location, _LocationSpec)
+    stations = doc.stations or {}
     for station_id in stations:
         if station_id not in registry.stations:
             raise QcConfigError(f"station {station_id!r}: not in the station registry")
@@ -443,7 +504,7 @@ def _station_overrides(station: Station, block: Any, source: str) -> Mapping[str
     for key, value in block.items():
         if key == "location":
             if value is not None:
-                _check_keys(f"{where}: location", value, {"bbox", "suspect_distance_km", "fail_distance_km"})
+                _shape(f"{where}: location", value, _LocationSpec)
             continue
         if key not in station.variables:
             raise QcConfigError(
@@ -460,8 +521,5 @@ def default_qc_config_path() -> Path:
 def load_qc_config(registry: Registry, path: str | os.PathLike[str] | None = None) -> QcConfig:
     """Load and validate the QC configuration (default: the packaged ``schemas/qc.yaml``)."""
     path = Path(path) if path else default_qc_config_path()
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise QcConfigError(f"qc config {path}: {exc}") from exc
+    document = read_yaml(path, lambda reason: QcConfigError(f"qc config {path}: {reason}"))
     return parse_qc_config(document, registry)

@@ -7,9 +7,10 @@ import uuid
 import asyncpg
 import pytest
 
-from services.cli import prepare_database
+from services.db.prepare import prepare_database
 from services.stack.launcher import Stack
 from services.stack.pipeline import Pipeline
+from streams.indicators.catalogue import INDICATORS
 from tests.support.pipeline import Publisher, isolated_registry
 
 
@@ -21,7 +22,7 @@ async def pipeline(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Pi
     settings = stack.settings.with_(
         registry_path=str(isolated_registry(tmp, network)), worker_id=f"w-{network}"
     )
-    await prepare_database(settings)
+    await prepare_database(settings, INDICATORS)
     pipeline = Pipeline(settings, network, tmp / "logs")
     await pipeline.start_worker()
     await pipeline.start_ingest()

@@ -23,7 +23,7 @@ from test_alert_io_support import (
 )
 
 from alerts import AlertEvent
-from services.config import Settings
+from services.config import Settings, load_settings
 from services.db.alerts import store_alert_events, unclaimed_events
 from services.notify import Notifier, NotifyConfig, RetryPolicy, alert_topic, publish_alert_events
 from services.notify.config import parse_smtp_url
@@ -228,13 +228,15 @@ async def test_a_claim_left_by_a_crash_is_sent_later(database, smtp_server):  # 
 
 
 def test_configuration_from_the_environment():
-    config = NotifyConfig.from_env(
-        {
-            "TIDEWATCH_WEBHOOK_URL": "http://hooks.internal/tidewatch",
-            "TIDEWATCH_SMTP_URL": "smtp://ops%40coast:s3cret@mail.internal:2525",
-            "TIDEWATCH_ALERT_EMAIL_TO": "duty@coast.cn, chief@coast.cn",
-            "TIDEWATCH_NOTIFY_ATTEMPTS": "7",
-        }
+    config = NotifyConfig.from_settings(
+        load_settings(
+            {
+                "TIDEWATCH_WEBHOOK_URL": "http://hooks.internal/tidewatch",
+                "TIDEWATCH_SMTP_URL": "smtp://ops%40coast:s3cret@mail.internal:2525",
+                "TIDEWATCH_ALERT_EMAIL_TO": "duty@coast.cn, chief@coast.cn",
+                "TIDEWATCH_NOTIFY_ATTEMPTS": "7",
+            }
+        )
     )
     assert config.webhook_url == "http://hooks.internal/tidewatch"
     assert config.smtp is not None
@@ -246,9 +248,9 @@ def test_configuration_from_the_environment():
     )
     assert config.email_to == ("duty@coast.cn", "chief@coast.cn")
     assert (config.retry.attempts, config.retry.delay_s(1), config.retry.delay_s(3)) == (7, 1.0, 4.0)
-    assert NotifyConfig.from_env({}).smtp is None
+    assert NotifyConfig.from_settings(load_settings({})).smtp is None
     with pytest.raises(ValueError, match="TIDEWATCH_ALERT_EMAIL_TO"):
-        NotifyConfig.from_env({"TIDEWATCH_SMTP_URL": "smtp://mail.internal:25"})
+        NotifyConfig.from_settings(load_settings({"TIDEWATCH_SMTP_URL": "smtp://mail.internal:25"}))
 
 
 async def retained(topic_filter: str, wait_s: float = 0.5) -> dict[str, bytes]:

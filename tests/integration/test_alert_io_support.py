@@ -15,10 +15,11 @@ import pytest
 
 from alerts import AlertEngine, AlertEvent, Observation, Silence, load_channels, load_rules
 from schemas.registry import load_registry
-from services.cli import prepare_database
 from services.config import Settings, load_settings
 from services.db.alerts import remove_silence, store_alert_events, store_silence
 from services.db.connect import drop_database, ensure_database
+from services.db.prepare import prepare_database
+from streams.indicators.catalogue import INDICATORS
 
 T0_US = 1_700_000_000_000_000  # 2023-11-14 22:13:20 UTC
 MINUTE_US = 60_000_000
@@ -56,7 +57,7 @@ async def database() -> AsyncIterator[Database]:
     url = base.database_url.rsplit("/", 1)[0] + f"/{name}"
     settings = base.with_(database_url=url)
     await ensure_database(url)
-    await prepare_database(settings)
+    await prepare_database(settings, INDICATORS)
     try:
         yield Database(settings, url)
     finally:

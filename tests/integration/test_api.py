@@ -33,10 +33,11 @@ from schemas.registry import load_registry
 from services.api import query_cli
 from services.api.app import create_app, serve
 from services.api.params import encode_cursor
-from services.cli import prepare_database
 from services.config import Settings, load_settings
 from services.db.connect import drop_database, ensure_database
+from services.db.prepare import prepare_database
 from services.db.writers import prepare_connection, upsert_observations
+from streams.indicators.catalogue import INDICATORS
 
 pytestmark = pytest.mark.integration
 
@@ -163,7 +164,7 @@ async def settings() -> AsyncIterator[Settings]:
     name = f"tidewatch_api_{uuid.uuid4().hex[:8]}"
     settings = base.with_(database_url=base.database_url.rsplit("/", 1)[0] + f"/{name}")
     await ensure_database(settings.database_url)
-    await prepare_database(settings)
+    await prepare_database(settings, INDICATORS)
     await _seed(settings.database_url)
     try:
         yield settings

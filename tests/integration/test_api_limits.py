@@ -23,7 +23,7 @@ def server_url() -> str:
 
 async def test_statement_timeout_is_a_setting(monkeypatch):
     monkeypatch.setenv("TIDEWATCH_API_STATEMENT_TIMEOUT_MS", "250")
-    database = Database(server_url())
+    database = Database(server_url(), load_settings().api_statement_timeout_ms)
     try:
         assert (await database.fetch("SHOW statement_timeout"))[0][0] == "250ms"
         started = time.monotonic()

@@ -27,7 +27,7 @@ from compliance_checker.runner import CheckSuite, ComplianceChecker
 from schemas.registry import load_registry
 from services.api.app import create_app
 from services.api.cf import CF_NAME_FOR, NO_CF_STANDARD_NAME, STANDARD_NAME_TABLE, cf_units
-from services.config import Settings
+from services.config import Settings, load_settings
 from services.db.writers import prepare_connection, upsert_observations
 from streams.qc.flags import TESTS as QC_TESTS
 from tests.support.api_server import running_api
@@ -328,7 +328,7 @@ async def test_query_cli_saves_netcdf(settings: Settings, tmp_path: Path) -> Non
 
 
 async def test_operator_attributes_file_fills_acdd_contacts(
-    client: httpx.AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     contacts = {
         "creator_name": "Liaoning Coastal Observatory",
@@ -342,6 +342,17 @@ async def test_operator_attributes_file_fills_acdd_contacts(
     attributes = tmp_path / "attributes.yaml"
     attributes.write_text(yaml.safe_dump(contacts))
     monkeypatch.setenv("TIDEWATCH_NETCDF_ATTRIBUTES", str(attributes))
+    app = create_app(settings.with_(netcdf_attributes_path=load_settings().netcdf_attributes_path))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client,
+    ):
+        await _check_operator_attributes(client, attributes, contacts, tmp_path)
+
+
+async def _check_operator_attributes(
+    client: httpx.AsyncClient, attributes: Path, contacts: dict[str, str], tmp_path: Path
+) -> None:
     path = await _download(
         client, f"/api/v1/observations/export?format=netcdf&station=dalian&{_span()}", tmp_path / "c.nc"
     )

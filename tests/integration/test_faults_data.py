@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from schemas.records import DeadLetter, Sample, StationReadings
-from services.cli import prepare_database
+from services.db.prepare import prepare_database
 from services.db.writers import (
     ObservationRow,
     insert_dead_letters,
@@ -24,6 +24,7 @@ from services.db.writers import (
 )
 from services.stack.launcher import Stack
 from streams.db import retry_until_stored
+from streams.indicators.catalogue import INDICATORS
 from tests.support.pipeline import iso, message, wait_for_count
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -37,7 +38,7 @@ KILL_MIN_S, KILL_MAX_S = 0.02, 0.2
 
 @pytest.fixture(scope="module")
 async def database(stack: Stack) -> str:
-    await prepare_database(stack.settings)
+    await prepare_database(stack.settings, INDICATORS)
     return stack.settings.database_url
 
 

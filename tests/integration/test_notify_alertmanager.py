@@ -20,6 +20,7 @@ from test_alert_io_support import database  # noqa: F401  (fixture)
 from test_notify_robots import LocalServer, evening
 
 from alerts import load_channels
+from services.config import load_settings
 from services.notify import Notifier, NotifyConfig, RetryPolicy
 from services.stack.process import free_port, start_child, wait_for_port
 
@@ -123,7 +124,7 @@ async def test_forwarded_alert_fires_then_resolves(database, alertmanager, tmp_p
     channels = load_channels(path)
     events = evening(channels)  # pending, firing yellow, escalated orange, resolved
     env = {"TIDEWATCH_ALERTMANAGER_URL": base, "TIDEWATCH_ALERTMANAGER_HOLD_S": str(HOLD_S)}
-    config = NotifyConfig.from_env(env, channels)
+    config = NotifyConfig.from_settings(load_settings(env), channels)
     alert_id = events[1].alert_id
     async with (
         asyncpg.create_pool(database.url, min_size=1, max_size=2) as pool,
@@ -165,7 +166,7 @@ async def test_unreachable_alertmanager_ends_as_dead_letter(database, tmp_path):
     channels = load_channels(path)
     firing = evening(channels)[1]
     env = {"TIDEWATCH_ALERTMANAGER_URL": f"http://ops:am-pass-9z8y7x@127.0.0.1:{free_port()}"}
-    config = NotifyConfig.from_env(env, channels)
+    config = NotifyConfig.from_settings(load_settings(env), channels)
     async with (
         asyncpg.create_pool(database.url, min_size=1, max_size=2) as pool,
         Notifier(pool, NotifyConfig(endpoints=config.endpoints, retry=FAST), channels=channels) as notifier,

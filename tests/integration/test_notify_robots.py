@@ -25,6 +25,7 @@ from test_alert_io_support import (
 
 from alerts import AlertEngine, load_channels, load_rules
 from schemas.registry import load_registry
+from services.config import load_settings
 from services.notify import Notifier, NotifyConfig, RetryPolicy
 from services.stack.process import free_port
 
@@ -172,7 +173,9 @@ def evening(channels) -> list:
 async def test_each_robot_gets_its_format_signed(database, channels):  # noqa: F811
     events = evening(channels)
     async with Robots() as robots, asyncpg.create_pool(database.url, min_size=1, max_size=4) as pool:
-        config = NotifyConfig.from_env(robots.environment() | {"TIDEWATCH_NOTIFY_ATTEMPTS": "3"}, channels)
+        config = NotifyConfig.from_settings(
+            load_settings(robots.environment() | {"TIDEWATCH_NOTIFY_ATTEMPTS": "3"}), channels
+        )
         async with Notifier(pool, config, channels=channels) as notifier:
             report = await notifier.deliver(events)
             replay = await notifier.deliver(events)
@@ -210,7 +213,7 @@ async def test_each_robot_gets_its_format_signed(database, channels):  # noqa: F
 async def test_rate_limited_robot_is_retried(database, channels):  # noqa: F811
     firing = evening(channels)[1]
     async with Robots(busy=2) as robots, asyncpg.create_pool(database.url, min_size=1, max_size=2) as pool:
-        config = NotifyConfig.from_env(robots.environment(), channels)
+        config = NotifyConfig.from_settings(load_settings(robots.environment()), channels)
         async with Notifier(
             pool, NotifyConfig(endpoints=config.endpoints, retry=FAST), channels=channels
         ) as n:
@@ -232,7 +235,7 @@ async def test_refused_signature_is_a_dead_letter_and_no_secret_is_logged(databa
         env = robots.environment() | {
             "TIDEWATCH_DUTY_WECOM_URL": f"http://127.0.0.1:{free_port()}/cgi-bin/webhook/send?key={WECOM_KEY}"
         }
-        config = NotifyConfig.from_env(env, channels)
+        config = NotifyConfig.from_settings(load_settings(env), channels)
         logging.getLogger("test").info("configured %r", config)  # what a debugging print would show
         async with (
             asyncpg.create_pool(database.url, min_size=1, max_size=2) as pool,

@@ -27,10 +27,11 @@ import pytest
 import yaml
 
 from schemas.registry import load_registry
-from services.cli import prepare_database
+from services.db.prepare import prepare_database
 from services.stack.launcher import Stack
 from services.stack.pipeline import CLI, Pipeline
 from services.stack.process import Child, free_port, start_child, wait_for_port
+from streams.indicators.catalogue import INDICATORS
 from tests.support.pipeline import Publisher, isolated_registry, message, wait_for_count
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -306,7 +307,7 @@ async def observed(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Ob
     settings = stack.settings.with_(
         registry_path=str(isolated_registry(tmp, network)), worker_id=f"w-{network}"
     )
-    await prepare_database(settings)
+    await prepare_database(settings, INDICATORS)
     pipeline = MeteredPipeline(settings, network, tmp / "logs")
     prometheus = publisher = conn = None
     try:

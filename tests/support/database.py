@@ -6,9 +6,10 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
-from services.cli import prepare_database
 from services.config import Settings, load_settings
 from services.db.connect import drop_database, ensure_database
+from services.db.prepare import prepare_database
+from streams.indicators.catalogue import INDICATORS
 
 
 @contextlib.asynccontextmanager
@@ -18,7 +19,7 @@ async def fresh_database(prefix: str) -> AsyncIterator[Settings]:
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     settings = base.with_(database_url=base.database_url.rsplit("/", 1)[0] + f"/{name}")
     await ensure_database(settings.database_url)
-    await prepare_database(settings)
+    await prepare_database(settings, INDICATORS)
     try:
         yield settings
     finally:

@@ -10,6 +10,7 @@ import pytest
 
 from alerts import AlertEvent, RuleError, load_channels
 from alerts.severity import SEVERITIES
+from services.config import load_settings
 from services.notify.alertmanager import postable_alerts, rfc3339, split_credentials
 from services.notify.config import Endpoint, NotifyConfig
 from services.notify.errors import SendError
@@ -80,7 +81,7 @@ def test_the_channel_table_can_come_from_the_environment(tmp_path, monkeypatch):
     path = tmp_path / "centre.yaml"
     path.write_text("channels:\n  alertmanager: {min_severity: blue, events: [firing]}\n", encoding="utf-8")
     monkeypatch.setenv("TIDEWATCH_CHANNELS", str(path))
-    assert [c.name for c in load_channels()] == ["alertmanager"]
+    assert [c.name for c in load_channels(load_settings().channels_path)] == ["alertmanager"]
 
 
 def test_each_channel_reads_its_own_variables(tmp_path):
@@ -91,13 +92,15 @@ def test_each_channel_reads_its_own_variables(tmp_path):
         "  head_sms: {type: sms, min_severity: red, events: [firing]}\n"
         "  alertmanager: {min_severity: blue, events: [firing]}\n",
     )
-    config = NotifyConfig.from_env(
-        {
-            "TIDEWATCH_DUTY_FEISHU_URL": "https://open.feishu.cn/open-apis/bot/v2/hook/abcdef0123456789abcd",
-            "TIDEWATCH_DUTY_FEISHU_SECRET": "s3cret-feishu",
-            "TIDEWATCH_HEAD_SMS_URL": "https://sms.centre.cn/send",
-            "TIDEWATCH_HEAD_SMS_TO": "+8613800000001,+8613800000002",
-        },
+    config = NotifyConfig.from_settings(
+        load_settings(
+            {
+                "TIDEWATCH_DUTY_FEISHU_URL": "https://open.feishu.cn/open-apis/bot/v2/hook/abcdef0123456789abcd",
+                "TIDEWATCH_DUTY_FEISHU_SECRET": "s3cret-feishu",
+                "TIDEWATCH_HEAD_SMS_URL": "https://sms.centre.cn/send",
+                "TIDEWATCH_HEAD_SMS_TO": "+8613800000001,+8613800000002",
+            }
+        ),
         channels,
     )
     assert sorted(config.endpoints) == ["duty_feishu", "head_sms"]  # Alertmanager: no URL, not sent
@@ -105,9 +108,13 @@ def test_each_channel_reads_its_own_variables(tmp_path):
     assert config.endpoints["head_sms"].recipients == ("+8613800000001", "+8613800000002")
     assert "s3cret" not in repr(config) and "abcdef0123456789abcd" not in repr(config)
     with pytest.raises(ValueError, match=r"'head_sms' .*phone numbers"):
-        NotifyConfig.from_env({"TIDEWATCH_HEAD_SMS_URL": "https://sms.centre.cn/send"}, channels)
+        NotifyConfig.from_settings(
+            load_settings({"TIDEWATCH_HEAD_SMS_URL": "https://sms.centre.cn/send"}), channels
+        )
     with pytest.raises(ValueError, match="http"):
-        NotifyConfig.from_env({"TIDEWATCH_ALERTMANAGER_URL": "alertmanager:9093"}, channels)
+        NotifyConfig.from_settings(
+            load_settings({"TIDEWATCH_ALERTMANAGER_URL": "alertmanager:9093"}), channels
+        )
 
 
 def test_escalated_alert_fires_at_its_severity_and_resolves_the_others():

@@ -74,6 +74,7 @@ class CaseResult:
     changelog_bytes: int | None = None
     changelog_estimated: bool = False
     crashed: str = ""
+    restart: str = ""  # with --restart: the worker killed at the end and started again, how long it took
     errors: list[str] = field(default_factory=list)
     profile: str = ""
     load_average: float = 0.0  # of the machine over the last 5 minutes at the end (other users' work too)
@@ -397,10 +398,36 @@ class Bench:
                 result.changelog_bytes,
                 result.changelog_estimated,
             ) = await changelog_state(settings.kafka_bootstrap, settings.worker_id)
+            if self.args.restart:
+                result.restart = await _restart(pipeline, settings)
             return result
         finally:
             pipeline.stop()
             tansu.stop()
+
+
+async def _restart(pipeline: Pipeline, settings: Settings) -> str:
+    """Kill the worker (-9), start it again on the same data folder, and time it: until ready, and the
+    part of that spent reading the state tables back (faust's recovery, from its log)."""
+    log_path = pipeline.logs / "worker.log"
+    offset = log_path.stat().st_size
+    pipeline.worker.kill()  # type: ignore[union-attr]
+    started = time.monotonic()
+    await pipeline.start_worker(timeout_s=900)
+    ready_s = time.monotonic() - started
+    text = log_path.read_bytes()[offset:].decode(errors="replace")
+    stamps = {}
+    for line in text.splitlines():
+        for mark in ("Restoring state from changelog", "Done reading from changelog"):
+            if mark in line and mark not in stamps:
+                stamps[mark] = time.mktime(time.strptime(line[1:20], "%Y-%m-%d %H:%M:%S")) + float(
+                    line[20:24]
+                )
+    reading = ""
+    if "Restoring state from changelog" in stamps and "Done reading from changelog" in stamps:
+        reading_s = stamps["Done reading from changelog"] - stamps["Restoring state from changelog"]
+        reading = f", of which reading the state tables {reading_s:.1f} s"
+    return f"store {settings.state_store}: ready {ready_s:.1f} s after the kill{reading}"
 
 
 def _seconds(value: float | None) -> str:
@@ -477,6 +504,9 @@ def report(results: list[CaseResult], args: argparse.Namespace) -> str:
             + " | ".join(_mb(r.rss_mb[role]) if role in r.rss_mb else "" for role in ROLES)
             + " |"
         )
+    restarts = [f"- {r.name}: {r.restart}" for r in results if r.restart]
+    if restarts:
+        lines += ["", "Restart after kill -9 (same data folder):", "", *restarts]
     lines += ["", "State written (changelog topics, key + value bytes):", ""]
     for r in results:
         if r.changelog_records is None:
@@ -526,6 +556,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sample-s", type=float, default=2.0, help="/proc sampling interval")
     parser.add_argument("--cases", default="naive,pipeline,burst")
     parser.add_argument("--profile", action="store_true", help="py-spy the worker mid-run (needs py-spy)")
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="kill -9 the worker after the pipeline case and time its restart",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.naive_duration, args.burst_duration = 40, 20, 20

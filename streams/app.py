@@ -37,7 +37,7 @@ def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.worker_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
-        store="memory://",
+        store=settings.state_store,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         value_serializer="raw",

@@ -36,10 +36,10 @@ class Pipeline:
             **self.extra_env,
         }
 
-    async def start_worker(self) -> Child:
+    async def start_worker(self, timeout_s: float = 90) -> Child:
         offset = _size(self.logs / "worker.log")
         self.worker = start_child("worker", [*CLI, "worker"], self.logs / "worker.log", self.env)
-        await wait_for_log(self.worker, "Worker]: Ready", timeout_s=90, offset=offset)
+        await wait_for_log(self.worker, "Worker]: Ready", timeout_s=timeout_s, offset=offset)
         return self.worker
 
     async def start_ingest(self) -> Child:

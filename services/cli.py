@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     from services.report.cli import add_parser as report_parser
 
     report_parser(commands)
+    from services.climatology import add_parser as climatology_parser
+
+    climatology_parser(commands)
     return parser
 
 

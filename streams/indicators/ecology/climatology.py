@@ -12,15 +12,21 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 
-from streams.indicators.ecology.calendar import leap_day_of_year
+from streams.indicators.ecology.calendar import from_date, leap_day_of_year, to_date
 
 YEAR_DAYS = 366
 FEB29 = 60
+# Hobday et al. 2016 defaults, as in the reference implementation (marineHeatWaves)
+WINDOW_HALF_WIDTH_D = 5
+PERCENTILE = 90.0
+SMOOTH_WIDTH_D = 31
 
 
 class ClimatologyError(ValueError):
@@ -74,9 +80,9 @@ def compute_climatology(
     sst_degC: np.ndarray,
     *,
     baseline_years: tuple[int, int] | None = None,
-    window_half_width_d: int = 5,
-    percentile: float = 90.0,
-    smooth_width_d: int = 31,
+    window_half_width_d: int = WINDOW_HALF_WIDTH_D,
+    percentile: float = PERCENTILE,
+    smooth_width_d: int = SMOOTH_WIDTH_D,
     source: str = "station history",
 ) -> Climatology:
     """Climatology from daily mean SST at UTC day numbers `days` (gaps allowed, NaN = missing).
@@ -122,15 +128,75 @@ def compute_climatology(
     )
 
 
-def climatology_to_csv(clim: Climatology) -> str:
-    """CSV with columns doy, seas_degC, thresh_degC (366 rows) and the source as a comment line."""
+def climatology_to_csv(clim: Climatology, notes: Mapping[str, str] | None = None) -> str:
+    """CSV with columns doy, seas_degC, thresh_degC (366 rows); the source and any `notes` (e.g.
+    baseline, coverage) as `# key: value` comment lines, which the loader skips."""
     buffer = io.StringIO()
     buffer.write(f"# {clim.source}\n")
+    for key, value in (notes or {}).items():
+        buffer.write(f"# {key}: {value}\n")
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["doy", "seas_degC", "thresh_degC"])
     for doy in range(1, YEAR_DAYS + 1):
         writer.writerow([doy, repr(float(clim.seas_degC[doy - 1])), repr(float(clim.thresh_degC[doy - 1]))])
     return buffer.getvalue()
+
+
+def climatology_notes(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The `# key: value` comment lines of a climatology file (baseline, coverage, how it was built)."""
+    notes = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.startswith("# ") and ": " in line:
+            key, value = line[2:].split(": ", 1)
+            notes[key.strip()] = value.strip()
+    return notes
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineCoverage:
+    """How much of a baseline period has a daily SST: written into a climatology file beside the
+    curves, since a "1991-2020" climatology from five years of data is not a 1991-2020 climatology."""
+
+    first_year: int
+    last_year: int
+    days_with_sst: int
+    baseline_days: int
+    years_with_sst: int
+    first_day: date | None
+    last_day: date | None
+
+    @property
+    def pct(self) -> float:
+        return 100.0 * self.days_with_sst / self.baseline_days
+
+    def describe(self) -> str:
+        span = f", data {self.first_day}..{self.last_day}" if self.first_day else ""
+        return (
+            f"{self.days_with_sst} of {self.baseline_days} days ({self.pct:.1f} %), "
+            f"{self.years_with_sst} of {self.last_year - self.first_year + 1} years with data{span}"
+        )
+
+
+def baseline_coverage(
+    days: np.ndarray, sst_degC: np.ndarray, baseline_years: tuple[int, int]
+) -> BaselineCoverage:
+    """Days of the baseline years (inclusive) with a finite daily SST."""
+    first, last = baseline_years
+    if last < first:
+        raise ClimatologyError(f"baseline {first}-{last}: the last year is before the first")
+    days = np.asarray(days, dtype=np.int64)
+    lo, hi = from_date(date(first, 1, 1)), from_date(date(last + 1, 1, 1))
+    inside = np.unique(days[(days >= lo) & (days < hi) & np.isfinite(np.asarray(sst_degC, dtype=float))])
+    years = np.unique(inside.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64))
+    return BaselineCoverage(
+        first_year=first,
+        last_year=last,
+        days_with_sst=int(inside.size),
+        baseline_days=int(hi - lo),
+        years_with_sst=int(years.size),
+        first_day=to_date(int(inside[0])) if inside.size else None,
+        last_day=to_date(int(inside[-1])) if inside.size else None,
+    )
 
 
 def load_climatology_csv(path: str | os.PathLike[str]) -> Climatology:

@@ -24,7 +24,7 @@ STANDARD_NAME_TABLE = "CF Standard Name Table v93"
 # FLUXNET names with a CF equivalent (FC: net CO2 flux, positive upward, as CF's).
 CF_NAME_FOR = {"FC": "surface_upward_mole_flux_of_carbon_dioxide"}
 # No CF standard name: left out of exports unless asked for by name (ACDD wants one on every variable).
-NO_CF_STANDARD_NAME = frozenset({"FCH4", "battery_voltage"})
+NO_CF_STANDARD_NAME = frozenset({"FCH4", "USTAR", "battery_voltage"})
 # unit as stored → (UDUNITS unit written, what the stored unit means)
 UNIT_SPELLINGS: dict[str, tuple[str, str]] = {
     "NTU": ("1", "nephelometric turbidity units (NTU); CF counts turbidity as dimensionless"),

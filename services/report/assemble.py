@@ -83,6 +83,9 @@ class ReportInputs:
     readings: dict[str, ReadingSpan] = field(default_factory=dict)
     settings: ReportSettings = field(default_factory=ReportSettings)
     lang: str = "zh"
+    # (station, variable) -> (times µs, values): the year's QC-good flux half-hours and their drivers
+    # (ecology.GAPFILL_VARS) at the eddy-covariance stations, for the gap-filled carbon budget
+    flux_half_hours: Series = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -257,7 +260,9 @@ def assemble(inputs: ReportInputs) -> Report:
         surge_episodes={st.id: episodes_of(st, inputs) for st in stations if st.kind == "tide_gauge"},
         marine=[marine_row(st, ser, year) for st in stations if st.measures(*MARINE_VARS)],
         wetlands=[wetland_row(st, ser, year) for st in stations if is_wetland(st)],
-        carbon=[carbon_row(st, ser, year) for st in stations if st.measures(*CARBON_VARS)],
+        carbon=[
+            carbon_row(st, ser, year, inputs.flux_half_hours) for st in stations if st.measures(*CARBON_VARS)
+        ],
         previous={
             "marine": {st.id: marine_row(st, ser, year - 1) for st in stations if st.measures(*MARINE_VARS)},
             "wetlands": {st.id: wetland_row(st, ser, year - 1) for st in stations if is_wetland(st)},

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.report.base import (
+    ReportError,
     Series,
     StationInfo,
     date_us,
@@ -20,6 +21,7 @@ from services.report.base import (
     year_bounds_us,
 )
 from streams.indicators.ecology import bloom, carbon, chemistry, heatwave, oxygen, wetland
+from streams.indicators.ecology.gapfill import PPFD_PER_RG, GapFilledBudget, gap_filled_budget, on_grid
 
 SST_VARS = (heatwave.TEMPERATURE,)
 DO_VARS = (oxygen.OXYGEN,)
@@ -28,6 +30,10 @@ PH_VARS = (chemistry.PH,)
 SALINITY_VARS = (chemistry.SALINITY,)
 MARINE_VARS = (*SST_VARS, *DO_VARS, *CHL_VARS, *PH_VARS, *SALINITY_VARS)
 CARBON_VARS = (carbon.CO2_FLUX, carbon.CH4_FLUX)
+PAR = "par_umol_m2_s"
+USTAR = "friction_velocity_m_s"
+# QC-good half-hours the gap filling reads from the observations (the stream stores no half-hourly fluxes)
+GAPFILL_VARS = (*CARBON_VARS, PAR, USTAR)
 BLOOM_LEVELS = (bloom.WATCH, bloom.WARNING, bloom.BLOOM)
 SEASONS = ("DJF", "MAM", "JJA", "SON")
 # a site's year is called sink or source only when at least this share of its half-hours was measured
@@ -245,6 +251,8 @@ class CarbonRow:
     verdict: str  # sink | source | uncertain | no data
     seasons: list[CarbonBudget]
     cumulative: tuple[np.ndarray, np.ndarray]  # day starts µs, net carbon since 1 January (g C m-2)
+    # the year u*-filtered and MDS gap filled from the half-hours (None: no half-hourly CO2 flux read)
+    gap_filled: GapFilledBudget | None = None
 
     @property
     def has_data(self) -> bool:
@@ -278,7 +286,41 @@ def carbon_verdict(budget: CarbonBudget | None) -> str:
     return "sink" if budget.net_gC_m2 < 0 else "source"
 
 
-def carbon_row(st: StationInfo, series: Series, year: int) -> CarbonRow:
+def ustar_threshold_m_s(st: StationInfo) -> float | None:
+    """The station's u* threshold (registry `thresholds.ustar_threshold_m_s`); refused when not > 0."""
+    value = st.thresholds.get("ustar_threshold_m_s")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ReportError(
+            f"station {st.id!r}: thresholds.ustar_threshold_m_s must be a number > 0, got {value!r}"
+        )
+    return float(value)
+
+
+def gap_filled_year(st: StationInfo, half_hours: Series, year: int) -> GapFilledBudget | None:
+    """The station-year's budget gap filled from its QC-good flux half-hours (Rg from PAR / 2.11)."""
+    if (st.id, carbon.CO2_FLUX) not in half_hours:
+        return None
+    start_us, end_us = year_bounds_us(year)
+
+    def grid(variable: str) -> np.ndarray | None:
+        if (st.id, variable) not in half_hours or not st.measures(variable):
+            return None
+        return on_grid(*half_hours[st.id, variable], start_us, end_us, st.sampling_interval_s)
+
+    par = grid(PAR)
+    return gap_filled_budget(
+        grid(carbon.CO2_FLUX),
+        interval_s=st.sampling_interval_s,
+        ch4_nmol_m2_s=grid(carbon.CH4_FLUX),
+        rg_w_m2=None if par is None else par / PPFD_PER_RG,
+        ustar_m_s=grid(USTAR),
+        ustar_threshold_m_s=ustar_threshold_m_s(st),
+    )
+
+
+def carbon_row(st: StationInfo, series: Series, year: int, half_hours: Series | None = None) -> CarbonRow:
     start_us, _ = year_bounds_us(year)
     budget = _budget(series, st.id, "year", start_us, str(year))
     season_starts = (date_us(year - 1, 12, 1), date_us(year, 3, 1), date_us(year, 6, 1), date_us(year, 9, 1))
@@ -294,6 +336,7 @@ def carbon_row(st: StationInfo, series: Series, year: int) -> CarbonRow:
         verdict=carbon_verdict(budget),
         seasons=seasons,
         cumulative=in_year(series, st.id, carbon.CUMULATIVE_IDS[2], year),
+        gap_filled=gap_filled_year(st, half_hours, year) if half_hours else None,
     )
 
 

@@ -14,7 +14,7 @@ from schemas.registry import default_registry_path
 from services.db.timestamps import us
 from services.report.assemble import AlertRow, MonthlyMsl, ReadingSpan, ReportInputs
 from services.report.base import ReportError, StationInfo, date_us, year_bounds_us
-from services.report.ecology import report_indicator_ids
+from services.report.ecology import CARBON_VARS, GAPFILL_VARS, report_indicator_ids
 from services.report.episodes import outage_gap_us
 from services.report.settings import ReportSettings, load_settings
 from streams.indicators.sealevel import records as sl
@@ -139,6 +139,13 @@ async def load_inputs(
     )  # fmt: skip
     waves = {k[0]: v for k, v in _arrays(wave_rows, ("station_id",)).items()}
     readings = await _reading_spans(conn, ids, start_us, end_us, settings)
+    flux_rows = await conn.fetch(
+        f"""SELECT station_id, variable, {_US.format(c="time")} AS t, value FROM observations
+            WHERE station_id = ANY($1) AND variable = ANY($4) AND qc_flag = 1
+              AND time >= to_timestamp($2 / 1e6) AND time < to_timestamp($3 / 1e6)
+            ORDER BY station_id, variable, time""",
+        [s.id for s in stations if s.measures(*CARBON_VARS)], start_us, end_us, list(GAPFILL_VARS),
+    )  # fmt: skip
     scope = f"station {station}" if station else f"area {area}" if area else "network"
     return ReportInputs(
         year=year,
@@ -157,6 +164,7 @@ async def load_inputs(
         readings=readings,
         settings=settings,
         lang=lang,
+        flux_half_hours=_arrays(flux_rows, ("station_id", "variable")),
     )
 
 

@@ -261,9 +261,10 @@ def carbon_section(report: Report, t: Text) -> list[str]:
     parts.append(
         "<p class='note'>"
         + t(
-            "FLUXNET 符号：负值为吸收；仅累加 QC 良好的半小时，不插补；"
+            "FLUXNET 符号：负值为吸收；本表仅累加 QC 良好的半小时，不插补（插补后的收支见下表）；"
             "不确定度 = |净收支| × (100 − 覆盖率) / 覆盖率",
-            "FLUXNET signs: negative = uptake; only QC-good half-hours are summed, nothing gap-filled; "
+            "FLUXNET signs: negative = uptake; this table sums only QC-good half-hours, nothing gap-filled "
+            "(the gap-filled budget follows); "
             "uncertainty = |net| × (100 − coverage) / coverage (what the unmeasured half-hours would add "
             "at the measured rate)",
         )
@@ -309,6 +310,7 @@ def carbon_section(report: Report, t: Text) -> list[str]:
                 ]
             )
     parts.append(t.table(head, rows))
+    parts += gap_filled_table(carbon, report.inputs.year, t)
     lines = {t.station_short(c.station): c.cumulative for c in carbon if c.cumulative[0].size}
     if lines:
         parts.append(
@@ -332,3 +334,57 @@ def carbon_section(report: Report, t: Text) -> list[str]:
 def _split(rows: list[Row]) -> tuple[list[Row], list[StationInfo]]:
     """Rows with stored data, and the stations that should have some but have none (named, not hidden)."""
     return [r for r in rows if r.has_data], [r.station for r in rows if not r.has_data]
+
+
+def gap_filled_table(carbon: list[CarbonRow], year: int, t: Text) -> list[str]:
+    """The year u*-filtered and MDS gap filled, beside the measured-only sum and its coverage."""
+    filled = [c for c in carbon if c.gap_filled is not None]
+    if not filled:
+        return []
+    note = t(
+        "插补后的年收支：夜间 u* 低于站点阈值的半小时先剔除（有 u* 观测时），"
+        "再按 REddyProc 的边际分布采样法 (MDS) 插补"
+        "（无 VPD 观测，仅以辐射 Rg = PAR / 2.11 查表，另用平均日变化）；± 为随机误差 1σ"
+        "（按残差自相关计算有效样本数）。实测值仅为 QC 良好半小时之和。",
+        "Gap-filled year: night-time half-hours below the station's u* threshold are dropped first (where u* "
+        "is measured), then the gaps are filled by marginal distribution sampling (MDS) as REddyProc does "
+        "(no VPD measured: look-up tables on Rg = PAR / 2.11 only, then the mean diurnal course); ± is the "
+        "1σ random error (effective number of observations from the residuals' autocorrelation). "
+        "Measured = the sum of the QC-good half-hours only.",
+    )
+    head = [
+        t("站", "site"),
+        "NEE " + t("插补", "gap-filled") + " (g C m-2)",
+        "CH4 " + t("插补", "gap-filled") + " (g C m-2)",
+        t("净碳收支 插补", "net carbon gap-filled") + " (g C m-2)",
+        t("净碳收支 实测 (u* 筛后)", "net carbon measured (after u* filter)") + " (g C m-2)",
+        t("NEE 覆盖率 (u* 筛后)", "NEE coverage (after u* filter)") + " (%)",
+        t("u* 剔除", "u* removed") + " (%)",
+        t("插补质量 1/2/3", "fill quality 1/2/3") + " (%)",
+    ]
+
+    def pm(value: float, sd: float | None, digits: int) -> str:
+        return f"{value:.{digits}f}" + ("" if sd is None else f" ± {sd:.{digits}f}")
+
+    rows = []
+    for c in filled:
+        b = c.gap_filled
+        ch4 = b.ch4
+        measured = b.nee.measured_gC_m2 + (ch4.measured_gC_m2 if ch4 else 0.0)
+        ustar = t("无 u* 观测或阈值", "no u* or threshold") if b.ustar_removed_pct is None else (
+            f"{b.ustar_removed_pct:.1f} (u* < {b.ustar_threshold_m_s:g} m s-1)"
+        )  # fmt: skip
+        rows.append(
+            [
+                t.station(c.station),
+                pm(b.nee.filled_gC_m2, b.nee.sd_gC_m2, 1),
+                t.no_data if ch4 is None else pm(ch4.filled_gC_m2, ch4.sd_gC_m2, 3),
+                pm(b.net_gC_m2, b.net_sd_gC_m2, 1),
+                f"{measured:.1f}",
+                f"{b.nee.coverage_pct:.1f}",
+                ustar,
+                "/".join(f"{b.nee.quality_pct[q]:.0f}" for q in (1, 2, 3)),
+            ]
+        )
+    title = f"<h3>{t('插补后的年收支', 'Gap-filled annual budget')} {year}</h3>"
+    return [title, f"<p class='note'>{note}</p>", t.table(head, rows)]

@@ -20,50 +20,16 @@ from streams.indicators.ecology.gapfill import (
     on_grid,
     ustar_filter_flags,
 )
-
-DAYS = 365
-RPD = 48
-
-
-def _site_year(seed: int) -> dict[str, np.ndarray]:
-    """A temperate marsh year: Rg, Tair, VPD, u*, and true NEE = Lloyd-Taylor respiration - a
-    rectangular-hyperbola GPP limited by VPD, plus heteroscedastic noise (µmol m-2 s-1)."""
-    rng = np.random.default_rng(seed)
-    i = np.arange(DAYS * RPD)
-    doy, hour = i // RPD, (i % RPD + 0.5) / 2
-    season = np.sin(2 * np.pi * (doy - 80) / 365)
-    clouds = np.clip(1 - 0.6 * rng.beta(0.8, 1.6, DAYS), 0.1, 1)[doy]
-    rg = np.maximum(0.0, (450 + 350 * season) * np.sin(np.pi * (hour - 6) / 12)) * clouds
-    rg = np.where((hour > 6) & (hour < 18), rg, 0.0)
-    tair = 11 + 13 * np.sin(2 * np.pi * (doy - 110) / 365) + 4 * np.sin(2 * np.pi * (hour - 9) / 24)
-    tair += np.repeat(rng.normal(0, 2.0, DAYS), RPD)
-    vpd = np.maximum(0.2, 0.5 * np.maximum(tair, 0) * (0.5 + clouds) + rng.normal(0, 0.5, i.size))
-    reco = 1.2 * np.exp(308.56 * (1 / 56.02 - 1 / (tair + 46.02)))
-    pmax = 45 * np.clip(np.sin(2 * np.pi * (doy - 95) / 365), 0.05, None)
-    gpp = 0.04 * rg * pmax / (0.04 * rg + pmax) * np.exp(-0.03 * np.maximum(vpd - 10, 0))
-    truth = reco - gpp
-    noise = rng.normal(0, 0.4 + 0.15 * np.abs(truth))
-    ustar = rng.lognormal(np.log(0.28), 0.5, i.size)
-    return {"rg": rg, "tair": tair, "vpd": vpd, "truth": truth + noise, "ustar": ustar, "doy": doy}
-
-
-def _gaps(site: dict[str, np.ndarray], seed: int) -> np.ndarray:
-    """What a tower loses: half the nights and a fifth of the days at random, and three outages."""
-    rng = np.random.default_rng(seed)
-    night = site["rg"] < 10
-    lost = rng.random(night.size) < np.where(night, 0.5, 0.2)
-    for first, days in ((40, 6), (150, 11), (290, 4)):
-        lost[first * RPD : (first + days) * RPD] = True
-    return lost
+from tests.support.flux_site import RPD, site_gaps, site_year
 
 
 @pytest.fixture(scope="module")
 def site() -> dict[str, np.ndarray]:
-    return _site_year(13)
+    return site_year(13)
 
 
 def test_gap_filled_annual_sum_recovers_the_known_truth_where_the_measured_one_cannot(site):
-    lost = _gaps(site, 1)
+    lost = site_gaps(site, 1)
     flux = np.where(lost, np.nan, site["truth"])
     result = mds_gap_fill(flux, site["rg"], site["vpd"], site["tair"])
     total = filled_sum(flux, result)
@@ -87,7 +53,7 @@ def test_random_uncertainty_covers_the_error_of_the_sum_over_many_gap_patterns(s
     noise of the measured records), not an order of magnitude off either way."""
     errors, sds = [], []
     for seed in range(12):
-        flux = np.where(_gaps(site, 100 + seed), np.nan, site["truth"])
+        flux = np.where(site_gaps(site, 100 + seed), np.nan, site["truth"])
         total = filled_sum(flux, mds_gap_fill(flux, site["rg"], site["vpd"], site["tair"]))
         errors.append(total.filled - site["truth"].sum())
         sds.append(total.sd_random)
@@ -101,7 +67,7 @@ def test_ustar_filtering_removes_the_night_time_underestimate(site):
     threshold = 0.25
     night = site["rg"] < 10
     seen = np.where(night, site["truth"] * np.minimum(1.0, site["ustar"] / threshold), site["truth"])
-    lost = _gaps(site, 2)
+    lost = site_gaps(site, 2)
     raw = np.where(lost, np.nan, seen)
     flags = ustar_filter_flags(site["ustar"], site["rg"], threshold)
     filtered = np.where(flags == USTAR_KEPT, raw, np.nan)
@@ -176,3 +142,26 @@ def test_readings_onto_the_half_hour_grid():
                    start, start + 4 * step, 1800)  # fmt: skip
     np.testing.assert_array_equal(np.isnan(grid), [False, True, False, True])
     assert grid[0] == 1.0 and grid[2] == 2.0
+
+
+def test_budget_in_grams_of_carbon_and_a_bad_ustar_threshold_is_refused():
+    """A constant flux with gaps fills to the constant: -2 µmol m-2 s-1 for three days of half-hours is
+    -2e-6 x 12.011 x 3 x 86400 g C m-2; the registry threshold must be a number above zero."""
+    from services.report.base import ReportError, StationInfo
+    from services.report.ecology import ustar_threshold_m_s
+    from streams.indicators.ecology.gapfill import gap_filled_budget
+
+    co2 = np.full(3 * RPD, -2.0)
+    co2[RPD + 5 : RPD + 20] = np.nan
+    budget = gap_filled_budget(co2, interval_s=1800)
+    assert budget.nee.unfilled_pct == 0.0
+    assert budget.nee.filled_gC_m2 == pytest.approx(-2e-6 * 12.011 * 3 * 86400, rel=1e-12)
+    assert budget.nee.measured_gC_m2 == pytest.approx(-2e-6 * 12.011 * 1800 * (3 * RPD - 15), rel=1e-12)
+    assert budget.ch4 is None and budget.ustar_threshold_m_s is None
+    station = StationInfo("m", "marsh", "", "wetland", "a", ("co2_flux_umol_m2_s",), 1800.0, {})
+    assert ustar_threshold_m_s(station) is None
+    for bad in (0, -0.1, "0.2", True):
+        with pytest.raises(ReportError, match="ustar_threshold_m_s"):
+            ustar_threshold_m_s(
+                StationInfo("m", "marsh", "", "wetland", "a", (), 1800.0, {"ustar_threshold_m_s": bad})
+            )

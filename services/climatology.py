@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import datetime as dt
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from schemas.registry import load_registry
 from services.config import Settings
+from services.years import parse_year_span
 from streams.indicators.ecology.calendar import DAY_US, from_date
 from streams.indicators.ecology.climatology import (
     PERCENTILE,
@@ -38,15 +38,6 @@ from streams.indicators.ecology.heatwave import SST_DAILY, TEMPERATURE
 
 # A baseline must have a daily SST on at least this share of its days unless the operator says less.
 DEFAULT_MIN_COVERAGE_PCT = 80.0
-_BASELINE = re.compile(r"^(\d{4})-(\d{4})$")
-
-
-def parse_baseline(text: str) -> tuple[int, int]:
-    """``1991-2020`` → (1991, 2020)."""
-    match = _BASELINE.match(text.strip())
-    if not match or int(match[2]) < int(match[1]):
-        raise argparse.ArgumentTypeError(f"baseline must be FIRST-LAST years, e.g. 1991-2020, got {text!r}")
-    return int(match[1]), int(match[2])
 
 
 async def stored_daily_sst(
@@ -131,7 +122,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     build = sub.add_parser("build", help="build a station's climatology from its stored daily mean SST")
     build.add_argument("--station", required=True)
     build.add_argument(
-        "--baseline", type=parse_baseline, required=True, help="years FIRST-LAST, e.g. 1991-2020"
+        "--baseline", type=parse_year_span, required=True, help="years FIRST-LAST, e.g. 1991-2020"
     )
     build.add_argument(
         "--min-coverage-pct",

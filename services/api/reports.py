@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from argparse import ArgumentTypeError
+
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from services.report.assemble import ReportError
 from services.report.cli import build_report
+from services.years import parse_year_span
 
 router = APIRouter()
 
@@ -19,9 +22,18 @@ async def annual_report(
     format: str = Query("html", pattern="^(html|pdf)$"),
     lang: str = Query("zh", pattern="^(zh|en)$", description="zh: Chinese first, then English; en"),
     generated_at: str | None = None,
+    baseline: str | None = Query(
+        None,
+        pattern=r"^\d{4}-\d{4}$",
+        description="MSL anomaly baseline years FIRST-LAST (default 1993-2011)",
+    ),
 ) -> Response:
     if station and area:
         raise HTTPException(400, "give station or area, not both")
+    try:
+        baseline_years = parse_year_span(baseline) if baseline else None
+    except ArgumentTypeError as exc:
+        raise HTTPException(400, str(exc)) from exc
     pool = await request.app.state.db.pool()
     try:
         async with pool.acquire() as conn:
@@ -34,6 +46,7 @@ async def annual_report(
                 fmt=format,
                 generated_at=generated_at,
                 lang=lang,
+                baseline=baseline_years,
             )
     except ReportError as exc:
         raise HTTPException(400, str(exc)) from exc

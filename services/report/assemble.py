@@ -121,6 +121,7 @@ class SeaLevelRow:
     anomaly_vs_previous_mm: float | None
     baseline_mean_m: float | None
     anomaly_vs_baseline_mm: float | None
+    baseline_coverage_pct: float  # months of the baseline period with a monthly mean
     trend: TrendResult | None
     record_month: tuple[str, float] | None  # highest monthly MSL of the year: (YYYY-MM, m)
 
@@ -159,14 +160,43 @@ def _mean_of_year(msl: MonthlyMsl, year: int) -> tuple[float | None, int]:
     return (float(np.mean(msl.msl_m[sel])) if n else None), n
 
 
-def sea_level_row(station: StationInfo, msl: MonthlyMsl, year: int, baseline: tuple[int, int]) -> SeaLevelRow:
+def baseline_months(msl: MonthlyMsl, baseline: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """Mean of each calendar month (Jan..Dec) over the baseline years, and the share (%) of the
+    baseline's months that have a monthly mean. Month by month, so a baseline missing some winters is
+    not read as a warm one."""
+    years = _years(msl.month_start_us)
+    months = msl.month_start_us.astype("datetime64[us]").astype("datetime64[M]").astype(np.int64) % 12
+    sel = (years >= baseline[0]) & (years <= baseline[1]) & np.isfinite(msl.msl_m)
+    climatology = np.array([np.mean(msl.msl_m[sel & (months == m)]) if (sel & (months == m)).any() else np.nan
+                            for m in range(12)])  # fmt: skip
+    return climatology, 100.0 * int(sel.sum()) / (12 * (baseline[1] - baseline[0] + 1))
+
+
+def msl_anomaly_mm(msl: MonthlyMsl, year: int, climatology: np.ndarray) -> float | None:
+    """Mean over the year's stored months of (monthly MSL - the baseline's mean of that month), mm;
+    with twelve months and a complete baseline this is annual mean minus baseline mean."""
+    sel = (_years(msl.month_start_us) == year) & np.isfinite(msl.msl_m)
+    months = msl.month_start_us[sel].astype("datetime64[us]").astype("datetime64[M]").astype(np.int64) % 12
+    if not sel.any() or not np.isfinite(climatology[months]).all():
+        return None
+    return float(np.mean(msl.msl_m[sel] - climatology[months])) * 1000.0
+
+
+def sea_level_row(
+    station: StationInfo,
+    msl: MonthlyMsl,
+    year: int,
+    baseline: tuple[int, int],
+    min_coverage_pct: float = 80.0,
+) -> SeaLevelRow:
     years = _years(msl.month_start_us)
     mean, n = _mean_of_year(msl, year)
     prev, _ = _mean_of_year(msl, year - 1)
     in_year = years == year
     completeness = float(np.sum(msl.completeness_pct[in_year]) / 12.0) if n else 0.0
-    base_sel = (years >= baseline[0]) & (years <= baseline[1]) & np.isfinite(msl.msl_m)
-    base = float(np.mean(msl.msl_m[base_sel])) if base_sel.any() else None
+    climatology, coverage = baseline_months(msl, baseline)
+    covered = coverage >= min_coverage_pct and np.isfinite(climatology).all()
+    base = float(np.mean(climatology)) if covered else None
     upto = years <= year
     trend = sea_level_trend(msl.month_start_us[upto], msl.msl_m[upto], msl.completeness_pct[upto])
     record = None
@@ -185,7 +215,8 @@ def sea_level_row(station: StationInfo, msl: MonthlyMsl, year: int, baseline: tu
         previous_year_mean_m=prev,
         anomaly_vs_previous_mm=(mean - prev) * 1000.0 if mean is not None and prev is not None else None,
         baseline_mean_m=base,
-        anomaly_vs_baseline_mm=(mean - base) * 1000.0 if mean is not None and base is not None else None,
+        anomaly_vs_baseline_mm=msl_anomaly_mm(msl, year, climatology) if covered else None,
+        baseline_coverage_pct=coverage,
         trend=trend,
         record_month=record,
     )
@@ -226,7 +257,11 @@ def assemble(inputs: ReportInputs) -> Report:
             if st.kind == "tide_gauge":
                 without.append(st)
             continue
-        sea_level.append(sea_level_row(st, msl, inputs.year, inputs.baseline_years))
+        sea_level.append(
+            sea_level_row(
+                st, msl, inputs.year, inputs.baseline_years, inputs.settings.msl_baseline_min_coverage_pct
+            )
+        )
     by_level = {s: 0 for s in SEVERITIES}
     ack: dict[str, list[float]] = {s: [] for s in SEVERITIES}
     unacked = 0

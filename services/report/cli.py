@@ -14,6 +14,7 @@ from services.report.queries import config_versions, load_inputs
 from services.report.render import to_html, to_pdf
 from services.report.settings import load_settings
 from services.report.text import LANGS
+from services.years import parse_year_span
 
 
 def now_stamp() -> str:
@@ -31,6 +32,7 @@ async def build_report(
     generated_at: str | None = None,
     lang: str = "zh",
     settings_path: str | None = None,
+    baseline: tuple[int, int] | None = None,
 ) -> bytes:
     """The report's bytes; one function behind the CLI and the API so both give the same document."""
     if fmt not in ("html", "pdf"):
@@ -47,6 +49,7 @@ async def build_report(
         versions=config_versions(settings.registry_path, report_settings),
         settings=report_settings,
         lang=lang,
+        baseline_years=baseline,
     )
     page = to_html(assemble(inputs))
     return page.encode() if fmt == "html" else to_pdf(page)
@@ -62,6 +65,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--lang", choices=LANGS, default="zh", help="zh: Chinese first, then English; en: English")
     p.add_argument("--settings", help="report settings YAML (default: services/report/report.yaml)")
     p.add_argument("--generated-at", help="stamp to print instead of now (reproducible output)")
+    p.add_argument(
+        "--baseline",
+        type=parse_year_span,
+        help="MSL anomaly baseline years FIRST-LAST (default: report settings, 1993-2011)",
+    )
     p.add_argument("--out", required=True)
     p.set_defaults(func=run)
 
@@ -80,6 +88,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 generated_at=args.generated_at,
                 lang=getattr(args, "lang", "zh"),
                 settings_path=getattr(args, "settings", None),
+                baseline=getattr(args, "baseline", None),
             )
         finally:
             await conn.close()

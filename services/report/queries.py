@@ -48,12 +48,13 @@ async def load_inputs(
     area: str | None = None,
     generated_at: str,
     versions: dict[str, str],
-    baseline_years: tuple[int, int] = (1993, 2011),
+    baseline_years: tuple[int, int] | None = None,
     settings: ReportSettings | None = None,
     lang: str = "zh",
 ) -> ReportInputs:
     start_us, end_us = year_bounds_us(year)
     settings = settings or load_settings()
+    baseline_years = baseline_years or settings.msl_baseline_years
     rows = await conn.fetch(
         """SELECT id, name, name_zh, kind, area, variables, sampling_interval_s, thresholds
            FROM stations ORDER BY id"""

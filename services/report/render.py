@@ -93,6 +93,7 @@ def _sea_level(report: Report, t: Text) -> list[str]:
                     t.station(r.station),
                     t.num(r.annual_mean_m, 3),
                     t.num(r.anomaly_vs_baseline_mm),
+                    f"{r.baseline_coverage_pct:.0f}",
                     t.num(r.anomaly_vs_previous_mm),
                     t("记录不足", "record too short (<24 months)")
                     if tr is None
@@ -107,7 +108,9 @@ def _sea_level(report: Report, t: Text) -> list[str]:
                 [
                     t("站", "station"),
                     t("年均海平面", "annual MSL") + " (m)",
-                    t("距基准期", "anomaly vs baseline") + " (mm)",
+                    t("距基准期", "anomaly vs baseline")
+                    + f" {inp.baseline_years[0]}–{inp.baseline_years[1]} (mm)",
+                    t("基准期覆盖率", "baseline coverage") + " (%)",
                     t("较上年", "vs previous year") + " (mm)",
                     t("趋势", "trend") + ", 95 % CI (mm/yr)",
                     t("记录长度", "record") + " (yr)",

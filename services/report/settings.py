@@ -1,5 +1,6 @@
 """The report's own settings (report.yaml beside this file, or a file given with --settings): storm-surge
-episode and outage rules, scorecard grading bands. Read once, checked, hashed into the report's stamp."""
+episode and outage rules, the mean-sea-level baseline period, scorecard grading bands. Read once,
+checked, hashed into the report's stamp."""
 
 from __future__ import annotations
 
@@ -34,6 +35,10 @@ class ReportSettings:
     surge_max_gap_h: float = 26.0
     outage_min_gap_s: float = 3600.0
     outage_min_intervals: float = 3.0
+    # MSL anomaly baseline (China's Sea Level Bulletin: 1993-2011) and the share of its months a
+    # station must have for an anomaly to be given
+    msl_baseline_years: tuple[int, int] = (1993, 2011)
+    msl_baseline_min_coverage_pct: float = 80.0
     grading: dict[str, tuple[Band, ...]] | None = None
     sha256: str = ""
 
@@ -54,6 +59,11 @@ class _OutageSpec(msgspec.Struct):
     min_intervals: float = ReportSettings.outage_min_intervals
 
 
+class _SeaLevelSpec(msgspec.Struct):
+    baseline_years: tuple[int, int] = ReportSettings.msl_baseline_years
+    baseline_min_coverage_pct: float = ReportSettings.msl_baseline_min_coverage_pct
+
+
 class _BandSpec(msgspec.Struct):
     grade: str
     min: float | None = None
@@ -65,6 +75,7 @@ class _ReportSpec(msgspec.Struct):
 
     surge_episode: _SurgeEpisodeSpec = msgspec.field(default_factory=_SurgeEpisodeSpec)
     outage: _OutageSpec = msgspec.field(default_factory=_OutageSpec)
+    sea_level: _SeaLevelSpec = msgspec.field(default_factory=_SeaLevelSpec)
     grading: dict[str, Any] | None = None
 
 
@@ -84,6 +95,13 @@ def load_settings(path: str | Path | None = None) -> ReportSettings:
 
     document = parse_yaml(raw, lambda reason: ReportError(f"report settings {p}: {reason}")) or {}
     spec = convert(document, _ReportSpec, error(""))
+    first, last = spec.sea_level.baseline_years
+    if not 1900 <= first <= last <= 2100:
+        raise ReportError(
+            f"report settings {p}: sea_level.baseline_years {first}-{last} is not a span of years"
+        )
+    if not 0.0 <= spec.sea_level.baseline_min_coverage_pct <= 100.0:
+        raise ReportError(f"report settings {p}: sea_level.baseline_min_coverage_pct must be 0..100")
     grading = {}
     for name, given in (spec.grading or {}).items():
         bands = convert(given, list[_BandSpec], error(f"grading.{name}"))
@@ -96,6 +114,8 @@ def load_settings(path: str | Path | None = None) -> ReportSettings:
         surge_max_gap_h=spec.surge_episode.max_gap_h,
         outage_min_gap_s=spec.outage.min_gap_s,
         outage_min_intervals=spec.outage.min_intervals,
+        msl_baseline_years=(first, last),
+        msl_baseline_min_coverage_pct=spec.sea_level.baseline_min_coverage_pct,
         grading=grading,
         sha256=hashlib.sha256(raw).hexdigest()[:16],
     )

@@ -19,10 +19,11 @@ import pytest
 from schemas.records import Sample
 from schemas.registry import default_registry_path, load_registry
 from services.cli import build_parser
-from services.climatology import parse_baseline, run_build
+from services.climatology import run_build
 from services.config import Settings
 from services.db.indicators import write_indicators
 from services.db.writers import prepare_connection
+from services.years import parse_year_span
 from streams.indicators.ecology import (
     compute_batch,
     compute_climatology,
@@ -143,4 +144,4 @@ def test_a_baseline_the_record_does_not_cover_is_refused_and_nothing_written(
     assert climatology_notes(tmp_path / f"{STATION}.csv")["baseline"] == "1975-2004"
     assert run_build(_args("--station", "no-such-station", "--baseline", "1990-1999"), target) == 2
     with pytest.raises(argparse.ArgumentTypeError):
-        parse_baseline("2020-1991")
+        parse_year_span("2020-1991")

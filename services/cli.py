@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     from services.climatology import add_parser as climatology_parser
 
     climatology_parser(commands)
+    from services.tide_constants import add_parser as tide_parser
+
+    tide_parser(commands)
     return parser
 
 

@@ -32,8 +32,9 @@ MARINE_VARS = (*SST_VARS, *DO_VARS, *CHL_VARS, *PH_VARS, *SALINITY_VARS)
 CARBON_VARS = (carbon.CO2_FLUX, carbon.CH4_FLUX)
 PAR = "par_umol_m2_s"
 USTAR = "friction_velocity_m_s"
+AIR_TEMPERATURE = "air_temperature_degC"
 # QC-good half-hours the gap filling reads from the observations (the stream stores no half-hourly fluxes)
-GAPFILL_VARS = (*CARBON_VARS, PAR, USTAR)
+GAPFILL_VARS = (*CARBON_VARS, PAR, USTAR, AIR_TEMPERATURE)
 BLOOM_LEVELS = (bloom.WATCH, bloom.WARNING, bloom.BLOOM)
 SEASONS = ("DJF", "MAM", "JJA", "SON")
 # a site's year is called sink or source only when at least this share of its half-hours was measured
@@ -299,7 +300,8 @@ def ustar_threshold_m_s(st: StationInfo) -> float | None:
 
 
 def gap_filled_year(st: StationInfo, half_hours: Series, year: int) -> GapFilledBudget | None:
-    """The station-year's budget gap filled from its QC-good flux half-hours (Rg from PAR / 2.11)."""
+    """The station-year's budget gap filled from its QC-good flux half-hours (Rg from PAR / 2.11; u*
+    threshold from the registry, else estimated from the year's data)."""
     if (st.id, carbon.CO2_FLUX) not in half_hours:
         return None
     start_us, end_us = year_bounds_us(year)
@@ -309,14 +311,19 @@ def gap_filled_year(st: StationInfo, half_hours: Series, year: int) -> GapFilled
             return None
         return on_grid(*half_hours[st.id, variable], start_us, end_us, st.sampling_interval_s)
 
-    par = grid(PAR)
+    par, co2 = grid(PAR), grid(carbon.CO2_FLUX)
+    step_us = round(st.sampling_interval_s * 1e6)
+    middles = start_us + (np.arange(co2.size) * step_us + step_us // 2)
+    month = middles.astype("datetime64[us]").astype("datetime64[M]").astype(np.int64) % 12 + 1
     return gap_filled_budget(
-        grid(carbon.CO2_FLUX),
+        co2,
         interval_s=st.sampling_interval_s,
         ch4_nmol_m2_s=grid(carbon.CH4_FLUX),
         rg_w_m2=None if par is None else par / PPFD_PER_RG,
         ustar_m_s=grid(USTAR),
         ustar_threshold_m_s=ustar_threshold_m_s(st),
+        tair_degC=grid(AIR_TEMPERATURE),
+        month=month,
     )
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from services.report.assemble import Report
 from services.report.base import StationInfo, in_year
-from services.report.ecology import BLOOM_LEVELS, CarbonRow, MarineRow, WetlandRow
+from services.report.ecology import BLOOM_LEVELS, USTAR, CarbonRow, MarineRow, WetlandRow
 from services.report.figures import inline_img, lines_png, monthly_bars_png
 from services.report.text import Text
 from streams.indicators.ecology import heatwave
@@ -342,15 +342,18 @@ def gap_filled_table(carbon: list[CarbonRow], year: int, t: Text) -> list[str]:
     if not filled:
         return []
     note = t(
-        "插补后的年收支：夜间 u* 低于站点阈值的半小时先剔除（有 u* 观测时），"
-        "再按 REddyProc 的边际分布采样法 (MDS) 插补"
-        "（无 VPD 观测，仅以辐射 Rg = PAR / 2.11 查表，另用平均日变化）；± 为随机误差 1σ"
-        "（按残差自相关计算有效样本数）。实测值仅为 QC 良好半小时之和。",
-        "Gap-filled year: night-time half-hours below the station's u* threshold are dropped first (where u* "
-        "is measured), then the gaps are filled by marginal distribution sampling (MDS) as REddyProc does "
-        "(no VPD measured: look-up tables on Rg = PAR / 2.11 only, then the mean diurnal course); ± is the "
-        "1σ random error (effective number of observations from the residuals' autocorrelation). "
-        "Measured = the sum of the QC-good half-hours only.",
+        "插补后的年收支：有 u* 观测时先剔除夜间 u* 低于阈值的半小时"
+        "（站点配置的阈值，否则用移动点法由当年数据估计）；再按 REddyProc 的边际分布采样法 (MDS) 插补"
+        "（无 VPD 观测，仅以 Rg = PAR / 2.11 查表，另用平均日变化）。"
+        "± 为 1σ：随机误差（按残差自相关计算有效样本数），估计阈值时另加 u* 阈值不确定度"
+        "（自助法 5–95 % 阈值下 NEE 之差 / 3.29）。实测值为 u* 筛后 QC 良好半小时之和。",
+        "Gap-filled year: where u* is measured, night-time half-hours below the u* threshold are dropped "
+        "first (the station's threshold, else the moving point test's on the year); then the gaps are "
+        "filled by marginal distribution sampling (MDS) as REddyProc does (no VPD measured: look-up "
+        "tables on Rg = PAR / 2.11 only, then the mean diurnal course). ± is 1σ: the random error "
+        "(effective number of observations from the residuals' autocorrelation) and, for an estimated "
+        "threshold, the u* part (NEE at the bootstrap 5 % and 95 % thresholds, difference / 3.29). "
+        "Measured = the QC-good half-hours after the u* filter.",
     )
     head = [
         t("站", "site"),
@@ -371,13 +374,11 @@ def gap_filled_table(carbon: list[CarbonRow], year: int, t: Text) -> list[str]:
         b = c.gap_filled
         ch4 = b.ch4
         measured = b.nee.measured_gC_m2 + (ch4.measured_gC_m2 if ch4 else 0.0)
-        ustar = t("无 u* 观测或阈值", "no u* or threshold") if b.ustar_removed_pct is None else (
-            f"{b.ustar_removed_pct:.1f} (u* < {b.ustar_threshold_m_s:g} m s-1)"
-        )  # fmt: skip
+        ustar = ustar_cell(c, t)
         rows.append(
             [
                 t.station(c.station),
-                pm(b.nee.filled_gC_m2, b.nee.sd_gC_m2, 1),
+                pm(b.nee.filled_gC_m2, b.nee_sd_gC_m2, 1),
                 t.no_data if ch4 is None else pm(ch4.filled_gC_m2, ch4.sd_gC_m2, 3),
                 pm(b.net_gC_m2, b.net_sd_gC_m2, 1),
                 f"{measured:.1f}",
@@ -388,3 +389,20 @@ def gap_filled_table(carbon: list[CarbonRow], year: int, t: Text) -> list[str]:
         )
     title = f"<h3>{t('插补后的年收支', 'Gap-filled annual budget')} {year}</h3>"
     return [title, f"<p class='note'>{note}</p>", t.table(head, rows)]
+
+
+def ustar_cell(c: CarbonRow, t: Text) -> str:
+    """What the u* filter did: the share removed, the threshold and where it came from."""
+    b = c.gap_filled
+    if b.ustar_removed_pct is None:
+        if c.station.measures(USTAR):
+            return t("有 u* 观测，未找到阈值，未筛", "u* measured, no threshold found: not filtered")
+        return t("无 u* 观测", "no u* measured")
+    source = t("站点配置", "registry") if b.ustar_source == "registry" else t("数据估计", "estimated")
+    text = f"{b.ustar_removed_pct:.1f} (u* < {b.ustar_threshold_m_s:.3f} m s-1, {source}"
+    if b.ustar_quantiles_m_s:
+        low, high = b.ustar_quantiles_m_s[0], b.ustar_quantiles_m_s[-1]
+        text += f"; 5–95 %: {low:.3f}–{high:.3f}"
+        if b.nee_ustar_range_gC_m2:
+            text += " → NEE " + "…".join(f"{v:.1f}" for v in b.nee_ustar_range_gC_m2)
+    return text + ")"

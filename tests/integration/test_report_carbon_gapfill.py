@@ -1,8 +1,9 @@
 """The annual report's gap-filled blue-carbon budget on the real PostgreSQL: two wetland stations with a
 synthetic 2026 whose true half-hourly NEE is known, stored as QC-good readings (with the tower's gaps)
 through the service's writer, and their measured-only budgets stored as indicators the way the worker
-computes them. One station measures u* (threshold in its registry entry) and sees only part of the
-night respiration under weak turbulence. The report must keep the measured-only sum and coverage,
+computes them. Two stations measure u* and see only part of the night respiration under weak
+turbulence: one has its threshold in its registry entry, the other has it estimated from its data.
+The report must keep the measured-only sum and coverage,
 and give a gap-filled sum near the truth with an uncertainty.
 """
 
@@ -36,7 +37,7 @@ from tests.support.flux_site import site_gaps, site_year
 pytestmark = pytest.mark.integration
 
 YEAR = 2026
-PLAIN, WITH_USTAR = "liaohe-saltmarsh", "liaohe-reedbed"
+PLAIN, WITH_USTAR, ESTIMATED = "liaohe-saltmarsh", "liaohe-reedbed", "yalu-estuary"
 USTAR_THRESHOLD = 0.25
 G_C = 1e-6 * 12.011 * 1800  # g C m-2 per µmol m-2 s-1 over one half-hour
 START_US = int(dt.datetime(YEAR, 1, 1, tzinfo=dt.UTC).timestamp() * 1_000_000)
@@ -44,11 +45,12 @@ TIMES = START_US + np.arange(365 * 48, dtype=np.int64) * 1800 * 1_000_000
 
 
 def _registry(tmp: Path) -> Path:
-    """The sample registry, with u* measured at the reed bed and its threshold set."""
+    """The sample registry, with u* measured at the reed bed (its threshold set) and at the Yalu."""
     document = yaml.safe_load(default_registry_path().read_text())
     for station in document["stations"]:
-        if station["id"] == WITH_USTAR:
+        if station["id"] in (WITH_USTAR, ESTIMATED):
             station["variables"].append("friction_velocity_m_s")
+        if station["id"] == WITH_USTAR:
             station["thresholds"]["ustar_threshold_m_s"] = USTAR_THRESHOLD
     path = tmp / "registry.yaml"
     path.write_text(yaml.safe_dump(document, allow_unicode=True))
@@ -70,6 +72,7 @@ def _station_year(seed: int, ustar: bool) -> dict[str, np.ndarray]:
         "ch4": np.where(lost | (rng.random(seen.size) < 0.1), np.nan, np.round(ch4, 3)),
         "par": np.round(site["rg"] * PPFD_PER_RG, 2),
         "ustar": np.round(site["ustar"], 4),
+        "tair": np.round(site["tair"], 2),
         "truth": site["truth"],
     }
 
@@ -79,6 +82,7 @@ async def _seed(url: str, station: str, data: dict[str, np.ndarray], ustar: bool
         "co2_flux_umol_m2_s": data["co2"],
         "ch4_flux_nmol_m2_s": data["ch4"],
         "par_umol_m2_s": data["par"],
+        "air_temperature_degC": data["tair"],
     }
     if ustar:
         columns["friction_velocity_m_s"] = data["ustar"]
@@ -120,16 +124,20 @@ async def seeded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tupl
     async with fresh_database("tidewatch_report_carbon") as base:
         settings = base.with_(registry_path=str(_registry(tmp_path_factory.mktemp("carbon"))))
         await prepare_database(settings)  # the registry with u* at the reed bed
-        data = {PLAIN: _station_year(21, False), WITH_USTAR: _station_year(31, True)}
-        for station, ustar in ((PLAIN, False), (WITH_USTAR, True)):
+        data = {
+            PLAIN: _station_year(21, False),
+            WITH_USTAR: _station_year(31, True),
+            ESTIMATED: _station_year(13, True),
+        }
+        for station, ustar in ((PLAIN, False), (WITH_USTAR, True), (ESTIMATED, True)):
             await _seed(settings.database_url, station, data[station], ustar)
         yield settings, data
 
 
-async def _report(settings: Settings, lang: str = "en"):  # type: ignore[no-untyped-def]
+async def _report(settings: Settings, lang: str = "en", area: str = "liaohe-estuary"):  # type: ignore[no-untyped-def]
     conn = await asyncpg.connect(settings.database_url)
     try:
-        inputs = await load_inputs(conn, YEAR, area="liaohe-estuary", generated_at="2027-01-02T00:00:00Z",
+        inputs = await load_inputs(conn, YEAR, area=area, generated_at="2027-01-02T00:00:00Z",
                                    versions=config_versions(settings.registry_path), lang=lang)  # fmt: skip
     finally:
         await conn.close()
@@ -174,10 +182,23 @@ async def test_ustar_filtering_where_u_star_is_measured(seeded) -> None:
     assert unfiltered.nee.filled_gC_m2 < truth_g - 0.1 * abs(truth_g)  # without the filter: too strong a sink
 
 
+async def test_ustar_threshold_estimated_where_none_is_configured(seeded) -> None:
+    settings, data = seeded
+    report = await _report(settings, area="yalu-estuary")
+    b = next(c for c in report.carbon if c.station.id == ESTIMATED).gap_filled
+    truth_g = data[ESTIMATED]["truth"].sum() * G_C
+    assert b.ustar_source == "estimated" and b.ustar_threshold_m_s == pytest.approx(USTAR_THRESHOLD, abs=0.04)
+    low, _, high = b.ustar_quantiles_m_s
+    assert low <= USTAR_THRESHOLD <= high and b.nee_ustar_range_gC_m2 is not None
+    assert abs(b.nee.filled_gC_m2 - truth_g) < 0.06 * abs(truth_g)
+    assert b.nee_sd_gC_m2 >= b.nee.sd_gC_m2  # random and u* parts together
+    assert "estimated; 5–95 %" in to_html(report)
+
+
 async def test_the_report_shows_the_gap_filled_budget_in_both_languages(seeded) -> None:
     settings, _ = seeded
     english = to_html(await _report(settings, "en"))
-    assert "Gap-filled annual budget 2026" in english and "u* &lt; 0.25 m s-1" in english
+    assert "Gap-filled annual budget 2026" in english and "u* &lt; 0.250 m s-1, registry" in english
     assert "measured (after u* filter)" in english
     chinese = to_html(await _report(settings, "zh"))
     assert "插补后的年收支" in chinese

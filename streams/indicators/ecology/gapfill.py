@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from streams.indicators.ecology.carbon import C_G_MOL
+from streams.indicators.ecology.ustar import NIGHT_RG_W_M2, ustar_threshold, ustar_threshold_quantiles
 
-NIGHT_RG_W_M2 = 10.0  # below this incoming short-wave radiation a record is night-time
+Z_95 = 1.6448536  # the 95 % point of the normal distribution: 5-95 % spans 2 x 1.645 sigma
 RG_TOLERANCE_W_M2 = 50.0  # LUT tolerances (REddyProc defaults)
 RG_TOLERANCE_MIN_W_M2 = 20.0  # the Rg tolerance shrinks to the gap's own Rg, but not below this
 VPD_TOLERANCE_HPA = 5.0
@@ -306,8 +307,28 @@ class FluxYear:
 class GapFilledBudget:
     nee: FluxYear
     ch4: FluxYear | None
-    ustar_threshold_m_s: float | None  # None: no u* filtering (u* not measured, or no threshold)
+    ustar_threshold_m_s: float | None  # the threshold filtered with; None: no u* filtering
+    ustar_source: str | None  # "registry", "estimated" (moving point test) or None (not filtered)
     ustar_removed_pct: float | None  # share of CO2 records dropped by the u* filter
+    # u* threshold uncertainty (estimated thresholds only): 5/50/95 % of its bootstrap, and the NEE
+    # gap filled with the 5 % and the 95 % threshold
+    ustar_quantiles_m_s: tuple[float, ...] | None = None
+    nee_ustar_range_gC_m2: tuple[float, float] | None = None
+
+    @property
+    def nee_ustar_sd_gC_m2(self) -> float | None:
+        """The u* part of the NEE uncertainty, 1 sigma: the 5-95 % range over 2 x 1.645."""
+        if self.nee_ustar_range_gC_m2 is None:
+            return None
+        low, high = self.nee_ustar_range_gC_m2
+        return abs(high - low) / (2 * Z_95)
+
+    @property
+    def nee_sd_gC_m2(self) -> float | None:
+        """Random and u*-threshold uncertainty of the NEE sum together (independent), 1 sigma."""
+        if self.nee.sd_gC_m2 is None:
+            return None
+        return float(np.hypot(self.nee.sd_gC_m2, self.nee_ustar_sd_gC_m2 or 0.0))
 
     @property
     def net_gC_m2(self) -> float:
@@ -315,7 +336,7 @@ class GapFilledBudget:
 
     @property
     def net_sd_gC_m2(self) -> float | None:
-        parts = [self.nee.sd_gC_m2] + ([self.ch4.sd_gC_m2] if self.ch4 else [])
+        parts = [self.nee_sd_gC_m2] + ([self.ch4.sd_gC_m2] if self.ch4 else [])
         return None if any(p is None for p in parts) else float(np.sqrt(sum(p * p for p in parts)))
 
 
@@ -333,6 +354,15 @@ def _flux_year(flux: np.ndarray, rg: np.ndarray | None, g_per_unit: float, rpd: 
     )
 
 
+def _ustar_filtered(
+    co2: np.ndarray, ustar: np.ndarray, rg: np.ndarray | None, threshold_m_s: float
+) -> tuple[np.ndarray, float]:
+    """CO2 with the night-time low-u* records removed, and the share of measured records removed."""
+    flags = ustar_filter_flags(ustar, rg if rg is not None else np.full(co2.size, np.nan), threshold_m_s)
+    dropped = np.isfinite(co2) & (flags != USTAR_KEPT)
+    return np.where(dropped, np.nan, co2), 100.0 * int(dropped.sum()) / max(int(np.isfinite(co2).sum()), 1)
+
+
 def gap_filled_budget(
     co2_umol_m2_s: np.ndarray,
     *,
@@ -341,23 +371,45 @@ def gap_filled_budget(
     rg_w_m2: np.ndarray | None = None,
     ustar_m_s: np.ndarray | None = None,
     ustar_threshold_m_s: float | None = None,
+    tair_degC: np.ndarray | None = None,
+    month: np.ndarray | None = None,
 ) -> GapFilledBudget:
-    """A station-period's carbon budget from its QC-good records on a regular grid: CO2 u*-filtered at
-    night where u* is measured and a threshold is set, then both fluxes MDS gap filled (the CH4 with
-    the same method, REddyProc's generic use; FLUXNET-CH4 prefers machine-learning fills) and summed.
-    The stations measure no VPD, so the look-up tables use Rg only: REddyProc's limited MDS."""
+    """A station-year's carbon budget from its QC-good records on a regular grid (one calendar year;
+    `month` 1..12 per record). Where u* is measured, CO2 is u*-filtered at night first: with the
+    registry's threshold, or else with the one the moving point test finds in the year's data (then
+    also gap filled with its bootstrap 5 % and 95 % thresholds, for the u* part of the uncertainty).
+    Both fluxes are then MDS gap filled (CH4 with the same method, REddyProc's generic use; FLUXNET-CH4
+    prefers machine-learning fills) and summed. The stations measure no VPD, so the look-up tables use
+    Rg only: REddyProc's limited MDS."""
     rpd = round(86400 / interval_s)
+    g_co2, g_ch4 = 1e-6 * C_G_MOL * interval_s, 1e-9 * C_G_MOL * interval_s
     co2 = np.asarray(co2_umol_m2_s, dtype=float)
-    removed = None
-    filtering = ustar_m_s is not None and ustar_threshold_m_s is not None and np.isfinite(ustar_m_s).any()
-    if filtering:
-        rg_for_night = rg_w_m2 if rg_w_m2 is not None else np.full(co2.size, np.nan)
-        flags = ustar_filter_flags(ustar_m_s, rg_for_night, ustar_threshold_m_s)
-        dropped = np.isfinite(co2) & (flags != USTAR_KEPT)
-        removed = 100.0 * int(dropped.sum()) / max(int(np.isfinite(co2).sum()), 1)
-        co2 = np.where(dropped, np.nan, co2)
-    nee = _flux_year(co2, rg_w_m2, 1e-6 * C_G_MOL * interval_s, rpd)
+    threshold, source, quantiles = ustar_threshold_m_s, "registry", None
+    measured_ustar = ustar_m_s is not None and bool(np.isfinite(ustar_m_s).any())
+    if (
+        measured_ustar
+        and threshold is None
+        and tair_degC is not None
+        and rg_w_m2 is not None
+        and month is not None
+    ):
+        threshold = ustar_threshold(co2, ustar_m_s, tair_degC, rg_w_m2, month).year_m_s
+        source = "estimated"
+        if threshold is not None:
+            quantiles = ustar_threshold_quantiles(co2, ustar_m_s, tair_degC, rg_w_m2, month)
+    removed = ustar_range = None
+    if measured_ustar and threshold is not None:
+        filtered, removed = _ustar_filtered(co2, ustar_m_s, rg_w_m2, threshold)
+        if quantiles is not None:
+            ustar_range = tuple(
+                _flux_year(_ustar_filtered(co2, ustar_m_s, rg_w_m2, q)[0], rg_w_m2, g_co2, rpd).filled_gC_m2
+                for q in (quantiles[0], quantiles[-1])
+            )
+        co2 = filtered
+    else:
+        threshold = source = None
+    nee = _flux_year(co2, rg_w_m2, g_co2, rpd)
     ch4 = None
     if ch4_nmol_m2_s is not None and np.isfinite(ch4_nmol_m2_s).any():
-        ch4 = _flux_year(np.asarray(ch4_nmol_m2_s, dtype=float), rg_w_m2, 1e-9 * C_G_MOL * interval_s, rpd)
-    return GapFilledBudget(nee, ch4, ustar_threshold_m_s if filtering else None, removed)
+        ch4 = _flux_year(np.asarray(ch4_nmol_m2_s, dtype=float), rg_w_m2, g_ch4, rpd)
+    return GapFilledBudget(nee, ch4, threshold, source, removed, quantiles, ustar_range)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.report.base import (
+    DAY_US,
     ReportError,
     Series,
     StationInfo,
@@ -252,8 +253,10 @@ class CarbonRow:
     verdict: str  # sink | source | uncertain | no data
     seasons: list[CarbonBudget]
     cumulative: tuple[np.ndarray, np.ndarray]  # day starts µs, net carbon since 1 January (g C m-2)
-    # the year u*-filtered and MDS gap filled from the half-hours (None: no half-hourly CO2 flux read)
+    # the year u*-filtered and MDS gap filled from the half-hours (None: no half-hourly CO2 flux read),
+    # over the UTC days (first, last) from the first to the last measured CO2 half-hour
     gap_filled: GapFilledBudget | None = None
+    gap_filled_span: tuple[str, str] | None = None
 
     @property
     def has_data(self) -> bool:
@@ -299,12 +302,22 @@ def ustar_threshold_m_s(st: StationInfo) -> float | None:
     return float(value)
 
 
-def gap_filled_year(st: StationInfo, half_hours: Series, year: int) -> GapFilledBudget | None:
-    """The station-year's budget gap filled from its QC-good flux half-hours (Rg from PAR / 2.11; u*
-    threshold from the registry, else estimated from the year's data)."""
+def gap_filled_year(
+    st: StationInfo, half_hours: Series, year: int
+) -> tuple[GapFilledBudget, tuple[str, str]] | None:
+    """The budget gap filled from the station's QC-good flux half-hours of the year (Rg from PAR / 2.11;
+    u* threshold from the registry, else estimated from the data), over the UTC days from its first to
+    its last measured CO2 half-hour: a station that started in May, or a year still running, is not
+    extrapolated over months it never measured. Returns the budget and that span (first, last day)."""
     if (st.id, carbon.CO2_FLUX) not in half_hours:
         return None
-    start_us, end_us = year_bounds_us(year)
+    year_start_us, year_end_us = year_bounds_us(year)
+    t_co2 = half_hours[st.id, carbon.CO2_FLUX][0]
+    t_co2 = t_co2[(t_co2 >= year_start_us) & (t_co2 < year_end_us)]
+    if t_co2.size == 0:
+        return None
+    start_us = year_start_us + (int(t_co2.min()) - year_start_us) // DAY_US * DAY_US
+    end_us = min(year_end_us, year_start_us + ((int(t_co2.max()) - year_start_us) // DAY_US + 1) * DAY_US)
 
     def grid(variable: str) -> np.ndarray | None:
         if (st.id, variable) not in half_hours or not st.measures(variable):
@@ -315,7 +328,7 @@ def gap_filled_year(st: StationInfo, half_hours: Series, year: int) -> GapFilled
     step_us = round(st.sampling_interval_s * 1e6)
     middles = start_us + (np.arange(co2.size) * step_us + step_us // 2)
     month = middles.astype("datetime64[us]").astype("datetime64[M]").astype(np.int64) % 12 + 1
-    return gap_filled_budget(
+    budget = gap_filled_budget(
         co2,
         interval_s=st.sampling_interval_s,
         ch4_nmol_m2_s=grid(carbon.CH4_FLUX),
@@ -325,10 +338,12 @@ def gap_filled_year(st: StationInfo, half_hours: Series, year: int) -> GapFilled
         tair_degC=grid(AIR_TEMPERATURE),
         month=month,
     )
+    return budget, (iso_day(start_us), iso_day(end_us - DAY_US))
 
 
 def carbon_row(st: StationInfo, series: Series, year: int, half_hours: Series | None = None) -> CarbonRow:
     start_us, _ = year_bounds_us(year)
+    filled = gap_filled_year(st, half_hours, year) if half_hours else None
     budget = _budget(series, st.id, "year", start_us, str(year))
     season_starts = (date_us(year - 1, 12, 1), date_us(year, 3, 1), date_us(year, 6, 1), date_us(year, 9, 1))
     seasons = [
@@ -343,7 +358,8 @@ def carbon_row(st: StationInfo, series: Series, year: int, half_hours: Series | 
         verdict=carbon_verdict(budget),
         seasons=seasons,
         cumulative=in_year(series, st.id, carbon.CUMULATIVE_IDS[2], year),
-        gap_filled=gap_filled_year(st, half_hours, year) if half_hours else None,
+        gap_filled=filled[0] if filled else None,
+        gap_filled_span=filled[1] if filled else None,
     )
 
 

@@ -346,17 +346,20 @@ def gap_filled_table(carbon: list[CarbonRow], year: int, t: Text) -> list[str]:
         "（站点配置的阈值，否则用移动点法由当年数据估计）；再按 REddyProc 的边际分布采样法 (MDS) 插补"
         "（无 VPD 观测，仅以 Rg = PAR / 2.11 查表，另用平均日变化）。"
         "± 为 1σ：随机误差（按残差自相关计算有效样本数），估计阈值时另加 u* 阈值不确定度"
-        "（自助法 5–95 % 阈值下 NEE 之差 / 3.29）。实测值为 u* 筛后 QC 良好半小时之和。",
+        "（自助法 5–95 % 阈值下 NEE 之差 / 3.29）。实测值为 u* 筛后 QC 良好半小时之和。"
+        "时段：当年首个至末个实测 CO2 半小时所在日（不外推）。",
         "Gap-filled year: where u* is measured, night-time half-hours below the u* threshold are dropped "
         "first (the station's threshold, else the moving point test's on the year); then the gaps are "
         "filled by marginal distribution sampling (MDS) as REddyProc does (no VPD measured: look-up "
         "tables on Rg = PAR / 2.11 only, then the mean diurnal course). ± is 1σ: the random error "
         "(effective number of observations from the residuals' autocorrelation) and, for an estimated "
         "threshold, the u* part (NEE at the bootstrap 5 % and 95 % thresholds, difference / 3.29). "
-        "Measured = the QC-good half-hours after the u* filter.",
+        "Measured = the QC-good half-hours after the u* filter. Period: the UTC days from the first to the "
+        "last measured CO2 half-hour of the year (never extrapolated beyond them).",
     )
     head = [
         t("站", "site"),
+        t("时段", "period"),
         "NEE " + t("插补", "gap-filled") + " (g C m-2)",
         "CH4 " + t("插补", "gap-filled") + " (g C m-2)",
         t("净碳收支 插补", "net carbon gap-filled") + " (g C m-2)",
@@ -378,6 +381,7 @@ def gap_filled_table(carbon: list[CarbonRow], year: int, t: Text) -> list[str]:
         rows.append(
             [
                 t.station(c.station),
+                "–".join(c.gap_filled_span),
                 pm(b.nee.filled_gC_m2, b.nee_sd_gC_m2, 1),
                 t.no_data if ch4 is None else pm(ch4.filled_gC_m2, ch4.sd_gC_m2, 3),
                 pm(b.net_gC_m2, b.net_sd_gC_m2, 1),

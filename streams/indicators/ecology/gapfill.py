@@ -192,26 +192,30 @@ def mds_gap_fill(
 def effective_autocorrelation(residuals: np.ndarray) -> np.ndarray:
     """Autocorrelation of a series with gaps (pairs where both are finite, R's acf with na.pass: sum
     over the nu pairs / (nu + lag), over the lag-0 value) from lag 0 up to the lag before it first
-    drops to or below zero (at least lag 0)."""
+    drops to or below zero (at least lag 0). All lags at once by FFT, so a series whose
+    autocorrelation never crosses zero costs n log n, not n^2."""
     x = np.asarray(residuals, dtype=float)
     ok = np.isfinite(x)
     if ok.sum() < 2:
         return np.ones(1)
     d = np.where(ok, x - x[ok].mean(), 0.0)
-    c0 = (d * d).sum() / ok.sum()
-    if c0 == 0:
+    n = x.size
+    size = 1 << (2 * n - 1).bit_length()
+
+    def lagged_sums(v: np.ndarray) -> np.ndarray:
+        spectrum = np.fft.rfft(v, size)
+        return np.fft.irfft(spectrum * np.conj(spectrum), size)[:n]
+
+    products, pairs = lagged_sums(d), np.rint(lagged_sums(ok.astype(float)))
+    c0 = products[0] / pairs[0]
+    if c0 <= 0:
         return np.ones(1)
-    out = [1.0]
-    for lag in range(1, x.size):
-        pairs = ok[lag:] & ok[:-lag]
-        nu = int(pairs.sum())
-        if nu == 0:
-            break
-        r = float((d[lag:] * d[:-lag]).sum() / (nu + lag) / c0)
-        if r <= 0:
-            break
-        out.append(min(r, 1.0))
-    return np.array(out)
+    lags = np.arange(n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = products / (pairs + lags) / c0
+    stop = np.flatnonzero((r[1:] <= 0) | (pairs[1:] == 0))
+    last = stop[0] + 1 if stop.size else n
+    return np.minimum(r[:last], 1.0)
 
 
 def effective_observations(residuals: np.ndarray, acf: np.ndarray | None = None) -> float:

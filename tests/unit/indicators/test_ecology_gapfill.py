@@ -20,7 +20,9 @@ from streams.indicators.ecology.gapfill import (
     on_grid,
     ustar_filter_flags,
 )
-from tests.support.flux_site import RPD, site_gaps, site_year
+from tests.support.flux_site import DAYS, RPD, site_gaps, site_year
+
+DAYS_OF_RECORDS = DAYS * RPD
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +135,13 @@ def test_effective_observations_of_an_ar1_series_and_of_white_noise():
     holes = white.copy()
     holes[::3] = np.nan  # gaps reduce n_eff to about the finite count
     assert effective_observations(holes) == pytest.approx(np.isfinite(holes).sum(), rel=0.05)
+
+
+def test_residuals_that_never_decorrelate_give_few_effective_observations():
+    """A drifting residual (autocorrelation positive at every lag) over a station-year: all lags count,
+    computed at once (this took minutes lag by lag)."""
+    x = np.linspace(-1.0, 1.0, DAYS_OF_RECORDS) + np.random.default_rng(2).normal(0, 0.01, DAYS_OF_RECORDS)
+    assert effective_observations(x) < 0.01 * DAYS_OF_RECORDS
 
 
 def test_readings_onto_the_half_hour_grid():

@@ -23,6 +23,7 @@ import numpy as np
 
 from schemas.registry import load_registry
 from services.config import Settings
+from services.db.timestamps import ts, us
 from services.years import parse_year_span
 from streams.indicators.ecology.calendar import DAY_US, from_date
 from streams.indicators.ecology.climatology import (
@@ -45,18 +46,17 @@ async def stored_daily_sst(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Day numbers and daily mean SST (°C) stored for ``station`` on days first_day..end_day-1."""
     rows = await conn.fetch(
-        """
-        SELECT (extract(epoch FROM time) * 1000000)::bigint AS t_us, value
+        f"""
+        SELECT {us("time")} AS t_us, value
         FROM indicators
         WHERE station_id = $1 AND indicator = $2 AND value IS NOT NULL
-          AND time >= timestamptz 'epoch' + $3 * interval '1 day'
-          AND time < timestamptz 'epoch' + $4 * interval '1 day'
+          AND time >= {ts("$3")} AND time < {ts("$4")}
         ORDER BY time
         """,
         station,
         SST_DAILY,
-        first_day,
-        end_day,
+        first_day * DAY_US,
+        end_day * DAY_US,
     )
     days = np.array([r["t_us"] // DAY_US for r in rows], dtype=np.int64)
     return days, np.array([r["value"] for r in rows], dtype=float)

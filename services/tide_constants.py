@@ -25,6 +25,7 @@ from schemas.records import TIDE_MODELS_TOPIC, partition_for
 from schemas.registry import load_registry
 from services.config import Settings
 from services.db.indicators import store_tide_model
+from services.db.timestamps import ts, us
 from services.kafka_topics import ensure_topics, tidewatch_topics
 from streams.indicators.sealevel.constants import ConstantsError, load_constants_csv
 from streams.indicators.sealevel.tide import TideModel
@@ -49,8 +50,8 @@ def parse_utc(text: str) -> int:
 async def later_stored_model_us(conn: asyncpg.Connection, station: str, effective_from_us: int) -> int | None:
     """The latest stored model's effective time after ``effective_from_us``, if any."""
     return await conn.fetchval(
-        "SELECT (extract(epoch FROM max(effective_from)) * 1000000)::bigint FROM tide_models "
-        "WHERE station_id = $1 AND effective_from > timestamptz 'epoch' + $2 * interval '1 microsecond'",
+        f"SELECT {us('max(effective_from)')} FROM tide_models "
+        f"WHERE station_id = $1 AND effective_from > {ts('$2')}",
         station,
         effective_from_us,
     )

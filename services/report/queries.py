@@ -141,7 +141,7 @@ async def load_inputs(
     waves = {k[0]: v for k, v in _arrays(wave_rows, ("station_id",)).items()}
     readings = await _reading_spans(conn, ids, start_us, end_us, settings)
     flux_rows = await conn.fetch(
-        f"""SELECT station_id, variable, {_US.format(c="time")} AS t, value FROM observations
+        f"""SELECT station_id, variable, {us("time")} AS t, value FROM observations
             WHERE station_id = ANY($1) AND variable = ANY($4) AND qc_flag = 1
               AND time >= to_timestamp($2 / 1e6) AND time < to_timestamp($3 / 1e6)
             ORDER BY station_id, variable, time""",

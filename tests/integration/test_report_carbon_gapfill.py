@@ -20,13 +20,14 @@ import yaml
 
 from schemas.records import Sample
 from schemas.registry import default_registry_path, load_registry
-from services.cli import prepare_database
 from services.config import Settings
 from services.db.indicators import write_indicators
+from services.db.prepare import prepare_database
 from services.db.writers import prepare_connection, upsert_observations
 from services.report.assemble import assemble
 from services.report.queries import config_versions, load_inputs
 from services.report.render import to_html
+from streams.indicators.catalogue import INDICATORS
 from streams.indicators.ecology import compute_batch, params_for_station
 from streams.indicators.ecology.gapfill import PPFD_PER_RG, gap_filled_budget
 from streams.indicators.ecology.records import CATALOGUE as ECO_CATALOGUE
@@ -123,7 +124,7 @@ async def _seed(url: str, station: str, data: dict[str, np.ndarray], ustar: bool
 async def seeded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Settings, dict]]:
     async with fresh_database("tidewatch_report_carbon") as base:
         settings = base.with_(registry_path=str(_registry(tmp_path_factory.mktemp("carbon"))))
-        await prepare_database(settings)  # the registry with u* at the reed bed
+        await prepare_database(settings, INDICATORS)  # the registry with u* at the reed bed and the Yalu
         data = {
             PLAIN: _station_year(21, False),
             WITH_USTAR: _station_year(31, True),

@@ -21,6 +21,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from schemas.contract import parse_time_us
 from schemas.records import TIDE_MODELS_TOPIC, partition_for
 from schemas.registry import load_registry
 from services.config import Settings
@@ -37,14 +38,11 @@ def _iso(time_us: int) -> str:
 
 
 def parse_utc(text: str) -> int:
-    """RFC 3339 time with an offset (``2026-01-01T00:00:00Z``) → µs since the epoch."""
+    """RFC 3339 with an offset (``2026-01-01T00:00:00Z``) → µs since the epoch, read as the contract does."""
     try:
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_time_us(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {text!r}") from exc
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"give the offset (Z for UTC): {text!r}")
-    return int(value.timestamp()) * 1_000_000 + value.microsecond
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 async def later_stored_model_us(conn: asyncpg.Connection, station: str, effective_from_us: int) -> int | None:

@@ -108,19 +108,24 @@ def write_atomically(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def output_path(args: argparse.Namespace, settings: Settings) -> Path:
-    if args.out:
-        return Path(args.out)
-    if not settings.climatology_dir:
+def output_folder(args: argparse.Namespace, settings: Settings) -> Path | None:
+    if not settings.climatology_dir and not (args.out and args.station):
         raise ClimatologyError("set TIDEWATCH_CLIMATOLOGY_DIR (the folder the worker loads) or give --out")
-    return Path(settings.climatology_dir) / f"{args.station}.csv"
+    return Path(settings.climatology_dir) if settings.climatology_dir else None
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("climatology", help="marine-heatwave SST climatologies")
     sub = p.add_subparsers(dest="climatology_command", required=True)
     build = sub.add_parser("build", help="build a station's climatology from its stored daily mean SST")
-    build.add_argument("--station", required=True)
+    which = build.add_mutually_exclusive_group(required=True)
+    which.add_argument("--station")
+    which.add_argument(
+        "--all",
+        action="store_true",
+        help="every station measuring water temperature whose record covers the baseline (a periodic "
+        "rebuild); the others are listed and left as they are",
+    )
     build.add_argument(
         "--baseline", type=parse_year_span, required=True, help="years FIRST-LAST, e.g. 1991-2020"
     )
@@ -130,33 +135,54 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default=DEFAULT_MIN_COVERAGE_PCT,
         help=f"refuse a baseline with daily SST on fewer of its days (default {DEFAULT_MIN_COVERAGE_PCT:g})",
     )
-    build.add_argument("--out", help="file to write (default: $TIDEWATCH_CLIMATOLOGY_DIR/<station>.csv)")
+    build.add_argument(
+        "--out", help="file to write, with --station (default: $TIDEWATCH_CLIMATOLOGY_DIR/<station>.csv)"
+    )
     build.set_defaults(func=run_build)
 
 
 def run_build(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 when every station asked for (with --all: at least one) got its file, else 2."""
     registry = load_registry(settings.registry_path)
-    station = registry.stations.get(args.station)
-    if station is None or TEMPERATURE not in station.variables:
-        print(f"station {args.station!r}: not in the registry or measures no {TEMPERATURE}", file=sys.stderr)
-        return 2
-
-    async def go() -> str:
-        conn = await asyncpg.connect(settings.database_url)
-        try:
-            return await build_climatology_file(
-                conn, args.station, args.baseline, min_coverage_pct=args.min_coverage_pct
+    if args.all:
+        stations = [s.id for s in registry.stations.values() if TEMPERATURE in s.variables]
+    else:
+        station = registry.stations.get(args.station)
+        if station is None or TEMPERATURE not in station.variables:
+            print(
+                f"station {args.station!r}: not in the registry or measures no {TEMPERATURE}", file=sys.stderr
             )
-        finally:
-            await conn.close()
-
+            return 2
+        stations = [args.station]
     try:
-        path = output_path(args, settings)
-        text = asyncio.run(go())
+        folder = output_folder(args, settings)
     except ClimatologyError as exc:
         print(exc, file=sys.stderr)
         return 2
-    write_atomically(path, text)
-    coverage = next(line for line in text.splitlines() if line.startswith("# coverage: "))
-    print(f"{path}: baseline {args.baseline[0]}-{args.baseline[1]}, {coverage[12:]}")
-    return 0
+
+    async def go() -> dict[str, str | ClimatologyError]:
+        conn = await asyncpg.connect(settings.database_url)
+        out: dict[str, str | ClimatologyError] = {}
+        try:
+            for sid in stations:
+                try:
+                    out[sid] = await build_climatology_file(
+                        conn, sid, args.baseline, min_coverage_pct=args.min_coverage_pct
+                    )
+                except ClimatologyError as exc:
+                    out[sid] = exc
+        finally:
+            await conn.close()
+        return out
+
+    built = 0
+    for sid, result in asyncio.run(go()).items():
+        if isinstance(result, ClimatologyError):
+            print(result, file=sys.stderr)
+            continue
+        path = Path(args.out) if args.out and not args.all else folder / f"{sid}.csv"
+        write_atomically(path, result)
+        coverage = next(line for line in result.splitlines() if line.startswith("# coverage: "))
+        print(f"{path}: baseline {args.baseline[0]}-{args.baseline[1]}, {coverage[12:]}")
+        built += 1
+    return 0 if built and (args.all or built == len(stations)) else 2

@@ -145,3 +145,18 @@ def test_a_baseline_the_record_does_not_cover_is_refused_and_nothing_written(
     assert run_build(_args("--station", "no-such-station", "--baseline", "1990-1999"), target) == 2
     with pytest.raises(argparse.ArgumentTypeError):
         parse_year_span("2020-1991")
+
+
+def test_all_stations_are_rebuilt_where_their_record_covers_the_baseline(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The periodic rebuild: every station measuring water temperature; those without the baseline's
+    data are named and keep whatever file they had."""
+    kept = tmp_path / "yingkou.csv"
+    kept.write_text("an operator's satellite climatology\n")
+    code = run_build(_args("--all", "--baseline", "1990-1999"), settings.with_(climatology_dir=str(tmp_path)))
+    assert code == 0
+    assert sorted(p.name for p in tmp_path.glob("*.csv")) == ["dalian.csv", "lushun.csv", "yingkou.csv"]
+    assert kept.read_text() == "an operator's satellite climatology\n"
+    assert "station yingkou: baseline 1990-1999 has daily SST on 0 of 3652 days" in capsys.readouterr().err
+    assert run_build(_args("--all", "--baseline", "1990-1999"), settings.with_(climatology_dir=None)) == 2

@@ -388,7 +388,8 @@ def gap_filled_table(carbon: list[CarbonRow], year: int, t: Text) -> list[str]:
                 f"{measured:.1f}",
                 f"{b.nee.coverage_pct:.1f}",
                 ustar,
-                "/".join(f"{b.nee.quality_pct[q]:.0f}" for q in (1, 2, 3)),
+                "/".join(f"{b.nee.quality_pct[q]:.0f}" for q in (1, 2, 3))
+                + (f", {t('未能插补', 'unfilled')} {b.nee.unfilled_pct:.1f}" if b.nee.unfilled_pct else ""),
             ]
         )
     title = f"<h3>{t('插补后的年收支', 'Gap-filled annual budget')} {year}</h3>"

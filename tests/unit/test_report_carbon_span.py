@@ -36,3 +36,15 @@ def test_a_station_that_started_in_may_is_filled_over_its_own_record_only():
     truth_span = site["truth"][120 * RPD : 251 * RPD].sum() * G_C
     assert b.nee.filled_gC_m2 == pytest.approx(truth_span, rel=0.06)
     assert carbon_row(MARSH, {}, 2025, half_hours).gap_filled is None  # nothing measured that year
+
+
+def test_half_hours_nothing_can_fill_are_named_in_the_table():
+    from services.report.render_ecology import gap_filled_table
+    from services.report.text import Text
+
+    t0 = date_us(2026, 3, 1)
+    half_hours = {("marsh", "co2_flux_umol_m2_s"): (t0 + np.array([0, 1800_000_000]), np.array([-1.0, -2.0]))}
+    row = carbon_row(MARSH, {}, 2026, half_hours)
+    # the pair fills itself, 01:00 (within 2 records) and 23:30 (a day back, within 2 records): 44 left
+    assert row.gap_filled.nee.unfilled_pct == pytest.approx(100 * 44 / 48)
+    assert "unfilled 91.7" in "".join(gap_filled_table([row], 2026, Text("en")))

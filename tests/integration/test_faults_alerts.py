@@ -1,0 +1,134 @@
+"""A worker killed (SIGKILL) after it stored alert events and before any notice went out (issue 19).
+
+Real worker and ingest processes, private Mosquitto, Tansu, PostgreSQL and a local webhook receiver.
+The fault is placed exactly: the test holds a lock on ``notifications`` so the worker's notifier
+blocks on its first claim while the alert agent stores the whole lifecycle; the worker is killed
+there. Nothing durable says a notice was sent, so after the restart the outbox sweep of the stored
+events (``streams/alerting.py`` ``_sweep``) must deliver every routed event, each exactly once,
+even though the restarted worker also re-reads the alert inputs it had not committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+
+import asyncpg
+import pytest
+from test_alert_io_notify import WebhookReceiver
+from test_alerts_pipeline import DO, EPISODE, STEP_US, T_ALERTS, readings
+
+from alerts import AlertEvent, Observation
+from alerts.channels import load_channels
+from alerts.engine import AlertEngine
+from alerts.loader import load_rules
+from schemas.registry import load_registry
+from services.cli import prepare_database
+from services.stack.launcher import Stack
+from services.stack.pipeline import Pipeline
+from tests.support.pipeline import Publisher, isolated_registry, wait_for_count
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+SWEEP_S = 1.0  # TIDEWATCH_NOTIFY_SWEEP_S for this worker (30 s by default)
+STATION = "liaodong-bay-buoy"
+COUNT_EVENTS = "SELECT count(*) FROM alert_events WHERE station_id = $1 AND rule = 'hypoxia'"
+BLOCKED_CLAIMS = """
+SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.relation = 'notifications'::regclass AND NOT l.granted AND a.datname = current_database()
+"""
+
+
+@pytest.fixture(scope="module")
+async def receiver() -> WebhookReceiver:
+    async with WebhookReceiver(failures=0) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+async def notifying_pipeline(stack: Stack, receiver: WebhookReceiver, tmp_path_factory) -> Pipeline:
+    """A worker whose webhook channel points at the receiver and whose outbox sweep runs every second."""
+    network = f"t{uuid.uuid4().hex[:8]}"
+    tmp = tmp_path_factory.mktemp("faults-alerts")
+    settings = stack.settings.with_(
+        registry_path=str(isolated_registry(tmp, network)), worker_id=f"w-{network}"
+    )
+    await prepare_database(settings)
+    pipeline = Pipeline(settings, network, tmp / "logs")
+    pipeline.extra_env.update(
+        {"TIDEWATCH_WEBHOOK_URL": receiver.url, "TIDEWATCH_NOTIFY_SWEEP_S": str(SWEEP_S)}
+    )
+    await pipeline.start_worker()
+    await pipeline.start_ingest()
+    try:
+        yield pipeline
+    finally:
+        pipeline.stop()
+
+
+def episode_events(pipeline: Pipeline) -> list[AlertEvent]:
+    """The hypoxia events the rule engine gives for the episode's readings fed directly."""
+    registry = load_registry(pipeline.settings.registry_path)
+    engine = AlertEngine(registry, load_rules(registry), load_channels())
+    observations = [
+        Observation(STATION, "reading", DO, T_ALERTS + i * STEP_US, v) for i, v in enumerate(EPISODE)
+    ]
+    return [e for e in engine.observe(observations) if e.rule == "hypoxia"]
+
+
+async def test_worker_killed_between_storing_and_notifying_sends_each_notice_once(
+    notifying_pipeline: Pipeline, receiver: WebhookReceiver
+) -> None:
+    pipeline = notifying_pipeline
+    events = episode_events(pipeline)
+    routed = [(e.alert_id, e.seq) for e in events if "webhook" in e.channels]
+    expected_events = len(events)
+    assert len(routed) >= 3  # firing, escalations, resolved
+
+    holder = await asyncpg.connect(pipeline.settings.database_url)
+    db = await asyncpg.connect(pipeline.settings.database_url)
+    publisher = Publisher(pipeline.settings, pipeline.network)
+    try:
+        lock = holder.transaction()
+        await lock.start()
+        await holder.execute("LOCK TABLE notifications IN ACCESS EXCLUSIVE MODE")
+        publisher.publish_many(readings(STATION, T_ALERTS, EPISODE), pace_per_s=200)
+        stored = await wait_for_count(db, COUNT_EVENTS, STATION, expected=expected_events, timeout_s=120)
+        assert stored == expected_events
+        deadline = time.monotonic() + 30
+        while not await db.fetchval(BLOCKED_CLAIMS) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert await db.fetchval(BLOCKED_CLAIMS) >= 1, "the notifier never reached its first claim"
+        assert pipeline.worker is not None
+        pipeline.worker.kill()  # SIGKILL: events stored, no claim committed, no notice sent
+        await lock.rollback()
+        assert receiver.requests == []
+        assert await db.fetchval("SELECT count(*) FROM notifications") == 0
+
+        await pipeline.start_worker()
+        sent = await _wait_for_requests(receiver, len(routed), timeout_s=120)
+        await asyncio.sleep(5 * SWEEP_S + 6)  # several sweeps past the 5 s grace: catch any second send
+        rows = await db.fetch(
+            "SELECT alert_id, seq, status, attempts FROM notifications WHERE channel = 'webhook'"
+            " ORDER BY alert_id, seq"
+        )
+    finally:
+        publisher.close()
+        await holder.close()
+        await db.close()
+    counts = Counter((body["alert_id"], body["seq"]) for body, _ in receiver.requests)
+    assert sent >= len(routed)
+    assert sorted(counts) == sorted(routed), "every routed event notified"
+    assert set(counts.values()) == {1}, f"notified more than once: {counts}"
+    assert [(r["alert_id"], r["seq"], r["status"], r["attempts"]) for r in rows] == [
+        (alert_id, seq, "sent", 1) for alert_id, seq in sorted(routed)
+    ]
+
+
+async def _wait_for_requests(receiver: WebhookReceiver, count: int, timeout_s: float) -> int:
+    deadline = time.monotonic() + timeout_s
+    while len(receiver.requests) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+    return len(receiver.requests)

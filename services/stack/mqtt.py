@@ -94,6 +94,19 @@ def prepare_private_broker(
     return PrivateBroker(port, tls_port, accounts, password_file, certs["ca"], config)
 
 
+def autosave_interval_s(config: Path = MOSQUITTO_CONF) -> float:
+    """Seconds between the broker's saves of its state: a SIGKILL loses what it acknowledged since.
+
+    Only the time-based autosave gives that bound; with ``autosave_on_changes`` the interval counts
+    changes, and a subscription made since the last save is lost with the broker (measured: README).
+    """
+    pairs = (line.split(None, 1) for line in config.read_text().splitlines() if not line.startswith("#"))
+    settings = {pair[0]: pair[1].strip() for pair in pairs if len(pair) == 2}
+    if settings.get("autosave_on_changes", "false") == "true":
+        raise ValueError(f"{config}: autosave_on_changes gives no bound in seconds")
+    return float(settings.get("autosave_interval", "1800"))
+
+
 def mosquitto_binary() -> str:
     mosquitto = shutil.which("mosquitto") or (
         "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections import Counter
 
 import asyncpg
@@ -28,10 +27,8 @@ from alerts.engine import AlertEngine
 from alerts.loader import load_rules
 from schemas.records import ALERT_INPUTS_TOPIC
 from schemas.registry import load_registry
-from services.cli import prepare_database
-from services.stack.launcher import Stack
 from services.stack.pipeline import Pipeline
-from tests.support.pipeline import Publisher, isolated_registry, wait_for_count
+from tests.support.pipeline import Publisher, wait_for_count
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -55,24 +52,9 @@ async def receiver() -> WebhookReceiver:
 
 
 @pytest.fixture(scope="module")
-async def notifying_pipeline(stack: Stack, receiver: WebhookReceiver, tmp_path_factory) -> Pipeline:
-    """A worker whose webhook channel points at the receiver and whose outbox sweep runs every second."""
-    network = f"t{uuid.uuid4().hex[:8]}"
-    tmp = tmp_path_factory.mktemp("faults-alerts")
-    settings = stack.settings.with_(
-        registry_path=str(isolated_registry(tmp, network)), worker_id=f"w-{network}"
-    )
-    await prepare_database(settings)
-    pipeline = Pipeline(settings, network, tmp / "logs")
-    pipeline.extra_env.update(
-        {"TIDEWATCH_WEBHOOK_URL": receiver.url, "TIDEWATCH_NOTIFY_SWEEP_S": str(SWEEP_S)}
-    )
-    await pipeline.start_worker()
-    await pipeline.start_ingest()
-    try:
-        yield pipeline
-    finally:
-        pipeline.stop()
+def pipeline_env(receiver: WebhookReceiver) -> dict[str, str]:
+    """The worker's webhook channel points at the receiver; its outbox sweep runs every second."""
+    return {"TIDEWATCH_WEBHOOK_URL": receiver.url, "TIDEWATCH_NOTIFY_SWEEP_S": str(SWEEP_S)}
 
 
 def episode_events(pipeline: Pipeline, start_us: int) -> list[AlertEvent]:
@@ -112,9 +94,8 @@ async def _inputs_committed(pipeline: Pipeline, timeout_s: float = 60) -> bool:
 
 @pytest.mark.parametrize("inputs", ["replayed", "committed"])
 async def test_worker_killed_between_storing_and_notifying_sends_each_notice_once(
-    notifying_pipeline: Pipeline, receiver: WebhookReceiver, inputs: str
+    pipeline: Pipeline, db: asyncpg.Connection, publisher: Publisher, receiver: WebhookReceiver, inputs: str
 ) -> None:
-    pipeline = notifying_pipeline
     start = T_ALERTS + (DAY_US if inputs == "committed" else 0)  # one alert of its own per case
     receiver.requests.clear()
     events = episode_events(pipeline, start)
@@ -122,9 +103,7 @@ async def test_worker_killed_between_storing_and_notifying_sends_each_notice_onc
     expected_events = len(events)
     assert len(routed) >= 3  # firing, escalations, resolved
 
-    holder = await asyncpg.connect(pipeline.settings.database_url)
-    db = await asyncpg.connect(pipeline.settings.database_url)
-    publisher = Publisher(pipeline.settings, pipeline.network)
+    holder = await asyncpg.connect(pipeline.settings.database_url)  # holds the lock
     try:
         lock = holder.transaction()
         await lock.start()
@@ -161,9 +140,7 @@ async def test_worker_killed_between_storing_and_notifying_sends_each_notice_onc
             log.seek(log_offset)
             swept = b"never handed over" in log.read()
     finally:
-        publisher.close()
         await holder.close()
-        await db.close()
     # This episode's notices (the day-long gap before the second case also raises station_silent).
     counts = Counter(
         (body["alert_id"], body["seq"]) for body, _ in receiver.requests if body["alert_id"] in mine

@@ -50,6 +50,7 @@ SETTINGS = {
 }
 MESSAGE_BYTES = 230  # a buoy's eight readings as benchmarks.load sends them
 IDLE_S = 5.0
+DRAIN_S = 60.0  # online: how long a message may take to reach Kafka after the load stops
 
 
 @dataclass
@@ -127,6 +128,7 @@ async def online_round(label: str, lines: tuple[str, ...], args: argparse.Namesp
         mqtt_alerts_url=broker.url("alerts"),
         kafka_url=kafka_url,
         registry_path=str(bench_registry(work / f"registry-{network}.yaml", network, args.stations)),
+        ingest_max_inflight=args.ingest_inflight or load_settings().ingest_max_inflight,
     )
     pipeline = Pipeline(settings, network, work / f"logs-{network}")
     meter = BrokerMeter()
@@ -151,15 +153,14 @@ async def online_round(label: str, lines: tuple[str, ...], args: argparse.Namesp
         load.stop()
         report = await load.wait()
         wall = time.monotonic() - started
-        ingested: set[tuple[str, int]] = set()
-        while True:  # until ingest has taken what the broker still holds
-            await asyncio.sleep(3)
-            now = await ingested_messages(settings.kafka_bootstrap)
-            if len(now) == len(ingested):
-                break
-            ingested = now
         meter.add(child)
-        missing = not_ingested(plan, np.flatnonzero(load.acked()), ingested)
+        acked = np.flatnonzero(load.acked())
+        deadline = time.monotonic() + DRAIN_S
+        while True:  # until ingest has taken what the broker still holds (a slow machine: later)
+            missing = not_ingested(plan, acked, await ingested_messages(settings.kafka_bootstrap))
+            if not len(missing) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(2)
     finally:
         pipeline.stop()
         child.stop()
@@ -221,6 +222,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stations", type=int, default=100)
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--every", type=float, default=4.0, help="online: seconds between kills")
+    parser.add_argument("--ingest-inflight", type=int, help="online: TIDEWATCH_INGEST_MAX_INFLIGHT")
     return parser.parse_args(argv)
 
 

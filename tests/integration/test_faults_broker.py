@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 
 
 async def test_broker_kills_under_load_lose_nothing_that_reached_ingest(tmp_path) -> None:
-    load = argparse.Namespace(rate=400.0, stations=50, kills=5, every=3.0)
+    load = argparse.Namespace(rate=400.0, stations=50, kills=5, every=3.0, ingest_inflight=None)
     result = await online_round("shipped", (), load, tmp_path)
     assert result["acked"] > 5 * 3 * 400 * 0.8
     assert result["lost"] == 0, f"{result['lost']} acknowledged messages never reached Kafka"

@@ -20,9 +20,9 @@ holds everything ingest acknowledged; ``benchmarks.ingested``):
 
 * **lost by tidewatch**: it reached ingest and was not stored, or it never reached ingest outside the
   Mosquitto kill (the broker should have kept it for ingest);
-* **lost at the broker kill**: acknowledged to the station by Mosquitto less than
-  ``autosave_interval`` (+ the publisher's lag) before its SIGKILL, never handed to ingest: what the
-  README ("What a broker kill can cost") says a broker kill may lose.
+* **lost at the broker kill**: acknowledged to the station by Mosquitto less than one autosave period
+  (``autosave_interval`` + 1 s, + the publisher's lag) before its SIGKILL, never handed to ingest:
+  what the README ("What a broker kill can cost") says a broker kill may lose.
 
 Exit status 0 only when tidewatch lost nothing and the broker kill lost no more than that bound.
 """
@@ -49,7 +49,7 @@ from services.cli import prepare_database
 from services.config import load_settings
 from services.stack.kafka import start_tansu
 from services.stack.launcher import Stack, start_stack
-from services.stack.mqtt import autosave_interval_s, run_broker
+from services.stack.mqtt import autosave_period_s, run_broker
 from services.stack.pipeline import Pipeline
 from services.stack.process import Child
 from tests.support.database import fresh_database
@@ -165,7 +165,7 @@ async def account(
     acked: np.ndarray,
     ingested: set[tuple[str, int]],
     result: SoakResult,
-    autosave_s: float,
+    save_period_s: float,
 ) -> None:
     """Compare what the broker acknowledged with what the database holds and what reached ingest."""
     k = np.flatnonzero(acked)
@@ -186,12 +186,12 @@ async def account(
     never_ingested = set(
         not_ingested(plan, np.array([r["k"] for r in rows], dtype=np.int64), ingested).tolist()
     )
-    # A message the broker acknowledged up to one autosave interval (+ the publisher's lag behind its
+    # A message the broker acknowledged up to one autosave period (+ the publisher's lag behind its
     # schedule, + a save's duration) before its kill may be gone with the broker's memory.
     lag_s = result.load.max_lag_s
     kill = next((f for f in result.faults if f.name == "mosquitto"), None)
     result.broker_kill_bound = (
-        READINGS_PER_MESSAGE * int(np.ceil(plan.rate_msg_s * (autosave_s + lag_s))) if kill else 0
+        READINGS_PER_MESSAGE * int(np.ceil(plan.rate_msg_s * (save_period_s + lag_s))) if kill else 0
     )
     for r in rows:
         lost = READINGS_PER_MESSAGE - r["n"]
@@ -204,7 +204,7 @@ async def account(
             if at >= fault.started_s:
                 window = fault.name
         result.lost_by_window[window] = result.lost_by_window.get(window, 0) + lost
-        at_kill = kill is not None and kill.started_s - autosave_s - lag_s - 0.5 <= at <= kill.recovered_s
+        at_kill = kill is not None and kill.started_s - save_period_s - lag_s - 0.5 <= at <= kill.recovered_s
         if r["k"] in never_ingested and at_kill:
             result.lost_at_broker_kill += lost
         else:
@@ -306,8 +306,8 @@ async def main(args: argparse.Namespace) -> int:
                     poll_s=2,
                 )
                 ingested = await ingested_messages(settings.kafka_bootstrap)
-                autosave_s = autosave_interval_s(stack.mqtt_broker.config) if stack.mqtt_broker else 0.0
-                await account(conn, plan, load.acked(), ingested, result, autosave_s)
+                save_period_s = autosave_period_s(stack.mqtt_broker.config) if stack.mqtt_broker else 0.0
+                await account(conn, plan, load.acked(), ingested, result, save_period_s)
             finally:
                 pipeline.stop()
                 soak.tansu.stop()

@@ -71,14 +71,15 @@ def _snapshot(child: Child) -> tuple[float, int]:
     return sum(process.cpu_times()[:2]), process.io_counters().write_bytes
 
 
+def _option(line: str) -> str:
+    return line.split(None, 1)[0] if line.strip() else ""
+
+
 def _broker(work: Path, lines: tuple[str, ...]) -> PrivateBroker:
+    """A private broker with the shipped settings, ``lines`` replacing the options they name."""
     broker = prepare_private_broker(work / uuid.uuid4().hex[:6])
-    replaced = {line.split()[0] for line in lines}
-    kept = [
-        line
-        for line in broker.config.read_text().splitlines()
-        if line.split()[:1] not in ([k] for k in replaced)
-    ]
+    replaced = {_option(line) for line in lines}
+    kept = [line for line in broker.config.read_text().splitlines() if _option(line) not in replaced]
     broker.config.write_text("\n".join(kept + list(lines)) + "\n")
     return broker
 

@@ -197,7 +197,11 @@ class Ingest:
                 except aiomqtt.MqttError as exc:
                     self.stats.mqtt_reconnects += 1
                     metrics.MQTT_RECONNECTS.inc()
-                    metrics.IN_FLIGHT.dec(len(batcher))  # unacknowledged: the broker redelivers them
+                    # Produce what was read anyway, unacknowledged (ids belong to the lost connection):
+                    # a broker that was killed may not have saved it, so it would never come again;
+                    # one that did redelivers it and the key absorbs the repeat.
+                    self._client = None
+                    await self._flush(batcher)
                     log.warning("MQTT connection lost (%s); reconnecting in %.1f s", exc, delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 10.0)

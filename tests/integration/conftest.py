@@ -15,7 +15,15 @@ from tests.support.pipeline import Publisher, isolated_registry
 
 
 @pytest.fixture(scope="module")
-async def pipeline(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+def pipeline_env() -> dict[str, str]:
+    """More environment for the module's worker and ingest: a module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+async def pipeline(
+    stack: Stack, tmp_path_factory: pytest.TempPathFactory, pipeline_env: dict[str, str]
+) -> Pipeline:
     """A worker and an ingest on a network name of their own (the sample registry, renamed)."""
     network = f"t{uuid.uuid4().hex[:8]}"
     tmp = tmp_path_factory.mktemp("pipeline")
@@ -23,7 +31,7 @@ async def pipeline(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Pi
         registry_path=str(isolated_registry(tmp, network)), worker_id=f"w-{network}"
     )
     await prepare_database(settings, INDICATORS)
-    pipeline = Pipeline(settings, network, tmp / "logs")
+    pipeline = Pipeline(settings, network, tmp / "logs", extra_env=dict(pipeline_env))
     await pipeline.start_worker()
     await pipeline.start_ingest()
     try:

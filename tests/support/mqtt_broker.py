@@ -38,8 +38,8 @@ async def subscribe_and_leave(broker: PrivateBroker, settings: Settings, network
         await client.subscribe(readings_subscription(network, settings.mqtt_share_group or None), qos=1)
 
 
-def publish_acknowledged(url: str, topic: str, count: int) -> int:
-    """Publish ``count`` QoS 1 messages and return how many the broker acknowledged."""
+def publish_acknowledged(url: str, topic: str, count: int, size_bytes: int = 0) -> int:
+    """Publish ``count`` QoS 1 messages (numbered, padded to ``size_bytes``); how many were acknowledged."""
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"pub-{time.monotonic_ns()}")
     configure_paho(client, parse_mqtt_url(url))
     client.max_inflight_messages_set(200)
@@ -50,7 +50,8 @@ def publish_acknowledged(url: str, topic: str, count: int) -> int:
         acked = 0
         for start in range(0, count, 5000):  # chunks keep paho's own queue small
             infos = [
-                client.publish(topic, f"{i}".encode(), qos=1) for i in range(start, min(count, start + 5000))
+                client.publish(topic, f"{i}".encode().ljust(size_bytes), qos=1)
+                for i in range(start, min(count, start + 5000))
             ]
             for info in infos:
                 info.wait_for_publish(30)

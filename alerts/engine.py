@@ -31,7 +31,7 @@ from alerts.channels import Channel, route
 from alerts.conditions import judge
 from alerts.events import AlertEvent
 from alerts.inputs import QC, READING, Observation
-from alerts.lifecycle import AlertState, Transition
+from alerts.lifecycle import INACTIVE, AlertState, Transition
 from alerts.rules import ANY_NAME, Rule, SilentCondition
 from alerts.severity import name
 from alerts.silences import Silence
@@ -89,15 +89,16 @@ class AlertEngine:
         partition); silences are forgotten once every station's clock is past their end."""
         chosen = sorted(self.stations) if stations is None else sorted(set(stations) & set(self.stations))
         events: list[AlertEvent] = []
+        as_of_us = wall_us
         for station in chosen:
             state = self.stations[station]
-            now_us = state.now_us(wall_us)
+            now_us = state.now_us(as_of_us)
             if now_us is not None:
                 fired = self._run_timers(station, state, now_us)
                 if fired:
                     self._dirty.add(station)
                     events += fired
-        nows = [s.now_us(wall_us) for s in self.stations.values()]
+        nows = [s.now_us(as_of_us) for s in self.stations.values()]
         if nows and None not in nows:
             until_us = min(n for n in nows if n is not None)
             for silence_id in [s.id for s in self.silences.values() if s.ends_us <= until_us]:
@@ -196,7 +197,8 @@ class AlertEngine:
     def _observe(self, observation: Observation, arrival_us: int) -> list[AlertEvent]:
         station = observation.station
         state = self._state(station)
-        events = self._run_timers(station, state, observation.time_us)
+        heard_us = observation.time_us
+        events = self._run_timers(station, state, heard_us)
         if not observation.revised:
             if state.clock_us is None or observation.time_us >= state.clock_us:
                 state.clock_us, state.arrival_us = observation.time_us, arrival_us
@@ -216,28 +218,42 @@ class AlertEngine:
             if seen.revised:
                 transitions = self._revise(station, state, rule, alert, seen, now_us)
             else:
-                transitions = self._judge(station, rule, alert, seen, now_us)
+                transitions = self._judge(station, rule, alert, seen, now_us, heard_us)
             events += [self._render(station, rule, t, received) for t in transitions]
         return events
 
     def _judge(
-        self, station: str, rule: Rule, alert: AlertState, observation: Observation, now_us: int | None
+        self,
+        station: str,
+        rule: Rule,
+        alert: AlertState,
+        observation: Observation,
+        now_us: int | None,
+        heard_us: int | None = None,
     ) -> list[Transition]:
+        """Judge one observation; `heard_us` is the station's time when its record arrived."""
         condition = rule.conditions[station]
+        time_us = observation.time_us
+        closing: dict | None = None
         if isinstance(condition, SilentCondition):
             if observation.revised:
                 return []
-            alert.last_input_us = max(observation.time_us, alert.last_input_us or observation.time_us)
+            alert.last_input_us = max(time_us, alert.last_input_us or time_us)
             severity: int | None = 0 if alert.is_open else None
         else:
             if observation.kind == READING and not observation.revised:
                 point = _undo_point(rule, alert, observation.name)
-                alert.undo[observation.name] = [observation.time_us, point]
+                alert.undo[observation.name] = [time_us, point]
+                if rule.input_name == ANY_NAME and alert.is_open:
+                    closing = alert.fields()  # kept only if this reading resolves the alert
             severity = judge(condition, alert.memory, observation)
         if severity is None:
             return []
-        silence = self._covering_silence(station, rule.id, observation.time_us)
-        return alert.judged(station, rule, severity, observation.time_us, observation.value, silence, now_us)
+        silence = self._covering_silence(station, rule.id, time_us)
+        transitions = alert.judged(station, rule, severity, time_us, observation.value, silence, now_us)
+        if closing is not None and not alert.is_open:
+            alert.undo[observation.name].append(closing)
+        return transitions
 
     def _revise(
         self,
@@ -266,27 +282,42 @@ class AlertEngine:
         if entry[0] > observation.time_us or entry[1] == STALE:
             state.late_revisions += 1
             return []
-        before = entry[1]
+        shown, undo, seq = alert.visible(), dict(alert.undo), alert.seq
+        # The alert as it was before the reading: for a rule over every variable only that variable's
+        # memory (the other variables' readings judged since still count), unless the reading
+        # resolved the alert: then the whole alert, to reopen it as if the reading had never been good.
         if rule.input_name == ANY_NAME:
-            memory = before
-            if memory is None:
-                alert.memory.pop(observation.name, None)
-            else:
-                alert.memory[observation.name] = list(memory)
-            return self._judge(station, rule, alert, observation, now_us)
-        shown, was_open = alert.visible(), before is not None and before["phase"] != "inactive"
-        if was_open and not alert.is_open:
-            state.late_revisions += 1  # the reading resolved the alert: a resolution is not taken back
-            return []
-        undo, seq = dict(alert.undo), alert.seq
-        alert.restore(before)
+            resolved_from = entry[2] if len(entry) > 2 and not alert.is_open else None
+            if resolved_from is not None:
+                memory = alert.memory
+                alert.restore(resolved_from)
+                alert.memory = memory
+            _put_memory(alert.memory, observation.name, entry[1])
+            if resolved_from is None:
+                return self._judge(station, rule, alert, observation, now_us)
+        else:
+            before = entry[1]
+            resolved_from = before if before is not None and before["phase"] != INACTIVE else None
+            if resolved_from is not None and alert.is_open:
+                resolved_from = None
+            alert.restore(before)
+        if resolved_from is not None:
+            if "seq" not in resolved_from:  # an undo point written before reopening existed
+                alert.restore(None)
+                alert.undo = undo
+                state.late_revisions += 1
+                return []
+            seq = resolved_from["seq"] + 1  # after the resolved event
         unchanged = alert.visible() == shown
         transitions = self._judge(station, rule, alert, observation, now_us)
         alert.undo = undo
         if unchanged:
             return transitions
         alert.seq = seq
-        return alert.revised(station, rule, shown, observation.time_us)
+        transitions = alert.revised(station, rule, shown, observation.time_us)
+        if not alert.is_open:
+            alert.seq = 0  # resolved again by its final flags: nothing to reopen
+        return transitions
 
     def _timers(self, station: str, state: StationState) -> list[tuple[int, str, str]]:
         timers = []
@@ -393,6 +424,7 @@ class AlertEngine:
             comment=transition.comment,
             received_us=None if received is None else received[0],
             late=received is not None and received[1],
+            fired=transition.fired,
         )
 
 
@@ -403,6 +435,14 @@ def _undo_point(rule: Rule, alert: AlertState, input_name: str) -> list[int] | d
         memory = alert.memory.get(input_name)
         return None if memory is None else list(memory)
     return alert.fields()
+
+
+def _put_memory(memory: dict[str, list[int]], input_name: str, point: list[int] | None) -> None:
+    """Put back one variable's memory of a rule over every variable (None: it had none)."""
+    if point is None:
+        memory.pop(input_name, None)
+    else:
+        memory[input_name] = list(point)
 
 
 def _without_value(observation: Observation) -> Observation:

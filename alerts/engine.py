@@ -7,13 +7,17 @@ event comes out while the first reading that meets its condition is processed, a
 clock and the operator actions, and its event times are the data times of those inputs (or the due
 time of a timer), never the time they happened to be processed.
 
-Time: each station has its own clock, the newest data time of its readings, and remembers the wall
-time that reading arrived. A clock tick (``tick``) carries a wall time; the station's time is then its
-clock plus the wall time since its last arrival, so a station alone on its partition goes silent on
+Time: each station has its own clock: its newest data time, running on at wall-clock pace from the
+arrival of the record that brought it, and never going back (a record whose uplink was slower than the
+one before, or a backlog, leaves it where it is). So a station alone on its partition goes silent on
 time and a station whose uplink is an hour late is judged by its own data, not by its neighbours'.
-Timers (silent station, re-notify, silence end) fire at their due time. Late inputs (arriving more
-than the lateness allowance after their data time, or older than the clock) are judged all the same
-and their events are marked late.
+Timers (silent station, re-notify, silence end) fire at their due time, on a clock tick (``tick``:
+what was due a grace before its wall time) or on the station's next record (what was due when it
+arrived, before it is judged), so where a tick lands among records written about the same time
+changes nothing. Silence is judged on the station's arrival clock: silent once nothing was heard from
+it for the rule's intervals, and heard again with its next reading whatever that reading's data time.
+Late inputs (arriving more than the lateness allowance after their data time, or older than the
+clock) are judged all the same and their events are marked late.
 
 QC flags: a reading is judged on its first flags; the spike test needs the next reading, so the
 stream sends the reading again as a revision when its flags change. The revision is judged again
@@ -41,6 +45,9 @@ from schemas.registry import Registry
 
 RENOTIFY, SILENCE_END, SILENT = "renotify", "silence_end", "silent"
 DEFAULT_LATE_AFTER_US = 600_000_000
+# A record is stamped with its wall time just before it is sent; a tick written meanwhile by the
+# worker's timer can land in the log before it. Within this grace the order of the two changes nothing.
+DEFAULT_TICK_GRACE_US = 5_000_000
 STALE = "stale"  # an undo point a later change of the alert has overtaken
 
 
@@ -52,11 +59,15 @@ class AlertEngine:
         channels: Sequence[Channel],
         *,
         late_after_us: int = DEFAULT_LATE_AFTER_US,
+        tick_grace_us: int = DEFAULT_TICK_GRACE_US,
     ) -> None:
         """`late_after_us`: an input whose arrival is more than this (or two sampling intervals of its
-        station, whichever is longer) after its data time makes late events."""
-        if late_after_us < 0:
-            raise ValueError("late_after_us must not be negative")
+        station, whichever is longer) after its data time makes late events. `tick_grace_us`: how
+        long before a tick a record may have been written and still land after it in the log; a tick
+        fires the timers due by each station's time that long before the tick's own time."""
+        if late_after_us < 0 or tick_grace_us < 0:
+            raise ValueError("late_after_us and tick_grace_us must not be negative")
+        self.tick_grace_us = tick_grace_us
         self.registry = registry
         self.rules = rules
         self.channels = tuple(channels)
@@ -89,7 +100,10 @@ class AlertEngine:
         partition); silences are forgotten once every station's clock is past their end."""
         chosen = sorted(self.stations) if stations is None else sorted(set(stations) & set(self.stations))
         events: list[AlertEvent] = []
-        as_of_us = wall_us
+        # Judged as of the grace before the tick: a record stamped since may still come after it, and
+        # it fires what is due by its own arrival itself (``_observe``), so where the tick lands
+        # among such records changes nothing.
+        as_of_us = wall_us - self.tick_grace_us
         for station in chosen:
             state = self.stations[station]
             now_us = state.now_us(as_of_us)
@@ -197,13 +211,21 @@ class AlertEngine:
     def _observe(self, observation: Observation, arrival_us: int) -> list[AlertEvent]:
         station = observation.station
         state = self._state(station)
-        heard_us = observation.time_us
+        # The station's time when this record reached the log: what was due by then fires first,
+        # as a tick at that moment would have fired it. The clock never goes back: a record older
+        # than it (a slower uplink, a backlog) cannot undo the time that has passed; a newer one
+        # carries it on to its own data time.
+        heard_us = max(observation.time_us, state.now_us(arrival_us) or observation.time_us)
         events = self._run_timers(station, state, heard_us)
         if not observation.revised:
-            if state.clock_us is None or observation.time_us >= state.clock_us:
-                state.clock_us, state.arrival_us = observation.time_us, arrival_us
-            elif observation.kind == READING:
+            if (
+                state.clock_us is not None
+                and observation.time_us < state.clock_us
+                and observation.kind == READING
+            ):
                 state.late_count += 1  # an indicator is known after its time by nature
+            state.clock_us = heard_us
+            state.arrival_us = max(arrival_us, state.arrival_us or arrival_us)
         received = arrival_us, arrival_us - observation.time_us > self._allowance_us[station]
         now_us = state.now_us(arrival_us)
         for rule in self._rules_by_station[station]:
@@ -218,7 +240,7 @@ class AlertEngine:
             if seen.revised:
                 transitions = self._revise(station, state, rule, alert, seen, now_us)
             else:
-                transitions = self._judge(station, rule, alert, seen, now_us, heard_us)
+                transitions = self._judge(station, rule, alert, seen, now_us)
             events += [self._render(station, rule, t, received) for t in transitions]
         return events
 
@@ -229,15 +251,18 @@ class AlertEngine:
         alert: AlertState,
         observation: Observation,
         now_us: int | None,
-        heard_us: int | None = None,
     ) -> list[Transition]:
-        """Judge one observation; `heard_us` is the station's time when its record arrived."""
+        """Judge one observation; `now_us` is the station's time when its record arrived."""
         condition = rule.conditions[station]
         time_us = observation.time_us
         closing: dict | None = None
         if isinstance(condition, SilentCondition):
             if observation.revised:
                 return []
+            # Silence is judged on the station's own arrival clock: a reading heard ends it, at the
+            # station's time it was heard (never before the silence began), and the next silence
+            # counts from then, even when its data time is older (a slower uplink, a backlog).
+            time_us = max(time_us, now_us or time_us)
             alert.last_input_us = max(time_us, alert.last_input_us or time_us)
             severity: int | None = 0 if alert.is_open else None
         else:

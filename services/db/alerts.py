@@ -289,7 +289,8 @@ async def alert_history(
     rows = await conn.fetch(
         f"""
         SELECT alert_id, seq, station_id AS station, rule, kind, severity, {us("time")} AS time_us, value,
-               message_en, message_zh, channels, actor, comment, {us("recorded_at")} AS recorded_us
+               message_en, message_zh, channels, actor, comment, {us("recorded_at")} AS recorded_us,
+               {us("received")} AS received_us, late
         FROM alert_events
         WHERE ($1::text IS NULL OR station_id = $1) AND ($2::text IS NULL OR rule = $2)
           AND ($3::text IS NULL OR severity = $3) AND ($4::text IS NULL OR kind = $4)

@@ -27,7 +27,10 @@ class StationState:
     alerts: dict[str, AlertState] = field(default_factory=dict)
 
     def alert(self, rule_id: str) -> AlertState:
-        return self.alerts.setdefault(rule_id, AlertState())
+        alert = self.alerts.get(rule_id)
+        if alert is None:  # not setdefault: that builds a blank state for every reading judged
+            alert = self.alerts[rule_id] = AlertState()
+        return alert
 
     def now_us(self, wall_us: int) -> int | None:
         """The station's event time at wall time `wall_us` (None before its first reading)."""

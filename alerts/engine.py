@@ -449,7 +449,6 @@ class AlertEngine:
             comment=transition.comment,
             received_us=None if received is None else received[0],
             late=received is not None and received[1],
-            fired=transition.fired,
         )
 
 

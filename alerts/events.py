@@ -29,9 +29,6 @@ class AlertEvent(msgspec.Struct, frozen=True, kw_only=True):
     # `time_us` (a slow uplink, a backlog, an indicator known hours after its time).
     received_us: int | None = None
     late: bool = False
-    # Whether the alert is one that fired (not only pending) when this event was emitted: after a QC
-    # correction or a reopening it tells whether the alert is back to firing or to pending.
-    fired: bool = False
 
     def to_dict(self) -> dict:
         return msgspec.to_builtins(self)
@@ -42,7 +39,8 @@ class AlertEvent(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # Event kinds that close an alert: resolved, or retracted (QC withdrew the reading that opened it).
-# Its opposite, ``reopened``: QC withdrew the reading that had resolved it, so it is open again.
+# Its opposite, ``reopened``: QC withdrew the reading that had resolved it, so it fires again (a
+# pending alert so reopened shows as ``pending`` again).
 CLOSING_KINDS = frozenset({"resolved", "retracted"})
 
 

@@ -237,14 +237,15 @@ class AlertState:
 
     def revised(self, station: str, rule: Rule, before: tuple, time_us: int) -> list[Transition]:
         """The event for a reading judged again with its final QC flags, given what the alert showed
-        (`before`) after its first flags: nothing if it shows the same, ``reopened`` if the withdrawn
-        reading had resolved it, ``retracted`` (and closed) if it had opened it, else ``corrected`` to
-        the level the data support."""
+        (`before`) after its first flags: nothing if it shows the same, ``reopened`` (or ``pending``
+        again) if the withdrawn reading had resolved it, ``retracted`` (and closed) if it had opened
+        it, else ``corrected`` to the level the data support."""
         if self.visible() == before:
             return []
         phase, severity, opened_us = before
-        if phase == INACTIVE:
-            return [self._emit(station, rule, "reopened", self.severity, time_us, self.value)]
+        if phase == INACTIVE:  # a pending alert is simply pending again (pending is never notified)
+            kind = "reopened" if self.phase == FIRING else "pending"
+            return [self._emit(station, rule, kind, self.severity, time_us, self.value)]
         if self.phase == INACTIVE or self.opened_us != opened_us:
             self.phase, self.opened_us = phase, opened_us
             done = self._emit(station, rule, "retracted", severity, time_us, self.value)

@@ -85,7 +85,7 @@ ON CONFLICT (alert_id) DO UPDATE SET
     severity = coalesce($6::text, a.severity),
     updated_at = {ts("$7")},
     resolved_at = CASE WHEN $5 IN ('resolved', 'retracted') THEN {ts("$7")}
-                       WHEN $5 = 'reopened' THEN NULL ELSE a.resolved_at END,
+                       WHEN $5 IN ('reopened', 'pending') THEN NULL ELSE a.resolved_at END,
     value = CASE WHEN {_CONDITION} THEN $8 ELSE a.value END,
     message_en = CASE WHEN {_CONDITION} THEN $9 ELSE a.message_en END,
     message_zh = CASE WHEN {_CONDITION} THEN $10 ELSE a.message_zh END,
@@ -101,17 +101,14 @@ WHERE a.last_seq < $4
 """
 
 
-def projected_state(kind: str, fired: bool = True) -> str | None:
-    """The alert state an event kind leads to; None when the kind leaves the state as it was.
-    `fired`: whether the alert had fired (a QC correction or reopening can put it back to pending)."""
+def projected_state(kind: str) -> str | None:
+    """The alert state an event kind leads to; None when the kind leaves the state as it was."""
     if kind in ("pending", "resolved"):
         return kind
     if kind == "retracted":  # QC withdrew the reading that had opened it: closed, as resolved
         return "resolved"
-    if kind in ("corrected", "reopened"):  # QC put the alert back to what the data support
-        return "firing" if fired else "pending"
-    if kind in ("firing", "escalated", "deescalated", "renotify"):
-        return "firing"
+    if kind in ("firing", "escalated", "deescalated", "renotify", "reopened"):  # reopened: QC withdrew
+        return "firing"  # the reading that had resolved it
     return None
 
 
@@ -135,7 +132,7 @@ def _projection_args(event: AlertEvent) -> tuple:
         event.actor,
         event.comment,
         opened_us(event.alert_id),
-        projected_state(event.kind, event.fired),
+        projected_state(event.kind),
     )
 
 

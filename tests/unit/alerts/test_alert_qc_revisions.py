@@ -176,12 +176,31 @@ def test_a_withdrawn_resolution_reopens_the_alert(engine):
     reopened = engine.observe([reading(buoy, do, 110, 6.0, 4, ("spike",), revised=True)])
     assert kinds(reopened) == [("reopened", "orange", 110)]
     assert (reopened[0].alert_id, reopened[0].seq) == (hypoxia[0].alert_id, 3)
-    assert reopened[0].fired and reopened[0].channels == hypoxia[-1].channels
+    assert reopened[0].channels == hypoxia[-1].channels
     assert [(a["alert_id"], a["phase"]) for a in engine.open_alerts()] == [(hypoxia[0].alert_id, "firing")]
     # The data go on as before the withdrawn reading: still hypoxic, nothing new; then it clears.
     assert feed(engine, [reading(buoy, do, 120, 1.9)]) == []
     later = feed(engine, [reading(buoy, do, m, 6.0) for m in range(130, 170, 10)])
     assert [(e.kind, e.seq) for e in later if e.rule == "hypoxia"] == [("resolved", 4)]
+
+
+def test_a_pending_alert_whose_resolution_is_withdrawn_is_pending_again(engine):
+    buoy, do = "liaodong-bay-buoy", "dissolved_oxygen_mg_l"
+    events = feed(engine, [reading(buoy, do, 0, 1.8)])
+    events += feed(engine, [reading(buoy, do, m, None, flag=9) for m in (10, 20, 30)])
+    events += feed(engine, [reading(buoy, do, 40, 6.0)])
+    events += engine.observe([reading(buoy, do, 40, 6.0, 4, ("spike",), revised=True)])
+    events += feed(engine, [reading(buoy, do, 50, 1.8)])
+    # Pending again under its own id (not notified: it never fired), and firing once `for` (30 min
+    # from 0) has passed, as if the withdrawn reading had never been.
+    hypoxia = [(e.kind, e.seq, e.alert_id) for e in events if e.rule == "hypoxia"]
+    opened = f"{buoy}/hypoxia/{at(0)}"
+    assert hypoxia == [
+        ("pending", 0, opened),
+        ("resolved", 1, opened),
+        ("pending", 2, opened),
+        ("firing", 3, opened),
+    ]
 
 
 def test_a_revision_that_still_resolves_changes_nothing(engine):

@@ -322,16 +322,13 @@ class AlertEngine:
                 return self._judge(station, rule, alert, observation, now_us)
         else:
             before = entry[1]
-            resolved_from = before if before is not None and before["phase"] != INACTIVE else None
-            if resolved_from is not None and alert.is_open:
-                resolved_from = None
+            was_open = before is not None and before["phase"] != INACTIVE
+            resolved_from = before if was_open and not alert.is_open else None
+            if resolved_from is not None and "seq" not in resolved_from:
+                state.late_revisions += 1  # an undo point written before reopening existed
+                return []
             alert.restore(before)
         if resolved_from is not None:
-            if "seq" not in resolved_from:  # an undo point written before reopening existed
-                alert.restore(None)
-                alert.undo = undo
-                state.late_revisions += 1
-                return []
             seq = resolved_from["seq"] + 1  # after the resolved event
         unchanged = alert.visible() == shown
         transitions = self._judge(station, rule, alert, observation, now_us)

@@ -44,8 +44,9 @@ CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 
 
 # Events a channel takes under the name of the event it corrects: a retraction goes wherever the
-# resolution would have gone, a correction of the level wherever a de-escalation would.
-ROUTED_AS = {"retracted": "resolved", "corrected": "deescalated"}
+# resolution would have gone, a correction of the level wherever a de-escalation would, a reopening
+# (QC withdrew the reading that resolved the alert) wherever a firing would.
+ROUTED_AS = {"retracted": "resolved", "corrected": "deescalated", "reopened": "firing"}
 
 
 @dataclass(frozen=True, slots=True)

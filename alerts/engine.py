@@ -7,13 +7,17 @@ event comes out while the first reading that meets its condition is processed, a
 clock and the operator actions, and its event times are the data times of those inputs (or the due
 time of a timer), never the time they happened to be processed.
 
-Time: each station has its own clock, the newest data time of its readings, and remembers the wall
-time that reading arrived. A clock tick (``tick``) carries a wall time; the station's time is then its
-clock plus the wall time since its last arrival, so a station alone on its partition goes silent on
+Time: each station has its own clock: its newest data time, running on at wall-clock pace from the
+arrival of the record that brought it, and never going back (a record whose uplink was slower than the
+one before, or a backlog, leaves it where it is). So a station alone on its partition goes silent on
 time and a station whose uplink is an hour late is judged by its own data, not by its neighbours'.
-Timers (silent station, re-notify, silence end) fire at their due time. Late inputs (arriving more
-than the lateness allowance after their data time, or older than the clock) are judged all the same
-and their events are marked late.
+Timers (silent station, re-notify, silence end) fire at their due time, on a clock tick (``tick``:
+what was due a grace before its wall time) or on the station's next record (what was due when it
+arrived, before it is judged), so where a tick lands among records written about the same time
+changes nothing. Silence is judged on the station's arrival clock: silent once nothing was heard from
+it for the rule's intervals, and heard again with its next reading whatever that reading's data time.
+Late inputs (arriving more than the lateness allowance after their data time, or older than the
+clock) are judged all the same and their events are marked late.
 
 QC flags: a reading is judged on its first flags; the spike test needs the next reading, so the
 stream sends the reading again as a revision when its flags change. The revision is judged again
@@ -31,7 +35,7 @@ from alerts.channels import Channel, route
 from alerts.conditions import judge
 from alerts.events import AlertEvent
 from alerts.inputs import QC, READING, Observation
-from alerts.lifecycle import AlertState, Transition
+from alerts.lifecycle import INACTIVE, AlertState, Transition
 from alerts.rules import ANY_NAME, Rule, SilentCondition
 from alerts.severity import name
 from alerts.silences import Silence
@@ -41,6 +45,9 @@ from schemas.registry import Registry
 
 RENOTIFY, SILENCE_END, SILENT = "renotify", "silence_end", "silent"
 DEFAULT_LATE_AFTER_US = 600_000_000
+# A record is stamped with its wall time just before it is sent; a tick written meanwhile by the
+# worker's timer can land in the log before it. Within this grace the order of the two changes nothing.
+DEFAULT_TICK_GRACE_US = 5_000_000
 STALE = "stale"  # an undo point a later change of the alert has overtaken
 
 
@@ -52,11 +59,15 @@ class AlertEngine:
         channels: Sequence[Channel],
         *,
         late_after_us: int = DEFAULT_LATE_AFTER_US,
+        tick_grace_us: int = DEFAULT_TICK_GRACE_US,
     ) -> None:
         """`late_after_us`: an input whose arrival is more than this (or two sampling intervals of its
-        station, whichever is longer) after its data time makes late events."""
-        if late_after_us < 0:
-            raise ValueError("late_after_us must not be negative")
+        station, whichever is longer) after its data time makes late events. `tick_grace_us`: how
+        long before a tick a record may have been written and still land after it in the log; a tick
+        fires the timers due by each station's time that long before the tick's own time."""
+        if late_after_us < 0 or tick_grace_us < 0:
+            raise ValueError("late_after_us and tick_grace_us must not be negative")
+        self.tick_grace_us = tick_grace_us
         self.registry = registry
         self.rules = rules
         self.channels = tuple(channels)
@@ -89,15 +100,19 @@ class AlertEngine:
         partition); silences are forgotten once every station's clock is past their end."""
         chosen = sorted(self.stations) if stations is None else sorted(set(stations) & set(self.stations))
         events: list[AlertEvent] = []
+        # Judged as of the grace before the tick: a record stamped since may still come after it, and
+        # it fires what is due by its own arrival itself (``_observe``), so where the tick lands
+        # among such records changes nothing.
+        as_of_us = wall_us - self.tick_grace_us
         for station in chosen:
             state = self.stations[station]
-            now_us = state.now_us(wall_us)
+            now_us = state.now_us(as_of_us)
             if now_us is not None:
                 fired = self._run_timers(station, state, now_us)
                 if fired:
                     self._dirty.add(station)
                     events += fired
-        nows = [s.now_us(wall_us) for s in self.stations.values()]
+        nows = [s.now_us(as_of_us) for s in self.stations.values()]
         if nows and None not in nows:
             until_us = min(n for n in nows if n is not None)
             for silence_id in [s.id for s in self.silences.values() if s.ends_us <= until_us]:
@@ -196,12 +211,21 @@ class AlertEngine:
     def _observe(self, observation: Observation, arrival_us: int) -> list[AlertEvent]:
         station = observation.station
         state = self._state(station)
-        events = self._run_timers(station, state, observation.time_us)
+        # The station's time when this record reached the log: what was due by then fires first,
+        # as a tick at that moment would have fired it. The clock never goes back: a record older
+        # than it (a slower uplink, a backlog) cannot undo the time that has passed; a newer one
+        # carries it on to its own data time.
+        heard_us = max(observation.time_us, state.now_us(arrival_us) or observation.time_us)
+        events = self._run_timers(station, state, heard_us)
         if not observation.revised:
-            if state.clock_us is None or observation.time_us >= state.clock_us:
-                state.clock_us, state.arrival_us = observation.time_us, arrival_us
-            elif observation.kind == READING:
+            if (
+                state.clock_us is not None
+                and observation.time_us < state.clock_us
+                and observation.kind == READING
+            ):
                 state.late_count += 1  # an indicator is known after its time by nature
+            state.clock_us = heard_us
+            state.arrival_us = max(arrival_us, state.arrival_us or arrival_us)
         received = arrival_us, arrival_us - observation.time_us > self._allowance_us[station]
         now_us = state.now_us(arrival_us)
         for rule in self._rules_by_station[station]:
@@ -221,23 +245,40 @@ class AlertEngine:
         return events
 
     def _judge(
-        self, station: str, rule: Rule, alert: AlertState, observation: Observation, now_us: int | None
+        self,
+        station: str,
+        rule: Rule,
+        alert: AlertState,
+        observation: Observation,
+        now_us: int | None,
     ) -> list[Transition]:
+        """Judge one observation; `now_us` is the station's time when its record arrived."""
         condition = rule.conditions[station]
+        time_us = observation.time_us
+        closing: dict | None = None
         if isinstance(condition, SilentCondition):
             if observation.revised:
                 return []
-            alert.last_input_us = max(observation.time_us, alert.last_input_us or observation.time_us)
+            # Silence is judged on the station's own arrival clock: a reading heard ends it, at the
+            # station's time it was heard (never before the silence began), and the next silence
+            # counts from then, even when its data time is older (a slower uplink, a backlog).
+            time_us = max(time_us, now_us or time_us)
+            alert.last_input_us = max(time_us, alert.last_input_us or time_us)
             severity: int | None = 0 if alert.is_open else None
         else:
             if observation.kind == READING and not observation.revised:
                 point = _undo_point(rule, alert, observation.name)
-                alert.undo[observation.name] = [observation.time_us, point]
+                alert.undo[observation.name] = [time_us, point]
+                if rule.input_name == ANY_NAME and alert.is_open:
+                    closing = alert.fields()  # kept only if this reading resolves the alert
             severity = judge(condition, alert.memory, observation)
         if severity is None:
             return []
-        silence = self._covering_silence(station, rule.id, observation.time_us)
-        return alert.judged(station, rule, severity, observation.time_us, observation.value, silence, now_us)
+        silence = self._covering_silence(station, rule.id, time_us)
+        transitions = alert.judged(station, rule, severity, time_us, observation.value, silence, now_us)
+        if closing is not None and not alert.is_open:
+            alert.undo[observation.name].append(closing)
+        return transitions
 
     def _revise(
         self,
@@ -266,27 +307,39 @@ class AlertEngine:
         if entry[0] > observation.time_us or entry[1] == STALE:
             state.late_revisions += 1
             return []
-        before = entry[1]
+        shown, undo, seq = alert.visible(), dict(alert.undo), alert.seq
+        # The alert as it was before the reading: for a rule over every variable only that variable's
+        # memory (the other variables' readings judged since still count), unless the reading
+        # resolved the alert: then the whole alert, to reopen it as if the reading had never been good.
         if rule.input_name == ANY_NAME:
-            memory = before
-            if memory is None:
-                alert.memory.pop(observation.name, None)
-            else:
-                alert.memory[observation.name] = list(memory)
-            return self._judge(station, rule, alert, observation, now_us)
-        shown, was_open = alert.visible(), before is not None and before["phase"] != "inactive"
-        if was_open and not alert.is_open:
-            state.late_revisions += 1  # the reading resolved the alert: a resolution is not taken back
-            return []
-        undo, seq = dict(alert.undo), alert.seq
-        alert.restore(before)
+            resolved_from = entry[2] if len(entry) > 2 and not alert.is_open else None
+            if resolved_from is not None:
+                memory = alert.memory
+                alert.restore(resolved_from)
+                alert.memory = memory
+            _put_memory(alert.memory, observation.name, entry[1])
+            if resolved_from is None:
+                return self._judge(station, rule, alert, observation, now_us)
+        else:
+            before = entry[1]
+            was_open = before is not None and before["phase"] != INACTIVE
+            resolved_from = before if was_open and not alert.is_open else None
+            if resolved_from is not None and "seq" not in resolved_from:
+                state.late_revisions += 1  # an undo point written before reopening existed
+                return []
+            alert.restore(before)
+        if resolved_from is not None:
+            seq = resolved_from["seq"] + 1  # after the resolved event
         unchanged = alert.visible() == shown
         transitions = self._judge(station, rule, alert, observation, now_us)
         alert.undo = undo
         if unchanged:
             return transitions
         alert.seq = seq
-        return alert.revised(station, rule, shown, observation.time_us)
+        transitions = alert.revised(station, rule, shown, observation.time_us)
+        if not alert.is_open:
+            alert.seq = 0  # resolved again by its final flags: nothing to reopen
+        return transitions
 
     def _timers(self, station: str, state: StationState) -> list[tuple[int, str, str]]:
         timers = []
@@ -403,6 +456,14 @@ def _undo_point(rule: Rule, alert: AlertState, input_name: str) -> list[int] | d
         memory = alert.memory.get(input_name)
         return None if memory is None else list(memory)
     return alert.fields()
+
+
+def _put_memory(memory: dict[str, list[int]], input_name: str, point: list[int] | None) -> None:
+    """Put back one variable's memory of a rule over every variable (None: it had none)."""
+    if point is None:
+        memory.pop(input_name, None)
+    else:
+        memory[input_name] = list(point)
 
 
 def _without_value(observation: Observation) -> Observation:

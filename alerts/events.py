@@ -39,6 +39,8 @@ class AlertEvent(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # Event kinds that close an alert: resolved, or retracted (QC withdrew the reading that opened it).
+# Its opposite, ``reopened``: QC withdrew the reading that had resolved it, so it fires again (a
+# pending alert so reopened shows as ``pending`` again).
 CLOSING_KINDS = frozenset({"resolved", "retracted"})
 
 

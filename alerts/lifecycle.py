@@ -7,7 +7,8 @@ live in a changelog-backed table and a restarted worker continues exactly where 
 
 A reading is judged on its first QC flags; when QC later withdraws it (the spike test needs the next
 reading), ``undo`` holds what the alert was before that reading, so the engine can judge the reading
-again with its final flags and, if the outcome differs, say so in a ``retracted`` or ``corrected`` event.
+again with its final flags and, if the outcome differs, say so in a ``retracted``, ``corrected`` or
+``reopened`` event.
 """
 
 from __future__ import annotations
@@ -53,8 +54,10 @@ class AlertState:
     acked: bool = False
     silence_id: str | None = None
     silenced_until_us: int | None = None
-    # Per input name: [time_us of the last judged reading, the alert's fields before it (None: the
-    # alert was inactive with nothing remembered)]. Cleared by any other change of the alert.
+    # Per input name: [time_us of the last judged reading, what to put back if QC withdraws it (the
+    # alert's fields before it, None for a blank alert; a rule over every variable: that variable's
+    # memory), and for such a rule the alert's fields before it when that reading resolved it].
+    # A timer that changes the alert since makes the entry stale (engine.STALE).
     undo: dict[str, list] = field(default_factory=dict)
 
     # -- serialisation -------------------------------------------------------------------------
@@ -86,11 +89,12 @@ class AlertState:
 
     # -- undo (QC retractions) -----------------------------------------------------------------
     def fields(self) -> dict | None:
-        """What a reading can change, to put back if QC withdraws it (None: a blank inactive alert)."""
+        """What a reading can change, to put back if QC withdraws it (None: a blank inactive alert).
+        The sequence number is kept for a withdrawn resolution: the reopened alert counts on from it."""
         if self.phase == INACTIVE and not self.memory:
             return None
         data = self.to_dict()
-        del data["undo"], data["seq"]
+        del data["undo"]
         return data
 
     def restore(self, fields: dict | None) -> None:
@@ -233,11 +237,15 @@ class AlertState:
 
     def revised(self, station: str, rule: Rule, before: tuple, time_us: int) -> list[Transition]:
         """The event for a reading judged again with its final QC flags, given what the alert showed
-        (`before`) after its first flags: nothing if it shows the same, ``retracted`` (and closed) if
-        the withdrawn reading had opened it, else ``corrected`` to the level the data support."""
+        (`before`) after its first flags: nothing if it shows the same, ``reopened`` (or ``pending``
+        again) if the withdrawn reading had resolved it, ``retracted`` (and closed) if it had opened
+        it, else ``corrected`` to the level the data support."""
         if self.visible() == before:
             return []
         phase, severity, opened_us = before
+        if phase == INACTIVE:  # a pending alert is simply pending again (pending is never notified)
+            kind = "reopened" if self.phase == FIRING else "pending"
+            return [self._emit(station, rule, kind, self.severity, time_us, self.value)]
         if self.phase == INACTIVE or self.opened_us != opened_us:
             self.phase, self.opened_us = phase, opened_us
             done = self._emit(station, rule, "retracted", severity, time_us, self.value)

@@ -13,19 +13,24 @@ from alerts.lifecycle import AlertState
 
 @dataclass(slots=True)
 class StationState:
-    # Newest event time of an input of the station, and the wall time of the record that brought it
-    # (both µs). The station's "now" on a clock tick is clock_us + (tick wall time - arrival_us), so a
-    # station whose uplink is slow keeps its own time and is never judged by its partition mates'.
+    # The station's time when its latest record arrived (its newest data time, or later: the clock
+    # never goes back when a record comes slower than the one before) and that record's wall time
+    # (both µs). Its "now" at a wall time is clock_us + (wall time - arrival_us), so a station whose
+    # uplink is slow keeps its own time and is never judged by its partition mates'.
     clock_us: int | None = None
     arrival_us: int | None = None
-    # Readings judged although older than the clock (out of order): counted, judged all the same.
+    # Readings judged although older than the clock (out of order, or slower than the one before):
+    # counted, judged all the same.
     late_count: int = 0
     # QC revisions that could not be applied (their reading is no longer the last one judged).
     late_revisions: int = 0
     alerts: dict[str, AlertState] = field(default_factory=dict)
 
     def alert(self, rule_id: str) -> AlertState:
-        return self.alerts.setdefault(rule_id, AlertState())
+        alert = self.alerts.get(rule_id)
+        if alert is None:  # not setdefault: that builds a blank state for every reading judged
+            alert = self.alerts[rule_id] = AlertState()
+        return alert
 
     def now_us(self, wall_us: int) -> int | None:
         """The station's event time at wall time `wall_us` (None before its first reading)."""

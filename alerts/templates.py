@@ -19,6 +19,7 @@ EVENT_ZH: dict[str, str] = {
     "resolved": "解除",
     "retracted": "撤回",
     "corrected": "更正",
+    "reopened": "重新发布",
     "acknowledged": "已确认",
     "silenced": "已静默",
     "unsilenced": "静默结束",

@@ -33,6 +33,7 @@ CONDITION_KINDS = (
     "resolved",
     "retracted",
     "corrected",
+    "reopened",
 )
 
 
@@ -74,7 +75,8 @@ ON CONFLICT (alert_id) DO UPDATE SET
     state = coalesce($14::text, a.state),
     severity = coalesce($6::text, a.severity),
     updated_at = {ts("$7")},
-    resolved_at = CASE WHEN $5 IN ('resolved', 'retracted') THEN {ts("$7")} ELSE a.resolved_at END,
+    resolved_at = CASE WHEN $5 IN ('resolved', 'retracted') THEN {ts("$7")}
+                       WHEN $5 IN ('reopened', 'pending') THEN NULL ELSE a.resolved_at END,
     value = CASE WHEN {_CONDITION} THEN $8 ELSE a.value END,
     message_en = CASE WHEN {_CONDITION} THEN $9 ELSE a.message_en END,
     message_zh = CASE WHEN {_CONDITION} THEN $10 ELSE a.message_zh END,
@@ -96,8 +98,8 @@ def projected_state(kind: str) -> str | None:
         return kind
     if kind == "retracted":  # QC withdrew the reading that had opened it: closed, as resolved
         return "resolved"
-    if kind in ("firing", "escalated", "deescalated", "renotify"):
-        return "firing"
+    if kind in ("firing", "escalated", "deescalated", "renotify", "reopened"):  # reopened: QC withdrew
+        return "firing"  # the reading that had resolved it
     return None
 
 
@@ -275,7 +277,8 @@ async def alert_history(
     rows = await conn.fetch(
         f"""
         SELECT alert_id, seq, station_id AS station, rule, kind, severity, {us("time")} AS time_us, value,
-               message_en, message_zh, channels, actor, comment, {us("recorded_at")} AS recorded_us
+               message_en, message_zh, channels, actor, comment, {us("recorded_at")} AS recorded_us,
+               {us("received")} AS received_us, late
         FROM alert_events
         WHERE ($1::text IS NULL OR station_id = $1) AND ($2::text IS NULL OR rule = $2)
           AND ($3::text IS NULL OR severity = $3) AND ($4::text IS NULL OR kind = $4)

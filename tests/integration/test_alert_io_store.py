@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from test_alert_io_support import (
+    DO,
     STATION,
     T0_US,
     EngineActions,
@@ -15,7 +16,7 @@ from test_alert_io_support import (
     new_engine,
 )
 
-from alerts import Silence
+from alerts import Observation, Silence
 from services.db.alerts import (
     active_silences,
     alert_history,
@@ -68,6 +69,32 @@ async def test_an_old_event_arriving_late_never_regresses_the_projection(databas
         (alert,) = await open_alerts(conn)
         assert (alert["state"], alert["severity"], alert["last_seq"]) == ("firing", "orange", 2)
         assert await conn.fetchval("SELECT count(*) FROM alert_events") == 3  # history is complete
+    finally:
+        await conn.close()
+
+
+async def test_a_reopened_alert_is_open_again_in_the_projection(database):  # noqa: F811
+    # Hypoxic, no values for 40 min, a reading that resolves it, then QC fails that reading: reopened.
+    engine = new_engine()
+    events = engine.observe([do_reading(m, 1.8) for m in range(0, 70, 10)])
+    events += engine.observe([Observation(STATION, "reading", DO, at(m), None, 9) for m in (70, 80, 90, 100)])
+    events += engine.observe([do_reading(110, 6.0)])
+    events += engine.observe([Observation(STATION, "reading", DO, at(110), 6.0, 4, (("spike", 4),), True)])
+    events = [e for e in events if e.rule == "hypoxia"]
+    assert [e.kind for e in events] == ["pending", "firing", "resolved", "reopened"]
+    conn = await database.connect()
+    try:
+        await store_alert_events(conn, events[:3])
+        assert await open_alerts(conn) == []
+        await store_alert_events(conn, events[3:])
+        (alert,) = await open_alerts(conn)
+        assert (alert["alert_id"], alert["state"], alert["severity"], alert["resolved_us"]) == (
+            events[0].alert_id,
+            "firing",
+            "orange",
+            None,
+        )
+        assert alert["message_en"].startswith("reopened: Low dissolved oxygen orange")
     finally:
         await conn.close()
 

@@ -632,6 +632,29 @@ async def test_history_pages_with_both_times_and_the_operator_by_name(console):
     assert status == 400 and "offset" in body["error"]
 
 
+async def test_history_says_when_an_input_arrived_and_that_it_was_late(console):
+    conn = await asyncpg.connect(console.db_url)
+    try:
+        await conn.executemany(
+            "INSERT INTO alert_events (alert_id, seq, station_id, rule, kind, severity, time, value,"
+            " message_en, message_zh, received, late) VALUES ('late', $1, $2, 'hypoxia', $3, 'orange',"
+            " timestamptz 'epoch' + $4::bigint * interval '1 microsecond', 1.8, $3, '低氧',"
+            " timestamptz 'epoch' + $5::bigint * interval '1 microsecond', $6)",
+            [
+                (0, STATION, "pending", at(0), at(60), True),  # an uplink an hour late
+                (1, STATION, "firing", at(30), at(31), False),
+            ],
+        )
+    finally:
+        await conn.close()
+    status, page = await console.get("/api/alerts/history?rule=hypoxia&order=time")
+    assert status == 200
+    assert [(e["kind"], e["received_us"], e["late"]) for e in page["events"] if e["alert_id"] == "late"] == [
+        ("firing", at(31), False),
+        ("pending", at(60), True),
+    ]
+
+
 async def test_stations_carry_latest_values_and_rules_their_units(console):
     conn = await asyncpg.connect(console.db_url)
     try:

@@ -86,7 +86,8 @@ async def _replayed_network(conn, newest_us: int) -> None:
 
 
 async def _history(conn, newest_us: int) -> None:
-    """A battery alert's renotifications (long messages) and an acknowledgement by wang."""
+    """A battery alert's renotifications (long messages; the newest judged from an input that came two
+    hours late) and an acknowledgement by wang."""
     await conn.executemany(
         "INSERT INTO alert_events (alert_id, seq, station_id, rule, kind, severity, time, value,"
         " message_en, message_zh, recorded_at) VALUES ('yalu/battery_low/1', $1, 'yalu-estuary',"
@@ -104,6 +105,10 @@ async def _history(conn, newest_us: int) -> None:
         " 'battery_low', 'acknowledged', 'yellow', now(), 'acknowledged by wang', '已确认', 'wang',"
         " 'crew booked', now() + interval '1 second')",
         HISTORY_EVENTS - 1,
+    )
+    await conn.execute(
+        "UPDATE alert_events SET late = true, received = time + interval '2 hours'"
+        " WHERE alert_id = 'yalu/battery_low/1' AND seq = 0"
     )
 
 
@@ -169,6 +174,15 @@ async def test_map_list_and_history_during_a_replay(database, tmp_path):  # noqa
         shown = "return Array.from(document.querySelectorAll('.event-detail'), e => e.innerText).join('|');"
         detail = await run(wait_for, driver, lambda d: d.execute_script(shown).strip("|"))
         assert "battery low battery low" in detail and "鸭绿江口" in detail
+        assert "input received" in detail and "2 h after its data time" in detail
+        kinds = await run(
+            driver.execute_script,
+            "return Array.from(document.querySelectorAll(arguments[0]),"
+            " r => [r.cells[2].textContent, (r.querySelector('.late') || {}).title || '']);",
+            events,
+        )
+        assert kinds[0] == ["acknowledged", ""] and kinds[1][0] == "renotifylate"  # the late badge
+        assert kinds[1][1].startswith("input received") and kinds[2] == ["renotify", ""]
         recorded, data_time, row_text = await run(
             driver.execute_script,
             "const r = document.querySelector(arguments[0]);"

@@ -422,6 +422,20 @@ function renderStations() {
 }
 
 // -- history -------------------------------------------------------------------------------------
+function arrival(e) {
+  // When the input that caused the event reached tidewatch, and how long after its data time.
+  if (e.received_us === null || e.received_us === undefined) return null;
+  const after = duration(Math.max(0, (e.received_us - e.time_us) / 1e6));
+  return `input received ${utc(e.received_us)}, ${after} after its data time`;
+}
+
+function lateBadge(e) {
+  // A slow uplink, a backlog after an outage, a high water graded hours after its peak: judged all
+  // the same, and said so.
+  if (!e.late) return null;
+  return el("span", { class: "late", title: arrival(e) || "its input arrived late" }, "late");
+}
+
 function historyRow(e) {
   const key = `${e.alert_id}#${e.seq}`;
   const more = el("button", { class: "more", type: "button", title: "show the whole event" }, "details");
@@ -429,7 +443,7 @@ function historyRow(e) {
     el("td", { title: "when tidewatch stored the event (wall clock)" }, utc(e.recorded_us)),
     el("td", { title: "the data time the event refers to; an operator action carries its wall time" },
       utc(e.time_us)),
-    el("td", {}, e.kind), el("td", {}, badge(e.severity)),
+    el("td", { class: "kind" }, e.kind, lateBadge(e)), el("td", {}, badge(e.severity)),
     stationCell(e.station), el("td", { title: e.rule }, e.rule),
     el("td", { class: "value" }, alertValue(e.rule, e.value)),
     el("td", { class: "message truncated", title: e.message_en }, e.message_en),
@@ -439,7 +453,8 @@ function historyRow(e) {
     el("p", {}, e.message_en), el("p", { class: "zh" }, e.message_zh),
     el("p", { class: "note" }, `alert ${e.alert_id} · event ${e.seq} · ${ruleTitle(e.rule)}` +
       (e.actor ? ` · by ${e.actor_name || e.actor} (${e.actor})` : "") + (e.comment ? ` · “${e.comment}”` : "") +
-      ` · notified: ${e.channels.length ? e.channels.join(", ") : "none"}`)));
+      ` · notified: ${e.channels.length ? e.channels.join(", ") : "none"}`),
+    arrival(e) ? el("p", { class: "arrival" }, lateBadge(e), " ", arrival(e)) : null));
   detail.hidden = !state.expanded.has(key);
   more.addEventListener("click", () => {
     detail.hidden = !detail.hidden;

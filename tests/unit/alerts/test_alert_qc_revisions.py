@@ -160,3 +160,104 @@ def test_indicators_at_the_same_time_are_each_judged(engine):
         [indicator("dalian", "water_level_warning", 5, 1), indicator("dalian", "water_level_warning", 5, 3)]
     )
     assert kinds(events) == [("firing", "blue", 5), ("escalated", "orange", 5)]
+
+
+def test_a_withdrawn_resolution_reopens_the_alert(engine):
+    buoy, do = "liaodong-bay-buoy", "dissolved_oxygen_mg_l"
+    # Hypoxic from 0 (orange, `for` 30 min), then the sensor gives no values for 40 min, and the first
+    # reading after that looks good: it resolves the alert (keep-firing 30 min is over).
+    events = feed(engine, [reading(buoy, do, m, 1.8) for m in range(0, 70, 10)])
+    events += feed(engine, [reading(buoy, do, m, None, flag=9) for m in (70, 80, 90, 100)])
+    events += feed(engine, [reading(buoy, do, 110, 6.0)])
+    hypoxia = [e for e in events if e.rule == "hypoxia"]
+    assert kinds(hypoxia) == [("pending", "orange", 0), ("firing", "orange", 30), ("resolved", "orange", 110)]
+    # The spike test fails it with the next reading: the alert is open again, as if it had never been
+    # good, under its own id and sequence, and whoever was told of the resolution is told.
+    reopened = engine.observe([reading(buoy, do, 110, 6.0, 4, ("spike",), revised=True)])
+    assert kinds(reopened) == [("reopened", "orange", 110)]
+    assert (reopened[0].alert_id, reopened[0].seq) == (hypoxia[0].alert_id, 3)
+    assert reopened[0].channels == hypoxia[-1].channels
+    assert [(a["alert_id"], a["phase"]) for a in engine.open_alerts()] == [(hypoxia[0].alert_id, "firing")]
+    # The data go on as before the withdrawn reading: still hypoxic, nothing new; then it clears.
+    assert feed(engine, [reading(buoy, do, 120, 1.9)]) == []
+    later = feed(engine, [reading(buoy, do, m, 6.0) for m in range(130, 170, 10)])
+    assert [(e.kind, e.seq) for e in later if e.rule == "hypoxia"] == [("resolved", 4)]
+
+
+def test_a_pending_alert_whose_resolution_is_withdrawn_is_pending_again(engine):
+    buoy, do = "liaodong-bay-buoy", "dissolved_oxygen_mg_l"
+    events = feed(engine, [reading(buoy, do, 0, 1.8)])
+    events += feed(engine, [reading(buoy, do, m, None, flag=9) for m in (10, 20, 30)])
+    events += feed(engine, [reading(buoy, do, 40, 6.0)])
+    events += engine.observe([reading(buoy, do, 40, 6.0, 4, ("spike",), revised=True)])
+    events += feed(engine, [reading(buoy, do, 50, 1.8)])
+    # Pending again under its own id (not notified: it never fired), and firing once `for` (30 min
+    # from 0) has passed, as if the withdrawn reading had never been.
+    hypoxia = [(e.kind, e.seq, e.alert_id) for e in events if e.rule == "hypoxia"]
+    opened = f"{buoy}/hypoxia/{at(0)}"
+    assert hypoxia == [
+        ("pending", 0, opened),
+        ("resolved", 1, opened),
+        ("pending", 2, opened),
+        ("firing", 3, opened),
+    ]
+
+
+def test_a_revision_that_still_resolves_changes_nothing(engine):
+    buoy, do = "liaodong-bay-buoy", "dissolved_oxygen_mg_l"
+    feed(engine, [reading(buoy, do, m, 1.8) for m in range(0, 70, 10)])
+    feed(engine, [reading(buoy, do, m, None, flag=9) for m in (70, 80, 90, 100)])
+    resolved = [e for e in feed(engine, [reading(buoy, do, 110, 6.0)]) if e.rule == "hypoxia"]
+    assert kinds(resolved) == [("resolved", "orange", 110)]
+    # Suspect by the spike test: hypoxia skips only failed readings, so it still resolves the alert.
+    assert engine.observe([reading(buoy, do, 110, 6.0, 3, ("spike",), revised=True)]) == []
+    assert engine.open_alerts() == []
+    fresh = feed(engine, [reading(buoy, do, 120, 1.8)])
+    assert [(e.kind, e.seq) for e in fresh if e.rule == "hypoxia"] == [("pending", 0)]
+
+
+def oxygen_rows(rng: np.random.Generator) -> list[tuple[str, str, int, float]]:
+    """A buoy's hypoxic spells (10 min readings): in each, the sensor drops out for 40 min and comes
+    back with a spike up that QC fails only with the next reading, then the oxygen stays low; the
+    last spell lasts to the end."""
+    rows = []
+    for spell in range(3):
+        start = spell * 600
+        values = {m: 1.8 + rng.normal(0, 0.03) for m in range(start, start + 120, 10)}
+        values[start + 160] = 6.0  # after 40 min without a reading
+        values |= {m: 1.8 + rng.normal(0, 0.03) for m in range(start + 170, start + 300, 10)}
+        if spell < 2:
+            values |= {m: 6.0 + rng.normal(0, 0.03) for m in range(start + 300, start + 600, 10)}
+        rows += [("liaodong-bay-buoy", "dissolved_oxygen_mg_l", at(m), float(v)) for m, v in values.items()]
+    return rows
+
+
+def settled(engine: AlertEngine) -> dict:
+    """What the alerts hold at the end, without their event counts and QC undo points."""
+    out = {}
+    for station, state in sorted(engine.stations.items()):
+        for rule_id, alert in sorted(state.alerts.items()):
+            fields = alert.fields()
+            if fields is not None:
+                out[station, rule_id] = {k: v for k, v in fields.items() if k != "seq"}
+    return out
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 7, 100_000])
+def test_stream_equals_batch_final_alerts(registry, rules, channels, rows, batch_size):
+    """Judged on first flags and revised as QC's flags settle, the alerts end as judging each reading
+    once with its final flags leaves them (retractions, corrections and reopenings included)."""
+    everything = sorted([*rows, *oxygen_rows(np.random.default_rng(5))], key=lambda r: (r[2], r[0], r[1]))
+    events, stream = stream_events(registry, rules, channels, everything, batch_size)
+    assert {"retracted", "reopened"} <= {e.kind for e in events}
+    batch = AlertEngine(registry, rules, channels)
+    final = qc(QcEngine(load_qc_config(registry)), everything)
+    assert not any(r.revised for r in final)
+    told = batch.observe([reading_observation(r) for r in final])
+    assert settled(stream) == settled(batch)
+    assert stream.open_alerts() == batch.open_alerts()
+    # Along the way: every alert the final flags raise, the stream raised under the same id; the
+    # others it raised were taken back.
+    raised = {e.alert_id for e in events if e.kind == "firing"}
+    retracted = {e.alert_id for e in events if e.kind == "retracted"}
+    assert raised - retracted == {e.alert_id for e in told if e.kind == "firing"}

@@ -56,6 +56,9 @@ class LoadPlan:
     duration_s: float
     start_us: int  # scheduled time of message 0, µs since the epoch (wall clock, UTC)
     station_prefix: str = "bench"
+    # Seconds of data per second of wall clock. Above 1, sample times run faster than the publisher and
+    # end at the run's end (they start in the past), so per-station windows reach their steady size.
+    time_scale: float = 1.0
 
     @property
     def messages(self) -> int:
@@ -64,13 +67,18 @@ class LoadPlan:
     def station(self, index: int) -> str:
         return f"{self.station_prefix}-{index:04d}"
 
+    @property
+    def data_start_us(self) -> int:
+        """Sample time of message 0 (its publish time when ``time_scale`` is 1)."""
+        return self.start_us - int(self.duration_s * (self.time_scale - 1) * 1e6)
+
     def time_us(self, k: int) -> int:
-        """Scheduled publish time (= sample time) of message ``k``, µs since the epoch."""
-        return self.start_us + int(k * 1e6 / self.rate_msg_s)
+        """Sample time of message ``k`` (= its scheduled publish time at scale 1), µs since the epoch."""
+        return self.data_start_us + int(k * 1e6 * self.time_scale / self.rate_msg_s)
 
     def times_us(self, k: np.ndarray) -> np.ndarray:
         """``time_us`` of many messages at once (the same float operations, so the same µs)."""
-        return self.start_us + (k * 1e6 / self.rate_msg_s).astype(np.int64)
+        return self.data_start_us + (k * 1e6 * self.time_scale / self.rate_msg_s).astype(np.int64)
 
 
 @dataclass

@@ -47,7 +47,7 @@ BUOY_VALUES = {
 READINGS_PER_MESSAGE = len(BUOY_VALUES)
 
 
-def bench_registry(path: Path, network: str, n_stations: int) -> Path:
+def bench_registry(path: Path, network: str, n_stations: int, sampling_interval_s: float = 60) -> Path:
     """N buoys, each reporting the eight variables above in one message."""
     stations = [
         {
@@ -57,7 +57,7 @@ def bench_registry(path: Path, network: str, n_stations: int) -> Path:
             "latitude": 39.0 + (i % 100) * 0.01,
             "longitude": 121.0 + (i // 100) * 0.01,
             "datum": {"name": "sea surface", "msl_above_datum_m": 0.0},
-            "sampling_interval_s": 60,
+            "sampling_interval_s": sampling_interval_s,
             "variables": sorted(BUOY_VALUES),
             # the wave warning rule needs every buoy's levels (GB/T wave bands, as in the sample network)
             "thresholds": {"wave_height_m": {"blue": 2.5, "yellow": 3.5, "orange": 4.5, "red": 6.0}},

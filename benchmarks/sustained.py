@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import calendar
 import json
 import os
 import shutil
@@ -85,9 +86,21 @@ class CaseResult:
         return {role: cpu / n * 1e6 for role, cpu in self.cpu_s.items()}
 
 
-def _plan(settings: Settings, network: str, stations: int, rate_msg_s: float, duration_s: float) -> LoadPlan:
+def _plan(
+    settings: Settings, network: str, stations: int, rate_msg_s: float, duration_s: float, time_scale: float
+) -> LoadPlan:
     start_us = time.time_ns() // 1000 + 2_000_000  # the publisher process starts in well under 2 s
-    return LoadPlan(settings.mqtt_publish_url, network, stations, rate_msg_s, duration_s, start_us)
+    return LoadPlan(
+        settings.mqtt_publish_url, network, stations, rate_msg_s, duration_s, start_us, time_scale=time_scale
+    )
+
+
+def _published_at(plan: LoadPlan, column: str = "time") -> str:
+    """SQL for the scheduled publish time of a stored reading, from its sample time under the plan."""
+    return (
+        f"to_timestamp(({plan.start_us} + (extract(epoch FROM {column}) * 1e6 - {plan.data_start_us})"
+        f" / {plan.time_scale}) / 1e6)"
+    )
 
 
 async def _stored(conn: asyncpg.Connection, table: str) -> int:
@@ -131,10 +144,11 @@ async def changelog_state(bootstrap: str, app_id: str, budget_s: float = 120.0) 
 
 
 async def _latency_and_rate(
-    conn: asyncpg.Connection, table: str, t0_us: int, warm_us: int, end_us: int
+    conn: asyncpg.Connection, table: str, plan: LoadPlan, warm_us: int, end_us: int
 ) -> tuple[int, float | None, float | None, int, list[int]]:
-    """Rows stored in the steady window, p50/p99 of stored_at − time there, rows per minute."""
-    window = "time >= to_timestamp($1 / 1e6) AND time < to_timestamp($2 / 1e6)"
+    """Rows stored in the steady window, p50/p99 of stored_at − publish time there, rows per minute."""
+    t0_us, published = plan.start_us, _published_at(plan)
+    window = f"{published} >= to_timestamp($1 / 1e6) AND {published} < to_timestamp($2 / 1e6)"
     steady = await conn.fetchval(
         f"SELECT count(*) FROM {table}"
         " WHERE stored_at >= to_timestamp($1 / 1e6) AND stored_at < to_timestamp($2 / 1e6)",
@@ -143,8 +157,8 @@ async def _latency_and_rate(
     )
     row = await conn.fetchrow(
         "SELECT count(*) AS n,"
-        " percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM stored_at - time)) AS p50,"
-        " percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM stored_at - time)) AS p99"
+        f" percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM stored_at - {published})) AS p50,"
+        f" percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM stored_at - {published})) AS p99"
         f" FROM {table} WHERE {window}",
         warm_us,
         end_us,
@@ -273,7 +287,7 @@ class Bench:
         roles["mosquitto"] = lambda: [mosquitto.process.pid]
         roles["postgres"] = lambda: database_backends(monitor, self.database, exclude)
         warmup_s = min(self.args.warmup, duration_s / 2)
-        plan = _plan(self.settings, network, stations, rate_msg_s, duration_s)
+        plan = _plan(self.settings, network, stations, rate_msg_s, duration_s, self.args.time_scale)
         sampler = ProcessSampler({"publisher": lambda: [], **roles}, interval_s=self.args.sample_s)
         sampler.start()
         load = LoadProcess(plan, self.work)
@@ -319,12 +333,13 @@ class Bench:
                 result.latency_rows,
                 result.per_minute,
             ) = await _latency_and_rate(
-                progress, table, plan.start_us, plan.start_us + int(warmup_s * 1e6), load_end_us
+                progress, table, plan, plan.start_us + int(warmup_s * 1e6), load_end_us
             )
             result.stored_steady_readings_s = steady / (duration_s - warmup_s)
+            latency = f"extract(epoch FROM stored_at - {_published_at(plan)})"
             result.p50_all_s, result.p99_all_s = await progress.fetchrow(
-                "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM stored_at - time)),"
-                " percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM stored_at - time))"
+                f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {latency}),"
+                f" percentile_cont(0.99) WITHIN GROUP (ORDER BY {latency})"
                 f" FROM {table}"
             )
             result.cpu_s = sampler.cpu_between(0, sampler.samples[-1].at_s)
@@ -370,7 +385,17 @@ class Bench:
         tansu, kafka_url = await start_tansu(case_dir)
         settings = self.settings.with_(
             kafka_url=kafka_url,
-            registry_path=str(bench_registry(case_dir / "registry.yaml", network, stations)),
+            # One message per station every stations / rate s of wall time carries time_scale times as
+            # much data time: declare that as the stations' sampling interval, so QC and indicators see
+            # the cadence they are configured for.
+            registry_path=str(
+                bench_registry(
+                    case_dir / "registry.yaml",
+                    network,
+                    stations,
+                    sampling_interval_s=max(60.0, self.args.time_scale * stations / rate_msg_s),
+                )
+            ),
             qc_config_path=str(bench_qc_config(case_dir)),
             worker_id=f"bench-{network}",
         )
@@ -420,8 +445,8 @@ async def _restart(pipeline: Pipeline, settings: Settings) -> str:
     for line in text.splitlines():
         for mark in ("Restoring state from changelog", "Done reading from changelog"):
             if mark in line and mark not in stamps:
-                stamps[mark] = time.mktime(time.strptime(line[1:20], "%Y-%m-%d %H:%M:%S")) + float(
-                    line[20:24]
+                stamps[mark] = (
+                    calendar.timegm(time.strptime(line[1:20], "%Y-%m-%d %H:%M:%S")) + int(line[21:24]) / 1e3
                 )
     reading = ""
     if "Restoring state from changelog" in stamps and "Done reading from changelog" in stamps:
@@ -556,6 +581,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sample-s", type=float, default=2.0, help="/proc sampling interval")
     parser.add_argument("--cases", default="naive,pipeline,burst")
     parser.add_argument("--profile", action="store_true", help="py-spy the worker mid-run (needs py-spy)")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="seconds of data per second of load (e.g. 600: each station's 1 msg/s is a 10-min buoy), so "
+        "the stations' windows and states reach their steady size within the run",
+    )
     parser.add_argument(
         "--restart",
         action="store_true",

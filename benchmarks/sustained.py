@@ -424,14 +424,14 @@ class Bench:
                 result.changelog_estimated,
             ) = await changelog_state(settings.kafka_bootstrap, settings.worker_id)
             if self.args.restart:
-                result.restart = await _restart(pipeline, settings)
+                result.restart = await _restart(pipeline)
             return result
         finally:
             pipeline.stop()
             tansu.stop()
 
 
-async def _restart(pipeline: Pipeline, settings: Settings) -> str:
+async def _restart(pipeline: Pipeline) -> str:
     """Kill the worker (-9), start it again on the same data folder, and time it: until ready, and the
     part of that spent reading the state tables back (faust's recovery, from its log)."""
     log_path = pipeline.logs / "worker.log"
@@ -452,7 +452,7 @@ async def _restart(pipeline: Pipeline, settings: Settings) -> str:
     if "Restoring state from changelog" in stamps and "Done reading from changelog" in stamps:
         reading_s = stamps["Done reading from changelog"] - stamps["Restoring state from changelog"]
         reading = f", of which reading the state tables {reading_s:.1f} s"
-    return f"store {settings.state_store}: ready {ready_s:.1f} s after the kill{reading}"
+    return f"ready {ready_s:.1f} s after the kill{reading}"
 
 
 def _seconds(value: float | None) -> str:

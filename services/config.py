@@ -126,7 +126,6 @@ class Settings:
     metrics_port: int = _var("TIDEWATCH_METRICS_PORT", 0, int)
     metrics_host: str = _var("TIDEWATCH_METRICS_HOST", "127.0.0.1")
     data_dir: str = _var("TIDEWATCH_DATA_DIR", ".tidewatch")
-    state_store: str = _var("TIDEWATCH_STATE_STORE", "memory://")
     # Not variables of their own: the channel variables present (credentials, so not in repr), and
     # the fields whose variable was set (the demo starts a private broker unless one was given).
     channel_variables: Mapping[str, str] = field(default_factory=dict, repr=False)

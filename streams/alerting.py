@@ -20,8 +20,11 @@ the engine state of changed stations goes to the changelog table, then events go
 topic, then to MQTT and the notifier. Notifications are delivered from the stored events: the queue
 to the notifier only wakes it; it also sweeps ``alert_events`` for routed events no one has claimed
 (a transactional outbox), so a full queue or a crash between storing and sending loses no notice.
-Faust commits offsets after the loop body: a crash replays the batch, and the (alert_id, seq) keys
-make the replayed events overwrite nothing.
+Faust commits offsets every few seconds while the state is saved after every batch: after a crash or
+a rebalance the records since the last commit come again. The saved state records, per partition, the
+offset of the last record it includes, and those records are skipped; a batch replayed because it
+never reached the state is judged again, and the (alert_id, seq) keys make its events overwrite
+nothing.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ from services.notify import Notifier, publish_alert_events
 from streams import metrics
 from streams.app import alert_events_topic, alert_inputs_topic, app, settings
 from streams.db import pool, write_until_stored
-from streams.state import Assignment, PieceTable
+from streams.state import Assignment, PieceTable, partition_owner
 from streams.topics import IndicatorBatch, ObservationBatch, Tick, encode
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,7 @@ _rules = load_rules(_registry)  # validated at start-up: a bad rule file stops t
 _channels = load_channels(settings.channels_path)
 alert_table = PieceTable("alert-state")
 ENGINE_PIECE = "engine"  # one piece per station: its alerts, clock and pending inputs
+APPLIED_PIECE = "applied"  # per partition: the offset of the last alert-inputs record applied
 
 
 # -- records → engine inputs (no I/O) --------------------------------------------------------------
@@ -176,6 +180,12 @@ class _Alerts:
     def __init__(self) -> None:
         self.assignment = Assignment(ALERT_INPUTS_TOPIC)
         self.engine: AlertEngine | None = None
+        # Per partition, the offset of the last record the saved engine state includes. Faust commits
+        # offsets every few seconds, the state after every batch: after a restart or a rebalance the
+        # records in between come again, and judging them twice would add events (late inputs are
+        # judged, never dropped), so they are skipped.
+        self.applied: dict[int, int] = {}
+        self._moved: set[int] = set()  # partitions whose applied offset moved since the last save
 
     async def get(self) -> AlertEngine:
         if self.assignment.changed() or self.engine is None:
@@ -204,9 +214,21 @@ class _Alerts:
         engine.take_dirty()
         return engine
 
+    def fresh(self, partition: int, offset: int) -> bool:
+        """Whether a record is new to the engine state (and mark it applied)."""
+        if offset <= self.applied.get(partition, -1):
+            metrics.ALERT_INPUTS_REPLAYED.inc()
+            return False
+        self.applied[partition] = offset
+        self._moved.add(partition)
+        return True
+
     def save(self, engine: AlertEngine) -> None:
         for station in engine.take_dirty():
             alert_table.write(station, {ENGINE_PIECE: engine.station_state(station)})
+        for partition in sorted(self._moved):
+            alert_table.write(partition_owner(partition), {APPLIED_PIECE: self.applied[partition]})
+        self._moved = set()
 
 
 _alerts = _Alerts()
@@ -330,7 +352,8 @@ async def evaluate_alerts(stream):  # type: ignore[no-untyped-def]
         engine = await _alerts.get()
         applied = Applied()
         for record in records:
-            apply_record(engine, record.value, record.message.partition, applied)
+            if _alerts.fresh(record.message.partition, record.message.offset):
+                apply_record(engine, record.value, record.message.partition, applied)
         await write_until_stored(store_applied, [applied])
         # The engine state reaches the changelog only after the events it produced are stored.
         _alerts.save(engine)

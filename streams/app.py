@@ -37,7 +37,9 @@ def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.worker_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
-        store=settings.state_store,
+        # State tables live in memory and are rebuilt from their changelog topics at start (see
+        # "Stream state" in the README for why not faust's RocksDB store).
+        store="memory://",
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         value_serializer="raw",

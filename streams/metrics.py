@@ -22,6 +22,10 @@ STATE_SPLIT = Counter(
     "State pieces larger than one changelog record, written in parts (see streams/state.py)",
     ["table"],
 )
+ALERT_INPUTS_REPLAYED = Counter(
+    "tidewatch_alert_inputs_replayed_total",
+    "Alert-inputs records seen again after a restart or rebalance and skipped (already in the engine state)",
+)
 STATE_BYTES = Counter(
     "tidewatch_state_bytes_written_total", "Encoded state written to the changelog tables", ["table"]
 )

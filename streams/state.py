@@ -36,13 +36,26 @@ MAX_PIECE_BYTES = 256 * 1024
 _PARTS = b"\x00parts:"  # a split piece's head record (JSON never starts with a NUL byte)
 
 
+def partition_owner(partition: int) -> str:
+    """The owner name of pieces that belong to a partition rather than to a station (e.g. how far an
+    agent has applied that partition's log)."""
+    return f"@{partition}"
+
+
+def _partition_of(owner: str) -> int:
+    if owner.startswith("@"):
+        return int(owner[1:])
+    return partition_for(owner, settings.topic_partitions)
+
+
 class _StationKeyed(faust.Table):
-    """A changelog table whose keys start with a station id: its changelog partition is the station's
-    (``partition_for``), the one its readings arrive on, so a write from a batch of many records
-    (where faust has no current event to take the partition from) recovers on the right worker."""
+    """A changelog table whose keys start with a station id (or a partition owner): its changelog
+    partition is the station's (``partition_for``), the one its readings arrive on, so a write from a
+    batch of many records (where faust has no current event to take the partition from) recovers on
+    the right worker."""
 
     def partition_for_key(self, key: object) -> int:
-        return partition_for(str(key).split("/", 1)[0], settings.topic_partitions)
+        return _partition_of(str(key).split("/", 1)[0])
 
 
 class PieceTable:
@@ -58,10 +71,11 @@ class PieceTable:
             default=None,
             beacon=app.tables.beacon,
             partitions=settings.topic_partitions,
-            # bytes, not autodetect: recovered values would come back as str.
-            schema=faust.Schema(
-                key_type=str, value_type=bytes, key_serializer="json", value_serializer="raw"
-            ),
+            # The types choose every codec of the table, its store and its changelog: JSON keys, raw
+            # bytes values (encoded once here). A schema alone left the table's own codec at JSON, and
+            # values recovered on another worker came back decoded.
+            key_type=str,
+            value_type=bytes,
         )
         self.table = app.tables.add(table)
         self._parts: dict[str, int] = {}  # split pieces: key → number of parts written
@@ -100,12 +114,12 @@ class PieceTable:
             self.table.pop(f"{key}#{i}", None)
 
     def load(self, partitions: frozenset[int]) -> dict[str, dict[str, Any]]:
-        """Every stored piece of the stations on these partitions: {station: {piece: value}}."""
+        """Every stored piece of the stations (and partition owners) on these partitions:
+        {owner: {piece: value}}."""
         raw: dict[str, bytes] = {}
-        n = settings.topic_partitions
         for key, value in self.table.items():
             key = str(key)
-            if value is not None and partition_for(key.split("/", 1)[0], n) in partitions:
+            if value is not None and _partition_of(key.split("/", 1)[0]) in partitions:
                 raw[key] = value
         self._parts.clear()
         out: dict[str, dict[str, Any]] = defaultdict(dict)

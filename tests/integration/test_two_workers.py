@@ -1,0 +1,139 @@
+"""Two workers sharing the four partitions store exactly what one worker stores (issue 12).
+
+The same twelve simulated hours of the sample network (the storm: surges and high waves, with the
+simulator's duplicates and sensor faults) go through two pipelines, each on a database and a network
+of its own: one with a single worker, one with two workers in one consumer group (two partitions
+each, after a rebalance that moves state). Observations with their QC flags, indicator values and
+alert events (ids, sequence, kind, severity, data time) must be identical. The events' arrival
+stamps (received, late) are wall-clock facts of each run and are left out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from schemas.registry import load_registry
+from services.config import Settings
+from services.db.connect import drop_database, ensure_database
+from services.db.prepare import prepare_database
+from services.simulate.model import Simulation
+from services.simulate.scenario import default_scenario
+from services.stack.launcher import Stack
+from services.stack.pipeline import CLI, Pipeline, wait_for_log
+from services.stack.process import start_child
+from streams.indicators.catalogue import INDICATORS
+from tests.support.pipeline import Publisher, isolated_registry
+
+START_US = 1_790_000_000 * 1_000_000  # scenario hour 0
+WINDOW_US = (28 * 3_600_000_000, 40 * 3_600_000_000)  # the storm: surges, high waves
+
+OBSERVATIONS = "SELECT station_id, variable, time, value, qc_flag FROM observations ORDER BY 1, 2, 3"
+INDICATOR_ROWS = "SELECT station_id, indicator, time, value FROM indicators ORDER BY 1, 2, 3"
+EVENTS = (
+    "SELECT alert_id, seq, kind, severity, rule, station_id, time FROM alert_events ORDER BY alert_id, seq"
+)
+
+
+async def _settled(conn: asyncpg.Connection, quiet_s: float = 30.0, timeout_s: float = 300.0) -> None:
+    """Wait until nothing new was stored for ``quiet_s`` (readings, indicators and events): events are
+    sparse, so the alert agent can be busy for many seconds without storing one."""
+    sql = "SELECT (SELECT count(*) FROM observations), (SELECT count(*) FROM indicators), " + (
+        "(SELECT count(*) FROM alert_events)"
+    )
+    loop = asyncio.get_running_loop()
+    deadline, last, since = loop.time() + timeout_s, None, loop.time()
+    while loop.time() < deadline:
+        now = tuple(await conn.fetchrow(sql))
+        if now != last:
+            last, since = now, loop.time()
+        elif now[0] > 0 and loop.time() - since >= quiet_s:
+            return
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"still storing after {timeout_s} s: {last}")
+
+
+async def _run(stack: Stack, tmp: Path, workers: int) -> dict[str, list[tuple]]:
+    network = f"t{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    base = stack.settings
+    settings: Settings = base.with_(
+        database_url=base.database_url.rsplit("/", 1)[0] + f"/tw2_{network}",
+        registry_path=str(isolated_registry(tmp, network)),
+        worker_id=f"w-{network}",
+    )
+    await ensure_database(settings.database_url)
+    await prepare_database(settings, INDICATORS)
+    pipeline = Pipeline(
+        settings, network, tmp / f"logs-{workers}", extra_env={"TIDEWATCH_DATA_DIR": str(tmp / "a")}
+    )
+    others = []
+    try:
+        await pipeline.start_worker()
+        for k in range(1, workers):
+            log_path = tmp / f"logs-{workers}" / f"worker-{k}.log"
+            env = {**pipeline.env, "TIDEWATCH_DATA_DIR": str(tmp / f"w{k}")}
+            child = start_child(f"worker-{k}", [*CLI, "worker"], log_path, env)
+            others.append(child)
+            await wait_for_log(child, "Worker]: Ready", timeout_s=120)
+        if others:  # the first worker gave up half its partitions and is ready again
+            await asyncio.sleep(15)
+        await pipeline.start_ingest()
+        simulation = Simulation(
+            load_registry(settings.registry_path), default_scenario(), seed=3, start_us=START_US
+        )
+        messages = list(simulation.messages_between(START_US + WINDOW_US[0], START_US + WINDOW_US[1]))
+        publisher = Publisher(settings, network)
+        try:
+            await asyncio.to_thread(publisher.publish_many, [(m.station, m.payload) for m in messages], 1500)
+        finally:
+            publisher.close()
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            await _settled(conn)
+            return {
+                "observations": [tuple(r) for r in await conn.fetch(OBSERVATIONS)],
+                "indicators": [tuple(r) for r in await conn.fetch(INDICATOR_ROWS)],
+                "events": [tuple(r) for r in await conn.fetch(EVENTS)],
+            }
+        finally:
+            await conn.close()
+    finally:
+        for child in others:
+            child.stop(20)
+        pipeline.stop()
+        await drop_database(settings.database_url)
+
+
+@pytest.fixture(scope="module")
+async def runs(stack, tmp_path_factory) -> dict[int, dict[str, list[tuple]]]:
+    tmp = tmp_path_factory.mktemp("two-workers")
+    return {n: await _run(stack, tmp / f"workers-{n}", workers=n) for n in (1, 2)}
+
+
+def _same(runs: dict[int, dict[str, list[tuple]]], name: str) -> None:
+    one, two = runs[1][name], runs[2][name]
+    only_one, only_two = sorted(set(one) - set(two)), sorted(set(two) - set(one))
+    assert two == one, (name, only_one[:10], only_two[:10])
+
+
+@pytest.mark.timeout(900)
+async def test_two_workers_store_the_readings_flags_and_indicators_one_worker_stores(runs) -> None:
+    assert len(runs[1]["observations"]) > 10_000 and runs[1]["indicators"]
+    _same(runs, "observations")
+    _same(runs, "indicators")
+
+
+@pytest.mark.xfail(
+    reason="known (issue 12 note): after a rebalance the QC context is rebuilt from the stored readings "
+    "and QC re-emits revisions of readings hours old; the alert engine judges them again (extra "
+    "escalated/corrected events on the storm's gauges)",
+    strict=False,
+)
+async def test_two_workers_raise_the_alert_events_one_worker_raises(runs) -> None:
+    assert {e[2] for e in runs[1]["events"]} >= {"firing"}  # the storm raised warnings
+    _same(runs, "events")

@@ -63,7 +63,7 @@ from services.notify import Notifier, publish_alert_events
 from streams import metrics
 from streams.app import alert_events_topic, alert_inputs_topic, app, settings
 from streams.db import pool, write_until_stored
-from streams.state import Assignment, PieceTable, partition_owner
+from streams.state import Assignment, PieceTable, owned_partition, partition_owner
 from streams.topics import IndicatorBatch, ObservationBatch, Tick, encode
 
 log = logging.getLogger(__name__)
@@ -196,9 +196,14 @@ class _Alerts:
         engine = AlertEngine(
             _registry, _rules, _channels, late_after_us=round(settings.alert_late_after_s * 1e6)
         )
-        for station, pieces in alert_table.load(partitions).items():
-            if pieces.get(ENGINE_PIECE) is not None:
-                engine.load_station_state(station, pieces[ENGINE_PIECE])
+        self.applied, self._moved = {}, set()
+        for owner, pieces in alert_table.load(partitions).items():
+            partition = owned_partition(owner)
+            if partition is not None:
+                if pieces.get(APPLIED_PIECE) is not None:
+                    self.applied[partition] = int(pieces[APPLIED_PIECE])
+            elif pieces.get(ENGINE_PIECE) is not None:
+                engine.load_station_state(owner, pieces[ENGINE_PIECE])
         clocks = [s.clock_us for s in engine.stations.values() if s.clock_us is not None]
         async with (await pool()).acquire() as conn:
             for row in await active_silences(conn, min(clocks, default=0)):

@@ -42,10 +42,14 @@ def partition_owner(partition: int) -> str:
     return f"@{partition}"
 
 
+def owned_partition(owner: str) -> int | None:
+    """The partition a ``partition_owner`` name stands for (None: the owner is a station)."""
+    return int(owner[1:]) if owner.startswith("@") else None
+
+
 def _partition_of(owner: str) -> int:
-    if owner.startswith("@"):
-        return int(owner[1:])
-    return partition_for(owner, settings.topic_partitions)
+    partition = owned_partition(owner)
+    return partition_for(owner, settings.topic_partitions) if partition is None else partition
 
 
 class _StationKeyed(faust.Table):

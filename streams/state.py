@@ -1,6 +1,6 @@
 """Per-station stream state as keyed pieces: the one state mechanism of every stateful agent.
 
-Each agent's state objects name their own pieces (``"<variable>/<chunk>"``, ``"raw/<hour>"``,
+Each agent's state objects name their own pieces (``"<variable>/<chunk>"``, ``"raw/<slot>"``,
 ``"rows/<day>"`` …) and hand over only the pieces a batch changed, with None for a piece to delete.
 ``PieceTable`` stores each piece under ``"<station>/<piece>"`` in a changelog table on the station's
 partition, so a batch writes in proportion to what it changed, not to how large the state has grown.

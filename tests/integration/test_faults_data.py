@@ -187,8 +187,8 @@ async def test_hostile_messages_become_one_dead_letter_each_and_ingest_goes_on(
 async def test_a_station_replayed_at_full_speed_never_stops_the_worker(pipeline, db, publisher) -> None:
     # A buoy's backfill at full speed: 12,000 messages 1/300 s apart in data time, its ecological state
     # (every reading of its open days) past 1 MiB as JSON. Every reading is stored, the other stations
-    # go on, and the worker is still there for the next reading. (States above MAX_STATE_BYTES stay in
-    # memory only: streams/app.py.)
+    # go on, and the worker is still there for the next reading. (Its state pieces above MAX_PIECE_BYTES
+    # are written in parts: streams/state.py.)
     station, t = "north-yellow-sea-buoy", T0_US + 96_000 * 60_000_000
 
     def values(i: int) -> dict[str, float]:  # varying, so QC calls them good (no flat line)

@@ -16,9 +16,9 @@ on how faust batches them, so a replay of the log gives the identical events (id
   station arrives on every partition; every copy applies (idempotent by id).
 
 Per batch: events, silences and removals are stored in one transaction (retried until stored), then
-the engine state of changed stations goes to the changelog table, then events go to the alert-events
-topic, then to MQTT and the notifier. Notifications are delivered from the stored events: the queue
-to the notifier only wakes it; it also sweeps ``alert_events`` for routed events no one has claimed
+events go to the alert-events topic (delivered), then the engine state of changed stations goes to the
+changelog table, then events go to MQTT and the notifier. Notifications are delivered from the stored
+events: the queue to the notifier only wakes it; it also sweeps ``alert_events`` for routed events no one has claimed
 (a transactional outbox), so a full queue or a crash between storing and sending loses no notice.
 Faust commits offsets every few seconds while the state is saved after every batch: after a crash or
 a rebalance the records since the last commit come again. The saved state records, per partition, the
@@ -360,14 +360,17 @@ async def evaluate_alerts(stream):  # type: ignore[no-untyped-def]
             if _alerts.fresh(record.message.partition, record.message.offset):
                 apply_record(engine, record.value, record.message.partition, applied)
         await write_until_stored(store_applied, [applied])
-        # The engine state reaches the changelog only after the events it produced are stored.
-        _alerts.save(engine)
         for event in applied.events:  # one record per event, keyed by its alert
             await alert_events_topic.send(
                 key=event.alert_id.encode(),
                 value=orjson.dumps(event.to_dict()),
                 partition=partition_for(event.station, settings.topic_partitions),
             )
+        if applied.events:
+            await app.producer.flush()
+        # The engine state reaches the changelog only after the events it produced are stored and on
+        # the alert-events topic: a state that holds a record's events makes a replay skip that record.
+        _alerts.save(engine)
         if applied.events:
             _mqtt_out.put(applied.events)
             _notify_out.put(applied.events)

@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from schemas.datums import levellings_document
 from schemas.registry import load_registry
 from services.api import query_cli
 from services.api.app import create_app, serve
@@ -241,6 +242,8 @@ async def test_station_catalogue_names_units_datums_and_reading_span(client: htt
     assert dalian["datum"] == {
         "name": expected.datum.name,
         "msl_above_datum_m": expected.datum.msl_above_datum_m,
+        "datums": list(expected.datum.history.datums()),
+        "levellings": levellings_document(expected.datum.history),
     }
     assert dalian["sampling_interval_s"] == expected.sampling_interval_s
     assert dalian["kind"] == "tide_gauge"

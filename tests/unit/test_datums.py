@@ -114,8 +114,9 @@ def test_shipped_tide_gauges_have_national_and_chart_datums() -> None:
 def test_registry_error_names_station_and_levelling() -> None:
     document = yaml.safe_load(default_registry_path().read_text(encoding="utf-8"))
     broken = copy.deepcopy(document)
-    broken["stations"][0]["datum"]["levellings"][1]["from"] = "soon"
-    with pytest.raises(RegistryError, match=r"station 'dalian' datum levellings\[1\].from: expected"):
+    yingkou = next(s for s in broken["stations"] if s["id"] == "yingkou")
+    yingkou["datum"]["levellings"][1]["from"] = "soon"
+    with pytest.raises(RegistryError, match=r"station 'yingkou' datum levellings\[1\].from: expected"):
         parse_registry(broken)
 
 

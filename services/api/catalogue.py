@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.datums import DatumHistory, levellings_document, parse_levellings
+from schemas.vocabulary import decimals_of
 from services.api.db import Database
 from services.api.errors import ApiError, NotFound
 from services.api.params import format_time
@@ -23,6 +24,7 @@ class Catalogue:
     variables_of: dict[str, tuple[str, ...]]  # station id → the variables it measures
     units: dict[str, str]  # variable id → unit
     datums: dict[str, DatumHistory]  # station id → its levelling history (schemas/datums.py)
+    decimals: dict[str, int]  # variable id → decimal places of its resolution (aggregates are rounded)
 
 
 def _history(station: str, levellings: Any) -> DatumHistory:
@@ -36,6 +38,7 @@ async def load_catalogue(db: Database) -> Catalogue:
         {r["id"]: tuple(r["variables"]) for r in stations},
         {r["id"]: r["unit"] for r in variables},
         {r["id"]: _history(r["id"], r["datum_levellings"]) for r in stations},
+        {r["id"]: decimals_of(r["resolution"]) for r in variables if r["resolution"] is not None},
     )
 
 

@@ -233,7 +233,8 @@ async def _series(
         percentiles=percentiles,
         datum=shift,
     )
-    plan = plan_series(table, query, await db.backend(), catalogue.units)
+    decimals = catalogue.decimals if table is OBSERVATIONS else None
+    plan = plan_series(table, query, await db.backend(), catalogue.units, decimals)
     meta = dict(plan.meta)
     if table is OBSERVATIONS:
         chosen_stations = stations or catalogue.variables_of

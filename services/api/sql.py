@@ -348,7 +348,9 @@ WHERE ($1::text[] IS NULL OR s.id = ANY($1::text[])) AND ($2::text[] IS NULL OR 
 ORDER BY s.id, sv.variable
 """
 CATALOGUE_SQL = "SELECT id, kind, variables, datum_levellings FROM stations ORDER BY id"
-VARIABLES_SQL = "SELECT id, description, unit, cf_name, physical_min, physical_max FROM variables ORDER BY id"
+VARIABLES_SQL = (
+    "SELECT id, description, unit, cf_name, physical_min, physical_max, resolution FROM variables ORDER BY id"
+)
 INDICATOR_CATALOGUE_SQL = (
     "SELECT id, unit, definition, inputs, parameters, method FROM indicator_catalogue ORDER BY id"
 )

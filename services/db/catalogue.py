@@ -18,14 +18,14 @@ async def sync_catalogue(conn: asyncpg.Connection, registry: Registry) -> None:
     async with conn.transaction():
         await conn.executemany(
             """
-            INSERT INTO variables (id, description, unit, cf_name, physical_min, physical_max)
-            VALUES ($1, $2, $3, $4, $5, $6)
+            INSERT INTO variables (id, description, unit, cf_name, physical_min, physical_max, resolution)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT (id) DO UPDATE SET description = EXCLUDED.description, unit = EXCLUDED.unit,
                 cf_name = EXCLUDED.cf_name, physical_min = EXCLUDED.physical_min,
-                physical_max = EXCLUDED.physical_max
+                physical_max = EXCLUDED.physical_max, resolution = EXCLUDED.resolution
             """,
             [
-                (v.id, v.description, v.unit, v.cf, v.physical_min, v.physical_max)
+                (v.id, v.description, v.unit, v.cf, v.physical_min, v.physical_max, v.resolution)
                 for v in registry.variables.values()
             ],
         )

@@ -423,9 +423,15 @@ async def test_export_body_leaves_in_chunks(client: httpx.AsyncClient) -> None:
 
 
 def numpy_aggregates(
-    starts: np.ndarray, values: np.ndarray, flags: np.ndarray, kept: set[int], fractions: list[float]
+    starts: np.ndarray,
+    values: np.ndarray,
+    flags: np.ndarray,
+    kept: set[int],
+    fractions: list[float],
+    decimals: int | None = 3,
 ) -> list[dict]:
-    """Per bucket start (readings with a kept flag; missing values not counted): what the API returns."""
+    """Per bucket start (readings with a kept flag; missing values not counted): what the API returns,
+    readings' aggregates rounded to the resolution (water level: 1 mm), indicators' as computed."""
     keep = np.isin(flags, list(kept)) & (flags != 9)
     out = []
     for start in np.unique(starts[np.isin(flags, list(kept))]):
@@ -435,14 +441,18 @@ def numpy_aggregates(
             row |= {"mean": chosen.mean(), "min": chosen.min(), "max": chosen.max()}
             row |= {"median": np.median(chosen), "std": chosen.std(ddof=1) if len(chosen) > 1 else None}
             row |= {f"p{q * 100:g}": np.percentile(chosen, q * 100) for q in fractions}
-        out.append(row)
+        plain = ("time", "count")
+        out.append({k: v if k in plain or v is None or decimals is None else round(float(v), decimals)
+                    for k, v in row.items()})  # fmt: skip
     return out
 
 
-def numpy_buckets(width_us: int, flags: set[int], fractions: list[float]) -> list[dict]:
+def numpy_buckets(
+    width_us: int, flags: set[int], fractions: list[float], decimals: int | None = 3
+) -> list[dict]:
     origin = int(dt.datetime(2000, 1, 3, tzinfo=dt.UTC).timestamp()) * 1_000_000
     starts = LEVEL_T - (LEVEL_T - origin) % width_us
-    return numpy_aggregates(starts, LEVEL_V, LEVEL_F, flags, fractions)
+    return numpy_aggregates(starts, LEVEL_V, LEVEL_F, flags, fractions, decimals)
 
 
 def numpy_month_starts(times_us: np.ndarray, months: int) -> np.ndarray:
@@ -454,8 +464,11 @@ def numpy_month_starts(times_us: np.ndarray, months: int) -> np.ndarray:
     return first.astype("datetime64[us]").astype(np.int64)
 
 
-def numpy_month_buckets(months: int, flags: set[int], fractions: list[float]) -> list[dict]:
-    return numpy_aggregates(numpy_month_starts(MONTH_T, months), MONTH_V, MONTH_F, flags, fractions)
+def numpy_month_buckets(
+    months: int, flags: set[int], fractions: list[float], decimals: int | None = 3
+) -> list[dict]:
+    starts = numpy_month_starts(MONTH_T, months)
+    return numpy_aggregates(starts, MONTH_V, MONTH_F, flags, fractions, decimals)
 
 
 @pytest.mark.parametrize(
@@ -627,7 +640,9 @@ async def test_indicators_in_monthly_buckets(client: httpx.AsyncClient) -> None:
     data = (await get_json(client, url))["data"]
     times = np.array([r[0] for r in INDICATOR_MONTH_ROWS])
     values = np.array([r[3] for r in INDICATOR_MONTH_ROWS])
-    expected = numpy_aggregates(numpy_month_starts(times, 1), values, np.ones(len(values), int), {1}, [0.5])
+    expected = numpy_aggregates(
+        numpy_month_starts(times, 1), values, np.ones(len(values), int), {1}, [0.5], None
+    )
     assert [(r["time"], r["count"], r["unit"]) for r in data] == [
         (e["time"], e["count"], "m") for e in expected
     ]
@@ -636,7 +651,9 @@ async def test_indicators_in_monthly_buckets(client: httpx.AsyncClient) -> None:
     assert [r["median"] for r in data] == pytest.approx([e["median"] for e in expected], rel=1e-12)
     export = url.replace("/indicators?", "/indicators/export?").replace("bucket=1mo", "bucket=1y")
     lines = (await client.get(export + "&format=ndjson")).text.splitlines()
-    years = numpy_aggregates(numpy_month_starts(times, 12), values, np.ones(len(values), int), {1}, [0.5])
+    years = numpy_aggregates(
+        numpy_month_starts(times, 12), values, np.ones(len(values), int), {1}, [0.5], None
+    )
     assert [(r["time"], r["count"]) for r in map(json.loads, lines)] == [
         (e["time"], e["count"]) for e in years
     ]

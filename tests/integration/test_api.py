@@ -704,6 +704,30 @@ async def test_indicators_raw_buckets_and_catalogue(client: httpx.AsyncClient) -
     assert len(list(csv.DictReader(io.StringIO(csv_text)))) == len(INDICATOR_ROWS)
 
 
+async def test_alert_values_of_rules_over_any_variable_are_null(
+    settings: Settings, client: httpx.AsyncClient
+) -> None:
+    """Issue 14: a resolved station_silent alert listed 12.54 with no unit (the value of whichever
+    reading ended the silence): a number of an unnamed variable is listed as null."""
+    when = utc_us(2022, 5, 1)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO alert_events (alert_id, seq, station_id, rule, kind, severity, time, value,"
+            " message_en, message_zh, channels) VALUES ('huludao/station_silent/1', 0, 'huludao',"
+            " 'station_silent', 'resolved', 'yellow', timestamptz 'epoch' + $1 * interval '1 microsecond',"
+            " 12.54, 'm', '消息', ARRAY['webhook'])",
+            when,
+        )
+    finally:
+        await conn.close()
+    body = await get_json(client, f"/api/v1/alerts/events?start={iso(when)}&end={iso(when + HOUR_US)}")
+    assert [(e["rule"], e["value"], e["value_unit"]) for e in body["data"]] == [
+        ("station_silent", None, None)
+    ]
+    assert "null for rules over any variable" in body["meta"]["value"]
+
+
 async def test_alerts_filters_units_and_pages(client: httpx.AsyncClient) -> None:
     span = f"start={iso(DAY0_US)}&end={iso(DAY0_US + 2 * 86_400_000_000)}"
     data = (await get_json(client, f"/api/v1/alerts?{span}"))["data"]

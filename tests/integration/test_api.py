@@ -957,6 +957,10 @@ async def test_query_cli_reports_api_refusals(base_url: str) -> None:
     assert code == 0 and out.strip() == f"{base_url}/api/v1/observations?station=dalian&bucket=1h&format=csv"
     code, _, err = await cli("http://127.0.0.1:9", "stations")
     assert code == 2 and "cannot reach the API" in err
+    code, out, _ = await cli(base_url, "observations", "-s", "lushun", "--datum", "chart", "--url")
+    assert code == 0 and out.strip().endswith("?station=lushun&datum=chart&format=csv")
+    code, _, err = await cli(base_url, "indicators", "--datum", "chart")
+    assert code == 2 and "--datum is for observations" in err
 
 
 @pytest.mark.parametrize(

@@ -29,9 +29,10 @@ NATIONAL_1985 = "national_1985"
 CHART = "chart"
 DATUMS = {
     STATION: "station zero (the readings as stored)",
-    NATIONAL_1985: "China 1985 National Height Datum (1985国家高程基准)",
-    CHART: "chart datum (理论最低潮面, theoretical lowest tide)",
+    NATIONAL_1985: "China 1985 National Height Datum",
+    CHART: "chart datum (theoretical lowest tide)",
 }
+DATUMS_ZH = {STATION: "测站零点", NATIONAL_1985: "1985国家高程基准", CHART: "理论最低潮面"}
 # The field of a levelling that gives the station zero's height above each other datum (m).
 ZERO_ABOVE = {NATIONAL_1985: "zero_above_national_1985_m", CHART: "zero_above_chart_m"}
 # Variables stored as heights above the station zero: the ones a datum conversion changes.

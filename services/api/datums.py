@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from schemas.datums import DATUMS, LEVEL_VARIABLES, STATION, missing_datum
+from schemas.datums import DATUMS, DATUMS_ZH, LEVEL_VARIABLES, STATION, missing_datum
 from services.api.catalogue import Catalogue
 from services.api.db import Database
 from services.api.errors import ApiError
@@ -51,7 +51,12 @@ async def resolve_datum(
     datum = parse_datum(text)
     chosen = list(stations) if stations is not None else list(catalogue.variables_of)
     levels = tuple(sorted(set(variables) & LEVEL_VARIABLES if variables else LEVEL_VARIABLES))
-    meta: dict[str, Any] = {"id": datum, "name": DATUMS[datum], "variables": list(levels)}
+    meta: dict[str, Any] = {
+        "id": datum,
+        "name": DATUMS[datum],
+        "name_zh": DATUMS_ZH[datum],
+        "variables": list(levels),
+    }
     if datum == STATION:
         meta["note"] = "levels above each station's zero, as stored (each station's datum name in /stations)"
         return None, meta

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from schemas.datums import DATUMS, consistent_levels
+from schemas.datums import DATUMS, DATUMS_ZH, consistent_levels
 from services.report.base import (
     ReportError,
     Series,
@@ -164,6 +164,10 @@ class ZeroShift:
     @property
     def via_name(self) -> str:
         return DATUMS.get(self.via or "", "")
+
+    @property
+    def via_name_zh(self) -> str:
+        return DATUMS_ZH.get(self.via or "", "")
 
 
 def _month_ends_us(month_start_us: np.ndarray) -> np.ndarray:

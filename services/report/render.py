@@ -88,7 +88,7 @@ def _zero_note(row: SeaLevelRow, t: Text) -> str:
     steps = "; ".join(f"{date}: {mm:+.1f} mm" for date, mm in zero.relevellings)
     text = t(
         f"{row.station.name_zh or row.station.name}：月均海平面为相对 {zero.at} 时的测站零点；"
-        f"重新水准测量前的月份经{zero.via_name}换算（{steps}）",
+        f"重新水准测量前的月份经{zero.via_name_zh}换算（{steps}）",
         f"{row.station.name}: monthly means above the station zero in force on {zero.at}; months before "
         f"each re-levelling carried over through the {zero.via_name} (added to earlier months: {steps})",
     )

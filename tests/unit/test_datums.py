@@ -4,6 +4,7 @@ sea-level trend across a re-levelling."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -189,3 +190,28 @@ def test_a_datum_shift_never_reads_the_hourly_rollup() -> None:
     assert bucket_method(OBSERVATIONS, shifted, True, True) == "time_bucket"
     sql, args = bucket_series_sql(OBSERVATIONS, shifted, "time_bucket")
     assert "o.value + d.offset_m" in sql and [-1.905, -1.905, -1.929] in args
+
+
+def test_the_report_page_names_the_relevelling_and_its_shift() -> None:
+    from services.report.assemble import ReportInputs, assemble
+    from services.report.render import to_html
+
+    history = parse_levellings(
+        [{"from": "1990-01-01", "zero_above_national_1985_m": -1.90},
+         {"from": "2019-01-01", "zero_above_national_1985_m": -1.95}],
+        ValueError,
+    )  # fmt: skip
+    gauge = StationInfo("g", "Gauge", "验潮站", "tide_gauge", "bay", levellings=history)
+    msl = _monthly(2010, 16, 4.0, us(2019, 1), 0.05)
+    inputs = ReportInputs(
+        year=2025, scope="station g", stations=[gauge], msl={"g": msl}, alerts=[], qc_counts=[],
+        dead_letters={}, as_of_us=None, generated_at="2026-01-01T00:00:00Z", config_versions={},
+        lang="en",
+    )  # fmt: skip
+    report = assemble(inputs)
+    assert report.sea_level[0].zero is not None and report.inputs.msl["g"].msl_m[0] == msl.msl_m[0] + 0.05
+    page = to_html(report)
+    assert "above the station zero in force on 2025-12-31" in page and "2019-01-01: +50.0 mm" in page
+    assert "through the China 1985 National Height Datum" in page and "1985国家高程基准" not in page
+    chinese = to_html(assemble(dataclasses.replace(inputs, lang="zh")))
+    assert "重新水准测量前的月份经1985国家高程基准换算" in chinese

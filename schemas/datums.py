@@ -37,6 +37,11 @@ DATUMS_ZH = {STATION: "测站零点", NATIONAL_1985: "1985国家高程基准", C
 ZERO_ABOVE = {NATIONAL_1985: "zero_above_national_1985_m", CHART: "zero_above_chart_m"}
 # Variables stored as heights above the station zero: the ones a datum conversion changes.
 LEVEL_VARIABLES = frozenset({"water_level_m"})
+# Indicators that are heights above the station zero (sea-level means, tide, high and low waters; not
+# surge, a difference of two levels). A mean over a period takes the offset at the period's start.
+LEVEL_INDICATORS = frozenset(
+    {"tide_predicted_m", "high_water_m", "low_water_m", "msl_hourly_m", "msl_daily_m", "msl_monthly_m"}
+)
 _EPOCH = dt.date(1970, 1, 1)
 DAY_US = 86_400_000_000
 END_OF_TIME_US = (dt.date(9999, 12, 31) - _EPOCH).days * DAY_US  # the last levelling holds until then

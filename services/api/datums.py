@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from schemas.datums import DATUMS, DATUMS_ZH, LEVEL_VARIABLES, STATION, missing_datum
+from schemas.datums import DATUMS, DATUMS_ZH, LEVEL_INDICATORS, LEVEL_VARIABLES, STATION, missing_datum
 from services.api.catalogue import Catalogue
 from services.api.db import Database
 from services.api.errors import ApiError
 from services.api.params import TimeRange, format_time
-from services.api.sql import DatumShift
+from services.api.sql import OBSERVATIONS, DatumShift, SeriesTable
 
 DATUM_HELP = (
     "vertical datum of water levels: station (the station zero, as stored; default), national_1985 "
@@ -25,8 +25,8 @@ DATUM_HELP = (
     "GET /api/v1/stations/{id} lists a station's datums and levellings"
 )
 UNCONVERTIBLE = 422
-_READINGS_IN_SQL = """
-SELECT EXISTS (SELECT 1 FROM observations WHERE station_id = $1::text AND variable = ANY($2::text[])
+_STORED_IN_SQL = """
+SELECT EXISTS (SELECT 1 FROM {table} WHERE station_id = $1::text AND {key} = ANY($2::text[])
                AND time >= $3::timestamptz AND time < $4::timestamptz)
 """
 
@@ -41,29 +41,33 @@ def parse_datum(text: str | None) -> str:
 async def resolve_datum(
     db: Database,
     catalogue: Catalogue,
+    table: SeriesTable,
     stations: Sequence[str] | None,
-    variables: Sequence[str] | None,
+    series: Sequence[str] | None,
     text: str | None,
     span: TimeRange,
 ) -> tuple[DatumShift | None, dict[str, Any]]:
     """The shift a request asks for (None: as stored) and the ``datum`` metadata saying what the levels
-    are in; 400 for an unknown datum or one that converts nothing asked, 422 where it cannot convert."""
+    are in; 400 for an unknown datum or one that converts nothing asked, 422 where it cannot convert.
+    Readings: the water levels; indicators: the sea-level ones, at stations that measure water level."""
     datum = parse_datum(text)
     chosen = list(stations) if stations is not None else list(catalogue.variables_of)
-    levels = tuple(sorted(set(variables) & LEVEL_VARIABLES if variables else LEVEL_VARIABLES))
+    convertible = LEVEL_VARIABLES if table is OBSERVATIONS else LEVEL_INDICATORS
+    levels = tuple(sorted(set(series) & convertible if series else convertible))
     meta: dict[str, Any] = {
         "id": datum,
         "name": DATUMS[datum],
         "name_zh": DATUMS_ZH[datum],
-        "variables": list(levels),
+        f"{table.key}s": list(levels),
     }
     if datum == STATION:
         meta["note"] = "levels above each station's zero, as stored (each station's datum name in /stations)"
         return None, meta
     if not levels:
-        raise ApiError(f"datum: {datum} converts water levels ({', '.join(sorted(LEVEL_VARIABLES))}); "
-                       "the variables asked include none")  # fmt: skip
-    measuring = [s for s in chosen if set(catalogue.variables_of[s]) & set(levels)]
+        raise ApiError(f"datum: {datum} converts water levels ({', '.join(sorted(convertible))}); "
+                       f"the {table.key}s asked include none")  # fmt: skip
+    measured = set(levels) if table is OBSERVATIONS else LEVEL_VARIABLES  # sea-level indicators: gauges
+    measuring = [s for s in chosen if set(catalogue.variables_of[s]) & measured]
     lacking = missing_datum(catalogue.datums, measuring, datum)
     if lacking:
         raise ApiError(
@@ -73,7 +77,8 @@ async def resolve_datum(
         )
     for station in measuring:
         for start_us, end_us in catalogue.datums[station].uncovered(datum, span.start_us, span.end_us):
-            rows = await db.fetch(_READINGS_IN_SQL, [station, list(levels), start_us, end_us])
+            stored = _STORED_IN_SQL.format(table=table.table, key=table.key)  # whitelisted names
+            rows = await db.fetch(stored, [station, list(levels), start_us, end_us])
             if rows[0][0]:
                 raise ApiError(
                     f"datum: station {station!r} has levels from {format_time(start_us)} to "
@@ -89,6 +94,6 @@ async def resolve_datum(
     }  # fmt: skip
     meta["note"] = (
         "levels = reading + the height of the station zero above this datum at the reading's time "
-        "(offset_m per station from each date on); other variables as stored"
+        f"(offset_m per station from each date on); other {table.key}s as stored"
     )
     return DatumShift(datum, levels, segments), meta

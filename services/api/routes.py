@@ -210,17 +210,16 @@ async def _series(
         raise ApiError(f"qc: {table.table} carry no QC flag")
     catalogue = await load_catalogue(db)
     stations = resolve_stations(catalogue, split_list(station))
-    shift, datum_meta = None, None
     if table is OBSERVATIONS:
         series_ids = resolve_variables(catalogue, stations, split_list(series))
-        shift, datum_meta = await resolve_datum(db, catalogue, stations, series_ids, datum, span)
-        if shift is not None and chosen == "netcdf":
-            raise ApiError(
-                "datum: NetCDF exports carry levels above the station zero with the datum "
-                "attributes; use datum=station, or format=csv|parquet|ndjson for another datum"
-            )
     else:
         series_ids = await _indicator_ids(db, split_list(series))
+    shift, datum_meta = await resolve_datum(db, catalogue, table, stations, series_ids, datum, span)
+    if shift is not None and chosen == "netcdf":
+        raise ApiError(
+            "datum: NetCDF exports carry levels above the station zero with the datum "
+            "attributes; use datum=station, or format=csv|parquet|ndjson for another datum"
+        )
     query = SeriesQuery(
         stations=stations,
         series=series_ids,
@@ -240,10 +239,9 @@ async def _series(
         chosen_stations = stations or catalogue.variables_of
         wanted = series_ids or sorted({v for s in chosen_stations for v in catalogue.variables_of[s]})
         meta["units"] = {v: catalogue.units.get(v) for v in wanted}
-        meta["datum"] = datum_meta
-    headers = {"X-Tidewatch-Method": plan.method}
-    if datum_meta is not None:
-        headers["X-Tidewatch-Datum"] = datum_meta["id"]  # CSV and JSON lines carry no metadata
+    meta["datum"] = datum_meta
+    # CSV and JSON lines carry no metadata
+    headers = {"X-Tidewatch-Method": plan.method, "X-Tidewatch-Datum": datum_meta["id"]}
     if chosen == "netcdf":
         return await netcdf_export(request, db, table, query, filename=_filename(table.table, span))
     if streamed:
@@ -334,11 +332,12 @@ async def indicators(
     fmt: PageFormat = None,
     limit: Limit = None,
     after: After = None,
+    datum: Datum = None,
     qc: Annotated[str | None, Query(include_in_schema=False)] = None,
 ) -> Response:
     return await _series(
         request, INDICATORS, station=station, series=indicator, start=start, end=end, qc=qc,
-        bucket=bucket, agg=agg, fmt=fmt, limit=limit, after=after,
+        bucket=bucket, agg=agg, fmt=fmt, limit=limit, after=after, datum=datum,
     )  # fmt: skip
 
 
@@ -352,10 +351,11 @@ async def indicators_export(
     bucket: Bucket = None,
     agg: Agg = None,
     fmt: ExportFormat = None,
+    datum: Datum = None,
 ) -> Response:
     return await _series(
         request, INDICATORS, station=station, series=indicator, start=start, end=end, qc=None,
-        bucket=bucket, agg=agg, fmt=fmt, streamed=True,
+        bucket=bucket, agg=agg, fmt=fmt, streamed=True, datum=datum,
     )  # fmt: skip
 
 

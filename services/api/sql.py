@@ -139,7 +139,7 @@ def _source(table: SeriesTable, query: SeriesQuery, binds: Binds) -> str:
     shift = query.datum
     if shift is None:
         return table.table
-    assert table.qc, "datum shifts apply to readings"
+    stored = "o.qc_flag, o.qc_tests" if table.qc else f"o.{table.unit_column}"
     rows = [(station, seg) for station, segs in shift.segments.items() for seg in segs]
     levels = binds.bind(list(shift.variables), "text[]")
     periods = (
@@ -150,7 +150,7 @@ def _source(table: SeriesTable, query: SeriesQuery, binds: Binds) -> str:
         " AS d(station_id, valid_from, valid_to, offset_m)"
     )
     return (
-        f"(SELECT o.time, o.station_id, o.{table.key}, o.qc_flag, o.qc_tests, "
+        f"(SELECT o.time, o.station_id, o.{table.key}, {stored}, "
         f"CASE WHEN o.{table.key} = ANY({levels}) THEN o.value + d.offset_m ELSE o.value END AS value\n"
         f" FROM {table.table} o LEFT JOIN {periods}\n"
         f"   ON d.station_id = o.station_id AND o.{table.key} = ANY({levels}) AND o.time >= d.valid_from"

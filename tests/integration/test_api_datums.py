@@ -23,9 +23,11 @@ from schemas.registry import load_registry
 from services.api.app import create_app
 from services.config import Settings, load_settings
 from services.db.connect import drop_database, ensure_database
+from services.db.indicators import write_indicators
 from services.db.prepare import prepare_database
 from services.db.writers import prepare_connection, upsert_observations
 from streams.indicators.catalogue import INDICATORS
+from streams.indicators.records import Indicator
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +37,7 @@ RELEVEL_US = HISTORY.levellings[-1].valid_from_us
 START_US = RELEVEL_US - 3 * 24 * HOUR_US  # three days either side of the re-levelling, hourly
 TIMES = START_US + np.arange(6 * 24, dtype=np.int64) * HOUR_US
 LEVELS = np.round(2.0 + 1.2 * np.sin(np.arange(TIMES.size) / 1.977), 3)  # 1 mm readings
+DAYS = TIMES[::24]  # daily means stamped at 00:00 UTC, the re-levelling's day among them
 EARLY_US = int(dt.datetime(1989, 6, 1, tzinfo=dt.UTC).timestamp()) * 1_000_000  # before any levelling
 
 
@@ -63,6 +66,9 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     try:
         await prepare_connection(conn)
         await upsert_observations(conn, rows)
+        items = [Indicator("yingkou", "msl_daily_m", int(t), 2.0 + k / 1000, "m") for k, t in enumerate(DAYS)]
+        items += [Indicator("yingkou", "surge_m", int(t), 0.25, "m") for t in DAYS]
+        await write_indicators(conn, items)
     finally:
         await conn.close()
     app = create_app(settings)
@@ -120,6 +126,21 @@ async def test_daily_buckets_across_the_relevelling_convert_each_reading(client:
         ):
             assert row[key] == pytest.approx(want, abs=5.001e-4) and row[key] == round(row[key], 3), key
     assert "hourly" not in page["meta"]["method"]
+
+
+async def test_sea_level_indicators_convert_and_surge_stays(client: httpx.AsyncClient) -> None:
+    url = f"/api/v1/indicators?station=yingkou&{SPAN}&datum=national_1985"
+    page = await _get(client, url)
+    daily = [r for r in page["data"] if r["indicator"] == "msl_daily_m"]
+    stored = 2.0 + np.arange(DAYS.size) / 1000
+    want = convert_levels(stored, DAYS, HISTORY, NATIONAL_1985)
+    np.testing.assert_allclose([r["value"] for r in daily], want, atol=1e-12)
+    assert {r["value"] for r in page["data"] if r["indicator"] == "surge_m"} == {0.25}  # a difference
+    assert "msl_daily_m" in page["meta"]["datum"]["indicators"]
+    surge_only = await _get(
+        client, f"/api/v1/indicators?station=yingkou&indicator=surge_m&{SPAN}&datum=chart", 400
+    )
+    assert surge_only["error"]["message"].startswith("datum: chart converts water levels")
 
 
 async def test_export_says_which_datum(client: httpx.AsyncClient) -> None:

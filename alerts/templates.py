@@ -5,9 +5,10 @@ the loader renders each template once with sample text to reject unknown placeho
 
 A rule's template reads "{title} {severity} …, <input> {value} <unit>": true when the value is the one
 that set the severity. A resolved or withdrawn alert keeps its peak severity and carries the value that
-ended it, and a reminder carries the latest value while the severity may still be held by an earlier
-one (hysteresis, keep_firing); so for those events ``severity`` says what the colour is ("ended (peak
-orange)", "still yellow"), and the message never reads "red … category 0" as one current state.
+ended it, and a reminder or an operator's action carries the latest value while the severity may still
+be held by an earlier one (hysteresis, keep_firing); so for those events ``severity`` says what the
+colour is ("ended (peak orange)", "still yellow"), and a message never reads "red … category 0" as one
+current state.
 """
 
 from __future__ import annotations
@@ -57,12 +58,12 @@ def format_value(value: float | None) -> str:
 
 
 # How each event's message names the severity: the colour alone where the value set it.
-SEVERITY_PHRASE_EN = {
-    "resolved": "ended (peak {})",
-    "retracted": "withdrawn (was {})",
-    "renotify": "still {}",
-}
-SEVERITY_PHRASE_ZH = {"resolved": "最高{}", "retracted": "原{}", "renotify": "仍为{}"}
+# Reminders and operators' actions carry the latest value under the colour still in force.
+_HELD = ("renotify", "acknowledged", "silenced", "unsilenced")
+SEVERITY_PHRASE_EN = {"resolved": "ended (peak {})", "retracted": "withdrawn (was {})"} | dict.fromkeys(
+    _HELD, "still {}"
+)
+SEVERITY_PHRASE_ZH = {"resolved": "最高{}", "retracted": "原{}"} | dict.fromkeys(_HELD, "仍为{}")
 
 
 def severity_phrases(event: str, severity: str | None) -> tuple[str, str]:

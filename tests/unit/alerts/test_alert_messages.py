@@ -28,6 +28,7 @@ def test_severity_phrases_for_every_event() -> None:
     assert severity_phrases("firing", "orange") == ("orange", "橙色")
     assert severity_phrases("retracted", "orange") == ("withdrawn (was orange)", "原橙色")
     assert severity_phrases("resolved", None) == ("none", "无")
+    assert severity_phrases("acknowledged", "red") == ("still red", "仍为红色")
     fields = template_fields(station="s", station_name="S", station_name_zh="", rule="r", title="T",
                              title_zh="题", input_name="x", severity="yellow", event="renotify", value=2.0,
                              time_us=0)  # fmt: skip

@@ -137,15 +137,21 @@ def _monthly(start_year: int, years: int, rise_mm_yr: float, relevel_us: int, st
     return MonthlyMsl(starts, stored, np.full(starts.size, 100.0))
 
 
-def test_report_trend_is_consistent_across_a_relevelling() -> None:
-    relevel = us(2019, 1)
-    msl = _monthly(2010, 16, 4.0, relevel, 0.05)
-    history = parse_levellings(
+# A gauge whose zero a re-levelling on 2019-01-01 found 50 mm lower: stored levels jump up by 50 mm.
+RELEVELLED_GAUGE = StationInfo(
+    "g", "Gauge", "验潮站", "tide_gauge", "bay",
+    levellings=parse_levellings(
         [{"from": "1990-01-01", "zero_above_national_1985_m": -1.90},
          {"from": "2019-01-01", "zero_above_national_1985_m": -1.95}],
         ValueError,
-    )  # fmt: skip
-    gauge = StationInfo("g", "Gauge", "验潮站", "tide_gauge", "bay", levellings=history)
+    ),
+)  # fmt: skip
+
+
+def test_report_trend_is_consistent_across_a_relevelling() -> None:
+    relevel = us(2019, 1)
+    msl = _monthly(2010, 16, 4.0, relevel, 0.05)
+    gauge = RELEVELLED_GAUGE
     naive = sea_level_row(gauge, msl, 2025, (2010, 2014))
     shifted, zero = on_one_zero(gauge, msl, 2025)
     row = sea_level_row(gauge, shifted, 2025, (2010, 2014))
@@ -196,12 +202,7 @@ def test_the_report_page_names_the_relevelling_and_its_shift() -> None:
     from services.report.assemble import ReportInputs, assemble
     from services.report.render import to_html
 
-    history = parse_levellings(
-        [{"from": "1990-01-01", "zero_above_national_1985_m": -1.90},
-         {"from": "2019-01-01", "zero_above_national_1985_m": -1.95}],
-        ValueError,
-    )  # fmt: skip
-    gauge = StationInfo("g", "Gauge", "验潮站", "tide_gauge", "bay", levellings=history)
+    gauge = RELEVELLED_GAUGE
     msl = _monthly(2010, 16, 4.0, us(2019, 1), 0.05)
     inputs = ReportInputs(
         year=2025, scope="station g", stations=[gauge], msl={"g": msl}, alerts=[], qc_counts=[],

@@ -1,12 +1,13 @@
-"""Two workers sharing the four partitions, one of them killed mid-run, store what one worker stores (issue 12).
+"""Two workers on the four partitions, one killed mid-run, store what one worker stores (issue 12).
 
 The same twelve simulated hours of the sample network (the storm: surges and high waves, with the
 simulator's duplicates and sensor faults) go through two pipelines, each on a database and a network
 of its own: one with a single worker, one with two workers in one consumer group (two partitions
 each, after a rebalance that moves state), the second killed with SIGKILL while the backlog is being
-worked and started again (its partitions move to the first worker and back). Observations with their QC flags, indicator values and
-alert events (ids, sequence, kind, severity, data time) must be identical. The events' arrival
-stamps (received, late) are wall-clock facts of each run and are left out.
+worked and started again (its partitions move to the first worker and back). Observations with their
+QC flags, indicator values and alert events (ids, sequence, kind, severity, data time) must be
+identical. The events' arrival stamps (received, late) are wall-clock facts of each run and are left
+out.
 """
 
 from __future__ import annotations

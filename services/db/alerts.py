@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import asyncpg
 import orjson
 
-from alerts.events import AlertEvent
+from alerts.events import CLOSING_KINDS, AlertEvent
 from alerts.silences import Silence
 from services.db.timestamps import ts, us
 
@@ -92,12 +92,19 @@ WHERE a.last_seq < $4
 """
 
 
-def projected_state(kind: str) -> str | None:
-    """The alert state an event kind leads to; None when the kind leaves the state as it was."""
-    if kind in ("pending", "resolved"):
-        return kind
-    if kind == "retracted":  # QC withdrew the reading that had opened it: closed, as resolved
+def projected_state(event: AlertEvent) -> str | None:
+    """The alert state (pending, firing, resolved) an event leaves; None: as it was.
+
+    The engine says so on every event (``AlertEvent.state``): a ``corrected`` event may leave the alert
+    firing or put it back to pending, which its kind does not tell. An event without it (read back
+    from ``alert_events``) is placed by its kind, the correction left as it was."""
+    if event.state is not None:
+        return event.state
+    kind = event.kind
+    if kind in CLOSING_KINDS:  # retracted: QC withdrew the reading that had opened it
         return "resolved"
+    if kind == "pending":
+        return kind
     if kind in ("firing", "escalated", "deescalated", "renotify", "reopened"):  # reopened: QC withdrew
         return "firing"  # the reading that had resolved it
     return None
@@ -123,7 +130,7 @@ def _projection_args(event: AlertEvent) -> tuple:
         event.actor,
         event.comment,
         opened_us(event.alert_id),
-        projected_state(event.kind),
+        projected_state(event),
     )
 
 

@@ -31,7 +31,7 @@ class AlertEvent(msgspec.Struct, frozen=True, kw_only=True):
     late: bool = False
     # The alert's state after the event (pending, firing or resolved), what the `alerts` projection
     # shows: a `corrected` event may leave it firing or put it back to pending. None: not recorded
-    # (events read back from `alert_events`, which does not store it).
+    # (an event stored before `alert_events` kept it).
     state: str | None = None
 
     def to_dict(self) -> dict:

@@ -384,9 +384,11 @@ class AlertEngine:
             elif kind == UNSILENCE:
                 if alert.silence_id == note[1] and alert.is_open:
                     self._end_silence(station, rule, alert, note[2], None)
-            else:
-                while due := [t for t in _alert_timers(rule, alert) if t[0] < note[1]]:
-                    self._fire(station, rule, alert, *min(due))
+            else:  # the station's timers of this alert (never a silent station's: it has no undo point)
+                state = self.stations[station]
+                while due := [t for t in self._timers(station, state) if t[1] == rule.id and t[0] < note[1]]:
+                    due_us, _, timer = min(due)
+                    self._fire(station, rule, alert, due_us, timer)
         alert.seq = seq
 
     def _timers(self, station: str, state: StationState) -> list[tuple[int, str, str]]:
@@ -395,7 +397,11 @@ class AlertEngine:
             alert = state.alerts.get(rule.id)
             if alert is None:
                 continue
-            timers += [(due, rule.id, timer) for due, timer in _alert_timers(rule, alert)]
+            due = alert.renotify_due_us(rule)
+            if due is not None:
+                timers.append((due, rule.id, RENOTIFY))
+            if alert.silenced_until_us is not None:
+                timers.append((alert.silenced_until_us, rule.id, SILENCE_END))
             condition = rule.conditions[station]
             if (
                 isinstance(condition, SilentCondition)
@@ -499,17 +505,6 @@ class AlertEngine:
             late=received is not None and received[1],
             state=transition.state,
         )
-
-
-def _alert_timers(rule: Rule, alert: AlertState) -> list[tuple[int, str]]:
-    """(due_us, timer) of an alert's re-notice and silence end (a silent station's timer aside)."""
-    timers = []
-    due = alert.renotify_due_us(rule)
-    if due is not None:
-        timers.append((due, RENOTIFY))
-    if alert.silenced_until_us is not None:
-        timers.append((alert.silenced_until_us, SILENCE_END))
-    return timers
 
 
 def _note(rule: Rule, alert: AlertState, note: list) -> bool:

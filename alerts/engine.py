@@ -51,7 +51,7 @@ DEFAULT_LATE_AFTER_US = 600_000_000
 # A record is stamped with its wall time just before it is sent; a tick written meanwhile by the
 # worker's timer can land in the log before it. Within this grace the order of the two changes nothing.
 DEFAULT_TICK_GRACE_US = 5_000_000
-STALE = "stale"  # an undo point a later change of the alert has overtaken (states written before `since`)
+STALE = "stale"  # an undo point given up: too much happened since (or a state written before `since`)
 # What `AlertState.since` notes, each a list starting with its kind: ["ack", severity rank],
 # ["silence", id, ends_us], ["unsilence", id, time_us], ["timers", before_us] (timers due before it fired).
 ACK, SILENCE, UNSILENCE, TIMERS = "ack", "silence", "unsilence", "timers"

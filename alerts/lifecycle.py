@@ -60,7 +60,7 @@ class AlertState:
     # Per input name: [time_us of the last judged reading, what to put back if QC withdraws it (the
     # alert's fields before it, None for a blank alert; a rule over every variable: that variable's
     # memory), and for such a rule the alert's fields before it when that reading resolved it].
-    # An entry written before timers were noted in `since` may be stale (engine.STALE).
+    # An entry may be stale (engine.STALE: written by an older engine, or given up after too many notes).
     undo: dict[str, list] = field(default_factory=dict)
     # What happened to the alert since the last reading a rule over one variable judged (operator
     # actions and timers, engine._note), applied again when QC revises that reading.

@@ -164,11 +164,13 @@ class AlertEngine:
 
     def remove_silence(self, silence_id: str, *, actor: str, time_us: int) -> list[AlertEvent]:
         """End a silence early; its alerts are unsilenced at `time_us` unless another silence covers them."""
-        if self.silences.pop(silence_id, None) is None:
+        removed = self.silences.pop(silence_id, None)
+        if removed is None:
             return []
         events: list[AlertEvent] = []
         for station, rule, alert in self._alerts(lambda a: a.silence_id == silence_id or bool(a.undo)):
-            if _note(rule, alert, [UNSILENCE, silence_id, time_us]):
+            covered = removed.covers(station, rule.id, removed.created_us)  # its station and rule
+            if covered and _note(rule, alert, [UNSILENCE, silence_id, time_us]):
                 self._dirty.add(station)
             if alert.silence_id == silence_id and alert.is_open:
                 self._dirty.add(station)

@@ -10,6 +10,8 @@ re-judged alert without a second notice, so the alert ends as if the final flags
 
 from __future__ import annotations
 
+import json
+
 from alert_helpers import at, feed, kinds, reading, settled
 
 from alerts import AlertEngine, Silence
@@ -150,3 +152,27 @@ def test_a_renotice_before_the_revision_is_fired_again_on_the_corrected_alert(re
     batch.tick(at(180.5))
     feed(batch, [level(181, 3.65)])
     assert settled(stream) == settled(batch)
+
+
+def test_what_came_after_the_reading_survives_a_restart(registry, rules, channels, engine):
+    opened = only_warning(feed(engine, [level(m, 3.7) for m in range(3)]))
+    feed(engine, [suspect(3, 5.0)])
+    engine.acknowledge(opened[0].alert_id, actor="wang", time_us=at(3.5))
+    restarted = AlertEngine(registry, rules, channels)
+    restarted.load_dict(json.loads(json.dumps(engine.to_dict())))  # the changelog table's round trip
+    assert kinds(only_warning(restarted.observe([spike(3, 5.0)]))) == [("corrected", "blue", 3)]
+    assert warning(restarted)["acknowledged"]
+
+
+def test_a_reopened_alert_is_silenced_by_a_silence_made_while_it_was_resolved(engine):
+    buoy, do = "liaodong-bay-buoy", "dissolved_oxygen_mg_l"
+    # Hypoxic, 40 min without values, then a reading that resolves it; a silence of the buoy begins.
+    feed(engine, [reading(buoy, do, m, 1.8) for m in range(0, 70, 10)])
+    feed(engine, [reading(buoy, do, m, None, flag=9) for m in (70, 80, 90, 100)])
+    feed(engine, [reading(buoy, do, 110, 6.0)])
+    assert engine.silence(Silence("s1", created_us=at(111), ends_us=at(600), actor="ops", station=buoy)) == []
+    # QC fails the resolving reading: the alert is open again, as it would have been under the silence.
+    (reopened,) = engine.observe([reading(buoy, do, 110, 6.0, 4, ("spike",), revised=True)])
+    assert (reopened.kind, reopened.channels) == ("reopened", ())
+    (alert,) = [a for a in engine.open_alerts() if a["rule"] == "hypoxia"]
+    assert alert["silence_id"] == "s1"

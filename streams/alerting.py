@@ -198,7 +198,11 @@ class _Alerts:
 
     async def _build(self, partitions: frozenset[int]) -> AlertEngine:
         engine = AlertEngine(
-            _registry, _rules, _channels, late_after_us=round(settings.alert_late_after_s * 1e6)
+            _registry,
+            _rules,
+            _channels,
+            late_after_us=round(settings.alert_late_after_s * 1e6),
+            tick_grace_us=round(settings.alert_tick_grace_s * 1e6),
         )
         self.applied, self._moved = {}, set()
         marks: dict[int, list[int]] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -191,7 +192,7 @@ class TideModel:
         if days.size > 1 and bool(np.all(days[1:] >= days[:-1])):
             # Sorted (a stream window): each day is one slice, no mask over the whole window per day.
             cuts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist(), days.size]
-            parts = [(int(days[a]), slice(a, b)) for a, b in zip(cuts, cuts[1:], strict=False)]
+            parts = [(int(days[a]), slice(a, b)) for a, b in pairwise(cuts)]
         else:
             parts = [(int(day), days == day) for day in np.unique(days)]
         for day, sel in parts:

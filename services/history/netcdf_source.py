@@ -58,7 +58,7 @@ def time_scale(units: str, calendar: str = "standard") -> tuple[int, int]:
 
 
 def _text(values: np.ndarray) -> list[str]:
-    if values.dtype.kind == "S":
+    if getattr(values.dtype, "kind", "O") == "S":
         values = netCDF4.chartostring(values) if values.ndim > 1 else values.astype(str)
     return [str(v).strip() for v in np.atleast_1d(values).tolist()]
 
@@ -89,7 +89,8 @@ def _stations(ds: netCDF4.Dataset, given: str | None) -> tuple[list[str], tuple[
     var = ids[0]
     var.set_auto_mask(False)
     names = _text(var[...])
-    one = var.ndim == 0 or (var.dtype.kind == "S" and var.ndim == 1 and len(names) == 1)
+    chars = getattr(var.dtype, "kind", "O") == "S"  # a char array: its last dimension is the string length
+    one = var.ndim == 0 or (chars and var.ndim == 1)
     return names, () if one else tuple(var.dimensions[:1])
 
 
@@ -101,6 +102,16 @@ def _masked(values: np.ma.MaskedArray | np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def read_netcdf(
     path: Path, names: Mapping[str, str], vocabulary: frozenset[str], station: str | None = None
+) -> FileReadings:
+    try:
+        return _read(path, names, vocabulary, station)
+    except FileFormatError as exc:
+        message = str(exc)
+        raise FileFormatError(message if message.startswith(str(path)) else f"{path}: {message}") from exc
+
+
+def _read(
+    path: Path, names: Mapping[str, str], vocabulary: frozenset[str], station: str | None
 ) -> FileReadings:
     try:
         ds = netCDF4.Dataset(path)

@@ -1,0 +1,173 @@
+"""``tidewatch import`` on the real PostgreSQL: a NetCDF-CF file written by xarray and a CSV in the
+API's export format with bad rows. Good rows stored with the flags a fresh QC engine gives the same
+series, bad rows dead-lettered with their row numbers and reasons, a second import adds nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import numpy as np
+import pytest
+import xarray as xr
+
+from schemas.registry import load_registry
+from services.cli import main
+from services.config import Settings
+from services.db.timestamps import us
+from streams.qc import QcEngine, Readings, load_qc_config
+from tests.support.database import fresh_database
+
+pytestmark = pytest.mark.integration
+
+START_S = 1_735_689_600  # 2025-01-01T00:00:00Z
+N = 2 * 1440  # two days of 1-minute readings per station
+
+
+def _levels(n: int, phase: float) -> np.ndarray:
+    hours = np.arange(n) / 60
+    level = 2.0 + 1.2 * np.sin(2 * np.pi * hours / 12.42 + phase)
+    level[400] += 1.5  # a spike
+    level[900:1200] = level[900]  # a flat stretch
+    return level
+
+
+def _netcdf(path: Path) -> dict[str, np.ndarray]:
+    """Two tide gauges as a CF timeSeries (orthogonal multidimensional), written by xarray."""
+    stations = ["dalian", "yingkou"]
+    levels = np.stack([_levels(N, 0.0), _levels(N, 1.0)])
+    levels[1, 50] = np.nan  # a fill value: no reading
+    time_s = START_S + 60 * np.arange(N)
+    ds = xr.Dataset(
+        {
+            "water_level_m": (
+                ("station", "time"),
+                levels,
+                {"units": "m", "standard_name": "sea_surface_height"},
+            ),
+            "station_id": (("station",), np.array(stations, dtype=object), {"cf_role": "timeseries_id"}),
+            "latitude": (
+                ("station",),
+                [38.87, 40.3],
+                {"standard_name": "latitude", "units": "degrees_north"},
+            ),
+        },
+        coords={
+            "time": ("time", time_s, {"units": "seconds since 1970-01-01T00:00:00Z", "standard_name": "time"})
+        },
+        attrs={"featureType": "timeSeries", "Conventions": "CF-1.8"},
+    )
+    ds.to_netcdf(path, engine="netcdf4", encoding={"time": {"dtype": "int64"}})
+    return {"dalian": levels[0], "yingkou": levels[1]}
+
+
+def _csv(path: Path) -> list[int]:
+    """Lushun water level in the API's export format, with bad rows; returns the bad rows' line numbers."""
+    lines = ["time,station_id,variable,value,unit,qc_flag,qc_flag_name"]
+    for i, value in enumerate(_levels(1440, 2.0)):
+        stamp = np.datetime_as_string(np.datetime64(START_S + 60 * i, "s")) + "Z"
+        lines.append(f"{stamp},lushun,water_level_m,{value:.4f},m,1,good")
+    bad = [
+        "2025-01-01T00:00:30Z,lushun,water_level_m,99.5,m,1,good",  # outside the physical range
+        "2025-01-01 00:01:30,lushun,water_level_m,1.0,m,1,good",  # not RFC 3339
+        "2025-01-01T00:02:30Z,atlantis,water_level_m,1.0,m,1,good",  # unknown station
+        "2025-01-01T00:03:30Z,lushun,water_level_m,high,m,1,good",  # not a number
+        "2025-01-01T00:04:30Z,lushun,water_level_m,1.0,ft,1,good",  # wrong unit
+        "2025-01-01T00:05:30Z,lushun,salinity_psu,30.0,1e-3,1,good",  # not measured at Lushun
+        "2025-01-01T00:06:30Z,lushun,water_level_m,1.0",  # short row
+    ]
+    at = [len(lines) + 1 + k for k in range(len(bad))]
+    lines[600:600] = []  # bad rows at the end keep the good rows' numbers simple
+    path.write_text("\n".join(lines + bad) + "\n")
+    return at
+
+
+@pytest.fixture(scope="module")
+async def settings() -> AsyncIterator[Settings]:
+    async with fresh_database("tidewatch_import") as settings:
+        yield settings
+
+
+async def _rows(settings: Settings, sql: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def _run(settings: Settings, monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
+    """The command line as a user runs it (its own event loop, in a thread)."""
+    monkeypatch.setenv("TIDEWATCH_DATABASE_URL", settings.database_url)
+    return await asyncio.to_thread(main, ["import", *argv])
+
+
+async def test_netcdf_from_xarray_is_stored_with_fresh_engine_flags_and_once(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "gauges.nc"
+    levels = _netcdf(path)
+    assert await _run(settings, monkeypatch, str(path)) == 0
+    out = capsys.readouterr().out
+    assert f"{2 * N - 1:,} read, {2 * N - 1:,} stored" in out and "not readings: latitude" in out
+    qc = load_qc_config(load_registry(settings.registry_path), settings.qc_config_path)
+    for station, level in levels.items():
+        rows = await _rows(
+            settings,
+            f"SELECT {us('time')} AS t, value, qc_flag, qc_tests::text AS tests FROM observations "
+            "WHERE station_id = $1 ORDER BY time",
+            station,
+        )
+        keep = ~np.isnan(level)
+        times = (START_S + 60 * np.arange(N))[keep] * 1_000_000
+        assert [r["t"] for r in rows] == times.tolist()
+        np.testing.assert_array_equal([r["value"] for r in rows], level[keep])
+        results = QcEngine(qc).process(
+            Readings([station] * len(times), ["water_level_m"] * len(times), times, level[keep])
+        )
+        expected = {r.time_us: r.flag for r in results}
+        assert {r["t"]: r["qc_flag"] for r in rows} == expected
+        assert {3, 4} & set(expected.values())  # the spike and the flat stretch were judged
+    assert await _run(settings, monkeypatch, str(path)) == 0
+    assert f"0 stored, {2 * N - 1:,} already stored" in capsys.readouterr().out
+    count = await _rows(
+        settings, "SELECT count(*) AS n FROM observations WHERE station_id IN ('dalian', 'yingkou')"
+    )
+    assert count[0]["n"] == 2 * N - 1
+
+
+async def test_csv_bad_rows_become_dead_letters_with_row_numbers_and_a_second_import_adds_nothing(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "lushun.csv"
+    bad_rows = _csv(path)
+    assert await _run(settings, monkeypatch, str(path)) == 0
+    assert "1,440 stored" in capsys.readouterr().out
+    letters = await _rows(
+        settings, "SELECT reason, detail FROM dead_letters WHERE source = $1", f"import:{path}"
+    )
+    by_row = {int(r["detail"].split(":")[0].removeprefix("row ")): r["reason"] for r in letters}
+    assert by_row == dict(
+        zip(
+            bad_rows,
+            ["out_of_physical_range", "bad_time", "unknown_station", "schema_violation", "wrong_unit",
+             "unknown_variable", "schema_violation"],
+            strict=True,
+        )
+    )  # fmt: skip
+    stored = await _rows(
+        settings, "SELECT count(*) AS n, min(qc_flag) AS lo FROM observations WHERE station_id = 'lushun'"
+    )
+    assert stored[0]["n"] == 1440 and stored[0]["lo"] == 1
+    assert await _run(settings, monkeypatch, str(path)) == 0
+    assert "0 stored, 1,440 already stored, 7 refused (0 new dead letters)" in capsys.readouterr().out
+    again = await _rows(
+        settings, "SELECT count(*) AS n FROM dead_letters WHERE source = $1", f"import:{path}"
+    )
+    assert again[0]["n"] == 7
+    runs = await _rows(
+        settings, "SELECT kind, state, config_digest, code_version FROM history_runs WHERE kind = 'import'"
+    )
+    assert runs and all(r["state"] == "done" and len(r["config_digest"]) == 64 for r in runs)

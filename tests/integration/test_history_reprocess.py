@@ -1,0 +1,186 @@
+"""``tidewatch reprocess`` on the real PostgreSQL: a QC threshold changed, a range reprocessed.
+
+Flags inside the range equal a fresh QC engine over the same stored readings with the new
+configuration; nothing outside the range changes; a run killed half-way resumes at its checkpoint
+and ends where an uninterrupted run ends; run again, it changes nothing; the old and new outcome of
+every changed reading is in ``qc_revisions``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import numpy as np
+import pytest
+
+from schemas.registry import load_registry
+from services.cli import main
+from services.config import Settings
+from services.db.timestamps import us
+from services.history.importer import run_import
+from services.history.judge import packed_code
+from services.history.reprocess import run_reprocess
+from services.history.store import open_connection
+from streams.qc import QcEngine, Readings, load_qc_config
+from streams.qc.config import default_qc_config_path
+from tests.support.database import fresh_database
+
+pytestmark = pytest.mark.integration
+
+START_S = 1_735_689_600  # 2025-01-01T00:00:00Z
+HOUR_US = 3_600_000_000
+FROM_US = START_S * 1_000_000 + 20 * HOUR_US
+TO_US = START_S * 1_000_000 + 50 * HOUR_US
+
+
+def _csv(path: Path) -> None:
+    """Three days of Dalian water level and temperature, 1-minute, in the export format."""
+    n = 3 * 1440
+    hours = np.arange(n) / 60
+    level = 2.0 + 2.5 * np.sin(2 * np.pi * hours / 12.42) + 0.05 * np.sin(np.arange(n) * 1.3)
+    level[[700, 1900, 2500, 3900]] += 0.6  # spikes before, inside and after the range
+    lines = ["time,station_id,variable,value"]
+    for i in range(n):
+        stamp = np.datetime_as_string(np.datetime64(START_S + 60 * i, "s")) + "Z"
+        lines.append(f"{stamp},dalian,water_level_m,{level[i]:.4f}")
+        lines.append(f"{stamp},dalian,water_temperature_degC,{8 + 0.3 * np.sin(i / 300):.4f}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _stricter(path: Path) -> Path:
+    """The packaged QC configuration with water level's suspect span and spike threshold tightened."""
+    text = default_qc_config_path().read_text()
+    old = "suspect_span: [-1.5, 8.0]}\n    spike: {suspect_threshold: 0.3,"
+    assert old in text
+    path.write_text(text.replace(old, "suspect_span: [-0.2, 4.0]}\n    spike: {suspect_threshold: 0.1,"))
+    return path
+
+
+@pytest.fixture(scope="module")
+async def settings(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
+    async with fresh_database("tidewatch_reprocess") as settings:
+        folder = tmp_path_factory.mktemp("reprocess")
+        _csv(folder / "dalian.csv")
+        registry = load_registry(settings.registry_path)
+        conn = await open_connection(settings.database_url)
+        try:
+            await run_import(
+                conn, load_qc_config(registry), registry, [folder / "dalian.csv"], progress=lambda _: None
+            )
+        finally:
+            await conn.close()
+        yield settings.with_(qc_config_path=str(_stricter(folder / "qc.yaml")))
+
+
+async def _flags(conn: asyncpg.Connection) -> dict[tuple[str, int], tuple[int, int]]:
+    rows = await conn.fetch(
+        f"SELECT variable, {us('time')} AS t, qc_flag, qc_tests::text AS tests FROM observations "
+        "WHERE station_id = 'dalian'"
+    )
+    return {(r["variable"], r["t"]): (r["qc_flag"], packed_code(r["tests"])) for r in rows}
+
+
+async def _fresh(conn: asyncpg.Connection, settings: Settings) -> dict[tuple[str, int], tuple[int, int]]:
+    """A fresh engine with the new configuration over every stored Dalian reading."""
+    rows = await conn.fetch(
+        f"SELECT variable, {us('time')} AS t, value FROM observations "
+        "WHERE station_id = 'dalian' ORDER BY time"
+    )
+    config = load_qc_config(load_registry(settings.registry_path), settings.qc_config_path)
+    results = QcEngine(config).process(
+        Readings(
+            ["dalian"] * len(rows),
+            [r["variable"] for r in rows],
+            np.array([r["t"] for r in rows], dtype=np.int64),
+            np.array([np.nan if r["value"] is None else r["value"] for r in rows]),
+        )
+    )
+    return {(r.variable, r.time_us): (r.flag, r.tests) for r in results}
+
+
+class Killed(Exception):
+    pass
+
+
+async def test_reprocess_equals_a_fresh_engine_inside_the_range_and_changes_nothing_outside(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = load_registry(settings.registry_path)
+    config = load_qc_config(registry, settings.qc_config_path)
+    conn = await open_connection(settings.database_url)
+    try:
+        before = await _flags(conn)
+        expected = await _fresh(conn, settings)
+        slices = []
+
+        def kill_after_two(line: str) -> None:
+            slices.append(line)
+            if len(slices) == 2:
+                raise Killed(line)
+
+        with pytest.raises(Killed):
+            await run_reprocess(
+                conn, config, registry, ["dalian"], "water_level_m", FROM_US, TO_US, slice_hours=6,
+                progress=kill_after_two,
+            )  # fmt: skip
+        halfway = await conn.fetchrow(
+            "SELECT run_id, state, checkpoint_us FROM history_runs WHERE kind = 'reprocess'"
+        )
+        assert halfway["state"] == "running" and halfway["checkpoint_us"] == FROM_US + 12 * HOUR_US
+        lines: list[str] = []
+        run_id, counts = await run_reprocess(
+            conn, config, registry, ["dalian"], "water_level_m", FROM_US, TO_US, slice_hours=6,
+            progress=lines.append,
+        )  # fmt: skip
+        assert run_id == halfway["run_id"] and lines[0].startswith(f"resuming run {run_id}")
+        after = await _flags(conn)
+        inside = {k for k in before if k[0] == "water_level_m" and FROM_US <= k[1] < TO_US}
+        assert {k: after[k] for k in inside} == {k: expected[k] for k in inside}
+        assert {k: v for k, v in after.items() if k not in inside} == {
+            k: v for k, v in before.items() if k not in inside
+        }
+        changed = {k for k in inside if before[k] != after[k]}
+        assert changed and counts["changed"] == len(changed) and counts["judged"] == len(inside)
+        revisions = await conn.fetch(
+            f"SELECT variable, {us('time')} AS t, old_flag, new_flag FROM qc_revisions WHERE run_id = $1",
+            run_id,
+        )
+        assert {(r["variable"], r["t"]) for r in revisions} == changed
+        assert all(
+            (r["old_flag"], r["new_flag"])
+            == (before[(r["variable"], r["t"])][0], after[(r["variable"], r["t"])][0])
+            for r in revisions
+        )
+        assert sum(counts["transitions"].values()) == len(changed)
+    finally:
+        await conn.close()
+    # The command line, run again over the same range: nothing left to change.
+    monkeypatch.setenv("TIDEWATCH_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("TIDEWATCH_QC_CONFIG", settings.qc_config_path or "")
+    argv = [
+        "reprocess",
+        "--station",
+        "dalian",
+        "--variable",
+        "water_level_m",
+        "--from",
+        "2025-01-01T20:00:00Z",
+        "--to",
+        "2025-01-03T02:00:00Z",
+    ]
+    assert await asyncio.to_thread(main, argv) == 0
+    assert f"{len(inside):,} readings judged, 0 changed (none)" in capsys.readouterr().out
+
+
+async def test_a_request_the_version_cannot_run_is_refused(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TIDEWATCH_DATABASE_URL", settings.database_url)
+    base = ["reprocess", "--from", "2025-01-01T00:00:00Z", "--to", "2025-01-02T00:00:00Z"]
+    assert await asyncio.to_thread(main, [*base, "--station", "atlantis"]) == 2
+    assert "unknown station(s): atlantis" in capsys.readouterr().err
+    assert await asyncio.to_thread(main, [*base, "--station", "dalian", "--what", "qc,alerts"]) == 2
+    assert "--what alerts: not available yet" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
+import httpx
 import numpy as np
 import pytest
 import xarray as xr
@@ -171,3 +172,36 @@ async def test_csv_bad_rows_become_dead_letters_with_row_numbers_and_a_second_im
         settings, "SELECT kind, state, config_digest, code_version FROM history_runs WHERE kind = 'import'"
     )
     assert runs and all(r["state"] == "done" and len(r["config_digest"]) == 64 for r in runs)
+
+
+async def _readings(url: str) -> set[tuple]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            f"SELECT station_id, variable, {us('time')}, value, qc_flag FROM observations"
+        )
+    finally:
+        await conn.close()
+    return {tuple(r) for r in rows}
+
+
+async def test_the_apis_own_csv_and_netcdf_exports_import_back_to_the_same_readings_and_flags(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.api.app import create_app
+
+    app = create_app(settings)
+    span = "station=dalian,lushun&variable=water_level_m&start=2025-01-01T00:00:00Z&end=2025-01-03T00:00:00Z"
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client,
+    ):
+        for fmt in ("csv", "netcdf"):
+            response = await client.get(f"/api/v1/observations/export?format={fmt}&{span}")
+            assert response.status_code == 200, response.text
+            (tmp_path / f"export.{fmt}").write_bytes(response.content)
+    original = {r for r in await _readings(settings.database_url) if r[0] in ("dalian", "lushun")}
+    for fmt in ("csv", "netcdf"):
+        async with fresh_database("tidewatch_import_back") as other:
+            assert await _run(other, monkeypatch, str(tmp_path / f"export.{fmt}")) == 0
+            assert await _readings(other.database_url) == original, fmt

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-
-from services.history.judge import Columns, packed_code, empty_columns, judge, stored_tests
 from history_helpers import STATION, config, fresh_flags, series
+
+from services.history.judge import Columns, empty_columns, judge, packed_code, stored_tests
 
 
 def _as_dict(columns: Columns) -> dict[tuple[str, int], tuple[int, int]]:

@@ -11,6 +11,7 @@ from schemas.contract import parse_time_us
 from schemas.registry import load_registry
 from services.config import Settings
 from services.history.sources import FORMATS, FileFormatError
+from services.history.store import open_connection
 from streams.qc import QcConfigError, load_qc_config
 
 
@@ -33,7 +34,6 @@ def _time(text: str) -> int:
 
 async def _connect(settings: Settings):  # type: ignore[no-untyped-def]
     from services.db.prepare import prepare_database
-    from services.history.store import open_connection
     from streams.indicators.catalogue import INDICATORS
 
     await prepare_database(settings, INDICATORS)
@@ -46,12 +46,14 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     registry = load_registry(settings.registry_path)
     config = load_qc_config(registry, settings.qc_config_path)
     conn = await _connect(settings)
+    reader = await open_connection(settings.database_url)
     try:
         run_id, results = await run_import(
             conn, config, registry, [Path(f) for f in args.files], fmt=args.format, station=args.station,
-            names=_names(args.map),
+            names=_names(args.map), reader=reader,
         )  # fmt: skip
     finally:
+        await reader.close()
         await conn.close()
     for path, c in results.items():
         rate = c.read / c.seconds if c.seconds else 0.0

@@ -15,6 +15,7 @@ time, so importing the same file again adds nothing.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
@@ -32,7 +33,7 @@ from schemas.records import DeadLetter, storable_text
 from schemas.registry import Registry
 from services.db.writers import insert_dead_letters
 from services.history import store
-from services.history.judge import Columns, judge
+from services.history.judge import Columns, Judged, judge
 from services.history.provenance import code_version, config_digest
 from services.history.sources import FileReadings, RowRefusal, read_file
 from services.history.validate import check
@@ -85,33 +86,71 @@ def _chunks(times: np.ndarray, size: int) -> list[tuple[int, int]]:
     return list(pairwise(edges))
 
 
-async def import_station(
-    conn: asyncpg.Connection, config: QcConfig, registry: Registry, run_id: int, station: str,
-    incoming: Columns, received_us: int, chunk: int = CHUNK_READINGS,
-) -> dict[str, int]:  # fmt: skip
-    """Judge and store one station's accepted readings, batch by batch in time order."""
-    variables = sorted(registry.stations[station].variables)
-    order = np.argsort(incoming.time_us, kind="stable")
-    incoming = incoming.take(order)
-    counts = {"stored": 0, "duplicates": 0, "flags_changed": 0}
-    for a, b in _chunks(incoming.time_us, chunk):
-        part = incoming.take(np.arange(a, b))
+@dataclass(slots=True)
+class _Pipeline:
+    """One batch judged while the one before it is being written.
+
+    Reads and QC of a batch (``reader``) overlap the COPY of the previous batch (``writer``): the
+    database inserts on one core while this process judges on the other. A batch of the station
+    just written waits for that write (its context includes it); with one connection for both,
+    nothing overlaps.
+    """
+
+    writer: asyncpg.Connection
+    reader: asyncpg.Connection | None
+    config: QcConfig
+    registry: Registry
+    run_id: int
+    received_us: int
+    counts: dict[str, int] = field(default_factory=lambda: {"stored": 0, "duplicates": 0, "flags_changed": 0})
+    _pending: asyncio.Task | None = None
+    _pending_station: str | None = None
+
+    async def _settle(self) -> None:
+        if self._pending is not None:
+            task, self._pending = self._pending, None
+            for key, value in (await task).items():
+                self.counts[key] += value
+
+    async def add(self, station: str, part: Columns) -> None:
+        if self.reader is None or self._pending_station == station:
+            await self._settle()
+        judged = await self._judge(self.reader or self.writer, station, part)
+        await self._settle()
+        self._pending = asyncio.create_task(self._write(station, judged))
+        self._pending_station = station
+
+    async def close(self, failed: bool = False) -> None:
+        if failed and self._pending is not None:
+            self._pending.cancel()
+        try:
+            await self._settle()
+        except asyncio.CancelledError:
+            if not failed:
+                raise
+
+    async def _judge(self, conn: asyncpg.Connection, station: str, part: Columns) -> Judged:
+        config, variables = self.config, sorted(self.registry.stations[station].variables)
         first, last = int(part.time_us[0]), int(part.time_us[-1])
-        affected = await store.bounds(
-            conn, station, first, last + 1, *store.influence_reach(config, station, variables)
-        )
+        influence = store.influence_reach(config, station, variables)
+        affected = await store.bounds(conn, station, first, last + 1, *influence)
         window = (affected[0], affected[1] + 1)
-        lo, hi = await store.bounds(
-            conn, station, window[0], window[1], *store.context_reach(config, station, variables)
-        )
+        lo, hi = await store.bounds(conn, station, *window, *store.context_reach(config, station, variables))
         stored = await store.fetch_stored(conn, station, lo, hi)
-        judged = judge(config, station, stored, part, window)
-        counts["stored"] += await store.copy_new(conn, station, judged.new, received_us)
-        counts["duplicates"] += judged.duplicates
-        counts["flags_changed"] += await store.write_changed(
-            conn, run_id, station, judged.changed, judged.old_flag, judged.old_code, received_us
+        return await asyncio.to_thread(judge, config, station, stored, part, window)
+
+    async def _write(self, station: str, judged: Judged) -> dict[str, int]:
+        stored = await store.copy_new(self.writer, station, judged.new, self.received_us)
+        changed = await store.write_changed(
+            self.writer,
+            self.run_id,
+            station,
+            judged.changed,
+            judged.old_flag,
+            judged.old_code,
+            self.received_us,
         )
-    return counts
+        return {"stored": stored, "duplicates": judged.duplicates, "flags_changed": changed}
 
 
 def _mtime_us(path: Path) -> int:
@@ -120,8 +159,9 @@ def _mtime_us(path: Path) -> int:
 
 async def import_file(
     conn: asyncpg.Connection, config: QcConfig, registry: Registry, run_id: int, readings: FileReadings,
-    progress: Callable[[str], None],
+    progress: Callable[[str], None], reader: asyncpg.Connection | None = None,
 ) -> FileCounts:  # fmt: skip
+    """Check, judge and store one file's readings: station by station, in batches in time order."""
     started = time.perf_counter()
     path = Path(readings.path)
     received_us = time.time_ns() // 1000
@@ -134,19 +174,30 @@ async def import_file(
     )
     accepted = checked.accepted
     station_code, stations = pd.factorize(readings.station[accepted])
+    pipeline = _Pipeline(conn, reader, config, registry, run_id, received_us)
     done = 0
-    for k, station in enumerate(stations):
-        index = accepted[station_code == k]
-        incoming = Columns(readings.variable[index], readings.time_us[index], readings.value[index])
-        part = await import_station(conn, config, registry, run_id, str(station), incoming, received_us)
-        counts.stored += part["stored"]
-        counts.duplicates += part["duplicates"]
-        counts.flags_changed += part["flags_changed"]
-        done += len(index)
-        elapsed = time.perf_counter() - started
-        progress(
-            f"{path.name}: {done:,}/{len(accepted):,} readings ({station}), {done / elapsed:,.0f} readings/s"
-        )
+    try:
+        for k, station in enumerate(stations):
+            index = accepted[station_code == k]
+            index = index[np.argsort(readings.time_us[index], kind="stable")]
+            for a, b in _chunks(readings.time_us[index], CHUNK_READINGS):
+                part = index[a:b]
+                await pipeline.add(
+                    str(station),
+                    Columns(readings.variable[part], readings.time_us[part], readings.value[part]),
+                )
+                done += len(part)
+                rate = done / (time.perf_counter() - started)
+                progress(
+                    f"{path.name}: {done:,}/{len(accepted):,} readings ({station}), {rate:,.0f} readings/s"
+                )
+    except BaseException:
+        await pipeline.close(failed=True)
+        raise
+    await pipeline.close()
+    counts.stored = pipeline.counts["stored"]
+    counts.duplicates = pipeline.counts["duplicates"]
+    counts.flags_changed = pipeline.counts["flags_changed"]
     counts.seconds = time.perf_counter() - started
     return counts
 
@@ -154,9 +205,11 @@ async def import_file(
 async def run_import(
     conn: asyncpg.Connection, config: QcConfig, registry: Registry, paths: Sequence[Path], *,
     fmt: str | None = None, station: str | None = None, names: Mapping[str, str] | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None, reader: asyncpg.Connection | None = None,
 ) -> tuple[int, dict[str, FileCounts]]:  # fmt: skip
-    """Import files in order, one run record for all; returns the run id and counts per file."""
+    """Import files in order, one run record for all; returns the run id and counts per file.
+
+    ``reader``, a second connection, lets the next batch be read and judged while one is written."""
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     files = [read_file(p, fmt, station, names, frozenset(registry.variables)) for p in paths]
     stations = sorted({str(s) for f in files for s in set(f.station.tolist())} & set(registry.stations))
@@ -167,7 +220,7 @@ async def run_import(
     results: dict[str, FileCounts] = {}
     try:
         for readings in files:
-            results[readings.path] = await import_file(conn, config, registry, run_id, readings, say)
+            results[readings.path] = await import_file(conn, config, registry, run_id, readings, say, reader)
             await store.save_progress(conn, run_id, {p: c.as_dict() for p, c in results.items()})
     except BaseException:
         await store.save_progress(conn, run_id, {p: c.as_dict() for p, c in results.items()}, state="failed")

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from schemas.contract import BAD_TIME, SCHEMA, parse_time_us
 
@@ -198,50 +200,79 @@ def _values(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return values, bad
 
 
-def read_csv_export(path: Path) -> FileReadings:
-    """The API's CSV export (one reading per row)."""
+def _tokenised(path: Path) -> tuple[list[str], dict[str, np.ndarray], np.ndarray, list[RowRefusal]]:
+    """(header, text columns, line number of each row, refusals of rows with the wrong field count).
+
+    pyarrow's C++ reader splits the file; a row with another number of fields than the header is
+    handed back with its line number (a blank line is such a row: one empty field), so every other
+    row's line number follows from them (rows hold no line breaks: ``newlines_in_values`` off).
+    """
     refused: list[RowRefusal] = []
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-        reader = csv.reader(handle)
-        header = [h.strip() for h in next(reader, [])]
-        missing = [c for c in ("time", "station_id", "variable", "value") if c not in header]
-        if missing:
-            raise FileFormatError(f"{path}: CSV header lacks {', '.join(missing)}")
-        width = len(header)
-        numbered = [(reader.line_num, fields) for fields in reader if fields]
-    good = [(line, fields) for line, fields in numbered if len(fields) == width]
-    for line, fields in numbered:
-        if len(fields) != width:
+        names = next(csv.reader(handle), [])
+
+    def bad_row(row: pa_csv.InvalidRow) -> str:
+        if row.text.strip():
+            detail = f"{row.actual_columns} fields, the header has {row.expected_columns}"
             refused.append(
-                RowRefusal(line, SCHEMA, f"{len(fields)} fields, the header has {width}", _row_text(fields))
+                RowRefusal(row.number or 0, SCHEMA, detail, row.text.encode("utf-8", "backslashreplace"))
             )
-    lines = np.array([line for line, _ in good], dtype=np.int64)
-    columns = list(zip(*(fields for _, fields in good), strict=True)) if good else [()] * width
-    it, ist, iv, ival = (header.index(c) for c in ("time", "station_id", "variable", "value"))
-    times, time_problems = _export_times(list(columns[it]), _Times())
-    values, not_numbers = _values(list(columns[ival]))
-    keep = np.ones(len(good), dtype=bool)
+        return "skip"
+
+    try:
+        table = pa_csv.read_csv(
+            path,
+            read_options=pa_csv.ReadOptions(encoding="utf8", use_threads=False),  # rows numbered
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=bad_row, ignore_empty_lines=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: pa.string() for name in names}, strings_can_be_null=False,
+                quoted_strings_can_be_null=False, auto_dict_encode=False, timestamp_parsers=[],
+            ),
+        )  # fmt: skip
+    except pa.ArrowInvalid as exc:
+        raise FileFormatError(f"{path}: not a CSV file ({exc})") from exc
+    header = [name.strip().lstrip("\ufeff") for name in table.column_names]
+    skipped = np.array(sorted(r.row for r in refused), dtype=np.int64)
+    # Line k + 2 for the k-th row read, moved past every skipped line at or before it.
+    lines = np.arange(table.num_rows, dtype=np.int64) + 2
+    for line in skipped.tolist():
+        lines[lines >= line] += 1
+    columns = {name: table.column(i).to_numpy(zero_copy_only=False) for i, name in enumerate(header)}
+    return header, columns, lines, refused
+
+
+def read_csv_export(path: Path) -> FileReadings:
+    """The API's CSV export (one reading per row)."""
+    header, columns, lines, refused = _tokenised(path)
+    missing = [c for c in ("time", "station_id", "variable", "value") if c not in header]
+    if missing:
+        raise FileFormatError(f"{path}: CSV header lacks {', '.join(missing)}")
+    station, variable, value_text = columns["station_id"], columns["variable"], columns["value"]
+    times, time_problems = _export_times(columns["time"].tolist(), _Times())
+    values, not_numbers = _values(value_text.tolist())
+
+    def raw(i: int) -> bytes:
+        return _row_text([str(columns[name][i]) for name in header])
+
+    keep = np.ones(len(lines), dtype=bool)
     for i, problem in enumerate(time_problems):
         if problem is not None:
             keep[i] = False
-            refused.append(
-                RowRefusal(int(lines[i]), BAD_TIME, problem, _row_text(good[i][1]), columns[ist][i])
-            )
+            refused.append(RowRefusal(int(lines[i]), BAD_TIME, problem, raw(i), station[i]))
     for i in np.flatnonzero(not_numbers & keep).tolist():
         keep[i] = False
-        detail = f"{columns[iv][i]!r}: value {columns[ival][i]!r} is not a finite number"
-        refused.append(RowRefusal(int(lines[i]), SCHEMA, detail, _row_text(good[i][1]), columns[ist][i]))
+        detail = f"{variable[i]!r}: value {value_text[i]!r} is not a finite number"
+        refused.append(RowRefusal(int(lines[i]), SCHEMA, detail, raw(i), station[i]))
     pick = np.flatnonzero(keep)
-    iu = header.index("unit") if "unit" in header else None
     return FileReadings(
         str(path),
         "row",
-        np.array(columns[ist], dtype=object)[pick],
-        np.array(columns[iv], dtype=object)[pick],
+        station[pick],
+        variable[pick],
         times[pick],
         values[pick],
         lines[pick],
-        None if iu is None else np.array(columns[iu], dtype=object)[pick],
+        columns["unit"][pick] if "unit" in columns else None,
         sorted(refused, key=lambda r: r.row),
     )
 

@@ -108,6 +108,34 @@ def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
 
+async def _runs(args: argparse.Namespace, settings: Settings) -> int:
+    from services.history.store import list_revisions, list_runs
+    from services.history.validate import iso
+
+    conn = await _connect(settings)
+    try:
+        if args.run is None:
+            for r in await list_runs(conn, args.limit):
+                print(
+                    f"run {r['run_id']} {r['kind']} {r['state']} started {iso(r['started_us'])} "
+                    f"config {r['config_digest'][:12]} ({r['code_version']}): {r['request']} -> {r['counts']}"
+                )
+            return 0
+        rows = await list_revisions(conn, args.run, args.limit)
+    finally:
+        await conn.close()
+    for r in rows:
+        print(
+            f"{r['station_id']} {r['variable']} {iso(r['time_us'])}: flag {r['old_flag']} -> {r['new_flag']} "
+            f"({r['old_tests']} -> {r['new_tests']})"
+        )
+    return 0
+
+
+def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_runs(args, settings))
+
+
 def add_parsers(commands: argparse._SubParsersAction) -> None:
     imp = commands.add_parser(
         "import", help="import historical files (CSV export, NetCDF-CF timeSeries, NOAA CO-OPS CSV)"
@@ -134,3 +162,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     rep.add_argument("--what", default="qc", help="what to recompute (this version: qc)")
     rep.add_argument("--slice-hours", type=float, default=24.0, help="hours per checkpointed slice")
     rep.set_defaults(func=cmd_reprocess)
+
+    history = commands.add_parser("history", help="import and reprocess runs, and what they changed")
+    history.add_argument("--run", type=int, help="list the readings this run changed, old and new flags")
+    history.add_argument("--limit", type=int, default=50)
+    history.set_defaults(func=cmd_history)

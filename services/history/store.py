@@ -268,3 +268,23 @@ async def save_progress(
         checkpoint_us,
         state,
     )
+
+
+async def list_runs(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """The newest runs first (times as µs)."""
+    return await conn.fetch(
+        f"SELECT run_id, kind, state, {us('started_at')} AS started_us, config_digest, code_version, "
+        "request::text AS request, counts::text AS counts FROM history_runs ORDER BY run_id DESC LIMIT $1",
+        limit,
+    )
+
+
+async def list_revisions(conn: asyncpg.Connection, run_id: int, limit: int) -> list[asyncpg.Record]:
+    """What one run changed, in time order: old and new aggregate and per-test flags."""
+    return await conn.fetch(
+        f"SELECT station_id, variable, {us('time')} AS time_us, old_flag, new_flag, "
+        "old_tests::text AS old_tests, new_tests::text AS new_tests FROM qc_revisions WHERE run_id = $1 "
+        "ORDER BY time, station_id, variable LIMIT $2",
+        run_id,
+        limit,
+    )

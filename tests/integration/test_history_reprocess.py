@@ -173,6 +173,15 @@ async def test_reprocess_equals_a_fresh_engine_inside_the_range_and_changes_noth
     ]
     assert await asyncio.to_thread(main, argv) == 0
     assert f"{len(inside):,} readings judged, 0 changed (none)" in capsys.readouterr().out
+    # The runs and what the first one changed, old and new, from the command line.
+    assert await asyncio.to_thread(main, ["history"]) == 0
+    listing = capsys.readouterr().out
+    assert f"run {run_id} reprocess done" in listing and "run 1 import done" in listing
+    assert await asyncio.to_thread(main, ["history", "--run", str(run_id), "--limit", "100000"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(changed) and all(
+        " -> " in line and line.startswith("dalian water_level_m") for line in lines
+    )
 
 
 async def test_a_request_the_version_cannot_run_is_refused(

@@ -136,6 +136,43 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_runs(args, settings))
 
 
+async def _qc(args: argparse.Namespace, settings: Settings) -> int:
+    from services.history.manual import flag_range
+    from services.history.store import list_manual_flags
+    from services.history.validate import iso
+
+    conn = await _connect(settings)
+    try:
+        if args.qc_command == "flags":
+            for r in await list_manual_flags(conn, args.station):
+                names = {1: "good", 3: "suspect", 4: "bad"}
+                print(
+                    f"flag {r['flag_id']}: {r['station_id']} {r['variable'] or '(every variable)'} "
+                    f"[{iso(r['a'])}, {iso(r['b'])}) {names[r['flag']]} by {r['operator']} "
+                    f"at {iso(r['created_us'])} (run {r['run_id']}): {r['reason']}"
+                )
+            return 0
+        registry = load_registry(settings.registry_path)
+        flag_id, run_id, changed = await flag_range(
+            conn, registry, args.station, args.variable, args.from_us, args.to_us, args.flag, args.reason,
+            args.operator,
+        )  # fmt: skip
+    finally:
+        await conn.close()
+    print(f"manual flag {flag_id}: {changed:,} stored readings changed (run {run_id})")
+    return 0
+
+
+def cmd_qc(args: argparse.Namespace, settings: Settings) -> int:
+    from services.history.manual import ManualQcError
+
+    try:
+        return asyncio.run(_qc(args, settings))
+    except ManualQcError as exc:
+        print(f"tidewatch qc: {exc}", file=sys.stderr)
+        return 2
+
+
 def add_parsers(commands: argparse._SubParsersAction) -> None:
     imp = commands.add_parser(
         "import", help="import historical files (CSV export, NetCDF-CF timeSeries, NOAA CO-OPS CSV)"
@@ -167,3 +204,22 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     history.add_argument("--run", type=int, help="list the readings this run changed, old and new flags")
     history.add_argument("--limit", type=int, default=50)
     history.set_defaults(func=cmd_history)
+
+    qc = commands.add_parser("qc", help="manual QC: an operator judges a range good, suspect or bad")
+    qc_commands = qc.add_subparsers(dest="qc_command", required=True)
+    flag = qc_commands.add_parser(
+        "flag", help="judge a range of a station's series (overrides automatic flags)"
+    )
+    flag.add_argument("--station", required=True)
+    flag.add_argument("--variable", help="default: every variable of the station")
+    flag.add_argument("--from", dest="from_us", type=_time, required=True, help="RFC 3339, inclusive")
+    flag.add_argument("--to", dest="to_us", type=_time, required=True, help="RFC 3339, exclusive")
+    flag.add_argument("--flag", required=True, choices=("good", "suspect", "bad"))
+    flag.add_argument("--reason", required=True)
+    flag.add_argument(
+        "--operator", required=True, help="the console operator judging (role operator or admin)"
+    )
+    flag.set_defaults(func=cmd_qc)
+    flags = qc_commands.add_parser("flags", help="list the manual judgements")
+    flags.add_argument("--station")
+    flags.set_defaults(func=cmd_qc)

@@ -137,7 +137,8 @@ class _Pipeline:
         window = (affected[0], affected[1] + 1)
         lo, hi = await store.bounds(conn, station, *window, *store.context_reach(config, station, variables))
         stored = await store.fetch_stored(conn, station, lo, hi)
-        return await asyncio.to_thread(judge, config, station, stored, part, window)
+        overrides = await store.manual_overrides(conn, station, lo, hi)
+        return await asyncio.to_thread(judge, config, station, stored, part, window, overrides)
 
     async def _write(self, station: str, judged: Judged) -> dict[str, int]:
         stored = await store.copy_new(self.writer, station, judged.new, self.received_us)

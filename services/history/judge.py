@@ -10,6 +10,7 @@ import and reprocess share this one judgement, and a run judged twice gives the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -106,12 +107,18 @@ def _flags(
     return flags, codes
 
 
+Override = tuple[str | None, int, int, int]  # manual QC: (variable or None = all, from µs, to µs, flag)
+
+
 def judge(
-    config: QcConfig, station: str, stored: Columns, incoming: Columns, window: tuple[int, int]
-) -> Judged:
+    config: QcConfig, station: str, stored: Columns, incoming: Columns, window: tuple[int, int],
+    overrides: Sequence[Override] = (),
+) -> Judged:  # fmt: skip
     """Flags for ``incoming`` readings not stored yet, and changed flags of stored ones in ``window``.
 
     ``window`` is [from, to) in µs: stored readings outside it are context only and never changed.
+    ``overrides`` (oldest first) replace the aggregate flag of the readings they cover that have a
+    value; the per-test flags stay as QC gave them.
     """
     ids: dict[str, int] = {}
     stored_keys = _keys(stored, ids)
@@ -128,6 +135,11 @@ def judge(
     codes = np.zeros(len(merged_time), dtype=np.int64)
     if len(merged_time):
         flags, codes = _flags(config, station, merged_variable, merged_time, merged_value)
+        for variable, start, end, flag in overrides:
+            covered = (merged_time >= start) & (merged_time < end) & ~np.isnan(merged_value)
+            if variable is not None:
+                covered &= merged_variable == variable
+            flags[covered] = flag
     n = len(stored)
     new = Columns(new.variable, new.time_us, new.value, flags[n:], codes[n:])
     inside = (stored.time_us >= window[0]) & (stored.time_us < window[1])

@@ -79,7 +79,8 @@ async def reprocess_slice(
     variables = sorted(registry.stations[station].variables)
     lo, hi = await store.bounds(conn, station, *window, *store.context_reach(config, station, variables))
     stored = await store.fetch_stored(conn, station, lo, hi)
-    judged = judge(config, station, stored, empty_columns(), window)
+    overrides = await store.manual_overrides(conn, station, lo, hi)
+    judged = judge(config, station, stored, empty_columns(), window, overrides)
     changed, old_flag, old_code = judged.changed, judged.old_flag, judged.old_code
     if variable is not None:
         pick = np.flatnonzero(changed.variable == variable)

@@ -20,7 +20,7 @@ import orjson
 from services.api.db import PG_EPOCH_US
 from services.db.timestamps import ts, us
 from services.db.writers import prepare_connection, upsert_observations
-from services.history.judge import Columns, packed_code, stored_tests
+from services.history.judge import Columns, Override, packed_code, stored_tests
 from streams.qc import QcConfig
 
 FAR_PAST_US = 0  # 1970: before anything the contract accepts (1990 on)
@@ -287,4 +287,57 @@ async def list_revisions(conn: asyncpg.Connection, run_id: int, limit: int) -> l
         "ORDER BY time, station_id, variable LIMIT $2",
         run_id,
         limit,
+    )
+
+
+async def manual_overrides(conn: asyncpg.Connection, station: str, lo: int, hi: int) -> list[Override]:
+    """The station's manual QC judgements reaching into [lo, hi], oldest first (the newest wins)."""
+    rows = await conn.fetch(
+        f"SELECT variable, {us('time_from')} AS a, {us('time_to')} AS b, flag FROM manual_flags "
+        f"WHERE station_id = $1 AND time_to > {ts('$2::bigint')} AND time_from <= {ts('$3::bigint')} "
+        "ORDER BY flag_id",
+        station,
+        max(lo, FAR_PAST_US),
+        min(hi, FAR_FUTURE_US),
+    )
+    return [(r["variable"], r["a"], r["b"], r["flag"]) for r in rows]
+
+
+_APPLY_MANUAL = f"""
+WITH old AS (
+    SELECT station_id, variable, time, qc_flag, qc_tests FROM observations
+    WHERE station_id = $1 AND ($2::text IS NULL OR variable = $2)
+      AND time >= {ts("$3::bigint")} AND time < {ts("$4::bigint")}
+      AND value IS NOT NULL AND qc_flag <> $5
+    FOR UPDATE
+), changed AS (
+    UPDATE observations o SET qc_flag = $5 FROM old
+    WHERE o.station_id = old.station_id AND o.variable = old.variable AND o.time = old.time
+    RETURNING o.station_id
+)
+INSERT INTO qc_revisions (run_id, station_id, variable, time, old_flag, new_flag, old_tests, new_tests)
+SELECT $6, station_id, variable, time, qc_flag, $5, qc_tests, qc_tests FROM old
+"""
+
+
+async def add_manual_flag(
+    conn: asyncpg.Connection, run_id: int, station: str, variable: str | None, start: int, end: int,
+    flag: int, reason: str, operator: str,
+) -> tuple[int, int]:  # fmt: skip
+    """Store an operator's judgement and apply it to the stored readings; (flag id, readings changed)."""
+    flag_id = await conn.fetchval(
+        "INSERT INTO manual_flags (station_id, variable, time_from, time_to, flag, reason, operator, run_id) "
+        f"VALUES ($1, $2, {ts('$3::bigint')}, {ts('$4::bigint')}, $5, $6, $7, $8) RETURNING flag_id",
+        station, variable, start, end, flag, reason, operator, run_id,
+    )  # fmt: skip
+    status = await conn.execute(_APPLY_MANUAL, station, variable, start, end, flag, run_id)
+    return flag_id, int(status.rsplit(" ", 1)[1])
+
+
+async def list_manual_flags(conn: asyncpg.Connection, station: str | None) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT flag_id, station_id, variable, {us('time_from')} AS a, {us('time_to')} AS b, flag, reason, "
+        f"operator, {us('created_at')} AS created_us, run_id FROM manual_flags "
+        "WHERE $1::text IS NULL OR station_id = $1 ORDER BY flag_id",
+        station,
     )

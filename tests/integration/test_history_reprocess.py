@@ -193,3 +193,59 @@ async def test_a_request_the_version_cannot_run_is_refused(
     assert "unknown station(s): atlantis" in capsys.readouterr().err
     assert await asyncio.to_thread(main, [*base, "--station", "dalian", "--what", "qc,alerts"]) == 2
     assert "--what alerts: not available yet" in capsys.readouterr().err
+
+
+async def test_a_manual_flag_overrides_the_stored_flags_and_reprocess_keeps_it(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from services.db.alerts import create_operator
+
+    conn = await open_connection(settings.database_url)
+    try:
+        await create_operator(conn, "wang", "Wang Fang", "a long passphrase", "operator")
+        await create_operator(conn, "li", "Li Wei", "another passphrase", "viewer")
+        before = await _flags(conn)
+    finally:
+        await conn.close()
+    monkeypatch.setenv("TIDEWATCH_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("TIDEWATCH_QC_CONFIG", settings.qc_config_path or "")
+    span = ["--from", "2025-01-01T22:00:00Z", "--to", "2025-01-02T04:00:00Z"]
+    base = ["qc", "flag", "--station", "dalian", "--variable", "water_level_m", *span, "--flag", "bad"]
+    assert await asyncio.to_thread(main, [*base, "--reason", "fouled sensor", "--operator", "li"]) == 2
+    assert "not a console operator with the operator or admin role" in capsys.readouterr().err
+    assert await asyncio.to_thread(main, [*base, "--reason", "fouled sensor", "--operator", "wang"]) == 0
+    assert "stored readings changed" in capsys.readouterr().out
+    start, end = START_S * 1_000_000 + 22 * HOUR_US, START_S * 1_000_000 + 28 * HOUR_US
+    conn = await open_connection(settings.database_url)
+    try:
+        after = await _flags(conn)
+        covered = {k for k in before if k[0] == "water_level_m" and start <= k[1] < end}
+        assert len(covered) == 360 and all(after[k] == (4, before[k][1]) for k in covered)  # tests kept
+        assert {k: v for k, v in after.items() if k not in covered} == {
+            k: v for k, v in before.items() if k not in covered
+        }
+        audit = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'manual_qc' AND target = 'dalian'"
+        )
+        assert audit == 1
+    finally:
+        await conn.close()
+    argv = [
+        "reprocess",
+        "--station",
+        "dalian",
+        "--from",
+        "2025-01-01T00:00:00Z",
+        "--to",
+        "2025-01-04T00:00:00Z",
+    ]
+    assert await asyncio.to_thread(main, argv) == 0
+    capsys.readouterr()
+    conn = await open_connection(settings.database_url)
+    try:
+        again = await _flags(conn)
+        assert all(again[k][0] == 4 for k in covered)
+    finally:
+        await conn.close()
+    assert await asyncio.to_thread(main, ["qc", "flags", "--station", "dalian"]) == 0
+    assert "water_level_m [2025-01-01T22:00:00Z, 2025-01-02T04:00:00Z) bad by wang" in capsys.readouterr().out

@@ -17,8 +17,7 @@ import asyncpg
 import numpy as np
 import orjson
 
-from services.api.db import PG_EPOCH_US
-from services.db.timestamps import ts, us
+from services.db.timestamps import ts, us, use_us_timestamps
 from services.db.writers import prepare_connection, upsert_observations
 from services.history.judge import Columns, Override, packed_code, stored_tests
 from streams.qc import QcConfig
@@ -42,13 +41,7 @@ async def open_connection(url: str) -> asyncpg.Connection:
     """A connection whose ``timestamptz`` is µs since the epoch (no datetime per row) and with the
     ingest writers' staging table."""
     conn = await asyncpg.connect(url)
-    await conn.set_type_codec(
-        "timestamptz",
-        schema="pg_catalog",
-        encoder=lambda value: (value - PG_EPOCH_US,),
-        decoder=lambda value: value[0] + PG_EPOCH_US,
-        format="tuple",
-    )
+    await use_us_timestamps(conn)
     await prepare_connection(conn)
     return conn
 

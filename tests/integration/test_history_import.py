@@ -205,3 +205,27 @@ async def test_the_apis_own_csv_and_netcdf_exports_import_back_to_the_same_readi
         async with fresh_database("tidewatch_import_back") as other:
             assert await _run(other, monkeypatch, str(tmp_path / f"export.{fmt}")) == 0
             assert await _readings(other.database_url) == original, fmt
+
+
+async def test_a_noaa_coops_file_is_imported_for_the_station_named(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "coops.csv"
+    rows = [
+        f"2025-01-01 {h:02d}:{m:02d},{1.2 + 0.01 * m:.3f},0.003,0,0,0,0,p"
+        for h in range(2)
+        for m in range(0, 60, 6)
+    ]
+    path.write_text(
+        "Date Time, Water Level, Sigma, O or I (for verified), F, R, L, Quality\n"
+        + "\n".join(rows)
+        + "\n2025-01-01 02:00,99.9,0,0,0,0,0,p\n"
+    )
+    assert await _run(settings, monkeypatch, str(path)) == 2
+    assert "--station" in capsys.readouterr().err
+    assert await _run(settings, monkeypatch, "--station", "bayuquan", str(path)) == 0
+    assert "21 read, 20 stored, 0 already stored, 1 refused" in capsys.readouterr().out
+    letters = await _rows(
+        settings, "SELECT reason, detail FROM dead_letters WHERE source = $1", f"import:{path}"
+    )
+    assert [(r["reason"], r["detail"][:7]) for r in letters] == [("out_of_physical_range", "row 22:")]

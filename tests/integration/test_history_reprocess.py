@@ -249,3 +249,35 @@ async def test_a_manual_flag_overrides_the_stored_flags_and_reprocess_keeps_it(
         await conn.close()
     assert await asyncio.to_thread(main, ["qc", "flags", "--station", "dalian"]) == 0
     assert "water_level_m [2025-01-01T22:00:00Z, 2025-01-02T04:00:00Z) bad by wang" in capsys.readouterr().out
+
+
+async def test_the_api_lists_runs_revisions_and_manual_flags_and_shows_the_manual_flag(
+    settings: Settings,
+) -> None:
+    import httpx
+
+    from services.api.app import create_app
+
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client,
+    ):
+        runs = (await client.get("/api/v1/history/runs")).json()["data"]
+        assert {r["kind"] for r in runs} == {"import", "reprocess", "manual_qc"}
+        reprocess = next(r for r in runs if r["kind"] == "reprocess" and r["counts"]["changed"] > 0)
+        assert len(reprocess["config_digest"]) == 64 and reprocess["code_version"].startswith("tidewatch ")
+        assert reprocess["state"] == "done" and reprocess["checkpoint"] == reprocess["request"]["to"]
+        changed = (await client.get(f"/api/v1/history/runs/{reprocess['run_id']}/revisions")).json()["data"]
+        assert len(changed) == reprocess["counts"]["changed"]
+        assert all(c["old_flag"] != c["new_flag"] or c["old_tests"] != c["new_tests"] for c in changed)
+        assert (await client.get("/api/v1/history/runs/999999/revisions")).status_code == 404
+        manual = (await client.get("/api/v1/qc/manual-flags?station=dalian")).json()["data"]
+        assert [(m["flag_name"], m["operator"], m["start"]) for m in manual] == [
+            ("bad", "wang", "2025-01-01T22:00:00Z")
+        ]
+        page = await client.get(
+            "/api/v1/observations?station=dalian&variable=water_level_m"
+            "&start=2025-01-01T22:00:00Z&end=2025-01-02T04:00:00Z&limit=1000"
+        )
+        assert {row["qc_flag"] for row in page.json()["data"]} == {4}

@@ -46,16 +46,19 @@ async def open_connection(url: str) -> asyncpg.Connection:
     return conn
 
 
-_KTH = f"""
+# Per variable, the farthest of the k + 1 stored readings nearest an edge (all of them when fewer).
+_NEAREST = f"""
 SELECT v.variable, (
-    SELECT {us("o.time")} FROM observations o
-    WHERE o.station_id = $1 AND o.variable = v.variable AND o.time {{op}} {ts("$2::bigint")}
-    ORDER BY o.time {{order}} OFFSET v.skip LIMIT 1
+    SELECT {us("{agg}(near.time)")} FROM (
+        SELECT o.time FROM observations o
+        WHERE o.station_id = $1 AND o.variable = v.variable AND o.time {{op}} {ts("$2::bigint")}
+        ORDER BY o.time {{order}} LIMIT v.skip + 1
+    ) AS near
 ) AS t
 FROM unnest($3::text[], $4::int[]) AS v(variable, skip)
 """
-_BEFORE = _KTH.format(op="<", order="DESC")
-_AFTER = _KTH.format(op=">=", order="ASC")
+_BEFORE = _NEAREST.format(agg="min", op="<", order="DESC")
+_AFTER = _NEAREST.format(agg="max", op=">=", order="ASC")
 
 
 Reach = Mapping[str, tuple[int, int]]  # per variable: (readings to skip, µs) beyond an edge
@@ -66,18 +69,18 @@ async def bounds(
 ) -> tuple[int, int]:
     """[lo, hi] reaching from ``start`` back and from ``end`` ahead, per variable, by readings and time.
 
-    ``back[v] = (k, us)``: to the (k + 1)-th stored reading before ``start`` and ``us`` before it;
-    ``ahead[v]``: to the (k + 1)-th stored reading at or after ``end`` and ``us`` after it. A
-    series with fewer readings reaches to the edge of time. The widest bound over the variables.
+    ``back[v] = (k, us)``: to the (k + 1)-th stored reading before ``start`` (the earliest, when the
+    series has fewer) and ``us`` before it; ``ahead[v]``: to the (k + 1)-th stored reading at or after
+    ``end`` and ``us`` after it. A series with no reading beyond the edge reaches no further. The
+    widest bound over the variables.
     """
     lo, hi = start, end
     for reach, query, at, sign in ((back, _BEFORE, start, -1), (ahead, _AFTER, end, 1)):
         names = sorted(reach)
         rows = await conn.fetch(query, station, at, names, [reach[v][0] for v in names])
         for row in rows:
-            skip_edge = FAR_PAST_US if sign < 0 else FAR_FUTURE_US
-            found = skip_edge if row["t"] is None else row["t"]
             span = at + sign * reach[row["variable"]][1]
+            found = span if row["t"] is None else row["t"]
             lo, hi = (min(lo, found, span), hi) if sign < 0 else (lo, max(hi, found, span))
     return lo, hi
 

@@ -18,6 +18,7 @@ from schemas.registry import load_registry
 from services.cli import main
 from services.config import Settings
 from services.db.timestamps import us
+from services.history.judge import packed_code
 from streams.qc import QcEngine, Readings, load_qc_config
 from tests.support.database import fresh_database
 
@@ -229,3 +230,38 @@ async def test_a_noaa_coops_file_is_imported_for_the_station_named(
         settings, "SELECT reason, detail FROM dead_letters WHERE source = $1", f"import:{path}"
     )
     assert [(r["reason"], r["detail"][:7]) for r in letters] == [("out_of_physical_range", "row 22:")]
+
+
+async def test_two_halves_imported_apart_end_with_the_flags_of_the_whole_series(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The second half's readings are judged with the stored first half as context (a flat stretch
+    from reading 900 to 1199 across the cut at 1000), and the first half's last reading, whose spike
+    test had no next neighbour, is corrected by the second half."""
+    level = _levels(1440, 3.0)
+    times = START_S + 60 * np.arange(1440)
+    stamps = [np.datetime_as_string(np.datetime64(int(t), "s")) + "Z" for t in times]
+    rows = [f"{s},huludao,water_level_m,{v:.4f}" for s, v in zip(stamps, level, strict=True)]
+    for name, part in (("first.csv", rows[:1000]), ("second.csv", rows[1000:])):
+        (tmp_path / name).write_text("time,station_id,variable,value\n" + "\n".join(part) + "\n")
+    assert await _run(settings, monkeypatch, str(tmp_path / "first.csv")) == 0
+    assert await _run(settings, monkeypatch, str(tmp_path / "second.csv")) == 0
+    out = capsys.readouterr().out
+    assert "1,000 stored" in out and "440 stored" in out
+    changed = int(out.split("second.csv: ")[1].split(" stored flags changed")[0].rsplit(", ", 1)[1])
+    assert changed >= 1  # the first half's last reading: spike test 2 (no neighbour yet), now 1
+    stored = await _rows(
+        settings,
+        f"SELECT {us('time')} AS t, value, qc_flag, qc_tests::text AS tests FROM observations "
+        "WHERE station_id = 'huludao' ORDER BY time",
+    )
+    qc = load_qc_config(load_registry(settings.registry_path), settings.qc_config_path)
+    values = np.array([r["value"] for r in stored])
+    t_us = np.array([r["t"] for r in stored], dtype=np.int64)
+    results = QcEngine(qc).process(
+        Readings(["huludao"] * len(t_us), ["water_level_m"] * len(t_us), t_us, values)
+    )
+    expected = {r.time_us: (r.flag, r.tests) for r in results}
+    assert {r["t"]: (r["qc_flag"], packed_code(r["tests"])) for r in stored} == expected
+    flat = [expected[int(t) * 1_000_000][0] for t in times[1080:1200]]
+    assert flat == [3] * 120  # 3 h flat from reading 900: suspect, which needs the first half as context

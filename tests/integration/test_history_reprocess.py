@@ -42,6 +42,7 @@ def _csv(path: Path) -> None:
     hours = np.arange(n) / 60
     level = 2.0 + 2.5 * np.sin(2 * np.pi * hours / 12.42) + 0.05 * np.sin(np.arange(n) * 1.3)
     level[[700, 1900, 2500, 3900]] += 0.6  # spikes before, inside and after the range
+    level[1440:1710] = level[1440]  # 4.5 flat hours across the slice edge at 26 h: context needed
     lines = ["time,station_id,variable,value"]
     for i in range(n):
         stamp = np.datetime_as_string(np.datetime64(START_S + 60 * i, "s")) + "Z"

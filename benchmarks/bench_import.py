@@ -6,7 +6,8 @@ Writes 1-minute water level and temperature of the sample network's tide gauges 
 1,440 × 2 per station) as a NetCDF-CF timeSeries (incomplete multidimensional, as the API exports
 it) and as the API's CSV export; imports each into a fresh scratch database (parse, contract
 checks, batch QC, COPY, dead letters, run record), and COPYs the prepared rows (tuples already
-built: the best case) into another; each case ``--repeat`` times, interleaved, the fastest kept.
+built: the best case) into another; and times ``tidewatch reprocess`` (QC, daily slices) of the
+imported NetCDF readings. Each case ``--repeat`` times, interleaved, the fastest kept.
 Prints a markdown table: readings, seconds, readings/s, ratio to COPY, CPU seconds of this process.
 """
 
@@ -27,6 +28,7 @@ from services.config import load_settings
 from services.db.connect import drop_database, ensure_database
 from services.db.prepare import prepare_database
 from services.history.importer import run_import
+from services.history.reprocess import run_reprocess
 from services.history.store import OBSERVATION_COLUMNS, open_connection
 from streams.indicators.catalogue import INDICATORS
 from streams.qc import load_qc_config
@@ -97,7 +99,9 @@ async def _scratch(prefix: str):  # type: ignore[no-untyped-def]
     return settings
 
 
-async def timed_import(path: Path) -> dict[str, float]:
+async def timed_import(path: Path, reprocess: tuple[list[str], int] | None = None) -> dict[str, float]:
+    """Import ``path`` into a scratch database; with ``reprocess`` (stations, days), time instead a
+    reprocess of those stations' readings (daily slices, same configuration: nothing changes)."""
     settings = await _scratch("bench_import")
     registry = load_registry(settings.registry_path)
     config = load_qc_config(registry, settings.qc_config_path)
@@ -108,6 +112,15 @@ async def timed_import(path: Path) -> dict[str, float]:
         _, results = await run_import(conn, config, registry, [path], progress=lambda _: None, reader=reader)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         stored = sum(c.stored for c in results.values())
+        if reprocess is not None:
+            stations, days = reprocess
+            start_us, end_us = START_S * 1_000_000, (START_S + days * 86_400) * 1_000_000
+            wall, cpu = time.perf_counter(), time.process_time()
+            _, counts = await run_reprocess(
+                conn, config, registry, stations, None, start_us, end_us, progress=lambda _: None
+            )
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            stored = counts["judged"]
     finally:
         await reader.close()
         await conn.close()
@@ -157,6 +170,9 @@ async def run(days: int, n_stations: int, repeat: int) -> list[tuple[str, dict[s
             "plain COPY of the same rows (baseline)": lambda: timed_copy(stations, times, data),
             "import NetCDF-CF": lambda: timed_import(nc),
             "import CSV (API export format)": lambda: timed_import(csv),
+            "reprocess (QC) of the imported readings, daily slices": lambda: timed_import(
+                nc, (stations, days)
+            ),
         }
         for _ in range(repeat):
             for name, case in cases.items():

@@ -3,10 +3,10 @@
 Why not through Kafka and the worker: the worker stores ~6–21k readings/s on this machine (README,
 "The 45,000-message runs"), faust costs ~150 µs a record, and a backfill would queue in front of
 live data for the whole import; judged here in one batch per station, the readings reach the table
-at 0.35–0.43 × plain COPY (``benchmarks/bench_import.py``). Each station's readings are judged by
-the stream's own QC code together with its stored readings around them (``judge.py``), stored with
-their flags, and the stored readings whose flags the new ones change are corrected
-(``qc_revisions`` keeps old and new). Indicators and alerts are not computed for imported history
+at 114–142k readings/s, 0.35–0.64 × plain COPY (``benchmarks/bench_import.py``). Each station's
+readings are judged by the stream's own QC code together with its stored readings around them
+(``judge.py``), stored with their flags, and the stored readings whose flags the new ones change are
+corrected (``qc_revisions`` keeps old and new). Indicators and alerts are not computed for imported history
 (not yet: the worker never sees these readings, and ``reprocess`` recomputes QC only).
 
 Idempotent: readings whose (station, variable, time) is stored are not stored again (the first

@@ -165,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     from services.tide_constants import add_parser as tide_parser
 
     tide_parser(commands)
+    from services.history.cli import add_parsers as history_parsers
+
+    history_parsers(commands)
     return parser
 
 

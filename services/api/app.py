@@ -19,6 +19,7 @@ from services.api import metrics
 from services.api.db import Database
 from services.api.docs import install_docs
 from services.api.errors import install_error_handlers, reject_unknown_parameters
+from services.api.history import router as history_router
 from services.api.reports import router as reports_router
 from services.api.respond import EXPORT_FORMATS, json_response
 from services.api.routes import router
@@ -93,6 +94,7 @@ def create_app(
 
     app.include_router(router)
     app.include_router(reports_router)
+    app.include_router(history_router)  # import/reprocess runs, manual QC (read only)
     app.include_router(sta_router)  # OGC SensorThings API v1.1 at /sta/v1.1
     for extra in extra_routers:
         app.include_router(extra)

@@ -17,7 +17,8 @@ from typing import Any
 import asyncpg
 import orjson
 
-PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00Z, PostgreSQL's timestamp zero
+from services.db.timestamps import use_us_timestamps
+
 EXPORT_CHUNK_ROWS = 10_000
 
 
@@ -34,13 +35,7 @@ class Backend:
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec(
-        "timestamptz",
-        schema="pg_catalog",
-        encoder=lambda us: (us - PG_EPOCH_US,),
-        decoder=lambda t: t[0] + PG_EPOCH_US,
-        format="tuple",
-    )
+    await use_us_timestamps(conn)
     await conn.set_type_codec(
         "jsonb", schema="pg_catalog", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads
     )

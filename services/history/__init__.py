@@ -1,0 +1,1 @@
+"""History: import historical files and reprocess stored readings with the current configuration."""

@@ -1,0 +1,225 @@
+"""``tidewatch import`` and ``tidewatch reprocess``: the command lines of services/history."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from schemas.contract import parse_time_us
+from schemas.registry import load_registry
+from services.config import Settings
+from services.history.sources import FORMATS, FileFormatError
+from services.history.store import open_connection
+from streams.qc import QcConfigError, load_qc_config
+
+
+def _names(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, variable = pair.partition("=")
+        if not sep or not name or not variable:
+            raise SystemExit(f"--map {pair!r}: expected FILE_NAME=VARIABLE_ID")
+        out[name] = variable
+    return out
+
+
+def _time(text: str) -> int:
+    try:
+        return parse_time_us(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+async def _connect(settings: Settings):  # type: ignore[no-untyped-def]
+    from services.db.prepare import prepare_database
+    from streams.indicators.catalogue import INDICATORS
+
+    await prepare_database(settings, INDICATORS)
+    return await open_connection(settings.database_url)
+
+
+async def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from services.history.importer import run_import
+
+    registry = load_registry(settings.registry_path)
+    config = load_qc_config(registry, settings.qc_config_path)
+    conn = await _connect(settings)
+    reader = await open_connection(settings.database_url)
+    try:
+        run_id, results = await run_import(
+            conn, config, registry, [Path(f) for f in args.files], fmt=args.format, station=args.station,
+            names=_names(args.map), reader=reader,
+        )  # fmt: skip
+    finally:
+        await reader.close()
+        await conn.close()
+    for path, c in results.items():
+        rate = c.read / c.seconds if c.seconds else 0.0
+        ignored = f"; not readings: {', '.join(c.ignored)}" if c.ignored else ""
+        print(
+            f"{path}: {c.read:,} read, {c.stored:,} stored, {c.duplicates:,} already stored, "
+            f"{c.refused:,} refused ({c.dead_letters:,} new dead letters), {c.flags_changed:,} stored flags "
+            f"changed, {rate:,.0f} readings/s{ignored}"
+        )
+    print(f"import run {run_id}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        return asyncio.run(_import(args, settings))
+    except (FileFormatError, OSError, QcConfigError) as exc:
+        print(f"tidewatch import: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _reprocess(args: argparse.Namespace, settings: Settings) -> int:
+    from services.history.reprocess import run_reprocess
+
+    registry = load_registry(settings.registry_path)
+    config = load_qc_config(registry, settings.qc_config_path)
+    stations = [s.strip() for s in args.station.split(",") if s.strip()]
+    what = [w.strip() for w in args.what.split(",") if w.strip()]
+    conn = await _connect(settings)
+    try:
+        run_id, counts = await run_reprocess(
+            conn, config, registry, stations, args.variable, args.from_us, args.to_us, what=what,
+            slice_hours=args.slice_hours,
+        )  # fmt: skip
+    finally:
+        await conn.close()
+    changes = ", ".join(f"{k}: {v:,}" for k, v in sorted(counts["transitions"].items())) or "none"
+    print(
+        f"reprocess run {run_id}: {counts['judged']:,} readings judged, "
+        f"{counts['changed']:,} changed ({changes})"
+    )
+    return 0
+
+
+def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
+    from services.history.reprocess import ReprocessError
+
+    try:
+        return asyncio.run(_reprocess(args, settings))
+    except (ReprocessError, QcConfigError) as exc:
+        print(f"tidewatch reprocess: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _runs(args: argparse.Namespace, settings: Settings) -> int:
+    from services.history.store import list_revisions, list_runs
+    from services.history.validate import iso
+
+    conn = await _connect(settings)
+    try:
+        if args.run is None:
+            for r in await list_runs(conn, args.limit):
+                print(
+                    f"run {r['run_id']} {r['kind']} {r['state']} started {iso(r['started_us'])} "
+                    f"config {r['config_digest'][:12]} ({r['code_version']}): {r['request']} -> {r['counts']}"
+                )
+            return 0
+        rows = await list_revisions(conn, args.run, args.limit)
+    finally:
+        await conn.close()
+    for r in rows:
+        print(
+            f"{r['station_id']} {r['variable']} {iso(r['time_us'])}: flag {r['old_flag']} -> {r['new_flag']} "
+            f"({r['old_tests']} -> {r['new_tests']})"
+        )
+    return 0
+
+
+def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_runs(args, settings))
+
+
+async def _qc(args: argparse.Namespace, settings: Settings) -> int:
+    from services.history.manual import flag_range
+    from services.history.store import list_manual_flags
+    from services.history.validate import iso
+
+    conn = await _connect(settings)
+    try:
+        if args.qc_command == "flags":
+            for r in await list_manual_flags(conn, args.station):
+                names = {1: "good", 3: "suspect", 4: "bad"}
+                print(
+                    f"flag {r['flag_id']}: {r['station_id']} {r['variable'] or '(every variable)'} "
+                    f"[{iso(r['a'])}, {iso(r['b'])}) {names[r['flag']]} by {r['operator']} "
+                    f"at {iso(r['created_us'])} (run {r['run_id']}): {r['reason']}"
+                )
+            return 0
+        registry = load_registry(settings.registry_path)
+        flag_id, run_id, changed = await flag_range(
+            conn, registry, args.station, args.variable, args.from_us, args.to_us, args.flag, args.reason,
+            args.operator,
+        )  # fmt: skip
+    finally:
+        await conn.close()
+    print(f"manual flag {flag_id}: {changed:,} stored readings changed (run {run_id})")
+    return 0
+
+
+def cmd_qc(args: argparse.Namespace, settings: Settings) -> int:
+    from services.history.manual import ManualQcError
+
+    try:
+        return asyncio.run(_qc(args, settings))
+    except ManualQcError as exc:
+        print(f"tidewatch qc: {exc}", file=sys.stderr)
+        return 2
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    imp = commands.add_parser(
+        "import", help="import historical files (CSV export, NetCDF-CF timeSeries, NOAA CO-OPS CSV)"
+    )
+    imp.add_argument("files", nargs="+", metavar="FILE")
+    imp.add_argument("--format", choices=FORMATS, help="default: recognised from the file's content")
+    imp.add_argument("--station", help="the station of files that name none (CO-OPS; single-station NetCDF)")
+    imp.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="NAME=ID",
+        help="NetCDF variable NAME is vocabulary id ID",
+    )
+    imp.set_defaults(func=cmd_import)
+
+    rep = commands.add_parser(
+        "reprocess", help="judge stored readings again with the current QC configuration"
+    )
+    rep.add_argument("--station", required=True, help="station id, or several separated by commas")
+    rep.add_argument("--variable", help="only this variable (default: every variable of the stations)")
+    rep.add_argument("--from", dest="from_us", type=_time, required=True, help="RFC 3339, inclusive")
+    rep.add_argument("--to", dest="to_us", type=_time, required=True, help="RFC 3339, exclusive")
+    rep.add_argument("--what", default="qc", help="what to recompute (this version: qc)")
+    rep.add_argument("--slice-hours", type=float, default=24.0, help="hours per checkpointed slice")
+    rep.set_defaults(func=cmd_reprocess)
+
+    history = commands.add_parser("history", help="import and reprocess runs, and what they changed")
+    history.add_argument("--run", type=int, help="list the readings this run changed, old and new flags")
+    history.add_argument("--limit", type=int, default=50)
+    history.set_defaults(func=cmd_history)
+
+    qc = commands.add_parser("qc", help="manual QC: an operator judges a range good, suspect or bad")
+    qc_commands = qc.add_subparsers(dest="qc_command", required=True)
+    flag = qc_commands.add_parser(
+        "flag", help="judge a range of a station's series (overrides automatic flags)"
+    )
+    flag.add_argument("--station", required=True)
+    flag.add_argument("--variable", help="default: every variable of the station")
+    flag.add_argument("--from", dest="from_us", type=_time, required=True, help="RFC 3339, inclusive")
+    flag.add_argument("--to", dest="to_us", type=_time, required=True, help="RFC 3339, exclusive")
+    flag.add_argument("--flag", required=True, choices=("good", "suspect", "bad"))
+    flag.add_argument("--reason", required=True)
+    flag.add_argument(
+        "--operator", required=True, help="the console operator judging (role operator or admin)"
+    )
+    flag.set_defaults(func=cmd_qc)
+    flags = qc_commands.add_parser("flags", help="list the manual judgements")
+    flags.add_argument("--station")
+    flags.set_defaults(func=cmd_qc)

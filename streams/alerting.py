@@ -47,6 +47,7 @@ from alerts.engine import AlertEngine
 from alerts.events import AlertEvent
 from alerts.inputs import INDICATOR, Observation, reading_observation
 from alerts.loader import load_rules
+from alerts.routing import load_routing
 from alerts.severity import SEVERITIES
 from alerts.silences import Silence
 from schemas.records import ALERT_INPUTS_TOPIC, partition_for
@@ -77,6 +78,7 @@ NOTIFY_SWEEP_WINDOW_S = 86_400.0
 _registry = load_registry(settings.registry_path)
 _rules = load_rules(_registry)  # validated at start-up: a bad rule file stops the worker here
 _channels = load_channels(settings.channels_path)
+_routing = load_routing(_rules, _channels, settings.routing_path)  # inhibition, tiers, groups
 alert_table = PieceTable("alert-state")
 ENGINE_PIECE = "engine"  # one piece per station: its alerts, clock and pending inputs
 APPLIED_PIECE = "applied"  # per partition: the offset of the last alert-inputs record applied
@@ -194,7 +196,11 @@ class _Alerts:
 
     async def _build(self, partitions: frozenset[int]) -> AlertEngine:
         engine = AlertEngine(
-            _registry, _rules, _channels, late_after_us=round(settings.alert_late_after_s * 1e6)
+            _registry,
+            _rules,
+            _channels,
+            late_after_us=round(settings.alert_late_after_s * 1e6),
+            routing=_routing,
         )
         self.applied, self._moved = {}, set()
         for owner, pieces in alert_table.load(partitions).items():

@@ -386,7 +386,8 @@ class AlertEngine:
             elif timer == SILENCE_END:
                 events += self._end_silence(station, rule, alert, due_us, None)
             elif timer == TIER:
-                events.append(self._render(station, rule, self.router.next_tier(station, state, rule, alert, due_us)))
+                step = self.router.next_tier(station, state, rule, alert, due_us)
+                events.append(self._render(station, rule, step))
             else:
                 condition = rule.conditions[station]
                 assert isinstance(condition, SilentCondition)

@@ -27,6 +27,11 @@ def held_by(routing: Routing, alerts: Mapping[str, AlertState], rule_id: str, se
         if rule_id in members:
             for other in members:
                 alert = alerts.get(other)
-                if other != rule_id and alert is not None and alert.phase == FIRING and alert.severity > severity:
+                if (
+                    other != rule_id
+                    and alert is not None
+                    and alert.phase == FIRING
+                    and alert.severity > severity
+                ):
                     return f"{other} {name(alert.severity)}"
     return None

@@ -85,7 +85,11 @@ class Router:
         memory = state.routing.get(rule_id)
         if memory is None:
             memory = state.routing[rule_id] = {
-                "tier": 1, "reached": 1, "since": None, "told": False, "held": False
+                "tier": 1,
+                "reached": 1,
+                "since": None,
+                "told": False,
+                "held": False,
             }
         kind = transition.kind
         if kind == TIER_ESCALATED:

@@ -160,9 +160,7 @@ def _escalation(spec: _EscalationSpec | None, channels: set[str], where: _Where)
     return Escalation(tuple(tiers), after)
 
 
-def parse_routing(
-    document: Any, rules: Iterable[str], channels: Iterable[Channel], source: str
-) -> Routing:
+def parse_routing(document: Any, rules: Iterable[str], channels: Iterable[Channel], source: str) -> Routing:
     """The routing document checked against the rule ids and the channel table."""
     where = _Where(source)
     spec = convert(document or {}, _RoutingSpec, lambda p: where.error(p.field, p.complaint()))

@@ -28,7 +28,9 @@ def routed(registry, rules, channels, routing) -> AlertEngine:
 
 def tiered(registry, rules, channels, after: dict[int, tuple[int, ...]]) -> AlertEngine:
     """An engine whose tier 2 is the head of centre's SMS and tier 3 the board's Feishu group."""
-    escalation = Escalation((Tier(2, "head of centre", ("head_sms",)), Tier(3, "board", ("board_feishu",))), after)
+    escalation = Escalation(
+        (Tier(2, "head of centre", ("head_sms",)), Tier(3, "board", ("board_feishu",))), after
+    )
     return AlertEngine(registry, rules, (*channels, HEAD, BOARD), routing=Routing(escalation=escalation))
 
 
@@ -44,27 +46,45 @@ def of(events, rule: str):
 # -- the shipped file and its checks -------------------------------------------------------------------
 def test_the_shipped_routing_loads(routing):
     assert routing.inhibitions[0].targets == {"sensor_flat_line", "sensor_repeated_fail"}
-    assert routing.escalation.delay_us(4, 1) == 30 * 60_000_000  # red: tier 2 after 30 min
-    assert routing.escalation.delay_us(4, 2) is None
+    assert routing.escalation.tiers == ()  # off until a centre names its tiers' channels
     assert routing.group_of("water_level_warning").by == ("rule", "area")
 
 
 @pytest.mark.parametrize(
     ("document", "complaint"),
     [
-        ({"inhibit": [{"id": "x", "when": {"rules": ["nope"]}, "hold": ["hypoxia"]}]}, "inhibit[0].when.rules': no rule 'nope'"),
-        ({"inhibit": [{"id": "x", "when": {"rules": ["hypoxia"]}, "hold": ["hypoxia"]}]}, "cannot hold its own"),
+        (
+            {"inhibit": [{"id": "x", "when": {"rules": ["nope"]}, "hold": ["hypoxia"]}]},
+            "inhibit[0].when.rules': no rule 'nope'",
+        ),
+        (
+            {"inhibit": [{"id": "x", "when": {"rules": ["hypoxia"]}, "hold": ["hypoxia"]}]},
+            "cannot hold its own",
+        ),
         ({"hazards": {"flood": ["water_level_warning"]}}, "two or more rules"),
         ({"escalation": {"tiers": [{"name": "h", "channels": ["pager"]}]}}, "no channel 'pager'"),
         ({"escalation": {"after": {"red": ["30m"]}}}, "1 delays but only 0 tier(s)"),
-        ({"escalation": {"tiers": [{"name": "h", "channels": ["email"]}], "after": {"crimson": ["1h"]}}}, "unknown severity 'crimson'"),
-        ({"groups": [{"id": "g", "rules": ["hypoxia"], "window": "1d", "channels": ["email"], "by": ["county"]}]}, "no group key 'county'"),
-        ({"groups": [{"id": "g", "rules": ["hypoxia"], "window": "0s", "channels": ["email"]}]}, "must be positive"),
+        (
+            {"escalation": {"tiers": [{"name": "h", "channels": ["email"]}], "after": {"crimson": ["1h"]}}},
+            "unknown severity 'crimson'",
+        ),
+        (
+            {
+                "groups": [
+                    {"id": "g", "rules": ["hypoxia"], "window": "1d", "channels": ["email"], "by": ["county"]}
+                ]
+            },
+            "no group key 'county'",
+        ),
+        (
+            {"groups": [{"id": "g", "rules": ["hypoxia"], "window": "0s", "channels": ["email"]}]},
+            "must be positive",
+        ),
         ({"colour": "red"}, "unknown field"),
     ],
 )
 def test_a_bad_routing_file_names_the_field(rules, channels, document, complaint):
-    with pytest.raises(RuleError, match="routing.yaml") as error:
+    with pytest.raises(RuleError, match=r"routing\.yaml") as error:
         parse_routing(document, rules, channels, "routing.yaml")
     assert complaint in str(error.value)
 
@@ -75,7 +95,11 @@ def test_a_low_battery_holds_the_stations_sensor_faults(routed):
     events = routed.observe(battery) + routed.observe([failing("dalian", m) for m in (41, 42, 43)])
     assert kinds(of(events, "battery_low")) == [("pending", "orange", 0), ("firing", "orange", 30)]
     (fault,) = of(events, "sensor_repeated_fail")
-    assert (fault.kind, fault.channels, fault.comment) == ("firing", (), "held: battery_low orange at this station")
+    assert (fault.kind, fault.channels, fault.comment) == (
+        "firing",
+        (),
+        "held: battery_low orange at this station",
+    )
     # Elsewhere the same fault is notified.
     (other,) = of(routed.observe([failing("lushun", m) for m in (41, 42, 43)]), "sensor_repeated_fail")
     assert other.channels == ("webhook", "email")
@@ -107,9 +131,13 @@ def test_a_fault_held_from_the_start_is_not_resolved_to_anyone(routed):
 def test_a_higher_level_of_the_same_hazard_holds_the_lower_ones_notice(routed):
     observed = routed.observe([reading("yingkou", "water_level_m", 0, 4.8)])  # orange
     assert [(e.kind, e.channels) for e in observed] == [("firing", ("webhook", "email"))]
-    (graded,) = of(routed.observe([indicator("yingkou", "water_level_warning", 200, 2)]), "storm_surge_warning")
+    (graded,) = of(
+        routed.observe([indicator("yingkou", "water_level_warning", 200, 2)]), "storm_surge_warning"
+    )
     assert (graded.kind, graded.channels, graded.comment) == (
-        "firing", (), "held: water_level_warning orange at this station"
+        "firing",
+        (),
+        "held: water_level_warning orange at this station",
     )
     later = of(routed.observe([indicator("yingkou", "water_level_warning", 950, 4)]), "storm_surge_warning")
     assert {(e.kind, e.channels) for e in later[:-1]} == {("renotify", ())}  # its reminders held too
@@ -126,7 +154,12 @@ def test_an_unacknowledged_red_alert_reaches_tier_2_then_3(registry, rules, chan
     (firing,) = engine.observe([indicator("dalian", "water_level_warning", 0, 4)])
     assert engine.tick(at(29) + engine.tick_grace_us) == []
     (tier2,) = engine.tick(at(31) + engine.tick_grace_us)
-    assert (tier2.kind, tier2.time_us, tier2.channels, tier2.seq) == ("tier_escalated", at(30), ("head_sms",), 1)
+    assert (tier2.kind, tier2.time_us, tier2.channels, tier2.seq) == (
+        "tier_escalated",
+        at(30),
+        ("head_sms",),
+        1,
+    )
     assert tier2.comment == "tier 2 (head of centre): unacknowledged for 30 min"
     assert tier2.message_en.startswith("tier_escalated: Storm surge warning red at")
     (tier3,) = engine.tick(at(95) + engine.tick_grace_us)

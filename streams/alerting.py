@@ -61,6 +61,7 @@ from services.db.alerts import (
 )
 from services.mqtt_auth import aiomqtt_options
 from services.notify import Notifier, publish_alert_events
+from services.notify.groups import Grouping
 from streams import metrics
 from streams.app import alert_events_topic, alert_inputs_topic, app, settings
 from streams.db import pool, write_until_stored
@@ -287,7 +288,8 @@ async def _serve_notifier(outbox: _Outbox) -> None:
     """Deliver routed events as they are stored; every ``TIDEWATCH_NOTIFY_SWEEP_S``, busy or idle, sweep
     the stored events for routed ones nobody has claimed (dropped from a full queue, or stored just
     before a crash) and retry claims a crashed worker left pending."""
-    async with Notifier(await pool(), channels=_channels) as notifier:
+    grouping = Grouping(_routing, _registry)
+    async with Notifier(await pool(), channels=_channels, grouping=grouping) as notifier:
         swept = time.monotonic()
         while True:
             wait_s = max(0.0, settings.notify_sweep_s - (time.monotonic() - swept))

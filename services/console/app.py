@@ -31,6 +31,7 @@ from starlette.staticfiles import StaticFiles
 
 from alerts.channels import EVENT_KINDS, ROUTED_AS
 from alerts.loader import load_rules
+from alerts.router import TIER_ESCALATED
 from alerts.rules import SilentCondition
 from alerts.severity import SEVERITIES
 from schemas.registry import load_registry
@@ -42,6 +43,7 @@ from services.console.live import ALERTS, STATIONS, LiveFeed
 from services.console.session import COOKIE, Operator, SessionSigner, console_secret, same_origin
 from services.console.views import latest_readings, operator_names, rule_value, variables_json, with_names
 from services.db import alerts as store
+from services.notify.groups import recent_groups
 
 Actions = Callable[[dict], Awaitable[None]]
 STATIC = Path(__file__).with_name("static")
@@ -216,7 +218,7 @@ class Console:
             {
                 "rules": sorted(self.rules.values(), key=lambda r: r["id"]),
                 "severities": list(SEVERITIES),
-                "kinds": [*EVENT_KINDS, *ROUTED_AS],  # with the QC retraction kinds
+                "kinds": [*EVENT_KINDS, *ROUTED_AS, TIER_ESCALATED],  # with QC retractions, tier steps
                 "operator": _operator_json(operator),
                 "actions_enabled": self.actions is not None,
                 "variables": variables_json(),
@@ -250,6 +252,11 @@ class Console:
 
     async def open_alerts(self, request: Request) -> Response:
         return json_response(await self.snapshot(ALERTS))
+
+    async def groups(self, request: Request) -> Response:
+        """Incident groups (alerts/routing.yaml), open ones first, each with its members."""
+        limit = min(max(_whole(request.query_params.get("limit"), "limit", 50), 1), 500)
+        return json_response({"groups": await self.query(recent_groups, limit), "now_us": now_us()})
 
     async def stations_status(self, request: Request) -> Response:
         return json_response(await self.snapshot(STATIONS))
@@ -557,6 +564,7 @@ def create_console(
         Route("/api/meta", console.meta),
         Route("/api/alerts/open", console.open_alerts),
         Route("/api/alerts/history", console.history),
+        Route("/api/groups", console.groups),
         Route("/api/stations", console.stations_status),
         Route("/api/events", console.events),
         Route("/api/session", console.session, methods=["GET", "POST", "DELETE"]),

@@ -3,6 +3,7 @@ local HTTP receivers (no Kafka: the engine is fed directly, as the alert agent w
 
 from __future__ import annotations
 
+import aiohttp
 import asyncpg
 import pytest
 from test_alert_io_notify import FAST, WebhookReceiver
@@ -16,6 +17,8 @@ from alerts import AlertEngine, AlertEvent, Observation, load_rules
 from alerts.channels import Channel
 from alerts.routing import Escalation, GroupSpec, Routing, Tier
 from schemas.registry import load_registry
+from services.console import create_console
+from services.console.serve import serve_console
 from services.db.alerts import store_alert_events
 from services.notify import Notifier, NotifyConfig
 from services.notify.groups import Grouping, recent_groups
@@ -146,3 +149,13 @@ async def test_a_storm_across_four_gauges_is_one_group_notice_and_its_updates(da
         assert "2 of 4 stations open" in notices[4].message_en
         assert group["state"] == "resolved" and len(group["members"]) == 4
         assert {m["kind"] for m in group["members"]} == {"resolved"}
+    # The console lists the group with its members (the page expands it).
+    running = await serve_console(create_console(database.settings, None, secret=b"test-secret"))
+    try:
+        async with aiohttp.ClientSession() as http, http.get(running.url + "/api/groups") as response:
+            assert response.status == 200
+            (shown,) = (await response.json())["groups"]
+    finally:
+        await running.stop()
+    assert (shown["group_id"], shown["spec"], shown["revision"]) == (group["group_id"], "coastal_flooding", 6)
+    assert [m["station"] for m in shown["members"]] == sorted(GAUGES)

@@ -5,7 +5,7 @@
 
 const state = { operator: null, actionsEnabled: true, alerts: [], silences: [], stations: [], rules: [], land: [],
   variables: [], nowUs: Date.now() * 1000, seen: new Set(), history: { offset: 0, limit: 50, more: false },
-  expanded: new Set() };
+  expanded: new Set(), groups: [], openGroups: new Set() };
 // Newest data further behind the clock than this (2 h): a replay or a quiet network, so judge by data time.
 const REPLAY_LAG_US = 2 * 3600e6;
 const HEADERS = { "Content-Type": "application/json", "X-Tidewatch-Console": "1" };
@@ -463,6 +463,40 @@ function historyRow(e) {
   return [row, detail];
 }
 
+// -- incidents (groups of alerts across stations) ----------------------------------------------------
+function memberItem(m) {
+  return el("li", { class: m.open ? "member" : "member closed" }, badge(m.severity), " ",
+    stationName(m.station), ` · ${m.rule} · ${m.kind}`,
+    m.acknowledged_by ? ` · acknowledged by ${m.acknowledged_by}` : "",
+    el("div", { class: "message" }, m.message_en), el("div", { class: "message zh" }, m.message_zh));
+}
+
+function groupItem(g) {
+  const open = g.members.filter((m) => m.open).length;
+  const item = el("details", { class: `group ${g.state}`, dataset: { group: g.group_id } },
+    el("summary", {}, badge(g.severity), ` ${g.spec} · ${g.state} · ${open} of ${g.members.length} stations open`,
+      ` · since ${utc(g.window_start_us)} window · updated ${utc(g.updated_us)} · notice ${g.revision + 1}`),
+    el("ul", { class: "members" }, ...g.members.map(memberItem)),
+    el("p", { class: "note" }, g.group_id));
+  item.open = state.openGroups.has(g.group_id);
+  item.addEventListener("toggle", () => {
+    if (item.open) state.openGroups.add(g.group_id); else state.openGroups.delete(g.group_id);
+  });
+  return item;
+}
+
+async function loadGroups() {
+  try {
+    state.groups = (await api("api/groups")).groups;
+  } catch (error) {
+    $("#group-list").replaceChildren(el("p", { class: "error" }, error.message));
+    return;
+  }
+  $("#group-list").replaceChildren(...state.groups.map(groupItem));
+  $("#group-count").textContent = state.groups.filter((g) => g.state === "open").length;
+  $("#no-groups").hidden = state.groups.length > 0;
+}
+
 async function loadHistory() {
   const form = $("#history-filter");
   const params = new URLSearchParams();
@@ -532,6 +566,7 @@ function connect() {
     renderAlerts();
     renderSilences();
     loadHistory();
+    loadGroups();
   });
   source.addEventListener("stations", (event) => {
     const data = JSON.parse(event.data);

@@ -23,3 +23,20 @@ CREATE TABLE IF NOT EXISTS alert_group_notices (
     recorded_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (group_id, revision)
 );
+
+-- Recurring silences of one station (quiet hours, maintenance windows), created in the console.
+-- Each occurrence becomes an ordinary silence '{id}@{start µs}' on the alert-inputs log when it
+-- begins (services/console/schedules.py); removing a schedule stops its future occurrences.
+CREATE TABLE IF NOT EXISTS silence_schedules (
+    id            text PRIMARY KEY,
+    station_id    text NOT NULL,
+    rule          text,
+    start_minute  integer NOT NULL CHECK (start_minute BETWEEN 0 AND 1439),
+    duration_min  integer NOT NULL CHECK (duration_min BETWEEN 1 AND 10080),
+    weekdays      integer[] NOT NULL,
+    timezone      text NOT NULL,
+    created_by    text NOT NULL,
+    comment       text NOT NULL DEFAULT '',
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    removed_at    timestamptz
+);

@@ -33,6 +33,7 @@ from alerts.channels import EVENT_KINDS, ROUTED_AS
 from alerts.loader import load_rules
 from alerts.router import TIER_ESCALATED
 from alerts.rules import SilentCondition
+from alerts.schedules import WEEKDAYS, SilenceSchedule, parse_time_of_day
 from alerts.severity import SEVERITIES
 from schemas.registry import load_registry
 from services.config import Settings
@@ -40,6 +41,7 @@ from services.console import access as audit
 from services.console.access import ROLES, AttemptLimiter, ConsoleAccess, role_at_least
 from services.console.actions import ActionsUnavailable
 from services.console.live import ALERTS, STATIONS, LiveFeed
+from services.console.schedules import ScheduleRunner, active_schedules, remove_schedule, store_schedule
 from services.console.session import COOKIE, Operator, SessionSigner, console_secret, same_origin
 from services.console.views import latest_readings, operator_names, rule_value, variables_json, with_names
 from services.db import alerts as store
@@ -156,6 +158,8 @@ class Console:
             r.id for r in rules if any(isinstance(c, SilentCondition) for c in r.conditions.values())
         }
         self.feed = LiveFeed(settings.database_url, refresh_s=refresh_s)
+        # Recurring silences become silence actions as each occurrence begins (needs the stream).
+        self.schedules = ScheduleRunner(self._started_pool, actions) if actions is not None else None
         self.pool = pool
         self._own_pool = pool is None
         self._started = False
@@ -176,8 +180,17 @@ class Console:
                 )
             await self.feed.start()
             self._started = True
+            if self.schedules is not None:
+                self.schedules.start()
+
+    async def _started_pool(self) -> asyncpg.Pool:
+        await self.ensure_started()
+        assert self.pool is not None
+        return self.pool
 
     async def close(self) -> None:
+        if self.schedules is not None:
+            await self.schedules.stop()
         await self.feed.close()
         if self._own_pool and self.pool is not None:
             await self.pool.close()
@@ -466,6 +479,73 @@ class Console:
         await self.audit(request, operator.username, "remove_silence", silence_id)
         return json_response({"submitted": action}, 202)
 
+    async def silence_schedules(self, request: Request) -> Response:
+        """Recurring silences of a station: list (GET, open) or create (POST, an operator)."""
+        if request.method == "GET":
+            return json_response({"schedules": await self.query(active_schedules)})
+        operator = await self._actor(request)
+        body = await _json_body(request)
+        station = _text(body, "station", required=True, limit=100)
+        rule = _text(body, "rule", limit=100)
+        if station not in self.stations:
+            raise BadRequest(400, f"no station {station!r}")
+        if rule is not None and rule not in self.rules:
+            raise BadRequest(400, f"no rule {rule!r}")
+        days = body.get("weekdays") or list(WEEKDAYS)
+        if not isinstance(days, list) or any(d not in WEEKDAYS for d in days):
+            raise BadRequest(400, f"weekdays: a list of {', '.join(WEEKDAYS)}")
+        minutes = body.get("minutes")
+        if isinstance(minutes, bool) or not isinstance(minutes, int):
+            raise BadRequest(400, "minutes: expected a whole number")
+        assert station is not None
+        try:
+            schedule = SilenceSchedule(
+                id=f"schedule-{uuid.uuid4().hex[:12]}",
+                station=station,
+                rule=rule,
+                start_minute=parse_time_of_day(_text(body, "start", required=True, limit=5) or ""),
+                duration_min=minutes,
+                weekdays=frozenset(WEEKDAYS.index(d) for d in days),
+                timezone=_text(body, "timezone", limit=64) or "UTC",
+                actor=operator.username,
+                comment=_text(body, "comment") or "",
+            )
+        except ValueError as exc:
+            raise BadRequest(400, str(exc)) from exc
+        await self.query(store_schedule, schedule)
+        detail = {
+            "station": station,
+            "rule": rule,
+            "start": body["start"],
+            "minutes": minutes,
+            "weekdays": days,
+        }
+        await self.audit(request, operator.username, "schedule_silence", schedule.id, detail)
+        assert self.schedules is not None
+        submitted = await self.schedules.run_once()  # an occurrence running now applies at once
+        return json_response({"schedule": {"id": schedule.id, **detail}, "submitted": submitted}, 201)
+
+    async def remove_silence_schedule(self, request: Request) -> Response:
+        """Stop a recurring silence; an occurrence running now ends too."""
+        operator = await self._actor(request)
+        body = await _json_body(request)
+        schedule_id = _text(body, "id", required=True, limit=100)
+        if not await self.query(remove_schedule, schedule_id):
+            raise BadRequest(404, f"no recurring silence {schedule_id!r}")
+        time_us = now_us()
+        for silence in await self.query(store.active_silences, time_us):
+            if silence["id"].startswith(f"{schedule_id}@"):
+                await self._submit(
+                    {
+                        "type": "remove_silence",
+                        "id": silence["id"],
+                        "actor": operator.username,
+                        "time_us": time_us,
+                    }
+                )
+        await self.audit(request, operator.username, "remove_schedule", schedule_id)
+        return json_response({"removed": schedule_id})
+
     # -- administration ----------------------------------------------------------------------------
     async def operators(self, request: Request) -> Response:
         """Admins list (GET) and add or update (POST) operators; every change is audited."""
@@ -571,6 +651,8 @@ def create_console(
         Route("/api/acknowledge", console.acknowledge, methods=["POST"]),
         Route("/api/silence", console.silence, methods=["POST"]),
         Route("/api/silence/remove", console.remove_silence, methods=["POST"]),
+        Route("/api/schedules", console.silence_schedules, methods=["GET", "POST"]),
+        Route("/api/schedules/remove", console.remove_silence_schedule, methods=["POST"]),
         Route("/api/operators", console.operators, methods=["GET", "POST"]),
         Route("/api/audit", console.audit_log),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -30,6 +30,19 @@ from alerts.station_state import StationState
 TIER_ESCALATED = "tier_escalated"
 # Kinds after which the alert waits for an acknowledgement again: the chain starts afresh.
 RESTART_KINDS = frozenset({"firing", "escalated", "reopened", "unsilenced"})
+# Kinds the tiers an alert reached hear too (reminders stay with tier 1; the chain is their reminder).
+TIERS_HEAR = frozenset(
+    {
+        "escalated",
+        "deescalated",
+        "corrected",
+        "reopened",
+        "resolved",
+        "retracted",
+        "acknowledged",
+        "unsilenced",
+    }
+)
 # Kinds only whoever was told before hears (an alert that was held throughout stays quiet).
 FOLLOW_UP_KINDS = frozenset({"resolved", "retracted", "corrected", "deescalated", "acknowledged"})
 
@@ -102,7 +115,7 @@ class Router:
             channels = route(
                 self.channels, kind, transition.severity, fired=transition.fired, silenced=transition.silenced
             )
-            if channels and kind != "renotify":
+            if kind in TIERS_HEAR and transition.fired and not transition.silenced:
                 for number in range(2, memory["reached"] + 1):
                     channels += tuple(c for c in self.escalation.tier(number).channels if c not in channels)
         comment = transition.comment

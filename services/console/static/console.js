@@ -236,6 +236,66 @@ function renderSilences() {
   $("#no-silences").hidden = active.length > 0;
 }
 
+// -- recurring silences --------------------------------------------------------------------------
+const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+function scheduleRow(schedule) {
+  const remove = el("button", { type: "button" }, "Remove");
+  remove.disabled = !(state.operator && state.actionsEnabled);
+  const error = el("span", { class: "error" });
+  remove.addEventListener("click", async () => {
+    remove.disabled = true;
+    try {
+      await api("api/schedules/remove", { method: "POST", headers: HEADERS, body: JSON.stringify({ id: schedule.id }) });
+      loadSchedules();
+    } catch (failure) {
+      error.textContent = failure.message;
+      remove.disabled = false;
+    }
+  });
+  const start = `${String(Math.floor(schedule.start_minute / 60)).padStart(2, "0")}:` +
+    String(schedule.start_minute % 60).padStart(2, "0");
+  return el("tr", { dataset: { scheduleId: schedule.id } },
+    el("td", {}, stationName(schedule.station)), el("td", {}, schedule.rule ? ruleTitle(schedule.rule) : "every rule"),
+    el("td", {}, schedule.weekdays.length === 7 ? "every day" : schedule.weekdays.map((d) => WEEKDAYS[d]).join(" ")),
+    el("td", {}, start), el("td", {}, `${schedule.duration_min} min`), el("td", {}, schedule.timezone),
+    el("td", {}, schedule.actor), el("td", {}, schedule.comment || ""), el("td", {}, remove, " ", error));
+}
+
+async function loadSchedules() {
+  try {
+    const { schedules } = await api("api/schedules");
+    $("#schedule-list tbody").replaceChildren(...schedules.map(scheduleRow));
+  } catch (error) {
+    $("#schedule-error").textContent = error.message;
+  }
+  $("#schedule-submit").disabled = !(state.operator && state.actionsEnabled);
+}
+
+async function addSchedule(event) {
+  event.preventDefault();
+  const form = event.target;
+  const weekdays = WEEKDAYS.filter((d) => form.querySelector(`input[name=day-${d}]`).checked);
+  const body = { station: form.station.value, rule: form.rule.value || null, start: form.start.value,
+    minutes: Number(form.minutes.value), timezone: form.timezone.value || "UTC", weekdays,
+    comment: form.comment.value };
+  try {
+    await api("api/schedules", { method: "POST", headers: HEADERS, body: JSON.stringify(body) });
+    $("#schedule-error").textContent = "";
+    loadSchedules();
+  } catch (error) {
+    $("#schedule-error").textContent = error.message;
+  }
+}
+
+function scheduleForm() {
+  for (const d of WEEKDAYS) {
+    $("#schedule-days").append(el("label", {}, el("input", { type: "checkbox", name: `day-${d}`, checked: "" }), d));
+  }
+  for (const rule of state.rules) $("#schedule-rule").append(el("option", { value: rule.id }, rule.title_en));
+  $("#schedule-form").addEventListener("submit", addSchedule);
+}
+
 // -- stations ------------------------------------------------------------------------------------
 const SVG = "http://www.w3.org/2000/svg";
 const SEV_COLOUR = { blue: "#1f6fd1", yellow: "#e3b505", orange: "#f07b1a", red: "#d3212d" };
@@ -531,6 +591,7 @@ function renderSession() {
   $("#actions-off").hidden = state.actionsEnabled;
   renderAlerts();
   renderSilences();
+  loadSchedules();
 }
 
 async function signIn(event) {
@@ -573,7 +634,10 @@ function connect() {
     const first = !state.stations.length;
     Object.assign(state, { stations: data.stations, nowUs: data.now_us });
     renderStations();
-    if (first) { renderAlerts(); renderSilences(); loadHistory(); }  // station names now known
+    if (first) {  // station names now known
+      renderAlerts(); renderSilences(); loadHistory(); loadSchedules();
+      for (const s of state.stations) $("#schedule-station").append(el("option", { value: s.id }, s.name));
+    }
   });
 }
 
@@ -597,6 +661,7 @@ async function start() {
   for (const rule of meta.rules) $("#filter-rule").append(el("option", { value: rule.id }, rule.title_en));
   for (const sev of meta.severities) $("#filter-severity").append(el("option", { value: sev }, sev));
   for (const kind of meta.kinds) $("#filter-kind").append(el("option", { value: kind }, kind));
+  scheduleForm();
   $("#signin").addEventListener("submit", signIn);
   $("#signout").addEventListener("click", signOut);
   $("#history-filter").addEventListener("submit", (event) => {

@@ -30,17 +30,8 @@ COLUMNS = f"""id, station_id AS station, rule, start_minute, duration_min, weekd
 
 
 def schedule_of(row: asyncpg.Record | dict) -> SilenceSchedule:
-    return SilenceSchedule(
-        id=row["id"],
-        station=row["station"],
-        rule=row["rule"],
-        start_minute=row["start_minute"],
-        duration_min=row["duration_min"],
-        weekdays=frozenset(row["weekdays"]),
-        timezone=row["timezone"],
-        actor=row["actor"],
-        comment=row["comment"],
-    )
+    fields = ("id", "station", "rule", "start_minute", "duration_min", "timezone", "actor", "comment")
+    return SilenceSchedule(**{f: row[f] for f in fields}, weekdays=frozenset(row["weekdays"]))
 
 
 async def store_schedule(conn: asyncpg.Connection, schedule: SilenceSchedule) -> None:

@@ -164,6 +164,7 @@ def parse_routing(document: Any, rules: Iterable[str], channels: Iterable[Channe
     """The routing document checked against the rule ids and the channel table."""
     where = _Where(source)
     spec = convert(document or {}, _RoutingSpec, lambda p: where.error(p.field, p.complaint()))
+    channels = tuple(channels)
     rule_ids, channel_names = set(rules), {c.name for c in channels}
     inhibitions = []
     for i, inhibit in enumerate(spec.inhibit):
@@ -183,6 +184,8 @@ def parse_routing(document: Any, rules: Iterable[str], channels: Iterable[Channe
     for i, group in enumerate(spec.groups):
         _known(group.rules, rule_ids, "rule", where, f"groups[{i}].rules")
         _known(group.channels, channel_names, "channel", where, f"groups[{i}].channels")
+        if any(c.name in group.channels and c.type == "alertmanager" for c in channels):
+            raise where.error(f"groups[{i}].channels", "Alertmanager groups alerts itself; leave it out")
         _known(group.by, GROUP_KEYS, "group key", where, f"groups[{i}].by")
         if set(group.rules) & grouped:
             raise where.error(f"groups[{i}].rules", "a rule can be in one group only")

@@ -234,3 +234,10 @@ def test_the_chain_survives_a_restart_from_the_station_state(registry, rules, ch
     restarted = tiered(registry, rules, channels, RED_AFTER)
     restarted.load_dict(engine.to_dict())
     assert kinds(restarted.tick(at(95))) == kinds(engine.tick(at(95))) == [("tier_escalated", "red", 90)]
+
+
+def test_alertmanager_is_not_a_group_channel(rules, channels):
+    am = Channel("am", 1, frozenset({"firing"}), "alertmanager")
+    group = {"id": "g", "rules": ["hypoxia"], "window": "1d", "channels": ["am"]}
+    with pytest.raises(RuleError, match="Alertmanager groups alerts itself"):
+        parse_routing({"groups": [group]}, rules, (*channels, am), "routing.yaml")

@@ -4,7 +4,8 @@ Each (alert_id, seq, channel) is claimed in ``notifications`` before the first t
 CONFLICT DO NOTHING RETURNING), so a replayed or redelivered event is never sent twice. A claim that
 a crash left `pending` is picked up again by `retry_stale` (at least once after a crash, once
 otherwise). An event that still fails after the last try is a dead letter: status `dead` with the last
-error, and an error in the log.
+error, and an error in the log. With `grouping`, an event routed to one of a group's channels is folded
+into its incident group instead (services/notify/groups.py) and the group's notice is sent the same way.
 """
 
 from __future__ import annotations

@@ -116,7 +116,8 @@ class Router:
                 self.channels, kind, transition.severity, fired=transition.fired, silenced=transition.silenced
             )
             if kind in TIERS_HEAR and transition.fired and not transition.silenced:
-                for number in range(2, memory["reached"] + 1):
+                # (clamped: a restarted worker may read a memory written under more tiers)
+                for number in range(2, min(memory["reached"], len(self.escalation.tiers) + 1) + 1):
                     channels += tuple(c for c in self.escalation.tier(number).channels if c not in channels)
         comment = transition.comment
         reason = held_by(self.routing, state.alerts, rule_id, transition.severity)

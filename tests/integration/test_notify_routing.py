@@ -129,7 +129,15 @@ async def test_a_storm_across_four_gauges_is_one_group_notice_and_its_updates(da
             replay = await notifier.deliver(every)
             async with pool.acquire() as conn:
                 (group,) = await recent_groups(conn)
-        notices = [AlertEvent.from_dict(p) for p, _ in duty.requests]
+                # A notifier that crashed while sending notice 3 left its claim pending: sent again.
+                await conn.execute(
+                    "UPDATE notifications SET status = 'pending', updated_at = now() - interval '1 hour' "
+                    "WHERE alert_id = $1 AND seq = 3",
+                    group["group_id"],
+                )
+            retried = await notifier.retry_stale(older_than_s=60)
+        *notices, resent = [AlertEvent.from_dict(p) for p, _ in duty.requests]
+        assert retried.sent == 1 and resent == notices[3]
         assert (first.sent, first.grouped) == (1, 4)
         assert (replay.sent, replay.grouped) == (0, len(every))
         # One group, its notices numbered 0 … n: opened with four members, then two escalations and

@@ -19,6 +19,7 @@ from alerts.events import AlertEvent
 from alerts.grouping import Incident, group_id, window_start_us
 from alerts.routing import GroupSpec, Routing
 from schemas.registry import Registry
+from services.db.alerts import NOTIFY_CHANNEL
 from services.db.timestamps import ts, us
 
 CLAIM_GROUPED = """
@@ -103,6 +104,7 @@ async def absorb(
             await conn.execute(STORE_NOTICE, gid, notice.seq, orjson.dumps(notice.to_dict()).decode())
             for channel in notice.channels:
                 await conn.execute(CLAIM_NOTICE, gid, notice.seq, channel)
+            await conn.execute("SELECT pg_notify($1, 'group')", NOTIFY_CHANNEL)  # open consoles reload
         state = "open" if incident.is_open else "resolved"
         await conn.execute(
             SAVE_GROUP,

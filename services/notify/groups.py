@@ -15,13 +15,16 @@ from dataclasses import dataclass
 import asyncpg
 import orjson
 
-from alerts.events import AlertEvent
+from alerts.events import CLOSING_KINDS, AlertEvent
 from alerts.grouping import Incident, group_id, window_start_us
 from alerts.routing import GroupSpec, Routing
 from schemas.registry import Registry
 from services.db.alerts import NOTIFY_CHANNEL
 from services.db.timestamps import ts, us
 
+# The pseudo-channel of a member's closing event that was routed nowhere (silenced, held): it closes
+# the member in its group without a notice of its own, so the incident can end.
+QUIET = "-"
 CLAIM_GROUPED = """
 INSERT INTO notifications (alert_id, seq, channel, status, attempts) VALUES ($1, $2, $3, 'grouped', 0)
 ON CONFLICT (alert_id, seq, channel) DO NOTHING
@@ -74,10 +77,17 @@ class Grouping:
     registry: Registry
 
     def place(self, event: AlertEvent, channel: str) -> tuple[str, GroupSpec] | None:
-        """The group an event goes to on `channel` (None: the event is sent on its own)."""
+        """The group an event goes to on `channel` (None: the event is sent on its own); `channel`
+        QUIET: the group of a member's closing event routed to none of its channels."""
         spec = self.routing.group_of(event.rule)
         station = self.registry.stations.get(event.station)
-        if spec is None or channel not in spec.channels or station is None:
+        if spec is None or station is None:
+            return None
+        if channel == QUIET:
+            routed = spec.channels & set(event.channels)
+            if routed or event.kind not in CLOSING_KINDS:
+                return None
+        elif channel not in spec.channels:
             return None
         return group_id(spec, station, event), spec
 
@@ -87,24 +97,29 @@ async def absorb(
 ) -> AlertEvent | None:
     """Fold member events into their group; the notice to send (its channels set), if any."""
     async with conn.transaction():
-        first = min(items, key=lambda item: item[0].alert_id)[0]
-        await conn.execute(OPEN_GROUP, gid, spec.id, window_start_us(spec, first.alert_id))
+        if any(channel != QUIET for _, channel in items):  # a quiet event never opens a group
+            first = min(items, key=lambda item: item[0].alert_id)[0]
+            await conn.execute(OPEN_GROUP, gid, spec.id, window_start_us(spec, first.alert_id))
         row = await conn.fetchrow(LOCK_GROUP, gid)
+        if row is None:
+            return None
         incident = Incident(gid, spec.id, orjson.loads(row["members"]), row["revision"])
         notable: set[tuple[str, int]] = set()
         channels: set[str] = set()
         for event, channel in sorted(items, key=lambda item: (item[0].alert_id, item[0].seq, item[1])):
+            if channel == QUIET and event.alert_id not in incident.members:
+                continue  # the group never heard of this alert
             if await conn.fetchval(CLAIM_GROUPED, event.alert_id, event.seq, channel) is None:
                 continue  # absorbed before (a replay, a redelivery, the sweep)
-            if incident.apply(event) or (event.alert_id, event.seq) in notable:
-                notable.add((event.alert_id, event.seq))  # the same event on a further channel
+            changed = incident.apply(event)
+            if channel != QUIET and (changed or (event.alert_id, event.seq) in notable):
+                notable.add((event.alert_id, event.seq))  # (again: the same event on a further channel)
                 channels.add(channel)
         notice = incident.notice(tuple(sorted(channels))) if channels else None
         if notice is not None:
             await conn.execute(STORE_NOTICE, gid, notice.seq, orjson.dumps(notice.to_dict()).decode())
             for channel in notice.channels:
                 await conn.execute(CLAIM_NOTICE, gid, notice.seq, channel)
-            await conn.execute("SELECT pg_notify($1, 'group')", NOTIFY_CHANNEL)  # open consoles reload
         state = "open" if incident.is_open else "resolved"
         await conn.execute(
             SAVE_GROUP,
@@ -114,6 +129,7 @@ async def absorb(
             state,
             incident.severity() or "none",
         )
+        await conn.execute("SELECT pg_notify($1, 'group')", NOTIFY_CHANNEL)  # open consoles reload
     return notice
 
 

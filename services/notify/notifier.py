@@ -25,7 +25,7 @@ from services.config import load_settings
 from services.db.timestamps import us
 from services.notify.alertmanager import AlertmanagerSender
 from services.notify.config import Endpoint, NotifyConfig, RetryPolicy
-from services.notify.groups import Grouping, absorb, stale_notices
+from services.notify.groups import QUIET, Grouping, absorb, stale_notices
 from services.notify.robots import DingTalkSender, FeishuSender, WeComSender
 from services.notify.senders import EmailSender, Sender, SendError, WebhookSender
 from services.notify.sms import SmsSender
@@ -146,6 +146,10 @@ class Notifier:
         specs = {}
         report = DeliveryReport()
         for event in events:
+            quiet = self.grouping.place(event, QUIET) if self.grouping else None
+            if quiet is not None:  # a member closed under a silence or a hold: its group follows
+                groups[quiet[0]].append((event, QUIET))
+                specs[quiet[0]] = quiet[1]
             for channel in event.channels:
                 placed = self.grouping.place(event, channel) if self.grouping else None
                 if channel in self.senders and placed is not None:
@@ -208,7 +212,7 @@ class Notifier:
         report = DeliveryReport()
         async with self.pool.acquire() as conn:
             notice = await absorb(conn, gid, spec, items)
-        report.grouped += len(items)
+        report.grouped += sum(channel != QUIET for _, channel in items)
         for channel in notice.channels if notice is not None else ():
             report.add(await self._send(channel, notice, 0))
         return report

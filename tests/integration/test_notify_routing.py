@@ -13,7 +13,7 @@ from test_alert_io_support import (
     database,  # noqa: F401  (fixture)
 )
 
-from alerts import AlertEngine, AlertEvent, Observation, load_rules
+from alerts import AlertEngine, AlertEvent, Observation, Silence, load_rules
 from alerts.channels import Channel
 from alerts.routing import Escalation, GroupSpec, Routing, Tier
 from schemas.registry import load_registry
@@ -167,3 +167,39 @@ async def test_a_storm_across_four_gauges_is_one_group_notice_and_its_updates(da
         await running.stop()
     assert (shown["group_id"], shown["spec"], shown["revision"]) == (group["group_id"], "coastal_flooding", 6)
     assert [m["station"] for m in shown["members"]] == sorted(GAUGES)
+
+
+async def test_a_member_closing_under_a_silence_leaves_the_group_quietly(database):  # noqa: F811
+    spec = GroupSpec(
+        "coastal_flooding",
+        frozenset({"storm_surge_warning"}),
+        ("rule",),
+        86_400_000_000,
+        frozenset({"duty_chat"}),
+    )
+    routing = Routing(groups=(spec,))
+    e = engine(routing)
+    opened = [ev for g in ("dalian", "zhuanghe") for ev in e.observe([surge(g, 0, 2)])]
+    e.silence(Silence("s", created_us=at(10), ends_us=at(600), actor="ops", station="dalian"))
+    (quiet,) = e.observe([surge("dalian", 20, 0)])
+    assert (quiet.kind, quiet.channels) == ("resolved", ())
+    (last,) = e.observe([surge("zhuanghe", 30, 0)])
+    async with (
+        WebhookReceiver(failures=0) as duty,
+        asyncpg.create_pool(database.url, min_size=1, max_size=4) as pool,
+    ):
+        grouping = Grouping(routing, load_registry())
+        senders = {"duty_chat": WebhookSender(duty.url, 5.0)}
+        async with Notifier(
+            pool, NotifyConfig(retry=FAST), channels=(DUTY,), senders=senders, grouping=grouping
+        ) as n:
+            await store(pool, [*opened, quiet, last])
+            await n.deliver(opened)
+            await n.deliver([quiet])  # routed nowhere: the group hears it, nobody is told
+            await n.deliver([quiet])  # again: nothing changes
+            await n.deliver([last])
+            async with pool.acquire() as conn:
+                (group,) = await recent_groups(conn)
+    assert [(p["seq"], p["kind"]) for p, _ in duty.requests] == [(0, "group_opened"), (1, "group_resolved")]
+    assert "0 of 2 stations open" in duty.requests[-1][0]["message_en"]
+    assert group["state"] == "resolved"

@@ -11,7 +11,7 @@ demo: deps
 	$(VENV)/bin/tidewatch demo $(ARGS)
 
 test: deps
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS)
 
 # Everything the project needs on a fresh machine: a virtualenv with the package and its test tools, and
 # the Debian packages the integration tests run for real (Mosquitto; Prometheus with promtool; Chromium

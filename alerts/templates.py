@@ -2,6 +2,13 @@
 
 Every field is handed over as text, so a template can never fail on a missing value at 3 a.m.;
 the loader renders each template once with sample text to reject unknown placeholders at start-up.
+
+A rule's template reads "{title} {severity} …, <input> {value} <unit>": true when the value is the one
+that set the severity. A resolved or withdrawn alert keeps its peak severity and carries the value that
+ended it, and a reminder or an operator's action carries the latest value while the severity may still
+be held by an earlier one (hysteresis, keep_firing); so for those events ``severity`` says what the
+colour is ("ended (peak orange)", "still yellow"), and a message never reads "red … category 0" as one
+current state.
 """
 
 from __future__ import annotations
@@ -51,6 +58,23 @@ def format_value(value: float | None) -> str:
     return "—" if value is None else f"{value:.4g}"
 
 
+# How each event's message names the severity: the colour alone where the value set it.
+# Reminders and operators' actions carry the latest value under the colour still in force.
+_HELD = ("renotify", "acknowledged", "silenced", "unsilenced")
+SEVERITY_PHRASE_EN = {"resolved": "ended (peak {})", "retracted": "withdrawn (was {})"} | dict.fromkeys(
+    _HELD, "still {}"
+)
+SEVERITY_PHRASE_ZH = {"resolved": "最高{}", "retracted": "原{}"} | dict.fromkeys(_HELD, "仍为{}")
+
+
+def severity_phrases(event: str, severity: str | None) -> tuple[str, str]:
+    """The severity as an event's message says it, in English and Chinese."""
+    en, zh = severity or "none", SEVERITY_ZH.get(severity or "", "无")
+    if severity is None:
+        return en, zh
+    return SEVERITY_PHRASE_EN.get(event, "{}").format(en), SEVERITY_PHRASE_ZH.get(event, "{}").format(zh)
+
+
 def template_fields(
     *,
     station: str,
@@ -65,6 +89,7 @@ def template_fields(
     value: float | None,
     time_us: int,
 ) -> dict[str, str]:
+    severity_en, severity_zh = severity_phrases(event, severity)
     return {
         "station": station,
         "station_name": station_name,
@@ -73,8 +98,8 @@ def template_fields(
         "title": title,
         "title_zh": title_zh,
         "input": input_name,
-        "severity": severity or "none",
-        "severity_zh": SEVERITY_ZH.get(severity or "", "无"),
+        "severity": severity_en,
+        "severity_zh": severity_zh,
         "event": event,
         "event_zh": EVENT_ZH[event],
         "value": format_value(value),

@@ -42,7 +42,7 @@ from services.config import Settings, load_settings
 from services.db.prepare import prepare_database
 from services.stack.kafka import start_tansu
 from services.stack.launcher import Stack, start_stack
-from services.stack.pipeline import Pipeline, wait_for_log
+from services.stack.pipeline import CLI, Pipeline, wait_for_log
 from services.stack.process import Child, start_child
 from streams.indicators.catalogue import INDICATORS
 from tests.support.database import fresh_database
@@ -272,7 +272,7 @@ class Bench:
         rate_msg_s: float,
         duration_s: float,
         table: str,
-        pids: dict[str, Child | None],
+        pids: dict[str, Child | list[Child] | None],
         network: str,
         worker: Child | None = None,
     ) -> CaseResult:
@@ -281,11 +281,21 @@ class Bench:
         exclude = frozenset({progress.get_server_pid()})
         mosquitto = self.stack.children[0]
         roles = {
-            role: (lambda c=child: [c.process.pid] if c is not None and c.alive() else [])
+            role: (
+                lambda c=child: [
+                    k.process.pid for k in (c if isinstance(c, list) else [c]) if k is not None and k.alive()
+                ]
+            )
             for role, child in pids.items()
         }
         roles["mosquitto"] = lambda: [mosquitto.process.pid]
         roles["postgres"] = lambda: database_backends(monitor, self.database, exclude)
+        # The statistics count inserts since they were reset, not since the table was emptied.
+        inserted_before = await _stored(progress, table)
+
+        async def stored_now() -> int:
+            return await _stored(progress, table) - inserted_before
+
         warmup_s = min(self.args.warmup, duration_s / 2)
         plan = _plan(self.settings, network, stations, rate_msg_s, duration_s, self.args.time_scale)
         sampler = ProcessSampler({"publisher": lambda: [], **roles}, interval_s=self.args.sample_s)
@@ -313,14 +323,10 @@ class Bench:
                     )
             result.load = await load.wait()
             load_end_us = plan.start_us + int(duration_s * 1e6)
-            result.backlog_at_load_end = result.load.acked * READINGS_PER_MESSAGE - await _stored(
-                progress, table
-            )
+            result.backlog_at_load_end = result.load.acked * READINGS_PER_MESSAGE - await stored_now()
             # The naive case only falls further behind: its drain would measure nothing new.
             drain_limit = self.args.drain if worker is not None else min(self.args.drain, 15)
-            result.drained_s = await drain(
-                lambda: _stored(progress, table), result.load.acked * READINGS_PER_MESSAGE, drain_limit
-            )
+            result.drained_s = await drain(stored_now, result.load.acked * READINGS_PER_MESSAGE, drain_limit)
             result.load_average = os.getloadavg()[1]
             await sampler.stop()
             if profile_task is not None:
@@ -379,7 +385,9 @@ class Bench:
         finally:
             child.kill()
 
-    async def pipeline(self, name: str, stations: int, rate_msg_s: float, duration_s: float) -> CaseResult:
+    async def pipeline(
+        self, name: str, stations: int, rate_msg_s: float, duration_s: float, workers: int = 1
+    ) -> CaseResult:
         network = f"b{uuid.uuid4().hex[:8]}"
         case_dir = self.work / network
         tansu, kafka_url = await start_tansu(case_dir)
@@ -404,8 +412,10 @@ class Bench:
         await conn.execute("TRUNCATE observations, indicators, alert_events, alerts, dead_letters")
         await conn.close()
         pipeline = Pipeline(settings, network, case_dir / "logs")
+        others: list[Child] = []
         try:
             await pipeline.start_worker()
+            others = await _more_workers(pipeline, workers - 1)
             await pipeline.start_ingest()
             result = await self._measure(
                 name,
@@ -413,7 +423,7 @@ class Bench:
                 rate_msg_s,
                 duration_s,
                 "observations",
-                {"ingest": pipeline.ingest, "worker": pipeline.worker, "tansu": tansu},
+                {"ingest": pipeline.ingest, "worker": [pipeline.worker, *others], "tansu": tansu},
                 network,
                 worker=pipeline.worker,
             )
@@ -427,8 +437,24 @@ class Bench:
                 result.restart = await _restart(pipeline)
             return result
         finally:
+            for child in others:
+                child.stop(20)
             pipeline.stop()
             tansu.stop()
+
+
+async def _more_workers(pipeline: Pipeline, count: int) -> list[Child]:
+    """Further workers in the first one's consumer group (each its own data folder); returns once the
+    group has rebalanced and the first worker is ready again."""
+    children = []
+    for k in range(1, count + 1):
+        env = {**pipeline.env, "TIDEWATCH_DATA_DIR": str(pipeline.logs.parent / f"worker-{k}")}
+        child = start_child(f"worker-{k}", [*CLI, "worker"], pipeline.logs / f"worker-{k}.log", env)
+        children.append(child)
+        await wait_for_log(child, "Worker]: Ready", timeout_s=120)
+    if children:
+        await asyncio.sleep(15)  # the first worker gives up partitions and is ready again
+    return children
 
 
 async def _restart(pipeline: Pipeline) -> str:
@@ -582,6 +608,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cases", default="naive,pipeline,burst")
     parser.add_argument("--profile", action="store_true", help="py-spy the worker mid-run (needs py-spy)")
     parser.add_argument(
+        "--workers", default="1", help="pipeline case once per worker count, e.g. 1,2 (one consumer group)"
+    )
+    parser.add_argument(
         "--time-scale",
         type=float,
         default=1.0,
@@ -612,11 +641,13 @@ async def main(args: argparse.Namespace) -> None:
             if "naive" in cases:
                 results.append(await bench.naive())
             if "pipeline" in cases:
-                results.append(
-                    await bench.pipeline(
-                        "pipeline", args.stations, args.rate / READINGS_PER_MESSAGE, args.duration
+                for workers in (int(w) for w in args.workers.split(",")):
+                    name = "pipeline" if workers == 1 else f"pipeline, {workers} workers"
+                    results.append(
+                        await bench.pipeline(
+                            name, args.stations, args.rate / READINGS_PER_MESSAGE, args.duration, workers
+                        )
                     )
-                )
             if "burst" in cases:
                 results.append(
                     await bench.pipeline("burst: 10 stations × 300 msg/s", 10, 3000, args.burst_duration)

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from schemas.datums import DatumHistory, parse_levellings
 from schemas.documents import Problem, convert, read_yaml
 from schemas.vocabulary import Variable, load_vocabulary
 
@@ -29,6 +30,7 @@ class RegistryError(ValueError):
 class Datum:
     name: str
     msl_above_datum_m: float
+    history: DatumHistory = field(default_factory=DatumHistory)  # zero above other datums (schemas/datums.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class Registry:
 class _DatumSpec(msgspec.Struct):
     name: str
     msl_above_datum_m: float
+    levellings: list[Any] | None = None
 
 
 class _StationSpec(msgspec.Struct):
@@ -123,7 +126,11 @@ def _station(spec: Any, index: int, network: str, vocabulary: Mapping[str, Varia
         area=station.area,
         latitude=station.latitude,
         longitude=station.longitude,
-        datum=Datum(station.datum.name, station.datum.msl_above_datum_m),
+        datum=Datum(
+            station.datum.name,
+            station.datum.msl_above_datum_m,
+            parse_levellings(station.datum.levellings, lambda why: RegistryError(f"{where} datum {why}")),
+        ),
         sampling_interval_s=station.sampling_interval_s,
         variables=frozenset(station.variables),
         thresholds=station.thresholds or {},

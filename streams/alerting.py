@@ -16,10 +16,11 @@ on how faust batches them, so a replay of the log gives the identical events (id
   station arrives on every partition; every copy applies (idempotent by id).
 
 Per batch: events, silences and removals are stored in one transaction (retried until stored), then
-the engine state of changed stations goes to the changelog table, then events go to the alert-events
-topic, then to MQTT and the notifier. Notifications are delivered from the stored events: the queue
-to the notifier only wakes it; it also sweeps ``alert_events`` for routed events no one has claimed
-(a transactional outbox), so a full queue or a crash between storing and sending loses no notice.
+events go to the alert-events topic (delivered), then the engine state of changed stations goes to the
+changelog table, then events go to MQTT and the notifier. Notifications are delivered from the stored
+events: the queue to the notifier only wakes it; it also sweeps ``alert_events`` for routed events no
+one has claimed (a transactional outbox), so a full queue or a crash between storing and sending loses
+no notice.
 Faust commits offsets every few seconds while the state is saved after every batch: after a crash or
 a rebalance the records since the last commit come again. The saved state records, per partition, the
 offset of the last record it includes, and those records are skipped; a batch replayed because it
@@ -66,7 +67,7 @@ from streams import metrics
 from streams.app import alert_events_topic, alert_inputs_topic, app, settings
 from streams.db import pool, write_until_stored
 from streams.state import Assignment, PieceTable, owned_partition, partition_owner
-from streams.topics import IndicatorBatch, ObservationBatch, Tick, encode
+from streams.topics import IndicatorBatch, ObservationBatch, SourceWatermark, Tick, encode
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +94,6 @@ class Applied:
     events: list[AlertEvent] = field(default_factory=list)
     silences: dict[str, Silence] = field(default_factory=dict)
     removals: list[tuple[str, int]] = field(default_factory=list)
-
-
-def reading_observations(batch: ObservationBatch) -> list[Observation]:
-    """QC results, first ones and corrections, as reading observations in stream order."""
-    return [reading_observation(r) for r in batch.results]
 
 
 def indicator_observations(batch: IndicatorBatch) -> list[Observation]:
@@ -139,14 +135,20 @@ def partition_stations(engine: AlertEngine, partition: int) -> list[str]:
     return [s for s in engine.stations if partition_for(s, settings.topic_partitions) == partition]
 
 
-def apply_record(engine: AlertEngine, value: bytes, partition: int, applied: Applied) -> None:
+def apply_record(
+    engine: AlertEngine, value: bytes, partition: int, applied: Applied, sources: SourceWatermark
+) -> None:
     """Apply one record of the alert-inputs log; a malformed one is logged and skipped."""
     try:
         record = orjson.loads(value)
         tag = record.get("type") if isinstance(record, dict) else None
         if tag == "observations/v1":
             batch = msgspec.convert(record, ObservationBatch)
-            applied.events += engine.observe(reading_observations(batch), batch.wall_us or None)
+            results, repeated = sources.fresh(partition, batch)
+            if repeated:
+                metrics.ALERT_RESULTS_REPEATED.inc(repeated)
+            observations = [reading_observation(r) for r in results]
+            applied.events += engine.observe(observations, batch.wall_us or None)
         elif tag == "indicators/v1":
             batch = msgspec.convert(record, IndicatorBatch)
             applied.events += engine.observe(indicator_observations(batch), batch.wall_us or None)
@@ -189,6 +191,8 @@ class _Alerts:
         # judged, never dropped), so they are skipped.
         self.applied: dict[int, int] = {}
         self._moved: set[int] = set()  # partitions whose applied offset moved since the last save
+        # Per partition, the newest readings offset whose QC results were judged (repeats skipped).
+        self.sources = SourceWatermark()
 
     async def get(self) -> AlertEngine:
         if self.assignment.changed() or self.engine is None:
@@ -204,13 +208,19 @@ class _Alerts:
             routing=_routing,
         )
         self.applied, self._moved = {}, set()
+        marks: dict[int, list[int]] = {}
         for owner, pieces in alert_table.load(partitions).items():
             partition = owned_partition(owner)
             if partition is not None:
-                if pieces.get(APPLIED_PIECE) is not None:
-                    self.applied[partition] = int(pieces[APPLIED_PIECE])
+                mark = pieces.get(APPLIED_PIECE)
+                if isinstance(mark, int):  # written before the sources were kept
+                    self.applied[partition] = mark
+                elif isinstance(mark, dict):
+                    self.applied[partition] = int(mark["offset"])
+                    marks[partition] = [int(v) for v in mark["sources"]]
             elif pieces.get(ENGINE_PIECE) is not None:
                 engine.load_station_state(owner, pieces[ENGINE_PIECE])
+        self.sources = SourceWatermark(marks)
         clocks = [s.clock_us for s in engine.stations.values() if s.clock_us is not None]
         async with (await pool()).acquire() as conn:
             for row in await active_silences(conn, min(clocks, default=0)):
@@ -239,7 +249,8 @@ class _Alerts:
         for station in engine.take_dirty():
             alert_table.write(station, {ENGINE_PIECE: engine.station_state(station)})
         for partition in sorted(self._moved):
-            alert_table.write(partition_owner(partition), {APPLIED_PIECE: self.applied[partition]})
+            mark = {"offset": self.applied[partition], "sources": self.sources.state(partition)}
+            alert_table.write(partition_owner(partition), {APPLIED_PIECE: mark})
         self._moved = set()
 
 
@@ -366,16 +377,19 @@ async def evaluate_alerts(stream):  # type: ignore[no-untyped-def]
         applied = Applied()
         for record in records:
             if _alerts.fresh(record.message.partition, record.message.offset):
-                apply_record(engine, record.value, record.message.partition, applied)
+                apply_record(engine, record.value, record.message.partition, applied, _alerts.sources)
         await write_until_stored(store_applied, [applied])
-        # The engine state reaches the changelog only after the events it produced are stored.
-        _alerts.save(engine)
         for event in applied.events:  # one record per event, keyed by its alert
             await alert_events_topic.send(
                 key=event.alert_id.encode(),
                 value=orjson.dumps(event.to_dict()),
                 partition=partition_for(event.station, settings.topic_partitions),
             )
+        if applied.events:
+            await app.producer.flush()
+        # The engine state reaches the changelog only after the events it produced are stored and on
+        # the alert-events topic: a state that holds a record's events makes a replay skip that record.
+        _alerts.save(engine)
         if applied.events:
             _mqtt_out.put(applied.events)
             _notify_out.put(applied.events)

@@ -221,11 +221,8 @@ async def compute_indicators(stream):  # type: ignore[no-untyped-def]
             out += _sealevel_indicators(station, results)
             out += _ecology_indicators(station, results)
             touched.add(station)
-        if out:
-            await write_until_stored(write_indicators, out)
-        # State reaches the changelog only after what it emitted is stored.
-        _states.save(touched)
-        # To the alert engine's log in time slices; each is judged there at its own data time.
+        # To the alert engine's log in time slices (each judged there at its own data time), delivered
+        # before the rows and the state: once the state holds a batch, a replay of it emits nothing.
         out.sort(key=lambda i: (i.time_us, i.station, i.indicator))
         wall_us = time.time_ns() // 1000
         await send_by_partition(
@@ -234,6 +231,11 @@ async def compute_indicators(stream):  # type: ignore[no-untyped-def]
             lambda item: item.station,
             lambda chunk, wall_us=wall_us: encode(IndicatorBatch(chunk, wall_us)),
         )
+        if out:
+            await app.producer.flush()
+            await write_until_stored(write_indicators, out)
+        # State reaches the changelog only after what it emitted is stored.
+        _states.save(touched)
         _observe(out)
 
 

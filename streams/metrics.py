@@ -26,6 +26,10 @@ ALERT_INPUTS_REPLAYED = Counter(
     "tidewatch_alert_inputs_replayed_total",
     "Alert-inputs records seen again after a restart or rebalance and skipped (already in the engine state)",
 )
+ALERT_RESULTS_REPEATED = Counter(
+    "tidewatch_alert_results_repeated_total",
+    "QC results sent again by a worker that died between sending and storing, skipped by the alert engine",
+)
 STATE_BYTES = Counter(
     "tidewatch_state_bytes_written_total", "Encoded state written to the changelog tables", ["table"]
 )

@@ -1,10 +1,11 @@
 """Quality control and storage: readings → QARTOD flags → PostgreSQL/TimescaleDB and the observations topic.
 
-Per batch of Kafka records: run the QC engine over every reading, store new readings with their
-flags and corrected flags of earlier ones in one round trip, checkpoint the QC context when due
-(see ``_Qc``) and publish the results. Faust moves the offsets on only after the loop body returns;
-a crash before that replays the batch: readings already stored are not duplicated, and the QC
-context is rebuilt from the checkpoint and the stored readings.
+Per batch of Kafka records: run the QC engine over every reading, publish the results (delivered),
+then store new readings with their flags and corrected flags of earlier ones in one round trip and
+checkpoint the QC context when due (see ``_Qc``). Faust moves the offsets on only after the loop
+body returns; a crash before that replays the batch: readings already stored are not duplicated, and
+the QC context is rebuilt from the checkpoint and the stored readings. A stored reading's results are
+always downstream already; a crash between publishing and storing publishes them again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections import defaultdict
 import numpy as np
 import orjson
 
-from schemas.records import READINGS_TOPIC, StationReadings, decode_batch, decode_dead_letter
+from schemas.records import READINGS_TOPIC, StationReadings, decode_batch, decode_dead_letter, partition_for
 from schemas.registry import load_registry
 from services.db.writers import ObservationRow, insert_dead_letters, recent_readings, upsert_observations
 from streams import metrics
@@ -235,32 +236,68 @@ def _station(result: QcResult) -> str:
     return result.station
 
 
+class Sources:
+    """Where each reading of a batch came from: the readings record's offset (see ``SourceWatermark``)."""
+
+    def __init__(self) -> None:
+        self.of_reading: dict[tuple[str, int], int] = {}
+        self.newest: dict[int, int] = {}  # per partition, the batch's newest record
+
+    def add(self, partition: int, offset: int, items: list[StationReadings]) -> None:
+        self.newest[partition] = max(offset, self.newest.get(partition, -1))
+        for item in items:
+            for sample in item.samples:
+                self.of_reading.setdefault((item.station, sample.time_us), offset)
+
+    def of(self, result: QcResult) -> int:
+        if not result.revised:
+            found = self.of_reading.get((result.station, result.time_us))
+            if found is not None:
+                return found
+        return self.newest.get(partition_for(result.station, settings.topic_partitions), -1)
+
+
+async def emit_results(results: list[QcResult], sources: Sources) -> None:
+    """QC results to the observations topic and the alert engine's log, delivered before returning."""
+    # In time order, so each record is a time slice of the partition.
+    results.sort(key=lambda r: (r.time_us, r.revised, r.station, r.variable))
+    await send_by_partition(
+        observations_topic, results, _station, lambda chunk: encode(ObservationBatch(chunk))
+    )
+    wall_us = time.time_ns() // 1000
+    await send_by_partition(
+        alert_inputs_topic,
+        alert_view(results),
+        _station,
+        lambda chunk, wall_us=wall_us: encode(
+            ObservationBatch(chunk, wall_us, [sources.of(r) for r in chunk])
+        ),
+    )
+    await app.producer.flush()
+
+
 @app.agent(readings_topic)
 async def quality_control_and_store(stream):  # type: ignore[no-untyped-def]
-    async for values in stream.take(200, within=settings.store_batch_within_s):
-        items = [item for value in values for item in decode_batch(value).items]
+    async for events in stream.take_events(200, within=settings.store_batch_within_s):
+        items: list[StationReadings] = []
+        sources = Sources()
+        for event in events:
+            batch = decode_batch(event.value).items
+            sources.add(event.message.partition, event.message.offset, batch)
+            items += batch
         readings, received = readings_of(items)
         engine = await _qc.get(readings)
         results = engine.process(readings)
+        rows = result_rows(results, received, time.time_ns() // 1000)
+        # Downstream first, then the rows: a replayed reading that is already stored counts as done
+        # (QC sees a duplicate and emits nothing), so its results must have reached the indicators'
+        # and the alert engine's logs before its row is written. A crash in between only repeats them.
+        await emit_results(results, sources)
         started = time.perf_counter()
-        new_rows = await write_until_stored(
-            upsert_observations, result_rows(results, received, time.time_ns() // 1000)
-        )
+        new_rows = await write_until_stored(upsert_observations, rows)
         elapsed = time.perf_counter() - started
         # The QC context reaches the changelog only after the rows it flagged are stored.
         _qc.checkpoint_if_due()
-        # In time order, so each record is a time slice of the partition.
-        results.sort(key=lambda r: (r.time_us, r.revised, r.station, r.variable))
-        await send_by_partition(
-            observations_topic, results, _station, lambda chunk: encode(ObservationBatch(chunk))
-        )
-        wall_us = time.time_ns() // 1000
-        await send_by_partition(
-            alert_inputs_topic,
-            alert_view(results),
-            _station,
-            lambda chunk, wall_us=wall_us: encode(ObservationBatch(chunk, wall_us)),
-        )
         offered: dict[str, int] = defaultdict(int)
         for item in items:
             offered[item.station] += item.count()

@@ -16,10 +16,44 @@ class ObservationBatch(msgspec.Struct, frozen=True, tag="observations/v1"):
     """QC results of one partition: a new reading's first flags, or a later correction (``revised``).
 
     ``wall_us``: when the record was written (UTC µs); on the alert-inputs topic it is when the
-    readings reached the alert engine's log, which makes a station's clock and its lateness."""
+    readings reached the alert engine's log, which makes a station's clock and its lateness.
+    ``sources`` (alert-inputs only), one per result: the offset of the readings record that carried
+    the reading (a correction: the newest record of the partition in that QC batch). A worker that
+    dies after sending and before storing sends the same results again; see ``SourceWatermark``."""
 
     results: list[QcResult]
     wall_us: int = 0
+    sources: list[int] = []
+
+
+class SourceWatermark:
+    """Per partition, the newest readings offset whose QC results the alert engine has judged.
+
+    QC reads each readings partition in offset order and sends each batch's results after the previous
+    batch's, so a result whose source is not newer than what earlier batches brought has been judged
+    already: it is a repeat from a worker that died between sending and storing, and judging it again
+    would replay old readings after newer ones (false escalations). A batch may span several records
+    (all stamped with the same ``wall_us``, in no offset order among themselves): it counts once all
+    its records are in, when a record of another batch comes. Pure: the agent keeps ``state()``."""
+
+    def __init__(self, state: dict[int, list[int]] | None = None) -> None:
+        # partition -> [newest offset of the closed batches, open batch's wall_us, its newest offset]
+        self._marks: dict[int, list[int]] = {p: list(m) for p, m in (state or {}).items()}
+
+    def state(self, partition: int) -> list[int]:
+        return list(self._marks.get(partition, [-1, 0, -1]))
+
+    def fresh(self, partition: int, batch: ObservationBatch) -> tuple[list[QcResult], int]:
+        """The results of one record not yet judged, and how many were repeats; advances the mark."""
+        if not batch.sources:
+            return batch.results, 0
+        mark = self._marks.setdefault(partition, [-1, 0, -1])
+        if batch.wall_us != mark[1]:  # a new batch: the open one is complete
+            mark[0], mark[1], mark[2] = max(mark[0], mark[2]), batch.wall_us, -1
+        closed = mark[0]
+        kept = [r for r, source in zip(batch.results, batch.sources, strict=True) if source > closed]
+        mark[2] = max(mark[2], max(batch.sources))
+        return kept, len(batch.results) - len(kept)
 
 
 class IndicatorBatch(msgspec.Struct, frozen=True, tag="indicators/v1"):

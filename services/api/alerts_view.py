@@ -1,7 +1,10 @@
 """Alert listings: current alert state and alert transitions, each value with the unit of its input.
 
 An alert's ``value`` is a reading or an indicator value of the rule's input; the unit comes from the
-rule set (which input a rule reads) and the database's variable and indicator catalogues.
+rule set (which input a rule reads) and the database's variable and indicator catalogues. A rule over
+any variable (``station_silent``, the QC rules: input ``*``) stores the value of whichever reading moved
+it, of a variable the event does not name: such a number has no unit and means nothing alone, so it is
+listed as null (``meta.value``).
 """
 
 from __future__ import annotations
@@ -79,16 +82,27 @@ async def rule_units(app: FastAPI, db: Database) -> dict[str, str | None]:
         "reading": {r["id"]: r["unit"] for r in await db.fetch(VARIABLES_SQL)},
         "indicator": {r["id"]: r["unit"] for r in await db.fetch(INDICATOR_CATALOGUE_SQL)},
     }
-    return {rule: units.get(kind, {}).get(name) for rule, (kind, name) in app.state.rule_inputs.items()}
+    return {
+        rule: ANY_VARIABLE if name == "*" else units.get(kind, {}).get(name)
+        for rule, (kind, name) in app.state.rule_inputs.items()
+    }
+
+
+ANY_VARIABLE = "*"  # rule_units' mark of a rule over any variable: its values are listed as null
 
 
 def _with_unit(columns: Sequence[Column], value_unit: Mapping[str, str | None], rule_index: int) -> Convert:
     """Rows in SQL order (no value_unit) → chunk with value_unit after value, from the row's rule."""
-    unit_at = [c.name for c in columns].index("value_unit")
+    names = [c.name for c in columns]
+    unit_at, value_at = names.index("value_unit"), names.index("value")
 
     def convert(rows: Sequence[Any]) -> Chunk:
         cols = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(len(columns) - 1)]
-        cols.insert(unit_at, [value_unit.get(rule) for rule in cols[rule_index]])
+        units = [value_unit.get(rule) for rule in cols[rule_index]]
+        cols[value_at] = [
+            None if u == ANY_VARIABLE else v for v, u in zip(cols[value_at], units, strict=True)
+        ]
+        cols.insert(unit_at, [None if u == ANY_VARIABLE else u for u in units])
         return Chunk(columns, cols)
 
     return convert
@@ -101,6 +115,8 @@ def _meta(query: AlertQuery, order: str) -> dict[str, Any]:
         "end": format_time(query.span.end_us),
         "order": order,
         "times": "UTC ISO 8601",
+        "value": "the rule input's value, in value_unit; null for rules over any variable (station_silent, "
+        "QC rules), whose stored value is of an unnamed variable",
     }
 
 

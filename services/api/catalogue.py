@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from schemas.datums import DatumHistory, levellings_document, parse_levellings
+from schemas.vocabulary import decimals_of
 from services.api.db import Database
 from services.api.errors import ApiError, NotFound
 from services.api.params import format_time
@@ -21,13 +23,22 @@ from services.api.tables import Chunk, Column
 class Catalogue:
     variables_of: dict[str, tuple[str, ...]]  # station id → the variables it measures
     units: dict[str, str]  # variable id → unit
+    datums: dict[str, DatumHistory]  # station id → its levelling history (schemas/datums.py)
+    decimals: dict[str, int]  # variable id → decimal places of its resolution (aggregates are rounded)
+
+
+def _history(station: str, levellings: Any) -> DatumHistory:
+    return parse_levellings(levellings, lambda reason: ValueError(f"stations {station!r}: {reason}"))
 
 
 async def load_catalogue(db: Database) -> Catalogue:
     stations = await db.fetch(CATALOGUE_SQL)
     variables = await db.fetch(VARIABLES_SQL)
     return Catalogue(
-        {r["id"]: tuple(r["variables"]) for r in stations}, {r["id"]: r["unit"] for r in variables}
+        {r["id"]: tuple(r["variables"]) for r in stations},
+        {r["id"]: r["unit"] for r in variables},
+        {r["id"]: _history(r["id"], r["datum_levellings"]) for r in stations},
+        {r["id"]: decimals_of(r["resolution"]) for r in variables if r["resolution"] is not None},
     )
 
 
@@ -78,6 +89,7 @@ def station_documents(rows: Sequence[Any]) -> list[dict[str, Any]]:
     for r in rows:
         doc = documents.get(r["id"])
         if doc is None:
+            history = _history(r["id"], r["datum_levellings"])
             doc = documents[r["id"]] = {
                 "id": r["id"],
                 "name": r["name"],
@@ -86,7 +98,12 @@ def station_documents(rows: Sequence[Any]) -> list[dict[str, Any]]:
                 "network": r["network"],
                 "area": r["area"],
                 "position": {"latitude": r["latitude"], "longitude": r["longitude"], "crs": "WGS84"},
-                "datum": {"name": r["datum_name"], "msl_above_datum_m": r["msl_above_datum_m"]},
+                "datum": {
+                    "name": r["datum_name"],
+                    "msl_above_datum_m": r["msl_above_datum_m"],
+                    "datums": list(history.datums()),  # what datum= converts this station's levels to
+                    "levellings": levellings_document(history),
+                },
                 "sampling_interval_s": r["sampling_interval_s"],
                 "thresholds": r["thresholds"],
                 "first_reading": None,

@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(1mo, 3mo for quarters, 1y); 1m is refused as ambiguous",
     )
     parser.add_argument("--agg", help="aggregates: mean,min,max,count,median,p90 …")
+    parser.add_argument(
+        "--datum", help="water levels in: station (as stored, default), national_1985 or chart (observations)"
+    )
     parser.add_argument("--state", action="append", help="alert state: pending, firing, resolved")
     parser.add_argument("--severity", action="append", help="alert severity")
     parser.add_argument("--rule", action="append", help="alert rule id")
@@ -94,7 +97,16 @@ def build_url(args: argparse.Namespace) -> str:
         ("rule", args.rule),
     ):
         params += [(name, v) for v in value or ()]
-    for name, value in (("start", start), ("end", args.end), ("qc", args.qc), ("bucket", args.bucket)):
+    if args.datum and args.what != "observations":
+        raise QueryError("--datum is for observations (water levels)")
+    chosen = (
+        ("start", start),
+        ("end", args.end),
+        ("qc", args.qc),
+        ("bucket", args.bucket),
+        ("datum", args.datum),
+    )
+    for name, value in chosen:
         if value:
             params.append((name, value))
     if args.agg:

@@ -21,6 +21,7 @@ from services.api.catalogue import (
     station_documents,
     station_table,
 )
+from services.api.datums import DATUM_HELP, resolve_datum
 from services.api.db import Database
 from services.api.errors import ApiError
 from services.api.flags import QC_FLAG_MEANINGS, QC_FLAG_NAMES, QC_HELP, QC_SETS, parse_qc
@@ -81,6 +82,7 @@ ExportFormat = Annotated[
         description="csv (default), parquet, ndjson, or netcdf (CF-1.8 timeSeries with QC flags, ACDD-1.3)",
     ),
 ]
+Datum = Annotated[str | None, Query(description=DATUM_HELP)]
 Qc = Annotated[
     str | None,
     Query(description=f"{QC_HELP}; default all for raw readings, usable for buckets"),
@@ -186,6 +188,7 @@ async def _series(
     limit: int | None = None,
     after: str | None = None,
     streamed: bool = False,
+    datum: str | None = None,
 ) -> Response:
     db = _db(request)
     span = parse_range(start, end, _now_us())
@@ -211,6 +214,12 @@ async def _series(
         series_ids = resolve_variables(catalogue, stations, split_list(series))
     else:
         series_ids = await _indicator_ids(db, split_list(series))
+    shift, datum_meta = await resolve_datum(db, catalogue, table, stations, series_ids, datum, span)
+    if shift is not None and chosen == "netcdf":
+        raise ApiError(
+            "datum: NetCDF exports carry levels above the station zero with the datum "
+            "attributes; use datum=station, or format=csv|parquet|ndjson for another datum"
+        )
     query = SeriesQuery(
         stations=stations,
         series=series_ids,
@@ -221,14 +230,18 @@ async def _series(
         bucket=bucket_width,
         aggregates=aggregates,
         percentiles=percentiles,
+        datum=shift,
     )
-    plan = plan_series(table, query, await db.backend(), catalogue.units)
+    decimals = catalogue.decimals if table is OBSERVATIONS else None
+    plan = plan_series(table, query, await db.backend(), catalogue.units, decimals)
     meta = dict(plan.meta)
     if table is OBSERVATIONS:
         chosen_stations = stations or catalogue.variables_of
         wanted = series_ids or sorted({v for s in chosen_stations for v in catalogue.variables_of[s]})
         meta["units"] = {v: catalogue.units.get(v) for v in wanted}
-    headers = {"X-Tidewatch-Method": plan.method}
+    meta["datum"] = datum_meta
+    # CSV and JSON lines carry no metadata
+    headers = {"X-Tidewatch-Method": plan.method, "X-Tidewatch-Datum": datum_meta["id"]}
     if chosen == "netcdf":
         return await netcdf_export(request, db, table, query, filename=_filename(table.table, span))
     if streamed:
@@ -280,10 +293,11 @@ async def observations(
     fmt: PageFormat = None,
     limit: Limit = None,
     after: After = None,
+    datum: Datum = None,
 ) -> Response:
     return await _series(
         request, OBSERVATIONS, station=station, series=variable, start=start, end=end, qc=qc,
-        bucket=bucket, agg=agg, fmt=fmt, limit=limit, after=after,
+        bucket=bucket, agg=agg, fmt=fmt, limit=limit, after=after, datum=datum,
     )  # fmt: skip
 
 
@@ -298,10 +312,11 @@ async def observations_export(
     bucket: Bucket = None,
     agg: Agg = None,
     fmt: ExportFormat = None,
+    datum: Datum = None,
 ) -> Response:
     return await _series(
         request, OBSERVATIONS, station=station, series=variable, start=start, end=end, qc=qc,
-        bucket=bucket, agg=agg, fmt=fmt, streamed=True,
+        bucket=bucket, agg=agg, fmt=fmt, streamed=True, datum=datum,
     )  # fmt: skip
 
 
@@ -317,11 +332,12 @@ async def indicators(
     fmt: PageFormat = None,
     limit: Limit = None,
     after: After = None,
+    datum: Datum = None,
     qc: Annotated[str | None, Query(include_in_schema=False)] = None,
 ) -> Response:
     return await _series(
         request, INDICATORS, station=station, series=indicator, start=start, end=end, qc=qc,
-        bucket=bucket, agg=agg, fmt=fmt, limit=limit, after=after,
+        bucket=bucket, agg=agg, fmt=fmt, limit=limit, after=after, datum=datum,
     )  # fmt: skip
 
 
@@ -335,10 +351,11 @@ async def indicators_export(
     bucket: Bucket = None,
     agg: Agg = None,
     fmt: ExportFormat = None,
+    datum: Datum = None,
 ) -> Response:
     return await _series(
         request, INDICATORS, station=station, series=indicator, start=start, end=end, qc=None,
-        bucket=bucket, agg=agg, fmt=fmt, streamed=True,
+        bucket=bucket, agg=agg, fmt=fmt, streamed=True, datum=datum,
     )  # fmt: skip
 
 

@@ -2,6 +2,9 @@
 
 Raw rows carry their unit and (observations) their QC flag number and name; bucket rows carry the
 unit, the aggregates asked for (``p90``-style percentile columns) and the QC flags that were counted.
+Aggregates of a variable with a resolution in the vocabulary are rounded to it (a mean of millimetre
+readings is not 2.0389999999999997 m), as are levels converted to another datum; raw readings are
+returned as stored.
 """
 
 from __future__ import annotations
@@ -42,11 +45,21 @@ class SeriesPlan:
         return (row[1], row[2], row[0])
 
 
+def _rounded(values: list[Any], series: list[Any], decimals: Mapping[str, int]) -> list[Any]:
+    """Each value rounded to its series' resolution (None stays None; a series without one as is)."""
+    return [
+        v if v is None or (d := decimals.get(s)) is None else round(v, d)
+        for v, s in zip(values, series, strict=True)
+    ]
+
+
 def _transpose(rows: Sequence[Any], width: int) -> list[list[Any]]:
     return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
-def _raw_plan(table: SeriesTable, query: SeriesQuery, units: Mapping[str, str]) -> tuple:
+def _raw_plan(
+    table: SeriesTable, query: SeriesQuery, units: Mapping[str, str], decimals: Mapping[str, int]
+) -> tuple:
     columns = [Column("time", "time"), Column("station_id", "text"), Column(table.key, "text")]
     columns += [Column("value", "float"), Column("unit", "text")]
     if table.qc:
@@ -55,6 +68,9 @@ def _raw_plan(table: SeriesTable, query: SeriesQuery, units: Mapping[str, str]) 
 
     def convert(rows: Sequence[Any]) -> Chunk:
         time, station, series, value, *rest = _transpose(rows, width)
+        if query.datum is not None:  # reading + offset: back to the reading's resolution
+            shifted = {v: d for v, d in decimals.items() if v in query.datum.variables}
+            value = _rounded(value, series, shifted)
         if table.qc:
             flags = rest[0]
             out = [time, station, series, value, [units.get(s) for s in series], flags]
@@ -67,7 +83,13 @@ def _raw_plan(table: SeriesTable, query: SeriesQuery, units: Mapping[str, str]) 
     return sql, args, tuple(columns), convert
 
 
-def _bucket_plan(table: SeriesTable, query: SeriesQuery, units: Mapping[str, str], method: str) -> tuple:
+def _bucket_plan(
+    table: SeriesTable,
+    query: SeriesQuery,
+    units: Mapping[str, str],
+    method: str,
+    decimals: Mapping[str, int],
+) -> tuple:
     columns = [Column("time", "time"), Column("station_id", "text"), Column(table.key, "text")]
     columns.append(Column("unit", "text"))
     columns += [Column(a, "int" if a == "count" else "float") for a in query.aggregates]
@@ -83,11 +105,15 @@ def _bucket_plan(table: SeriesTable, query: SeriesQuery, units: Mapping[str, str
         time, station, series = cols[:3]
         rest = cols[3:]
         unit = rest.pop(0) if table.unit_column else [units.get(s) for s in series]
-        out = [time, station, series, unit, *rest[:n_plain]]
+        plain = [
+            c if a == "count" else _rounded(c, series, decimals)
+            for a, c in zip(query.aggregates, rest[:n_plain], strict=True)
+        ]
+        out = [time, station, series, unit, *plain]
         if query.percentiles:
             arrays = rest[n_plain]
             for i in range(len(query.percentiles)):
-                out.append([None if a is None else a[i] for a in arrays])
+                out.append(_rounded([None if a is None else a[i] for a in arrays], series, decimals))
         if table.qc:
             out.append([flags_text] * len(time))
         return Chunk(columns, out)
@@ -103,8 +129,14 @@ def _bucket_width(bucket: Bucket) -> dict[str, Any]:
 
 
 def plan_series(
-    table: SeriesTable, query: SeriesQuery, backend: Backend, units: Mapping[str, str]
+    table: SeriesTable,
+    query: SeriesQuery,
+    backend: Backend,
+    units: Mapping[str, str],
+    decimals: Mapping[str, int] | None = None,
 ) -> SeriesPlan:
+    """``decimals``: decimal places of each series' resolution (observations: the vocabulary's)."""
+    decimals = decimals or {}
     meta: dict[str, Any] = {
         "table": table.table,
         "stations": query.stations,
@@ -118,15 +150,18 @@ def plan_series(
         meta["qc_flags"] = describe_flags(tuple(query.flags or QC_FLAG_NAMES))
     if query.bucket is None:
         method = "raw"
-        sql, args, columns, convert = _raw_plan(table, query, units)
+        sql, args, columns, convert = _raw_plan(table, query, units, decimals)
     else:
         method = bucket_method(table, query, bool(backend.timescaledb), backend.hourly_rollup)
-        sql, args, columns, convert = _bucket_plan(table, query, units, method)
+        sql, args, columns, convert = _bucket_plan(table, query, units, method, decimals)
         meta["bucket"] = {
             **_bucket_width(query.bucket),
             "origin": format_time(query.bucket.origin_us),
             "time": "UTC bucket start; the range is widened to whole buckets; empty buckets are omitted",
             "aggregates": [*query.aggregates, *(percentile_name(q) for q in query.percentiles)],
+            "rounding": "to each variable's resolution (GET /api/v1/variables)"
+            if decimals
+            else "none (indicators carry no resolution)",
         }
     meta["method"] = METHOD_NOTES[method]
     return SeriesPlan(sql, args, columns, convert, method, meta)

@@ -9,10 +9,11 @@ pool decodes and encodes timestamptz that way).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.datums import Segment
 from services.api.params import Bucket, CursorKey, TimeRange
 
 HOUR_US = 3_600_000_000
@@ -31,7 +32,8 @@ class Binds:
 
 
 _CASTS = (
-    "text", "text[]", "smallint[]", "timestamptz", "interval", "float8", "float8[]", "bigint", "integer"
+    "text", "text[]", "smallint[]", "timestamptz", "timestamptz[]", "interval", "float8", "float8[]",
+    "bigint", "integer",
 )  # fmt: skip
 
 
@@ -86,6 +88,16 @@ ROLLUP_AGGREGATES = {
 
 
 @dataclass(frozen=True, slots=True)
+class DatumShift:
+    """Levels asked in another datum: each station's periods and offsets (``schemas.datums``), added to the
+    level variables' readings before anything is aggregated, so a bucket across a re-levelling is right."""
+
+    datum: str
+    variables: tuple[str, ...]  # the level variables converted; other variables pass unchanged
+    segments: Mapping[str, Sequence[Segment]]  # station id → its periods with an offset to ``datum``
+
+
+@dataclass(frozen=True, slots=True)
 class SeriesQuery:
     stations: Sequence[str] | None  # None: every station
     series: Sequence[str] | None  # None: every variable / indicator
@@ -96,6 +108,7 @@ class SeriesQuery:
     bucket: Bucket | None = None  # None: raw rows
     aggregates: tuple[str, ...] = ()
     percentiles: tuple[float, ...] = ()
+    datum: DatumShift | None = None  # None: levels as stored (station zero)
 
 
 def bucket_method(table: SeriesTable, query: SeriesQuery, timescaledb: bool, rollup: bool) -> str:
@@ -111,12 +124,38 @@ def bucket_method(table: SeriesTable, query: SeriesQuery, timescaledb: bool, rol
         and set(query.aggregates) <= set(ROLLUP_AGGREGATES)
         and query.span.start_us % HOUR_US == 0
         and query.span.end_us % HOUR_US == 0
+        and query.datum is None  # the rollup holds stored values; a shift applies per reading
     )
     if exact_from_rollup:
         return "hourly_rollup"
     if timescaledb:
         return "time_bucket"
     return "calendar_months" if bucket.calendar else "date_bin"
+
+
+def _source(table: SeriesTable, query: SeriesQuery, binds: Binds) -> str:
+    """The table, or with a datum shift a subquery of the same columns whose level values carry the
+    offset of the period each reading falls in (NULL where no period holds; the API refuses those)."""
+    shift = query.datum
+    if shift is None:
+        return table.table
+    stored = "o.qc_flag, o.qc_tests" if table.qc else f"o.{table.unit_column}"
+    rows = [(station, seg) for station, segs in shift.segments.items() for seg in segs]
+    levels = binds.bind(list(shift.variables), "text[]")
+    periods = (
+        f"unnest({binds.bind([st for st, _ in rows], 'text[]')}, "
+        f"{binds.bind([seg.start_us for _, seg in rows], 'timestamptz[]')}, "
+        f"{binds.bind([seg.end_us for _, seg in rows], 'timestamptz[]')}, "
+        f"{binds.bind([seg.offset_m for _, seg in rows], 'float8[]')})"
+        " AS d(station_id, valid_from, valid_to, offset_m)"
+    )
+    return (
+        f"(SELECT o.time, o.station_id, o.{table.key}, {stored}, "
+        f"CASE WHEN o.{table.key} = ANY({levels}) THEN o.value + d.offset_m ELSE o.value END AS value\n"
+        f" FROM {table.table} o LEFT JOIN {periods}\n"
+        f"   ON d.station_id = o.station_id AND o.{table.key} = ANY({levels}) AND o.time >= d.valid_from"
+        f" AND o.time < d.valid_to) AS {table.table}"
+    )
 
 
 def _where(table: SeriesTable, query: SeriesQuery, time_column: str, binds: Binds) -> str:
@@ -148,7 +187,7 @@ def raw_series_sql(table: SeriesTable, query: SeriesQuery) -> tuple[str, list[An
     binds = Binds()
     extra = (", qc_flag" if table.qc else "") + (f", {table.unit_column}" if table.unit_column else "")
     sql = (
-        f"SELECT time, station_id, {table.key}, value{extra}\nFROM {table.table}\n"
+        f"SELECT time, station_id, {table.key}, value{extra}\nFROM {_source(table, query, binds)}\n"
         f"WHERE {_where(table, query, 'time', binds)}\nORDER BY station_id, {table.key}, time"
         + _limit(query.limit, binds)
     )
@@ -177,7 +216,7 @@ def bucket_series_sql(table: SeriesTable, query: SeriesQuery, method: str) -> tu
         assert table.hourly_rollup and not query.percentiles
         source, time_column, aggregates = table.hourly_rollup, "bucket", ROLLUP_AGGREGATES
     else:
-        source, time_column, aggregates = table.table, "time", RAW_AGGREGATES
+        source, time_column, aggregates = _source(table, query, binds), "time", RAW_AGGREGATES
     bucket = _bucket_start(query.bucket, method, time_column, binds)
     selected = [f"{bucket} AS time", "station_id", table.key]
     if table.unit_column:
@@ -296,7 +335,7 @@ def alert_events_sql(query: AlertQuery) -> tuple[str, list[Any]]:
 
 STATIONS_SQL = """
 SELECT s.id, s.name, s.name_zh, s.kind, s.network, s.area, s.latitude, s.longitude, s.datum_name,
-       s.msl_above_datum_m, s.sampling_interval_s, s.thresholds, s.updated_at,
+       s.msl_above_datum_m, s.datum_levellings, s.sampling_interval_s, s.thresholds, s.updated_at,
        sv.variable, v.unit, v.description, v.cf_name, r.first_time, r.last_time
 FROM stations s
 CROSS JOIN LATERAL unnest(s.variables) AS sv(variable)
@@ -308,8 +347,10 @@ LEFT JOIN LATERAL (
 WHERE ($1::text[] IS NULL OR s.id = ANY($1::text[])) AND ($2::text[] IS NULL OR s.kind = ANY($2::text[]))
 ORDER BY s.id, sv.variable
 """
-CATALOGUE_SQL = "SELECT id, kind, variables FROM stations ORDER BY id"
-VARIABLES_SQL = "SELECT id, description, unit, cf_name, physical_min, physical_max FROM variables ORDER BY id"
+CATALOGUE_SQL = "SELECT id, kind, variables, datum_levellings FROM stations ORDER BY id"
+VARIABLES_SQL = (
+    "SELECT id, description, unit, cf_name, physical_min, physical_max, resolution FROM variables ORDER BY id"
+)
 INDICATOR_CATALOGUE_SQL = (
     "SELECT id, unit, definition, inputs, parameters, method FROM indicator_catalogue ORDER BY id"
 )

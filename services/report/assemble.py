@@ -1,7 +1,8 @@
 """Pure assembly of the annual report from rows already read: numbers and tables, no I/O, no rendering.
 
 Sea-level science is not redone here: the trend and its interval come from
-``streams.indicators.sealevel.trend.sea_level_trend`` over the stored monthly means.
+``streams.indicators.sealevel.trend.sea_level_trend`` over the stored monthly means, first put on one
+zero (the station zero in force at the year's end) across re-levellings (``on_one_zero``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from schemas.datums import DATUMS, DATUMS_ZH, consistent_levels
 from services.report.base import (
     ReportError,
     Series,
@@ -124,6 +126,7 @@ class SeaLevelRow:
     baseline_coverage_pct: float  # months of the baseline period with a monthly mean
     trend: TrendResult | None
     record_month: tuple[str, float] | None  # highest monthly MSL of the year: (YYYY-MM, m)
+    zero: ZeroShift | None = None  # how the months were put on one station zero
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,48 @@ class Report:
     availability: dict[tuple[str, str], float | None] = field(default_factory=dict)
     span_us: tuple[int, int] = (0, 0)
     scorecard: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ZeroShift:
+    """The monthly means as levels above the station zero in force at ``at`` (the year's last day)."""
+
+    at: str  # UTC date
+    via: str | None  # the datum earlier months were carried through (None: no levelling history)
+    # re-levellings inside the record: (UTC date, mm added to the months before it)
+    relevellings: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def via_name(self) -> str:
+        return DATUMS.get(self.via or "", "")
+
+    @property
+    def via_name_zh(self) -> str:
+        return DATUMS_ZH.get(self.via or "", "")
+
+
+def _month_ends_us(month_start_us: np.ndarray) -> np.ndarray:
+    months = month_start_us.astype("datetime64[us]").astype("datetime64[M]")
+    return (months + 1).astype("datetime64[us]").astype(np.int64)
+
+
+def on_one_zero(station: StationInfo, msl: MonthlyMsl, year: int) -> tuple[MonthlyMsl, ZeroShift]:
+    """Each month's mean shifted by (its zero − the zero at the year's end) through a fixed datum, with
+    the offsets weighted by the days each zero held in the month; months the history does not cover
+    become NaN (left out of means and the trend)."""
+    at_us = year_bounds_us(year)[1] - 1
+    ends = _month_ends_us(msl.month_start_us)
+    history = station.levellings
+    levels, via = consistent_levels(msl.msl_m, msl.month_start_us, history, at_us, ends)
+    at = dt.datetime.fromtimestamp(at_us / 1e6, dt.UTC).date().isoformat()
+    steps: list[tuple[str, float]] = []
+    if via is not None and msl.month_start_us.size:
+        now = float(history.offsets_m(via, np.array([at_us]))[0])
+        for before, lev in zip(history.levellings, history.levellings[1:], strict=False):
+            inside = int(msl.month_start_us[0]) < lev.valid_from_us <= at_us
+            if inside and via in before.zero_above_m:
+                steps.append((lev.valid_from.isoformat(), round((before.zero_above_m[via] - now) * 1000, 1)))
+    return dataclasses.replace(msl, msl_m=levels), ZeroShift(at, via, tuple(steps))
 
 
 def _years(month_start_us: np.ndarray) -> np.ndarray:
@@ -251,17 +296,21 @@ def assemble(inputs: ReportInputs) -> Report:
     """Every number of the report from the inputs; sections without data are named, not dropped."""
     year_bounds_us(inputs.year)
     sea_level, without = [], []
+    shifted, zeros = dict(inputs.msl), {}
+    for st in inputs.stations:
+        if st.id in shifted:
+            shifted[st.id], zeros[st.id] = on_one_zero(st, shifted[st.id], inputs.year)
+    inputs = dataclasses.replace(inputs, msl=shifted)  # figures and sections see the same levels
     for st in inputs.stations:
         msl = inputs.msl.get(st.id)
         if msl is None or msl.month_start_us.size == 0:
             if st.kind == "tide_gauge":
                 without.append(st)
             continue
-        sea_level.append(
-            sea_level_row(
-                st, msl, inputs.year, inputs.baseline_years, inputs.settings.msl_baseline_min_coverage_pct
-            )
+        row = sea_level_row(
+            st, msl, inputs.year, inputs.baseline_years, inputs.settings.msl_baseline_min_coverage_pct
         )
+        sea_level.append(dataclasses.replace(row, zero=zeros[st.id]))
     by_level = {s: 0 for s in SEVERITIES}
     ack: dict[str, list[float]] = {s: [] for s in SEVERITIES}
     unacked = 0

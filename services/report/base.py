@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from schemas.datums import DatumHistory
+
 DAY_US = 86_400_000_000
 
 # (station, indicator id) -> (times µs UTC, values); None values are NaN
@@ -28,6 +30,7 @@ class StationInfo:
     variables: tuple[str, ...] = ()
     sampling_interval_s: float = 0.0
     thresholds: dict = field(default_factory=dict, compare=False)
+    levellings: DatumHistory = field(default_factory=DatumHistory, compare=False)  # schemas/datums.py
 
     def measures(self, *variables: str) -> bool:
         """True if the registry declares any of the variables for this station."""

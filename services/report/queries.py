@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 import numpy as np
 
+from schemas.datums import parse_levellings
 from schemas.registry import default_registry_path
 from services.db.timestamps import us
 from services.report.assemble import AlertRow, MonthlyMsl, ReadingSpan, ReportInputs
@@ -32,12 +33,15 @@ def config_versions(
     return out
 
 
+def _json(value: object) -> object:
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def _station(r: asyncpg.Record) -> StationInfo:
-    thresholds = r["thresholds"]
-    if isinstance(thresholds, str):
-        thresholds = json.loads(thresholds)
+    levellings = parse_levellings(_json(r["datum_levellings"]), lambda why: ReportError(f"{r['id']}: {why}"))
     return StationInfo(r["id"], r["name"], r["name_zh"], r["kind"], r["area"], tuple(r["variables"]),
-                       float(r["sampling_interval_s"]), dict(thresholds or {}))  # fmt: skip
+                       float(r["sampling_interval_s"]), dict(_json(r["thresholds"]) or {}),  # type: ignore[call-overload]
+                       levellings)  # fmt: skip
 
 
 async def load_inputs(
@@ -56,7 +60,7 @@ async def load_inputs(
     settings = settings or load_settings()
     baseline_years = baseline_years or settings.msl_baseline_years
     rows = await conn.fetch(
-        """SELECT id, name, name_zh, kind, area, variables, sampling_interval_s, thresholds
+        """SELECT id, name, name_zh, kind, area, variables, sampling_interval_s, thresholds, datum_levellings
            FROM stations ORDER BY id"""
     )
     stations = [_station(r) for r in rows]

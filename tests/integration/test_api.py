@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from schemas.datums import levellings_document
 from schemas.registry import load_registry
 from services.api import query_cli
 from services.api.app import create_app, serve
@@ -241,6 +242,8 @@ async def test_station_catalogue_names_units_datums_and_reading_span(client: htt
     assert dalian["datum"] == {
         "name": expected.datum.name,
         "msl_above_datum_m": expected.datum.msl_above_datum_m,
+        "datums": list(expected.datum.history.datums()),
+        "levellings": levellings_document(expected.datum.history),
     }
     assert dalian["sampling_interval_s"] == expected.sampling_interval_s
     assert dalian["kind"] == "tide_gauge"
@@ -420,9 +423,15 @@ async def test_export_body_leaves_in_chunks(client: httpx.AsyncClient) -> None:
 
 
 def numpy_aggregates(
-    starts: np.ndarray, values: np.ndarray, flags: np.ndarray, kept: set[int], fractions: list[float]
+    starts: np.ndarray,
+    values: np.ndarray,
+    flags: np.ndarray,
+    kept: set[int],
+    fractions: list[float],
+    decimals: int | None = 3,
 ) -> list[dict]:
-    """Per bucket start (readings with a kept flag; missing values not counted): what the API returns."""
+    """Per bucket start (readings with a kept flag; missing values not counted): what the API returns,
+    readings' aggregates rounded to the resolution (water level: 1 mm), indicators' as computed."""
     keep = np.isin(flags, list(kept)) & (flags != 9)
     out = []
     for start in np.unique(starts[np.isin(flags, list(kept))]):
@@ -432,14 +441,18 @@ def numpy_aggregates(
             row |= {"mean": chosen.mean(), "min": chosen.min(), "max": chosen.max()}
             row |= {"median": np.median(chosen), "std": chosen.std(ddof=1) if len(chosen) > 1 else None}
             row |= {f"p{q * 100:g}": np.percentile(chosen, q * 100) for q in fractions}
-        out.append(row)
+        plain = ("time", "count")
+        out.append({k: v if k in plain or v is None or decimals is None else round(float(v), decimals)
+                    for k, v in row.items()})  # fmt: skip
     return out
 
 
-def numpy_buckets(width_us: int, flags: set[int], fractions: list[float]) -> list[dict]:
+def numpy_buckets(
+    width_us: int, flags: set[int], fractions: list[float], decimals: int | None = 3
+) -> list[dict]:
     origin = int(dt.datetime(2000, 1, 3, tzinfo=dt.UTC).timestamp()) * 1_000_000
     starts = LEVEL_T - (LEVEL_T - origin) % width_us
-    return numpy_aggregates(starts, LEVEL_V, LEVEL_F, flags, fractions)
+    return numpy_aggregates(starts, LEVEL_V, LEVEL_F, flags, fractions, decimals)
 
 
 def numpy_month_starts(times_us: np.ndarray, months: int) -> np.ndarray:
@@ -451,8 +464,11 @@ def numpy_month_starts(times_us: np.ndarray, months: int) -> np.ndarray:
     return first.astype("datetime64[us]").astype(np.int64)
 
 
-def numpy_month_buckets(months: int, flags: set[int], fractions: list[float]) -> list[dict]:
-    return numpy_aggregates(numpy_month_starts(MONTH_T, months), MONTH_V, MONTH_F, flags, fractions)
+def numpy_month_buckets(
+    months: int, flags: set[int], fractions: list[float], decimals: int | None = 3
+) -> list[dict]:
+    starts = numpy_month_starts(MONTH_T, months)
+    return numpy_aggregates(starts, MONTH_V, MONTH_F, flags, fractions, decimals)
 
 
 @pytest.mark.parametrize(
@@ -624,7 +640,9 @@ async def test_indicators_in_monthly_buckets(client: httpx.AsyncClient) -> None:
     data = (await get_json(client, url))["data"]
     times = np.array([r[0] for r in INDICATOR_MONTH_ROWS])
     values = np.array([r[3] for r in INDICATOR_MONTH_ROWS])
-    expected = numpy_aggregates(numpy_month_starts(times, 1), values, np.ones(len(values), int), {1}, [0.5])
+    expected = numpy_aggregates(
+        numpy_month_starts(times, 1), values, np.ones(len(values), int), {1}, [0.5], None
+    )
     assert [(r["time"], r["count"], r["unit"]) for r in data] == [
         (e["time"], e["count"], "m") for e in expected
     ]
@@ -633,7 +651,9 @@ async def test_indicators_in_monthly_buckets(client: httpx.AsyncClient) -> None:
     assert [r["median"] for r in data] == pytest.approx([e["median"] for e in expected], rel=1e-12)
     export = url.replace("/indicators?", "/indicators/export?").replace("bucket=1mo", "bucket=1y")
     lines = (await client.get(export + "&format=ndjson")).text.splitlines()
-    years = numpy_aggregates(numpy_month_starts(times, 12), values, np.ones(len(values), int), {1}, [0.5])
+    years = numpy_aggregates(
+        numpy_month_starts(times, 12), values, np.ones(len(values), int), {1}, [0.5], None
+    )
     assert [(r["time"], r["count"]) for r in map(json.loads, lines)] == [
         (e["time"], e["count"]) for e in years
     ]
@@ -682,6 +702,30 @@ async def test_indicators_raw_buckets_and_catalogue(client: httpx.AsyncClient) -
     assert (await get_json(client, "/api/v1/indicators?qc=good", 400))["error"]["message"].startswith("qc:")
     csv_text = (await client.get(f"/api/v1/indicators/export?{span}")).text
     assert len(list(csv.DictReader(io.StringIO(csv_text)))) == len(INDICATOR_ROWS)
+
+
+async def test_alert_values_of_rules_over_any_variable_are_null(
+    settings: Settings, client: httpx.AsyncClient
+) -> None:
+    """Issue 14: a resolved station_silent alert listed 12.54 with no unit (the value of whichever
+    reading ended the silence): a number of an unnamed variable is listed as null."""
+    when = utc_us(2022, 5, 1)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO alert_events (alert_id, seq, station_id, rule, kind, severity, time, value,"
+            " message_en, message_zh, channels) VALUES ('huludao/station_silent/1', 0, 'huludao',"
+            " 'station_silent', 'resolved', 'yellow', timestamptz 'epoch' + $1 * interval '1 microsecond',"
+            " 12.54, 'm', '消息', ARRAY['webhook'])",
+            when,
+        )
+    finally:
+        await conn.close()
+    body = await get_json(client, f"/api/v1/alerts/events?start={iso(when)}&end={iso(when + HOUR_US)}")
+    assert [(e["rule"], e["value"], e["value_unit"]) for e in body["data"]] == [
+        ("station_silent", None, None)
+    ]
+    assert "null for rules over any variable" in body["meta"]["value"]
 
 
 async def test_alerts_filters_units_and_pages(client: httpx.AsyncClient) -> None:
@@ -913,6 +957,10 @@ async def test_query_cli_reports_api_refusals(base_url: str) -> None:
     assert code == 0 and out.strip() == f"{base_url}/api/v1/observations?station=dalian&bucket=1h&format=csv"
     code, _, err = await cli("http://127.0.0.1:9", "stations")
     assert code == 2 and "cannot reach the API" in err
+    code, out, _ = await cli(base_url, "observations", "-s", "lushun", "--datum", "chart", "--url")
+    assert code == 0 and out.strip().endswith("?station=lushun&datum=chart&format=csv")
+    code, _, err = await cli(base_url, "indicators", "--datum", "chart")
+    assert code == 2 and "--datum is for observations" in err
 
 
 @pytest.mark.parametrize(

@@ -171,7 +171,7 @@ P = (0.1, 0.5, 0.9)
 
 
 def _expected(width_h: int) -> list[dict]:
-    return numpy_buckets(width_h * HOUR_US, {1, 2}, [0.1, 0.5, 0.9])
+    return numpy_buckets(width_h * HOUR_US, {1, 2}, [0.1, 0.5, 0.9], None)  # SQL alone: unrounded
 
 
 def _assert_buckets(rows: list[dict], expected: list[dict], keys: tuple[str, ...]) -> None:
@@ -215,7 +215,7 @@ def test_calendar_months_with_percentiles_match_numpy(run: Run, method: str, mon
     rows = run.rows(f"{method} {months}mo p")
     for row in rows:
         row["p10"], row["p50"], row["p90"] = row["percentiles"]
-    expected = numpy_month_buckets(months, {1, 2}, list(P))
+    expected = numpy_month_buckets(months, {1, 2}, list(P), None)
     _assert_buckets(rows, expected, ("mean", "min", "max", "p10", "p50", "p90"))
 
 
@@ -223,12 +223,12 @@ def test_calendar_months_with_percentiles_match_numpy(run: Run, method: str, mon
 @pytest.mark.parametrize("stage", ["real-time", "materialized"])
 def test_hourly_rollup_into_calendar_months_matches_numpy(run: Run, stage: str, months: int) -> None:
     _assert_buckets(
-        run.rows(f"{stage} {months}mo"), numpy_month_buckets(months, {1, 2}, []), ("mean", "min", "max")
+        run.rows(f"{stage} {months}mo"), numpy_month_buckets(months, {1, 2}, [], None), ("mean", "min", "max")
     )
 
 
 def test_keyset_pages_across_month_buckets(run: Run) -> None:
     page = run.rows("month page")
     assert [iso(int(r["time_us"])) for r in page] == [  # limit + 1: December, January, February
-        e["time"] for e in numpy_month_buckets(1, {1, 2}, []) if e["time"] >= "2023-12"
+        e["time"] for e in numpy_month_buckets(1, {1, 2}, [], None) if e["time"] >= "2023-12"
     ]

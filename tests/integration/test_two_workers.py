@@ -1,11 +1,13 @@
-"""Two workers sharing the four partitions store exactly what one worker stores (issue 12).
+"""Two workers on the four partitions, one killed mid-run, store what one worker stores (issue 12).
 
 The same twelve simulated hours of the sample network (the storm: surges and high waves, with the
 simulator's duplicates and sensor faults) go through two pipelines, each on a database and a network
 of its own: one with a single worker, one with two workers in one consumer group (two partitions
-each, after a rebalance that moves state). Observations with their QC flags, indicator values and
-alert events (ids, sequence, kind, severity, data time) must be identical. The events' arrival
-stamps (received, late) are wall-clock facts of each run and are left out.
+each, after a rebalance that moves state), the second killed with SIGKILL while the backlog is being
+worked and started again (its partitions move to the first worker and back). Observations with their
+QC flags, indicator values and alert events (ids, sequence, kind, severity, data time) must be
+identical. The events' arrival stamps (received, late) are wall-clock facts of each run and are left
+out.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ async def _run(stack: Stack, tmp: Path, workers: int) -> dict[str, list[tuple]]:
     pipeline = Pipeline(
         settings, network, tmp / f"logs-{workers}", extra_env={"TIDEWATCH_DATA_DIR": str(tmp / "a")}
     )
-    others = []
+    others, others_env = [], []
     try:
         await pipeline.start_worker()
         for k in range(1, workers):
@@ -79,6 +81,7 @@ async def _run(stack: Stack, tmp: Path, workers: int) -> dict[str, list[tuple]]:
             env = {**pipeline.env, "TIDEWATCH_DATA_DIR": str(tmp / f"w{k}")}
             child = start_child(f"worker-{k}", [*CLI, "worker"], log_path, env)
             others.append(child)
+            others_env.append(env)
             await wait_for_log(child, "Worker]: Ready", timeout_s=120)
         if others:  # the first worker gave up half its partitions and is ready again
             await asyncio.sleep(15)
@@ -89,7 +92,21 @@ async def _run(stack: Stack, tmp: Path, workers: int) -> dict[str, list[tuple]]:
         messages = list(simulation.messages_between(START_US + WINDOW_US[0], START_US + WINDOW_US[1]))
         publisher = Publisher(settings, network)
         try:
-            await asyncio.to_thread(publisher.publish_many, [(m.station, m.payload) for m in messages], 1500)
+            publishing = asyncio.create_task(
+                asyncio.to_thread(publisher.publish_many, [(m.station, m.payload) for m in messages], 1500)
+            )
+            if others:
+                # Mid-run, while the backlog is being worked: the second worker dies without leaving
+                # its group (kill -9); the first takes its partitions over from the state tables, the
+                # database and the uncommitted records, then gives them back when it restarts.
+                await asyncio.sleep(3)
+                others[0].kill()
+                await asyncio.sleep(12)
+                others[0] = start_child(
+                    "worker-1", [*CLI, "worker"], tmp / f"logs-{workers}" / "worker-1b.log", others_env[0]
+                )
+                await wait_for_log(others[0], "Worker]: Ready", timeout_s=120)
+            await publishing
         finally:
             publisher.close()
         conn = await asyncpg.connect(settings.database_url)

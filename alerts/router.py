@@ -73,10 +73,13 @@ class Router:
     def next_tier(
         self, station: str, state: StationState, rule: Rule, alert: AlertState, due_us: int
     ) -> Transition:
-        """The step to the next tier, due at `due_us`: an alert event of its own (the next seq)."""
+        """The step to the next tier, due at `due_us`: an alert event of its own (the next seq). The
+        memory moves on here, so whoever fires the timer sees the next one (or none) at once."""
         memory = state.routing[rule.id]
         tier = self.escalation.tier(memory["tier"] + 1)
         waited_min = round((due_us - memory["since"]) / 60e6)
+        memory["tier"], memory["since"] = tier.number, due_us
+        memory["reached"] = max(memory["reached"], tier.number)
         transition = Transition(
             alert_id=alert.alert_id(station, rule),
             seq=alert.seq,
@@ -105,12 +108,8 @@ class Router:
                 "held": False,
             }
         kind = transition.kind
-        if kind == TIER_ESCALATED:
-            tier = self.escalation.tier(memory["tier"] + 1)
-            channels = tier.channels
-            memory["tier"] = tier.number
-            memory["reached"] = max(memory["reached"], tier.number)
-            memory["since"] = transition.time_us
+        if kind == TIER_ESCALATED:  # the step itself (``next_tier`` moved the memory on)
+            channels = self.escalation.tier(memory["tier"]).channels
         else:
             channels = route(
                 self.channels, kind, transition.severity, fired=transition.fired, silenced=transition.silenced

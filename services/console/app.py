@@ -522,8 +522,12 @@ class Console:
         }
         await self.audit(request, operator.username, "schedule_silence", schedule.id, detail)
         assert self.schedules is not None
-        submitted = await self.schedules.run_once()  # an occurrence running now applies at once
-        return json_response({"schedule": {"id": schedule.id, **detail}, "submitted": submitted}, 201)
+        answer: dict[str, Any] = {"schedule": {"id": schedule.id, **detail}, "submitted": []}
+        try:
+            answer["submitted"] = await self.schedules.run_once()  # an occurrence running now applies at once
+        except ActionsUnavailable as exc:  # stored: the runner submits it when Kafka answers again
+            answer["warning"] = f"{exc}; the occurrence running now follows when it is back"
+        return json_response(answer, 201)
 
     async def remove_silence_schedule(self, request: Request) -> Response:
         """Stop a recurring silence; an occurrence running now ends too."""

@@ -100,13 +100,14 @@ class Incident:
         severity = self.severity()
         stations = sorted({m["station"] for m in members})
         rules = sorted({m["rule"] for m in members})
+        still = len({m["station"] for m in self.open_members})  # stations with an open member
         head_en = (
-            f"{kind.replace('_', ' ')}: {self.spec_id} incident, {len(self.open_members)} of "
-            f"{len(members)} stations open, worst {severity or 'none'}"
+            f"{kind.replace('_', ' ')}: {self.spec_id} incident, {still} of "
+            f"{len(stations)} stations open, worst {severity or 'none'}"
         )
         state_zh = {GROUP_OPENED: "发布", GROUP_UPDATED: "更新", GROUP_RESOLVED: "解除"}[kind]
         head_zh = (
-            f"{self.spec_id} 事件（{state_zh}）：{len(members)} 个站点中 {len(self.open_members)} 个未解除，"
+            f"{self.spec_id} 事件（{state_zh}）：{len(stations)} 个站点中 {still} 个未解除，"
             f"最高{SEVERITY_ZH.get(severity or '', '无')}"
         )
         return AlertEvent(
@@ -122,15 +123,3 @@ class Incident:
             message_zh="\n".join([head_zh, *(f"- {m['message_zh']}" for m in members)]),
             channels=channels,
         )
-
-    def to_dict(self) -> dict:
-        return {
-            "group_id": self.group_id,
-            "spec_id": self.spec_id,
-            "members": self.members,
-            "revision": self.revision,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Incident:
-        return cls(data["group_id"], data["spec_id"], dict(data["members"]), int(data["revision"]))

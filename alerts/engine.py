@@ -23,12 +23,15 @@ QC flags: a reading is judged on its first flags; the spike test needs the next 
 stream sends the reading again as a revision when its flags change. The revision is judged again
 from the alert as it was before the reading (``AlertState.undo``): if the outcome differs, a
 ``retracted`` or ``corrected`` event says so; if the first judgement showed nothing, the revision's
-events are emitted as they come (a sensor fault the spike test confirms).
+events are emitted as they come (a sensor fault the spike test confirms). What happened to the alert
+between the reading and its revision (``AlertState.since``: acknowledgements, silences made or
+removed, timers fired) is then applied again to the re-judged alert without telling anyone twice, so
+an acknowledgement or a silence survives the revision and a timer in between does not stop it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from alerts.channels import Channel
@@ -50,7 +53,13 @@ DEFAULT_LATE_AFTER_US = 600_000_000
 # A record is stamped with its wall time just before it is sent; a tick written meanwhile by the
 # worker's timer can land in the log before it. Within this grace the order of the two changes nothing.
 DEFAULT_TICK_GRACE_US = 5_000_000
-STALE = "stale"  # an undo point a later change of the alert has overtaken
+STALE = "stale"  # an undo point given up: too much happened since (or a state written before `since`)
+# What `AlertState.since` notes, each a list starting with its kind: ["ack", severity rank],
+# ["silence", id, ends_us], ["unsilence", id, time_us], ["timers", before_us] (timers due before it fired).
+ACK, SILENCE, UNSILENCE, TIMERS = "ack", "silence", "unsilence", "timers"
+# Notes kept per alert before its undo point is given up (a revision after that many operator
+# actions is counted in late_revisions); consecutive timers share one note.
+MAX_SINCE = 32
 
 
 class AlertEngine:
@@ -134,15 +143,21 @@ class AlertEngine:
             return []
         self._dirty.add(station)
         transitions = alert.acknowledge(station, rule, actor, time_us, comment)
+        if transitions:
+            _note(rule, alert, [ACK, alert.severity])
         return [self._render(station, rule, t) for t in transitions]
 
     def silence(self, silence: Silence) -> list[AlertEvent]:
         """Add a silence; open alerts it covers are silenced at its creation time."""
         self.silences[silence.id] = silence
         events: list[AlertEvent] = []
-        for station, rule, alert in self._open_alerts():
-            covered = silence.covers(station, rule.id, silence.created_us)
-            if not covered or (alert.silenced_until_us or -1) >= silence.ends_us:
+        for station, rule, alert in self._alerts(lambda a: a.is_open or bool(a.undo)):
+            if not silence.covers(station, rule.id, silence.created_us):
+                continue
+            # Also noted on a closed alert: a revision may reopen it as it was when the silence began.
+            if _note(rule, alert, [SILENCE, silence.id, silence.ends_us]):
+                self._dirty.add(station)
+            if not alert.is_open or (alert.silenced_until_us or -1) >= silence.ends_us:
                 continue
             self._dirty.add(station)
             transitions = alert.silence(
@@ -153,13 +168,18 @@ class AlertEngine:
 
     def remove_silence(self, silence_id: str, *, actor: str, time_us: int) -> list[AlertEvent]:
         """End a silence early; its alerts are unsilenced at `time_us` unless another silence covers them."""
-        if self.silences.pop(silence_id, None) is None:
+        removed = self.silences.pop(silence_id, None)
+        if removed is None:
             return []
         events: list[AlertEvent] = []
-        for station, rule, alert in self._open_alerts():
-            if alert.silence_id == silence_id:
+        for station, rule, alert in self._alerts(lambda a: a.silence_id == silence_id or bool(a.undo)):
+            covered = removed.covers(station, rule.id, removed.created_us)  # its station and rule
+            if covered and _note(rule, alert, [UNSILENCE, silence_id, time_us]):
                 self._dirty.add(station)
-                events += self._end_silence(station, rule, alert, time_us, actor)
+            if alert.silence_id == silence_id and alert.is_open:
+                self._dirty.add(station)
+                transitions = self._end_silence(station, rule, alert, time_us, actor)
+                events += [self._render(station, rule, t) for t in transitions]
         return events
 
     # -- state -------------------------------------------------------------------------------------
@@ -205,11 +225,14 @@ class AlertEngine:
         return self.stations.setdefault(station, StationState())
 
     def _open_alerts(self) -> list[tuple[str, Rule, AlertState]]:
+        return self._alerts(lambda alert: alert.is_open)
+
+    def _alerts(self, chosen: Callable[[AlertState], bool]) -> list[tuple[str, Rule, AlertState]]:
         return [
             (station, self.rules[rule_id], alert)
             for station, state in sorted(self.stations.items())
             for rule_id, alert in sorted(state.alerts.items())
-            if alert.is_open and rule_id in self.rules
+            if chosen(alert) and rule_id in self.rules
         ]
 
     def _observe(self, observation: Observation, arrival_us: int) -> list[AlertEvent]:
@@ -273,8 +296,11 @@ class AlertEngine:
             if observation.kind == READING and not observation.revised:
                 point = _undo_point(rule, alert, observation.name)
                 alert.undo[observation.name] = [time_us, point]
-                if rule.input_name == ANY_NAME and alert.is_open:
-                    closing = alert.fields()  # kept only if this reading resolves the alert
+                if rule.input_name == ANY_NAME:
+                    if alert.is_open:
+                        closing = alert.fields()  # kept only if this reading resolves the alert
+                elif alert.since:
+                    alert.since = []  # what follows is noted from this reading on
             severity = judge(condition, alert.memory, observation)
         if severity is None:
             return []
@@ -311,7 +337,7 @@ class AlertEngine:
         if entry[0] > observation.time_us or entry[1] == STALE:
             state.late_revisions += 1
             return []
-        shown, undo, seq = alert.visible(), dict(alert.undo), alert.seq
+        shown, undo, seq, since = alert.visible(), dict(alert.undo), alert.seq, list(alert.since)
         # The alert as it was before the reading: for a rule over every variable only that variable's
         # memory (the other variables' readings judged since still count), unless the reading
         # resolved the alert: then the whole alert, to reopen it as if the reading had never been good.
@@ -336,6 +362,8 @@ class AlertEngine:
             seq = resolved_from["seq"] + 1  # after the resolved event
         unchanged = alert.visible() == shown
         transitions = self._judge(station, rule, alert, observation, now_us)
+        if rule.input_name != ANY_NAME:
+            self._replay(station, rule, alert, since)
         alert.undo = undo
         if unchanged:
             return transitions
@@ -344,6 +372,35 @@ class AlertEngine:
         if not alert.is_open:
             alert.seq = 0  # resolved again by its final flags: nothing to reopen
         return transitions
+
+    def _replay(self, station: str, rule: Rule, alert: AlertState, since: list[list]) -> None:
+        """Apply again to a re-judged alert what happened to it after the reading (``since``), as it
+        would have applied had the final flags been known then; nobody is told again. An
+        acknowledgement covers the level it was given at (an escalation needs a new one); timers fire
+        again as the re-judged alert has them, up to where they had fired."""
+        seq = alert.seq
+        for note in since:
+            kind = note[0]
+            if kind == ACK:
+                if alert.severity <= note[1]:
+                    alert.acknowledge(station, rule, "", 0, "")
+            elif kind == SILENCE:
+                if (alert.silenced_until_us or -1) < note[2]:
+                    alert.silence(station, rule, note[1], note[2], 0, "", "")
+            elif kind == UNSILENCE:
+                if alert.silence_id == note[1] and alert.is_open:
+                    self._end_silence(station, rule, alert, note[2], None)
+            else:  # the station's timers of this alert (never a silent station's: it has no undo point)
+                state = self.stations[station]
+                # (tier steps are not: their memory lives beside the alert, in StationState.routing)
+                while due := [
+                    t
+                    for t in self._timers(station, state)
+                    if t[1] == rule.id and t[2] != TIER and t[0] < note[1]
+                ]:
+                    due_us, _, timer = min(due)
+                    self._fire(station, rule, alert, due_us, timer)
+        alert.seq = seq
 
     def _timers(self, station: str, state: StationState) -> list[tuple[int, str, str]]:
         timers = []
@@ -379,21 +436,27 @@ class AlertEngine:
                 return events
             due_us, rule_id, timer = min(due)
             rule, alert = self.rules[rule_id], state.alerts[rule_id]
-            for entry in alert.undo.values():  # a reading judged before the timer can no longer be
-                entry[1] = STALE  # taken back on its own
-            if timer == RENOTIFY:
-                events.append(self._render(station, rule, alert.renotify(station, rule, due_us)))
-            elif timer == SILENCE_END:
-                events += self._end_silence(station, rule, alert, due_us, None)
-            elif timer == TIER:
-                step = self.router.next_tier(station, state, rule, alert, due_us)
-                events.append(self._render(station, rule, step))
+            if rule.input_name == ANY_NAME:
+                for entry in alert.undo.values():  # the alert has changed since a reading resolved it:
+                    del entry[2:]  # its revision puts back that variable's memory only
             else:
-                condition = rule.conditions[station]
-                assert isinstance(condition, SilentCondition)
-                silence = self._covering_silence(station, rule_id, due_us)
-                transitions = alert.judged(station, rule, condition.severity, due_us, None, silence)
-                events += [self._render(station, rule, t) for t in transitions]
+                _note(rule, alert, [TIMERS, before_us])
+            events += [
+                self._render(station, rule, t) for t in self._fire(station, rule, alert, due_us, timer)
+            ]
+
+    def _fire(self, station: str, rule: Rule, alert: AlertState, due_us: int, timer: str) -> list[Transition]:
+        """One timer of one alert, due at `due_us`."""
+        if timer == RENOTIFY:
+            return [alert.renotify(station, rule, due_us)]
+        if timer == SILENCE_END:
+            return self._end_silence(station, rule, alert, due_us, None)
+        if timer == TIER:
+            return [self.router.next_tier(station, self.stations[station], rule, alert, due_us)]
+        condition = rule.conditions[station]
+        assert isinstance(condition, SilentCondition)
+        silence = self._covering_silence(station, rule.id, due_us)
+        return alert.judged(station, rule, condition.severity, due_us, None, silence)
 
     def _covering_silence(self, station: str, rule_id: str, time_us: int) -> tuple[str, int] | None:
         covering = [s for s in self.silences.values() if s.covers(station, rule_id, time_us)]
@@ -404,12 +467,12 @@ class AlertEngine:
 
     def _end_silence(
         self, station: str, rule: Rule, alert: AlertState, time_us: int, actor: str | None
-    ) -> list[AlertEvent]:
+    ) -> list[Transition]:
         other = self._covering_silence(station, rule.id, time_us)
         if other is not None:
             alert.silence_id, alert.silenced_until_us = other
             return []
-        return [self._render(station, rule, t) for t in alert.unsilence(station, rule, time_us, actor)]
+        return alert.unsilence(station, rule, time_us, actor)
 
     def _render(
         self,
@@ -451,7 +514,26 @@ class AlertEngine:
             comment=comment,
             received_us=None if received is None else received[0],
             late=received is not None and received[1],
+            state=transition.state,
         )
+
+
+def _note(rule: Rule, alert: AlertState, note: list) -> bool:
+    """Note an operator action or a timer on an alert whose last reading QC may still revise (a rule
+    over one variable: its revision puts the whole alert back and applies these again); whether the
+    alert's state changed."""
+    if rule.input_name == ANY_NAME or not alert.undo:
+        return False
+    since = alert.since
+    if note[0] == TIMERS and since and since[-1][0] == TIMERS:
+        since[-1][1] = max(since[-1][1], note[1])
+    elif len(since) < MAX_SINCE:
+        since.append(note)
+    else:  # too much to apply again: that reading can no longer be taken back
+        for entry in alert.undo.values():
+            entry[1] = STALE
+        alert.since = []
+    return True
 
 
 def _undo_point(rule: Rule, alert: AlertState, input_name: str) -> list[int] | dict | None:

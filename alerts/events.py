@@ -29,6 +29,10 @@ class AlertEvent(msgspec.Struct, frozen=True, kw_only=True):
     # `time_us` (a slow uplink, a backlog, an indicator known hours after its time).
     received_us: int | None = None
     late: bool = False
+    # The alert's state after the event (pending, firing or resolved), what the `alerts` projection
+    # shows: a `corrected` event may leave it firing or put it back to pending. None: not recorded
+    # (an event stored before `alert_events` kept it).
+    state: str | None = None
 
     def to_dict(self) -> dict:
         return msgspec.to_builtins(self)

@@ -8,18 +8,20 @@ live in a changelog-backed table and a restarted worker continues exactly where 
 A reading is judged on its first QC flags; when QC later withdraws it (the spike test needs the next
 reading), ``undo`` holds what the alert was before that reading, so the engine can judge the reading
 again with its final flags and, if the outcome differs, say so in a ``retracted``, ``corrected`` or
-``reopened`` event.
+``reopened`` event. ``since`` notes what happened to the alert after that reading (operator actions,
+timers), so the engine applies it again to the re-judged alert.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from alerts.events import alert_id
+from alerts.events import CLOSING_KINDS, alert_id
 from alerts.rules import Rule
 from alerts.severity import SEVERITIES
 
 INACTIVE, PENDING, FIRING = "inactive", "pending", "firing"
+RESOLVED = "resolved"  # the state a closing event leaves (the `alerts` projection's word for inactive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,7 @@ class Transition:
     silenced: bool
     actor: str | None = None
     comment: str | None = None
+    state: str | None = None  # the alert's state after the event: pending, firing or resolved
 
 
 @dataclass(slots=True)
@@ -57,8 +60,11 @@ class AlertState:
     # Per input name: [time_us of the last judged reading, what to put back if QC withdraws it (the
     # alert's fields before it, None for a blank alert; a rule over every variable: that variable's
     # memory), and for such a rule the alert's fields before it when that reading resolved it].
-    # A timer that changes the alert since makes the entry stale (engine.STALE).
+    # An entry may be stale (engine.STALE: written by an older engine, or given up after too many notes).
     undo: dict[str, list] = field(default_factory=dict)
+    # What happened to the alert since the last reading a rule over one variable judged (operator
+    # actions and timers, engine._note), applied again when QC revises that reading.
+    since: list[list] = field(default_factory=list)
 
     # -- serialisation -------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -77,14 +83,16 @@ class AlertState:
             "silence_id": self.silence_id,
             "silenced_until_us": self.silenced_until_us,
             "undo": {name: list(v) for name, v in sorted(self.undo.items())},
+            "since": [list(entry) for entry in self.since],
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> AlertState:
-        state = cls(**{k: v for k, v in data.items() if k not in ("memory", "last_true_us", "undo")})
+        state = cls(**{k: v for k, v in data.items() if k not in ("memory", "last_true_us", "undo", "since")})
         state.memory = {name: [int(x) for x in v] for name, v in data["memory"].items()}
         state.last_true_us = list(data["last_true_us"])
         state.undo = {name: list(v) for name, v in data.get("undo", {}).items()}
+        state.since = [list(entry) for entry in data.get("since", ())]
         return state
 
     # -- undo (QC retractions) -----------------------------------------------------------------
@@ -94,16 +102,16 @@ class AlertState:
         if self.phase == INACTIVE and not self.memory:
             return None
         data = self.to_dict()
-        del data["undo"]
+        del data["undo"], data["since"]
         return data
 
     def restore(self, fields: dict | None) -> None:
         """Put back `fields` (see ``fields``); the event sequence number keeps counting."""
-        seq, undo = self.seq, self.undo
+        seq, undo, since = self.seq, self.undo, self.since
         blank = AlertState() if fields is None else AlertState.from_dict({**fields, "seq": seq})
         for name in self.__slots__:
             setattr(self, name, getattr(blank, name))
-        self.seq, self.undo = seq, undo
+        self.seq, self.undo, self.since = seq, undo, since
 
     def visible(self) -> tuple:
         """What the alert shows the world: a re-judged reading that leaves this alone emits nothing."""
@@ -141,7 +149,10 @@ class AlertState:
         value: float | None,
         actor: str | None = None,
         comment: str | None = None,
+        *,
+        fired: bool | None = None,
     ) -> Transition:
+        """`fired`: whether the event goes to whoever hears of a firing alert (default: it is firing)."""
         transition = Transition(
             alert_id=self.alert_id(station, rule),
             seq=self.seq,
@@ -149,10 +160,11 @@ class AlertState:
             severity=severity,
             time_us=time_us,
             value=value,
-            fired=self.phase == FIRING,
+            fired=self.phase == FIRING if fired is None else fired,
             silenced=self.silence_id is not None,
             actor=actor,
             comment=comment,
+            state=RESOLVED if kind in CLOSING_KINDS else self.phase,
         )
         self.seq += 1
         return transition
@@ -239,7 +251,8 @@ class AlertState:
         """The event for a reading judged again with its final QC flags, given what the alert showed
         (`before`) after its first flags: nothing if it shows the same, ``reopened`` (or ``pending``
         again) if the withdrawn reading had resolved it, ``retracted`` (and closed) if it had opened
-        it, else ``corrected`` to the level the data support."""
+        it, else ``corrected`` to the level the data support (told wherever the firing was, also when the
+        correction puts it back to pending)."""
         if self.visible() == before:
             return []
         phase, severity, opened_us = before
@@ -251,7 +264,8 @@ class AlertState:
             done = self._emit(station, rule, "retracted", severity, time_us, self.value)
             self._close()
             return [done]
-        return [self._emit(station, rule, "corrected", self.severity, time_us, self.value)]
+        fired = FIRING in (phase, self.phase)
+        return [self._emit(station, rule, "corrected", self.severity, time_us, self.value, fired=fired)]
 
     def renotify(self, station: str, rule: Rule, due_us: int) -> Transition:
         self.last_notified_us = due_us

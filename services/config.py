@@ -100,6 +100,9 @@ class Settings:
     # the notifier sweeps the stored events for notices nobody has sent.
     alert_tick_s: float = _var("TIDEWATCH_ALERT_TICK_S", 5.0, float)
     alert_late_after_s: float = _var("TIDEWATCH_ALERT_LATE_AFTER_S", 600.0, float)
+    # How long before a tick a record may be stamped and still land after it in the log (a tick fires
+    # what was due that long before its own time): wider than the agents' send delay, not the tick.
+    alert_tick_grace_s: float = _var("TIDEWATCH_ALERT_TICK_GRACE_S", 5.0, float)
     notify_sweep_s: float = _var("TIDEWATCH_NOTIFY_SWEEP_S", 30.0, float)
     # Notifications (services/notify): the webhook and e-mail channels, and retries of every channel.
     webhook_url: str | None = _var("TIDEWATCH_WEBHOOK_URL", None, secret=True)

@@ -205,6 +205,7 @@ class _Alerts:
             _rules,
             _channels,
             late_after_us=round(settings.alert_late_after_s * 1e6),
+            tick_grace_us=round(settings.alert_tick_grace_s * 1e6),
             routing=_routing,
         )
         self.applied, self._moved = {}, set()

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import asyncpg
 import orjson
 
-from alerts.events import AlertEvent
+from alerts.events import CLOSING_KINDS, AlertEvent
 from alerts.silences import Silence
 from services.db.timestamps import ts, us
 
@@ -39,13 +39,14 @@ CONDITION_KINDS = (
 
 INSERT_EVENTS = f"""
 INSERT INTO alert_events (alert_id, seq, station_id, rule, kind, severity, time, value,
-                          message_en, message_zh, channels, actor, comment, received, late)
+                          message_en, message_zh, channels, actor, comment, received, late, state)
 SELECT e.alert_id, e.seq, e.station, e.rule, e.kind, coalesce(e.severity, 'none'), {ts("e.time_us")},
-       e.value, e.message_en, e.message_zh, e.channels, e.actor, e.comment, {ts("e.received_us")}, e.late
+       e.value, e.message_en, e.message_zh, e.channels, e.actor, e.comment, {ts("e.received_us")}, e.late,
+       e.state
 FROM jsonb_to_recordset($1::text::jsonb) AS e(
     alert_id text, seq integer, station text, rule text, kind text, severity text, time_us bigint,
     value double precision, message_en text, message_zh text, channels text[], actor text, comment text,
-    received_us bigint, late boolean)
+    received_us bigint, late boolean, state text)
 ORDER BY e.alert_id, e.seq
 ON CONFLICT (alert_id, seq) DO NOTHING
 RETURNING alert_id, seq
@@ -92,12 +93,19 @@ WHERE a.last_seq < $4
 """
 
 
-def projected_state(kind: str) -> str | None:
-    """The alert state an event kind leads to; None when the kind leaves the state as it was."""
-    if kind in ("pending", "resolved"):
-        return kind
-    if kind == "retracted":  # QC withdrew the reading that had opened it: closed, as resolved
+def projected_state(event: AlertEvent) -> str | None:
+    """The alert state (pending, firing, resolved) an event leaves; None: as it was.
+
+    The engine says so on every event (``AlertEvent.state``): a ``corrected`` event may leave the alert
+    firing or put it back to pending, which its kind does not tell. An event without it (one stored
+    before ``alert_events`` kept it) is placed by its kind, a correction left as it was."""
+    if event.state is not None:
+        return event.state
+    kind = event.kind
+    if kind in CLOSING_KINDS:  # retracted: QC withdrew the reading that had opened it
         return "resolved"
+    if kind == "pending":
+        return kind
     if kind in ("firing", "escalated", "deescalated", "renotify", "reopened"):  # reopened: QC withdrew
         return "firing"  # the reading that had resolved it
     return None
@@ -123,7 +131,7 @@ def _projection_args(event: AlertEvent) -> tuple:
         event.actor,
         event.comment,
         opened_us(event.alert_id),
-        projected_state(event.kind),
+        projected_state(event),
     )
 
 
@@ -144,7 +152,7 @@ async def store_alert_events(conn: asyncpg.Connection, events: Sequence[AlertEve
 
 EVENT_COLUMNS = f"""e.alert_id, e.seq, e.station_id, e.rule, e.kind, e.severity, {us("e.time")} AS time_us,
        e.value, e.message_en, e.message_zh, e.channels, e.actor, e.comment,
-       {us("e.received")} AS received_us, e.late"""
+       {us("e.received")} AS received_us, e.late, e.state"""
 UNCLAIMED = f"""
 SELECT {EVENT_COLUMNS}
 FROM alert_events e

@@ -274,7 +274,10 @@ class SeaLevelState:
     def _evict(self) -> None:
         start = self._window_start(self.watermark_us)
         assert start is not None
-        self._raw_slots.update((self.raw.evict_before(start) // self.width_us).tolist())
+        # Whole slots at a time: the window's first reading then moves once a slot, and only then is
+        # the search redone near it (readings before the window start never reach an indicator).
+        slot_start = start // self.width_us * self.width_us
+        self._raw_slots.update((self.raw.evict_before(slot_start) // self.width_us).tolist())
         for period in PERIODS:
             self.sums[period] = {
                 k: v for k, v in self.sums[period].items() if period_end_us(k, period) > start

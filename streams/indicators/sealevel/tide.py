@@ -133,6 +133,7 @@ class TideModel:
     inferred: tuple[str, ...] = ()
     _bunch: Bunch | None = field(default=None, repr=False)
     _cache: OrderedDict[int, np.ndarray] = field(default_factory=OrderedDict, repr=False)
+    _resolved: list[str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def constituents(self) -> list[str]:
@@ -144,12 +145,16 @@ class TideModel:
 
     @property
     def resolved(self) -> list[str]:
-        """Constituents the record itself determined: fitted (not inferred) with SNR >= ``min_snr``."""
-        return [
-            str(n)
-            for n, snr in zip(self.coef["name"], self.coef["SNR"], strict=True)
-            if snr >= self.min_snr and n not in self.inferred
-        ]
+        """Constituents the record itself determined: fitted (not inferred) with SNR >= ``min_snr``.
+
+        Computed once: the quality bar asks at every stream update."""
+        if self._resolved is None:
+            self._resolved = [
+                str(n)
+                for n, snr in zip(self.coef["name"], self.coef["SNR"], strict=True)
+                if snr >= self.min_snr and n not in self.inferred
+            ]
+        return self._resolved
 
     def amplitude_phase(self) -> dict[str, tuple[float, float]]:
         """Constituent -> (amplitude m, Greenwich phase deg)."""
@@ -183,12 +188,17 @@ class TideModel:
         times_us = np.asarray(times_us, dtype=np.int64)
         out = np.empty(times_us.shape, dtype=float)
         days = times_us // US_PER_DAY
-        for day in np.unique(days):
-            sel = days == day
+        if days.size > 1 and bool(np.all(days[1:] >= days[:-1])):
+            # Sorted (a stream window): each day is one slice, no mask over the whole window per day.
+            cuts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist(), days.size]
+            parts = [(int(days[a]), slice(a, b)) for a, b in zip(cuts, cuts[1:], strict=False)]
+        else:
+            parts = [(int(day), days == day) for day in np.unique(days)]
+        for day, sel in parts:
             offset = times_us[sel] - day * US_PER_DAY
             index = offset // PREDICTION_STEP_US
             frac = (offset - index * PREDICTION_STEP_US) / PREDICTION_STEP_US
-            grid = self._day_grid(int(day))
+            grid = self._day_grid(day)
             out[sel] = grid[index] + frac * (grid[index + 1] - grid[index])
         return out
 

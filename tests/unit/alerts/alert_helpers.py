@@ -62,3 +62,14 @@ def qc_checked(registry: Registry, station: str, variable: str, values: Sequence
         Readings([station] * len(values), [variable] * len(values), times, np.array(values))
     )
     return [reading_observation(r) for r in sorted(results, key=lambda r: r.time_us)]
+
+
+def settled(engine: AlertEngine) -> dict:
+    """What the alerts hold at the end, without their event counts and QC undo points."""
+    out = {}
+    for station, state in sorted(engine.stations.items()):
+        for rule_id, alert in sorted(state.alerts.items()):
+            fields = alert.fields()
+            if fields is not None:
+                out[station, rule_id] = {k: v for k, v in fields.items() if k != "seq"}
+    return out

@@ -10,11 +10,13 @@ the engine sees the same whatever the QC batching, so the alert history is too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
-from alert_helpers import MINUTE_US, T0_US, at, feed, indicator, kinds, reading
+from alert_helpers import HOUR_US, MINUTE_US, T0_US, at, feed, indicator, kinds, reading, settled
 
-from alerts import AlertEngine
+from alerts import AlertEngine, Silence
 from alerts.inputs import reading_observation
 from streams.qc import QcEngine, QcResult, Readings, load_qc_config
 from streams.qc.first_flags import alert_view
@@ -62,13 +64,18 @@ def rows() -> list[tuple[str, str, int, float]]:
     return network(np.random.default_rng(11))
 
 
-def stream_events(registry, rules, channels, rows, batch_size: int) -> tuple[list, AlertEngine]:
+def stream_events(
+    registry, rules, channels, rows, batch_size: int, *, ticks: bool = False, silences: Sequence[Silence] = ()
+) -> tuple[list, AlertEngine]:
     """Readings in time order through QC in batches of `batch_size`, then the alert engine, as the
-    worker runs them (``alert_view`` of each QC batch)."""
+    worker runs them (``alert_view`` of each QC batch); with `ticks`, a clock tick before each batch
+    at the time of its first reading (the worker's last tick before it is sent)."""
     quality = QcEngine(load_qc_config(registry))
     engine = AlertEngine(registry, rules, channels)
-    events = []
+    events = [e for s in silences for e in engine.silence(s)]
     for start in range(0, len(rows), batch_size):
+        if ticks:
+            events += engine.tick(rows[start][2])
         results = qc(quality, rows[start : start + batch_size])
         events += engine.observe([reading_observation(r) for r in alert_view(results)])
     return events, engine
@@ -219,7 +226,9 @@ def test_a_revision_that_still_resolves_changes_nothing(engine):
 def oxygen_rows(rng: np.random.Generator) -> list[tuple[str, str, int, float]]:
     """A buoy's hypoxic spells (10 min readings): in each, the sensor drops out for 40 min and comes
     back with a spike up that QC fails only with the next reading, then the oxygen stays low; the
-    last spell lasts to the end."""
+    last spell lasts to the end, firing from 1230 min, with a spike up 5 min before its 6 h re-notice
+    is due (1590) and the next reading 10 min after it, so the re-notice falls between the spike and
+    its revision."""
     rows = []
     for spell in range(3):
         start = spell * 600
@@ -228,32 +237,35 @@ def oxygen_rows(rng: np.random.Generator) -> list[tuple[str, str, int, float]]:
         values |= {m: 1.8 + rng.normal(0, 0.03) for m in range(start + 170, start + 300, 10)}
         if spell < 2:
             values |= {m: 6.0 + rng.normal(0, 0.03) for m in range(start + 300, start + 600, 10)}
+        else:
+            values |= {m: 1.8 + rng.normal(0, 0.03) for m in range(start + 300, 2880, 10) if m != 1590}
+            values[1585] = 6.0
         rows += [("liaodong-bay-buoy", "dissolved_oxygen_mg_l", at(m), float(v)) for m, v in values.items()]
-    return rows
-
-
-def settled(engine: AlertEngine) -> dict:
-    """What the alerts hold at the end, without their event counts and QC undo points."""
-    out = {}
-    for station, state in sorted(engine.stations.items()):
-        for rule_id, alert in sorted(state.alerts.items()):
-            fields = alert.fields()
-            if fields is not None:
-                out[station, rule_id] = {k: v for k, v in fields.items() if k != "seq"}
-    return out
+    return sorted(rows)
 
 
 @pytest.mark.parametrize("batch_size", [1, 2, 7, 100_000])
-def test_stream_equals_batch_final_alerts(registry, rules, channels, rows, batch_size):
+def test_stream_equals_batch_final_alerts(registry, rules, channels, rows, reference, batch_size):
     """Judged on first flags and revised as QC's flags settle, the alerts end as judging each reading
-    once with its final flags leaves them (retractions, corrections and reopenings included)."""
+    once with its final flags leaves them (retractions, corrections and reopenings included), also
+    when a timer fires between a reading and its revision: ticks before every QC batch, a silence of
+    Dalian that ends 30 s after a spike opened a warning (before the next reading brings the
+    revision), and a hypoxia re-notice due between a spike and its revision."""
     everything = sorted([*rows, *oxygen_rows(np.random.default_rng(5))], key=lambda r: (r[2], r[0], r[1]))
-    events, stream = stream_events(registry, rules, channels, everything, batch_size)
+    spike_us = min(e.time_us for e in reference if e.kind == "retracted" and e.station == "dalian")
+    silence = Silence("drill", created_us=T0_US, ends_us=spike_us + 30_000_000, actor="ops", station="dalian")
+    end_us = everything[-1][2] + HOUR_US
+    events, stream = stream_events(
+        registry, rules, channels, everything, batch_size, ticks=True, silences=[silence]
+    )
+    events += stream.tick(end_us)
     assert {"retracted", "reopened"} <= {e.kind for e in events}
+    assert sum(s.late_revisions for s in stream.stations.values()) == 0
     batch = AlertEngine(registry, rules, channels)
+    batch.silence(silence)
     final = qc(QcEngine(load_qc_config(registry)), everything)
     assert not any(r.revised for r in final)
-    told = batch.observe([reading_observation(r) for r in final])
+    told = batch.observe([reading_observation(r) for r in final]) + batch.tick(end_us)
     assert settled(stream) == settled(batch)
     assert stream.open_alerts() == batch.open_alerts()
     # Along the way: every alert the final flags raise, the stream raised under the same id; the
@@ -261,3 +273,9 @@ def test_stream_equals_batch_final_alerts(registry, rules, channels, rows, batch
     raised = {e.alert_id for e in events if e.kind == "firing"}
     retracted = {e.alert_id for e in events if e.kind == "retracted"}
     assert raised - retracted == {e.alert_id for e in told if e.kind == "firing"}
+    if batch_size == 1:  # each reading alone: the timers fired between the readings and their revisions
+        spiked = [e.kind for e in events if e.station == "dalian" and e.time_us >= spike_us][:3]
+        assert spiked == ["firing", "unsilenced", "retracted"]
+        renotice = next(i for i, e in enumerate(events) if e.rule == "hypoxia" and e.time_us == at(1590))
+        assert events[renotice].kind == "renotify"
+        assert not any(e.rule == "hypoxia" and e.time_us >= at(1600) for e in events[:renotice])

@@ -89,6 +89,7 @@ class Router:
             value=alert.value,
             fired=True,
             silenced=False,
+            state=alert.phase,  # firing: the step changes nothing the projection shows
             comment=f"tier {tier.number} ({tier.name}): unacknowledged for {waited_min} min",
         )
         alert.seq += 1

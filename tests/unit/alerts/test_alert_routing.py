@@ -160,7 +160,7 @@ def test_an_unacknowledged_red_alert_reaches_tier_2_then_3(registry, rules, chan
         ("head_sms",),
         1,
     )
-    assert tier2.comment == "tier 2 (head of centre): unacknowledged for 30 min"
+    assert (tier2.comment, tier2.state) == ("tier 2 (head of centre): unacknowledged for 30 min", "firing")
     assert tier2.message_en.startswith("tier_escalated: Storm surge warning red at")
     (tier3,) = engine.tick(at(95) + engine.tick_grace_us)
     assert (tier3.time_us, tier3.channels) == (at(90), ("board_feishu",))

@@ -81,8 +81,8 @@ def _channel(name: str, spec: Any, source: str) -> Channel:
         raise RuleError(f"{where} field 'type': expected one of {', '.join(CHANNEL_TYPES)}")
     if channel.min_severity not in SEVERITIES:
         raise RuleError(f"{where} field 'min_severity': unknown severity {channel.min_severity!r}")
-    events = channel.events
-    if not events or any(e not in EVENT_KINDS for e in events):
+    events = channel.events  # empty: a channel only escalation tiers use (alerts/routing.py)
+    if any(e not in EVENT_KINDS for e in events):
         raise RuleError(f"{where} field 'events': expected a list from {', '.join(EVENT_KINDS)}")
     if "pending" in events:
         raise RuleError(f"{where} field 'events': pending alerts are not notified")

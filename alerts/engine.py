@@ -34,11 +34,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from alerts.channels import Channel, route
+from alerts.channels import Channel
 from alerts.conditions import judge
 from alerts.events import AlertEvent
 from alerts.inputs import QC, READING, Observation
 from alerts.lifecycle import INACTIVE, AlertState, Transition
+from alerts.router import Router
+from alerts.routing import Routing
 from alerts.rules import ANY_NAME, Rule, SilentCondition
 from alerts.severity import name
 from alerts.silences import Silence
@@ -46,7 +48,7 @@ from alerts.station_state import StationState
 from alerts.templates import render, template_fields
 from schemas.registry import Registry
 
-RENOTIFY, SILENCE_END, SILENT = "renotify", "silence_end", "silent"
+RENOTIFY, SILENCE_END, SILENT, TIER = "renotify", "silence_end", "silent", "tier"
 DEFAULT_LATE_AFTER_US = 600_000_000
 # A record is stamped with its wall time just before it is sent; a tick written meanwhile by the
 # worker's timer can land in the log before it. Within this grace the order of the two changes nothing.
@@ -69,6 +71,7 @@ class AlertEngine:
         *,
         late_after_us: int = DEFAULT_LATE_AFTER_US,
         tick_grace_us: int = DEFAULT_TICK_GRACE_US,
+        routing: Routing | None = None,
     ) -> None:
         """`late_after_us`: an input whose arrival is more than this (or two sampling intervals of its
         station, whichever is longer) after its data time makes late events. `tick_grace_us`: how
@@ -80,6 +83,7 @@ class AlertEngine:
         self.registry = registry
         self.rules = rules
         self.channels = tuple(channels)
+        self.router = Router(routing or Routing(), self.channels)  # inhibition and escalation tiers
         self.stations: dict[str, StationState] = {}
         self.silences: dict[str, Silence] = {}
         self._dirty: set[str] = set()
@@ -388,7 +392,12 @@ class AlertEngine:
                     self._end_silence(station, rule, alert, note[2], None)
             else:  # the station's timers of this alert (never a silent station's: it has no undo point)
                 state = self.stations[station]
-                while due := [t for t in self._timers(station, state) if t[1] == rule.id and t[0] < note[1]]:
+                # (tier steps are not: their memory lives beside the alert, in StationState.routing)
+                while due := [
+                    t
+                    for t in self._timers(station, state)
+                    if t[1] == rule.id and t[2] != TIER and t[0] < note[1]
+                ]:
                     due_us, _, timer = min(due)
                     self._fire(station, rule, alert, due_us, timer)
         alert.seq = seq
@@ -404,6 +413,8 @@ class AlertEngine:
                 timers.append((due, rule.id, RENOTIFY))
             if alert.silenced_until_us is not None:
                 timers.append((alert.silenced_until_us, rule.id, SILENCE_END))
+            if (tier_due := self.router.tier_due(state, rule.id, alert)) is not None:
+                timers.append((tier_due, rule.id, TIER))
             condition = rule.conditions[station]
             if (
                 isinstance(condition, SilentCondition)
@@ -440,6 +451,8 @@ class AlertEngine:
             return [alert.renotify(station, rule, due_us)]
         if timer == SILENCE_END:
             return self._end_silence(station, rule, alert, due_us, None)
+        if timer == TIER:
+            return [self.router.next_tier(station, self.stations[station], rule, alert, due_us)]
         condition = rule.conditions[station]
         assert isinstance(condition, SilentCondition)
         silence = self._covering_silence(station, rule.id, due_us)
@@ -470,6 +483,8 @@ class AlertEngine:
     ) -> AlertEvent:
         station = self.registry.stations[station_id]
         severity = name(transition.severity)
+        state = self.stations[station_id]
+        channels, comment = self.router.route(state, rule.id, state.alert(rule.id), transition)
         fields = template_fields(
             station=station_id,
             station_name=station.name,
@@ -494,15 +509,9 @@ class AlertEngine:
             value=transition.value,
             message_en=render(rule.message_en, fields),
             message_zh=render(rule.message_zh, fields),
-            channels=route(
-                self.channels,
-                transition.kind,
-                transition.severity,
-                fired=transition.fired,
-                silenced=transition.silenced,
-            ),
+            channels=channels,
             actor=transition.actor,
-            comment=transition.comment,
+            comment=comment,
             received_us=None if received is None else received[0],
             late=received is not None and received[1],
             state=transition.state,

@@ -25,6 +25,8 @@ class StationState:
     # QC revisions that could not be applied (their reading is no longer the last one judged).
     late_revisions: int = 0
     alerts: dict[str, AlertState] = field(default_factory=dict)
+    # Per rule, the open alert's escalation and inhibition memory (alerts/router.py).
+    routing: dict[str, dict] = field(default_factory=dict)
 
     def alert(self, rule_id: str) -> AlertState:
         alert = self.alerts.get(rule_id)
@@ -39,13 +41,16 @@ class StationState:
         return self.clock_us + max(0, wall_us - self.arrival_us)
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "clock_us": self.clock_us,
             "arrival_us": self.arrival_us,
             "late_count": self.late_count,
             "late_revisions": self.late_revisions,
             "alerts": {rule_id: a.to_dict() for rule_id, a in sorted(self.alerts.items())},
         }
+        if self.routing:
+            data["routing"] = {rule_id: dict(m) for rule_id, m in sorted(self.routing.items())}
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> StationState:
@@ -55,4 +60,5 @@ class StationState:
             late_count=data["late_count"],
             late_revisions=data.get("late_revisions", 0),
             alerts={rule_id: AlertState.from_dict(a) for rule_id, a in data["alerts"].items()},
+            routing={rule_id: dict(m) for rule_id, m in data.get("routing", {}).items()},
         )

@@ -30,6 +30,7 @@ EVENT_ZH: dict[str, str] = {
     "acknowledged": "已确认",
     "silenced": "已静默",
     "unsilenced": "静默结束",
+    "tier_escalated": "逐级上报",
 }
 
 TEMPLATE_FIELDS = (

@@ -76,6 +76,7 @@ class Settings:
     registry_path: str | None = _var("TIDEWATCH_REGISTRY", None)
     qc_config_path: str | None = _var("TIDEWATCH_QC_CONFIG", None)
     channels_path: str | None = _var("TIDEWATCH_CHANNELS", None)
+    routing_path: str | None = _var("TIDEWATCH_ROUTING", None)
     climatology_dir: str | None = _var("TIDEWATCH_CLIMATOLOGY_DIR", None)
     topic_partitions: int = _var("TIDEWATCH_TOPIC_PARTITIONS", 4, int)
     # Ingest

@@ -48,6 +48,7 @@ from alerts.engine import AlertEngine
 from alerts.events import AlertEvent
 from alerts.inputs import INDICATOR, Observation, reading_observation
 from alerts.loader import load_rules
+from alerts.routing import load_routing
 from alerts.severity import SEVERITIES
 from alerts.silences import Silence
 from schemas.records import ALERT_INPUTS_TOPIC, partition_for
@@ -61,6 +62,7 @@ from services.db.alerts import (
 )
 from services.mqtt_auth import aiomqtt_options
 from services.notify import Notifier, publish_alert_events
+from services.notify.groups import Grouping
 from streams import metrics
 from streams.app import alert_events_topic, alert_inputs_topic, app, settings
 from streams.db import pool, write_until_stored
@@ -78,6 +80,7 @@ NOTIFY_SWEEP_WINDOW_S = 86_400.0
 _registry = load_registry(settings.registry_path)
 _rules = load_rules(_registry)  # validated at start-up: a bad rule file stops the worker here
 _channels = load_channels(settings.channels_path)
+_routing = load_routing(_rules, _channels, settings.routing_path)  # inhibition, tiers, groups
 alert_table = PieceTable("alert-state")
 ENGINE_PIECE = "engine"  # one piece per station: its alerts, clock and pending inputs
 APPLIED_PIECE = "applied"  # per partition: the offset of the last alert-inputs record applied
@@ -203,6 +206,7 @@ class _Alerts:
             _channels,
             late_after_us=round(settings.alert_late_after_s * 1e6),
             tick_grace_us=round(settings.alert_tick_grace_s * 1e6),
+            routing=_routing,
         )
         self.applied, self._moved = {}, set()
         marks: dict[int, list[int]] = {}
@@ -296,7 +300,8 @@ async def _serve_notifier(outbox: _Outbox) -> None:
     """Deliver routed events as they are stored; every ``TIDEWATCH_NOTIFY_SWEEP_S``, busy or idle, sweep
     the stored events for routed ones nobody has claimed (dropped from a full queue, or stored just
     before a crash) and retry claims a crashed worker left pending."""
-    async with Notifier(await pool(), channels=_channels) as notifier:
+    grouping = Grouping(_routing, _registry)
+    async with Notifier(await pool(), channels=_channels, grouping=grouping) as notifier:
         swept = time.monotonic()
         while True:
             wait_s = max(0.0, settings.notify_sweep_s - (time.monotonic() - swept))

@@ -31,7 +31,9 @@ from starlette.staticfiles import StaticFiles
 
 from alerts.channels import EVENT_KINDS, ROUTED_AS
 from alerts.loader import load_rules
+from alerts.router import TIER_ESCALATED
 from alerts.rules import SilentCondition
+from alerts.schedules import WEEKDAYS, SilenceSchedule, parse_time_of_day
 from alerts.severity import SEVERITIES
 from schemas.registry import load_registry
 from services.config import Settings
@@ -39,9 +41,11 @@ from services.console import access as audit
 from services.console.access import ROLES, AttemptLimiter, ConsoleAccess, role_at_least
 from services.console.actions import ActionsUnavailable
 from services.console.live import ALERTS, STATIONS, LiveFeed
+from services.console.schedules import ScheduleRunner, active_schedules, remove_schedule, store_schedule
 from services.console.session import COOKIE, Operator, SessionSigner, console_secret, same_origin
 from services.console.views import latest_readings, operator_names, rule_value, variables_json, with_names
 from services.db import alerts as store
+from services.notify.groups import recent_groups
 
 Actions = Callable[[dict], Awaitable[None]]
 STATIC = Path(__file__).with_name("static")
@@ -154,6 +158,8 @@ class Console:
             r.id for r in rules if any(isinstance(c, SilentCondition) for c in r.conditions.values())
         }
         self.feed = LiveFeed(settings.database_url, refresh_s=refresh_s)
+        # Recurring silences become silence actions as each occurrence begins (needs the stream).
+        self.schedules = ScheduleRunner(self._started_pool, actions) if actions is not None else None
         self.pool = pool
         self._own_pool = pool is None
         self._started = False
@@ -174,8 +180,17 @@ class Console:
                 )
             await self.feed.start()
             self._started = True
+            if self.schedules is not None:
+                self.schedules.start()
+
+    async def _started_pool(self) -> asyncpg.Pool:
+        await self.ensure_started()
+        assert self.pool is not None
+        return self.pool
 
     async def close(self) -> None:
+        if self.schedules is not None:
+            await self.schedules.stop()
         await self.feed.close()
         if self._own_pool and self.pool is not None:
             await self.pool.close()
@@ -216,7 +231,7 @@ class Console:
             {
                 "rules": sorted(self.rules.values(), key=lambda r: r["id"]),
                 "severities": list(SEVERITIES),
-                "kinds": [*EVENT_KINDS, *ROUTED_AS],  # with the QC retraction kinds
+                "kinds": [*EVENT_KINDS, *ROUTED_AS, TIER_ESCALATED],  # with QC retractions, tier steps
                 "operator": _operator_json(operator),
                 "actions_enabled": self.actions is not None,
                 "variables": variables_json(),
@@ -250,6 +265,11 @@ class Console:
 
     async def open_alerts(self, request: Request) -> Response:
         return json_response(await self.snapshot(ALERTS))
+
+    async def groups(self, request: Request) -> Response:
+        """Incident groups (alerts/routing.yaml), open ones first, each with its members."""
+        limit = min(max(_whole(request.query_params.get("limit"), "limit", 50), 1), 500)
+        return json_response({"groups": await self.query(recent_groups, limit), "now_us": now_us()})
 
     async def stations_status(self, request: Request) -> Response:
         return json_response(await self.snapshot(STATIONS))
@@ -459,6 +479,77 @@ class Console:
         await self.audit(request, operator.username, "remove_silence", silence_id)
         return json_response({"submitted": action}, 202)
 
+    async def silence_schedules(self, request: Request) -> Response:
+        """Recurring silences of a station: list (GET, open) or create (POST, an operator)."""
+        if request.method == "GET":
+            return json_response({"schedules": await self.query(active_schedules)})
+        operator = await self._actor(request)
+        body = await _json_body(request)
+        station = _text(body, "station", required=True, limit=100)
+        rule = _text(body, "rule", limit=100)
+        if station not in self.stations:
+            raise BadRequest(400, f"no station {station!r}")
+        if rule is not None and rule not in self.rules:
+            raise BadRequest(400, f"no rule {rule!r}")
+        days = body.get("weekdays") or list(WEEKDAYS)
+        if not isinstance(days, list) or any(d not in WEEKDAYS for d in days):
+            raise BadRequest(400, f"weekdays: a list of {', '.join(WEEKDAYS)}")
+        minutes = body.get("minutes")
+        if isinstance(minutes, bool) or not isinstance(minutes, int):
+            raise BadRequest(400, "minutes: expected a whole number")
+        assert station is not None
+        try:
+            schedule = SilenceSchedule(
+                id=f"schedule-{uuid.uuid4().hex[:12]}",
+                station=station,
+                rule=rule,
+                start_minute=parse_time_of_day(_text(body, "start", required=True, limit=5) or ""),
+                duration_min=minutes,
+                weekdays=frozenset(WEEKDAYS.index(d) for d in days),
+                timezone=_text(body, "timezone", limit=64) or "UTC",
+                actor=operator.username,
+                comment=_text(body, "comment") or "",
+            )
+        except ValueError as exc:
+            raise BadRequest(400, str(exc)) from exc
+        await self.query(store_schedule, schedule)
+        detail = {
+            "station": station,
+            "rule": rule,
+            "start": body["start"],
+            "minutes": minutes,
+            "weekdays": days,
+        }
+        await self.audit(request, operator.username, "schedule_silence", schedule.id, detail)
+        assert self.schedules is not None
+        answer: dict[str, Any] = {"schedule": {"id": schedule.id, **detail}, "submitted": []}
+        try:
+            answer["submitted"] = await self.schedules.run_once()  # an occurrence running now applies at once
+        except ActionsUnavailable as exc:  # stored: the runner submits it when Kafka answers again
+            answer["warning"] = f"{exc}; the occurrence running now follows when it is back"
+        return json_response(answer, 201)
+
+    async def remove_silence_schedule(self, request: Request) -> Response:
+        """Stop a recurring silence; an occurrence running now ends too."""
+        operator = await self._actor(request)
+        body = await _json_body(request)
+        schedule_id = _text(body, "id", required=True, limit=100)
+        if not await self.query(remove_schedule, schedule_id):
+            raise BadRequest(404, f"no recurring silence {schedule_id!r}")
+        time_us = now_us()
+        for silence in await self.query(store.active_silences, time_us):
+            if silence["id"].startswith(f"{schedule_id}@"):
+                await self._submit(
+                    {
+                        "type": "remove_silence",
+                        "id": silence["id"],
+                        "actor": operator.username,
+                        "time_us": time_us,
+                    }
+                )
+        await self.audit(request, operator.username, "remove_schedule", schedule_id)
+        return json_response({"removed": schedule_id})
+
     # -- administration ----------------------------------------------------------------------------
     async def operators(self, request: Request) -> Response:
         """Admins list (GET) and add or update (POST) operators; every change is audited."""
@@ -557,12 +648,15 @@ def create_console(
         Route("/api/meta", console.meta),
         Route("/api/alerts/open", console.open_alerts),
         Route("/api/alerts/history", console.history),
+        Route("/api/groups", console.groups),
         Route("/api/stations", console.stations_status),
         Route("/api/events", console.events),
         Route("/api/session", console.session, methods=["GET", "POST", "DELETE"]),
         Route("/api/acknowledge", console.acknowledge, methods=["POST"]),
         Route("/api/silence", console.silence, methods=["POST"]),
         Route("/api/silence/remove", console.remove_silence, methods=["POST"]),
+        Route("/api/schedules", console.silence_schedules, methods=["GET", "POST"]),
+        Route("/api/schedules/remove", console.remove_silence_schedule, methods=["POST"]),
         Route("/api/operators", console.operators, methods=["GET", "POST"]),
         Route("/api/audit", console.audit_log),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -7,7 +7,8 @@ from alerts.templates import format_time_us, format_value
 
 
 def event_title(event: AlertEvent) -> str:
-    return f"[tidewatch] {event.message_en}"
+    """One line (a mail subject): a group notice's first line, its members follow in the body."""
+    return f"[tidewatch] {event.message_en.splitlines()[0] if event.message_en else ''}"
 
 
 def event_facts(event: AlertEvent) -> list[tuple[str, str]]:
@@ -39,4 +40,5 @@ def event_lines(event: AlertEvent) -> list[str]:
 
 def short_text(event: AlertEvent) -> str:
     """One SMS: the Chinese message, the English one, and the alert reference, nothing else."""
-    return f"{event.message_zh} / {event.message_en} [{event.alert_id}#{event.seq}]"
+    zh, en = (text.splitlines()[0] if text else "" for text in (event.message_zh, event.message_en))
+    return f"{zh} / {en} [{event.alert_id}#{event.seq}]"

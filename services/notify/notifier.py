@@ -4,7 +4,8 @@ Each (alert_id, seq, channel) is claimed in ``notifications`` before the first t
 CONFLICT DO NOTHING RETURNING), so a replayed or redelivered event is never sent twice. A claim that
 a crash left `pending` is picked up again by `retry_stale` (at least once after a crash, once
 otherwise). An event that still fails after the last try is a dead letter: status `dead` with the last
-error, and an error in the log.
+error, and an error in the log. With `grouping`, an event routed to one of a group's channels is folded
+into its incident group instead (services/notify/groups.py) and the group's notice is sent the same way.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import asyncpg
 
 from alerts.channels import Channel, load_channels
 from alerts.events import AlertEvent
+from alerts.routing import GroupSpec
 from services.config import load_settings
 from services.db.timestamps import us
 from services.notify.alertmanager import AlertmanagerSender
 from services.notify.config import Endpoint, NotifyConfig, RetryPolicy
+from services.notify.groups import QUIET, Grouping, absorb, stale_notices
 from services.notify.robots import DingTalkSender, FeishuSender, WeComSender
 from services.notify.senders import EmailSender, Sender, SendError, WebhookSender
 from services.notify.sms import SmsSender
@@ -55,6 +58,7 @@ class DeliveryReport:
     dead: int = 0
     already_claimed: int = 0
     unconfigured: int = 0
+    grouped: int = 0  # member events folded into an incident group's notice
     dead_letters: list[tuple[str, int, str, str]] = field(default_factory=list)
 
     def add(self, other: DeliveryReport) -> None:
@@ -62,6 +66,7 @@ class DeliveryReport:
         self.dead += other.dead
         self.already_claimed += other.already_claimed
         self.unconfigured += other.unconfigured
+        self.grouped += other.grouped
         self.dead_letters += other.dead_letters
 
 
@@ -106,8 +111,11 @@ class Notifier:
         *,
         channels: Sequence[Channel] | None = None,
         senders: Mapping[str, Sender] | None = None,
+        grouping: Grouping | None = None,
     ) -> None:
+        """`grouping`: which events are folded into incident groups (None: every event on its own)."""
         self.pool = pool
+        self.grouping = grouping
         if config is None or channels is None:
             settings = load_settings()
             channels = tuple(channels) if channels is not None else load_channels(settings.channels_path)
@@ -134,10 +142,20 @@ class Notifier:
         """Send every routed (event, channel) not sent before. Per alert and channel in event order
         (a resolved notice never overtakes its firing notice); different ones concurrently."""
         queues: dict[tuple[str, str], list[AlertEvent]] = defaultdict(list)
+        groups: dict[str, list[tuple[AlertEvent, str]]] = defaultdict(list)
+        specs = {}
         report = DeliveryReport()
         for event in events:
+            quiet = self.grouping.place(event, QUIET) if self.grouping else None
+            if quiet is not None:  # a member closed under a silence or a hold: its group follows
+                groups[quiet[0]].append((event, QUIET))
+                specs[quiet[0]] = quiet[1]
             for channel in event.channels:
-                if channel in self.senders:
+                placed = self.grouping.place(event, channel) if self.grouping else None
+                if channel in self.senders and placed is not None:
+                    groups[placed[0]].append((event, channel))
+                    specs[placed[0]] = placed[1]
+                elif channel in self.senders:
                     queues[(event.alert_id, channel)].append(event)
                 else:
                     report.unconfigured += 1
@@ -145,7 +163,8 @@ class Notifier:
                         self._warned.add(channel)
                         log.warning("no sender for channel %r; configure it to receive alerts", channel)
         results = await asyncio.gather(
-            *(self._deliver_queue(channel, queue) for (_, channel), queue in queues.items())
+            *(self._deliver_queue(channel, queue) for (_, channel), queue in queues.items()),
+            *(self._deliver_group(gid, specs[gid], items) for gid, items in sorted(groups.items())),
         )
         for result in results:
             report.add(result)
@@ -179,6 +198,23 @@ class Notifier:
             for event, attempts in sorted(items, key=lambda item: item[0].seq):
                 if channel in self.senders:
                     report.add(await self._send(channel, event, attempts))
+        async with self.pool.acquire() as conn:
+            notices = await stale_notices(conn, older_than_s)
+        for channel, attempts, notice in sorted(notices, key=lambda n: (n[2].alert_id, n[2].seq, n[0])):
+            if channel in self.senders:
+                report.add(await self._send(channel, notice, attempts))
+        return report
+
+    async def _deliver_group(
+        self, gid: str, spec: GroupSpec, items: list[tuple[AlertEvent, str]]
+    ) -> DeliveryReport:
+        """Fold member events into their incident group and send its notice if it changed."""
+        report = DeliveryReport()
+        async with self.pool.acquire() as conn:
+            notice = await absorb(conn, gid, spec, items)
+        report.grouped += sum(channel != QUIET for _, channel in items)
+        for channel in notice.channels if notice is not None else ():
+            report.add(await self._send(channel, notice, 0))
         return report
 
     async def _deliver_queue(self, channel: str, events: list[AlertEvent]) -> DeliveryReport:

@@ -192,7 +192,8 @@ async def test_email_by_severity_and_resolved_exactly_once(database, smtp_server
         "[tidewatch] " + events[2].message_en,
         "[tidewatch] " + events[3].message_en,
     ]
-    assert subjects[1].startswith("[tidewatch] resolved: Low dissolved oxygen orange at Changhai")
+    resolved = "[tidewatch] resolved: Low dissolved oxygen ended (peak orange) at Changhai"
+    assert subjects[1].startswith(resolved)
     assert (first.sent, replay.sent, replay.already_claimed) == (2, 0, 2)
     recipients, message = mailbox.messages[0]
     assert recipients == ["duty@example.org"]

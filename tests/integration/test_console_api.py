@@ -685,3 +685,56 @@ async def test_stations_carry_latest_values_and_rules_their_units(console):
     rules = {r["id"]: (r["value_kind"], r["unit"]) for r in meta["rules"]}
     assert rules["battery_low"] == ("unit", "V") and rules["hypoxia"] == ("unit", "mg/L")
     assert rules["storm_surge_warning"] == ("level", "") and rules["station_silent"] == ("none", "")
+
+
+async def test_recurring_quiet_hours_from_the_console(console):
+    status, _ = await console.post("/api/schedules", {"station": STATION, "start": "22:00", "minutes": 60})
+    assert status == 401
+    await console.post("/api/session", {"username": "wang", "password": "tide-2024!"})
+    for bad, complaint in (
+        ({"station": "atlantis"}, "no station"),
+        ({"timezone": "Mars/Olympus"}, "unknown zone"),
+        ({"weekdays": ["someday"]}, "weekdays"),
+        ({"start": "25:00"}, "HH:MM"),
+        ({"minutes": 0}, "duration"),
+    ):
+        request = {"station": STATION, "start": "22:00", "minutes": 60} | bad
+        status, body = await console.post("/api/schedules", request)
+        assert status == 400 and complaint in body["error"], (bad, body)
+    # Quiet hours that began ten minutes ago in Beijing time: the running occurrence applies at once.
+    local = time.gmtime(time.time() + 8 * 3600 - 600)
+    request = {
+        "station": STATION,
+        "start": f"{local.tm_hour:02d}:{local.tm_min:02d}",
+        "minutes": 120,
+        "timezone": "Asia/Shanghai",
+        "comment": "night shift quiet hours",
+    }
+    status, body = await console.post("/api/schedules", request)
+    assert status == 201
+    (action,) = body["submitted"]
+    schedule_id = body["schedule"]["id"]
+    assert action["id"] == f"{schedule_id}@{action['time_us']}" and action["station"] == STATION
+    assert action["ends_us"] - action["time_us"] == 120 * 60_000_000
+    assert (await console.alert(ALERT_ID))["silenced_until_us"] == action["ends_us"]
+    status, body = await console.get("/api/schedules")
+    assert [(s["id"], s["weekdays"], s["timezone"]) for s in body["schedules"]] == [
+        (schedule_id, list(range(7)), "Asia/Shanghai")
+    ]
+    # Another schedule, not running now, submits nothing; the first occurrence is not submitted again.
+    later = time.gmtime(time.time() + 8 * 3600 + 3 * 3600)
+    status, body = await console.post(
+        "/api/schedules",
+        {"station": STATION, "start": f"{later.tm_hour:02d}:00", "minutes": 30, "timezone": "Asia/Shanghai"},
+    )
+    assert status == 201 and body["submitted"] == []
+    assert [a["type"] for a in console.actions.received] == ["silence"]
+    # Removing the schedule ends the running occurrence too: the alert notifies again.
+    status, _ = await console.post("/api/schedules/remove", {"id": schedule_id})
+    assert status == 200
+    assert [a["type"] for a in console.actions.received] == ["silence", "remove_silence"]
+    assert (await console.alert(ALERT_ID))["silenced_until_us"] is None
+    remaining = [s["id"] for s in (await console.get("/api/schedules"))[1]["schedules"]]
+    assert len(remaining) == 1 and schedule_id not in remaining  # the later one stays
+    status, _ = await console.post("/api/schedules/remove", {"id": schedule_id})
+    assert status == 404

@@ -192,3 +192,26 @@ def test_wecom_markdown_is_cut_to_its_byte_limit():
     content = wecom_message(long)["markdown"]["content"]
     assert len(content.encode()) <= WECOM_MARKDOWN_BYTES and content.endswith("…")
     assert len(wecom_message(event("firing", "red"))["markdown"]["content"].encode()) < WECOM_MARKDOWN_BYTES
+
+
+def test_a_group_notice_reads_as_one_line_title_and_a_member_list():
+    """A group notice's message has a line per member: the mail subject and SMS take its first line."""
+    from alerts import AlertEngine, Observation, load_rules
+    from alerts.grouping import Incident
+    from schemas.registry import load_registry
+    from services.notify.messages import short_text
+    from services.notify.robots import dingtalk_message
+    from services.notify.senders import email_message
+
+    registry = load_registry()
+    engine = AlertEngine(registry, load_rules(registry), load_channels())
+    incident = Incident("group:flood/x/1", "flood")
+    for station in ("dalian", "zhuanghe"):
+        (firing,) = engine.observe([Observation(station, "indicator", "water_level_warning", 1, 3.0)])
+        incident.apply(firing)
+    notice = incident.notice(("email",))
+    mail = email_message(notice, "tidewatch@localhost", ("duty@example.org",))
+    assert mail["Subject"] == "[tidewatch] group opened: flood incident, 2 of 2 stations open, worst orange"
+    assert mail.get_content().count("\n- firing: Storm surge warning orange at") == 2
+    assert "\n" not in short_text(notice)
+    assert dingtalk_message(notice)["markdown"]["text"].count("\n- ") == 2  # a line per member (zh)

@@ -5,7 +5,7 @@
 
 const state = { operator: null, actionsEnabled: true, alerts: [], silences: [], stations: [], rules: [], land: [],
   variables: [], nowUs: Date.now() * 1000, seen: new Set(), history: { offset: 0, limit: 50, more: false },
-  expanded: new Set() };
+  expanded: new Set(), groups: [], openGroups: new Set() };
 // Newest data further behind the clock than this (2 h): a replay or a quiet network, so judge by data time.
 const REPLAY_LAG_US = 2 * 3600e6;
 const HEADERS = { "Content-Type": "application/json", "X-Tidewatch-Console": "1" };
@@ -236,6 +236,66 @@ function renderSilences() {
   $("#no-silences").hidden = active.length > 0;
 }
 
+// -- recurring silences --------------------------------------------------------------------------
+const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+function scheduleRow(schedule) {
+  const remove = el("button", { type: "button" }, "Remove");
+  remove.disabled = !(state.operator && state.actionsEnabled);
+  const error = el("span", { class: "error" });
+  remove.addEventListener("click", async () => {
+    remove.disabled = true;
+    try {
+      await api("api/schedules/remove", { method: "POST", headers: HEADERS, body: JSON.stringify({ id: schedule.id }) });
+      loadSchedules();
+    } catch (failure) {
+      error.textContent = failure.message;
+      remove.disabled = false;
+    }
+  });
+  const start = `${String(Math.floor(schedule.start_minute / 60)).padStart(2, "0")}:` +
+    String(schedule.start_minute % 60).padStart(2, "0");
+  return el("tr", { dataset: { scheduleId: schedule.id } },
+    el("td", {}, stationName(schedule.station)), el("td", {}, schedule.rule ? ruleTitle(schedule.rule) : "every rule"),
+    el("td", {}, schedule.weekdays.length === 7 ? "every day" : schedule.weekdays.map((d) => WEEKDAYS[d]).join(" ")),
+    el("td", {}, start), el("td", {}, `${schedule.duration_min} min`), el("td", {}, schedule.timezone),
+    el("td", {}, schedule.actor), el("td", {}, schedule.comment || ""), el("td", {}, remove, " ", error));
+}
+
+async function loadSchedules() {
+  try {
+    const { schedules } = await api("api/schedules");
+    $("#schedule-list tbody").replaceChildren(...schedules.map(scheduleRow));
+  } catch (error) {
+    $("#schedule-error").textContent = error.message;
+  }
+  $("#schedule-submit").disabled = !(state.operator && state.actionsEnabled);
+}
+
+async function addSchedule(event) {
+  event.preventDefault();
+  const form = event.target;
+  const weekdays = WEEKDAYS.filter((d) => form.querySelector(`input[name=day-${d}]`).checked);
+  const body = { station: form.station.value, rule: form.rule.value || null, start: form.start.value,
+    minutes: Number(form.minutes.value), timezone: form.timezone.value || "UTC", weekdays,
+    comment: form.comment.value };
+  try {
+    await api("api/schedules", { method: "POST", headers: HEADERS, body: JSON.stringify(body) });
+    $("#schedule-error").textContent = "";
+    loadSchedules();
+  } catch (error) {
+    $("#schedule-error").textContent = error.message;
+  }
+}
+
+function scheduleForm() {
+  for (const d of WEEKDAYS) {
+    $("#schedule-days").append(el("label", {}, el("input", { type: "checkbox", name: `day-${d}`, checked: "" }), d));
+  }
+  for (const rule of state.rules) $("#schedule-rule").append(el("option", { value: rule.id }, rule.title_en));
+  $("#schedule-form").addEventListener("submit", addSchedule);
+}
+
 // -- stations ------------------------------------------------------------------------------------
 const SVG = "http://www.w3.org/2000/svg";
 const SEV_COLOUR = { blue: "#1f6fd1", yellow: "#e3b505", orange: "#f07b1a", red: "#d3212d" };
@@ -463,6 +523,40 @@ function historyRow(e) {
   return [row, detail];
 }
 
+// -- incidents (groups of alerts across stations) ----------------------------------------------------
+function memberItem(m) {
+  return el("li", { class: m.open ? "member" : "member closed" }, badge(m.severity), " ",
+    stationName(m.station), ` · ${m.rule} · ${m.kind}`,
+    m.acknowledged_by ? ` · acknowledged by ${m.acknowledged_by}` : "",
+    el("div", { class: "message" }, m.message_en), el("div", { class: "message zh" }, m.message_zh));
+}
+
+function groupItem(g) {
+  const open = g.members.filter((m) => m.open).length;
+  const item = el("details", { class: `group ${g.state}`, dataset: { group: g.group_id } },
+    el("summary", {}, badge(g.severity), ` ${g.spec} · ${g.state} · ${open} of ${g.members.length} stations open`,
+      ` · since ${utc(g.window_start_us)} window · updated ${utc(g.updated_us)} · notice ${g.revision + 1}`),
+    el("ul", { class: "members" }, ...g.members.map(memberItem)),
+    el("p", { class: "note" }, g.group_id));
+  item.open = state.openGroups.has(g.group_id);
+  item.addEventListener("toggle", () => {
+    if (item.open) state.openGroups.add(g.group_id); else state.openGroups.delete(g.group_id);
+  });
+  return item;
+}
+
+async function loadGroups() {
+  try {
+    state.groups = (await api("api/groups")).groups;
+  } catch (error) {
+    $("#group-list").replaceChildren(el("p", { class: "error" }, error.message));
+    return;
+  }
+  $("#group-list").replaceChildren(...state.groups.map(groupItem));
+  $("#group-count").textContent = state.groups.filter((g) => g.state === "open").length;
+  $("#no-groups").hidden = state.groups.length > 0;
+}
+
 async function loadHistory() {
   const form = $("#history-filter");
   const params = new URLSearchParams();
@@ -497,6 +591,7 @@ function renderSession() {
   $("#actions-off").hidden = state.actionsEnabled;
   renderAlerts();
   renderSilences();
+  loadSchedules();
 }
 
 async function signIn(event) {
@@ -532,13 +627,17 @@ function connect() {
     renderAlerts();
     renderSilences();
     loadHistory();
+    loadGroups();
   });
   source.addEventListener("stations", (event) => {
     const data = JSON.parse(event.data);
     const first = !state.stations.length;
     Object.assign(state, { stations: data.stations, nowUs: data.now_us });
     renderStations();
-    if (first) { renderAlerts(); renderSilences(); loadHistory(); }  // station names now known
+    if (first) {  // station names now known
+      renderAlerts(); renderSilences(); loadHistory(); loadSchedules();
+      for (const s of state.stations) $("#schedule-station").append(el("option", { value: s.id }, s.name));
+    }
   });
 }
 
@@ -562,6 +661,7 @@ async function start() {
   for (const rule of meta.rules) $("#filter-rule").append(el("option", { value: rule.id }, rule.title_en));
   for (const sev of meta.severities) $("#filter-severity").append(el("option", { value: sev }, sev));
   for (const kind of meta.kinds) $("#filter-kind").append(el("option", { value: kind }, kind));
+  scheduleForm();
   $("#signin").addEventListener("submit", signIn);
   $("#signout").addEventListener("click", signOut);
   $("#history-filter").addEventListener("submit", (event) => {

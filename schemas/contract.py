@@ -48,6 +48,9 @@ OUT_OF_RANGE = "out_of_physical_range"
 EMPTY_SAMPLE = "empty_sample"
 VALIDATION_FAILED = "validation_failed"  # the validator itself raised (e.g. nesting too deep)
 DUPLICATE_KEY = "duplicate_key"  # JSON decoders keep the last value silently: refused instead
+# Not a refusal of the contract: a stream agent failed on one station's part of a batch (the letter
+# keeps that part, the rest of the batch went on; streams/isolate.py).
+PROCESSING_FAILED = "processing_failed"
 REASONS = (
     MALFORMED_JSON,
     SCHEMA,
@@ -63,6 +66,7 @@ REASONS = (
     EMPTY_SAMPLE,
     VALIDATION_FAILED,
     DUPLICATE_KEY,
+    PROCESSING_FAILED,
 )
 # RFC 3339 date-time: full date, 'T', hh:mm:ss, optional fraction, and 'Z' or a numeric offset.
 # ``datetime.fromisoformat`` also takes ISO 8601 forms RFC 3339 does not (basic format, week and

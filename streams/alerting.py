@@ -60,12 +60,14 @@ from services.db.alerts import (
     store_silence,
     unclaimed_events,
 )
+from services.db.writers import insert_dead_letters
 from services.mqtt_auth import aiomqtt_options
 from services.notify import Notifier, publish_alert_events
 from services.notify.groups import Grouping
 from streams import metrics
 from streams.app import alert_events_topic, alert_inputs_topic, app, settings
 from streams.db import pool, write_until_stored
+from streams.isolate import Isolated
 from streams.state import Assignment, PieceTable, owned_partition, partition_owner
 from streams.topics import IndicatorBatch, ObservationBatch, SourceWatermark, Tick, encode
 
@@ -135,8 +137,32 @@ def partition_stations(engine: AlertEngine, partition: int) -> list[str]:
     return [s for s in engine.stations if partition_for(s, settings.topic_partitions) == partition]
 
 
+def observe_by_station(
+    engine: AlertEngine, observations: list[Observation], wall_us: int, applied: Applied, isolated: Isolated
+) -> None:
+    """Judge a record's observations station by station (each station's alerts depend on its own inputs
+    only), so one station the engine fails on leaves the others judged."""
+    by_station: dict[str, list[Observation]] = {}
+    for observation in observations:
+        by_station.setdefault(observation.station, []).append(observation)
+    for station, mine in by_station.items():
+        applied.events += (
+            isolated.run(
+                station,
+                lambda m=mine: engine.observe(m, wall_us or None),
+                lambda m=mine: orjson.dumps([o.to_list() for o in m]),
+            )
+            or []
+        )
+
+
 def apply_record(
-    engine: AlertEngine, value: bytes, partition: int, applied: Applied, sources: SourceWatermark
+    engine: AlertEngine,
+    value: bytes,
+    partition: int,
+    applied: Applied,
+    sources: SourceWatermark,
+    isolated: Isolated,
 ) -> None:
     """Apply one record of the alert-inputs log; a malformed one is logged and skipped."""
     try:
@@ -148,10 +174,10 @@ def apply_record(
             if repeated:
                 metrics.ALERT_RESULTS_REPEATED.inc(repeated)
             observations = [reading_observation(r) for r in results]
-            applied.events += engine.observe(observations, batch.wall_us or None)
+            observe_by_station(engine, observations, batch.wall_us, applied, isolated)
         elif tag == "indicators/v1":
             batch = msgspec.convert(record, IndicatorBatch)
-            applied.events += engine.observe(indicator_observations(batch), batch.wall_us or None)
+            observe_by_station(engine, indicator_observations(batch), batch.wall_us, applied, isolated)
         elif tag == "tick/v1":
             tick = msgspec.convert(record, Tick)
             applied.events += engine.tick(tick.wall_us, partition_stations(engine, partition))
@@ -376,10 +402,15 @@ async def evaluate_alerts(stream):  # type: ignore[no-untyped-def]
         _start_delivery()
         engine = await _alerts.get()
         applied = Applied()
+        isolated = Isolated("alerts")
         for record in records:
             if _alerts.fresh(record.message.partition, record.message.offset):
-                apply_record(engine, record.value, record.message.partition, applied, _alerts.sources)
+                apply_record(
+                    engine, record.value, record.message.partition, applied, _alerts.sources, isolated
+                )
         await write_until_stored(store_applied, [applied])
+        if isolated.letters:
+            await write_until_stored(insert_dead_letters, isolated.letters)
         for event in applied.events:  # one record per event, keyed by its alert
             await alert_events_topic.send(
                 key=event.alert_id.encode(),

@@ -27,6 +27,7 @@ from services.db.indicators import (
     store_tide_model,
     write_indicators,
 )
+from services.db.writers import insert_dead_letters
 from streams import metrics
 from streams.app import (
     alert_inputs_topic,
@@ -43,6 +44,7 @@ from streams.indicators.records import Indicator
 from streams.indicators.sealevel import SeaLevelConfig, SeaLevelState
 from streams.indicators.sealevel.refit import RefitPolicy, enough_coverage, refit, refit_window
 from streams.indicators.sealevel.tide import TideModel
+from streams.isolate import Isolated
 from streams.qc import GOOD, QcResult
 from streams.state import Assignment, PieceTable
 from streams.topics import IndicatorBatch, ObservationBatch, TideModelUpdate, encode
@@ -183,6 +185,11 @@ def _ecology_indicators(station: str, results: list[QcResult]) -> list[Indicator
     return state.update([Sample(t, values) for t, values in sorted(by_time.items())])
 
 
+def _add_model(record: TideModelUpdate) -> list[Indicator]:
+    state = _states.sealevel_of(record.station)
+    return [] if state is None else state.add_model(TideModel.from_dict(record.model))
+
+
 def _observe(indicators: list[Indicator]) -> None:
     counts: dict[str, int] = defaultdict(int)
     for item in indicators:
@@ -207,20 +214,27 @@ async def compute_indicators(stream):  # type: ignore[no-untyped-def]
         per_station: dict[str, list[QcResult]] = defaultdict(list)
         out: list[Indicator] = []
         touched: set[str] = set()
+        isolated = Isolated("indicators")
         for raw in values:
             record = _input.decode(raw)
             if isinstance(record, TideModelUpdate):
-                state = _states.sealevel_of(record.station)
-                if state is not None:
-                    out += state.add_model(TideModel.from_dict(record.model))
-                    touched.add(record.station)
+                out += isolated.run(record.station, lambda r=record: _add_model(r), lambda raw=raw: raw) or []
+                touched.add(record.station)
             else:
                 for result in record.results:
                     per_station[result.station].append(result)
         for station, results in per_station.items():
-            out += _sealevel_indicators(station, results)
-            out += _ecology_indicators(station, results)
+            out += (
+                isolated.run(
+                    station,
+                    lambda s=station, rs=results: _sealevel_indicators(s, rs) + _ecology_indicators(s, rs),
+                    lambda rs=results: encode(ObservationBatch(rs)),
+                )
+                or []
+            )
             touched.add(station)
+        if isolated.letters:
+            await write_until_stored(insert_dead_letters, isolated.letters)
         # To the alert engine's log in time slices (each judged there at its own data time), delivered
         # before the rows and the state: once the state holds a batch, a replay of it emits nothing.
         out.sort(key=lambda i: (i.time_us, i.station, i.indicator))

@@ -12,6 +12,7 @@ from schemas.contract import REASONS
 from schemas.registry import Registry
 
 QC_FLAG_VALUES = (1, 2, 3, 4, 9)
+AGENTS = ("qc", "indicators", "alerts")  # the agents whose work is isolated per station
 
 STORED = Counter("tidewatch_readings_stored_total", "Readings newly stored (duplicates excluded)", ["kind"])
 DUPLICATES = Counter(
@@ -29,6 +30,11 @@ ALERT_INPUTS_REPLAYED = Counter(
 ALERT_RESULTS_REPEATED = Counter(
     "tidewatch_alert_results_repeated_total",
     "QC results sent again by a worker that died between sending and storing, skipped by the alert engine",
+)
+STATION_FAILURES = Counter(
+    "tidewatch_station_failures_total",
+    "A station's part of a batch that an agent failed on (kept as a processing_failed dead letter)",
+    ["agent"],
 )
 STATE_BYTES = Counter(
     "tidewatch_state_bytes_written_total", "Encoded state written to the changelog tables", ["table"]
@@ -104,6 +110,8 @@ def initialise(registry: Registry) -> None:
         DUPLICATES.labels(kind)
     for reason in REASONS:
         DEAD_LETTERS_STORED.labels(reason)
+    for agent in AGENTS:
+        STATION_FAILURES.labels(agent)
     for station in registry.stations.values():
         STATION_INFO.labels(
             station.id, station.kind, station.name, f"{station.latitude:.4f}", f"{station.longitude:.4f}"

@@ -32,6 +32,7 @@ from streams.app import (
     settings,
 )
 from streams.db import pool, write_until_stored
+from streams.isolate import Isolated
 from streams.qc import MISSING, NOT_EVALUATED, QcEngine, QcResult, Readings, load_qc_config
 from streams.qc.first_flags import alert_view
 from streams.qc.flags import decode
@@ -88,6 +89,8 @@ class _Qc:
         self.checkpointed = 0.0
         self.assignment = Assignment(READINGS_TOPIC)
         self.restored: set[str] = set()
+        # Stations the engine failed on since the last rebuild: stored unjudged (see ``judge``).
+        self.quarantined: set[str] = set()
 
     async def get(self, readings: Readings) -> QcEngine | NoQc:
         # Records of a newly assigned partition can arrive before the rebalance signal: compare the
@@ -109,10 +112,35 @@ class _Qc:
             else:
                 self.engine = NoQc()
             self.restored = set()
+            self.quarantined = set()
             self.checkpointed = time.monotonic()
         if isinstance(self.engine, QcEngine):
             await self._restore(self.engine, readings)
         return self.engine
+
+    async def judge(self, readings: Readings, isolated: Isolated) -> list[QcResult]:
+        """QC of a batch; if the engine fails on it, a rebuilt engine judges it station by station and a
+        station it still fails on is stored unjudged (flag 2) and quarantined until the next rebuild."""
+        engine = await self.get(readings)
+        if not self.quarantined:
+            try:
+                return engine.process(readings)
+            except Exception:
+                log.exception("QC failed on a batch: the engine is rebuilt and judges it station by station")
+                self.engine = None
+                engine = await self.get(readings)
+        results: list[QcResult] = []
+        for station, part in readings.by_station():
+            judged = None
+            if station not in self.quarantined:
+                judged = isolated.run(
+                    station, lambda p=part: engine.process(p), lambda p=part: _readings_json(p)
+                )
+            if judged is None:
+                self.quarantined.add(station)
+                judged = NoQc().process(part)
+            results += judged
+        return results
 
     async def _restore(self, engine: QcEngine, readings: Readings) -> None:
         """Feed stations seen for the first time since the rebuild their stored context."""
@@ -153,6 +181,13 @@ class _Qc:
 
 
 _qc = _Qc()
+
+
+def _readings_json(readings: Readings) -> bytes:
+    """A station's readings as kept in a processing_failed dead letter: [variable, time µs, value]."""
+    times, values = readings.time_us.tolist(), readings.value.tolist()
+    rows = zip(readings.variable, times, values, strict=True)
+    return orjson.dumps([[v, t, None if x != x else x] for v, t, x in rows])
 
 
 def readings_of(items: list[StationReadings]) -> tuple[Readings, dict[tuple[str, int], int]]:
@@ -286,8 +321,8 @@ async def quality_control_and_store(stream):  # type: ignore[no-untyped-def]
             sources.add(event.message.partition, event.message.offset, batch)
             items += batch
         readings, received = readings_of(items)
-        engine = await _qc.get(readings)
-        results = engine.process(readings)
+        isolated = Isolated("qc")
+        results = await _qc.judge(readings, isolated)
         rows = result_rows(results, received, time.time_ns() // 1000)
         # Downstream first, then the rows: a replayed reading that is already stored counts as done
         # (QC sees a duplicate and emits nothing), so its results must have reached the indicators'
@@ -295,6 +330,8 @@ async def quality_control_and_store(stream):  # type: ignore[no-untyped-def]
         await emit_results(results, sources)
         started = time.perf_counter()
         new_rows = await write_until_stored(upsert_observations, rows)
+        if isolated.letters:
+            await write_until_stored(insert_dead_letters, isolated.letters)
         elapsed = time.perf_counter() - started
         # The QC context reaches the changelog only after the rows it flagged are stored.
         _qc.checkpoint_if_due()

@@ -60,6 +60,16 @@ class Readings:
             np.array([np.nan if r[3] is None else r[3] for r in rows], dtype=np.float64),
         )
 
+    def by_station(self) -> Iterator[tuple[str, Readings]]:
+        """Each station's readings of the batch, in their given order."""
+        rows: dict[str, list[int]] = {}
+        for i, station in enumerate(self.station):
+            rows.setdefault(station, []).append(i)
+        for station, index in rows.items():
+            at = np.array(index, dtype=np.int64)
+            variables = [self.variable[i] for i in index]
+            yield station, Readings([station] * len(index), variables, self.time_us[at], self.value[at])
+
     def by_series(self) -> Iterator[tuple[tuple[str, str], np.ndarray, np.ndarray]]:
         """(station, variable), times sorted and unique (first reading of a time wins), values."""
         if len(self) == 0:

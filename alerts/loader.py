@@ -360,6 +360,18 @@ def default_rule_paths() -> list[Path]:
     return sorted(folder.glob("*.yaml"))
 
 
+def defined_rule_ids(paths: Iterable[str | os.PathLike[str]] | None = None) -> set[str]:
+    """The ids of every rule in the files, also those no station of this registry takes (a routing
+    file names rules of the whole service; a network of buoys alone still starts with it)."""
+    ids: set[str] = set()
+    for path in [Path(p) for p in paths] if paths is not None else default_rule_paths():
+        document = read_yaml(path, lambda reason, path=path: RuleError(f"{path}: {reason}"))
+        for spec in document.get("rules", []) if isinstance(document, Mapping) else []:
+            if isinstance(spec, Mapping) and isinstance(spec.get("id"), str):
+                ids.add(spec["id"])
+    return ids
+
+
 def load_rules(registry: Registry, paths: Iterable[str | os.PathLike[str]] | None = None) -> dict[str, Rule]:
     """Every rule of the given files (default: the shipped ``alerts/rules/*.yaml``), by rule id."""
     rules: dict[str, Rule] = {}

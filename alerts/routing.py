@@ -204,9 +204,12 @@ def parse_routing(document: Any, rules: Iterable[str], channels: Iterable[Channe
 
 
 def load_routing(
-    rules: Mapping[str, Any], channels: Iterable[Channel], path: str | os.PathLike[str] | None = None
+    rules: Mapping[str, Any] | Iterable[str],
+    channels: Iterable[Channel],
+    path: str | os.PathLike[str] | None = None,
 ) -> Routing:
-    """The routing file at ``path`` (default: the shipped ``alerts/routing.yaml``)."""
+    """The routing file at ``path`` (default: the shipped ``alerts/routing.yaml``), checked against
+    ``rules``: the rule ids the rule files define (``defined_rule_ids``), active here or not."""
     path = Path(path) if path else Path(str(resources.files("alerts").joinpath("routing.yaml")))
     document = read_yaml(path, lambda reason: RuleError(f"{path}: {reason}"))
     return parse_routing(document, rules, channels, str(path))

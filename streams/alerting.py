@@ -47,7 +47,7 @@ from alerts.channels import EVENT_KINDS, load_channels
 from alerts.engine import AlertEngine
 from alerts.events import AlertEvent
 from alerts.inputs import INDICATOR, Observation, reading_observation
-from alerts.loader import load_rules
+from alerts.loader import defined_rule_ids, load_rules
 from alerts.routing import load_routing
 from alerts.severity import SEVERITIES
 from alerts.silences import Silence
@@ -82,7 +82,9 @@ NOTIFY_SWEEP_WINDOW_S = 86_400.0
 _registry = load_registry(settings.registry_path)
 _rules = load_rules(_registry)  # validated at start-up: a bad rule file stops the worker here
 _channels = load_channels(settings.channels_path)
-_routing = load_routing(_rules, _channels, settings.routing_path)  # inhibition, tiers, groups
+# Inhibition, tiers, groups; checked against every rule the files define (a network without tide
+# gauges has no water-level rule, yet starts with the shipped routing file).
+_routing = load_routing({*_rules, *defined_rule_ids()}, _channels, settings.routing_path)
 alert_table = PieceTable("alert-state")
 ENGINE_PIECE = "engine"  # one piece per station: its alerts, clock and pending inputs
 APPLIED_PIECE = "applied"  # per partition: the offset of the last alert-inputs record applied

@@ -26,6 +26,7 @@ from streams.app import (
     alert_inputs_topic,
     app,
     dead_letter_topic,
+    delivered,
     observations_topic,
     readings_topic,
     send_by_partition,
@@ -296,11 +297,11 @@ async def emit_results(results: list[QcResult], sources: Sources) -> None:
     """QC results to the observations topic and the alert engine's log, delivered before returning."""
     # In time order, so each record is a time slice of the partition.
     results.sort(key=lambda r: (r.time_us, r.revised, r.station, r.variable))
-    await send_by_partition(
+    sent = await send_by_partition(
         observations_topic, results, _station, lambda chunk: encode(ObservationBatch(chunk))
     )
     wall_us = time.time_ns() // 1000
-    await send_by_partition(
+    sent += await send_by_partition(
         alert_inputs_topic,
         alert_view(results),
         _station,
@@ -308,7 +309,7 @@ async def emit_results(results: list[QcResult], sources: Sources) -> None:
             ObservationBatch(chunk, wall_us, [sources.of(r) for r in chunk])
         ),
     )
-    await app.producer.flush()
+    await delivered(sent)
 
 
 @app.agent(readings_topic)

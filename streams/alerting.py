@@ -65,7 +65,7 @@ from services.mqtt_auth import aiomqtt_options
 from services.notify import Notifier, publish_alert_events
 from services.notify.groups import Grouping
 from streams import metrics
-from streams.app import alert_events_topic, alert_inputs_topic, app, delivered, settings
+from streams.app import alert_events_topic, alert_inputs_topic, app, results_producer, settings
 from streams.db import pool, write_until_stored
 from streams.isolate import Isolated
 from streams.state import Assignment, PieceTable, owned_partition, partition_owner
@@ -413,16 +413,18 @@ async def evaluate_alerts(stream):  # type: ignore[no-untyped-def]
         await write_until_stored(store_applied, [applied])
         if isolated.letters:
             await write_until_stored(insert_dead_letters, isolated.letters)
-        sent = [  # one record per event, keyed by its alert
-            await alert_events_topic.send(
-                key=event.alert_id.encode(),
-                value=orjson.dumps(event.to_dict()),
-                partition=partition_for(event.station, settings.topic_partitions),
-                force=True,
-            )
-            for event in applied.events
-        ]
-        await delivered(sent)
+        # One record per event, on its station's partition (consumers key by alert id and seq).
+        await results_producer.deliver(
+            [
+                (
+                    alert_events_topic.get_topic_name(),
+                    partition_for(event.station, settings.topic_partitions),
+                    orjson.dumps(event.to_dict()),
+                    event.alert_id.encode(),
+                )
+                for event in applied.events
+            ]
+        )
         # The engine state reaches the changelog only after the events it produced are stored and on
         # the alert-events topic: a state that holds a record's events makes a replay skip that record.
         _alerts.save(engine)

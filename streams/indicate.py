@@ -32,9 +32,9 @@ from streams import metrics
 from streams.app import (
     alert_inputs_topic,
     app,
-    delivered,
+    by_partition_records,
     observations_topic,
-    send_by_partition,
+    results_producer,
     settings,
     tide_models_topic,
 )
@@ -240,14 +240,14 @@ async def compute_indicators(stream):  # type: ignore[no-untyped-def]
         # before the rows and the state: once the state holds a batch, a replay of it emits nothing.
         out.sort(key=lambda i: (i.time_us, i.station, i.indicator))
         wall_us = time.time_ns() // 1000
-        sent = await send_by_partition(
-            alert_inputs_topic,
-            out,
-            lambda item: item.station,
-            lambda chunk, wall_us=wall_us: encode(IndicatorBatch(chunk, wall_us)),
-        )
         if out:
-            await delivered(sent)
+            records = by_partition_records(
+                alert_inputs_topic,
+                out,
+                lambda item: item.station,
+                lambda chunk, wall_us=wall_us: encode(IndicatorBatch(chunk, wall_us)),
+            )
+            await results_producer.deliver(records)
             await write_until_stored(write_indicators, out)
         # State reaches the changelog only after what it emitted is stored.
         _states.save(touched)

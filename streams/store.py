@@ -25,11 +25,11 @@ from streams import metrics
 from streams.app import (
     alert_inputs_topic,
     app,
+    by_partition_records,
     dead_letter_topic,
-    delivered,
     observations_topic,
     readings_topic,
-    send_by_partition,
+    results_producer,
     settings,
 )
 from streams.db import pool, write_until_stored
@@ -297,11 +297,11 @@ async def emit_results(results: list[QcResult], sources: Sources) -> None:
     """QC results to the observations topic and the alert engine's log, delivered before returning."""
     # In time order, so each record is a time slice of the partition.
     results.sort(key=lambda r: (r.time_us, r.revised, r.station, r.variable))
-    sent = await send_by_partition(
+    records = by_partition_records(
         observations_topic, results, _station, lambda chunk: encode(ObservationBatch(chunk))
     )
     wall_us = time.time_ns() // 1000
-    sent += await send_by_partition(
+    records += by_partition_records(
         alert_inputs_topic,
         alert_view(results),
         _station,
@@ -309,7 +309,7 @@ async def emit_results(results: list[QcResult], sources: Sources) -> None:
             ObservationBatch(chunk, wall_us, [sources.of(r) for r in chunk])
         ),
     )
-    await delivered(sent)
+    await results_producer.deliver(records)
 
 
 @app.agent(readings_topic)

@@ -95,40 +95,38 @@ class ResultsProducer:
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
-    async def producer(self) -> AIOKafkaProducer:
-        async with self._lock:
-            delay = 0.2
-            while self._producer is None:
-                candidate = AIOKafkaProducer(
+    async def _started(self) -> AIOKafkaProducer:
+        async with self._lock:  # the agents share one producer: start it once
+            if self._producer is None:
+                producer = AIOKafkaProducer(
                     bootstrap_servers=settings.kafka_bootstrap,
                     acks="all",
                     linger_ms=2,
                     max_request_size=8 * 1024 * 1024,
                 )
                 try:
-                    await candidate.start()
-                    self._producer = candidate
-                except (KafkaError, OSError) as exc:
-                    await candidate.stop()
-                    log.warning("results producer: Kafka unreachable (%s); retrying in %.1f s", exc, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()
+                    raise
+                self._producer = producer
             return self._producer
 
     async def deliver(self, records: list[tuple[str, int, bytes, bytes | None]]) -> None:
-        """Send (topic, partition, value, key) records in order and return once the broker has them."""
+        """Send (topic, partition, value, key) records in order and return once the broker has them;
+        an unreachable broker or a failed send is tried again with backoff."""
         delay = 0.2
         while True:
-            producer = await self.producer()
             try:
+                producer = await self._started()
                 sent = [
                     await producer.send(topic, value, key=key, partition=partition)
                     for topic, partition, value, key in records
                 ]
                 await asyncio.gather(*sent)
                 return
-            except KafkaError as exc:
-                log.warning("results not delivered (%s); sending again in %.1f s", exc, delay)
+            except (KafkaError, OSError) as exc:
+                log.warning("results not delivered (%s); trying again in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 

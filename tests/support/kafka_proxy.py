@@ -31,11 +31,6 @@ class FreezingProxy:
         self._marker = marker
         self.frozen.clear()
 
-    def freeze(self) -> None:
-        """From now on: hold every byte clients send (the broker looks hung to them)."""
-        self._marker = None
-        self.frozen.set()
-
     def thaw(self) -> None:
         """Drop the held bytes as a crash would (they never left the process) and close those
         connections; new connections flow again."""

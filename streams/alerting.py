@@ -35,7 +35,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import aiomqtt
@@ -67,6 +67,7 @@ from services.notify.groups import Grouping
 from streams import metrics
 from streams.app import alert_events_topic, alert_inputs_topic, app, results_producer, settings
 from streams.db import pool, write_until_stored
+from streams.indicators.records import Indicator
 from streams.isolate import Isolated
 from streams.state import Assignment, PieceTable, owned_partition, partition_owner
 from streams.topics import IndicatorBatch, ObservationBatch, SourceWatermark, Tick, encode
@@ -88,6 +89,9 @@ _routing = load_routing({*_rules, *defined_rule_ids()}, _channels, settings.rout
 alert_table = PieceTable("alert-state")
 ENGINE_PIECE = "engine"  # one piece per station: its alerts, clock and pending inputs
 APPLIED_PIECE = "applied"  # per partition: the offset of the last alert-inputs record applied
+# The source watermarks, one per agent that feeds the alert-inputs log (keys of the applied piece too).
+QC_SOURCES, INDICATOR_SOURCES = "qc", "indicators"
+_SOURCE_FIELDS = {QC_SOURCES: "sources", INDICATOR_SOURCES: "indicator_sources"}
 
 
 # -- records → engine inputs (no I/O) --------------------------------------------------------------
@@ -100,11 +104,11 @@ class Applied:
     removals: list[tuple[str, int]] = field(default_factory=list)
 
 
-def indicator_observations(batch: IndicatorBatch) -> list[Observation]:
+def indicator_observations(items: list[Indicator]) -> list[Observation]:
     """Indicator values at their own data time; a None value retracts one and is not judged."""
     return [
         Observation(item.station, INDICATOR, item.indicator, item.time_us, item.value)
-        for item in batch.items
+        for item in items
         if item.value is not None
     ]
 
@@ -163,7 +167,7 @@ def apply_record(
     value: bytes,
     partition: int,
     applied: Applied,
-    sources: SourceWatermark,
+    sources: Mapping[str, SourceWatermark],
     isolated: Isolated,
 ) -> None:
     """Apply one record of the alert-inputs log; a malformed one is logged and skipped."""
@@ -172,14 +176,22 @@ def apply_record(
         tag = record.get("type") if isinstance(record, dict) else None
         if tag == "observations/v1":
             batch = msgspec.convert(record, ObservationBatch)
-            results, repeated = sources.fresh(partition, batch)
+            results, repeated = sources[QC_SOURCES].fresh(
+                partition, batch.wall_us, batch.results, batch.sources
+            )
             if repeated:
-                metrics.ALERT_RESULTS_REPEATED.inc(repeated)
+                metrics.ALERT_RESULTS_REPEATED.labels(QC_SOURCES).inc(repeated)
             observations = [reading_observation(r) for r in results]
             observe_by_station(engine, observations, batch.wall_us, applied, isolated)
         elif tag == "indicators/v1":
             batch = msgspec.convert(record, IndicatorBatch)
-            observe_by_station(engine, indicator_observations(batch), batch.wall_us, applied, isolated)
+            items, repeated = sources[INDICATOR_SOURCES].fresh(
+                partition, batch.wall_us, batch.items, batch.sources
+            )
+            if repeated:
+                metrics.ALERT_RESULTS_REPEATED.labels(INDICATOR_SOURCES).inc(repeated)
+            observations = indicator_observations(items)
+            observe_by_station(engine, observations, batch.wall_us, applied, isolated)
         elif tag == "tick/v1":
             tick = msgspec.convert(record, Tick)
             applied.events += engine.tick(tick.wall_us, partition_stations(engine, partition))
@@ -219,8 +231,9 @@ class _Alerts:
         # judged, never dropped), so they are skipped.
         self.applied: dict[int, int] = {}
         self._moved: set[int] = set()  # partitions whose applied offset moved since the last save
-        # Per partition, the newest readings offset whose QC results were judged (repeats skipped).
-        self.sources = SourceWatermark()
+        # Per partition, the newest source offset (readings for QC results, observations for indicators)
+        # whose results were judged: repeats are skipped.
+        self.sources = {kind: SourceWatermark() for kind in _SOURCE_FIELDS}
 
     async def get(self) -> AlertEngine:
         if self.assignment.changed() or self.engine is None:
@@ -237,7 +250,7 @@ class _Alerts:
             routing=_routing,
         )
         self.applied, self._moved = {}, set()
-        marks: dict[int, list[int]] = {}
+        marks: dict[str, dict[int, list[int]]] = {kind: {} for kind in _SOURCE_FIELDS}
         for owner, pieces in alert_table.load(partitions).items():
             partition = owned_partition(owner)
             if partition is not None:
@@ -246,10 +259,12 @@ class _Alerts:
                     self.applied[partition] = mark
                 elif isinstance(mark, dict):
                     self.applied[partition] = int(mark["offset"])
-                    marks[partition] = [int(v) for v in mark["sources"]]
+                    for kind, name in _SOURCE_FIELDS.items():
+                        if name in mark:
+                            marks[kind][partition] = [int(v) for v in mark[name]]
             elif pieces.get(ENGINE_PIECE) is not None:
                 engine.load_station_state(owner, pieces[ENGINE_PIECE])
-        self.sources = SourceWatermark(marks)
+        self.sources = {kind: SourceWatermark(marks[kind]) for kind in _SOURCE_FIELDS}
         clocks = [s.clock_us for s in engine.stations.values() if s.clock_us is not None]
         async with (await pool()).acquire() as conn:
             for row in await active_silences(conn, min(clocks, default=0)):
@@ -278,7 +293,9 @@ class _Alerts:
         for station in engine.take_dirty():
             alert_table.write(station, {ENGINE_PIECE: engine.station_state(station)})
         for partition in sorted(self._moved):
-            mark = {"offset": self.applied[partition], "sources": self.sources.state(partition)}
+            mark: dict[str, object] = {"offset": self.applied[partition]}
+            for kind, name in _SOURCE_FIELDS.items():
+                mark[name] = self.sources[kind].state(partition)
             alert_table.write(partition_owner(partition), {APPLIED_PIECE: mark})
         self._moved = set()
 

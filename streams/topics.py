@@ -6,10 +6,14 @@ agent's per-station state stays on one partition whichever topic feeds it.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import msgspec
 
 from streams.indicators.records import Indicator
 from streams.qc import QcResult
+
+T = TypeVar("T")
 
 
 class ObservationBatch(msgspec.Struct, frozen=True, tag="observations/v1"):
@@ -27,14 +31,16 @@ class ObservationBatch(msgspec.Struct, frozen=True, tag="observations/v1"):
 
 
 class SourceWatermark:
-    """Per partition, the newest readings offset whose QC results the alert engine has judged.
+    """Per partition, the newest source offset whose results the alert engine has judged.
 
     QC reads each readings partition in offset order and sends each batch's results after the previous
-    batch's, so a result whose source is not newer than what earlier batches brought has been judged
-    already: it is a repeat from a worker that died between sending and storing, and judging it again
-    would replay old readings after newer ones (false escalations). A batch may span several records
-    (all stamped with the same ``wall_us``, in no offset order among themselves): it counts once all
-    its records are in, when a record of another batch comes. Pure: the agent keeps ``state()``."""
+    batch's (the indicators agent likewise for the observations partition), so a result whose source
+    is not newer than what earlier batches brought has been judged already: it is a repeat from a
+    worker that died between sending and storing, and judging it again would replay old readings
+    after newer ones (false escalations). A batch may span several records (all stamped with the same
+    ``wall_us``, in no offset order among themselves): it counts once all its records are in, when a
+    record of another batch comes. A negative source (an item no record made, e.g. from a new tide
+    model) always passes. One watermark per source topic. Pure: the agent keeps ``state()``."""
 
     def __init__(self, state: dict[int, list[int]] | None = None) -> None:
         # partition -> [newest offset of the closed batches, open batch's wall_us, its newest offset]
@@ -43,24 +49,28 @@ class SourceWatermark:
     def state(self, partition: int) -> list[int]:
         return list(self._marks.get(partition, [-1, 0, -1]))
 
-    def fresh(self, partition: int, batch: ObservationBatch) -> tuple[list[QcResult], int]:
-        """The results of one record not yet judged, and how many were repeats; advances the mark."""
-        if not batch.sources:
-            return batch.results, 0
+    def fresh(self, partition: int, wall_us: int, items: list[T], sources: list[int]) -> tuple[list[T], int]:
+        """The items of one record not yet judged, and how many were repeats; advances the mark."""
+        if not sources:
+            return items, 0
         mark = self._marks.setdefault(partition, [-1, 0, -1])
-        if batch.wall_us != mark[1]:  # a new batch: the open one is complete
-            mark[0], mark[1], mark[2] = max(mark[0], mark[2]), batch.wall_us, -1
+        if wall_us != mark[1]:  # a new batch: the open one is complete
+            mark[0], mark[1], mark[2] = max(mark[0], mark[2]), wall_us, -1
         closed = mark[0]
-        kept = [r for r, source in zip(batch.results, batch.sources, strict=True) if source > closed]
-        mark[2] = max(mark[2], max(batch.sources))
-        return kept, len(batch.results) - len(kept)
+        kept = [item for item, source in zip(items, sources, strict=True) if source < 0 or source > closed]
+        mark[2] = max(mark[2], max(sources))
+        return kept, len(items) - len(kept)
 
 
 class IndicatorBatch(msgspec.Struct, frozen=True, tag="indicators/v1"):
-    """Indicator values of one partition; a None value retracts that (station, indicator, time)."""
+    """Indicator values of one partition; a None value retracts that (station, indicator, time).
+
+    ``sources``, one per item: the observations-topic offset of the record whose QC results made it
+    (-1: made by a tide model); see ``SourceWatermark``."""
 
     items: list[Indicator]
     wall_us: int = 0
+    sources: list[int] = []
 
 
 class Tick(msgspec.Struct, frozen=True, tag="tick/v1"):

@@ -1,4 +1,4 @@
-"""Ingest: MQTT (QoS 1, shared subscription) → validate → Kafka, acknowledging only what Kafka holds.
+"""Ingest: MQTT (QoS 1, persistent session) → validate → Kafka, acknowledging only what Kafka holds.
 
 Delivery guarantee: an MQTT message is acknowledged (PUBACK, in arrival order) only after every
 Kafka record made from it was acknowledged by the broker. A crash before that leaves the message

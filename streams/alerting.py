@@ -53,6 +53,7 @@ from alerts.severity import SEVERITIES
 from alerts.silences import Silence
 from schemas.records import ALERT_INPUTS_TOPIC, partition_for
 from schemas.registry import load_registry
+from services.backoff import Backoff
 from services.db.alerts import (
     active_silences,
     remove_silence,
@@ -325,20 +326,19 @@ async def _serve_mqtt(outbox: _Outbox) -> None:
     target = settings.mqtt_target("alerts")
     identifier = f"tidewatch-alerts-{settings.worker_id}-{uuid.uuid4().hex[:6]}"
     pending: list[AlertEvent] | None = None
-    delay = 0.5
+    backoff = Backoff(0.5, 30.0)
     while True:
         try:
             async with aiomqtt.Client(**aiomqtt_options(target), identifier=identifier) as client:
-                delay = 0.5
+                backoff.reset()
                 while True:
                     if pending is None:
                         pending = await outbox.queue.get()
                     await publish_alert_events(client, pending, registry=_registry)
                     pending = None
         except aiomqtt.MqttError as exc:
-            log.warning("MQTT alert publishing failed (%s); reconnecting in %.1f s", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+            log.warning("MQTT alert publishing failed (%s); reconnecting in %.1f s", exc, backoff.next_s)
+            await backoff.sleep()
 
 
 async def _serve_notifier(outbox: _Outbox) -> None:

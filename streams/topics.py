@@ -97,22 +97,7 @@ def chunks(items: list, size: int = MAX_ITEMS_PER_RECORD) -> list[list]:
 
 
 _encoder = msgspec.json.Encoder()
-_observations = msgspec.json.Decoder(ObservationBatch)
-_indicators = msgspec.json.Decoder(IndicatorBatch)
-_tide_model = msgspec.json.Decoder(TideModelUpdate)
 
 
 def encode(record: ObservationBatch | IndicatorBatch | Tick | TideModelUpdate) -> bytes:
     return _encoder.encode(record)
-
-
-def decode_observations(data: bytes) -> ObservationBatch:
-    return _observations.decode(data)
-
-
-def decode_indicators(data: bytes) -> IndicatorBatch:
-    return _indicators.decode(data)
-
-
-def decode_tide_model(data: bytes) -> TideModelUpdate:
-    return _tide_model.decode(data)

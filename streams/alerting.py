@@ -51,8 +51,10 @@ from alerts.loader import defined_rule_ids, load_rules
 from alerts.routing import load_routing
 from alerts.severity import SEVERITIES
 from alerts.silences import Silence
+from schemas.indicators import Indicator
 from schemas.records import ALERT_INPUTS_TOPIC, partition_for
 from schemas.registry import load_registry
+from schemas.topics import IndicatorBatch, ObservationBatch, Tick, encode
 from services.backoff import Backoff
 from services.db.alerts import (
     active_silences,
@@ -68,10 +70,9 @@ from services.notify.groups import Grouping
 from streams import metrics
 from streams.app import alert_events_topic, alert_inputs_topic, app, results_producer, settings
 from streams.db import pool, write_until_stored
-from streams.indicators.records import Indicator
 from streams.isolate import Isolated
 from streams.state import Assignment, PieceTable, owned_partition, partition_owner
-from streams.topics import IndicatorBatch, ObservationBatch, SourceWatermark, Tick, encode
+from streams.watermark import SourceWatermark
 
 log = logging.getLogger(__name__)
 

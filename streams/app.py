@@ -27,9 +27,9 @@ from schemas.records import (
     TIDE_MODELS_TOPIC,
     partition_for,
 )
+from schemas.topics import chunks
 from services.backoff import Backoff
 from services.config import Settings, load_settings
-from streams.topics import chunks
 
 Item = TypeVar("Item")
 log = logging.getLogger(__name__)

@@ -19,8 +19,10 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from schemas.indicators import Indicator
 from schemas.records import OBSERVATIONS_TOPIC, Sample, partition_for
 from schemas.registry import Station, load_registry
+from schemas.topics import IndicatorBatch, ObservationBatch, TideModelUpdate, encode
 from services.db.indicators import (
     first_good_level_us,
     good_levels,
@@ -41,14 +43,12 @@ from streams.app import (
 from streams.db import pool, write_until_stored
 from streams.indicators.ecology import INPUT_VARIABLES, EcologyState, params_for_station
 from streams.indicators.ecology.climatology import Climatology, load_climatology_csv
-from streams.indicators.records import Indicator
 from streams.indicators.sealevel import SeaLevelConfig, SeaLevelState
 from streams.indicators.sealevel.refit import RefitPolicy, enough_coverage, refit, refit_window
 from streams.indicators.sealevel.tide import TideModel
 from streams.isolate import Isolated
 from streams.qc import GOOD, QcResult
 from streams.state import Assignment, PieceTable
-from streams.topics import IndicatorBatch, ObservationBatch, TideModelUpdate, encode
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,10 @@ import asyncpg
 import numpy as np
 import orjson
 
+from schemas.quality import decode
 from schemas.records import READINGS_TOPIC, StationReadings, decode_batch, decode_dead_letter, partition_for
 from schemas.registry import load_registry
+from schemas.topics import ObservationBatch, encode
 from services.db.writers import ObservationRow, insert_dead_letters, recent_readings, upsert_observations
 from streams import metrics
 from streams.app import (
@@ -40,9 +42,7 @@ from streams.db import pool, write_until_stored
 from streams.isolate import Isolated
 from streams.qc import MISSING, NOT_EVALUATED, QcEngine, QcResult, Readings, load_qc_config
 from streams.qc.first_flags import alert_view
-from streams.qc.flags import decode
 from streams.state import Assignment, PieceTable
-from streams.topics import ObservationBatch, encode
 
 log = logging.getLogger(__name__)
 _registry = load_registry(settings.registry_path)

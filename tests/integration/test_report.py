@@ -21,6 +21,7 @@ import httpx
 import numpy as np
 import pytest
 
+from schemas.indicators import Indicator
 from schemas.records import Sample
 from schemas.registry import default_registry_path, load_registry
 from services.api.app import create_app
@@ -33,7 +34,6 @@ from services.report.queries import config_versions, load_inputs
 from services.report.settings import load_settings
 from streams.indicators.ecology import compute_batch, load_climatology_csv, params_for_station
 from streams.indicators.ecology.records import CATALOGUE as ECO_CATALOGUE
-from streams.indicators.records import Indicator
 from streams.indicators.sealevel import records as sl
 from streams.indicators.sealevel.means import completeness_pct, mean_m, partial_sums, period_end_us, to_um
 from streams.indicators.sealevel.trend import sea_level_trend

@@ -13,10 +13,11 @@ import numpy as np
 
 from alerts import AlertEngine
 from alerts.inputs import reading_observation
+from schemas.indicators import Indicator
+from schemas.topics import IndicatorBatch, ObservationBatch
 from streams.alerting import indicator_observations
-from streams.indicators.records import Indicator
 from streams.qc import QcResult
-from streams.topics import IndicatorBatch, ObservationBatch, SourceWatermark
+from streams.watermark import SourceWatermark
 
 STATION, OXYGEN = "changhai-seagrass", "dissolved_oxygen_mg_l"
 T0_US = 1_790_000_000 * 1_000_000

@@ -6,12 +6,12 @@ agent's per-station state stays on one partition whichever topic feeds it.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
-from streams.indicators.records import Indicator
-from streams.qc import QcResult
+from schemas.indicators import Indicator
+from schemas.quality import QcResult
 
 T = TypeVar("T")
 
@@ -28,38 +28,6 @@ class ObservationBatch(msgspec.Struct, frozen=True, tag="observations/v1"):
     results: list[QcResult]
     wall_us: int = 0
     sources: list[int] = []
-
-
-class SourceWatermark:
-    """Per partition, the newest source offset whose results the alert engine has judged.
-
-    QC reads each readings partition in offset order and sends each batch's results after the previous
-    batch's (the indicators agent likewise for the observations partition), so a result whose source
-    is not newer than what earlier batches brought has been judged already: it is a repeat from a
-    worker that died between sending and storing, and judging it again would replay old readings
-    after newer ones (false escalations). A batch may span several records (all stamped with the same
-    ``wall_us``, in no offset order among themselves): it counts once all its records are in, when a
-    record of another batch comes. A negative source (an item no record made, e.g. from a new tide
-    model) always passes. One watermark per source topic. Pure: the agent keeps ``state()``."""
-
-    def __init__(self, state: dict[int, list[int]] | None = None) -> None:
-        # partition -> [newest offset of the closed batches, open batch's wall_us, its newest offset]
-        self._marks: dict[int, list[int]] = {p: list(m) for p, m in (state or {}).items()}
-
-    def state(self, partition: int) -> list[int]:
-        return list(self._marks.get(partition, [-1, 0, -1]))
-
-    def fresh(self, partition: int, wall_us: int, items: list[T], sources: list[int]) -> tuple[list[T], int]:
-        """The items of one record not yet judged, and how many were repeats; advances the mark."""
-        if not sources:
-            return items, 0
-        mark = self._marks.setdefault(partition, [-1, 0, -1])
-        if wall_us != mark[1]:  # a new batch: the open one is complete
-            mark[0], mark[1], mark[2] = max(mark[0], mark[2]), wall_us, -1
-        closed = mark[0]
-        kept = [item for item, source in zip(items, sources, strict=True) if source < 0 or source > closed]
-        mark[2] = max(mark[2], max(sources))
-        return kept, len(items) - len(kept)
 
 
 class IndicatorBatch(msgspec.Struct, frozen=True, tag="indicators/v1"):
@@ -84,14 +52,14 @@ class TideModelUpdate(msgspec.Struct, frozen=True, tag="tide-model/v1"):
     """A newly fitted tide model (``TideModel.to_dict()``) for the station's indicator state."""
 
     station: str
-    model: dict
+    model: dict[str, Any]
 
 
 # Items per record: well under Kafka's default 1 MB message limit (an item encodes to ~60–150 bytes).
 MAX_ITEMS_PER_RECORD = 2000
 
 
-def chunks(items: list, size: int = MAX_ITEMS_PER_RECORD) -> list[list]:
+def chunks(items: list[T], size: int = MAX_ITEMS_PER_RECORD) -> list[list[T]]:
     """Split a partition's items into records that stay below the broker's message size limit."""
     return [items[i : i + size] for i in range(0, len(items), size)]
 

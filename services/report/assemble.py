@@ -88,6 +88,7 @@ class ReportInputs:
     # (station, variable) -> (times µs, values): the year's QC-good flux half-hours and their drivers
     # (ecology.GAPFILL_VARS) at the eddy-covariance stations, for the gap-filled carbon budget
     flux_half_hours: Series = field(default_factory=dict)
+    rule_titles: dict[str, tuple[str, str]] = field(default_factory=dict)  # rule id -> (zh, en)
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,8 @@ class Report:
     median_ack_minutes: dict[str, float | None]
     unacknowledged: int
     qc_table: list[tuple[str, str, dict[str, int], float]]  # station, variable, counts, good %
+    # every alert rule with alerts opened in the year (hazard warnings and station health)
+    alert_rules: list[AlertRuleRow] = field(default_factory=list)
     hazards: list[HazardRow] = field(default_factory=list)
     missing_sections: list[str] = field(default_factory=list)
     surge_episodes: dict[str, list[SurgeEpisode]] = field(default_factory=dict)
@@ -311,16 +314,9 @@ def assemble(inputs: ReportInputs) -> Report:
             st, msl, inputs.year, inputs.baseline_years, inputs.settings.msl_baseline_min_coverage_pct
         )
         sea_level.append(dataclasses.replace(row, zero=zeros[st.id]))
-    by_level = {s: 0 for s in SEVERITIES}
-    ack: dict[str, list[float]] = {s: [] for s in SEVERITIES}
-    unacked = 0
-    for a in inputs.alerts:
-        by_level[a.severity] = by_level.get(a.severity, 0) + 1
-        if a.acknowledged_us is None:
-            unacked += 1
-        else:
-            ack.setdefault(a.severity, []).append((a.acknowledged_us - a.opened_us) / 60e6)
-    median_ack = {s: (float(np.median(v)) if v else None) for s, v in ack.items()}
+    health = set(inputs.settings.station_health_rules)
+    warnings = [a for a in inputs.alerts if a.rule not in health]
+    by_level, median_ack, unacked = _alert_counts(warnings)
     per_series: dict[tuple[str, str], dict[str, int]] = {}
     for station, variable, flag, n in inputs.qc_counts:
         counts = per_series.setdefault((station, variable), {})
@@ -339,6 +335,7 @@ def assemble(inputs: ReportInputs) -> Report:
         median_ack_minutes=median_ack,
         unacknowledged=unacked,
         qc_table=qc_table,
+        alert_rules=alert_record(inputs.alerts, health),
         hazards=hazards,
         missing_sections=[],
         surge_episodes={st.id: episodes_of(st, inputs) for st in stations if st.kind == "tide_gauge"},
@@ -364,6 +361,46 @@ def assemble(inputs: ReportInputs) -> Report:
     from services.report.scorecard import scorecard
 
     return dataclasses.replace(report, scorecard=scorecard(report))
+
+
+@dataclass(frozen=True)
+class AlertRuleRow:
+    """One alert rule's year: alerts opened per (final) severity, median minutes to acknowledge."""
+
+    rule: str
+    station_health: bool
+    by_level: dict[str, int]
+    median_ack_minutes: dict[str, float | None]
+    unacknowledged: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_level.values())
+
+
+def _alert_counts(alerts: list[AlertRow]) -> tuple[dict[str, int], dict[str, float | None], int]:
+    """Alerts per severity, the median minutes from opening to acknowledgement, and how many nobody
+    acknowledged."""
+    by_level = {s: 0 for s in SEVERITIES}
+    ack: dict[str, list[float]] = {s: [] for s in SEVERITIES}
+    unacked = 0
+    for a in alerts:
+        by_level[a.severity] = by_level.get(a.severity, 0) + 1
+        if a.acknowledged_us is None:
+            unacked += 1
+        else:
+            ack.setdefault(a.severity, []).append((a.acknowledged_us - a.opened_us) / 60e6)
+    return by_level, {s: (float(np.median(v)) if v else None) for s, v in ack.items()}, unacked
+
+
+def alert_record(alerts: list[AlertRow], station_health: set[str]) -> list[AlertRuleRow]:
+    """Per rule (hazard warnings first, then station health, each by rule id)."""
+    rules = sorted({a.rule for a in alerts}, key=lambda r: (r in station_health, r))
+    rows = []
+    for rule in rules:
+        by_level, median, unacked = _alert_counts([a for a in alerts if a.rule == rule])
+        rows.append(AlertRuleRow(rule, rule in station_health, by_level, median, unacked))
+    return rows
 
 
 def _interval(inputs: ReportInputs, station: str) -> float:

@@ -10,7 +10,9 @@ from pathlib import Path
 import asyncpg
 import numpy as np
 
+from alerts.loader import default_rule_paths
 from schemas.datums import parse_levellings
+from schemas.documents import read_yaml
 from schemas.registry import default_registry_path
 from services.db.timestamps import us
 from services.report.assemble import AlertRow, MonthlyMsl, ReadingSpan, ReportInputs
@@ -30,6 +32,18 @@ def config_versions(
     if path.is_file():
         out["registry_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     out["report_settings_sha256"] = (report_settings or load_settings()).sha256
+    return out
+
+
+def rule_titles() -> dict[str, tuple[str, str]]:
+    """Each shipped alert rule's title (zh, en) by rule id, for the report's alert tables."""
+    out = {}
+    for path in default_rule_paths():
+        document = read_yaml(path, lambda reason, path=path: ReportError(f"{path}: {reason}"))
+        for spec in document.get("rules", []) if isinstance(document, dict) else []:
+            title = spec.get("title") if isinstance(spec, dict) else None
+            if isinstance(title, dict) and isinstance(spec.get("id"), str):
+                out[spec["id"]] = (str(title.get("zh", spec["id"])), str(title.get("en", spec["id"])))
     return out
 
 
@@ -170,6 +184,7 @@ async def load_inputs(
         settings=settings,
         lang=lang,
         flux_half_hours=_arrays(flux_rows, ("station_id", "variable")),
+        rule_titles=rule_titles(),
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 
-from services.report.assemble import SEVERITIES, Report, SeaLevelRow
+from services.report.assemble import SEVERITIES, AlertRuleRow, Report, SeaLevelRow
 from services.report.base import iso_minute
 from services.report.figures import CJK_FONT, figure_png, inline_img
 from services.report.render_ecology import carbon_section, marine_section, wetland_section
@@ -34,6 +34,17 @@ def _summary(report: Report, t: Text) -> list[str]:
         )
     )
     parts.append(f"<p>{t('未确认预警', 'unacknowledged warnings')}: {report.unacknowledged}</p>")
+    parts.append(
+        "<p class='note'>"
+        + t(
+            "预警为灾害类警报规则（风暴潮、潮位、海浪、低氧、赤潮、热浪、盐水入侵）在本年开启的警报，按最终级别计；"
+            "站点运行类警报（传感器、无数据、电池）见附录",
+            "warnings: alerts of the hazard rules (surge, water level, waves, hypoxia, bloom, heatwave, "
+            "salt intrusion) opened in the year, by their final level; station-health alerts (sensors, "
+            "silence, battery) are in the annex",
+        )
+        + "</p>"
+    )
     records = []
     surges = [(h.max_surge_m[1], h.max_surge_m[0], h.station) for h in report.hazards if h.max_surge_m]
     if surges:
@@ -243,7 +254,41 @@ def _hazards(report: Report, t: Text) -> list[str]:
         )
     else:
         parts.append(t.missing(t("范围内无验潮站", "no tide gauge in this scope")))
+    parts.append(f"<h3>{t('预警记录', 'Warning record')}</h3>")
+    parts.append(_alert_table(report, t, station_health=False))
     return parts
+
+
+def _alert_table(report: Report, t: Text, station_health: bool | None) -> str:
+    """Alerts opened in the year per rule: count per level, median time to acknowledge, unacknowledged."""
+    rows = [r for r in report.alert_rules if station_health is None or r.station_health == station_health]
+    titles = report.inputs.rule_titles
+
+    def median(r: AlertRuleRow) -> str:
+        vals = [(s, v) for s, v in r.median_ack_minutes.items() if v is not None]
+        return ", ".join(f"{t.level(s)} {v:.1f}" for s, v in vals) or t("无", "none")
+
+    if not rows:
+        return t.missing(t("本年无此类警报", "no such alert opened this year"))
+    return t.table(
+        [
+            t("警报规则", "alert rule"),
+            t("各级数量", "alerts per level") + " (count)",
+            t("合计", "total"),
+            t("确认用时中位数", "median time to acknowledge") + " (min)",
+            t("未确认", "unacknowledged"),
+        ],
+        [
+            [
+                t(*titles[r.rule]) + f" ({r.rule})" if r.rule in titles else r.rule,
+                ", ".join(f"{t.level(s)} {r.by_level.get(s, 0)}" for s in SEVERITIES),
+                str(r.total),
+                median(r),
+                str(r.unacknowledged),
+            ]
+            for r in rows
+        ],
+    )
 
 
 def _scorecard(report: Report, t: Text) -> list[str]:
@@ -345,6 +390,8 @@ def _annex(report: Report, t: Text) -> list[str]:
             [[k, str(v)] for k, v in sorted(inp.dead_letters.items())] or [[t("无", "none"), "0"]],
         )
     )
+    parts.append(f"<h3>{t('警报与确认用时', 'Alerts and time to acknowledge')}</h3>")
+    parts.append(_alert_table(report, t, station_health=None))
     parts.append(f"<h3>{t('站点中断', 'Station outages')}</h3>")
     s = inp.settings
     parts.append(

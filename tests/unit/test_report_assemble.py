@@ -89,6 +89,27 @@ def test_missing_data_is_named_and_alerts_counted(msl: MonthlyMsl) -> None:
     assert "静默站" in page and "no monthly mean sea level" in page
 
 
+def test_station_health_alerts_are_not_warnings_but_are_in_the_annex(msl: MonthlyMsl) -> None:
+    minute = 60_000_000
+    alerts = [
+        AlertRow("g1", "storm_surge_warning", "orange", 0, 10 * minute),
+        AlertRow("g1", "battery_low", "red", 0, None),
+        AlertRow("g1", "station_silent", "yellow", 0, 3 * minute),
+        AlertRow("g1", "station_silent", "yellow", 0, 5 * minute),
+    ]
+    report = assemble(_inputs(msl, alerts))
+    assert report.warnings_by_level == {"blue": 0, "yellow": 0, "orange": 1, "red": 0}
+    assert report.unacknowledged == 0 and report.median_ack_minutes["orange"] == pytest.approx(10.0)
+    rows = {r.rule: r for r in report.alert_rules}
+    assert [r.rule for r in report.alert_rules] == ["storm_surge_warning", "battery_low", "station_silent"]
+    assert not rows["storm_surge_warning"].station_health and rows["battery_low"].station_health
+    assert rows["station_silent"].by_level["yellow"] == 2 and rows["station_silent"].total == 2
+    assert rows["station_silent"].median_ack_minutes["yellow"] == pytest.approx(4.0)
+    assert rows["battery_low"].unacknowledged == 1
+    page = to_html(report)
+    assert "Alerts and time to acknowledge" in page and "battery_low" in page
+
+
 def test_short_record_has_no_trend_and_says_so() -> None:
     starts = _month_starts(2012, 2012)
     report = assemble(_inputs(MonthlyMsl(starts, np.full(12, 1.0), np.full(12, 100.0))))

@@ -125,14 +125,17 @@ async def load_inputs(
         start_us,
         end_us,
     )
+    # the network's report counts every letter of the year (also those naming no station, or one not in
+    # the registry); a station's or an area's only the letters naming its stations
     dead = await conn.fetch(
         """SELECT reason, count(*) AS n FROM dead_letters
-           WHERE (station_id = ANY($1) OR station_id IS NULL)
+           WHERE ($4 OR station_id = ANY($1))
              AND received_at >= to_timestamp($2 / 1e6) AND received_at < to_timestamp($3 / 1e6)
            GROUP BY 1 ORDER BY 1""",
         ids,
         start_us,
         end_us,
+        station is None and area is None,
     )
     as_of = await conn.fetchval(
         f"""SELECT {us("max(time)")} FROM observations WHERE station_id = ANY($1)

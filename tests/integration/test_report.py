@@ -135,8 +135,24 @@ async def _seed(url: str) -> None:
                 "to_timestamp($5 / 1e6), 1)",
                 aid, STATION, sev, opened, None if ack is None else opened + ack * 60e6,
             )  # fmt: skip
+        for i, (station, reason, received) in enumerate(DEAD_LETTERS):
+            await conn.execute(
+                "INSERT INTO dead_letters (received_at, fingerprint, source, station_id, reason, detail, "
+                "payload) VALUES (to_timestamp($1 / 1e6), $2, 'ingest', $3, $4, 'd', 'p')",
+                received, bytes([i]), station, reason,
+            )  # fmt: skip
     finally:
         await conn.close()
+
+
+DEAD_LETTERS = [  # station (None: the message named none), reason, received (µs)
+    (STATION, "wrong_unit", _us(2026, 3, 1)),
+    (STATION, "wrong_unit", _us(2026, 9, 1)),
+    (STATION, "wrong_unit", _us(2025, 9, 1)),  # previous year: not counted
+    (None, "malformed_json", _us(2026, 4, 1)),
+    ("yingkou", "bad_time", _us(2026, 5, 1)),
+    ("atlantis", "unknown_station", _us(2026, 6, 1)),
+]
 
 
 @pytest.fixture(scope="module")
@@ -246,9 +262,40 @@ async def test_cli_and_api_give_the_same_report_and_bad_requests_are_refused(
                                                                "generated_at": STAMP})  # fmt: skip
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
         assert r.content == out.read_bytes()
-        for bad in ({"year": 1800}, {"year": 2026, "station": "nowhere"}, {"year": 2026, "area": "mars"}):
+        bad_requests = [
+            ({"year": 1800}, "year 1800 is outside 1990..2100"),
+            ({"year": 2026, "station": "nowhere"}, "unknown station 'nowhere'"),
+            ({"year": 2026, "area": "mars"}, "unknown area 'mars'"),
+            ({"year": 2026, "generated_at": "yesterday"}, "generated_at 'yesterday'"),
+            ({"year": 2026, "station": STATION, "area": "liaodong-bay"}, "station or area, not both"),
+        ]
+        for bad, said in bad_requests:
             r = await client.get("/api/v1/reports/annual", params=bad)
-            assert r.status_code == 400, bad
+            assert r.status_code == 400 and said in r.json()["error"]["message"], (bad, r.text)
+
+
+async def test_dead_letters_by_scope_equal_the_stored_rows(settings: Settings) -> None:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        scopes = {"network": {}, "station": {"station": STATION}, "area": {"area": "north-yellow-sea"}}
+        got = {}
+        for name, kw in scopes.items():
+            inputs = await load_inputs(conn, 2026, generated_at=STAMP, versions={}, **kw)
+            got[name] = inputs.dead_letters
+        direct = {
+            r["reason"]: r["n"]
+            for r in await conn.fetch(
+                "SELECT reason, count(*) AS n FROM dead_letters WHERE received_at >= '2026-01-01Z' "
+                "AND received_at < '2027-01-01Z' GROUP BY 1"
+            )
+        }
+    finally:
+        await conn.close()
+    in_year = [d for d in DEAD_LETTERS if _us(2026) <= d[2] < _us(2027)]
+    expected = {r: sum(1 for d in in_year if d[1] == r) for r in {d[1] for d in in_year}}
+    assert got["network"] == direct == expected
+    # dalian is in north-yellow-sea; yingkou (liaodong-bay), letters naming no or an unknown station are not
+    assert got["station"] == got["area"] == {"wrong_unit": 2}
 
 
 @pytest.mark.skipif(shutil.which("pdffonts") is None, reason="poppler-utils not installed")

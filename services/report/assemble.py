@@ -56,11 +56,16 @@ class MonthlyMsl:
 
 @dataclass(frozen=True)
 class AlertRow:
+    """One alert of the year (services/report/warnings.py reads it from its events): its highest level
+    while firing, the time it first fired (or opened, never fired) and its acknowledgement."""
+
     station_id: str
     rule: str
     severity: str
     opened_us: int
     acknowledged_us: int | None
+    fired: bool = True  # False: it stayed pending, or QC withdrew what made it fire
+    withdrawn: bool = False  # QC withdrew the reading that had made it fire (retracted)
 
 
 @dataclass(frozen=True)
@@ -369,9 +374,11 @@ class AlertRuleRow:
 
     rule: str
     station_health: bool
-    by_level: dict[str, int]
+    by_level: dict[str, int]  # alerts that fired, by their highest level
     median_ack_minutes: dict[str, float | None]
     unacknowledged: int
+    withdrawn: int = 0  # fired on a reading QC later withdrew (retracted): not counted above
+    never_fired: int = 0  # opened and closed while pending
 
     @property
     def total(self) -> int:
@@ -379,12 +386,14 @@ class AlertRuleRow:
 
 
 def _alert_counts(alerts: list[AlertRow]) -> tuple[dict[str, int], dict[str, float | None], int]:
-    """Alerts per severity, the median minutes from opening to acknowledgement, and how many nobody
-    acknowledged."""
+    """Alerts that fired per severity, the median minutes from their first firing to acknowledgement,
+    and how many nobody acknowledged."""
     by_level = {s: 0 for s in SEVERITIES}
     ack: dict[str, list[float]] = {s: [] for s in SEVERITIES}
     unacked = 0
     for a in alerts:
+        if not a.fired:
+            continue
         by_level[a.severity] = by_level.get(a.severity, 0) + 1
         if a.acknowledged_us is None:
             unacked += 1
@@ -398,8 +407,11 @@ def alert_record(alerts: list[AlertRow], station_health: set[str]) -> list[Alert
     rules = sorted({a.rule for a in alerts}, key=lambda r: (r in station_health, r))
     rows = []
     for rule in rules:
-        by_level, median, unacked = _alert_counts([a for a in alerts if a.rule == rule])
-        rows.append(AlertRuleRow(rule, rule in station_health, by_level, median, unacked))
+        mine = [a for a in alerts if a.rule == rule]
+        by_level, median, unacked = _alert_counts(mine)
+        withdrawn = sum(1 for a in mine if a.withdrawn)
+        never = sum(1 for a in mine if not a.fired and not a.withdrawn)
+        rows.append(AlertRuleRow(rule, rule in station_health, by_level, median, unacked, withdrawn, never))
     return rows
 
 

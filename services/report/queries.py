@@ -15,11 +15,12 @@ from schemas.datums import parse_levellings
 from schemas.documents import read_yaml
 from schemas.registry import default_registry_path
 from services.db.timestamps import us
-from services.report.assemble import AlertRow, MonthlyMsl, ReadingSpan, ReportInputs
+from services.report.assemble import MonthlyMsl, ReadingSpan, ReportInputs
 from services.report.base import ReportError, StationInfo, date_us, year_bounds_us
 from services.report.ecology import CARBON_VARS, GAPFILL_VARS, report_indicator_ids
 from services.report.episodes import outage_gap_us
 from services.report.settings import ReportSettings, load_settings
+from services.report.warnings import AlertEventRow, alert_rows
 from streams.indicators.sealevel import records as sl
 
 
@@ -107,16 +108,20 @@ async def load_inputs(
                 np.array([np.nan if r["value"] is None else r["value"] for r in mine], dtype=float),
                 np.array([0.0 if r["pct"] is None else r["pct"] for r in mine], dtype=float),
             )
-    alert_rows = await conn.fetch(
-        f"""SELECT station_id, rule, severity, {us("opened_at")} AS o,
-                   {us("acknowledged_at")} AS a
-            FROM alerts WHERE station_id = ANY($1) AND opened_at >= to_timestamp($2 / 1e6)
-              AND opened_at < to_timestamp($3 / 1e6) ORDER BY opened_at, alert_id""",
+    # every event of the alerts opened from a month before the year (a pending alert may fire later)
+    event_rows = await conn.fetch(
+        f"""SELECT e.alert_id, a.station_id, a.rule, e.seq, e.kind, e.state, e.severity,
+                   {us("e.time")} AS t, {us("a.acknowledged_at")} AS ack
+            FROM alerts a JOIN alert_events e ON e.alert_id = a.alert_id
+            WHERE a.station_id = ANY($1) AND a.opened_at >= to_timestamp($2 / 1e6) - interval '31 days'
+              AND a.opened_at < to_timestamp($3 / 1e6) ORDER BY e.alert_id, e.seq""",
         ids,
         start_us,
         end_us,
     )
-    alerts = [AlertRow(r["station_id"], r["rule"], r["severity"], r["o"], r["a"]) for r in alert_rows]
+    events = [AlertEventRow(r["alert_id"], r["station_id"], r["rule"], r["seq"], r["kind"], r["state"],
+                            r["severity"], r["t"], r["ack"]) for r in event_rows]  # fmt: skip
+    alerts = alert_rows(events, year)
     qc = await conn.fetch(
         """SELECT station_id, variable, qc_flag, count(*) AS n FROM observations
             WHERE station_id = ANY($1) AND time >= to_timestamp($2 / 1e6) AND time < to_timestamp($3 / 1e6)

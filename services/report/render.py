@@ -37,11 +37,13 @@ def _summary(report: Report, t: Text) -> list[str]:
     parts.append(
         "<p class='note'>"
         + t(
-            "预警为灾害类警报规则（风暴潮、潮位、海浪、低氧、赤潮、热浪、盐水入侵）在本年开启的警报，按最终级别计；"
+            "预警为灾害类警报规则（风暴潮、潮位、海浪、低氧、赤潮、热浪、盐水入侵）在本年首次触发的警报，按触发期间最高级别计；"
+            "质控撤回（由尖峰读数引起）或仅处于待定状态的警报不计；确认用时自首次触发起算；"
             "站点运行类警报（传感器、无数据、电池）见附录",
             "warnings: alerts of the hazard rules (surge, water level, waves, hypoxia, bloom, heatwave, "
-            "salt intrusion) opened in the year, by their final level; station-health alerts (sensors, "
-            "silence, battery) are in the annex",
+            "salt intrusion) that first fired in the year, by the highest level they fired at; alerts QC "
+            "withdrew (opened by a spike) or that never left pending are not counted; time to acknowledge "
+            "from the first firing; station-health alerts (sensors, silence, battery) are in the annex",
         )
         + "</p>"
     )
@@ -277,6 +279,8 @@ def _alert_table(report: Report, t: Text, station_health: bool | None) -> str:
             t("合计", "total"),
             t("确认用时中位数", "median time to acknowledge") + " (min)",
             t("未确认", "unacknowledged"),
+            t("质控撤回", "withdrawn by QC"),
+            t("未触发（仅待定）", "never fired (pending only)"),
         ],
         [
             [
@@ -285,6 +289,8 @@ def _alert_table(report: Report, t: Text, station_health: bool | None) -> str:
                 str(r.total),
                 median(r),
                 str(r.unacknowledged),
+                str(r.withdrawn),
+                str(r.never_fired),
             ]
             for r in rows
         ],

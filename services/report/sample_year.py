@@ -18,10 +18,14 @@ import datetime as dt
 import time
 from pathlib import Path
 
+import asyncpg
+
 from schemas.registry import load_registry
 from services.config import Settings, load_settings
 from services.db.connect import drop_database, ensure_database
+from services.db.timestamps import us
 from services.demo import _scrape, _total
+from services.report.base import year_bounds_us
 from services.stack.launcher import start_stack
 from services.stack.pipeline import CLI, Pipeline
 from services.stack.process import Child, free_port, start_child
@@ -42,20 +46,41 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _settle(ingest_port: int, worker_port: int, simulator: Child, quiet_s: float = 30.0) -> str:
-    """Wait for the simulator to finish and the worker's stored count to stop moving."""
+async def _indicators_behind(url: str, stations: list[str], end_us: int) -> list[str]:
+    """The stations whose newest stored indicator is still before ``end_us`` (the year's end)."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            f"SELECT station_id, {us('max(time)')} AS t FROM indicators"
+            " WHERE station_id = ANY($1) GROUP BY 1",
+            stations,
+        )
+    finally:
+        await conn.close()
+    newest = {r["station_id"]: r["t"] for r in rows}
+    return [s for s in stations if newest.get(s, 0) < end_us]
+
+
+async def _settle(
+    ingest_port: int, worker_port: int, simulator: Child, url: str, stations: list[str], end_us: int
+) -> str:
+    """Wait for the simulator to finish, the worker's stored count to stop moving and every station's
+    indicators to reach the year's end (the indicator agent runs behind storage: tide refits)."""
     last, since = -1.0, time.monotonic()
     started = time.monotonic()
     while True:
-        await asyncio.sleep(5)
+        await asyncio.sleep(10)
         stored = _total(_scrape(worker_port), "tidewatch_readings_stored_total")
         received = _total(_scrape(ingest_port), "tidewatch_ingest_readings_total")
+        behind = await _indicators_behind(url, stations, end_us) if not simulator.alive() else stations
         print(
-            f"[{time.monotonic() - started:6.0f} s] received {received:,.0f} stored {stored:,.0f}", flush=True
+            f"[{time.monotonic() - started:6.0f} s] received {received:,.0f} stored {stored:,.0f}"
+            f" indicators behind the year's end: {', '.join(behind) or 'none'}",
+            flush=True,
         )
         if stored != last:
             last, since = stored, time.monotonic()
-        elif not simulator.alive() and time.monotonic() - since > quiet_s:
+        elif not simulator.alive() and not behind and time.monotonic() - since > 30.0:
             return f"received {received:,.0f}, stored {stored:,.0f} in {time.monotonic() - started:.0f} s"
 
 
@@ -79,7 +104,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             stack.settings,
             network,
             WORK_DIR / "logs",
-            extra_env={"TIDEWATCH_TIDE_REFIT_CHECK_S": "10", "TIDEWATCH_METRICS_PORT": str(worker_port)},
+            extra_env={"TIDEWATCH_TIDE_REFIT_CHECK_S": "60", "TIDEWATCH_METRICS_PORT": str(worker_port)},
         )
         children.append(await pipeline.start_worker())
         pipeline.extra_env["TIDEWATCH_METRICS_PORT"] = str(ingest_port)
@@ -98,7 +123,10 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             simulate += ["--stations", args.stations]
         simulator = start_child("simulator", simulate, WORK_DIR / "logs" / "simulator.log", pipeline.env)
         children.append(simulator)
-        print(await _settle(ingest_port, worker_port, simulator))
+        registry = load_registry(stack.settings.registry_path)
+        ids = args.stations.split(",") if args.stations else sorted(registry.stations)
+        end_us = year_bounds_us(args.year)[1]
+        print(await _settle(ingest_port, worker_port, simulator, url, ids, end_us))
         print(f"database: {url}")
     finally:
         for child in reversed(children):

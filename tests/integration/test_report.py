@@ -91,6 +91,32 @@ ALERTS = [  # id, severity, opened (µs), acknowledged after (min) or None
 ]
 
 
+NOT_WARNINGS = [  # counted in no warning total: withdrawn by QC, pending only, station health
+    ("r1", "water_level_warning", "red", _us(2026, 6, 1), [("firing", "firing", "red"),
+                                                         ("retracted", "resolved", "red")]),
+    ("p1", "water_level_warning", "yellow", _us(2026, 7, 1), [("pending", "pending", "yellow"),
+                                                             ("resolved", "resolved", "yellow")]),
+    ("h1", "battery_low", "red", _us(2026, 8, 1), [("firing", "firing", "red")]),
+]  # fmt: skip
+
+
+async def _alert(conn, aid, rule, severity, opened_us, ack_min, steps) -> None:  # type: ignore[no-untyped-def]
+    """An alert row and its events (one a minute from opening), as the engine's writer leaves them."""
+    await conn.execute(
+        "INSERT INTO alerts (alert_id, station_id, rule, state, severity, opened_at, updated_at, "
+        "message_en, message_zh, acknowledged_at, last_seq) VALUES ($1, $2, $3, $4, $5, "
+        "to_timestamp($6 / 1e6), to_timestamp($6 / 1e6), 'm', '消息', to_timestamp($7 / 1e6), $8)",
+        aid, STATION, rule, steps[-1][1], severity, opened_us,
+        None if ack_min is None else opened_us + ack_min * 60e6, len(steps) - 1,
+    )  # fmt: skip
+    for seq, (kind, state, sev) in enumerate(steps):
+        await conn.execute(
+            "INSERT INTO alert_events (alert_id, seq, station_id, rule, kind, severity, time, message_en, "
+            "message_zh, state) VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7 / 1e6), 'm', '消息', $8)",
+            aid, seq, STATION, rule, kind, sev, opened_us + seq * 60e6, state,
+        )  # fmt: skip
+
+
 async def _seed(url: str) -> None:
     t, h = _levels()
     conn = await asyncpg.connect(url)
@@ -128,13 +154,9 @@ async def _seed(url: str) -> None:
             ],
         )
         for aid, sev, opened, ack in ALERTS:
-            await conn.execute(
-                "INSERT INTO alerts (alert_id, station_id, rule, state, severity, opened_at, updated_at, "
-                "message_en, message_zh, acknowledged_at, last_seq) VALUES ($1, $2, 'water_level_warning', "
-                "'resolved', $3, to_timestamp($4 / 1e6), to_timestamp($4 / 1e6), 'm', '消息', "
-                "to_timestamp($5 / 1e6), 1)",
-                aid, STATION, sev, opened, None if ack is None else opened + ack * 60e6,
-            )  # fmt: skip
+            await _alert(conn, aid, "water_level_warning", sev, opened, ack, [("firing", "firing", sev)])
+        for aid, rule, sev, opened, steps in NOT_WARNINGS:
+            await _alert(conn, aid, rule, sev, opened, None, steps)
         for i, (station, reason, received) in enumerate(DEAD_LETTERS):
             await conn.execute(
                 "INSERT INTO dead_letters (received_at, fingerprint, source, station_id, reason, detail, "
@@ -214,6 +236,24 @@ async def test_warnings_qc_and_html_carry_the_same_numbers(settings: Settings) -
         assert report.warnings_by_level[level] == sum(1 for a in in_year if a[1] == level)
     assert report.median_ack_minutes["blue"] == pytest.approx(np.median([12.0, 30.0]))
     assert report.unacknowledged == sum(1 for a in in_year if a[3] is None)
+    rules = {r.rule: r for r in report.alert_rules}
+    assert rules["water_level_warning"].withdrawn == 1 and rules["water_level_warning"].never_fired == 1
+    assert rules["battery_low"].station_health and rules["battery_low"].by_level["red"] == 1
+    # the same counts straight from the stored events: fired, not retracted, hazard rules, in 2026
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        direct = await conn.fetch(
+            """SELECT a.severity, count(*) AS n FROM alerts a
+               WHERE a.rule <> 'battery_low' AND a.opened_at >= '2026-01-01Z' AND a.opened_at < '2027-01-01Z'
+                 AND EXISTS (SELECT 1 FROM alert_events e WHERE e.alert_id = a.alert_id
+                             AND e.state = 'firing')
+                 AND NOT EXISTS (SELECT 1 FROM alert_events e WHERE e.alert_id = a.alert_id
+                                 AND e.kind = 'retracted')
+               GROUP BY 1"""
+        )
+    finally:
+        await conn.close()
+    assert {k: v for k, v in report.warnings_by_level.items() if v} == {r["severity"]: r["n"] for r in direct}
     t, _ = _levels()
     n_year = int(np.sum(t >= _us(2026)))
     flags = np.where(np.arange(t.size) % 97 == 0, 3, 1)[t >= _us(2026)]

@@ -299,12 +299,17 @@ def _alert_table(report: Report, t: Text, station_health: bool | None) -> str:
 
 def _scorecard(report: Report, t: Text) -> list[str]:
     parts = [f"<h2>7. {t('指标评分表', 'Indicator scorecard')}</h2>"]
+    least = report.inputs.settings.scorecard_min_coverage_pct
     parts.append(
         "<p class='note'>"
         + t(
-            "基准值为上一年同一指标；变化为本年减上一年（海平面为趋势 mm/yr）；分级带见 report.yaml",
+            "基准值为上一年同一指标；变化为本年减上一年（海平面为趋势 mm/yr）；分级带见 report.yaml；"
+            "括号内为数值所依据的天数（时数、半小时数）占全年的比例，"
+            f"低于 {least:.0f} % 的年份不分级、不作基准",
             "baseline: the same indicator's previous year; change: this year − previous (sea level: the "
-            "trend, mm/yr); grades from the bands in report.yaml",
+            "trend, mm/yr); grades from the bands in report.yaml; in brackets the share of the year's days "
+            f"(hours, half-hours) the value rests on: a year under {least:.0f} % is not graded and is no "
+            "baseline",
         )
         + "</p>"
     )
@@ -330,11 +335,15 @@ def _scorecard(report: Report, t: Text) -> list[str]:
                     t.station(r.station),
                     r.spec.unit,
                     r.spec.method,
-                    t.num(r.baseline, digits.get(r.spec.key, 1)),
-                    t.num(r.value, digits.get(r.spec.key, 1)),
+                    _covered(t, r.baseline, r.baseline_coverage_pct, digits.get(r.spec.key, 1), least),
+                    _covered(t, r.value, r.coverage_pct, digits.get(r.spec.key, 1), least),
                     t.num(r.trend, digits.get(r.spec.key, 1))
                     + ("" if r.trend is None else f" {r.trend_unit}"),
-                    t.no_data if r.value is None else t.grade(r.grade),
+                    t.no_data
+                    if r.value is None
+                    else t("覆盖不足，未分级", "too little data to grade")
+                    if r.coverage_pct is not None and r.coverage_pct < least
+                    else t.grade(r.grade),
                 ]
                 for r in scored
             ],
@@ -351,6 +360,15 @@ def _scorecard(report: Report, t: Text) -> list[str]:
             )
         )
     return parts
+
+
+def _covered(t: Text, value: float | None, coverage: float | None, digits: int, least: float) -> str:
+    """A scorecard value with the share of its year it rests on; a baseline dropped for too little."""
+    if coverage is None:
+        return t.num(value, digits)
+    if value is None:
+        return t(f"数据不足（{coverage:.0f} %）", f"too little ({coverage:.0f} %)") if coverage else t.no_data
+    return f"{value:.{digits}f} ({coverage:.0f} %)"
 
 
 def _empty(row: ScoreRow) -> bool:

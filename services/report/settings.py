@@ -49,6 +49,8 @@ class ReportSettings:
         "station_silent",
         "battery_low",
     )
+    # a scorecard year resting on less than this share of its days is not graded and is no baseline
+    scorecard_min_coverage_pct: float = 80.0
     sha256: str = ""
 
     def grade(self, indicator: str, value: float | None) -> str | None:
@@ -77,6 +79,10 @@ class _AlertsSpec(msgspec.Struct):
     station_health_rules: tuple[str, ...] = ReportSettings.station_health_rules
 
 
+class _ScorecardSpec(msgspec.Struct):
+    min_coverage_pct: float = ReportSettings.scorecard_min_coverage_pct
+
+
 class _BandSpec(msgspec.Struct):
     grade: str
     min: float | None = None
@@ -90,6 +96,7 @@ class _ReportSpec(msgspec.Struct):
     outage: _OutageSpec = msgspec.field(default_factory=_OutageSpec)
     sea_level: _SeaLevelSpec = msgspec.field(default_factory=_SeaLevelSpec)
     alerts: _AlertsSpec = msgspec.field(default_factory=_AlertsSpec)
+    scorecard: _ScorecardSpec = msgspec.field(default_factory=_ScorecardSpec)
     grading: dict[str, Any] | None = None
 
 
@@ -116,6 +123,8 @@ def load_settings(path: str | Path | None = None) -> ReportSettings:
         )
     if not 0.0 <= spec.sea_level.baseline_min_coverage_pct <= 100.0:
         raise ReportError(f"report settings {p}: sea_level.baseline_min_coverage_pct must be 0..100")
+    if not 0.0 <= spec.scorecard.min_coverage_pct <= 100.0:
+        raise ReportError(f"report settings {p}: scorecard.min_coverage_pct must be 0..100")
     unknown = sorted(set(spec.alerts.station_health_rules) - defined_rule_ids())
     if unknown:
         raise ReportError(f"report settings {p}: alerts.station_health_rules: no alert rule {unknown[0]!r}")
@@ -135,5 +144,6 @@ def load_settings(path: str | Path | None = None) -> ReportSettings:
         msl_baseline_min_coverage_pct=spec.sea_level.baseline_min_coverage_pct,
         grading=grading,
         station_health_rules=tuple(spec.alerts.station_health_rules),
+        scorecard_min_coverage_pct=spec.scorecard.min_coverage_pct,
         sha256=hashlib.sha256(raw).hexdigest()[:16],
     )

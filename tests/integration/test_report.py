@@ -587,6 +587,9 @@ async def test_outages_availability_and_scorecard(eco_settings: Settings) -> Non
     prev = await _first(eco_settings, "SELECT value FROM indicators WHERE station_id = $1 "
                         "AND indicator = 'net_carbon_year_gC_m2' AND time = '2025-01-01Z'")  # fmt: skip
     assert net.baseline == pytest.approx(prev) and net.trend == pytest.approx(net.value - prev)
+    assert net.coverage_pct == pytest.approx(_vals(db, WETLAND, "carbon_coverage_year_pct")[0])
+    hours = _vals(db, BUOY, "do_hours_measured_h").sum()
+    assert hyp.coverage_pct == pytest.approx(100.0 * hours / (365 * 24))
     assert ("mhw_days_d", STATION) in rows and rows[
         ("mhw_days_d", STATION)
     ].value is None  # no climatology run

@@ -64,7 +64,7 @@ class Hypoxia:
     episodes: int
     episode_hours: float
     longest_h: float | None
-    lowest_mg_l: float | None
+    lowest_mg_l: float | None  # lowest stored daily minimum DO of the year (do_daily_min_mg_l)
     hours_below: dict[int, float]  # GB 3097 class limit (mg/L) -> hours at or below it
     hours_measured: float
 
@@ -125,7 +125,7 @@ def _hypoxia(series: Series, sid: str, year: int) -> Hypoxia | None:
     if measured_t.size == 0:
         return None
     _, durations = in_year(series, sid, oxygen.HYPOXIA_DURATION, year)
-    _, lows = in_year(series, sid, oxygen.HYPOXIA_MIN, year)
+    _, lows = in_year(series, sid, oxygen.DAILY_MIN, year)  # the year's lowest daily minimum
     below = {
         limit: float(np.sum(in_year(series, sid, name, year)[1]))
         for limit, name in zip(oxygen.CLASS_LIMITS_MG_L, oxygen.HOURS_BELOW, strict=True)

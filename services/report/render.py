@@ -151,6 +151,8 @@ def _sea_level(report: Report, t: Text) -> list[str]:
         labels = {
             "trend": t("趋势", "trend"),
             "deseasoned": t("去季节月均海平面", "deseasoned monthly MSL"),
+            "monthly": t("月均海平面", "monthly MSL"),
+            "short": t("记录不足 24 个月，未去季节", "under 24 months: not deseasoned"),
             "datum": "mm (" + t("相对基面", "above datum") + ")",
             "cycle": t("季节循环", "seasonal cycle"),
             "month": t("月", "month"),
@@ -487,6 +489,7 @@ def to_html(report: Report) -> str:
         f"body{{font-family:'{CJK_FONT}',sans-serif;font-size:10pt}}"
         " table{border-collapse:collapse;margin:4px 0 10px}"
         "td,th{border:1px solid #999;padding:2px 4px;font-size:8pt} img{max-width:100%}"
+        " tr,img{break-inside:avoid} thead{display:table-header-group}"
         ".missing{color:#a33} .note{font-size:8pt;color:#444} .stamp{font-size:8pt;color:#444}"
         " @page{size:A4 landscape;margin:12mm}"
     )
@@ -500,6 +503,9 @@ def to_html(report: Report) -> str:
 
 def to_pdf(report_html: str) -> bytes:
     """PDF from the HTML; WeasyPrint embeds the (subset) Noto CJK font it lays the text out with."""
+    import logging
+
     from weasyprint import HTML
 
+    logging.getLogger("weasyprint").setLevel(logging.WARNING)  # its progress lines are INFO
     return HTML(string=report_html).write_pdf()

@@ -165,7 +165,8 @@ async def load_inputs(
         ids, start_us, end_us,
     )  # fmt: skip
     waves = {k[0]: v for k, v in _arrays(wave_rows, ("station_id",)).items()}
-    readings = await _reading_spans(conn, ids, start_us, end_us, settings)
+    series_ids = sorted({(r["station_id"], r["variable"]) for r in qc})
+    readings = await _reading_spans(conn, series_ids, start_us, end_us, settings)
     flux_rows = await conn.fetch(
         f"""SELECT station_id, variable, {us("time")} AS t, value FROM observations
             WHERE station_id = ANY($1) AND variable = ANY($4) AND qc_flag = 1
@@ -197,15 +198,28 @@ async def load_inputs(
 
 
 async def _reading_spans(
-    conn: asyncpg.Connection, ids: list[str], start_us: int, end_us: int, settings: ReportSettings
+    conn: asyncpg.Connection,
+    series_ids: list[tuple[str, str]],
+    start_us: int,
+    end_us: int,
+    settings: ReportSettings,
 ) -> dict[str, ReadingSpan]:
     """First and last stored reading (any variable, any flag) of the year per station, and the gaps
-    between readings longer than the shortest outage rule (the station's own rule is applied later)."""
+    between readings longer than the shortest outage rule (the station's own rule is applied later).
+    ``series_ids``: the (station, variable) pairs holding readings in the year; the first and last of
+    each come from the primary-key index (a scan of the year's readings took seconds)."""
+    ids = sorted({sid for sid, _ in series_ids})
     bounds = await conn.fetch(
-        f"""SELECT station_id, {us("min(time)")} AS a, {us("max(time)")} AS b
-            FROM observations WHERE station_id = ANY($1) AND time >= to_timestamp($2 / 1e6)
-              AND time < to_timestamp($3 / 1e6) GROUP BY 1""",
-        ids, start_us, end_us,
+        f"""SELECT p.station_id, {us("min(f.time)")} AS a, {us("max(l.time)")} AS b
+            FROM unnest($1::text[], $2::text[]) AS p(station_id, variable)
+            CROSS JOIN LATERAL (SELECT time FROM observations o WHERE o.station_id = p.station_id
+                AND o.variable = p.variable AND o.time >= to_timestamp($3 / 1e6)
+                AND o.time < to_timestamp($4 / 1e6) ORDER BY o.time LIMIT 1) f
+            CROSS JOIN LATERAL (SELECT time FROM observations o WHERE o.station_id = p.station_id
+                AND o.variable = p.variable AND o.time >= to_timestamp($3 / 1e6)
+                AND o.time < to_timestamp($4 / 1e6) ORDER BY o.time DESC LIMIT 1) l
+            GROUP BY 1""",
+        [sid for sid, _ in series_ids], [v for _, v in series_ids], start_us, end_us,
     )  # fmt: skip
     gaps = await conn.fetch(
         f"""WITH t AS (SELECT DISTINCT station_id, time FROM observations WHERE station_id = ANY($1)

@@ -505,7 +505,7 @@ def to_pdf(report_html: str) -> bytes:
     """PDF from the HTML; WeasyPrint embeds the (subset) Noto CJK font it lays the text out with."""
     import logging
 
+    logging.getLogger("weasyprint").setLevel(logging.WARNING)  # its progress lines are INFO
     from weasyprint import HTML
 
-    logging.getLogger("weasyprint").setLevel(logging.WARNING)  # its progress lines are INFO
     return HTML(string=report_html).write_pdf()

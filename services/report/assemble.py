@@ -235,6 +235,27 @@ def msl_anomaly_mm(msl: MonthlyMsl, year: int, climatology: np.ndarray) -> float
     return float(np.mean(msl.msl_m[sel] - climatology[months])) * 1000.0
 
 
+def previous_year_anomaly_mm(msl: MonthlyMsl, year: int, min_coverage_pct: float) -> float | None:
+    """Mean over the calendar months stored in both years of (this year's month − the previous year's),
+    mm; given only when the previous year has monthly means for ``min_coverage_pct`` of its months (a
+    stored December alone is no previous year: against it the seasonal cycle would be the anomaly).
+    With twelve months in both years this is the difference of the annual means."""
+    years = _years(msl.month_start_us)
+    months = msl.month_start_us.astype("datetime64[us]").astype("datetime64[M]").astype(np.int64) % 12
+    ok = np.isfinite(msl.msl_m)
+
+    def by_month(y: int) -> dict[int, float]:
+        sel = ok & (years == y)
+        return {int(m): float(v) for m, v in zip(months[sel], msl.msl_m[sel], strict=True)}
+
+    before = by_month(year - 1)
+    if 100.0 * len(before) / 12 < min_coverage_pct:
+        return None
+    now = by_month(year)
+    both = sorted(set(now) & set(before))
+    return float(np.mean([now[m] - before[m] for m in both])) * 1000.0 if both else None
+
+
 def sea_level_row(
     station: StationInfo,
     msl: MonthlyMsl,
@@ -266,7 +287,7 @@ def sea_level_row(
         months_in_year=n,
         completeness_pct=completeness,
         previous_year_mean_m=prev,
-        anomaly_vs_previous_mm=(mean - prev) * 1000.0 if mean is not None and prev is not None else None,
+        anomaly_vs_previous_mm=previous_year_anomaly_mm(msl, year, min_coverage_pct),
         baseline_mean_m=base,
         anomaly_vs_baseline_mm=msl_anomaly_mm(msl, year, climatology) if covered else None,
         baseline_coverage_pct=coverage,

@@ -110,6 +110,18 @@ def test_station_health_alerts_are_not_warnings_but_are_in_the_annex(msl: Monthl
     assert "Alerts and time to acknowledge" in page and "battery_low" in page
 
 
+def test_previous_year_anomaly_is_month_matched_and_needs_a_covered_previous_year() -> None:
+    starts = _month_starts(2011, 2012)
+    month = np.arange(24) % 12
+    level = 1.5 + 0.2 * np.cos(2 * np.pi * month / 12) + np.where(np.arange(24) >= 12, 0.03, 0.0)
+    level[12 + 3] = np.nan  # April 2012 missing: compared month by month, the cycle does not leak in
+    row = assemble(_inputs(MonthlyMsl(starts, level, np.full(24, 100.0)))).sea_level[0]
+    assert row.anomaly_vs_previous_mm == pytest.approx(30.0)
+    only_december = np.where(np.arange(24) >= 11, level, np.nan)  # 2011: December alone
+    row = assemble(_inputs(MonthlyMsl(starts, only_december, np.full(24, 100.0)))).sea_level[0]
+    assert row.anomaly_vs_previous_mm is None and row.previous_year_mean_m == pytest.approx(level[11])
+
+
 def test_short_record_has_no_trend_and_says_so() -> None:
     starts = _month_starts(2012, 2012)
     report = assemble(_inputs(MonthlyMsl(starts, np.full(12, 1.0), np.full(12, 100.0))))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 
-from services.report.assemble import SEVERITIES, AlertRuleRow, Report, SeaLevelRow
+from services.report.assemble import SEVERITIES, AlertRuleRow, HazardRow, Report, SeaLevelRow
 from services.report.base import iso_minute
 from services.report.figures import CJK_FONT, figure_png, inline_img
 from services.report.render_ecology import carbon_section, marine_section, wetland_section
@@ -182,8 +182,26 @@ def _hazards(report: Report, t: Text) -> list[str]:
     if not report.hazards:
         return [*parts, t.missing(t("范围内无验潮站或浮标", "no tide gauge or buoy in this scope"))]
 
-    def levels(d: dict[str, int] | None) -> str:
-        return t.no_data if d is None else ", ".join(f"{t.level(k)} {d[k]}" for k in SEVERITIES)
+    def levels(d: dict[str, int] | None, measured: bool) -> str:
+        if d is None:
+            return t.no_data if measured else t.not_measured
+        return ", ".join(f"{t.level(k)} {d[k]}" for k in SEVERITIES)
+
+    def cell(value: str | None, measured: bool) -> str:
+        return value if value is not None else t.no_data if measured else t.not_measured
+
+    def row(h: HazardRow) -> list[str]:
+        gauge, waves = h.station.kind == "tide_gauge", h.station.measures("wave_height_m")
+        surge = None if h.max_surge_m is None else f"{h.max_surge_m[1]:.3f} ({h.max_surge_m[0]})"
+        ge4 = None if h.wave_days_ge_4m is None else str(h.wave_days_ge_4m)
+        return [
+            t.station(h.station),
+            cell(surge, gauge),
+            levels(h.high_waters_at_level, gauge),
+            levels(h.days_at_level, gauge),
+            levels(h.wave_days_at_level, waves),
+            cell(ge4, waves),
+        ]
 
     parts.append(
         t.table(
@@ -195,17 +213,7 @@ def _hazards(report: Report, t: Text) -> list[str]:
                 t("波浪预警天数", "wave days ≥ level") + " (d)",
                 t("波高≥4 m 天数", "days Hs ≥ 4 m") + " (d)",
             ],
-            [
-                [
-                    t.station(h.station),
-                    t.no_data if h.max_surge_m is None else f"{h.max_surge_m[1]:.3f} ({h.max_surge_m[0]})",
-                    levels(h.high_waters_at_level),
-                    levels(h.days_at_level),
-                    levels(h.wave_days_at_level),
-                    t.no_data if h.wave_days_ge_4m is None else str(h.wave_days_ge_4m),
-                ]
-                for h in report.hazards
-            ],
+            [row(h) for h in report.hazards],
         )
     )
     s = report.inputs.settings

@@ -4,6 +4,7 @@ QC shares, missing data said, bad years refused; rendering is deterministic for 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import numpy as np
 import pytest
@@ -168,3 +169,6 @@ def test_hazard_levels_count_high_waters_and_days_at_or_above(msl: MonthlyMsl) -
     report = assemble(inputs)
     assert [h.station for h in report.hazards] == [GAUGE, EMPTY_GAUGE, BUOY]
     assert report.hazards[1].max_surge_m is None and "no data" in to_html(report)
+    rows = re.findall(r"<tr><td>验潮站 Gauge</td>(.*?)</tr>", to_html(report))
+    (cells,) = [c for c in (re.findall(r"<td>(.*?)</td>", r) for r in rows) if c[0].startswith("1.250 (")]
+    assert cells[3:] == ["不监测 / not measured"] * 2  # a gauge measures no waves: said, not "no data"

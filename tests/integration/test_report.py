@@ -539,6 +539,7 @@ async def test_wetland_and_blue_carbon_equal_the_stored_rows(eco_settings: Setti
     monthly = db[(WETLAND, "inundation_frequency_monthly_pct")]
     assert [m.month for m, _ in monthly] == list(range(1, 13))
     np.testing.assert_allclose(w.frequency_pct, [v for _, v in monthly])
+    assert w.frequency_year_pct == pytest.approx(_vals(db, WETLAND, "inundation_frequency_daily_pct").mean())
     np.testing.assert_allclose(w.hydroperiod_h, _vals(db, WETLAND, "hydroperiod_monthly_h"))
     assert w.salt_intrusion_days == int(_vals(db, WETLAND, "salt_intrusion").sum()) == 30  # June
     c = next(r for r in report.carbon if r.station.id == WETLAND)

@@ -419,6 +419,15 @@ def _annex(report: Report, t: Text) -> list[str]:
     else:
         parts.append(t.missing(t("本年无观测", f"no observations stored for {inp.year}")))
     parts.append(
+        "<p class='note'>"
+        + t(
+            "死信按接收时间（received_at）计入年份：回放或补录的历史数据，其拒收记在接收之年",
+            "dead letters count in the year they were received (received_at): a replay or a backfill of "
+            "past data has its refusals in the year it ran",
+        )
+        + "</p>"
+    )
+    parts.append(
         t.table(
             [t("拒收原因", "dead-letter reason"), t("条数", "count")],
             [[k, str(v)] for k, v in sorted(inp.dead_letters.items())] or [[t("无", "none"), "0"]],

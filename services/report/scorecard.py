@@ -132,14 +132,16 @@ def _rows_for(
     coverage: tuple[float | None, float | None] = (None, None),
 ) -> ScoreRow:
     """A row; a year covering less than ``scorecard.min_coverage_pct`` of itself is neither graded nor a
-    baseline (a month of December is no previous year), and the row says how much it covered."""
+    baseline (a month of December is no previous year) nor compared, and the row says how much it
+    covered."""
     spec = SPECS[key]
     least = report.inputs.settings.scorecard_min_coverage_pct
     now_cov, before_cov = coverage
     if before_cov is not None and before_cov < least:
         previous = None
-    change = value - previous if value is not None and previous is not None else None
     gradable = now_cov is None or now_cov >= least
+    # a change needs two covered years: a day of this year against a whole previous one is no change
+    change = value - previous if value is not None and previous is not None and gradable else None
     grade = report.inputs.settings.grade(key, value) if gradable else None
     return ScoreRow(spec, station, previous, value, change, spec.unit, grade, now_cov, before_cov)
 

@@ -145,6 +145,12 @@ def test_scorecard_takes_no_baseline_from_a_stored_december_and_grades_only_a_co
     assert row.value == 0.0 and row.coverage_pct == pytest.approx(100.0 * 120 / 365)
     assert row.baseline_coverage_pct == pytest.approx(100.0 * 31 / 365)
     assert row.baseline is None and row.trend is None and row.grade is None  # 31 h of 2025 is no year
+    # this year short, the previous one whole: still no change (120 days against a year)
+    full_2025 = date_us(2025, 1, 1) + np.arange(365) * DAY_US
+    series[("b1", oxygen.HOURS_MEASURED)] = (np.r_[full_2025, half], np.full(485, 24.0))
+    series[("b1", oxygen.HOURS_BELOW[3])] = (np.r_[full_2025, half], np.r_[np.ones(365), np.zeros(120)])
+    (row,) = [r for r in assemble(inputs).scorecard if r.spec.key == "do_hours_below_3_mg_l"]
+    assert row.baseline == 365.0 and row.trend is None and row.grade is None
     page = to_html(report)
     assert "too little (8 %)" in page and "too little data to grade" in page
     full = date_us(2026, 1, 1) + np.arange(365) * DAY_US

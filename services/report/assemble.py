@@ -133,6 +133,7 @@ class SeaLevelRow:
     trend: TrendResult | None
     record_month: tuple[str, float] | None  # highest monthly MSL of the year: (YYYY-MM, m)
     zero: ZeroShift | None = None  # how the months were put on one station zero
+    record_low_month: tuple[str, float] | None = None  # lowest monthly MSL of the year: (YYYY-MM, m)
 
 
 @dataclass(frozen=True)
@@ -273,14 +274,16 @@ def sea_level_row(
     base = float(np.mean(climatology)) if covered else None
     upto = years <= year
     trend = sea_level_trend(msl.month_start_us[upto], msl.msl_m[upto], msl.completeness_pct[upto])
-    record = None
+    record = low = None
     if n:
         idx = np.flatnonzero(in_year & np.isfinite(msl.msl_m))
-        top = int(idx[np.argmax(msl.msl_m[idx])])
-        record = (
-            str(msl.month_start_us[top].astype("datetime64[us]").astype("datetime64[M]")),
-            float(msl.msl_m[top]),
-        )
+
+        def month(i: int) -> tuple[str, float]:
+            return str(msl.month_start_us[i].astype("datetime64[us]").astype("datetime64[M]")), float(
+                msl.msl_m[i]
+            )
+
+        record, low = month(int(idx[np.argmax(msl.msl_m[idx])])), month(int(idx[np.argmin(msl.msl_m[idx])]))
     return SeaLevelRow(
         station=station,
         annual_mean_m=mean,
@@ -293,6 +296,7 @@ def sea_level_row(
         baseline_coverage_pct=coverage,
         trend=trend,
         record_month=record,
+        record_low_month=low,
     )
 
 

@@ -128,6 +128,9 @@ def _sea_level(report: Report, t: Text) -> list[str]:
                     t.num(tr.record_years if tr else None, 2),
                     f"{r.months_in_year}/12, {r.completeness_pct:.1f}",
                     f"{r.record_month[0]} {r.record_month[1]:.3f}" if r.record_month else t.no_data,
+                    f"{r.record_low_month[0]} {r.record_low_month[1]:.3f}"
+                    if r.record_low_month
+                    else t.no_data,
                 ]
             )
         parts.append(
@@ -142,7 +145,8 @@ def _sea_level(report: Report, t: Text) -> list[str]:
                     t("趋势", "trend") + ", 95 % CI (mm/yr)",
                     t("记录长度", "record") + " (yr)",
                     t("月数, 完整率", "months, completeness") + " (%)",
-                    t("最高月", "record month") + " (m)",
+                    t("最高月", "highest month") + " (m)",
+                    t("最低月", "lowest month") + " (m)",
                 ],
                 rows,
             )

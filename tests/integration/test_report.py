@@ -227,6 +227,8 @@ async def test_sea_level_numbers_equal_a_direct_computation(settings: Settings) 
     assert row.trend.record_years == pytest.approx(expected.record_years, abs=1e-9)
     top = int(np.argmax(np.where(years == 2026, means, -np.inf)))
     assert row.record_month is not None and row.record_month[1] == pytest.approx(means[top], abs=1e-9)
+    low = int(np.argmin(np.where(years == 2026, means, np.inf)))
+    assert row.record_low_month is not None and row.record_low_month[1] == pytest.approx(means[low], abs=1e-9)
 
 
 async def test_warnings_qc_and_html_carry_the_same_numbers(settings: Settings) -> None:

@@ -40,7 +40,11 @@ def rule_titles() -> dict[str, tuple[str, str]]:
     """Each shipped alert rule's title (zh, en) by rule id, for the report's alert tables."""
     out = {}
     for path in default_rule_paths():
-        document = read_yaml(path, lambda reason, path=path: ReportError(f"{path}: {reason}"))
+
+        def error(reason: str, path: object = path) -> ReportError:
+            return ReportError(f"{path}: {reason}")
+
+        document = read_yaml(path, error)
         for spec in document.get("rules", []) if isinstance(document, dict) else []:
             title = spec.get("title") if isinstance(spec, dict) else None
             if isinstance(title, dict) and isinstance(spec.get("id"), str):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from schemas.actions import SilenceAction
+
 
 @dataclass(frozen=True, slots=True)
 class Silence:
@@ -40,14 +42,14 @@ class Silence:
         return cls(**data)
 
     @classmethod
-    def from_action(cls, action: dict) -> Silence:
+    def from_action(cls, action: SilenceAction) -> Silence:
         """A console's "silence" action (alert-inputs topic): it starts at the action's time."""
         return cls(
-            id=str(action["id"]),
-            created_us=int(action["time_us"]),
-            ends_us=int(action["ends_us"]),
-            actor=str(action["actor"]),
-            station=action.get("station") or None,
-            rule=action.get("rule") or None,
-            comment=str(action.get("comment") or ""),
+            id=action.id,
+            created_us=action.time_us,
+            ends_us=action.ends_us,
+            actor=action.actor,
+            station=action.station or None,
+            rule=action.rule or None,
+            comment=action.comment,
         )

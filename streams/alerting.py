@@ -37,6 +37,7 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiomqtt
 import asyncpg
@@ -51,6 +52,7 @@ from alerts.loader import defined_rule_ids, load_rules
 from alerts.routing import load_routing
 from alerts.severity import SEVERITIES
 from alerts.silences import Silence
+from schemas.actions import Acknowledge, SilenceAction, action_of
 from schemas.indicators import Indicator
 from schemas.records import ALERT_INPUTS_TOPIC, partition_for
 from schemas.registry import load_registry
@@ -115,30 +117,23 @@ def indicator_observations(items: list[Indicator]) -> list[Observation]:
     ]
 
 
-def apply_action(engine: AlertEngine, action: dict, applied: Applied) -> list[AlertEvent]:
+def apply_action(engine: AlertEngine, document: dict[str, Any], applied: Applied) -> list[AlertEvent]:
     """One operator action, in stream order; an unknown or malformed action is logged and skipped."""
-    kind = action.get("type")
     try:
-        if kind == "acknowledge":
-            return engine.acknowledge(
-                str(action["alert_id"]),
-                actor=str(action["actor"]),
-                time_us=int(action["time_us"]),
-                comment=str(action.get("comment") or ""),
-            )
-        if kind == "silence":
-            silence = Silence.from_action(action)
-            applied.silences[silence.id] = silence
-            return engine.silence(silence)
-        if kind == "remove_silence":
-            silence_id, time_us = str(action.get("id") or action["silence_id"]), int(action["time_us"])
-            applied.removals.append((silence_id, time_us))
-            return engine.remove_silence(silence_id, actor=str(action["actor"]), time_us=time_us)
-    except (KeyError, TypeError, ValueError) as exc:
-        log.warning("alert action skipped (%s): %r", exc, action)
+        action = action_of(document)
+    except msgspec.ValidationError as exc:
+        log.warning("alert action skipped (%s): %r", exc, document)
         return []
-    log.warning("unknown alert action skipped: %r", action)
-    return []
+    if isinstance(action, Acknowledge):
+        return engine.acknowledge(
+            action.alert_id, actor=action.actor, time_us=action.time_us, comment=action.comment
+        )
+    if isinstance(action, SilenceAction):
+        silence = Silence.from_action(action)
+        applied.silences[silence.id] = silence
+        return engine.silence(silence)
+    applied.removals.append((action.id, action.time_us))
+    return engine.remove_silence(action.id, actor=action.actor, time_us=action.time_us)
 
 
 def partition_stations(engine: AlertEngine, partition: int) -> list[str]:

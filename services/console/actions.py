@@ -8,21 +8,13 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from schemas.actions import AlertAction, action_station, encode_action
 from schemas.records import ALERT_INPUTS_TOPIC, partition_for
 from services.config import Settings
 from services.kafka_topics import ensure_topics, tidewatch_topics
-
-
-def action_station(action: dict) -> str | None:
-    """The station an action concerns: named, or the first part of the alert id."""
-    if action.get("station"):
-        return str(action["station"])
-    alert_id = action.get("alert_id")
-    return str(alert_id).split("/", 1)[0] if alert_id else None
 
 
 class ActionsUnavailable(Exception):
@@ -57,7 +49,7 @@ class KafkaActions:
                 self._producer = producer
         return self._producer
 
-    async def __call__(self, action: dict) -> None:
+    async def __call__(self, action: AlertAction) -> None:
         try:
             async with asyncio.timeout(self.timeout_s):
                 await self._send(action)
@@ -68,13 +60,13 @@ class KafkaActions:
                 f"{self.timeout_s:g} s): the action was not submitted; try again when it is back"
             ) from exc
 
-    async def _send(self, action: dict) -> None:
+    async def _send(self, action: AlertAction) -> None:
         producer = await self._started()
         partitions = self.settings.topic_partitions
         station = action_station(action)
         # A silence of a rule across all stations must reach every partition's alert engine.
         targets = [partition_for(station, partitions)] if station else range(partitions)
-        value = orjson.dumps(action)
+        value = encode_action(action)
         await asyncio.gather(
             *[producer.send_and_wait(ALERT_INPUTS_TOPIC, value, partition=p) for p in targets]
         )

@@ -35,6 +35,7 @@ from alerts.router import TIER_ESCALATED
 from alerts.rules import SilentCondition
 from alerts.schedules import WEEKDAYS, SilenceSchedule, parse_time_of_day
 from alerts.severity import SEVERITIES
+from schemas.actions import Acknowledge, AlertAction, RemoveSilence, SilenceAction, action_document
 from schemas.registry import load_registry
 from services.config import Settings
 from services.console import access as audit
@@ -47,7 +48,7 @@ from services.console.views import latest_readings, operator_names, rule_value, 
 from services.db import alerts as store
 from services.notify.groups import recent_groups
 
-Actions = Callable[[dict], Awaitable[None]]
+Actions = Callable[[AlertAction], Awaitable[None]]
 STATIC = Path(__file__).with_name("static")
 MAX_COMMENT = 500
 MAX_SILENCE_MIN = 30 * 24 * 60
@@ -402,7 +403,7 @@ class Console:
             raise BadRequest(503, "operator actions are not wired to the stream in this console")
         return operator
 
-    async def _submit(self, action: dict) -> None:
+    async def _submit(self, action: AlertAction) -> None:
         assert self.actions is not None
         try:
             await self.actions(action)
@@ -422,16 +423,10 @@ class Console:
             )
         if alert["acknowledged_by"]:
             raise BadRequest(409, f"alert {alert_id!r} is already acknowledged by {alert['acknowledged_by']}")
-        action = {
-            "type": "acknowledge",
-            "alert_id": alert_id,
-            "actor": operator.username,
-            "time_us": now_us(),
-            "comment": _text(body, "comment") or "",
-        }
+        action = Acknowledge(alert_id, operator.username, now_us(), _text(body, "comment") or "")
         await self._submit(action)
-        await self.audit(request, operator.username, "acknowledge", alert_id, {"comment": action["comment"]})
-        return json_response({"submitted": action}, 202)
+        await self.audit(request, operator.username, "acknowledge", alert_id, {"comment": action.comment})
+        return json_response({"submitted": action_document(action)}, 202)
 
     async def silence(self, request: Request) -> Response:
         operator = await self._actor(request)
@@ -450,20 +445,20 @@ class Console:
         if not 1 <= minutes <= MAX_SILENCE_MIN:
             raise BadRequest(400, f"minutes: between 1 and {MAX_SILENCE_MIN}")
         time_us = now_us()
-        action = {
-            "type": "silence",
-            "id": f"console-{uuid.uuid4().hex[:12]}",
-            "station": station,
-            "rule": rule,
-            "ends_us": time_us + round(minutes * 60_000_000),
-            "actor": operator.username,
-            "time_us": time_us,
-            "comment": _text(body, "comment") or "",
-        }
+        action = SilenceAction(
+            id=f"console-{uuid.uuid4().hex[:12]}",
+            station=station,
+            rule=rule,
+            ends_us=time_us + round(minutes * 60_000_000),
+            actor=operator.username,
+            time_us=time_us,
+            comment=_text(body, "comment") or "",
+        )
         await self._submit(action)
-        detail = {k: action[k] for k in ("station", "rule", "ends_us", "comment")}
-        await self.audit(request, operator.username, "silence", action["id"], detail)
-        return json_response({"submitted": action}, 202)
+        document = action_document(action)
+        detail = {k: document[k] for k in ("station", "rule", "ends_us", "comment")}
+        await self.audit(request, operator.username, "silence", action.id, detail)
+        return json_response({"submitted": document}, 202)
 
     async def remove_silence(self, request: Request) -> Response:
         """End an active silence now (it would otherwise run to its end): its alerts notify again."""
@@ -474,10 +469,11 @@ class Console:
         active = {s["id"] for s in await self.query(store.active_silences, time_us)}
         if silence_id not in active:
             raise BadRequest(404, f"no active silence {silence_id!r}")
-        action = {"type": "remove_silence", "id": silence_id, "actor": operator.username, "time_us": time_us}
+        assert silence_id is not None
+        action = RemoveSilence(silence_id, operator.username, time_us)
         await self._submit(action)
         await self.audit(request, operator.username, "remove_silence", silence_id)
-        return json_response({"submitted": action}, 202)
+        return json_response({"submitted": action_document(action)}, 202)
 
     async def silence_schedules(self, request: Request) -> Response:
         """Recurring silences of a station: list (GET, open) or create (POST, an operator)."""
@@ -539,14 +535,7 @@ class Console:
         time_us = now_us()
         for silence in await self.query(store.active_silences, time_us):
             if silence["id"].startswith(f"{schedule_id}@"):
-                await self._submit(
-                    {
-                        "type": "remove_silence",
-                        "id": silence["id"],
-                        "actor": operator.username,
-                        "time_us": time_us,
-                    }
-                )
+                await self._submit(RemoveSilence(silence["id"], operator.username, time_us))
         await self.audit(request, operator.username, "remove_schedule", schedule_id)
         return json_response({"removed": schedule_id})
 

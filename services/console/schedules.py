@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from alerts.schedules import SilenceSchedule
+from schemas.actions import AlertAction, SilenceAction, action_document
 from services.console.actions import ActionsUnavailable
 from services.db.timestamps import us
 
@@ -76,7 +77,7 @@ class ScheduleRunner:
     def __init__(
         self,
         pool: Callable[[], Awaitable[asyncpg.Pool]],
-        actions: Callable[[dict], Awaitable[None]],
+        actions: Callable[[AlertAction], Awaitable[None]],
         check_s: float = 30.0,
     ) -> None:
         self.pool, self.actions, self.check_s = pool, actions, check_s
@@ -97,18 +98,17 @@ class ScheduleRunner:
         submitted = []
         for silence in due:
             if silence.id not in stored:
-                action = {
-                    "type": "silence",
-                    "id": silence.id,
-                    "station": silence.station,
-                    "rule": silence.rule,
-                    "ends_us": silence.ends_us,
-                    "actor": silence.actor,
-                    "time_us": silence.created_us,
-                    "comment": silence.comment,
-                }
+                action = SilenceAction(
+                    id=silence.id,
+                    station=silence.station,
+                    rule=silence.rule,
+                    ends_us=silence.ends_us,
+                    actor=silence.actor,
+                    time_us=silence.created_us,
+                    comment=silence.comment,
+                )
                 await self.actions(action)
-                submitted.append(action)
+                submitted.append(action_document(action))
             self.submitted.add(silence.id)
         return submitted
 

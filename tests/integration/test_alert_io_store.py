@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from alerts import Observation, Silence
+from schemas.actions import action_of
 from services.db.alerts import (
     active_silences,
     alert_history,
@@ -138,16 +139,18 @@ async def test_silence_sets_and_clears_silenced_until(database):  # noqa: F811
     try:
         await store_alert_events(conn, hypoxic_evening(engine))
         await actions(
-            {
-                "type": "silence",
-                "id": "maintenance-1",
-                "station": STATION,
-                "rule": None,
-                "ends_us": at(120),
-                "actor": "li",
-                "time_us": at(90),
-                "comment": "sensor cleaning",
-            }
+            action_of(
+                {
+                    "type": "silence",
+                    "id": "maintenance-1",
+                    "station": STATION,
+                    "rule": None,
+                    "ends_us": at(120),
+                    "actor": "li",
+                    "time_us": at(90),
+                    "comment": "sensor cleaning",
+                }
+            )
         )
         (alert,) = await open_alerts(conn)
         assert alert["silenced_until_us"] == at(120)

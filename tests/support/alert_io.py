@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from alerts import AlertEngine, AlertEvent, Observation, Silence, load_channels, load_rules
+from schemas.actions import Acknowledge, AlertAction, RemoveSilence, action_document
 from schemas.registry import load_registry
 from services.config import Settings, load_settings
 from services.db.alerts import remove_silence, store_alert_events, store_silence
@@ -73,22 +74,17 @@ class EngineActions:
         self.url = url
         self.received: list[dict] = []
 
-    async def __call__(self, action: dict) -> None:
-        self.received.append(action)
+    async def __call__(self, action: AlertAction) -> None:
+        self.received.append(action_document(action))
         conn = await asyncpg.connect(self.url)
         try:
-            if action["type"] == "acknowledge":
+            if isinstance(action, Acknowledge):
                 events = self.engine.acknowledge(
-                    action["alert_id"],
-                    actor=action["actor"],
-                    time_us=action["time_us"],
-                    comment=action["comment"],
+                    action.alert_id, actor=action.actor, time_us=action.time_us, comment=action.comment
                 )
-            elif action["type"] == "remove_silence":
-                await remove_silence(conn, action["id"], action["time_us"])
-                events = self.engine.remove_silence(
-                    action["id"], actor=action["actor"], time_us=action["time_us"]
-                )
+            elif isinstance(action, RemoveSilence):
+                await remove_silence(conn, action.id, action.time_us)
+                events = self.engine.remove_silence(action.id, actor=action.actor, time_us=action.time_us)
             else:
                 silence = Silence.from_action(action)
                 await store_silence(conn, silence)

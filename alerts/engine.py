@@ -46,6 +46,7 @@ from alerts.severity import name
 from alerts.silences import Silence
 from alerts.station_state import StationState
 from alerts.templates import render, template_fields
+from schemas.alert_ids import parse_alert_id
 from schemas.registry import Registry
 
 RENOTIFY, SILENCE_END, SILENT, TIER = "renotify", "silence_end", "silent", "tier"
@@ -134,9 +135,10 @@ class AlertEngine:
 
     def acknowledge(self, alert_id: str, *, actor: str, time_us: int, comment: str = "") -> list[AlertEvent]:
         """An operator acknowledges a firing alert: stops re-notify until it escalates."""
-        if alert_id.count("/") < 2:
+        parsed = parse_alert_id(alert_id)
+        if parsed is None:
             return []
-        station, rule_id, _ = alert_id.rsplit("/", 2)
+        station, rule_id, _ = parsed
         alert = self.stations[station].alerts.get(rule_id) if station in self.stations else None
         rule = self.rules.get(rule_id)
         if alert is None or rule is None or not alert.is_open or alert.alert_id(station, rule) != alert_id:

@@ -46,7 +46,3 @@ class AlertEvent(msgspec.Struct, frozen=True, kw_only=True):
 # Its opposite, ``reopened``: QC withdrew the reading that had resolved it, so it fires again (a
 # pending alert so reopened shows as ``pending`` again).
 CLOSING_KINDS = frozenset({"resolved", "retracted"})
-
-
-def alert_id(station: str, rule: str, opened_us: int) -> str:
-    return f"{station}/{rule}/{opened_us}"

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from alerts.events import CLOSING_KINDS, AlertEvent
 from alerts.routing import GroupSpec
 from alerts.severity import SEVERITY_ZH, name, rank
+from schemas.alert_ids import opened_us
 from schemas.registry import Station
 
 GROUP_PREFIX = "group:"
@@ -27,10 +28,6 @@ NOTABLE_KINDS = frozenset(
 )
 GROUP_OPENED, GROUP_UPDATED, GROUP_RESOLVED = "group_opened", "group_updated", "group_resolved"
 GROUP_KINDS = (GROUP_OPENED, GROUP_UPDATED, GROUP_RESOLVED)
-
-
-def opened_us(alert_id: str) -> int:
-    return int(alert_id.rsplit("/", 1)[1])
 
 
 def window_start_us(spec: GroupSpec, alert_id: str) -> int:

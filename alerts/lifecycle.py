@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from alerts.events import CLOSING_KINDS, alert_id
+from alerts.events import CLOSING_KINDS
 from alerts.rules import Rule
 from alerts.severity import SEVERITIES
+from schemas.alert_ids import alert_id
 
 INACTIVE, PENDING, FIRING = "inactive", "pending", "firing"
 RESOLVED = "resolved"  # the state a closing event leaves (the `alerts` projection's word for inactive)

@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 
+from schemas.alert_ids import parse_alert_id
+
 
 class Acknowledge(msgspec.Struct, frozen=True, tag_field="type", tag="acknowledge"):
     alert_id: str
@@ -57,7 +59,8 @@ def action_document(action: AlertAction) -> dict[str, Any]:
 def action_station(action: AlertAction) -> str | None:
     """The station an action concerns: named, or the first part of the alert id (None: every one)."""
     if isinstance(action, Acknowledge):
-        return action.alert_id.split("/", 1)[0]
+        parsed = parse_alert_id(action.alert_id)
+        return parsed[0] if parsed else None
     if isinstance(action, SilenceAction):
         return action.station
     return None

@@ -19,6 +19,7 @@ import orjson
 
 from alerts.events import CLOSING_KINDS, AlertEvent
 from alerts.silences import Silence
+from schemas.alert_ids import opened_us
 from services.db.timestamps import ts, us
 
 NOTIFY_CHANNEL = "tidewatch_alerts"
@@ -109,11 +110,6 @@ def projected_state(event: AlertEvent) -> str | None:
     if kind in ("firing", "escalated", "deescalated", "renotify", "reopened"):  # reopened: QC withdrew
         return "firing"  # the reading that had resolved it
     return None
-
-
-def opened_us(alert_id: str) -> int:
-    """The event time that opened the alert, the last part of its id (station/rule/opened_us)."""
-    return int(alert_id.rsplit("/", 1)[1])
 
 
 def _projection_args(event: AlertEvent) -> tuple:

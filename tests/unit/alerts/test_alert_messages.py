@@ -33,3 +33,30 @@ def test_severity_phrases_for_every_event() -> None:
                              title_zh="题", input_name="x", severity="yellow", event="renotify", value=2.0,
                              time_us=0)  # fmt: skip
     assert render("{event}: {title} {severity}, level {value}", fields) == "renotify: T still yellow, level 2"
+
+
+def test_a_resolved_silence_says_when_it_began_and_when_data_came_back(registry, rules) -> None:
+    """Issue 14: a resolved station_silent alert read "no data since before <the time data came back>".
+    With the alert's opening time (when it was declared silent) the message gives both times."""
+    rule, dalian = rules["station_silent"], registry.stations["dalian"]
+    opened_us, back_us = 1_764_842_400_000_000, 1_764_851_400_000_000  # 2025-12-04 10:00 and 12:30 UTC
+
+    def message(event: str, time_us: int, opened: int | None = opened_us) -> tuple[str, str]:
+        fields = template_fields(station="dalian", station_name=dalian.name, station_name_zh=dalian.name_zh,
+                                 rule=rule.id, title=rule.title_en, title_zh=rule.title_zh, input_name="*",
+                                 severity="yellow", event=event, value=12.54, time_us=time_us,
+                                 opened_us=opened)  # fmt: skip
+        return render(rule.message_en, fields), render(rule.message_zh, fields)
+
+    at = f"Station silent at {dalian.name}, no data from before 2025-12-04 10:00 UTC"
+    assert message("firing", opened_us) == (
+        f"firing: {at}",
+        f"{dalian.name_zh}站点无数据（发布）：2025-12-04 10:00 UTC 前起无数据",
+    )
+    assert message("renotify", opened_us + 12 * 3600 * 10**6)[0] == f"renotify: {at}"
+    assert message("resolved", back_us) == (
+        f"resolved: {at} until 2025-12-04 12:30 UTC",
+        f"{dalian.name_zh}站点无数据（解除）：2025-12-04 10:00 UTC 前起无数据，至 2025-12-04 12:30 UTC 止",
+    )
+    # A caller that does not give the opening time gets the old wording, never a made-up period.
+    assert message("resolved", back_us, None)[0].endswith("no data from before 2025-12-04 12:30 UTC")

@@ -121,18 +121,24 @@ def parse_time(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-async def test_forwarded_alert_fires_then_resolves(database, alertmanager, tmp_path):  # noqa: F811
-    base, receiver = alertmanager
+def forwarding(tmp_path: Path, base: str) -> tuple:
+    """This module's channel table and a notifier configuration forwarding it to Alertmanager at `base`."""
     path = tmp_path / "channels.yaml"
     path.write_text(CHANNELS_YAML, encoding="utf-8")
     channels = load_channels(path)
-    events = evening(channels)  # pending, firing yellow, escalated orange, resolved
     env = {"TIDEWATCH_ALERTMANAGER_URL": base, "TIDEWATCH_ALERTMANAGER_HOLD_S": str(HOLD_S)}
-    config = NotifyConfig.from_settings(load_settings(env), channels)
+    endpoints = NotifyConfig.from_settings(load_settings(env), channels).endpoints
+    return channels, NotifyConfig(endpoints=endpoints, retry=FAST)
+
+
+async def test_forwarded_alert_fires_then_resolves(database, alertmanager, tmp_path):  # noqa: F811
+    base, receiver = alertmanager
+    channels, config = forwarding(tmp_path, base)
+    events = evening(channels)  # pending, firing yellow, escalated orange, resolved
     alert_id = events[1].alert_id
     async with (
         asyncpg.create_pool(database.url, min_size=1, max_size=2) as pool,
-        Notifier(pool, NotifyConfig(endpoints=config.endpoints, retry=FAST), channels=channels) as notifier,
+        Notifier(pool, config, channels=channels) as notifier,
     ):
         assert (await notifier.deliver(events[:3])).sent == 2
         (current,) = await shown(base, alert_id)  # the yellow one was resolved by the escalation
@@ -169,17 +175,13 @@ async def test_a_correction_back_to_pending_ends_the_alert_in_alertmanager(datab
     centre it notifies) hears the alert resolved when QC withdraws the reading that made it fire, and
     firing again with the next low reading; by its kind the correction kept it firing for the hold."""
     base, receiver = alertmanager
-    path = tmp_path / "channels.yaml"
-    path.write_text(CHANNELS_YAML, encoding="utf-8")
-    channels = load_channels(path)
+    channels, config = forwarding(tmp_path, base)
     registry = load_registry()
     events = corrected_evening(AlertEngine(registry, load_rules(registry), channels))
-    env = {"TIDEWATCH_ALERTMANAGER_URL": base, "TIDEWATCH_ALERTMANAGER_HOLD_S": str(HOLD_S)}
-    config = NotifyConfig.from_settings(load_settings(env), channels)
     alert_id = events[0].alert_id
     async with (
         asyncpg.create_pool(database.url, min_size=1, max_size=2) as pool,
-        Notifier(pool, NotifyConfig(endpoints=config.endpoints, retry=FAST), channels=channels) as notifier,
+        Notifier(pool, config, channels=channels) as notifier,
     ):
         assert (await notifier.deliver(events[:2])).sent == 1
         (current,) = await shown(base, alert_id)

@@ -291,7 +291,8 @@ async def wall_run(base: Settings, work: Path, n_buoys: int, seconds: float, per
         conn = await asyncpg.connect(run.database_url)
         rows = await conn.fetch(
             "SELECT alert_id, seq, station_id, rule, kind, extract(epoch FROM time) AS data_s, "
-            "extract(epoch FROM recorded_at) AS stored_s FROM alert_events "
+            "extract(epoch FROM received) AS received_s, extract(epoch FROM recorded_at) AS stored_s "
+            "FROM alert_events "
             "WHERE rule IN ('water_level_warning', 'wave_warning') AND kind = 'firing'"
         )
         # The storage leg of the same run, as a baseline: publish (= data time) → stored reading.
@@ -304,7 +305,7 @@ async def wall_run(base: Settings, work: Path, n_buoys: int, seconds: float, per
             receiver.server.close()
         await drop_database(run.database_url)
     by_station = {r["station_id"]: r for r in rows}
-    stored, hooked, data = [], [], []
+    stored, hooked, data, received = [], [], [], []
     missing = 0
     for item in injected:
         row = by_station.get(item["station"])
@@ -314,6 +315,8 @@ async def wall_run(base: Settings, work: Path, n_buoys: int, seconds: float, per
         published_s = item["time_us"] / 1e6
         data.append(float(row["data_s"]) - published_s)  # 0: the event's time is the reading's
         stored.append(float(row["stored_s"]) - published_s)
+        if row["received_s"] is not None:  # the QC result reached the alert engine's input log
+            received.append(float(row["received_s"]) - published_s)
         arrived = receiver.arrivals.get((row["alert_id"], row["seq"]))
         if arrived is not None:
             hooked.append(arrived - published_s)
@@ -324,6 +327,7 @@ async def wall_run(base: Settings, work: Path, n_buoys: int, seconds: float, per
     baseline = [float(r["s"]) for r in storage]
     return [
         f"| {run_label} | publish → stored reading (baseline) | {percentiles(baseline)} |",
+        f"| {label} | publish → alert input in the log (`received`) | {percentiles(received)} |",
         f"| {label} | publish → stored event | {percentiles(stored)} |",
         f"| {label} | publish → webhook call | {percentiles(hooked)} |",
         f"| {label} | event time − reading time (s) | max {max(data, default=0):.6f} | "
@@ -342,8 +346,10 @@ async def main() -> None:
     )
     args = parser.parse_args()
     settings = load_settings()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())  # the machine is shared: say how busy it was
     lines = [
-        f"# time to warn ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores)",
+        f"# time to warn ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
+        f"load average {load} at the start)",
         "",
         "## Data delay: readings from the first qualifying reading to the event",
         "",
@@ -362,6 +368,7 @@ async def main() -> None:
         if not args.only_large:
             lines += await wall_run(settings, work, 0, args.seconds, 1.0)
         lines += await wall_run(settings, work, args.stations, args.seconds, args.period)
+    lines += ["", f"Load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}."]
     text = "\n".join(lines)
     print(text)
     results = Path(__file__).parent / "results"

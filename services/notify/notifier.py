@@ -26,6 +26,7 @@ from services.db.alerts import EVENT_COLUMNS, event_from_row
 from services.notify.alertmanager import AlertmanagerSender
 from services.notify.config import Endpoint, NotifyConfig, RetryPolicy
 from services.notify.groups import QUIET, Grouping, absorb, stale_notices
+from services.notify.messages import rule_values
 from services.notify.robots import DingTalkSender, FeishuSender, WeComSender
 from services.notify.senders import EmailSender, Sender, SendError, WebhookSender
 from services.notify.sms import SmsSender
@@ -126,6 +127,7 @@ class Notifier:
         for name in sorted(known - set(self.senders)):
             log.warning("notification channel %r is routed but not configured: its events are not sent", name)
         self._warned: set[str] = set()
+        rule_values(load_settings().registry_path)  # the notices' units: read now, not at the first notice
 
     async def __aenter__(self) -> Notifier:
         return self

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.qc.flags import TESTS, decode
-from streams.qc.readings import QcResult
+from schemas.quality import TESTS, QcResult, decode
 
 READING = "reading"
 INDICATOR = "indicator"

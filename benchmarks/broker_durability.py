@@ -75,7 +75,7 @@ def _option(line: str) -> str:
     return line.split(None, 1)[0] if line.strip() else ""
 
 
-def _broker(work: Path, lines: tuple[str, ...]) -> PrivateBroker:
+def shipped_broker(work: Path, lines: tuple[str, ...]) -> PrivateBroker:
     """A private broker with the shipped settings, ``lines`` replacing the options they name."""
     broker = prepare_private_broker(work / uuid.uuid4().hex[:6])
     replaced = {_option(line) for line in lines}
@@ -85,7 +85,7 @@ def _broker(work: Path, lines: tuple[str, ...]) -> PrivateBroker:
 
 
 async def offline_round(label: str, lines: tuple[str, ...], messages: int, work: Path) -> dict[str, object]:
-    broker = _broker(work, lines)
+    broker = shipped_broker(work, lines)
     settings = Settings(mqtt_url=broker.url("ingest"))
     network = f"bd{uuid.uuid4().hex[:8]}"
     log = broker.config.parent / "mqtt.log"
@@ -118,7 +118,7 @@ async def offline_round(label: str, lines: tuple[str, ...], messages: int, work:
 
 
 async def online_round(label: str, lines: tuple[str, ...], args: argparse.Namespace, work: Path) -> dict:
-    broker = _broker(work, lines)
+    broker = shipped_broker(work, lines)
     log = broker.config.parent / "mqtt.log"
     network = f"bo{uuid.uuid4().hex[:8]}"
     child = await run_broker(broker, log)
@@ -145,9 +145,11 @@ async def online_round(label: str, lines: tuple[str, ...], args: argparse.Namesp
         )
         load = LoadProcess(plan, work, keep_acks=True)
         started = time.monotonic()
+        kills_us: list[int] = []
         for _ in range(args.kills):
             await asyncio.sleep(args.every)
             meter.add(child)
+            kills_us.append(time.time_ns() // 1000)
             child.kill()
             child = await run_broker(broker, log)
         await asyncio.sleep(args.every)
@@ -171,6 +173,9 @@ async def online_round(label: str, lines: tuple[str, ...], args: argparse.Namesp
         "acked": report.acked,
         "lost": len(missing),
         "lost_per_kill": len(missing) / args.kills,
+        "lost_publish_us": plan.times_us(missing).tolist(),  # scheduled publish times (UTC µs)
+        "kills_us": kills_us,
+        "max_lag_s": report.max_lag_s,
         "broker_cpu_s": meter.cpu_s,
         "cpu_share": meter.cpu_s / wall,
         "written_mb_s": meter.written / wall / 1e6,

@@ -139,7 +139,8 @@ def convert_levels(
     values_m: np.ndarray, times_us: np.ndarray, history: DatumHistory, datum: str
 ) -> np.ndarray:
     """Levels above the station zero at ``times_us`` → above ``datum`` (NaN where not convertible)."""
-    return np.asarray(values_m, dtype=float) + history.offsets_m(datum, times_us)
+    levels: np.ndarray = np.asarray(values_m, dtype=float) + history.offsets_m(datum, times_us)
+    return levels
 
 
 def consistent_levels(

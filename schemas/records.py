@@ -13,7 +13,7 @@ import msgspec
 
 READINGS_TOPIC = "tidewatch.readings.v1"
 DEAD_LETTER_TOPIC = "tidewatch.deadletter.v1"
-# Between the stream agents (formats in streams/topics.py), open to other consumers:
+# Between the stream agents (formats in schemas/topics.py), open to other consumers:
 OBSERVATIONS_TOPIC = "tidewatch.observations.v1"  # QC results: every new or corrected flag
 # The alert engine's one ordered input per partition: QC results (first flags, then revisions),
 # indicator values, operator actions (acknowledge, silence) and clock ticks. One log, so a replay

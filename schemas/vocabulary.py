@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 import yaml
 
@@ -41,7 +42,7 @@ class VocabularyError(ValueError):
     """The vocabulary file itself is inconsistent."""
 
 
-def parse_vocabulary(document: dict) -> dict[str, Variable]:
+def parse_vocabulary(document: dict[str, Any]) -> dict[str, Variable]:
     variables: dict[str, Variable] = {}
     for var_id, spec in (document.get("variables") or {}).items():
         try:

@@ -19,7 +19,7 @@ def _logging(verbose: bool) -> None:
     )
 
 
-async def _until_signalled(main, *args):  # type: ignore[no-untyped-def]
+async def _until_signalled(main, *args):
     """Run ``main(*args, stop)`` until SIGINT/SIGTERM sets ``stop`` (clean shutdown, no traceback)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -163,7 +163,7 @@ class Settings:
             hold_s=_parsed(f"{prefix}_HOLD_S", hold_s, float) if hold_s else None,
         )
 
-    def with_(self, **changes: object) -> Settings:
+    def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
 

@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from schemas.records import ALL_TOPICS
+from services.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ def tidewatch_topics(partitions: int) -> dict[str, int]:
 
 async def ensure_topics(bootstrap: str, topics: dict[str, int], *, timeout_s: float = 60.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout_s
-    delay = 0.2
+    backoff = Backoff(0.2, 5.0)
     while True:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
         try:
@@ -40,8 +41,7 @@ async def ensure_topics(bootstrap: str, topics: dict[str, int], *, timeout_s: fl
         except (KafkaConnectionError, KafkaError, OSError) as exc:
             if asyncio.get_running_loop().time() > deadline:
                 raise
-            log.warning("Kafka unreachable at %s (%s); retrying in %.1f s", bootstrap, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            log.warning("Kafka unreachable at %s (%s); retrying in %.1f s", bootstrap, exc, backoff.next_s)
+            await backoff.sleep()
         finally:
             await admin.close()

@@ -24,13 +24,13 @@ from aiokafka.errors import KafkaError
 from schemas.contract import parse_time_us
 from schemas.records import TIDE_MODELS_TOPIC, partition_for
 from schemas.registry import load_registry
+from schemas.topics import TideModelUpdate, encode
 from services.config import Settings
 from services.db.indicators import store_tide_model
 from services.db.timestamps import ts, us
 from services.kafka_topics import ensure_topics, tidewatch_topics
 from streams.indicators.sealevel.constants import ConstantsError, load_constants_csv
 from streams.indicators.sealevel.tide import TideModel
-from streams.topics import TideModelUpdate, encode
 
 
 def _iso(time_us: int) -> str:

@@ -35,7 +35,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import aiomqtt
@@ -51,8 +51,11 @@ from alerts.loader import defined_rule_ids, load_rules
 from alerts.routing import load_routing
 from alerts.severity import SEVERITIES
 from alerts.silences import Silence
+from schemas.indicators import Indicator
 from schemas.records import ALERT_INPUTS_TOPIC, partition_for
 from schemas.registry import load_registry
+from schemas.topics import IndicatorBatch, ObservationBatch, Tick, encode
+from services.backoff import Backoff
 from services.db.alerts import (
     active_silences,
     remove_silence,
@@ -69,7 +72,7 @@ from streams.app import alert_events_topic, alert_inputs_topic, app, results_pro
 from streams.db import pool, write_until_stored
 from streams.isolate import Isolated
 from streams.state import Assignment, PieceTable, owned_partition, partition_owner
-from streams.topics import IndicatorBatch, ObservationBatch, SourceWatermark, Tick, encode
+from streams.watermark import SourceWatermark
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,9 @@ _routing = load_routing({*_rules, *defined_rule_ids()}, _channels, settings.rout
 alert_table = PieceTable("alert-state")
 ENGINE_PIECE = "engine"  # one piece per station: its alerts, clock and pending inputs
 APPLIED_PIECE = "applied"  # per partition: the offset of the last alert-inputs record applied
+# The source watermarks, one per agent that feeds the alert-inputs log (keys of the applied piece too).
+QC_SOURCES, INDICATOR_SOURCES = "qc", "indicators"
+_SOURCE_FIELDS = {QC_SOURCES: "sources", INDICATOR_SOURCES: "indicator_sources"}
 
 
 # -- records → engine inputs (no I/O) --------------------------------------------------------------
@@ -100,11 +106,11 @@ class Applied:
     removals: list[tuple[str, int]] = field(default_factory=list)
 
 
-def indicator_observations(batch: IndicatorBatch) -> list[Observation]:
+def indicator_observations(items: list[Indicator]) -> list[Observation]:
     """Indicator values at their own data time; a None value retracts one and is not judged."""
     return [
         Observation(item.station, INDICATOR, item.indicator, item.time_us, item.value)
-        for item in batch.items
+        for item in items
         if item.value is not None
     ]
 
@@ -163,7 +169,7 @@ def apply_record(
     value: bytes,
     partition: int,
     applied: Applied,
-    sources: SourceWatermark,
+    sources: Mapping[str, SourceWatermark],
     isolated: Isolated,
 ) -> None:
     """Apply one record of the alert-inputs log; a malformed one is logged and skipped."""
@@ -172,14 +178,22 @@ def apply_record(
         tag = record.get("type") if isinstance(record, dict) else None
         if tag == "observations/v1":
             batch = msgspec.convert(record, ObservationBatch)
-            results, repeated = sources.fresh(partition, batch)
+            results, repeated = sources[QC_SOURCES].fresh(
+                partition, batch.wall_us, batch.results, batch.sources
+            )
             if repeated:
-                metrics.ALERT_RESULTS_REPEATED.inc(repeated)
+                metrics.ALERT_RESULTS_REPEATED.labels(QC_SOURCES).inc(repeated)
             observations = [reading_observation(r) for r in results]
             observe_by_station(engine, observations, batch.wall_us, applied, isolated)
         elif tag == "indicators/v1":
             batch = msgspec.convert(record, IndicatorBatch)
-            observe_by_station(engine, indicator_observations(batch), batch.wall_us, applied, isolated)
+            items, repeated = sources[INDICATOR_SOURCES].fresh(
+                partition, batch.wall_us, batch.items, batch.sources
+            )
+            if repeated:
+                metrics.ALERT_RESULTS_REPEATED.labels(INDICATOR_SOURCES).inc(repeated)
+            observations = indicator_observations(items)
+            observe_by_station(engine, observations, batch.wall_us, applied, isolated)
         elif tag == "tick/v1":
             tick = msgspec.convert(record, Tick)
             applied.events += engine.tick(tick.wall_us, partition_stations(engine, partition))
@@ -219,8 +233,9 @@ class _Alerts:
         # judged, never dropped), so they are skipped.
         self.applied: dict[int, int] = {}
         self._moved: set[int] = set()  # partitions whose applied offset moved since the last save
-        # Per partition, the newest readings offset whose QC results were judged (repeats skipped).
-        self.sources = SourceWatermark()
+        # Per partition, the newest source offset (readings for QC results, observations for indicators)
+        # whose results were judged: repeats are skipped.
+        self.sources = {kind: SourceWatermark() for kind in _SOURCE_FIELDS}
 
     async def get(self) -> AlertEngine:
         if self.assignment.changed() or self.engine is None:
@@ -237,7 +252,7 @@ class _Alerts:
             routing=_routing,
         )
         self.applied, self._moved = {}, set()
-        marks: dict[int, list[int]] = {}
+        marks: dict[str, dict[int, list[int]]] = {kind: {} for kind in _SOURCE_FIELDS}
         for owner, pieces in alert_table.load(partitions).items():
             partition = owned_partition(owner)
             if partition is not None:
@@ -246,10 +261,12 @@ class _Alerts:
                     self.applied[partition] = mark
                 elif isinstance(mark, dict):
                     self.applied[partition] = int(mark["offset"])
-                    marks[partition] = [int(v) for v in mark["sources"]]
+                    for kind, name in _SOURCE_FIELDS.items():
+                        if name in mark:
+                            marks[kind][partition] = [int(v) for v in mark[name]]
             elif pieces.get(ENGINE_PIECE) is not None:
                 engine.load_station_state(owner, pieces[ENGINE_PIECE])
-        self.sources = SourceWatermark(marks)
+        self.sources = {kind: SourceWatermark(marks[kind]) for kind in _SOURCE_FIELDS}
         clocks = [s.clock_us for s in engine.stations.values() if s.clock_us is not None]
         async with (await pool()).acquire() as conn:
             for row in await active_silences(conn, min(clocks, default=0)):
@@ -278,7 +295,9 @@ class _Alerts:
         for station in engine.take_dirty():
             alert_table.write(station, {ENGINE_PIECE: engine.station_state(station)})
         for partition in sorted(self._moved):
-            mark = {"offset": self.applied[partition], "sources": self.sources.state(partition)}
+            mark: dict[str, object] = {"offset": self.applied[partition]}
+            for kind, name in _SOURCE_FIELDS.items():
+                mark[name] = self.sources[kind].state(partition)
             alert_table.write(partition_owner(partition), {APPLIED_PIECE: mark})
         self._moved = set()
 
@@ -308,20 +327,19 @@ async def _serve_mqtt(outbox: _Outbox) -> None:
     target = settings.mqtt_target("alerts")
     identifier = f"tidewatch-alerts-{settings.worker_id}-{uuid.uuid4().hex[:6]}"
     pending: list[AlertEvent] | None = None
-    delay = 0.5
+    backoff = Backoff(0.5, 30.0)
     while True:
         try:
             async with aiomqtt.Client(**aiomqtt_options(target), identifier=identifier) as client:
-                delay = 0.5
+                backoff.reset()
                 while True:
                     if pending is None:
                         pending = await outbox.queue.get()
                     await publish_alert_events(client, pending, registry=_registry)
                     pending = None
         except aiomqtt.MqttError as exc:
-            log.warning("MQTT alert publishing failed (%s); reconnecting in %.1f s", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+            log.warning("MQTT alert publishing failed (%s); reconnecting in %.1f s", exc, backoff.next_s)
+            await backoff.sleep()
 
 
 async def _serve_notifier(outbox: _Outbox) -> None:

@@ -27,8 +27,9 @@ from schemas.records import (
     TIDE_MODELS_TOPIC,
     partition_for,
 )
+from schemas.topics import chunks
+from services.backoff import Backoff
 from services.config import Settings, load_settings
-from streams.topics import chunks
 
 Item = TypeVar("Item")
 log = logging.getLogger(__name__)
@@ -63,7 +64,6 @@ def create_app(settings: Settings) -> faust.App:
         # (tests/integration/test_two_workers.py): one crash must not stop the other workers.
         recovery_consistency_check=False,
     )
-    app.tidewatch_settings = settings  # type: ignore[attr-defined]
     return app
 
 
@@ -115,7 +115,7 @@ class ResultsProducer:
     async def deliver(self, records: list[tuple[str, int, bytes, bytes | None]]) -> None:
         """Send (topic, partition, value, key) records in order and return once the broker has them;
         an unreachable broker or a failed send is tried again with backoff."""
-        delay = 0.2
+        backoff = Backoff(0.2, 10.0)
         while True:
             try:
                 producer = await self._started()
@@ -126,9 +126,8 @@ class ResultsProducer:
                 await asyncio.gather(*sent)
                 return
             except (KafkaError, OSError) as exc:
-                log.warning("results not delivered (%s); trying again in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                log.warning("results not delivered (%s); trying again in %.1f s", exc, backoff.next_s)
+                await backoff.sleep()
 
 
 results_producer = ResultsProducer()

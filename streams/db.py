@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import asyncpg
 
+from services.backoff import Backoff
 from services.db.connect import ensure_database
 from services.db.writers import is_transient, prepare_connection
 from streams.app import settings
@@ -58,7 +59,7 @@ async def retry_until_stored(
     initial_delay_s: float = 0.2,
 ) -> R:
     """Write one batch on a pooled connection, retrying on a new connection until it is stored."""
-    delay = initial_delay_s
+    backoff = Backoff(initial_delay_s, 10.0)
     while True:
         try:
             async with (await get_pool()).acquire() as conn:
@@ -70,6 +71,7 @@ async def retry_until_stored(
         except Exception as exc:
             if not is_transient(exc):
                 raise
-            log.warning("database write failed (%s); retrying %d rows in %.1f s", exc, len(rows), delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+            log.warning(
+                "database write failed (%s); retrying %d rows in %.1f s", exc, len(rows), backoff.next_s
+            )
+            await backoff.sleep()

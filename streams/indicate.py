@@ -19,8 +19,10 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from schemas.indicators import Indicator
 from schemas.records import OBSERVATIONS_TOPIC, Sample, partition_for
 from schemas.registry import Station, load_registry
+from schemas.topics import IndicatorBatch, ObservationBatch, TideModelUpdate, encode
 from services.db.indicators import (
     first_good_level_us,
     good_levels,
@@ -41,14 +43,12 @@ from streams.app import (
 from streams.db import pool, write_until_stored
 from streams.indicators.ecology import INPUT_VARIABLES, EcologyState, params_for_station
 from streams.indicators.ecology.climatology import Climatology, load_climatology_csv
-from streams.indicators.records import Indicator
 from streams.indicators.sealevel import SeaLevelConfig, SeaLevelState
 from streams.indicators.sealevel.refit import RefitPolicy, enough_coverage, refit, refit_window
 from streams.indicators.sealevel.tide import TideModel
 from streams.isolate import Isolated
 from streams.qc import GOOD, QcResult
 from streams.state import Assignment, PieceTable
-from streams.topics import IndicatorBatch, ObservationBatch, TideModelUpdate, encode
 
 log = logging.getLogger(__name__)
 
@@ -210,48 +210,56 @@ def _observe(indicators: list[Indicator]) -> None:
     )
 )
 async def compute_indicators(stream):  # type: ignore[no-untyped-def]
-    async for values in stream.take(100, within=0.5):
+    async for events in stream.take_events(100, within=0.5):
         _states.refresh()
-        per_station: dict[str, list[QcResult]] = defaultdict(list)
-        out: list[Indicator] = []
+        # (indicator, source): the observations-topic offset of the record whose results made it, so
+        # the alert engine knows a repeat from a worker that died after sending (see SourceWatermark);
+        # a tide model's indicators have none (-1). Records are taken one by one, models first, so
+        # what each record makes does not depend on how records happened to be batched.
+        out: list[tuple[Indicator, int]] = []
         touched: set[str] = set()
         isolated = Isolated("indicators")
-        for raw in values:
-            record = _input.decode(raw)
+        records = [(event.message.offset, event.value, _input.decode(event.value)) for event in events]
+        for _, raw, record in records:
             if isinstance(record, TideModelUpdate):
-                out += isolated.run(record.station, lambda r=record: _add_model(r), lambda raw=raw: raw) or []
+                made = isolated.run(record.station, lambda r=record: _add_model(r), lambda raw=raw: raw)
+                out += [(item, -1) for item in made or []]
                 touched.add(record.station)
-            else:
-                for result in record.results:
-                    per_station[result.station].append(result)
-        for station, results in per_station.items():
-            out += (
-                isolated.run(
+        for offset, _, record in records:
+            if isinstance(record, TideModelUpdate):
+                continue
+            per_station: dict[str, list[QcResult]] = defaultdict(list)
+            for result in record.results:
+                per_station[result.station].append(result)
+            for station, results in per_station.items():
+                made = isolated.run(
                     station,
                     lambda s=station, rs=results: _sealevel_indicators(s, rs) + _ecology_indicators(s, rs),
                     lambda rs=results: encode(ObservationBatch(rs)),
                 )
-                or []
-            )
-            touched.add(station)
+                out += [(item, offset) for item in made or []]
+                touched.add(station)
         if isolated.letters:
             await write_until_stored(insert_dead_letters, isolated.letters)
         # To the alert engine's log in time slices (each judged there at its own data time), delivered
         # before the rows and the state: once the state holds a batch, a replay of it emits nothing.
-        out.sort(key=lambda i: (i.time_us, i.station, i.indicator))
+        out.sort(key=lambda pair: (pair[0].time_us, pair[0].station, pair[0].indicator))
         wall_us = time.time_ns() // 1000
+        indicators = [item for item, _ in out]
         if out:
-            records = by_partition_records(
+            records_out = by_partition_records(
                 alert_inputs_topic,
                 out,
-                lambda item: item.station,
-                lambda chunk, wall_us=wall_us: encode(IndicatorBatch(chunk, wall_us)),
+                lambda pair: pair[0].station,
+                lambda chunk, wall_us=wall_us: encode(
+                    IndicatorBatch([i for i, _ in chunk], wall_us, [source for _, source in chunk])
+                ),
             )
-            await results_producer.deliver(records)
-            await write_until_stored(write_indicators, out)
+            await results_producer.deliver(records_out)
+            await write_until_stored(write_indicators, indicators)
         # State reaches the changelog only after what it emitted is stored.
         _states.save(touched)
-        _observe(out)
+        _observe(indicators)
 
 
 # When each gauge's refit was last tried: a rejected candidate or a monitoring run of published

@@ -29,7 +29,9 @@ ALERT_INPUTS_REPLAYED = Counter(
 )
 ALERT_RESULTS_REPEATED = Counter(
     "tidewatch_alert_results_repeated_total",
-    "QC results sent again by a worker that died between sending and storing, skipped by the alert engine",
+    "QC results or indicators sent again by a worker that died between sending and storing, skipped by "
+    "the alert engine",
+    ["source"],
 )
 STATION_FAILURES = Counter(
     "tidewatch_station_failures_total",
@@ -112,6 +114,8 @@ def initialise(registry: Registry) -> None:
         DEAD_LETTERS_STORED.labels(reason)
     for agent in AGENTS:
         STATION_FAILURES.labels(agent)
+    for source in ("qc", "indicators"):
+        ALERT_RESULTS_REPEATED.labels(source)
     for station in registry.stations.values():
         STATION_INFO.labels(
             station.id, station.kind, station.name, f"{station.latitude:.4f}", f"{station.longitude:.4f}"

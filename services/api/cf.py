@@ -110,7 +110,7 @@ def test_qc_name(series: Series, test: str) -> str:
 
 def qc_attributes(series: Series, test: str | None = None) -> dict[str, Any]:
     """The aggregate QARTOD flag of each reading (the worst of its tests), or one test's flag (``test``:
-    a name of ``streams.qc.flags.TESTS``, each with its CF standard name), as CF flag values."""
+    a name of ``schemas.quality.TESTS``, each with its CF standard name), as CF flag values."""
     if test is None:
         attrs: dict[str, Any] = {
             "long_name": f"QARTOD aggregate QC flag of {series.name}",

@@ -27,6 +27,7 @@ from fastapi import Request, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
+from schemas.quality import TESTS as QC_TESTS
 from services.api import metrics
 from services.api.cf import (
     FILL_VALUE,
@@ -55,7 +56,6 @@ from services.api.sql import (
     SeriesTable,
     wide_series_sql,
 )
-from streams.qc.flags import TESTS as QC_TESTS
 
 ATTRIBUTES_ENV = "TIDEWATCH_NETCDF_ATTRIBUTES"  # named in errors; read by services/config.py
 STATIONS_META_SQL = (

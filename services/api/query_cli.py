@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import http.client
 import io
 import json
 import os
@@ -126,7 +127,7 @@ def build_url(args: argparse.Namespace) -> str:
     return args.base_url.rstrip("/") + path + "?" + urllib.parse.urlencode(params)
 
 
-def _open(url: str) -> IO[bytes]:
+def _open(url: str) -> http.client.HTTPResponse:
     try:
         return urllib.request.urlopen(url, timeout=TIMEOUT_S)
     except urllib.error.HTTPError as exc:
@@ -147,7 +148,7 @@ def _next_link(header: str | None) -> str | None:
     return None
 
 
-def _pages(url: str, follow: bool) -> Iterator[bytes]:
+def _pages(url: str | None, follow: bool) -> Iterator[bytes]:
     while url:
         with _open(url) as response:
             body = response.read()

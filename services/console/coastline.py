@@ -14,7 +14,6 @@ Pure functions (decode, clip, simplify) and a thin command around them.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -114,28 +113,6 @@ def rounded(ring: Ring, decimals: int = DECIMALS) -> Ring:
         if not out or out[-1] != point:
             out.append(point)
     return out if len(out) >= 4 else []
-
-
-def contains(ring: Ring, point: Point) -> bool:
-    """Even-odd rule: is the point inside the closed ring?"""
-    x, y = point
-    inside = False
-    for (x1, y1), (x2, y2) in itertools.pairwise(ring):
-        if (y1 > y) != (y2 > y) and x < x1 + (x2 - x1) * (y - y1) / (y2 - y1):
-            inside = not inside
-    return inside
-
-
-def on_land(land: dict, point: Point) -> bool:
-    """Is the point on land in a GeoJSON of (Multi)Polygons (inside an outer ring, outside its holes)?"""
-    for feature in land["features"]:
-        geometry = feature["geometry"]
-        polys = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
-        for rings in polys:
-            outer, *holes = [[tuple(p) for p in ring] for ring in rings]
-            if contains(outer, point) and not any(contains(hole, point) for hole in holes):
-                return True
-    return False
 
 
 def network_box(points: Iterable[Point], margin_deg: float = MARGIN_DEG) -> BBox:

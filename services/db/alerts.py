@@ -338,10 +338,6 @@ async def station_status(conn: asyncpg.Connection) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-async def alert_rules_seen(conn: asyncpg.Connection) -> list[str]:
-    return [r["rule"] for r in await conn.fetch("SELECT DISTINCT rule FROM alerts ORDER BY rule")]
-
-
 # -- operators -------------------------------------------------------------------------------------
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 

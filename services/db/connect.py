@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+
+from services.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ async def drop_database(url: str) -> None:
 
 async def connect_with_retry(url: str, *, attempts: int = 0, max_delay_s: float = 10.0) -> asyncpg.Connection:
     """Connect, backing off while the server is unreachable (attempts=0: forever)."""
-    delay, tried = 0.2, 0
+    backoff, tried = Backoff(0.2, max_delay_s), 0
     while True:
         try:
             return await asyncpg.connect(url)
@@ -53,6 +54,5 @@ async def connect_with_retry(url: str, *, attempts: int = 0, max_delay_s: float 
             tried += 1
             if attempts and tried >= attempts:
                 raise
-            log.warning("database unreachable (%s); retrying in %.1f s", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, max_delay_s)
+            log.warning("database unreachable (%s); retrying in %.1f s", exc, backoff.next_s)
+            await backoff.sleep()

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import asyncpg
 import orjson
 
+from schemas.indicators import IndicatorSpec
 from services.db.timestamps import ts, us
 
 
@@ -21,15 +22,6 @@ class IndicatorLike(Protocol):
     time_us: int
     value: float | None
     unit: str
-
-
-class SpecLike(Protocol):
-    id: str
-    unit: str
-    definition: str
-    inputs: str
-    parameters: str
-    method: str
 
 
 UPSERT = f"""
@@ -74,7 +66,7 @@ async def write_indicators(conn: asyncpg.Connection, items: Sequence[IndicatorLi
     return changed
 
 
-async def sync_indicator_catalogue(conn: asyncpg.Connection, specs: Iterable[SpecLike]) -> None:
+async def sync_indicator_catalogue(conn: asyncpg.Connection, specs: Iterable[IndicatorSpec]) -> None:
     await conn.executemany(
         """
         INSERT INTO indicator_catalogue (id, unit, definition, inputs, parameters, method)

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from schemas.indicators import IndicatorSpec
 from schemas.registry import load_registry
 from services.config import Settings
 from services.db.catalogue import sync_catalogue
 from services.db.connect import connect_with_retry, ensure_database
-from services.db.indicators import SpecLike, sync_indicator_catalogue
+from services.db.indicators import sync_indicator_catalogue
 from services.db.migrate import migrate
 
 
-async def prepare_database(settings: Settings, indicators: Iterable[SpecLike]) -> str:
+async def prepare_database(settings: Settings, indicators: Iterable[IndicatorSpec]) -> str:
     """Create the database if needed, migrate it, mirror the registry and ``indicators``; returns the
     migration's one-line report."""
     await ensure_database(settings.database_url)

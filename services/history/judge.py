@@ -17,8 +17,9 @@ from functools import lru_cache
 import numpy as np
 import orjson
 
+from schemas.quality import MISSING, NOT_EVALUATED, TEST_INDEX, decode, unpack
 from streams.qc import QcConfig, QcEngine, Readings
-from streams.qc.flags import MISSING, NOT_EVALUATED, TEST_INDEX, aggregate, decode, unpack
+from streams.qc.flags import aggregate
 
 NO_TESTS = -1  # a stored reading without per-test flags (stored before QC ran on it)
 _NO_EVICTION_S = 1e12  # s: a "late horizon" no record reaches, so the engine keeps every reading

@@ -103,17 +103,6 @@ def influence_reach(config: QcConfig, station: str, variables: Sequence[str]) ->
     return {v: (0, 0) for v in variables}, back
 
 
-async def stored_variables(conn: asyncpg.Connection, station: str, lo: int, hi: int) -> list[str]:
-    rows = await conn.fetch(
-        f"SELECT DISTINCT variable FROM observations WHERE station_id = $1 "
-        f"AND time >= {ts('$2::bigint')} AND time < {ts('$3::bigint')}",
-        station,
-        lo,
-        hi,
-    )
-    return sorted(r["variable"] for r in rows)
-
-
 async def fetch_stored(conn: asyncpg.Connection, station: str, lo: int, hi: int) -> Columns:
     """A station's stored readings with lo <= time <= hi, in (variable, time) order."""
     rows = await conn.fetch(

@@ -92,8 +92,10 @@ class Batcher:
         for refusal in verdict.refusals:
             self._refusals[refusal.reason, verdict.station] += 1
         reason, detail = letter_detail(verdict.refusals)
-        station = None if verdict.station is None else storable_text(verdict.station)
-        self._letters.append(DeadLetter(received_us, storable_text(topic), reason, detail, payload, station))
+        letter_station = None if verdict.station is None else storable_text(verdict.station)
+        self._letters.append(
+            DeadLetter(received_us, storable_text(topic), reason, detail, payload, letter_station)
+        )
 
     def take(self) -> Flush:
         records = [

@@ -1,4 +1,4 @@
-"""Ingest: MQTT (QoS 1, shared subscription) → validate → Kafka, acknowledging only what Kafka holds.
+"""Ingest: MQTT (QoS 1, persistent session) → validate → Kafka, acknowledging only what Kafka holds.
 
 Delivery guarantee: an MQTT message is acknowledged (PUBACK, in arrival order) only after every
 Kafka record made from it was acknowledged by the broker. A crash before that leaves the message
@@ -16,6 +16,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiomqtt
 from aiokafka import AIOKafkaProducer
@@ -26,9 +27,11 @@ from paho.mqtt.properties import Properties
 from schemas.contract import Validator, readings_subscription
 from schemas.records import READINGS_TOPIC
 from schemas.registry import Registry
+from services.backoff import Backoff
 from services.config import Settings
 from services.ingest import metrics
 from services.ingest.batcher import Batcher, Flush
+from services.ingest.manual_ack import ManualAck
 from services.kafka_topics import ensure_topics, tidewatch_topics
 from services.mqtt_auth import aiomqtt_options, private_client_id
 
@@ -61,12 +64,12 @@ class Ingest:
         self._producer: AIOKafkaProducer | None = None
         self._acks: asyncio.Queue[tuple[int, Flush, list[asyncio.Future]]] = asyncio.Queue()
         self._generation = 0
-        self._client: aiomqtt.Client | None = None
+        self._puback: ManualAck | None = None  # the connected client's acknowledgements
         self.ready = asyncio.Event()
 
     # -- Kafka -----------------------------------------------------------------------------------
     async def _start_producer(self) -> AIOKafkaProducer:
-        delay = 0.2
+        backoff = Backoff(0.2, 10.0)
         while True:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.settings.kafka_bootstrap,
@@ -80,9 +83,8 @@ class Ingest:
                 return producer
             except (KafkaError, OSError) as exc:
                 await producer.stop()
-                log.warning("Kafka unreachable (%s); retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                log.warning("Kafka unreachable (%s); retrying in %.1f s", exc, backoff.next_s)
+                await backoff.sleep()
 
     async def _send(self, flush: Flush) -> list[asyncio.Future]:
         assert self._producer is not None
@@ -96,7 +98,7 @@ class Ingest:
         """Acknowledge flushes strictly in order, re-sending a flush whose produce failed."""
         while True:
             generation, flush, futures = await self._acks.get()
-            delay = 0.2
+            backoff = Backoff(0.2, 10.0)
             while True:
                 try:
                     await asyncio.gather(*futures)
@@ -105,14 +107,13 @@ class Ingest:
                     self.stats.kafka_retries += 1
                     metrics.KAFKA_RETRIES.inc()
                     log.warning("Kafka produce failed (%s); re-sending %d records", exc, len(flush.records))
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
+                    await backoff.sleep()
                     with contextlib.suppress(KafkaError, OSError):
                         futures = await self._send(flush)
-            if generation == self._generation and self._client is not None:
-                paho = self._client._client
+            if generation == self._generation and self._puback is not None:
+                puback = self._puback
                 for mid in flush.mids:
-                    paho.ack(mid, 1)
+                    puback.ack(mid)
                 self.stats.acked_messages += len(flush.mids)
                 metrics.ACKED.inc(len(flush.mids))
             metrics.IN_FLIGHT.dec(len(flush.mids))
@@ -126,9 +127,9 @@ class Ingest:
         for station, count in flush.readings.items():
             self.stats.readings += count
             metrics.READINGS.labels(kinds.get(station, "unknown")).inc(count)
-        for (reason, station), count in flush.refusals.items():
+        for (reason, refused_station), count in flush.refusals.items():
             self.stats.refusals[reason] += count
-            metrics.REFUSED.labels(reason, kinds.get(station or "", "unknown")).inc(count)
+            metrics.REFUSED.labels(reason, kinds.get(refused_station or "", "unknown")).inc(count)
         try:
             futures = await self._send(flush)
         except (KafkaError, OSError) as exc:
@@ -139,21 +140,21 @@ class Ingest:
         await self._acks.put((self._generation, flush, futures))
 
     # -- MQTT ------------------------------------------------------------------------------------
-    def _mqtt_client(self) -> aiomqtt.Client:
+    def _mqtt_client(self) -> tuple[aiomqtt.Client, ManualAck]:
         target = self.settings.mqtt_target()
         properties = Properties(PacketTypes.CONNECT)
         properties.ReceiveMaximum = min(65535, self.settings.ingest_max_inflight)
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        options: dict[str, Any] = aiomqtt_options(target)  # typed per keyword by aiomqtt.Client
         client = aiomqtt.Client(
-            **aiomqtt_options(target),
+            **options,
             identifier=private_client_id("tidewatch-ingest", target, self.settings.mqtt_client_id),
             protocol=aiomqtt.ProtocolVersion.V5,
             clean_start=False,
             properties=properties,
             keepalive=30,
         )
-        client._client.manual_ack_set(True)  # aiomqtt has no public manual-ack API yet
-        return client
+        return client, ManualAck(client)
 
     async def _read(self, client: aiomqtt.Client, batcher: Batcher) -> None:
         validate = self.validator.validate
@@ -180,19 +181,19 @@ class Ingest:
         partitions = len(await self._producer.partitions_for(READINGS_TOPIC))
         acker = asyncio.create_task(self._acker(), name="ingest-acker")
         subscription = readings_subscription(self.registry.network, self.settings.mqtt_share_group or None)
-        delay = 0.5
+        backoff = Backoff(0.5, 10.0)
         try:
             while not stop.is_set():
-                client = self._mqtt_client()
+                client, puback = self._mqtt_client()
                 batcher = Batcher(partitions, self.settings.ingest_max_batch)
                 try:
                     async with client:
                         self._generation += 1
-                        self._client = client
+                        self._puback = puback
                         await client.subscribe(subscription, qos=1)
                         log.info("ingest subscribed to %s (%d partitions)", subscription, partitions)
                         self.ready.set()
-                        delay = 0.5
+                        backoff.reset()
                         await self._serve(client, batcher, stop)
                 except aiomqtt.MqttError as exc:
                     self.stats.mqtt_reconnects += 1
@@ -200,11 +201,10 @@ class Ingest:
                     # Produce what was read anyway, unacknowledged (ids belong to the lost connection):
                     # a broker that was killed may not have saved it, so it would never come again;
                     # one that did redelivers it and the key absorbs the repeat.
-                    self._client = None
+                    self._puback = None
                     await self._flush(batcher)
-                    log.warning("MQTT connection lost (%s); reconnecting in %.1f s", exc, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
+                    log.warning("MQTT connection lost (%s); reconnecting in %.1f s", exc, backoff.next_s)
+                    await backoff.sleep()
         finally:
             acker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -56,11 +56,16 @@ class MonthlyMsl:
 
 @dataclass(frozen=True)
 class AlertRow:
+    """One alert of the year (services/report/warnings.py reads it from its events): its highest level
+    while firing, the time it first fired (or opened, never fired) and its acknowledgement."""
+
     station_id: str
     rule: str
     severity: str
     opened_us: int
     acknowledged_us: int | None
+    fired: bool = True  # False: it stayed pending, or QC withdrew what made it fire
+    withdrawn: bool = False  # QC withdrew the reading that had made it fire (retracted)
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,7 @@ class ReportInputs:
     # (station, variable) -> (times µs, values): the year's QC-good flux half-hours and their drivers
     # (ecology.GAPFILL_VARS) at the eddy-covariance stations, for the gap-filled carbon budget
     flux_half_hours: Series = field(default_factory=dict)
+    rule_titles: dict[str, tuple[str, str]] = field(default_factory=dict)  # rule id -> (zh, en)
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,7 @@ class SeaLevelRow:
     trend: TrendResult | None
     record_month: tuple[str, float] | None  # highest monthly MSL of the year: (YYYY-MM, m)
     zero: ZeroShift | None = None  # how the months were put on one station zero
+    record_low_month: tuple[str, float] | None = None  # lowest monthly MSL of the year: (YYYY-MM, m)
 
 
 @dataclass(frozen=True)
@@ -138,6 +145,8 @@ class Report:
     median_ack_minutes: dict[str, float | None]
     unacknowledged: int
     qc_table: list[tuple[str, str, dict[str, int], float]]  # station, variable, counts, good %
+    # every alert rule with alerts opened in the year (hazard warnings and station health)
+    alert_rules: list[AlertRuleRow] = field(default_factory=list)
     hazards: list[HazardRow] = field(default_factory=list)
     missing_sections: list[str] = field(default_factory=list)
     surge_episodes: dict[str, list[SurgeEpisode]] = field(default_factory=dict)
@@ -227,6 +236,27 @@ def msl_anomaly_mm(msl: MonthlyMsl, year: int, climatology: np.ndarray) -> float
     return float(np.mean(msl.msl_m[sel] - climatology[months])) * 1000.0
 
 
+def previous_year_anomaly_mm(msl: MonthlyMsl, year: int, min_coverage_pct: float) -> float | None:
+    """Mean over the calendar months stored in both years of (this year's month − the previous year's),
+    mm; given only when the previous year has monthly means for ``min_coverage_pct`` of its months (a
+    stored December alone is no previous year: against it the seasonal cycle would be the anomaly).
+    With twelve months in both years this is the difference of the annual means."""
+    years = _years(msl.month_start_us)
+    months = msl.month_start_us.astype("datetime64[us]").astype("datetime64[M]").astype(np.int64) % 12
+    ok = np.isfinite(msl.msl_m)
+
+    def by_month(y: int) -> dict[int, float]:
+        sel = ok & (years == y)
+        return {int(m): float(v) for m, v in zip(months[sel], msl.msl_m[sel], strict=True)}
+
+    before = by_month(year - 1)
+    if 100.0 * len(before) / 12 < min_coverage_pct:
+        return None
+    now = by_month(year)
+    both = sorted(set(now) & set(before))
+    return float(np.mean([now[m] - before[m] for m in both])) * 1000.0 if both else None
+
+
 def sea_level_row(
     station: StationInfo,
     msl: MonthlyMsl,
@@ -244,26 +274,29 @@ def sea_level_row(
     base = float(np.mean(climatology)) if covered else None
     upto = years <= year
     trend = sea_level_trend(msl.month_start_us[upto], msl.msl_m[upto], msl.completeness_pct[upto])
-    record = None
+    record = low = None
     if n:
         idx = np.flatnonzero(in_year & np.isfinite(msl.msl_m))
-        top = int(idx[np.argmax(msl.msl_m[idx])])
-        record = (
-            str(msl.month_start_us[top].astype("datetime64[us]").astype("datetime64[M]")),
-            float(msl.msl_m[top]),
-        )
+
+        def month(i: int) -> tuple[str, float]:
+            return str(msl.month_start_us[i].astype("datetime64[us]").astype("datetime64[M]")), float(
+                msl.msl_m[i]
+            )
+
+        record, low = month(int(idx[np.argmax(msl.msl_m[idx])])), month(int(idx[np.argmin(msl.msl_m[idx])]))
     return SeaLevelRow(
         station=station,
         annual_mean_m=mean,
         months_in_year=n,
         completeness_pct=completeness,
         previous_year_mean_m=prev,
-        anomaly_vs_previous_mm=(mean - prev) * 1000.0 if mean is not None and prev is not None else None,
+        anomaly_vs_previous_mm=previous_year_anomaly_mm(msl, year, min_coverage_pct),
         baseline_mean_m=base,
         anomaly_vs_baseline_mm=msl_anomaly_mm(msl, year, climatology) if covered else None,
         baseline_coverage_pct=coverage,
         trend=trend,
         record_month=record,
+        record_low_month=low,
     )
 
 
@@ -311,16 +344,9 @@ def assemble(inputs: ReportInputs) -> Report:
             st, msl, inputs.year, inputs.baseline_years, inputs.settings.msl_baseline_min_coverage_pct
         )
         sea_level.append(dataclasses.replace(row, zero=zeros[st.id]))
-    by_level = {s: 0 for s in SEVERITIES}
-    ack: dict[str, list[float]] = {s: [] for s in SEVERITIES}
-    unacked = 0
-    for a in inputs.alerts:
-        by_level[a.severity] = by_level.get(a.severity, 0) + 1
-        if a.acknowledged_us is None:
-            unacked += 1
-        else:
-            ack.setdefault(a.severity, []).append((a.acknowledged_us - a.opened_us) / 60e6)
-    median_ack = {s: (float(np.median(v)) if v else None) for s, v in ack.items()}
+    health = set(inputs.settings.station_health_rules)
+    warnings = [a for a in inputs.alerts if a.rule not in health]
+    by_level, median_ack, unacked = _alert_counts(warnings)
     per_series: dict[tuple[str, str], dict[str, int]] = {}
     for station, variable, flag, n in inputs.qc_counts:
         counts = per_series.setdefault((station, variable), {})
@@ -339,6 +365,7 @@ def assemble(inputs: ReportInputs) -> Report:
         median_ack_minutes=median_ack,
         unacknowledged=unacked,
         qc_table=qc_table,
+        alert_rules=alert_record(inputs.alerts, health),
         hazards=hazards,
         missing_sections=[],
         surge_episodes={st.id: episodes_of(st, inputs) for st in stations if st.kind == "tide_gauge"},
@@ -364,6 +391,53 @@ def assemble(inputs: ReportInputs) -> Report:
     from services.report.scorecard import scorecard
 
     return dataclasses.replace(report, scorecard=scorecard(report))
+
+
+@dataclass(frozen=True)
+class AlertRuleRow:
+    """One alert rule's year: alerts opened per (final) severity, median minutes to acknowledge."""
+
+    rule: str
+    station_health: bool
+    by_level: dict[str, int]  # alerts that fired, by their highest level
+    median_ack_minutes: dict[str, float | None]
+    unacknowledged: int
+    withdrawn: int = 0  # fired on a reading QC later withdrew (retracted): not counted above
+    never_fired: int = 0  # opened and closed while pending
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_level.values())
+
+
+def _alert_counts(alerts: list[AlertRow]) -> tuple[dict[str, int], dict[str, float | None], int]:
+    """Alerts that fired per severity, the median minutes from their first firing to acknowledgement,
+    and how many nobody acknowledged."""
+    by_level = {s: 0 for s in SEVERITIES}
+    ack: dict[str, list[float]] = {s: [] for s in SEVERITIES}
+    unacked = 0
+    for a in alerts:
+        if not a.fired:
+            continue
+        by_level[a.severity] = by_level.get(a.severity, 0) + 1
+        if a.acknowledged_us is None:
+            unacked += 1
+        else:
+            ack.setdefault(a.severity, []).append((a.acknowledged_us - a.opened_us) / 60e6)
+    return by_level, {s: (float(np.median(v)) if v else None) for s, v in ack.items()}, unacked
+
+
+def alert_record(alerts: list[AlertRow], station_health: set[str]) -> list[AlertRuleRow]:
+    """Per rule (hazard warnings first, then station health, each by rule id)."""
+    rules = sorted({a.rule for a in alerts}, key=lambda r: (r in station_health, r))
+    rows = []
+    for rule in rules:
+        mine = [a for a in alerts if a.rule == rule]
+        by_level, median, unacked = _alert_counts(mine)
+        withdrawn = sum(1 for a in mine if a.withdrawn)
+        never = sum(1 for a in mine if not a.fired and not a.withdrawn)
+        rows.append(AlertRuleRow(rule, rule in station_health, by_level, median, unacked, withdrawn, never))
+    return rows
 
 
 def _interval(inputs: ReportInputs, station: str) -> float:

@@ -5,20 +5,45 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import threading
 
 import asyncpg
 
+from schemas.contract import parse_time_us
 from services.config import Settings
-from services.report.assemble import ReportError, assemble, year_bounds_us
+from services.report.assemble import ReportError, ReportInputs, assemble, year_bounds_us
 from services.report.queries import config_versions, load_inputs
 from services.report.render import to_html, to_pdf
 from services.report.settings import load_settings
 from services.report.text import LANGS
 from services.years import parse_year_span
 
+# matplotlib's pyplot keeps global state: one report is drawn at a time, off the API's event loop
+_RENDER_LOCK = threading.Lock()
+
 
 def now_stamp() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_request(year: int, generated_at: str | None, fmt: str = "html", lang: str = "zh") -> None:
+    """Refuse a bad year, stamp, format or language before any database is read."""
+    year_bounds_us(year)
+    if fmt not in ("html", "pdf"):
+        raise ReportError(f"unknown format {fmt!r} (html or pdf)")
+    if lang not in LANGS:
+        raise ReportError(f"unknown language {lang!r} (zh or en)")
+    if generated_at is not None:
+        try:
+            parse_time_us(generated_at)
+        except ValueError as exc:
+            raise ReportError(f"generated_at {generated_at!r}: {exc}") from exc
+
+
+def _render(inputs: ReportInputs, fmt: str) -> bytes:
+    with _RENDER_LOCK:
+        page = to_html(assemble(inputs))
+        return page.encode() if fmt == "html" else to_pdf(page)
 
 
 async def build_report(
@@ -35,10 +60,7 @@ async def build_report(
     baseline: tuple[int, int] | None = None,
 ) -> bytes:
     """The report's bytes; one function behind the CLI and the API so both give the same document."""
-    if fmt not in ("html", "pdf"):
-        raise ReportError(f"unknown format {fmt!r} (html or pdf)")
-    if lang not in LANGS:
-        raise ReportError(f"unknown language {lang!r} (zh or en)")
+    check_request(year, generated_at, fmt, lang)
     report_settings = load_settings(settings_path)
     inputs = await load_inputs(
         conn,
@@ -51,8 +73,8 @@ async def build_report(
         lang=lang,
         baseline_years=baseline,
     )
-    page = to_html(assemble(inputs))
-    return page.encode() if fmt == "html" else to_pdf(page)
+    # seconds of CPU for a PDF: in a thread, so the API answers other requests meanwhile
+    return await asyncio.to_thread(_render, inputs, fmt)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -94,7 +116,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             await conn.close()
 
     try:
-        year_bounds_us(args.year)  # a bad year is refused before any database is opened
+        check_request(args.year, args.generated_at)  # refused before any database is opened
         data = asyncio.run(go())
     except ReportError as exc:
         print(f"report: {exc}")

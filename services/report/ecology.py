@@ -64,7 +64,7 @@ class Hypoxia:
     episodes: int
     episode_hours: float
     longest_h: float | None
-    lowest_mg_l: float | None
+    lowest_mg_l: float | None  # lowest stored daily minimum DO of the year (do_daily_min_mg_l)
     hours_below: dict[int, float]  # GB 3097 class limit (mg/L) -> hours at or below it
     hours_measured: float
 
@@ -125,7 +125,7 @@ def _hypoxia(series: Series, sid: str, year: int) -> Hypoxia | None:
     if measured_t.size == 0:
         return None
     _, durations = in_year(series, sid, oxygen.HYPOXIA_DURATION, year)
-    _, lows = in_year(series, sid, oxygen.HYPOXIA_MIN, year)
+    _, lows = in_year(series, sid, oxygen.DAILY_MIN, year)  # the year's lowest daily minimum
     below = {
         limit: float(np.sum(in_year(series, sid, name, year)[1]))
         for limit, name in zip(oxygen.CLASS_LIMITS_MG_L, oxygen.HOURS_BELOW, strict=True)
@@ -186,6 +186,7 @@ class WetlandRow:
     station: StationInfo
     platform_m: float | None
     frequency_pct: np.ndarray  # 12 months, NaN where nothing is stored
+    frequency_year_pct: float | None  # mean of the year's stored daily inundation frequencies
     hydroperiod_h: np.ndarray  # 12 months
     salt_intrusion_days: int | None
     salinity_days: int
@@ -220,6 +221,7 @@ def wetland_row(st: StationInfo, series: Series, year: int) -> WetlandRow:
         station=st,
         platform_m=st.thresholds.get("marsh_platform_m"),
         frequency_pct=_by_month(ft, fv, year),
+        frequency_year_pct=mean_or_none(in_year(series, sid, wetland.FREQUENCY_DAILY, year)[1]),
         hydroperiod_h=_by_month(ht, hv, year),
         salt_intrusion_days=int(np.sum(salt == 1)) if salt_t.size else None,
         salinity_days=int(salt_t.size),
@@ -370,7 +372,8 @@ def report_indicator_ids() -> list[str]:
         *oxygen.DAILY_IDS, oxygen.HYPOXIA_DURATION, oxygen.HYPOXIA_MIN,
         bloom.BLOOM_RISK, chemistry.PH_DAILY, chemistry.PH_TREND, chemistry.SALINITY_DAILY,
         chemistry.SALINITY_ANOMALY, chemistry.POREWATER_DAILY, chemistry.SALT_INTRUSION,
-        wetland.FREQUENCY_MONTHLY, wetland.HYDROPERIOD_MONTHLY, carbon.CUMULATIVE_IDS[2],
+        wetland.FREQUENCY_MONTHLY, wetland.FREQUENCY_DAILY, wetland.HYDROPERIOD_MONTHLY,
+        carbon.CUMULATIVE_IDS[2],
     ]  # fmt: skip
     for period in ("season", "year"):
         ids += list(carbon.period_ids(period))

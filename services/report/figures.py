@@ -41,10 +41,14 @@ def _dates(times_us: np.ndarray) -> np.ndarray:
 def figure_png(
     msl: MonthlyMsl, slope_mm_yr: float | None, title: str, labels: dict[str, str] | None = None
 ) -> bytes:
-    """Deseasoned monthly MSL with the trend line, and the seasonal cycle (both in mm)."""
+    """Monthly MSL, deseasoned with the trend line, and the seasonal cycle (all in mm). With fewer than
+    24 stored months each calendar month has one value, so removing the cycle would leave a flat line:
+    the figure then shows the monthly means as they are and says so."""
     lab = {
         "trend": "趋势 trend",
         "deseasoned": "去季节月均海平面 / deseasoned monthly MSL",
+        "monthly": "月均海平面 / monthly MSL",
+        "short": "记录不足 24 个月，未去季节 / under 24 months: not deseasoned",
         "datum": "mm (相对基面 above datum)",
         "cycle": "季节循环 / seasonal cycle",
         "month": "月 month",
@@ -52,9 +56,14 @@ def figure_png(
     starts, deseasoned, cycle = deseasoned_monthly(msl)
     t = starts.astype("datetime64[us]").astype("datetime64[M]")
     years = (starts - starts[0]) / (365.2425 * 86400e6)
+    long_enough = int(np.isfinite(msl.msl_m).sum()) >= 24
     with plt.rc_context(RC):
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(8.0, 3.0), gridspec_kw={"width_ratios": [2, 1]})
-        a1.plot(t.astype("datetime64[D]"), deseasoned * 1000.0, marker="o", ms=2, lw=1)
+        days = t.astype("datetime64[D]")
+        if long_enough:
+            a1.plot(days, deseasoned * 1000.0, marker="o", ms=2, lw=1, label=lab["deseasoned"])
+        else:
+            a1.plot(days, msl.msl_m * 1000.0, marker="o", ms=3, lw=1, color="C7", label=lab["monthly"])
         if slope_mm_yr is not None:
             ok = np.isfinite(deseasoned)
             centre_y, centre_t = float(np.mean(deseasoned[ok]) * 1000), float(np.mean(years[ok]))
@@ -64,10 +73,14 @@ def figure_png(
                 color="C3",
                 label=f"{lab['trend']} {slope_mm_yr:.1f} mm/yr",
             )
-            a1.legend(loc="best")
-        a1.xaxis.set_major_locator(matplotlib.dates.YearLocator())
-        a1.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%Y"))
-        a1.set_title(f"{title} {lab['deseasoned']}")
+        a1.legend(loc="best")
+        if years[-1] < 3:  # a short record: month ticks, else the years would be one or two ticks
+            a1.xaxis.set_major_locator(matplotlib.dates.MonthLocator(bymonth=(1, 4, 7, 10)))
+            a1.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%Y-%m"))
+        else:
+            a1.xaxis.set_major_locator(matplotlib.dates.YearLocator())
+            a1.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%Y"))
+        a1.set_title(f"{title} {lab['deseasoned'] if long_enough else lab['short']}")
         a1.set_ylabel(lab["datum"])
         a2.bar(np.arange(1, 13), cycle * 1000.0)
         a2.set_title(lab["cycle"])

@@ -10,14 +10,17 @@ from pathlib import Path
 import asyncpg
 import numpy as np
 
+from alerts.loader import default_rule_paths
 from schemas.datums import parse_levellings
+from schemas.documents import read_yaml
 from schemas.registry import default_registry_path
 from services.db.timestamps import us
-from services.report.assemble import AlertRow, MonthlyMsl, ReadingSpan, ReportInputs
+from services.report.assemble import MonthlyMsl, ReadingSpan, ReportInputs
 from services.report.base import ReportError, StationInfo, date_us, year_bounds_us
 from services.report.ecology import CARBON_VARS, GAPFILL_VARS, report_indicator_ids
 from services.report.episodes import outage_gap_us
 from services.report.settings import ReportSettings, load_settings
+from services.report.warnings import AlertEventRow, alert_rows
 from streams.indicators.sealevel import records as sl
 
 
@@ -30,6 +33,22 @@ def config_versions(
     if path.is_file():
         out["registry_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     out["report_settings_sha256"] = (report_settings or load_settings()).sha256
+    return out
+
+
+def rule_titles() -> dict[str, tuple[str, str]]:
+    """Each shipped alert rule's title (zh, en) by rule id, for the report's alert tables."""
+    out = {}
+    for path in default_rule_paths():
+
+        def error(reason: str, path: object = path) -> ReportError:
+            return ReportError(f"{path}: {reason}")
+
+        document = read_yaml(path, error)
+        for spec in document.get("rules", []) if isinstance(document, dict) else []:
+            title = spec.get("title") if isinstance(spec, dict) else None
+            if isinstance(title, dict) and isinstance(spec.get("id"), str):
+                out[spec["id"]] = (str(title.get("zh", spec["id"])), str(title.get("en", spec["id"])))
     return out
 
 
@@ -93,16 +112,20 @@ async def load_inputs(
                 np.array([np.nan if r["value"] is None else r["value"] for r in mine], dtype=float),
                 np.array([0.0 if r["pct"] is None else r["pct"] for r in mine], dtype=float),
             )
-    alert_rows = await conn.fetch(
-        f"""SELECT station_id, rule, severity, {us("opened_at")} AS o,
-                   {us("acknowledged_at")} AS a
-            FROM alerts WHERE station_id = ANY($1) AND opened_at >= to_timestamp($2 / 1e6)
-              AND opened_at < to_timestamp($3 / 1e6) ORDER BY opened_at, alert_id""",
+    # every event of the alerts opened from a month before the year (a pending alert may fire later)
+    event_rows = await conn.fetch(
+        f"""SELECT e.alert_id, a.station_id, a.rule, e.seq, e.kind, e.state, e.severity,
+                   {us("e.time")} AS t, {us("a.acknowledged_at")} AS ack
+            FROM alerts a JOIN alert_events e ON e.alert_id = a.alert_id
+            WHERE a.station_id = ANY($1) AND a.opened_at >= to_timestamp($2 / 1e6) - interval '31 days'
+              AND a.opened_at < to_timestamp($3 / 1e6) ORDER BY e.alert_id, e.seq""",
         ids,
         start_us,
         end_us,
     )
-    alerts = [AlertRow(r["station_id"], r["rule"], r["severity"], r["o"], r["a"]) for r in alert_rows]
+    events = [AlertEventRow(r["alert_id"], r["station_id"], r["rule"], r["seq"], r["kind"], r["state"],
+                            r["severity"], r["t"], r["ack"]) for r in event_rows]  # fmt: skip
+    alerts = alert_rows(events, year)
     qc = await conn.fetch(
         """SELECT station_id, variable, qc_flag, count(*) AS n FROM observations
             WHERE station_id = ANY($1) AND time >= to_timestamp($2 / 1e6) AND time < to_timestamp($3 / 1e6)
@@ -111,14 +134,17 @@ async def load_inputs(
         start_us,
         end_us,
     )
+    # the network's report counts every letter of the year (also those naming no station, or one not in
+    # the registry); a station's or an area's only the letters naming its stations
     dead = await conn.fetch(
         """SELECT reason, count(*) AS n FROM dead_letters
-           WHERE (station_id = ANY($1) OR station_id IS NULL)
+           WHERE ($4 OR station_id = ANY($1))
              AND received_at >= to_timestamp($2 / 1e6) AND received_at < to_timestamp($3 / 1e6)
            GROUP BY 1 ORDER BY 1""",
         ids,
         start_us,
         end_us,
+        station is None and area is None,
     )
     as_of = await conn.fetchval(
         f"""SELECT {us("max(time)")} FROM observations WHERE station_id = ANY($1)
@@ -143,7 +169,8 @@ async def load_inputs(
         ids, start_us, end_us,
     )  # fmt: skip
     waves = {k[0]: v for k, v in _arrays(wave_rows, ("station_id",)).items()}
-    readings = await _reading_spans(conn, ids, start_us, end_us, settings)
+    series_ids = sorted({(r["station_id"], r["variable"]) for r in qc})
+    readings = await _reading_spans(conn, series_ids, start_us, end_us, settings)
     flux_rows = await conn.fetch(
         f"""SELECT station_id, variable, {us("time")} AS t, value FROM observations
             WHERE station_id = ANY($1) AND variable = ANY($4) AND qc_flag = 1
@@ -170,19 +197,33 @@ async def load_inputs(
         settings=settings,
         lang=lang,
         flux_half_hours=_arrays(flux_rows, ("station_id", "variable")),
+        rule_titles=rule_titles(),
     )
 
 
 async def _reading_spans(
-    conn: asyncpg.Connection, ids: list[str], start_us: int, end_us: int, settings: ReportSettings
+    conn: asyncpg.Connection,
+    series_ids: list[tuple[str, str]],
+    start_us: int,
+    end_us: int,
+    settings: ReportSettings,
 ) -> dict[str, ReadingSpan]:
     """First and last stored reading (any variable, any flag) of the year per station, and the gaps
-    between readings longer than the shortest outage rule (the station's own rule is applied later)."""
+    between readings longer than the shortest outage rule (the station's own rule is applied later).
+    ``series_ids``: the (station, variable) pairs holding readings in the year; the first and last of
+    each come from the primary-key index (a scan of the year's readings took seconds)."""
+    ids = sorted({sid for sid, _ in series_ids})
     bounds = await conn.fetch(
-        f"""SELECT station_id, {us("min(time)")} AS a, {us("max(time)")} AS b
-            FROM observations WHERE station_id = ANY($1) AND time >= to_timestamp($2 / 1e6)
-              AND time < to_timestamp($3 / 1e6) GROUP BY 1""",
-        ids, start_us, end_us,
+        f"""SELECT p.station_id, {us("min(f.time)")} AS a, {us("max(l.time)")} AS b
+            FROM unnest($1::text[], $2::text[]) AS p(station_id, variable)
+            CROSS JOIN LATERAL (SELECT time FROM observations o WHERE o.station_id = p.station_id
+                AND o.variable = p.variable AND o.time >= to_timestamp($3 / 1e6)
+                AND o.time < to_timestamp($4 / 1e6) ORDER BY o.time LIMIT 1) f
+            CROSS JOIN LATERAL (SELECT time FROM observations o WHERE o.station_id = p.station_id
+                AND o.variable = p.variable AND o.time >= to_timestamp($3 / 1e6)
+                AND o.time < to_timestamp($4 / 1e6) ORDER BY o.time DESC LIMIT 1) l
+            GROUP BY 1""",
+        [sid for sid, _ in series_ids], [v for _, v in series_ids], start_us, end_us,
     )  # fmt: skip
     gaps = await conn.fetch(
         f"""WITH t AS (SELECT DISTINCT station_id, time FROM observations WHERE station_id = ANY($1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 
-from services.report.assemble import SEVERITIES, Report, SeaLevelRow
+from services.report.assemble import SEVERITIES, AlertRuleRow, HazardRow, Report, SeaLevelRow
 from services.report.base import iso_minute
 from services.report.figures import CJK_FONT, figure_png, inline_img
 from services.report.render_ecology import carbon_section, marine_section, wetland_section
@@ -34,6 +34,19 @@ def _summary(report: Report, t: Text) -> list[str]:
         )
     )
     parts.append(f"<p>{t('未确认预警', 'unacknowledged warnings')}: {report.unacknowledged}</p>")
+    parts.append(
+        "<p class='note'>"
+        + t(
+            "预警为灾害类警报规则（风暴潮、潮位、海浪、低氧、赤潮、热浪、盐水入侵）在本年首次触发的警报，按触发期间最高级别计；"
+            "质控撤回（由尖峰读数引起）或仅处于待定状态的警报不计；确认用时自首次触发起算；"
+            "站点运行类警报（传感器、无数据、电池）见附录",
+            "warnings: alerts of the hazard rules (surge, water level, waves, hypoxia, bloom, heatwave, "
+            "salt intrusion) that first fired in the year, by the highest level they fired at; alerts QC "
+            "withdrew (opened by a spike) or that never left pending are not counted; time to acknowledge "
+            "from the first firing; station-health alerts (sensors, silence, battery) are in the annex",
+        )
+        + "</p>"
+    )
     records = []
     surges = [(h.max_surge_m[1], h.max_surge_m[0], h.station) for h in report.hazards if h.max_surge_m]
     if surges:
@@ -115,6 +128,9 @@ def _sea_level(report: Report, t: Text) -> list[str]:
                     t.num(tr.record_years if tr else None, 2),
                     f"{r.months_in_year}/12, {r.completeness_pct:.1f}",
                     f"{r.record_month[0]} {r.record_month[1]:.3f}" if r.record_month else t.no_data,
+                    f"{r.record_low_month[0]} {r.record_low_month[1]:.3f}"
+                    if r.record_low_month
+                    else t.no_data,
                 ]
             )
         parts.append(
@@ -129,7 +145,8 @@ def _sea_level(report: Report, t: Text) -> list[str]:
                     t("趋势", "trend") + ", 95 % CI (mm/yr)",
                     t("记录长度", "record") + " (yr)",
                     t("月数, 完整率", "months, completeness") + " (%)",
-                    t("最高月", "record month") + " (m)",
+                    t("最高月", "highest month") + " (m)",
+                    t("最低月", "lowest month") + " (m)",
                 ],
                 rows,
             )
@@ -138,6 +155,8 @@ def _sea_level(report: Report, t: Text) -> list[str]:
         labels = {
             "trend": t("趋势", "trend"),
             "deseasoned": t("去季节月均海平面", "deseasoned monthly MSL"),
+            "monthly": t("月均海平面", "monthly MSL"),
+            "short": t("记录不足 24 个月，未去季节", "under 24 months: not deseasoned"),
             "datum": "mm (" + t("相对基面", "above datum") + ")",
             "cycle": t("季节循环", "seasonal cycle"),
             "month": t("月", "month"),
@@ -167,8 +186,26 @@ def _hazards(report: Report, t: Text) -> list[str]:
     if not report.hazards:
         return [*parts, t.missing(t("范围内无验潮站或浮标", "no tide gauge or buoy in this scope"))]
 
-    def levels(d: dict[str, int] | None) -> str:
-        return t.no_data if d is None else ", ".join(f"{t.level(k)} {d[k]}" for k in SEVERITIES)
+    def levels(d: dict[str, int] | None, measured: bool) -> str:
+        if d is None:
+            return t.no_data if measured else t.not_measured
+        return ", ".join(f"{t.level(k)} {d[k]}" for k in SEVERITIES)
+
+    def cell(value: str | None, measured: bool) -> str:
+        return value if value is not None else t.no_data if measured else t.not_measured
+
+    def row(h: HazardRow) -> list[str]:
+        gauge, waves = h.station.kind == "tide_gauge", h.station.measures("wave_height_m")
+        surge = None if h.max_surge_m is None else f"{h.max_surge_m[1]:.3f} ({h.max_surge_m[0]})"
+        ge4 = None if h.wave_days_ge_4m is None else str(h.wave_days_ge_4m)
+        return [
+            t.station(h.station),
+            cell(surge, gauge),
+            levels(h.high_waters_at_level, gauge),
+            levels(h.days_at_level, gauge),
+            levels(h.wave_days_at_level, waves),
+            cell(ge4, waves),
+        ]
 
     parts.append(
         t.table(
@@ -180,17 +217,7 @@ def _hazards(report: Report, t: Text) -> list[str]:
                 t("波浪预警天数", "wave days ≥ level") + " (d)",
                 t("波高≥4 m 天数", "days Hs ≥ 4 m") + " (d)",
             ],
-            [
-                [
-                    t.station(h.station),
-                    t.no_data if h.max_surge_m is None else f"{h.max_surge_m[1]:.3f} ({h.max_surge_m[0]})",
-                    levels(h.high_waters_at_level),
-                    levels(h.days_at_level),
-                    levels(h.wave_days_at_level),
-                    t.no_data if h.wave_days_ge_4m is None else str(h.wave_days_ge_4m),
-                ]
-                for h in report.hazards
-            ],
+            [row(h) for h in report.hazards],
         )
     )
     s = report.inputs.settings
@@ -243,17 +270,60 @@ def _hazards(report: Report, t: Text) -> list[str]:
         )
     else:
         parts.append(t.missing(t("范围内无验潮站", "no tide gauge in this scope")))
+    parts.append(f"<h3>{t('预警记录', 'Warning record')}</h3>")
+    parts.append(_alert_table(report, t, station_health=False))
     return parts
+
+
+def _alert_table(report: Report, t: Text, station_health: bool | None) -> str:
+    """Alerts opened in the year per rule: count per level, median time to acknowledge, unacknowledged."""
+    rows = [r for r in report.alert_rules if station_health is None or r.station_health == station_health]
+    titles = report.inputs.rule_titles
+
+    def median(r: AlertRuleRow) -> str:
+        vals = [(s, v) for s, v in r.median_ack_minutes.items() if v is not None]
+        return ", ".join(f"{t.level(s)} {v:.1f}" for s, v in vals) or t("无", "none")
+
+    if not rows:
+        return t.missing(t("本年无此类警报", "no such alert opened this year"))
+    return t.table(
+        [
+            t("警报规则", "alert rule"),
+            t("各级数量", "alerts per level") + " (count)",
+            t("合计", "total"),
+            t("确认用时中位数", "median time to acknowledge") + " (min)",
+            t("未确认", "unacknowledged"),
+            t("质控撤回", "withdrawn by QC"),
+            t("未触发（仅待定）", "never fired (pending only)"),
+        ],
+        [
+            [
+                t(*titles[r.rule]) + f" ({r.rule})" if r.rule in titles else r.rule,
+                ", ".join(f"{t.level(s)} {r.by_level.get(s, 0)}" for s in SEVERITIES),
+                str(r.total),
+                median(r),
+                str(r.unacknowledged),
+                str(r.withdrawn),
+                str(r.never_fired),
+            ]
+            for r in rows
+        ],
+    )
 
 
 def _scorecard(report: Report, t: Text) -> list[str]:
     parts = [f"<h2>7. {t('指标评分表', 'Indicator scorecard')}</h2>"]
+    least = report.inputs.settings.scorecard_min_coverage_pct
     parts.append(
         "<p class='note'>"
         + t(
-            "基准值为上一年同一指标；变化为本年减上一年（海平面为趋势 mm/yr）；分级带见 report.yaml",
+            "基准值为上一年同一指标；变化为本年减上一年（海平面为趋势 mm/yr）；分级带见 report.yaml；"
+            "括号内为数值所依据的天数（时数、半小时数）占全年的比例，"
+            f"低于 {least:.0f} % 的年份不分级、不作基准",
             "baseline: the same indicator's previous year; change: this year − previous (sea level: the "
-            "trend, mm/yr); grades from the bands in report.yaml",
+            "trend, mm/yr); grades from the bands in report.yaml; in brackets the share of the year's days "
+            f"(hours, half-hours) the value rests on: a year under {least:.0f} % is not graded and is no "
+            "baseline",
         )
         + "</p>"
     )
@@ -279,11 +349,15 @@ def _scorecard(report: Report, t: Text) -> list[str]:
                     t.station(r.station),
                     r.spec.unit,
                     r.spec.method,
-                    t.num(r.baseline, digits.get(r.spec.key, 1)),
-                    t.num(r.value, digits.get(r.spec.key, 1)),
+                    _covered(t, r.baseline, r.baseline_coverage_pct, digits.get(r.spec.key, 1), least),
+                    _covered(t, r.value, r.coverage_pct, digits.get(r.spec.key, 1), least),
                     t.num(r.trend, digits.get(r.spec.key, 1))
                     + ("" if r.trend is None else f" {r.trend_unit}"),
-                    t.no_data if r.value is None else t.grade(r.grade),
+                    t.no_data
+                    if r.value is None
+                    else t("覆盖不足，未分级", "too little data to grade")
+                    if r.coverage_pct is not None and r.coverage_pct < least
+                    else t.grade(r.grade),
                 ]
                 for r in scored
             ],
@@ -300,6 +374,15 @@ def _scorecard(report: Report, t: Text) -> list[str]:
             )
         )
     return parts
+
+
+def _covered(t: Text, value: float | None, coverage: float | None, digits: int, least: float) -> str:
+    """A scorecard value with the share of its year it rests on; a baseline dropped for too little."""
+    if coverage is None:
+        return t.num(value, digits)
+    if value is None:
+        return t(f"数据不足（{coverage:.0f} %）", f"too little ({coverage:.0f} %)") if coverage else t.no_data
+    return f"{value:.{digits}f} ({coverage:.0f} %)"
 
 
 def _empty(row: ScoreRow) -> bool:
@@ -340,11 +423,22 @@ def _annex(report: Report, t: Text) -> list[str]:
     else:
         parts.append(t.missing(t("本年无观测", f"no observations stored for {inp.year}")))
     parts.append(
+        "<p class='note'>"
+        + t(
+            "死信按接收时间（received_at）计入年份：回放或补录的历史数据，其拒收记在接收之年",
+            "dead letters count in the year they were received (received_at): a replay or a backfill of "
+            "past data has its refusals in the year it ran",
+        )
+        + "</p>"
+    )
+    parts.append(
         t.table(
             [t("拒收原因", "dead-letter reason"), t("条数", "count")],
             [[k, str(v)] for k, v in sorted(inp.dead_letters.items())] or [[t("无", "none"), "0"]],
         )
     )
+    parts.append(f"<h3>{t('警报与确认用时', 'Alerts and time to acknowledge')}</h3>")
+    parts.append(_alert_table(report, t, station_health=None))
     parts.append(f"<h3>{t('站点中断', 'Station outages')}</h3>")
     s = inp.settings
     parts.append(
@@ -416,6 +510,7 @@ def to_html(report: Report) -> str:
         f"body{{font-family:'{CJK_FONT}',sans-serif;font-size:10pt}}"
         " table{border-collapse:collapse;margin:4px 0 10px}"
         "td,th{border:1px solid #999;padding:2px 4px;font-size:8pt} img{max-width:100%}"
+        " tr,img{break-inside:avoid} thead{display:table-header-group}"
         ".missing{color:#a33} .note{font-size:8pt;color:#444} .stamp{font-size:8pt;color:#444}"
         " @page{size:A4 landscape;margin:12mm}"
     )
@@ -429,6 +524,9 @@ def to_html(report: Report) -> str:
 
 def to_pdf(report_html: str) -> bytes:
     """PDF from the HTML; WeasyPrint embeds the (subset) Noto CJK font it lays the text out with."""
+    import logging
+
+    logging.getLogger("weasyprint").setLevel(logging.WARNING)  # its progress lines are INFO
     from weasyprint import HTML
 
     return HTML(string=report_html).write_pdf()

@@ -206,7 +206,9 @@ def wetland_section(report: Report, t: Text) -> list[str]:
         freq = [t.num(None) if np.isnan(v) else f"{v:.1f}" for v in w.frequency_pct]
         hyd = [t.num(None) if np.isnan(v) else f"{v:.0f}" for v in w.hydroperiod_h]
         total = float(np.nansum(w.hydroperiod_h)) if np.isfinite(w.hydroperiod_h).any() else None
-        rows.append([name, t("淹水频率", "inundation frequency") + " (%)", *freq, ""])
+        rows.append(
+            [name, t("淹水频率", "inundation frequency") + " (%)", *freq, t.num(w.frequency_year_pct)]
+        )
         rows.append([name, t("淹水时数", "hydroperiod") + " (h)", *hyd, t.num(total, 0)])
     parts.append(t.table(head, rows))
     rows = []

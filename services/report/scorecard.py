@@ -4,6 +4,7 @@ grade from report.yaml's bands. Every value is one the sections above already re
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -81,11 +82,30 @@ SPECS = {
 class ScoreRow:
     spec: ScoreSpec
     station: StationInfo
-    baseline: float | None  # the previous year's value
+    baseline: float | None  # the previous year's value (None: none, or it covers too little of its year)
     value: float | None
     trend: float | None  # this - previous (the sea-level row: trend in mm/yr)
     trend_unit: str
-    grade: str | None
+    grade: str | None  # None also when this year covers too little of the year to be graded
+    coverage_pct: float | None = None  # share of this year's days (hours, half-hours) the value rests on
+    baseline_coverage_pct: float | None = None  # the same for the previous year
+
+
+def _days(year: int) -> int:
+    return 366 if calendar.isleap(year) else 365
+
+
+def _marine_coverage(row: MarineRow, year: int) -> dict[str, float]:
+    """Per scorecard key, the share (%) of the year the marine row's value rests on."""
+    days = _days(year)
+    hours = row.hypoxia.hours_measured if row.hypoxia else 0.0
+    return {
+        "sst_anomaly_degC": 100.0 * row.sst_days / days,
+        "mhw_days_d": 100.0 * row.sst_days / days,
+        "do_hours_below_3_mg_l": 100.0 * hours / (24 * days),
+        "bloom_risk_days_d": 100.0 * row.bloom_days_assessed / days,
+        "ph_mean": 100.0 * row.ph_days / days,
+    }
 
 
 def _marine_values(row: MarineRow) -> dict[str, float | None]:
@@ -104,12 +124,26 @@ def _marine_values(row: MarineRow) -> dict[str, float | None]:
 
 
 def _rows_for(
-    report: Report, key: str, station: StationInfo, value: float | None, previous: float | None
+    report: Report,
+    key: str,
+    station: StationInfo,
+    value: float | None,
+    previous: float | None,
+    coverage: tuple[float | None, float | None] = (None, None),
 ) -> ScoreRow:
+    """A row; a year covering less than ``scorecard.min_coverage_pct`` of itself is neither graded nor a
+    baseline (a month of December is no previous year) nor compared, and the row says how much it
+    covered."""
     spec = SPECS[key]
-    change = value - previous if value is not None and previous is not None else None
-    grade = report.inputs.settings.grade(key, value)
-    return ScoreRow(spec, station, previous, value, change, spec.unit, grade)
+    least = report.inputs.settings.scorecard_min_coverage_pct
+    now_cov, before_cov = coverage
+    if before_cov is not None and before_cov < least:
+        previous = None
+    gradable = now_cov is None or now_cov >= least
+    # a change needs two covered years: a day of this year against a whole previous one is no change
+    change = value - previous if value is not None and previous is not None and gradable else None
+    grade = report.inputs.settings.grade(key, value) if gradable else None
+    return ScoreRow(spec, station, previous, value, change, spec.unit, grade, now_cov, before_cov)
 
 
 def scorecard(report: Report) -> list[ScoreRow]:
@@ -127,19 +161,25 @@ def scorecard(report: Report) -> list[ScoreRow]:
             )
         )
     prev = report.previous
+    year = report.inputs.year
     for r in report.marine:
         now = _marine_values(r)
-        before = _marine_values(prev["marine"][r.station.id])
+        p = prev["marine"][r.station.id]
+        before = _marine_values(p)
+        now_cov, before_cov = _marine_coverage(r, year), _marine_coverage(p, year - 1)
         for key, value in now.items():
-            rows.append(_rows_for(report, key, r.station, value, before[key]))
+            cov = (now_cov[key], before_cov[key])
+            rows.append(_rows_for(report, key, r.station, value, before[key], cov))
     for r in report.wetlands:
         p = prev["wetlands"][r.station.id]
         value = None if r.salt_intrusion_days is None else float(r.salt_intrusion_days)
         before = None if p.salt_intrusion_days is None else float(p.salt_intrusion_days)
-        rows.append(_rows_for(report, "salt_intrusion_days_d", r.station, value, before))
+        cov = (100.0 * r.salinity_days / _days(year), 100.0 * p.salinity_days / _days(year - 1))
+        rows.append(_rows_for(report, "salt_intrusion_days_d", r.station, value, before, cov))
     for r in report.carbon:
         p = prev["carbon"][r.station.id]
-        rows.append(_rows_for(report, "net_carbon_gC_m2", r.station, _net(r), _net(p)))
+        cov = (r.year.coverage_pct if r.year else 0.0, p.year.coverage_pct if p.year else 0.0)
+        rows.append(_rows_for(report, "net_carbon_gC_m2", r.station, _net(r), _net(p), cov))
     for st in report.inputs.stations:
         shares = [v for (s, _), v in report.availability.items() if s == st.id and v is not None]
         mean = float(np.mean(shares)) if shares else None

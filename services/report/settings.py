@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from alerts.loader import defined_rule_ids
 from schemas.documents import Problem, convert, parse_yaml
 from services.report.base import ReportError
 
@@ -40,6 +41,16 @@ class ReportSettings:
     msl_baseline_years: tuple[int, int] = (1993, 2011)
     msl_baseline_min_coverage_pct: float = 80.0
     grading: dict[str, tuple[Band, ...]] | None = None
+    # alert rules about the stations themselves (sensors, silence, power): counted in the data-quality
+    # annex, not among the hazard warnings of the summary and coastal-hazard sections
+    station_health_rules: tuple[str, ...] = (
+        "sensor_flat_line",
+        "sensor_repeated_fail",
+        "station_silent",
+        "battery_low",
+    )
+    # a scorecard year resting on less than this share of its days is not graded and is no baseline
+    scorecard_min_coverage_pct: float = 80.0
     sha256: str = ""
 
     def grade(self, indicator: str, value: float | None) -> str | None:
@@ -64,6 +75,14 @@ class _SeaLevelSpec(msgspec.Struct):
     baseline_min_coverage_pct: float = ReportSettings.msl_baseline_min_coverage_pct
 
 
+class _AlertsSpec(msgspec.Struct):
+    station_health_rules: tuple[str, ...] = ReportSettings.station_health_rules
+
+
+class _ScorecardSpec(msgspec.Struct):
+    min_coverage_pct: float = ReportSettings.scorecard_min_coverage_pct
+
+
 class _BandSpec(msgspec.Struct):
     grade: str
     min: float | None = None
@@ -76,6 +95,8 @@ class _ReportSpec(msgspec.Struct):
     surge_episode: _SurgeEpisodeSpec = msgspec.field(default_factory=_SurgeEpisodeSpec)
     outage: _OutageSpec = msgspec.field(default_factory=_OutageSpec)
     sea_level: _SeaLevelSpec = msgspec.field(default_factory=_SeaLevelSpec)
+    alerts: _AlertsSpec = msgspec.field(default_factory=_AlertsSpec)
+    scorecard: _ScorecardSpec = msgspec.field(default_factory=_ScorecardSpec)
     grading: dict[str, Any] | None = None
 
 
@@ -102,6 +123,11 @@ def load_settings(path: str | Path | None = None) -> ReportSettings:
         )
     if not 0.0 <= spec.sea_level.baseline_min_coverage_pct <= 100.0:
         raise ReportError(f"report settings {p}: sea_level.baseline_min_coverage_pct must be 0..100")
+    if not 0.0 <= spec.scorecard.min_coverage_pct <= 100.0:
+        raise ReportError(f"report settings {p}: scorecard.min_coverage_pct must be 0..100")
+    unknown = sorted(set(spec.alerts.station_health_rules) - defined_rule_ids())
+    if unknown:
+        raise ReportError(f"report settings {p}: alerts.station_health_rules: no alert rule {unknown[0]!r}")
     grading = {}
     for name, given in (spec.grading or {}).items():
         bands = convert(given, list[_BandSpec], error(f"grading.{name}"))
@@ -117,5 +143,7 @@ def load_settings(path: str | Path | None = None) -> ReportSettings:
         msl_baseline_years=(first, last),
         msl_baseline_min_coverage_pct=spec.sea_level.baseline_min_coverage_pct,
         grading=grading,
+        station_health_rules=tuple(spec.alerts.station_health_rules),
+        scorecard_min_coverage_pct=spec.scorecard.min_coverage_pct,
         sha256=hashlib.sha256(raw).hexdigest()[:16],
     )

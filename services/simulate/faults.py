@@ -83,9 +83,6 @@ class FaultRates:
                 raise ValueError(f"fault rate {name}={rate} is not a probability")
         return replace(self, **{k: float(v) for k, v in overrides.items()})
 
-    def contract_total(self) -> float:
-        return sum(getattr(self, kind) for kind in CONTRACT_FAULTS)
-
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from schemas.indicators import IndicatorSpec
 from streams.indicators.ecology import CATALOGUE as ECOLOGY
-from streams.indicators.records import IndicatorSpec
 from streams.indicators.sealevel import CATALOGUE as SEA_LEVEL
 
 INDICATORS: tuple[IndicatorSpec, ...] = (*SEA_LEVEL.values(), *ECOLOGY.values())

@@ -21,6 +21,7 @@ import numpy as np
 from ioos_qc import qartod
 from numpy.lib.stride_tricks import sliding_window_view
 
+from schemas.quality import FAIL, GOOD, MISSING, NOT_EVALUATED, SUSPECT
 from streams.qc.config import (
     AttenuatedSignalTest,
     ClimatologyTest,
@@ -31,7 +32,6 @@ from streams.qc.config import (
     RateOfChangeTest,
     SpikeTest,
 )
-from streams.qc.flags import FAIL, GOOD, MISSING, NOT_EVALUATED, SUSPECT
 
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean radius
 _FLAT_LINE_CHUNK = 4096  # readings per gather, bounds memory to chunk × window values

@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from schemas.quality import NOT_EVALUATED, TEST_INDEX, QcResult, pack, unpack
 from streams.qc import checks
 from streams.qc.batch import Batch, SeriesKey, Work
 from streams.qc.config import POSITION_VARIABLES, QcConfig, SeriesConfig
-from streams.qc.flags import NOT_EVALUATED, TEST_INDEX, aggregate, pack, unpack
-from streams.qc.readings import QcResult, Readings
+from streams.qc.flags import aggregate
+from streams.qc.readings import Readings
 from streams.qc.runners import RUNNERS
 from streams.qc.state import SeriesState
 

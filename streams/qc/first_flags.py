@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from streams.qc.flags import NOT_EVALUATED, TEST_INDEX, aggregate, pack, unpack
-from streams.qc.readings import QcResult
+from schemas.quality import NOT_EVALUATED, TEST_INDEX, QcResult, pack, unpack
+from streams.qc.flags import aggregate
 
 # Tests that judge a reading by the readings after it.
 LOOK_AHEAD_TESTS = ("spike",)

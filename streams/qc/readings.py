@@ -7,31 +7,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-import msgspec
 import numpy as np
 
+from schemas.quality import QcResult
 from schemas.records import ReadingBatch
-from streams.qc.flags import decode
-
-
-class QcResult(msgspec.Struct, frozen=True, gc=False):
-    """The flags of one reading: aggregate QARTOD flag and the packed flag of each test.
-
-    ``revised`` is False for a reading's first result and True for a later correction (a spike
-    confirmed by the next sample, a late reading changing its neighbours): store by upsert on
-    (station, variable, time_us).
-    """
-
-    station: str
-    variable: str
-    time_us: int
-    value: float | None
-    flag: int
-    tests: int
-    revised: bool
-
-    def test_flags(self) -> dict[str, int]:
-        return decode(self.tests)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from schemas.quality import GOOD, MISSING, NOT_EVALUATED
 from streams.qc import checks
 from streams.qc.batch import Batch, drop_separators, run_starts
-from streams.qc.flags import GOOD, MISSING, NOT_EVALUATED
 from streams.qc.state import SeriesState
 
 _SECOND_US = 1_000_000

@@ -12,6 +12,7 @@ from services.stack.launcher import Stack
 from services.stack.pipeline import Pipeline
 from streams.indicators.catalogue import INDICATORS
 from tests.support.pipeline import Publisher, isolated_registry
+from tests.support.timescale import harness_node
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +57,10 @@ def publisher(pipeline: Pipeline) -> Publisher:
         yield pub
     finally:
         pub.close()
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    """The node binary with the TimescaleDB harness installed (tests/support/timescale.py; the Grafana
+    schema test has a node fixture of its own)."""
+    return harness_node()

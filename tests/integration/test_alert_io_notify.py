@@ -15,19 +15,19 @@ import orjson
 import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
-from test_alert_io_support import (
-    corrected_evening,
-    database,  # noqa: F401  (fixture)
-    do_reading,
-    hypoxic_evening,
-    new_engine,
-)
 
 from alerts import AlertEvent
 from services.config import Settings, load_settings
 from services.db.alerts import store_alert_events, unclaimed_events
 from services.notify import Notifier, NotifyConfig, RetryPolicy, alert_topic, publish_alert_events
 from services.notify.config import parse_smtp_url
+from tests.support.alert_io import (
+    corrected_evening,
+    database,  # noqa: F401  (fixture)
+    do_reading,
+    hypoxic_evening,
+    new_engine,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -4,17 +4,6 @@ operator events, silences, the console's queries and operator passwords."""
 from __future__ import annotations
 
 import pytest
-from test_alert_io_support import (
-    DO,
-    STATION,
-    T0_US,
-    EngineActions,
-    at,
-    database,  # noqa: F401  (fixture)
-    do_reading,
-    hypoxic_evening,
-    new_engine,
-)
 
 from alerts import Observation, Silence
 from services.db.alerts import (
@@ -28,6 +17,17 @@ from services.db.alerts import (
     store_alert_events,
     store_silence,
     verify_operator,
+)
+from tests.support.alert_io import (
+    DO,
+    STATION,
+    T0_US,
+    EngineActions,
+    at,
+    database,  # noqa: F401  (fixture)
+    do_reading,
+    hypoxic_evening,
+    new_engine,
 )
 
 pytestmark = pytest.mark.integration

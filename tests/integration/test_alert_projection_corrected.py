@@ -5,7 +5,10 @@ console's open alerts show it pending until the next reading makes it fire again
 from __future__ import annotations
 
 import pytest
-from test_alert_io_support import (
+
+from alerts import Observation
+from services.db.alerts import get_alert, open_alerts, store_alert_events
+from tests.support.alert_io import (
     DO,
     STATION,
     at,
@@ -13,9 +16,6 @@ from test_alert_io_support import (
     do_reading,
     new_engine,
 )
-
-from alerts import Observation
-from services.db.alerts import get_alert, open_alerts, store_alert_events
 
 pytestmark = pytest.mark.integration
 

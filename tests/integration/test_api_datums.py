@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from schemas.datums import CHART, NATIONAL_1985, convert_levels
+from schemas.indicators import Indicator
 from schemas.registry import load_registry
 from services.api.app import create_app
 from services.config import Settings, load_settings
@@ -27,7 +28,6 @@ from services.db.indicators import write_indicators
 from services.db.prepare import prepare_database
 from services.db.writers import prepare_connection, upsert_observations
 from streams.indicators.catalogue import INDICATORS
-from streams.indicators.records import Indicator
 
 pytestmark = pytest.mark.integration
 

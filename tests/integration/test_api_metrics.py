@@ -11,10 +11,10 @@ import uuid
 import asyncpg
 import httpx
 import pytest
-from test_alert_io_support import database  # noqa: F401  (fixture)
 
 from services.api import metrics
 from services.db.writers import prepare_connection, upsert_observations
+from tests.support.alert_io import database  # noqa: F401  (fixture)
 from tests.support.api_server import Samples, running_api, scrape, value
 
 pytestmark = pytest.mark.integration

@@ -24,12 +24,12 @@ import pytest
 import yaml
 from compliance_checker.runner import CheckSuite, ComplianceChecker
 
+from schemas.quality import TESTS as QC_TESTS
 from schemas.registry import load_registry
 from services.api.app import create_app
 from services.api.cf import CF_NAME_FOR, NO_CF_STANDARD_NAME, STANDARD_NAME_TABLE, cf_units
 from services.config import Settings, load_settings
 from services.db.writers import prepare_connection, upsert_observations
-from streams.qc.flags import TESTS as QC_TESTS
 from tests.support.api_server import running_api
 from tests.support.database import fresh_database
 

@@ -18,7 +18,7 @@ import pytest
 
 from services.api.params import Bucket, TimeRange, widen_to_buckets
 from services.api.sql import OBSERVATIONS, SeriesQuery, bucket_series_sql, raw_series_sql
-from tests.integration.test_api import (
+from tests.support.api_series import (
     DAY0_US,
     HOUR_US,
     LEVEL_F,
@@ -34,11 +34,10 @@ from tests.integration.test_api import (
     numpy_month_buckets,
     utc_us,
 )
-from tests.integration.test_timescale_ddl import (
+from tests.support.timescale import (
     MIGRATIONS_DIR,
     Run,
     migration_files,
-    node,  # noqa: F401  (the fixture)
     parse_timescale_migrations,
     run_harness,
 )
@@ -113,7 +112,7 @@ def month_query(months: int, **extra: Any) -> SeriesQuery:
 
 
 @pytest.fixture(scope="module")
-def run(node: str, tmp_path_factory: pytest.TempPathFactory) -> Run:  # noqa: F811
+def run(node: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
     core, timescale = migration_files(MIGRATIONS_DIR)
     workdir = tmp_path_factory.mktemp("api_timescale")
     seed = workdir / "seed.sql"

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from schemas.indicators import Indicator
 from schemas.records import Sample
 from schemas.registry import default_registry_path, load_registry
 from services.cli import build_parser
@@ -33,7 +34,6 @@ from streams.indicators.ecology import (
 from streams.indicators.ecology.calendar import DAY_US, from_date
 from streams.indicators.ecology.climatology import climatology_notes
 from streams.indicators.ecology.records import CATALOGUE as ECO_CATALOGUE
-from streams.indicators.records import Indicator
 from tests.support.database import fresh_database
 
 pytestmark = pytest.mark.integration

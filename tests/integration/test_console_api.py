@@ -17,7 +17,14 @@ import orjson
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from test_alert_io_support import (
+
+from services.console import create_console
+from services.console.access import ConsoleAccess
+from services.console.actions import KafkaActions
+from services.console.serve import serve_console
+from services.console.session import Operator, SessionSigner, same_origin
+from services.db.alerts import create_operator, get_alert, store_alert_events
+from tests.support.alert_io import (
     STATION,
     EngineActions,
     at,
@@ -26,13 +33,6 @@ from test_alert_io_support import (
     hypoxic_evening,
     new_engine,
 )
-
-from services.console import create_console
-from services.console.access import ConsoleAccess
-from services.console.actions import KafkaActions
-from services.console.serve import serve_console
-from services.console.session import Operator, SessionSigner, same_origin
-from services.db.alerts import create_operator, get_alert, store_alert_events
 
 pytestmark = pytest.mark.integration
 

@@ -13,18 +13,18 @@ import time
 from pathlib import Path
 
 import pytest
-from test_alert_io_support import (
+
+from alerts import Observation
+from services.console import create_console
+from services.console.serve import serve_console
+from services.db.alerts import create_operator, get_alert, store_alert_events
+from tests.support.alert_io import (
     DO,
     STATION,
     EngineActions,
     database,  # noqa: F401  (fixture)
     new_engine,
 )
-
-from alerts import Observation
-from services.console import create_console
-from services.console.serve import serve_console
-from services.db.alerts import create_operator, get_alert, store_alert_events
 from tests.support.browser import click, require_chromium, start_browser, wait_for
 
 pytestmark = pytest.mark.integration

@@ -8,12 +8,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from test_alert_io_support import (
-    EngineActions,
-    at,
-    database,  # noqa: F401  (fixture)
-    new_engine,
-)
 
 from alerts import Observation
 from alerts.routing import GroupSpec, Routing
@@ -22,6 +16,12 @@ from services.console import create_console
 from services.console.serve import serve_console
 from services.db.alerts import create_operator
 from services.notify.groups import Grouping, absorb
+from tests.support.alert_io import (
+    EngineActions,
+    at,
+    database,  # noqa: F401  (fixture)
+    new_engine,
+)
 from tests.support.browser import click, require_chromium, start_browser, wait_for
 
 pytestmark = pytest.mark.integration

@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
-from test_alert_io_support import database  # noqa: F401  (fixture)
 
 from schemas.registry import load_registry
 from schemas.vocabulary import load_vocabulary
 from services.console import create_console
 from services.console.serve import serve_console
 from services.db.alerts import create_operator
+from tests.support.alert_io import database  # noqa: F401  (fixture)
 from tests.support.browser import click, require_chromium, start_browser, wait_for
 
 pytestmark = pytest.mark.integration

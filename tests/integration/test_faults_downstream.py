@@ -21,6 +21,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from schemas.records import ALERT_INPUTS_TOPIC, OBSERVATIONS_TOPIC
+from schemas.topics import ObservationBatch
 from services.config import Settings
 from services.db.connect import drop_database, ensure_database
 from services.db.prepare import prepare_database
@@ -29,7 +30,6 @@ from services.stack.launcher import Stack
 from services.stack.pipeline import Pipeline
 from services.stack.process import free_port
 from streams.indicators.catalogue import INDICATORS
-from streams.topics import ObservationBatch
 from tests.support.kafka_proxy import FreezingProxy
 from tests.support.pipeline import Publisher, isolated_registry, message, wait_for_count
 

@@ -16,10 +16,6 @@ import asyncpg
 import pytest
 from aiohttp import web
 from test_alert_io_notify import notifications
-from test_alert_io_support import (
-    corrected_evening,
-    database,  # noqa: F401  (fixture)
-)
 from test_notify_robots import LocalServer, evening
 
 from alerts import AlertEngine, load_channels, load_rules
@@ -27,6 +23,10 @@ from schemas.registry import load_registry
 from services.config import load_settings
 from services.notify import Notifier, NotifyConfig, RetryPolicy
 from services.stack.process import free_port, start_child, wait_for_port
+from tests.support.alert_io import (
+    corrected_evening,
+    database,  # noqa: F401  (fixture)
+)
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 

@@ -17,17 +17,17 @@ import orjson
 import pytest
 from aiohttp import web
 from test_alert_io_notify import notifications
-from test_alert_io_support import (
-    database,  # noqa: F401  (fixture)
-    do_reading,
-    hypoxic_evening,
-)
 
 from alerts import AlertEngine, load_channels, load_rules
 from schemas.registry import load_registry
 from services.config import load_settings
 from services.notify import Notifier, NotifyConfig, RetryPolicy
 from services.stack.process import free_port
+from tests.support.alert_io import (
+    database,  # noqa: F401  (fixture)
+    do_reading,
+    hypoxic_evening,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -7,11 +7,6 @@ import aiohttp
 import asyncpg
 import pytest
 from test_alert_io_notify import FAST, WebhookReceiver
-from test_alert_io_support import (
-    MINUTE_US,
-    at,
-    database,  # noqa: F401  (fixture)
-)
 
 from alerts import AlertEngine, AlertEvent, Observation, Silence, load_rules
 from alerts.channels import Channel
@@ -23,6 +18,11 @@ from services.db.alerts import store_alert_events
 from services.notify import Notifier, NotifyConfig
 from services.notify.groups import Grouping, recent_groups
 from services.notify.senders import WebhookSender
+from tests.support.alert_io import (
+    MINUTE_US,
+    at,
+    database,  # noqa: F401  (fixture)
+)
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
+from schemas.quality import decode
 from schemas.registry import load_registry
 from streams.qc import QcEngine, Readings, load_qc_config
-from streams.qc.flags import decode
 from tests.support.pipeline import message, wait_for_count
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

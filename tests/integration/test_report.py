@@ -21,6 +21,7 @@ import httpx
 import numpy as np
 import pytest
 
+from schemas.indicators import Indicator
 from schemas.records import Sample
 from schemas.registry import default_registry_path, load_registry
 from services.api.app import create_app
@@ -33,7 +34,6 @@ from services.report.queries import config_versions, load_inputs
 from services.report.settings import load_settings
 from streams.indicators.ecology import compute_batch, load_climatology_csv, params_for_station
 from streams.indicators.ecology.records import CATALOGUE as ECO_CATALOGUE
-from streams.indicators.records import Indicator
 from streams.indicators.sealevel import records as sl
 from streams.indicators.sealevel.means import completeness_pct, mean_m, partial_sums, period_end_us, to_um
 from streams.indicators.sealevel.trend import sea_level_trend
@@ -91,6 +91,32 @@ ALERTS = [  # id, severity, opened (µs), acknowledged after (min) or None
 ]
 
 
+NOT_WARNINGS = [  # counted in no warning total: withdrawn by QC, pending only, station health
+    ("r1", "water_level_warning", "red", _us(2026, 6, 1), [("firing", "firing", "red"),
+                                                         ("retracted", "resolved", "red")]),
+    ("p1", "water_level_warning", "yellow", _us(2026, 7, 1), [("pending", "pending", "yellow"),
+                                                             ("resolved", "resolved", "yellow")]),
+    ("h1", "battery_low", "red", _us(2026, 8, 1), [("firing", "firing", "red")]),
+]  # fmt: skip
+
+
+async def _alert(conn, aid, rule, severity, opened_us, ack_min, steps) -> None:  # type: ignore[no-untyped-def]
+    """An alert row and its events (one a minute from opening), as the engine's writer leaves them."""
+    await conn.execute(
+        "INSERT INTO alerts (alert_id, station_id, rule, state, severity, opened_at, updated_at, "
+        "message_en, message_zh, acknowledged_at, last_seq) VALUES ($1, $2, $3, $4, $5, "
+        "to_timestamp($6 / 1e6), to_timestamp($6 / 1e6), 'm', '消息', to_timestamp($7 / 1e6), $8)",
+        aid, STATION, rule, steps[-1][1], severity, opened_us,
+        None if ack_min is None else opened_us + ack_min * 60e6, len(steps) - 1,
+    )  # fmt: skip
+    for seq, (kind, state, sev) in enumerate(steps):
+        await conn.execute(
+            "INSERT INTO alert_events (alert_id, seq, station_id, rule, kind, severity, time, message_en, "
+            "message_zh, state) VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7 / 1e6), 'm', '消息', $8)",
+            aid, seq, STATION, rule, kind, sev, opened_us + seq * 60e6, state,
+        )  # fmt: skip
+
+
 async def _seed(url: str) -> None:
     t, h = _levels()
     conn = await asyncpg.connect(url)
@@ -128,15 +154,27 @@ async def _seed(url: str) -> None:
             ],
         )
         for aid, sev, opened, ack in ALERTS:
+            await _alert(conn, aid, "water_level_warning", sev, opened, ack, [("firing", "firing", sev)])
+        for aid, rule, sev, opened, steps in NOT_WARNINGS:
+            await _alert(conn, aid, rule, sev, opened, None, steps)
+        for i, (station, reason, received) in enumerate(DEAD_LETTERS):
             await conn.execute(
-                "INSERT INTO alerts (alert_id, station_id, rule, state, severity, opened_at, updated_at, "
-                "message_en, message_zh, acknowledged_at, last_seq) VALUES ($1, $2, 'water_level_warning', "
-                "'resolved', $3, to_timestamp($4 / 1e6), to_timestamp($4 / 1e6), 'm', '消息', "
-                "to_timestamp($5 / 1e6), 1)",
-                aid, STATION, sev, opened, None if ack is None else opened + ack * 60e6,
+                "INSERT INTO dead_letters (received_at, fingerprint, source, station_id, reason, detail, "
+                "payload) VALUES (to_timestamp($1 / 1e6), $2, 'ingest', $3, $4, 'd', 'p')",
+                received, bytes([i]), station, reason,
             )  # fmt: skip
     finally:
         await conn.close()
+
+
+DEAD_LETTERS = [  # station (None: the message named none), reason, received (µs)
+    (STATION, "wrong_unit", _us(2026, 3, 1)),
+    (STATION, "wrong_unit", _us(2026, 9, 1)),
+    (STATION, "wrong_unit", _us(2025, 9, 1)),  # previous year: not counted
+    (None, "malformed_json", _us(2026, 4, 1)),
+    ("yingkou", "bad_time", _us(2026, 5, 1)),
+    ("atlantis", "unknown_station", _us(2026, 6, 1)),
+]
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +227,8 @@ async def test_sea_level_numbers_equal_a_direct_computation(settings: Settings) 
     assert row.trend.record_years == pytest.approx(expected.record_years, abs=1e-9)
     top = int(np.argmax(np.where(years == 2026, means, -np.inf)))
     assert row.record_month is not None and row.record_month[1] == pytest.approx(means[top], abs=1e-9)
+    low = int(np.argmin(np.where(years == 2026, means, np.inf)))
+    assert row.record_low_month is not None and row.record_low_month[1] == pytest.approx(means[low], abs=1e-9)
 
 
 async def test_warnings_qc_and_html_carry_the_same_numbers(settings: Settings) -> None:
@@ -198,6 +238,24 @@ async def test_warnings_qc_and_html_carry_the_same_numbers(settings: Settings) -
         assert report.warnings_by_level[level] == sum(1 for a in in_year if a[1] == level)
     assert report.median_ack_minutes["blue"] == pytest.approx(np.median([12.0, 30.0]))
     assert report.unacknowledged == sum(1 for a in in_year if a[3] is None)
+    rules = {r.rule: r for r in report.alert_rules}
+    assert rules["water_level_warning"].withdrawn == 1 and rules["water_level_warning"].never_fired == 1
+    assert rules["battery_low"].station_health and rules["battery_low"].by_level["red"] == 1
+    # the same counts straight from the stored events: fired, not retracted, hazard rules, in 2026
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        direct = await conn.fetch(
+            """SELECT a.severity, count(*) AS n FROM alerts a
+               WHERE a.rule <> 'battery_low' AND a.opened_at >= '2026-01-01Z' AND a.opened_at < '2027-01-01Z'
+                 AND EXISTS (SELECT 1 FROM alert_events e WHERE e.alert_id = a.alert_id
+                             AND e.state = 'firing')
+                 AND NOT EXISTS (SELECT 1 FROM alert_events e WHERE e.alert_id = a.alert_id
+                                 AND e.kind = 'retracted')
+               GROUP BY 1"""
+        )
+    finally:
+        await conn.close()
+    assert {k: v for k, v in report.warnings_by_level.items() if v} == {r["severity"]: r["n"] for r in direct}
     t, _ = _levels()
     n_year = int(np.sum(t >= _us(2026)))
     flags = np.where(np.arange(t.size) % 97 == 0, 3, 1)[t >= _us(2026)]
@@ -246,9 +304,40 @@ async def test_cli_and_api_give_the_same_report_and_bad_requests_are_refused(
                                                                "generated_at": STAMP})  # fmt: skip
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
         assert r.content == out.read_bytes()
-        for bad in ({"year": 1800}, {"year": 2026, "station": "nowhere"}, {"year": 2026, "area": "mars"}):
+        bad_requests = [
+            ({"year": 1800}, "year 1800 is outside 1990..2100"),
+            ({"year": 2026, "station": "nowhere"}, "unknown station 'nowhere'"),
+            ({"year": 2026, "area": "mars"}, "unknown area 'mars'"),
+            ({"year": 2026, "generated_at": "yesterday"}, "generated_at 'yesterday'"),
+            ({"year": 2026, "station": STATION, "area": "liaodong-bay"}, "station or area, not both"),
+        ]
+        for bad, said in bad_requests:
             r = await client.get("/api/v1/reports/annual", params=bad)
-            assert r.status_code == 400, bad
+            assert r.status_code == 400 and said in r.json()["error"]["message"], (bad, r.text)
+
+
+async def test_dead_letters_by_scope_equal_the_stored_rows(settings: Settings) -> None:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        scopes = {"network": {}, "station": {"station": STATION}, "area": {"area": "north-yellow-sea"}}
+        got = {}
+        for name, kw in scopes.items():
+            inputs = await load_inputs(conn, 2026, generated_at=STAMP, versions={}, **kw)
+            got[name] = inputs.dead_letters
+        direct = {
+            r["reason"]: r["n"]
+            for r in await conn.fetch(
+                "SELECT reason, count(*) AS n FROM dead_letters WHERE received_at >= '2026-01-01Z' "
+                "AND received_at < '2027-01-01Z' GROUP BY 1"
+            )
+        }
+    finally:
+        await conn.close()
+    in_year = [d for d in DEAD_LETTERS if _us(2026) <= d[2] < _us(2027)]
+    expected = {r: sum(1 for d in in_year if d[1] == r) for r in {d[1] for d in in_year}}
+    assert got["network"] == direct == expected
+    # dalian is in north-yellow-sea; yingkou (liaodong-bay), letters naming no or an unknown station are not
+    assert got["station"] == got["area"] == {"wrong_unit": 2}
 
 
 @pytest.mark.skipif(shutil.which("pdffonts") is None, reason="poppler-utils not installed")
@@ -431,7 +520,7 @@ async def test_marine_ecology_equals_the_stored_rows(eco_settings: Settings) -> 
     hyp = row.hypoxia
     assert hyp is not None and hyp.episodes == len(db[(BUOY, "hypoxia_duration_h")]) == 1
     assert hyp.hours_below[3] == pytest.approx(_vals(db, BUOY, "do_hours_below_3_mg_l").sum()) == 20.0
-    assert hyp.lowest_mg_l == pytest.approx(1.5)
+    assert hyp.lowest_mg_l == pytest.approx(_vals(db, BUOY, "do_daily_min_mg_l").min()) == pytest.approx(1.5)
     risk = _vals(db, BUOY, "bloom_risk")
     assert row.bloom_days == {k: int(np.sum(risk == k)) for k in (1, 2, 3)}
     assert sum(row.bloom_days.values()) >= 10  # the generated 10-day chlorophyll spell
@@ -452,6 +541,7 @@ async def test_wetland_and_blue_carbon_equal_the_stored_rows(eco_settings: Setti
     monthly = db[(WETLAND, "inundation_frequency_monthly_pct")]
     assert [m.month for m, _ in monthly] == list(range(1, 13))
     np.testing.assert_allclose(w.frequency_pct, [v for _, v in monthly])
+    assert w.frequency_year_pct == pytest.approx(_vals(db, WETLAND, "inundation_frequency_daily_pct").mean())
     np.testing.assert_allclose(w.hydroperiod_h, _vals(db, WETLAND, "hydroperiod_monthly_h"))
     assert w.salt_intrusion_days == int(_vals(db, WETLAND, "salt_intrusion").sum()) == 30  # June
     c = next(r for r in report.carbon if r.station.id == WETLAND)
@@ -500,6 +590,9 @@ async def test_outages_availability_and_scorecard(eco_settings: Settings) -> Non
     prev = await _first(eco_settings, "SELECT value FROM indicators WHERE station_id = $1 "
                         "AND indicator = 'net_carbon_year_gC_m2' AND time = '2025-01-01Z'")  # fmt: skip
     assert net.baseline == pytest.approx(prev) and net.trend == pytest.approx(net.value - prev)
+    assert net.coverage_pct == pytest.approx(_vals(db, WETLAND, "carbon_coverage_year_pct")[0])
+    hours = _vals(db, BUOY, "do_hours_measured_h").sum()
+    assert hyp.coverage_pct == pytest.approx(100.0 * hours / (365 * 24))
     assert ("mhw_days_d", STATION) in rows and rows[
         ("mhw_days_d", STATION)
     ].value is None  # no climatology run

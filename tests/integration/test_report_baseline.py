@@ -14,13 +14,13 @@ import httpx
 import numpy as np
 import pytest
 
+from schemas.indicators import Indicator
 from services.api.app import create_app
 from services.config import Settings
 from services.db.indicators import write_indicators
 from services.report import cli as report_cli
 from services.report.assemble import assemble
 from services.report.queries import config_versions, load_inputs
-from streams.indicators.records import Indicator
 from streams.indicators.sealevel import records as sl
 from tests.support.database import fresh_database
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
+from schemas.indicators import Indicator
 from schemas.records import Sample
 from schemas.registry import default_registry_path, load_registry
 from services.config import Settings
@@ -31,7 +32,6 @@ from streams.indicators.catalogue import INDICATORS
 from streams.indicators.ecology import compute_batch, params_for_station
 from streams.indicators.ecology.gapfill import PPFD_PER_RG, gap_filled_budget
 from streams.indicators.ecology.records import CATALOGUE as ECO_CATALOGUE
-from streams.indicators.records import Indicator
 from tests.support.database import fresh_database
 from tests.support.flux_site import site_gaps, site_year
 

@@ -13,12 +13,11 @@ from schemas.registry import load_registry
 from services.console.coastline import (
     OUTPUT,
     clip_ring,
-    contains,
     land_in_box,
     network_box,
-    on_land,
     polygons,
 )
+from tests.support.geometry import contains, on_land
 
 # Two unit squares sharing an edge, quantised at 0.5 degrees from (100, 30): arc 0 is the shared edge.
 TOPOLOGY = {

@@ -4,6 +4,7 @@ QC shares, missing data said, bad years refused; rendering is deterministic for 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import numpy as np
 import pytest
@@ -89,6 +90,39 @@ def test_missing_data_is_named_and_alerts_counted(msl: MonthlyMsl) -> None:
     assert "静默站" in page and "no monthly mean sea level" in page
 
 
+def test_station_health_alerts_are_not_warnings_but_are_in_the_annex(msl: MonthlyMsl) -> None:
+    minute = 60_000_000
+    alerts = [
+        AlertRow("g1", "storm_surge_warning", "orange", 0, 10 * minute),
+        AlertRow("g1", "battery_low", "red", 0, None),
+        AlertRow("g1", "station_silent", "yellow", 0, 3 * minute),
+        AlertRow("g1", "station_silent", "yellow", 0, 5 * minute),
+    ]
+    report = assemble(_inputs(msl, alerts))
+    assert report.warnings_by_level == {"blue": 0, "yellow": 0, "orange": 1, "red": 0}
+    assert report.unacknowledged == 0 and report.median_ack_minutes["orange"] == pytest.approx(10.0)
+    rows = {r.rule: r for r in report.alert_rules}
+    assert [r.rule for r in report.alert_rules] == ["storm_surge_warning", "battery_low", "station_silent"]
+    assert not rows["storm_surge_warning"].station_health and rows["battery_low"].station_health
+    assert rows["station_silent"].by_level["yellow"] == 2 and rows["station_silent"].total == 2
+    assert rows["station_silent"].median_ack_minutes["yellow"] == pytest.approx(4.0)
+    assert rows["battery_low"].unacknowledged == 1
+    page = to_html(report)
+    assert "Alerts and time to acknowledge" in page and "battery_low" in page
+
+
+def test_previous_year_anomaly_is_month_matched_and_needs_a_covered_previous_year() -> None:
+    starts = _month_starts(2011, 2012)
+    month = np.arange(24) % 12
+    level = 1.5 + 0.2 * np.cos(2 * np.pi * month / 12) + np.where(np.arange(24) >= 12, 0.03, 0.0)
+    level[12 + 3] = np.nan  # April 2012 missing: compared month by month, the cycle does not leak in
+    row = assemble(_inputs(MonthlyMsl(starts, level, np.full(24, 100.0)))).sea_level[0]
+    assert row.anomaly_vs_previous_mm == pytest.approx(30.0)
+    only_december = np.where(np.arange(24) >= 11, level, np.nan)  # 2011: December alone
+    row = assemble(_inputs(MonthlyMsl(starts, only_december, np.full(24, 100.0)))).sea_level[0]
+    assert row.anomaly_vs_previous_mm is None and row.previous_year_mean_m == pytest.approx(level[11])
+
+
 def test_short_record_has_no_trend_and_says_so() -> None:
     starts = _month_starts(2012, 2012)
     report = assemble(_inputs(MonthlyMsl(starts, np.full(12, 1.0), np.full(12, 100.0))))
@@ -135,3 +169,6 @@ def test_hazard_levels_count_high_waters_and_days_at_or_above(msl: MonthlyMsl) -
     report = assemble(inputs)
     assert [h.station for h in report.hazards] == [GAUGE, EMPTY_GAUGE, BUOY]
     assert report.hazards[1].max_surge_m is None and "no data" in to_html(report)
+    rows = re.findall(r"<tr><td>验潮站 Gauge</td>(.*?)</tr>", to_html(report))
+    (cells,) = [c for c in (re.findall(r"<td>(.*?)</td>", r) for r in rows) if c[0].startswith("1.250 (")]
+    assert cells[3:] == ["不监测 / not measured"] * 2  # a gauge measures no waves: said, not "no data"

@@ -128,3 +128,33 @@ def test_english_page_has_no_chinese_and_the_running_year_is_assessed_up_to_the_
     assert [o.hours for o in zh.outages["b1"]] == [181 * 24]  # nothing stored: the whole span is out
     assert re.search("[\u4e00-\u9fff]", to_html(zh)) and not re.search("[\u4e00-\u9fff]", to_html(en))
     assert "nothing stored for 2026: Marsh" in to_html(en)
+
+
+def test_scorecard_takes_no_baseline_from_a_stored_december_and_grades_only_a_covered_year() -> None:
+    dec = date_us(2025, 12, 1) + np.arange(31) * DAY_US  # the previous year: December only
+    half = date_us(2026, 1, 1) + np.arange(120) * DAY_US  # this year: 120 days
+    series = {
+        ("b1", oxygen.HOURS_MEASURED): (np.r_[dec, half], np.full(151, 24.0)),
+        ("b1", oxygen.HOURS_BELOW[3]): (np.r_[dec, half], np.r_[np.full(31, 1.0), np.zeros(120)]),
+    }
+    inputs = ReportInputs(year=2026, scope="network", stations=[BUOY], msl={}, alerts=[], qc_counts=[],
+                          dead_letters={}, as_of_us=None, generated_at="2027-01-01T00:00:00Z",
+                          config_versions={}, settings=load_settings(), series=series)  # fmt: skip
+    report = assemble(inputs)
+    (row,) = [r for r in report.scorecard if r.spec.key == "do_hours_below_3_mg_l"]
+    assert row.value == 0.0 and row.coverage_pct == pytest.approx(100.0 * 120 / 365)
+    assert row.baseline_coverage_pct == pytest.approx(100.0 * 31 / 365)
+    assert row.baseline is None and row.trend is None and row.grade is None  # 31 h of 2025 is no year
+    # this year short, the previous one whole: still no change (120 days against a year)
+    full_2025 = date_us(2025, 1, 1) + np.arange(365) * DAY_US
+    series[("b1", oxygen.HOURS_MEASURED)] = (np.r_[full_2025, half], np.full(485, 24.0))
+    series[("b1", oxygen.HOURS_BELOW[3])] = (np.r_[full_2025, half], np.r_[np.ones(365), np.zeros(120)])
+    (row,) = [r for r in assemble(inputs).scorecard if r.spec.key == "do_hours_below_3_mg_l"]
+    assert row.baseline == 365.0 and row.trend is None and row.grade is None
+    page = to_html(report)
+    assert "too little (8 %)" in page and "too little data to grade" in page
+    full = date_us(2026, 1, 1) + np.arange(365) * DAY_US
+    series[("b1", oxygen.HOURS_MEASURED)] = (full, np.full(365, 24.0))
+    series[("b1", oxygen.HOURS_BELOW[3])] = (full, np.zeros(365))
+    (row,) = [r for r in assemble(inputs).scorecard if r.spec.key == "do_hours_below_3_mg_l"]
+    assert row.coverage_pct == pytest.approx(100.0) and row.grade == "good"

@@ -7,6 +7,7 @@ Pure domain code: no I/O except the explicit climatology file loader. The stream
 the returned `Indicator` records, upserting by (station, indicator, time_us) and deleting on None.
 """
 
+from schemas.indicators import Indicator, IndicatorSpec
 from streams.indicators.ecology.climatology import (
     Climatology,
     ClimatologyError,
@@ -19,7 +20,6 @@ from streams.indicators.ecology.oxygen import Episode, do_saturation_pct, hypoxi
 from streams.indicators.ecology.params import EcologyParams, ParameterError, params_for_station
 from streams.indicators.ecology.records import CATALOGUE, catalogue_markdown
 from streams.indicators.ecology.state import INPUT_VARIABLES, EcologyState, compute_batch
-from streams.indicators.records import Indicator, IndicatorSpec
 
 __all__ = [
     "CATALOGUE",

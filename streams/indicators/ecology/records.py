@@ -8,8 +8,8 @@ of the period (seasons DJF/MAM/JJA/SON, DJF from 1 December); event and episode 
 
 from __future__ import annotations
 
+from schemas.indicators import IndicatorSpec
 from streams.indicators.ecology import bloom, carbon, chemistry, heatwave, oxygen, wetland
-from streams.indicators.records import IndicatorSpec
 
 _DO_IN = "dissolved_oxygen_mg_l"
 _SAT_IN = "dissolved_oxygen_mg_l, water_temperature_degC, salinity_psu"

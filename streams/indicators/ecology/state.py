@@ -29,6 +29,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from schemas.indicators import Indicator
 from streams.indicators.ecology.bloom import BloomFamily
 from streams.indicators.ecology.calendar import DAY_US, day_of
 from streams.indicators.ecology.carbon import CarbonFamily
@@ -41,7 +42,6 @@ from streams.indicators.ecology.params import EcologyParams
 from streams.indicators.ecology.records import CATALOGUE
 from streams.indicators.ecology.wetland import WetlandFamily
 from streams.indicators.pieces import piece_width_us
-from streams.indicators.records import Indicator
 
 STATE_FORMAT = "tidewatch.ecology.state/2"
 INPUT_VARIABLES = frozenset(

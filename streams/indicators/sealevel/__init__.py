@@ -1,7 +1,7 @@
 """Sea-level indicators of tide stations: tide prediction, surge, high/low waters, mean sea level,
 trend and warning levels (GB/T 17839 practice). Pure: no I/O; the stream layer stores and publishes."""
 
-from streams.indicators.records import Indicator, IndicatorSpec
+from schemas.indicators import Indicator, IndicatorSpec
 from streams.indicators.sealevel.compute import SeaLevelConfig, compute_indicators
 from streams.indicators.sealevel.constants import ConstantsError, load_constants_csv, model_from_constants
 from streams.indicators.sealevel.extrema import ExtremaParams, Extremum, find_extrema

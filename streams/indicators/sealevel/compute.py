@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from streams.indicators.records import Indicator
+from schemas.indicators import Indicator
 from streams.indicators.sealevel import records as r
 from streams.indicators.sealevel.extrema import HIGH, LOW, ExtremaParams, Extremum, find_extrema
 from streams.indicators.sealevel.means import (

@@ -6,8 +6,6 @@ the stream (any arrival order, restarts) and the batch over the stored series gi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
 
 from streams.indicators.sealevel.tide import US_PER_DAY, US_PER_S
@@ -73,7 +71,3 @@ def add_reading(sums: dict[int, list[int]], key: int, delta_n: int, delta_um: in
     entry = sums.setdefault(key, [0, 0])
     entry[0] += delta_n
     entry[1] += delta_um
-
-
-def keys_of(times_us: Iterable[int], period: str) -> set[int]:
-    return set(period_starts(np.fromiter(times_us, dtype=np.int64), period).tolist())

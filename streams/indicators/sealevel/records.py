@@ -7,7 +7,7 @@ and the database, so an auditor can see how each number was made.
 
 from __future__ import annotations
 
-from streams.indicators.records import Indicator, IndicatorSpec
+from schemas.indicators import Indicator, IndicatorSpec
 
 WATER_LEVEL_WARNING = "water_level_warning"
 WAVE_WARNING = "wave_warning"

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from schemas.indicators import Indicator
 from streams.indicators.pieces import piece_width_us
-from streams.indicators.records import Indicator
 from streams.indicators.sealevel import records as r
 from streams.indicators.sealevel.compute import (
     CycleMax,

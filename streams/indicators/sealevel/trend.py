@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from streams.indicators.records import Indicator
+from schemas.indicators import Indicator
 from streams.indicators.sealevel import records as r
 from streams.indicators.sealevel.means import period_end_us
 from streams.indicators.sealevel.records import indicator

@@ -1,4 +1,4 @@
-"""QC results sent twice by a worker that died between sending and storing them (issue 12).
+"""QC results and indicators sent twice by a worker that died between sending and storing them (issue 12).
 
 The QC agent hands its results to the alert engine's log before it stores their rows; a worker that
 dies in between leaves the readings unstored, so the next one judges and sends them again, right after
@@ -13,8 +13,11 @@ import numpy as np
 
 from alerts import AlertEngine
 from alerts.inputs import reading_observation
+from schemas.indicators import Indicator
+from schemas.topics import IndicatorBatch, ObservationBatch
+from streams.alerting import indicator_observations
 from streams.qc import QcResult
-from streams.topics import ObservationBatch, SourceWatermark
+from streams.watermark import SourceWatermark
 
 STATION, OXYGEN = "changhai-seagrass", "dissolved_oxygen_mg_l"
 T0_US = 1_790_000_000 * 1_000_000
@@ -38,7 +41,9 @@ def night() -> list[ObservationBatch]:
 def judge(log: list[ObservationBatch], engine: AlertEngine, watermark: SourceWatermark | None) -> list:
     events = []
     for batch in log:
-        results = batch.results if watermark is None else watermark.fresh(0, batch)[0]
+        results = batch.results
+        if watermark is not None:
+            results = watermark.fresh(0, batch.wall_us, batch.results, batch.sources)[0]
         events += engine.observe([reading_observation(r) for r in results], batch.wall_us)
     return [(e.alert_id, e.seq, e.kind, e.severity, e.time_us) for e in events]
 
@@ -67,11 +72,61 @@ def test_a_batch_in_several_records_passes_whole_and_counts_once_complete() -> N
     mark = SourceWatermark()
     result = QcResult(STATION, OXYGEN, 1, 5.0, 1, 0, False)
     # One QC batch in two records (same wall time), its sources in time order, not offset order.
-    assert mark.fresh(2, ObservationBatch([result] * 3, 100, [4, 7, 5]))[1] == 0
-    assert mark.fresh(2, ObservationBatch([result] * 2, 100, [6, 3]))[1] == 0
+    assert mark.fresh(2, 100, [result] * 3, [4, 7, 5])[1] == 0
+    assert mark.fresh(2, 100, [result] * 2, [6, 3])[1] == 0
     # The next batch: everything up to offset 7 has been judged; a successor's repeats are skipped.
-    kept, repeated = mark.fresh(2, ObservationBatch([result] * 3, 200, [6, 7, 9]))
+    kept, repeated = mark.fresh(2, 200, [result] * 3, [6, 7, 9])
     assert (len(kept), repeated) == (1, 2) and mark.state(2) == [7, 200, 9]
     assert mark.state(3) == [-1, 0, -1]  # partitions are apart
-    unmarked = ObservationBatch([result], 300)
-    assert mark.fresh(2, unmarked) == (unmarked.results, 0)  # records without sources pass
+    assert mark.fresh(2, 300, [result], []) == ([result], 0)  # records without sources pass
+    # An item no record made (a tide model's indicators: source -1) always passes, moving nothing.
+    assert mark.fresh(2, 400, [result, result], [-1, 12]) == ([result, result], 0)
+    assert mark.fresh(2, 500, [result, result], [-1, 12]) == ([result], 1)
+
+
+BLOOM = "bloom_risk"
+
+
+def bloom_days() -> list[IndicatorBatch]:
+    """Bloom risk rising to a bloom and falling back, one indicator batch per observations record."""
+    levels = [0, 1, 1, 2, 3, 3, 2, 1, 0, 0, 1, 2, 2, 1, 0]
+    return [
+        IndicatorBatch(
+            [Indicator(STATION, BLOOM, T0_US + i * 3_600_000_000, float(level), "1")],
+            T0_US + i * 3_600_000_000,
+            [i],
+        )
+        for i, level in enumerate(levels)
+    ]
+
+
+def judge_indicators(
+    log: list[IndicatorBatch], engine: AlertEngine, watermark: SourceWatermark | None
+) -> list:
+    events = []
+    for batch in log:
+        items = batch.items
+        if watermark is not None:
+            items = watermark.fresh(0, batch.wall_us, batch.items, batch.sources)[0]
+        events += engine.observe(indicator_observations(items), batch.wall_us)
+    return [(e.alert_id, e.seq, e.kind, e.severity, e.time_us) for e in events]
+
+
+def test_indicators_sent_again_after_a_crash_change_nothing(registry, rules, channels) -> None:
+    log = bloom_days()
+    expected = judge_indicators(log, AlertEngine(registry, rules, channels), None)
+    assert {"firing", "escalated", "resolved"} <= {e[2] for e in expected}
+    differs_without = 0
+    for crash in range(2, len(log)):
+        for sent_again in (1, 3, 8):
+            again = [
+                IndicatorBatch(b.items, log[crash - 1].wall_us + 20_000_000, b.sources)
+                for b in log[max(0, crash - sent_again) : crash]
+            ]
+            replayed = log[:crash] + again + log[crash:]
+            got = judge_indicators(replayed, AlertEngine(registry, rules, channels), SourceWatermark())
+            assert got == expected, (crash, sent_again)
+            differs_without += (
+                judge_indicators(replayed, AlertEngine(registry, rules, channels), None) != expected
+            )
+    assert differs_without > 0  # judged again, the repeats do change the history

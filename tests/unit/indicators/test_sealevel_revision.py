@@ -11,7 +11,7 @@ import pytest
 from test_sealevel_stream import CFG, US_PER_HOUR, assert_last_equals_batch
 from test_sealevel_tide import LATITUDE, T0_US, US_PER_DAY, synthetic_series
 
-from streams.indicators.records import Indicator
+from schemas.indicators import Indicator
 from streams.indicators.sealevel.compute import SeaLevelConfig, compute_indicators
 from streams.indicators.sealevel.stream import SeaLevelState
 from streams.indicators.sealevel.tide import TideModel, fit_tide

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_sealevel_tide import LATITUDE, T0_US, US_PER_DAY, synthetic_series
 
-from streams.indicators.records import Indicator
+from schemas.indicators import Indicator
 from streams.indicators.sealevel.compute import SeaLevelConfig, compute_indicators
 from streams.indicators.sealevel.stream import SeaLevelState
 from streams.indicators.sealevel.tide import TideModel, fit_tide

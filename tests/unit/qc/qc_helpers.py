@@ -11,9 +11,9 @@ import orjson
 import pandas as pd
 from ioos_qc import qartod
 
+from schemas.quality import MISSING, NOT_EVALUATED, TEST_INDEX, TESTS
 from schemas.registry import Registry, parse_registry
 from streams.qc import QcConfig, QcEngine, QcResult, Readings, SeriesConfig
-from streams.qc.flags import MISSING, NOT_EVALUATED, TEST_INDEX, TESTS
 
 KOTZEBUE_CSV = (
     Path(__file__).resolve().parents[2] / "data" / "reference" / "ioos_qc" / "water_level_example.csv"

@@ -20,9 +20,10 @@ from qc_helpers import (
     station,
 )
 
+from schemas.quality import TEST_INDEX
 from schemas.records import ReadingBatch, Sample, StationReadings
 from streams.qc import QcEngine, Readings, flag_counts, parse_qc_config, readings_from_batch
-from streams.qc.flags import TEST_INDEX, aggregate
+from streams.qc.flags import aggregate
 
 MINUTE_US = 60_000_000
 START_US = 1_706_724_000_000_000  # 2024-01-31T18:00Z: the 1-min series runs into February

@@ -46,7 +46,7 @@ from alerts.severity import name
 from alerts.silences import Silence
 from alerts.station_state import StationState
 from alerts.templates import render, template_fields
-from schemas.alert_ids import parse_alert_id
+from schemas.alert_ids import opened_us, parse_alert_id
 from schemas.registry import Registry
 
 RENOTIFY, SILENCE_END, SILENT, TIER = "renotify", "silence_end", "silent", "tier"
@@ -499,6 +499,7 @@ class AlertEngine:
             event=transition.kind,
             value=transition.value,
             time_us=transition.time_us,
+            opened_us=opened_us(transition.alert_id),
         )
         return AlertEvent(
             alert_id=transition.alert_id,

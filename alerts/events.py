@@ -46,3 +46,18 @@ class AlertEvent(msgspec.Struct, frozen=True, kw_only=True):
 # Its opposite, ``reopened``: QC withdrew the reading that had resolved it, so it fires again (a
 # pending alert so reopened shows as ``pending`` again).
 CLOSING_KINDS = frozenset({"resolved", "retracted"})
+RESOLVED_STATE, FIRING_STATE, PENDING_STATE = "resolved", "firing", "pending"
+
+
+def closes(event: AlertEvent) -> bool:
+    """Whether the alert is over after `event`: its state says so; an event stored without one
+    (before ``alert_events`` kept it) is judged by its kind."""
+    return event.state == RESOLVED_STATE if event.state is not None else event.kind in CLOSING_KINDS
+
+
+def fires(event: AlertEvent) -> bool:
+    """Whether the alert is firing after `event` (not pending, not over). Without a state, every
+    event but a closing or a pending one is taken as firing (what the senders did before)."""
+    if event.state is not None:
+        return event.state == FIRING_STATE
+    return event.kind not in CLOSING_KINDS and event.kind != PENDING_STATE

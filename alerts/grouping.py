@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from alerts.events import CLOSING_KINDS, AlertEvent
+from alerts.events import FIRING_STATE, RESOLVED_STATE, AlertEvent, closes
 from alerts.routing import GroupSpec
 from alerts.severity import SEVERITY_ZH, name, rank
 from schemas.alert_ids import opened_us
@@ -81,7 +81,7 @@ class Incident:
             "seq": event.seq,
             "kind": event.kind if said else member["kind"],
             "severity": event.severity if said else member["severity"],
-            "open": event.kind not in CLOSING_KINDS,
+            "open": not closes(event),
             "time_us": event.time_us,
             "message_en": said.message_en if said else member["message_en"],
             "message_zh": said.message_zh if said else member["message_zh"],
@@ -119,4 +119,5 @@ class Incident:
             message_en="\n".join([head_en, *(f"- {m['message_en']}" for m in members)]),
             message_zh="\n".join([head_zh, *(f"- {m['message_zh']}" for m in members)]),
             channels=channels,
+            state=FIRING_STATE if self.is_open else RESOLVED_STATE,  # what the senders go by
         )

@@ -9,12 +9,19 @@ ended it, and a reminder or an operator's action carries the latest value while 
 be held by an earlier one (hysteresis, keep_firing); so for those events ``severity`` says what the
 colour is ("ended (peak orange)", "still yellow"), and a message never reads "red … category 0" as one
 current state.
+
+``{opened}`` is when the alert opened (its first qualifying input; for a station's silence, when it was
+declared silent), so a message can say how long something lasted: ``{until}`` / ``{until_zh}`` are
+" until <event time>" / "，至 <event time> 止" for an event that closes the alert (resolved, withdrawn)
+and empty otherwise, e.g. "no data from before {opened}{until}". Without the opening time (a caller
+that does not give it) ``{opened}`` is the event's time and ``{until}`` empty, the old wording.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from alerts.events import CLOSING_KINDS
 from alerts.severity import SEVERITY_ZH
 
 EVENT_ZH: dict[str, str] = {
@@ -47,6 +54,9 @@ TEMPLATE_FIELDS = (
     "event_zh",
     "value",
     "time",
+    "opened",
+    "until",
+    "until_zh",
 )
 
 
@@ -88,8 +98,12 @@ def template_fields(
     event: str,
     value: float | None,
     time_us: int,
+    opened_us: int | None = None,
 ) -> dict[str, str]:
+    """Every placeholder's text; `opened_us`: when the alert opened (the last part of its id)."""
     severity_en, severity_zh = severity_phrases(event, severity)
+    time = format_time_us(time_us)
+    closed = opened_us is not None and event in CLOSING_KINDS
     return {
         "station": station,
         "station_name": station_name,
@@ -103,7 +117,10 @@ def template_fields(
         "event": event,
         "event_zh": EVENT_ZH[event],
         "value": format_value(value),
-        "time": format_time_us(time_us),
+        "time": time,
+        "opened": time if opened_us is None else format_time_us(opened_us),
+        "until": f" until {time}" if closed else "",
+        "until_zh": f"，至 {time} 止" if closed else "",
     }
 
 
@@ -125,4 +142,5 @@ def sample_fields() -> dict[str, str]:
         event="firing",
         value=1.0,
         time_us=0,
+        opened_us=0,
     )

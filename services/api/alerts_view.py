@@ -49,6 +49,10 @@ EVENT_COLUMNS = (
     Column("station_id", "text"),
     Column("rule", "text"),
     Column("kind", "text"),
+    # The alert's state after the event (pending, firing, resolved): a `corrected` event may leave it
+    # firing or put it back to pending, which its kind does not say; null for an event stored before
+    # alert_events kept it (migration 0008).
+    Column("state", "text"),
     Column("severity", "text"),
     Column("value", "float"),
     Column("value_unit", "text"),

@@ -263,8 +263,8 @@ ALERT_COLUMNS = (
     "message_zh, acknowledged_by, acknowledged_at, ack_comment, silenced_until"
 )
 EVENT_COLUMNS = (
-    "time, alert_id, seq, station_id, rule, kind, severity, value, message_en, message_zh, channels, "
-    "actor, comment, received, late"
+    "time, alert_id, seq, station_id, rule, kind, state, severity, value, message_en, message_zh, "
+    "channels, actor, comment, received, late"
 )
 
 

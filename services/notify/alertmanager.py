@@ -2,11 +2,14 @@
 
 Each event is one ``POST /api/v2/alerts`` of the alert at each of the four severities, labelled
 ``alertname`` (the rule), ``station``, ``severity``, ``alert_id`` and ``source="tidewatch"``, so the
-centre's routes and inhibitions match on severity as they do for Prometheus alerts. The alert's current
-severity is firing: ``endsAt`` = now + hold, renewed by every later notice (keep the hold longer than
-the longest renotify interval). The other severities are sent resolved (``endsAt`` = the event's time),
-so an escalation ends the lower one; a resolved event resolves them all. Alertmanager notifies nothing
-for a resolved alert it never saw firing, so the stateless form costs nothing downstream.
+centre's routes and inhibitions match on severity as they do for Prometheus alerts. Whether the alert
+fires is the event's ``state`` (what the alert is after the event), not its kind: while it is firing,
+its current severity is sent firing: ``endsAt`` = now + hold, renewed by every later notice (keep the
+hold longer than the longest renotify interval). The other severities are sent resolved (``endsAt`` =
+the event's time), so an escalation ends the lower one; an event that leaves the alert resolved or
+pending (``corrected``: QC withdrew the reading that made it fire) resolves them all. Alertmanager
+notifies nothing for a resolved alert it never saw firing, so the stateless form costs nothing
+downstream. The ``value`` annotation carries its unit (services/notify/messages.py).
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 
-from alerts.events import CLOSING_KINDS, AlertEvent
+from alerts.events import AlertEvent, fires
 from alerts.severity import SEVERITIES
-from alerts.templates import format_value
 from services.notify.http import JsonPoster
+from services.notify.messages import value_text
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -35,16 +38,17 @@ def postable_alerts(event: AlertEvent, now_us: int, hold_s: float) -> list[dict]
     annotations = {
         "summary": event.message_en,
         "summary_zh": event.message_zh,
-        "event": f"{event.kind} (event {event.seq})",
-        "value": format_value(event.value),
+        "event": f"{event.kind} (event {event.seq}), {event.state or 'state not recorded'}",
     }
+    if (value := value_text(event)) is not None:
+        annotations["value"] = value
     if event.actor:
         annotations["actor"] = event.actor
     if event.comment:
         annotations["comment"] = event.comment
-    alerts = []
+    alerts, firing_now = [], fires(event)
     for severity in SEVERITIES:
-        firing = event.kind not in CLOSING_KINDS and severity == event.severity
+        firing = firing_now and severity == event.severity
         ends_us = now_us + round(hold_s * 1e6) if firing else event.time_us
         alerts.append(
             {

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import asyncpg
 import orjson
 
-from alerts.events import CLOSING_KINDS, AlertEvent
+from alerts.events import AlertEvent, closes
 from alerts.grouping import Incident, group_id, window_start_us
 from alerts.routing import GroupSpec, Routing
 from schemas.registry import Registry
@@ -85,7 +85,7 @@ class Grouping:
             return None
         if channel == QUIET:
             routed = spec.channels & set(event.channels)
-            if routed or event.kind not in CLOSING_KINDS:
+            if routed or not closes(event):
                 return None
         elif channel not in spec.channels:
             return None

@@ -1,9 +1,10 @@
 """Alert events on MQTT for field systems: ``tidewatch/v1/alerts/{network}/{station}/{rule}``, QoS 1.
 
-While an alert is open its latest event is the topic's retained message, so a field system that
-connects later learns the current state at once; the resolved event is published once (not retained)
-and then the retained message is cleared with an empty retained payload — subscribers ignore empty
-payloads.
+While an alert is open (the event's ``state`` is pending or firing) its latest event is the topic's
+retained message, so a field system that connects later learns the current state at once; the event
+that leaves it resolved is published once (not retained) and then the retained message is cleared with
+an empty retained payload — subscribers ignore empty payloads. Each message is the stored event, its
+``state`` among the fields, with the station's ``network``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from functools import lru_cache
 import aiomqtt
 import orjson
 
-from alerts.events import CLOSING_KINDS, AlertEvent
+from alerts.events import AlertEvent, closes
 from schemas.registry import Registry, load_registry
 from services.config import Settings
 from services.mqtt_auth import aiomqtt_options
@@ -47,7 +48,7 @@ async def _publish(
     for event in sorted(events, key=lambda e: (e.alert_id, e.seq)):
         net = network or _network_of(event.station, registry)
         topic = alert_topic(net, event.station, event.rule)
-        resolved = event.kind in CLOSING_KINDS
+        resolved = closes(event)
         await client.publish(topic, alert_message(event, net), qos=1, retain=not resolved)
         if resolved:
             await client.publish(topic, b"", qos=1, retain=True)

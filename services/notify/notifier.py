@@ -22,10 +22,11 @@ from alerts.channels import Channel, load_channels
 from alerts.events import AlertEvent
 from alerts.routing import GroupSpec
 from services.config import load_settings
-from services.db.timestamps import us
+from services.db.alerts import EVENT_COLUMNS, event_from_row
 from services.notify.alertmanager import AlertmanagerSender
 from services.notify.config import Endpoint, NotifyConfig, RetryPolicy
 from services.notify.groups import QUIET, Grouping, absorb, stale_notices
+from services.notify.messages import rule_values
 from services.notify.robots import DingTalkSender, FeishuSender, WeComSender
 from services.notify.senders import EmailSender, Sender, SendError, WebhookSender
 from services.notify.sms import SmsSender
@@ -47,8 +48,7 @@ UPDATE notifications n SET updated_at = now()
 FROM alert_events e
 WHERE n.status = 'pending' AND n.updated_at < now() - $1::float8 * interval '1 second'
   AND e.alert_id = n.alert_id AND e.seq = n.seq
-RETURNING n.channel, n.attempts, e.alert_id, e.seq, e.station_id, e.rule, e.kind, e.severity,
-          {us("e.time")} AS time_us, e.value, e.message_en, e.message_zh, e.channels, e.actor, e.comment
+RETURNING n.channel, n.attempts, {EVENT_COLUMNS}
 """
 
 
@@ -127,6 +127,7 @@ class Notifier:
         for name in sorted(known - set(self.senders)):
             log.warning("notification channel %r is routed but not configured: its events are not sent", name)
         self._warned: set[str] = set()
+        rule_values(load_settings().registry_path)  # the notices' units: read now, not at the first notice
 
     async def __aenter__(self) -> Notifier:
         return self
@@ -177,21 +178,7 @@ class Notifier:
             rows = await conn.fetch(RECLAIM_STALE, older_than_s)
         queues: dict[tuple[str, str], list[tuple[AlertEvent, int]]] = defaultdict(list)
         for row in rows:
-            event = AlertEvent(
-                alert_id=row["alert_id"],
-                seq=row["seq"],
-                station=row["station_id"],
-                rule=row["rule"],
-                kind=row["kind"],
-                severity=None if row["severity"] == "none" else row["severity"],
-                time_us=row["time_us"],
-                value=row["value"],
-                message_en=row["message_en"],
-                message_zh=row["message_zh"],
-                channels=tuple(row["channels"]),
-                actor=row["actor"],
-                comment=row["comment"],
-            )
+            event = event_from_row(row)  # as stored, its state among the fields
             queues[(event.alert_id, row["channel"])].append((event, row["attempts"]))
         report = DeliveryReport()
         for (_, channel), items in queues.items():

@@ -2,9 +2,11 @@
 
 Gateways differ, so tidewatch posts one small documented JSON document and the centre's gateway (or a
 thin adapter in front of its provider) maps it: ``{"to": [...], "text": ..., "alert": "id#seq",
-"station", "rule", "kind", "severity"}``. With a secret, ``X-Tidewatch-Timestamp`` (Unix seconds) and
-``X-Tidewatch-Signature: sha256=<hex HMAC-SHA256(secret, "{timestamp}.{body}")>`` let the gateway
-check the sender and refuse a replayed request; ``Idempotency-Key`` lets it drop a duplicate.
+"station", "rule", "kind", "state", "severity"}`` (``state``: pending, firing or resolved, what the
+alert is after the event; null for an event stored before events kept it). With a secret,
+``X-Tidewatch-Timestamp`` (Unix seconds) and ``X-Tidewatch-Signature: sha256=<hex
+HMAC-SHA256(secret, "{timestamp}.{body}")>`` let the gateway check the sender and refuse a replayed
+request; ``Idempotency-Key`` lets it drop a duplicate.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def sms_document(event: AlertEvent, recipients: tuple[str, ...]) -> dict:
         "station": event.station,
         "rule": event.rule,
         "kind": event.kind,
+        "state": event.state,
         "severity": event.severity,
     }
 

@@ -22,6 +22,7 @@ from services.db.alerts import store_alert_events, unclaimed_events
 from services.notify import Notifier, NotifyConfig, RetryPolicy, alert_topic, publish_alert_events
 from services.notify.config import parse_smtp_url
 from tests.support.alert_io import (
+    corrected_evening,
     database,  # noqa: F401  (fixture)
     do_reading,
     hypoxic_evening,
@@ -226,6 +227,10 @@ async def test_a_claim_left_by_a_crash_is_sent_later(database, smtp_server):  # 
         assert report.sent == 1
         assert (await notifier.retry_stale(older_than_s=300)).sent == 0
     assert [m["X-Tidewatch-Alert"] for _, m in mailbox.messages] == [f"{events[2].alert_id}#2"]
+    # Taken over from the crashed sender as stored: with the state it leaves and the value's unit.
+    body = mailbox.messages[0][1].get_content()
+    assert "event:    escalated, now firing, severity orange" in body
+    assert f"value:    {events[2].value:.4g} mg/L" in body
 
 
 def test_configuration_from_the_environment():
@@ -289,6 +294,20 @@ async def test_mqtt_alert_topics_retain_the_open_state():
                     break
     kinds = [orjson.loads(p)["kind"] if p else "" for p in payloads]
     assert kinds == ["pending", "firing", "escalated", "resolved", ""]  # "" clears the retained state
+    assert [orjson.loads(p)["state"] for p in payloads if p] == ["pending", "firing", "firing", "resolved"]
+    assert await retained(f"tidewatch/v1/alerts/{network}/#") == {}
+
+
+async def test_mqtt_keeps_an_alert_corrected_back_to_pending_open():
+    """QC withdrew the reading that made the alert fire: `corrected` leaves it pending, still open, so
+    it stays the retained state (with its state); the event that leaves it resolved clears it."""
+    network = f"it-{uuid.uuid4().hex[:8]}"
+    events = corrected_evening(new_engine())
+    topic = alert_topic(network, "changhai-seagrass", "hypoxia")
+    await publish_alert_events(Settings(), events[:3], network=network)
+    state = orjson.loads((await retained(f"tidewatch/v1/alerts/{network}/#"))[topic])
+    assert (state["kind"], state["state"], state["seq"]) == ("corrected", "pending", 2)
+    await publish_alert_events(Settings(), events[3:], network=network)
     assert await retained(f"tidewatch/v1/alerts/{network}/#") == {}
 
 

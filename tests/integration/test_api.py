@@ -35,10 +35,12 @@ from services.api import query_cli
 from services.api.app import create_app, serve
 from services.api.params import encode_cursor
 from services.config import Settings, load_settings
+from services.db.alerts import store_alert_events
 from services.db.connect import drop_database, ensure_database
 from services.db.prepare import prepare_database
 from services.db.writers import prepare_connection, upsert_observations
 from streams.indicators.catalogue import INDICATORS
+from tests.support.alert_io import STATION, at, corrected_evening, new_engine
 from tests.support.api_series import (
     DAY0_US,
     HOUR_US,
@@ -652,6 +654,34 @@ async def test_alert_values_of_rules_over_any_variable_are_null(
         ("station_silent", None, None)
     ]
     assert "null for rules over any variable" in body["meta"]["value"]
+
+
+async def test_alert_events_carry_the_state_they_leave(settings: Settings, client: httpx.AsyncClient) -> None:
+    """The engine's own events, stored as the worker stores them: a hypoxia alert fires on a reading QC
+    later fails, and the `corrected` event puts it back to pending, which its kind does not say; each
+    event is listed with the state it leaves the alert in (JSON and CSV)."""
+    events = corrected_evening(new_engine())
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await store_alert_events(conn, events)
+    finally:
+        await conn.close()
+    span = f"start={iso(at(0))}&end={iso(at(180))}&station={STATION}"
+    listed = (await get_json(client, f"/api/v1/alerts/events?{span}"))["data"]
+    assert [(e["kind"], e["state"]) for e in listed] == [
+        ("pending", "pending"),
+        ("firing", "firing"),
+        ("corrected", "pending"),
+        ("firing", "firing"),
+        ("resolved", "resolved"),
+    ]
+    rows = list(
+        csv.DictReader(io.StringIO((await client.get(f"/api/v1/alerts/events?{span}&format=csv")).text))
+    )
+    assert [r["state"] for r in rows] == ["pending", "firing", "pending", "firing", "resolved"]
+    # An event stored before alert_events kept the state (the seeded ones here) lists it as null.
+    old = await get_json(client, f"/api/v1/alerts/events?start={iso(DAY0_US)}&end={iso(DAY0_US + HOUR_US)}")
+    assert [(e["kind"], e["state"]) for e in old["data"]] == [("opened", None)]
 
 
 async def test_alerts_filters_units_and_pages(client: httpx.AsyncClient) -> None:

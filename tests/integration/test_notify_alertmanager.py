@@ -18,11 +18,15 @@ from aiohttp import web
 from test_alert_io_notify import notifications
 from test_notify_robots import LocalServer, evening
 
-from alerts import load_channels
+from alerts import AlertEngine, load_channels, load_rules
+from schemas.registry import load_registry
 from services.config import load_settings
 from services.notify import Notifier, NotifyConfig, RetryPolicy
 from services.stack.process import free_port, start_child, wait_for_port
-from tests.support.alert_io import database  # noqa: F401  (fixture)
+from tests.support.alert_io import (
+    corrected_evening,
+    database,  # noqa: F401  (fixture)
+)
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 
@@ -117,18 +121,24 @@ def parse_time(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-async def test_forwarded_alert_fires_then_resolves(database, alertmanager, tmp_path):  # noqa: F811
-    base, receiver = alertmanager
+def forwarding(tmp_path: Path, base: str) -> tuple:
+    """This module's channel table and a notifier configuration forwarding it to Alertmanager at `base`."""
     path = tmp_path / "channels.yaml"
     path.write_text(CHANNELS_YAML, encoding="utf-8")
     channels = load_channels(path)
-    events = evening(channels)  # pending, firing yellow, escalated orange, resolved
     env = {"TIDEWATCH_ALERTMANAGER_URL": base, "TIDEWATCH_ALERTMANAGER_HOLD_S": str(HOLD_S)}
-    config = NotifyConfig.from_settings(load_settings(env), channels)
+    endpoints = NotifyConfig.from_settings(load_settings(env), channels).endpoints
+    return channels, NotifyConfig(endpoints=endpoints, retry=FAST)
+
+
+async def test_forwarded_alert_fires_then_resolves(database, alertmanager, tmp_path):  # noqa: F811
+    base, receiver = alertmanager
+    channels, config = forwarding(tmp_path, base)
+    events = evening(channels)  # pending, firing yellow, escalated orange, resolved
     alert_id = events[1].alert_id
     async with (
         asyncpg.create_pool(database.url, min_size=1, max_size=2) as pool,
-        Notifier(pool, NotifyConfig(endpoints=config.endpoints, retry=FAST), channels=channels) as notifier,
+        Notifier(pool, config, channels=channels) as notifier,
     ):
         assert (await notifier.deliver(events[:3])).sent == 2
         (current,) = await shown(base, alert_id)  # the yellow one was resolved by the escalation
@@ -158,6 +168,42 @@ async def test_forwarded_alert_fires_then_resolves(database, alertmanager, tmp_p
     assert parse_time(told["orange"]["endsAt"]) == events[3].time_us / 1e6
     assert [a["status"] for a in resolved["alerts"]] == ["resolved"] * len(resolved["alerts"])
     assert [row[2] for row in await notifications(database.url)] == ["sent"] * 3
+
+
+async def test_a_correction_back_to_pending_ends_the_alert_in_alertmanager(database, alertmanager, tmp_path):  # noqa: F811
+    """The sender goes by the state the event leaves: pending is not firing, so Alertmanager (and the
+    centre it notifies) hears the alert resolved when QC withdraws the reading that made it fire, and
+    firing again with the next low reading; by its kind the correction kept it firing for the hold."""
+    base, receiver = alertmanager
+    channels, config = forwarding(tmp_path, base)
+    registry = load_registry()
+    events = corrected_evening(AlertEngine(registry, load_rules(registry), channels))
+    alert_id = events[0].alert_id
+    async with (
+        asyncpg.create_pool(database.url, min_size=1, max_size=2) as pool,
+        Notifier(pool, config, channels=channels) as notifier,
+    ):
+        assert (await notifier.deliver(events[:2])).sent == 1
+        (current,) = await shown(base, alert_id)
+        assert (current["labels"]["severity"], current["status"]["state"]) == ("orange", "active")
+        await receiver.wait_for("firing")
+
+        assert (await notifier.deliver(events[2:3])).sent == 1
+        assert await shown(base, alert_id) == []  # pending again: not firing
+        resolved = await receiver.wait_for("resolved")
+        assert {a["labels"]["severity"]: a["status"] for a in resolved["alerts"]}["orange"] == "resolved"
+        assert resolved["alerts"][0]["annotations"]["event"] == "corrected (event 2), pending"
+
+        receiver.notices.clear()
+        assert (await notifier.deliver(events[3:4])).sent == 1
+        (again,) = await shown(base, alert_id)
+        assert (
+            again["status"]["state"] == "active" and parse_time(again["startsAt"]) == events[3].time_us / 1e6
+        )
+        await receiver.wait_for("firing")
+        assert (await notifier.deliver(events[4:])).sent == 1
+        assert await shown(base, alert_id) == []
+    assert [row[2] for row in await notifications(database.url)] == ["sent"] * 4
 
 
 async def test_unreachable_alertmanager_ends_as_dead_letter(database, tmp_path):  # noqa: F811

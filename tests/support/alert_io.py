@@ -101,3 +101,22 @@ def hypoxic_evening(engine: AlertEngine) -> list[AlertEvent]:
     for i, value in enumerate(values):
         events += engine.observe([do_reading(10 * i, value)])
     return events
+
+
+def corrected_evening(engine: AlertEngine) -> list[AlertEvent]:
+    """Hypoxia firing on a reading the spike test then fails: `corrected` puts it back to pending (its
+    kind alone reads like a change of level); the next low reading fires it again, recovery resolves."""
+    events = engine.observe([do_reading(m, 1.8) for m in (0, 10, 20)])
+    events += engine.observe([Observation(STATION, "reading", DO, at(30), 1.8, 3, (("rate_of_change", 3),))])
+    events += engine.observe([Observation(STATION, "reading", DO, at(30), 1.8, 4, (("spike", 4),), True)])
+    events += engine.observe([do_reading(40, 1.8)])
+    for minutes in range(50, 130, 10):
+        events += engine.observe([do_reading(minutes, 6.0)])
+    assert [(e.kind, e.state) for e in events] == [
+        ("pending", "pending"),
+        ("firing", "firing"),
+        ("corrected", "pending"),
+        ("firing", "firing"),
+        ("resolved", "resolved"),
+    ]
+    return events

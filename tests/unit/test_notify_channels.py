@@ -26,7 +26,9 @@ from services.notify.robots import (
 HOUR_US = 3_600_000_000
 
 
-def event(kind: str, severity: str | None, time_us: int = 1_700_000_000_000_000) -> AlertEvent:
+def event(
+    kind: str, severity: str | None, time_us: int = 1_700_000_000_000_000, state: str | None = None
+) -> AlertEvent:
     return AlertEvent(
         alert_id="changhai-seagrass/hypoxia/1699990000000000",
         seq=2,
@@ -39,6 +41,7 @@ def event(kind: str, severity: str | None, time_us: int = 1_700_000_000_000_000)
         message_en="Low dissolved oxygen",
         message_zh="低氧",
         channels=("alertmanager",),
+        state=state,
     )
 
 
@@ -133,6 +136,55 @@ def test_escalated_alert_fires_at_its_severity_and_resolves_the_others():
     assert alerts[2]["annotations"]["summary_zh"] == "低氧"
     resolved = event("resolved", "orange", escalated.time_us + HOUR_US)
     assert {a["endsAt"] for a in postable_alerts(resolved, now_us, 7200)} == {rfc3339(resolved.time_us)}
+
+
+def test_alertmanager_fires_by_the_state_the_event_leaves_not_by_its_kind():
+    """A `corrected` event may leave the alert firing or put it back to pending (QC withdrew the
+    reading that made it fire): pending is not firing for Alertmanager, so every severity ends."""
+    now_us = 1_800_000_000_000_000
+
+    def ends(kind: str, state: str | None) -> dict[str, str]:
+        alerts = postable_alerts(event(kind, "orange", state=state), now_us, hold_s=7200)
+        return {a["labels"]["severity"]: a["endsAt"] for a in alerts}
+
+    held, ended = rfc3339(now_us + 2 * HOUR_US), rfc3339(event("firing", "orange").time_us)
+    assert ends("corrected", "pending") == dict.fromkeys(SEVERITIES, ended)
+    assert ends("corrected", "firing")["orange"] == held
+    assert ends("acknowledged", "firing")["orange"] == held
+    assert ends("pending", "pending") == dict.fromkeys(SEVERITIES, ended)
+    assert ends("retracted", "resolved") == dict.fromkeys(SEVERITIES, ended)
+    # An event stored before events kept their state: judged by its kind, as before.
+    assert ends("renotify", None)["orange"] == held and ends("resolved", None)["orange"] == ended
+    annotations = postable_alerts(event("corrected", "orange", state="pending"), now_us, 7200)[0][
+        "annotations"
+    ]
+    assert annotations["event"] == "corrected (event 2), pending"
+    assert annotations["value"] == "1.9 mg/L"  # the hypoxia rule's input, with its unit
+
+
+def test_a_group_notice_says_whether_the_incident_is_still_open():
+    """A group's notice is sent like an event: firing while a member is open, resolved with the last."""
+    from alerts import AlertEngine, Observation, load_rules
+    from alerts.grouping import GROUP_RESOLVED, Incident
+    from schemas.registry import load_registry
+
+    registry = load_registry()
+    engine = AlertEngine(registry, load_rules(registry), load_channels())
+    incident = Incident("group:flood/x/1", "flood")
+    (firing,) = engine.observe([Observation("dalian", "indicator", "water_level_warning", 1, 3.0)])
+    incident.apply(firing)
+    opened = incident.notice(("alertmanager",))
+    assert opened.state == "firing"
+    assert postable_alerts(opened, 2, 60)[2]["endsAt"] == rfc3339(2 + 60_000_000)  # orange held
+    (resolved,) = [
+        e
+        for e in engine.observe([Observation("dalian", "indicator", "water_level_warning", 2, 0.0)])
+        if e.kind == "resolved"
+    ]
+    incident.apply(resolved)
+    ended = incident.notice(("alertmanager",))
+    assert (ended.kind, ended.state) == (GROUP_RESOLVED, "resolved")
+    assert {a["endsAt"] for a in postable_alerts(ended, 3, 60)} == {rfc3339(ended.time_us)}
 
 
 def test_rfc3339_is_utc_with_milliseconds():

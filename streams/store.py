@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -45,6 +46,8 @@ from streams.qc.first_flags import alert_view
 from streams.state import Assignment, PieceTable
 
 log = logging.getLogger(__name__)
+# A QC checkpoint round is spread over this many batches, so none of them holds the event loop long.
+CHECKPOINT_SLICES = 20
 _registry = load_registry(settings.registry_path)
 _kinds = {s.id: s.kind for s in _registry.stations.values()}
 _qc_config = load_qc_config(
@@ -92,6 +95,8 @@ class _Qc:
     def __init__(self) -> None:
         self.engine: QcEngine | NoQc | None = None
         self.checkpointed = 0.0
+        self.round_left = 0  # batches left in the checkpoint round under way
+        self.slice_series = 0  # series each of them exports
         self.assignment = Assignment(READINGS_TOPIC)
         self.restored: set[str] = set()
         # Stations the engine failed on since the last rebuild: stored unjudged (see ``judge``).
@@ -119,6 +124,7 @@ class _Qc:
             self.restored = set()
             self.quarantined = set()
             self.checkpointed = time.monotonic()
+            self.round_left = 0
         if isinstance(self.engine, QcEngine):
             await self._restore(self.engine, readings)
         return self.engine
@@ -174,15 +180,25 @@ class _Qc:
                 log.info("QC context of %s restored from %d stored readings", station, len(rows))
 
     def checkpoint_if_due(self) -> None:
-        if self.engine is None or time.monotonic() - self.checkpointed < settings.qc_checkpoint_s:
+        """Every ``TIDEWATCH_QC_CHECKPOINT_S``, a round: what changed since, spread over the next
+        ``CHECKPOINT_SLICES`` batches (all at once, 1,000 buoys held the event loop ~1.5 s, and every
+        agent of the worker, alerts included, waited)."""
+        engine = self.engine
+        if not isinstance(engine, QcEngine):
             return
+        if not self.round_left:
+            if time.monotonic() - self.checkpointed < settings.qc_checkpoint_s:
+                return
+            self.checkpointed = time.monotonic()
+            self.round_left = CHECKPOINT_SLICES
+            self.slice_series = max(1, math.ceil(engine.unexported() / CHECKPOINT_SLICES))
         by_station: dict[str, dict[str, dict | None]] = defaultdict(dict)
-        for key, state in self.engine.export_state().items():
+        for key, state in engine.export_state(at_most=self.slice_series).items():
             station, piece = key.split("/", 1)
             by_station[station][piece] = state
         for station, pieces in by_station.items():
             qc_table.write(station, pieces)
-        self.checkpointed = time.monotonic()
+        self.round_left = 0 if not engine.unexported() else self.round_left - 1
 
 
 _qc = _Qc()

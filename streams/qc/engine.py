@@ -110,16 +110,21 @@ class QcEngine:
         self._changed.update(works)
         return results
 
-    def export_state(self, keys: Iterable[str] | None = None) -> dict[str, dict[str, Any] | None]:
+    def export_state(
+        self, keys: Iterable[str] | None = None, *, at_most: int | None = None
+    ) -> dict[str, dict[str, Any] | None]:
         """Changelog-table entries: JSON-compatible values, None for an entry to delete.
 
         Per series a header under ``station/variable`` and chunks of readings under
         ``station/variable/<chunk>``. By default only what changed since the last export (a few
-        kilobytes per touched series); with ``keys`` (``station/variable``), those series in full.
+        kilobytes per touched series), or ``at_most`` of those series (the rest stay for a later
+        export); with ``keys`` (``station/variable``), those series in full.
         """
         full = keys is not None
-        if keys is None:
+        if keys is None and (at_most is None or at_most >= len(self._changed)):
             chosen, self._changed = self._changed, set()
+        elif keys is None:
+            chosen = {self._changed.pop() for _ in range(at_most or 0)}
         else:
             chosen = {tuple(k.split("/")) for k in keys}
         entries: dict[str, dict[str, Any] | None] = {}
@@ -132,6 +137,10 @@ class QcEngine:
             entries[base] = header
             entries.update((f"{base}/{cid}", chunk) for cid, chunk in chunks.items())
         return entries
+
+    def unexported(self) -> int:
+        """How many series changed since they were last exported."""
+        return len(self._changed)
 
     def import_state(self, entries: Mapping[str, Mapping[str, Any] | None]) -> None:
         """Restore series from changelog-table entries written from ``export_state`` (any order)."""

@@ -452,3 +452,23 @@ def test_flag_counts_and_kafka_batches():
         ("g", "water_level_m", 9): 1,
         ("g", "water_level_m", 4): 1,
     }
+
+
+def test_an_export_in_slices_writes_what_one_export_writes(network, data):
+    """The worker spreads a checkpoint over several batches (``at_most`` series each): the table it
+    ends with equals the one written at once, and series changed meanwhile still go out."""
+    readings = interleaved(data)
+    batches = np.array_split(np.arange(len(readings)), 20)
+    at_once, sliced = Worker(network), Worker(network)
+    for batch in batches[:10]:
+        at_once.process(pick(readings, batch))
+        sliced.engine.process(pick(readings, batch))
+    assert sliced.engine.unexported() == len(data)
+    while sliced.engine.unexported():
+        for key, value in sliced.engine.export_state(at_most=2).items():
+            if value is None:
+                sliced.table.pop(key, None)
+            else:
+                sliced.table[key] = value
+    assert sliced.table == at_once.table
+    assert sliced.engine.export_state(at_most=2) == {}

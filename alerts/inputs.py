@@ -32,23 +32,24 @@ QC_FLAGS_PER_BAD_VALUE: dict[str, int] = {"spike": 3, "rate_of_change": 2}
 
 
 @dataclass(frozen=True, slots=True)
-class IndicatorSpec:
-    """An indicator the indicator processors publish; `max_level` is set for ordinal levels."""
+class RuleIndicator:
+    """An indicator a rule may take as its input (not the catalogue entry, ``schemas.indicators``);
+    `max_level` is set for ordinal levels."""
 
     name: str
     max_level: int | None = None
 
 
-INDICATORS: dict[str, IndicatorSpec] = {
+INDICATORS: dict[str, RuleIndicator] = {
     spec.name: spec
     for spec in (
-        IndicatorSpec("water_level_warning", 4),
-        IndicatorSpec("wave_warning", 4),
-        IndicatorSpec("surge_m"),
-        IndicatorSpec("mhw_category", 4),
-        IndicatorSpec("bloom_risk", 3),
-        IndicatorSpec("salt_intrusion", 1),
-        IndicatorSpec("do_saturation_pct"),
+        RuleIndicator("water_level_warning", 4),
+        RuleIndicator("wave_warning", 4),
+        RuleIndicator("surge_m"),
+        RuleIndicator("mhw_category", 4),
+        RuleIndicator("bloom_risk", 3),
+        RuleIndicator("salt_intrusion", 1),
+        RuleIndicator("do_saturation_pct"),
     )
 }
 

@@ -36,7 +36,7 @@ from services.report.ecology import (
 )
 from services.report.episodes import Outage, SurgeEpisode, availability_pct, outages, surge_episodes
 from services.report.settings import ReportSettings
-from streams.indicators.sealevel import records as sl
+from streams.indicators.sealevel import catalogue as sl
 from streams.indicators.sealevel.trend import TrendResult, sea_level_trend
 
 __all__ = ["ReportError", "StationInfo", "year_bounds_us"]

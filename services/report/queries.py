@@ -21,7 +21,7 @@ from services.report.ecology import CARBON_VARS, GAPFILL_VARS, report_indicator_
 from services.report.episodes import outage_gap_us
 from services.report.settings import ReportSettings, load_settings
 from services.report.warnings import AlertEventRow, alert_rows
-from streams.indicators.sealevel import records as sl
+from streams.indicators.sealevel import catalogue as sl
 
 
 def config_versions(

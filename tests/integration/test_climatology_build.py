@@ -32,8 +32,8 @@ from streams.indicators.ecology import (
     params_for_station,
 )
 from streams.indicators.ecology.calendar import DAY_US, from_date
+from streams.indicators.ecology.catalogue import CATALOGUE as ECO_CATALOGUE
 from streams.indicators.ecology.climatology import climatology_notes
-from streams.indicators.ecology.records import CATALOGUE as ECO_CATALOGUE
 from tests.support.database import fresh_database
 
 pytestmark = pytest.mark.integration

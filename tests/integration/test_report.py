@@ -33,8 +33,8 @@ from services.report.assemble import assemble
 from services.report.queries import config_versions, load_inputs
 from services.report.settings import load_settings
 from streams.indicators.ecology import compute_batch, load_climatology_csv, params_for_station
-from streams.indicators.ecology.records import CATALOGUE as ECO_CATALOGUE
-from streams.indicators.sealevel import records as sl
+from streams.indicators.ecology.catalogue import CATALOGUE as ECO_CATALOGUE
+from streams.indicators.sealevel import catalogue as sl
 from streams.indicators.sealevel.means import completeness_pct, mean_m, partial_sums, period_end_us, to_um
 from streams.indicators.sealevel.trend import sea_level_trend
 from tests.support.database import fresh_database

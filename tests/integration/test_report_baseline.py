@@ -21,7 +21,7 @@ from services.db.indicators import write_indicators
 from services.report import cli as report_cli
 from services.report.assemble import assemble
 from services.report.queries import config_versions, load_inputs
-from streams.indicators.sealevel import records as sl
+from streams.indicators.sealevel import catalogue as sl
 from tests.support.database import fresh_database
 
 pytestmark = pytest.mark.integration

@@ -30,8 +30,8 @@ from services.report.queries import config_versions, load_inputs
 from services.report.render import to_html
 from streams.indicators.catalogue import INDICATORS
 from streams.indicators.ecology import compute_batch, params_for_station
+from streams.indicators.ecology.catalogue import CATALOGUE as ECO_CATALOGUE
 from streams.indicators.ecology.gapfill import PPFD_PER_RG, gap_filled_budget
-from streams.indicators.ecology.records import CATALOGUE as ECO_CATALOGUE
 from tests.support.database import fresh_database
 from tests.support.flux_site import site_gaps, site_year
 

@@ -21,7 +21,7 @@ from services.report.assemble import (
 )
 from services.report.base import date_us
 from services.report.render import figure_png, to_html
-from streams.indicators.sealevel import records as sl
+from streams.indicators.sealevel import catalogue as sl
 from streams.indicators.sealevel.trend import sea_level_trend
 
 GAUGE = StationInfo("g1", "Gauge", "验潮站", "tide_gauge", "bay")

@@ -8,6 +8,7 @@ the returned `Indicator` records, upserting by (station, indicator, time_us) and
 """
 
 from schemas.indicators import Indicator, IndicatorSpec
+from streams.indicators.ecology.catalogue import CATALOGUE, catalogue_markdown
 from streams.indicators.ecology.climatology import (
     Climatology,
     ClimatologyError,
@@ -18,7 +19,6 @@ from streams.indicators.ecology.climatology import (
 from streams.indicators.ecology.heatwave import Event, detect_events
 from streams.indicators.ecology.oxygen import Episode, do_saturation_pct, hypoxia_episodes
 from streams.indicators.ecology.params import EcologyParams, ParameterError, params_for_station
-from streams.indicators.ecology.records import CATALOGUE, catalogue_markdown
 from streams.indicators.ecology.state import INPUT_VARIABLES, EcologyState, compute_batch
 
 __all__ = [

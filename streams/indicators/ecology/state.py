@@ -33,13 +33,13 @@ from schemas.indicators import Indicator
 from streams.indicators.ecology.bloom import BloomFamily
 from streams.indicators.ecology.calendar import DAY_US, day_of
 from streams.indicators.ecology.carbon import CarbonFamily
+from streams.indicators.ecology.catalogue import CATALOGUE
 from streams.indicators.ecology.chemistry import ChemistryFamily
 from streams.indicators.ecology.climatology import Climatology
 from streams.indicators.ecology.frame import Family, Outputs, Row, Series
 from streams.indicators.ecology.heatwave import HeatwaveFamily
 from streams.indicators.ecology.oxygen import OxygenFamily
 from streams.indicators.ecology.params import EcologyParams
-from streams.indicators.ecology.records import CATALOGUE
 from streams.indicators.ecology.wetland import WetlandFamily
 from streams.indicators.pieces import piece_width_us
 

@@ -2,12 +2,12 @@
 trend and warning levels (GB/T 17839 practice). Pure: no I/O; the stream layer stores and publishes."""
 
 from schemas.indicators import Indicator, IndicatorSpec
+from streams.indicators.sealevel.catalogue import CATALOGUE
 from streams.indicators.sealevel.compute import SeaLevelConfig, compute_indicators
 from streams.indicators.sealevel.constants import ConstantsError, load_constants_csv, model_from_constants
 from streams.indicators.sealevel.extrema import ExtremaParams, Extremum, find_extrema
 from streams.indicators.sealevel.inference import Inference
 from streams.indicators.sealevel.quality import QualityBar, is_provisional, shortfalls
-from streams.indicators.sealevel.records import CATALOGUE
 from streams.indicators.sealevel.refit import (
     FitWindow,
     RefitOutcome,

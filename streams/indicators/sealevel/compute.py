@@ -16,7 +16,8 @@ import msgspec
 import numpy as np
 
 from schemas.indicators import Indicator
-from streams.indicators.sealevel import records as r
+from streams.indicators.sealevel import catalogue as r
+from streams.indicators.sealevel.catalogue import indicator
 from streams.indicators.sealevel.extrema import HIGH, LOW, ExtremaParams, Extremum, find_extrema
 from streams.indicators.sealevel.means import (
     PERIODS,
@@ -27,7 +28,6 @@ from streams.indicators.sealevel.means import (
     to_um,
 )
 from streams.indicators.sealevel.quality import QualityBar, is_provisional
-from streams.indicators.sealevel.records import indicator
 from streams.indicators.sealevel.tide import US_PER_S, TideModel, in_effect, predict_with
 from streams.indicators.sealevel.warnings import (
     WATER_LEVEL_FIELD,

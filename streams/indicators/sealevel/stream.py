@@ -27,7 +27,7 @@ import numpy as np
 
 from schemas.indicators import Indicator
 from streams.indicators.pieces import piece_width_us
-from streams.indicators.sealevel import records as r
+from streams.indicators.sealevel import catalogue as r
 from streams.indicators.sealevel.compute import (
     CycleMax,
     SeaLevelConfig,

@@ -15,9 +15,9 @@ import numpy as np
 from scipy import stats
 
 from schemas.indicators import Indicator
-from streams.indicators.sealevel import records as r
+from streams.indicators.sealevel import catalogue as r
+from streams.indicators.sealevel.catalogue import indicator
 from streams.indicators.sealevel.means import period_end_us
-from streams.indicators.sealevel.records import indicator
 from streams.indicators.sealevel.tide import US_PER_DAY
 
 US_PER_YEAR = 365.2425 * US_PER_DAY

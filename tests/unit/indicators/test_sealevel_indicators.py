@@ -10,10 +10,10 @@ from scipy.signal import find_peaks
 from test_sealevel_tide import LATITUDE, T0_US, US_PER_DAY, synthetic_series, true_tide
 
 from schemas.registry import load_registry
+from streams.indicators.sealevel.catalogue import CATALOGUE
 from streams.indicators.sealevel.compute import SeaLevelConfig, compute_indicators
 from streams.indicators.sealevel.extrema import HIGH, LOW, find_extrema
 from streams.indicators.sealevel.means import to_um
-from streams.indicators.sealevel.records import CATALOGUE
 from streams.indicators.sealevel.tide import fit_tide
 from streams.indicators.sealevel.trend import sea_level_trend, trend_indicators
 from streams.indicators.sealevel.warnings import ThresholdError, classify, parse_thresholds

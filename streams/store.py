@@ -1,25 +1,21 @@
 """Quality control and storage: readings → QARTOD flags → PostgreSQL/TimescaleDB and the observations topic.
 
-Per batch of Kafka records: run the QC engine over every reading, publish the results and, while
-they are being delivered, store new readings with their flags and corrected flags of earlier ones in
-one round trip, committed only once the results are delivered; then checkpoint the QC context when
-due (see ``_Qc``). Faust moves the offsets on only after the loop body returns; a crash before that
-replays the batch: readings already stored are not duplicated, and the QC context is rebuilt from
-the checkpoint and the stored readings. A stored reading's results are always downstream already; a
-crash between publishing and storing publishes them again.
+Per batch of Kafka records: run the QC engine over every reading, publish the results (delivered),
+then store new readings with their flags and corrected flags of earlier ones in one round trip and
+checkpoint the QC context when due (see ``_Qc``). Faust moves the offsets on only after the loop
+body returns; a crash before that replays the batch: readings already stored are not duplicated, and
+the QC context is rebuilt from the checkpoint and the stored readings. A stored reading's results are
+always downstream already; a crash between publishing and storing publishes them again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
 
-import asyncpg
 import numpy as np
 import orjson
 
@@ -332,21 +328,6 @@ async def emit_results(results: list[QcResult], sources: Sources) -> None:
     await results_producer.deliver(records)
 
 
-def committed_once(
-    delivered: asyncio.Future[None],
-) -> Callable[[asyncpg.Connection, Sequence[ObservationRow]], Awaitable[dict[str, int]]]:
-    """Store the rows in a transaction that commits only after ``delivered`` (the results' delivery)
-    is done: overlapping the two waits keeps "downstream before stored" at the cost of the longer one."""
-
-    async def write(conn: asyncpg.Connection, rows: Sequence[ObservationRow]) -> dict[str, int]:
-        async with conn.transaction():
-            stored = await upsert_observations(conn, rows)
-            await asyncio.shield(delivered)  # a retried write waits for the same delivery
-        return stored
-
-    return write
-
-
 @app.agent(readings_topic)
 async def quality_control_and_store(stream):  # type: ignore[no-untyped-def]
     async for events in stream.take_events(200, within=settings.store_batch_within_s):
@@ -363,10 +344,9 @@ async def quality_control_and_store(stream):  # type: ignore[no-untyped-def]
         # Downstream first, then the rows: a replayed reading that is already stored counts as done
         # (QC sees a duplicate and emits nothing), so its results must have reached the indicators'
         # and the alert engine's logs before its row is written. A crash in between only repeats them.
-        # The rows go in while the results are on their way; the commit waits for their delivery.
-        delivered = asyncio.ensure_future(emit_results(results, sources))
+        await emit_results(results, sources)
         started = time.perf_counter()
-        new_rows = await write_until_stored(committed_once(delivered), rows)
+        new_rows = await write_until_stored(upsert_observations, rows)
         if isolated.letters:
             await write_until_stored(insert_dead_letters, isolated.letters)
         elapsed = time.perf_counter() - started

@@ -124,16 +124,22 @@ def apply_action(engine: AlertEngine, document: dict[str, Any], applied: Applied
     except msgspec.ValidationError as exc:
         log.warning("alert action skipped (%s): %r", exc, document)
         return []
-    if isinstance(action, Acknowledge):
-        return engine.acknowledge(
-            action.alert_id, actor=action.actor, time_us=action.time_us, comment=action.comment
-        )
-    if isinstance(action, SilenceAction):
-        silence = Silence.from_action(action)
-        applied.silences[silence.id] = silence
-        return engine.silence(silence)
-    applied.removals.append((action.id, action.time_us))
-    return engine.remove_silence(action.id, actor=action.actor, time_us=action.time_us)
+    try:
+        if isinstance(action, Acknowledge):
+            return engine.acknowledge(
+                action.alert_id, actor=action.actor, time_us=action.time_us, comment=action.comment
+            )
+        if isinstance(action, SilenceAction):
+            silence = Silence.from_action(action)
+            events = engine.silence(silence)
+            applied.silences[silence.id] = silence
+            return events
+        events = engine.remove_silence(action.id, actor=action.actor, time_us=action.time_us)
+        applied.removals.append((action.id, action.time_us))
+        return events
+    except (KeyError, TypeError, ValueError) as exc:  # well-formed, but not one the engine can apply
+        log.warning("alert action skipped (%s): %r", exc, document)
+        return []
 
 
 def partition_stations(engine: AlertEngine, partition: int) -> list[str]:

@@ -38,13 +38,20 @@ def night() -> list[ObservationBatch]:
     ]
 
 
-def judge(log: list[ObservationBatch], engine: AlertEngine, watermark: SourceWatermark | None) -> list:
+def judge(
+    log: list[ObservationBatch] | list[IndicatorBatch], engine: AlertEngine, watermark: SourceWatermark | None
+) -> list:
+    """The events of a log of QC-result or indicator records, as the alert agent judges them."""
     events = []
     for batch in log:
-        results = batch.results
+        items = batch.results if isinstance(batch, ObservationBatch) else batch.items
         if watermark is not None:
-            results = watermark.fresh(0, batch.wall_us, batch.results, batch.sources)[0]
-        events += engine.observe([reading_observation(r) for r in results], batch.wall_us)
+            items = watermark.fresh(0, batch.wall_us, items, batch.sources)[0]
+        if isinstance(batch, ObservationBatch):
+            observations = [reading_observation(r) for r in items]
+        else:
+            observations = indicator_observations(items)
+        events += engine.observe(observations, batch.wall_us)
     return [(e.alert_id, e.seq, e.kind, e.severity, e.time_us) for e in events]
 
 
@@ -100,21 +107,9 @@ def bloom_days() -> list[IndicatorBatch]:
     ]
 
 
-def judge_indicators(
-    log: list[IndicatorBatch], engine: AlertEngine, watermark: SourceWatermark | None
-) -> list:
-    events = []
-    for batch in log:
-        items = batch.items
-        if watermark is not None:
-            items = watermark.fresh(0, batch.wall_us, batch.items, batch.sources)[0]
-        events += engine.observe(indicator_observations(items), batch.wall_us)
-    return [(e.alert_id, e.seq, e.kind, e.severity, e.time_us) for e in events]
-
-
 def test_indicators_sent_again_after_a_crash_change_nothing(registry, rules, channels) -> None:
     log = bloom_days()
-    expected = judge_indicators(log, AlertEngine(registry, rules, channels), None)
+    expected = judge(log, AlertEngine(registry, rules, channels), None)
     assert {"firing", "escalated", "resolved"} <= {e[2] for e in expected}
     differs_without = 0
     for crash in range(2, len(log)):
@@ -124,9 +119,7 @@ def test_indicators_sent_again_after_a_crash_change_nothing(registry, rules, cha
                 for b in log[max(0, crash - sent_again) : crash]
             ]
             replayed = log[:crash] + again + log[crash:]
-            got = judge_indicators(replayed, AlertEngine(registry, rules, channels), SourceWatermark())
+            got = judge(replayed, AlertEngine(registry, rules, channels), SourceWatermark())
             assert got == expected, (crash, sent_again)
-            differs_without += (
-                judge_indicators(replayed, AlertEngine(registry, rules, channels), None) != expected
-            )
+            differs_without += judge(replayed, AlertEngine(registry, rules, channels), None) != expected
     assert differs_without > 0  # judged again, the repeats do change the history

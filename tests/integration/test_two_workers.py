@@ -158,8 +158,8 @@ async def test_two_workers_raise_the_alert_events_one_worker_raises(runs) -> Non
 
 
 @pytest.mark.xfail(
-    reason="known (issue 12 note): equal in 3 of 4 runs; once Yingkou's daily and monthly mean sea level "
-    "differed, most likely the same re-emitted QC revisions reaching the sea-level state",
+    reason="known (issue 12 note): with the pipelines side by side Yingkou's daily and monthly mean sea "
+    "level differ in every run (4 of 4 on 2026-12-04) from identical stored flags; cause not found",
     strict=False,
 )
 async def test_two_workers_compute_the_indicators_one_worker_computes(runs) -> None:

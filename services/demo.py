@@ -15,7 +15,6 @@ import contextlib
 import secrets
 import signal
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from schemas.registry import load_registry
 from services.config import Settings
 from services.db.connect import drop_database, ensure_database
 from services.stack.launcher import start_stack
+from services.stack.metrics_page import metric_total, scrape_metrics
 from services.stack.pipeline import CLI, Pipeline
 from services.stack.process import Child, free_port, port_open, start_child, wait_for_port
 
@@ -62,23 +62,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="port of the API and console (default 8080 when free, else any free port)",
-    )
-
-
-def _scrape(port: int) -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as response:
-            return response.read().decode()
-    except OSError:
-        return ""  # still starting
-
-
-def _total(text: str, name: str) -> float:
-    """Sum every series of a metric in a Prometheus text page."""
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if (line.startswith(name + "{") or line.startswith(name + " ")) and not line.startswith("#")
     )
 
 
@@ -152,19 +135,20 @@ async def _progress(
     started, last_stored = time.monotonic(), None
     try:
         while not stop.is_set():
-            ingest, worker = _scrape(ingest_port), _scrape(worker_port)
-            stored = _total(worker, "tidewatch_readings_stored_total")
+            ingest, worker = scrape_metrics(ingest_port), scrape_metrics(worker_port)
+            stored = metric_total(worker, "tidewatch_readings_stored_total")
             rate = "" if last_stored is None else f" ({(stored - last_stored) / 2:,.0f}/s)"
             last_stored = stored
             reporting = activity.update(_last_seen(worker), time.time())
             print(
                 f"\r[{time.monotonic() - started:5.0f} s] readings received "
-                f"{_total(ingest, 'tidewatch_ingest_readings_total'):,.0f} · stored {stored:,.0f}{rate} · "
-                f"refused {_total(ingest, 'tidewatch_ingest_refused_total'):,.0f} "
-                f"(dead letters {_total(worker, 'tidewatch_dead_letters_stored_total'):,.0f}) · "
+                f"{metric_total(ingest, 'tidewatch_ingest_readings_total'):,.0f} · "
+                f"stored {stored:,.0f}{rate} · "
+                f"refused {metric_total(ingest, 'tidewatch_ingest_refused_total'):,.0f} "
+                f"(dead letters {metric_total(worker, 'tidewatch_dead_letters_stored_total'):,.0f}) · "
                 f"stations {reporting}/{len(activity.sampling_interval_s)} · "
-                f"indicators {_total(worker, 'tidewatch_indicators_total'):,.0f} · "
-                f"alerts firing {_total(worker, 'tidewatch_open_alerts'):,.0f} · "
+                f"indicators {metric_total(worker, 'tidewatch_indicators_total'):,.0f} · "
+                f"alerts firing {metric_total(worker, 'tidewatch_open_alerts'):,.0f} · "
                 f"{describe_lag(activity.data_lag_s(time.time()))}   ",
                 end="",
                 flush=True,
@@ -266,12 +250,10 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
             stack.settings,
             network,
             logs,
-            extra_env={"TIDEWATCH_TIDE_REFIT_CHECK_S": "30", "TIDEWATCH_METRICS_PORT": str(worker_port)},
+            extra_env={"TIDEWATCH_TIDE_REFIT_CHECK_S": "30"},
         )
         print("  starting the stream worker (joining its Kafka consumer group takes a few seconds) …")
-        children.append(await pipeline.start_worker())
-        pipeline.extra_env["TIDEWATCH_METRICS_PORT"] = str(ingest_port)
-        children.append(await pipeline.start_ingest())
+        children += await pipeline.start_with_metrics(worker_port, ingest_port)
         simulate = [
             *CLI,
             "simulate",

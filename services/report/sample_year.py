@@ -24,9 +24,9 @@ from schemas.registry import load_registry
 from services.config import Settings, load_settings
 from services.db.connect import drop_database, ensure_database
 from services.db.timestamps import us
-from services.demo import _scrape, _total
 from services.report.base import year_bounds_us
 from services.stack.launcher import start_stack
+from services.stack.metrics_page import metric_total, scrape_metrics
 from services.stack.pipeline import CLI, Pipeline
 from services.stack.process import Child, free_port, start_child
 
@@ -70,8 +70,8 @@ async def _settle(
     started = time.monotonic()
     while True:
         await asyncio.sleep(10)
-        stored = _total(_scrape(worker_port), "tidewatch_readings_stored_total")
-        received = _total(_scrape(ingest_port), "tidewatch_ingest_readings_total")
+        stored = metric_total(scrape_metrics(worker_port), "tidewatch_readings_stored_total")
+        received = metric_total(scrape_metrics(ingest_port), "tidewatch_ingest_readings_total")
         behind = await _indicators_behind(url, stations, end_us) if not simulator.alive() else stations
         print(
             f"[{time.monotonic() - started:6.0f} s] received {received:,.0f} stored {stored:,.0f}"
@@ -104,11 +104,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             stack.settings,
             network,
             WORK_DIR / "logs",
-            extra_env={"TIDEWATCH_TIDE_REFIT_CHECK_S": "60", "TIDEWATCH_METRICS_PORT": str(worker_port)},
+            extra_env={"TIDEWATCH_TIDE_REFIT_CHECK_S": "60"},
         )
-        children.append(await pipeline.start_worker())
-        pipeline.extra_env["TIDEWATCH_METRICS_PORT"] = str(ingest_port)
-        children.append(await pipeline.start_ingest())
+        children += await pipeline.start_with_metrics(worker_port, ingest_port)
         simulate = [
             *CLI,
             "simulate",

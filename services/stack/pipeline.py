@@ -42,6 +42,13 @@ class Pipeline:
         await wait_for_log(self.worker, "Worker]: Ready", timeout_s=timeout_s, offset=offset)
         return self.worker
 
+    async def start_with_metrics(self, worker_port: int, ingest_port: int) -> list[Child]:
+        """The worker, then ingest, each serving its Prometheus page on its own port."""
+        self.extra_env["TIDEWATCH_METRICS_PORT"] = str(worker_port)
+        worker = await self.start_worker()
+        self.extra_env["TIDEWATCH_METRICS_PORT"] = str(ingest_port)
+        return [worker, await self.start_ingest()]
+
     async def start_ingest(self) -> Child:
         offset = _size(self.logs / "ingest.log")
         self.ingest = start_child("ingest", [*CLI, "ingest"], self.logs / "ingest.log", self.env)

@@ -5,8 +5,9 @@ own process. When the connection drops ingest produces what it had read instead 
 redelivery that a killed broker, which had not saved it yet, never makes (7.4 messages lost per kill
 at 400 msg/s before). What a kill can still cost is what was in transit at that instant: acknowledged
 to the station, not yet read by ingest, not yet in the broker's last save (README, "What a broker kill
-can cost"). On a quiet machine that is nothing; on a busy one ingest lags and a few go (1 in a CI run,
-426 a kill with the machine loaded by builds). Anything lost away from a kill is tidewatch's own loss.
+can cost"). On a quiet machine that is nothing; on a busy one ingest lags and a few go (426 a kill with
+the machine loaded by builds; most likely the 1 lost in a CI run). Anything lost away from a kill
+is tidewatch's own loss.
 """
 
 from __future__ import annotations

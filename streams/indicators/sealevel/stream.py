@@ -10,6 +10,13 @@ duplicates and restarts, as long as readings arrive less than ``horizon_s`` behi
 Older readings are counted in ``late_dropped`` and left to a batch recompute. High/low waters and cycle
 maxima are emitted once the watermark is ``ExtremaParams.reach_us`` past them (about 4 h).
 
+The interval sums are not stored as such: a restore adds up the raw readings it finds and the sums of
+the readings already evicted (``closed``, with the slot eviction reached). A worker killed while
+writing a state leaves only some of its pieces in the changelog, and receives again the readings after
+its last committed offset; sums stored beside the raw readings then counted some of them twice. Built
+from whatever raw pieces a restore finds, with the closed part written before the slots it replaces
+are deleted, the sums of a restored state always hold each reading once.
+
 QC flags are revised after the fact (a spike confirmed by the next sample, a late neighbour), so
 ``update`` takes every QC result of a variable as an upsert by time: a reading is usable iff its latest
 flag is 1 (GOOD) and its value finite. A usable result adds or replaces the reading; a result that is
@@ -43,15 +50,23 @@ from streams.indicators.sealevel.compute import (
     wave_indicators,
 )
 from streams.indicators.sealevel.extrema import Extremum, find_extrema
-from streams.indicators.sealevel.means import PERIODS, add_reading, period_end_us, period_starts, to_um
+from streams.indicators.sealevel.means import (
+    PERIODS,
+    add_reading,
+    partial_sums,
+    period_end_us,
+    period_starts,
+    to_um,
+)
 from streams.indicators.sealevel.tide import US_PER_S, TideModel, predict_with
 from streams.indicators.sealevel.window import Levels
 
 WATER_LEVEL = "water_level_m"
 WAVE_HEIGHT = "wave_height_m"
-STATE_VERSION = 2
-# Pieces written whole whenever an update changed anything (each holds a handful of entries).
-_SMALL_PIECES = ("head", "sums", "extrema", "cycles")
+STATE_VERSION = 3
+# Pieces written whole whenever an update changed anything (each holds a handful of entries). The head
+# goes last: a changelog holding it holds everything written before it in the same export.
+_SMALL_PIECES = ("extrema", "cycles", "head")
 
 
 def _diff(
@@ -88,6 +103,10 @@ class SeaLevelState:
         self.watermark_us: int | None = None
         self.raw = Levels()
         self.sums: dict[str, dict[int, list[int]]] = {p: {} for p in PERIODS}
+        # The part of the open intervals' sums that comes from readings evicted from ``raw``, and the
+        # time before which every slot has been evicted (readings there are never taken again).
+        self.closed: dict[str, dict[int, list[int]]] = {p: {} for p in PERIODS}
+        self.evicted_before_us: int | None = None
         self.extrema: dict[tuple[int, str], Extremum] = {}
         # Every extremum of the raw window (decided or not), kept between updates so that an update
         # searches only near what changed; None: search the whole window next time (after a restore).
@@ -99,7 +118,7 @@ class SeaLevelState:
         # Pieces changed since the last export: raw readings by slot (of width_us), and the named pieces.
         self.width_us = piece_width_us(cfg.sampling_interval_s)
         self._raw_slots: set[int] = set()
-        self._pieces: set[str] = {*_SMALL_PIECES, "models"}
+        self._pieces: set[str] = {"closed", *_SMALL_PIECES, "models"}
 
     # -- event-time bounds -------------------------------------------------------------------------
     def _window_start(self, watermark_us: int | None) -> int | None:
@@ -166,7 +185,7 @@ class SeaLevelState:
     ) -> list[Indicator]:
         old_start = self._window_start(self.watermark_us)
         if old_start is not None:
-            late = times_us < old_start
+            late = times_us < max(old_start, self.evicted_before_us or old_start)
             if late.any():
                 self.late_dropped += int(late.sum())
                 self._pieces.add("head")
@@ -277,12 +296,28 @@ class SeaLevelState:
         # Whole slots at a time: the window's first reading then moves once a slot, and only then is
         # the search redone near it (readings before the window start never reach an indicator).
         slot_start = start // self.width_us * self.width_us
-        self._raw_slots.update((self.raw.evict_before(slot_start) // self.width_us).tolist())
+        self._close_before(slot_start)
         for period in PERIODS:
             self.sums[period] = {
                 k: v for k, v in self.sums[period].items() if period_end_us(k, period) > start
             }
+            closed = {k: v for k, v in self.closed[period].items() if period_end_us(k, period) > start}
+            if len(closed) != len(self.closed[period]):
+                self.closed[period] = closed
+                self._pieces.add("closed")
         self._prune_models()
+
+    def _close_before(self, slot_start_us: int) -> None:
+        """Evict the raw readings before a slot boundary, their levels kept in the closed sums."""
+        times, levels = self.raw.between(-(2**62), slot_start_us)
+        if times.size:
+            for period in PERIODS:
+                for key, (n, s) in partial_sums(times, levels, period).items():
+                    add_reading(self.closed[period], key, n, s)
+            self._raw_slots.update((self.raw.evict_before(slot_start_us) // self.width_us).tolist())
+        if self.evicted_before_us is None or slot_start_us > self.evicted_before_us:
+            self.evicted_before_us = slot_start_us
+            self._pieces.add("closed")
 
     def _prune_models(self) -> None:
         """Drop models superseded before the window start: no accepted reading can use them again."""
@@ -306,18 +341,18 @@ class SeaLevelState:
         touched, not the 48 h window); the head, interval sums, extrema and cycles are small and
         written whole; the tide models only when they change.
         """
-        names = {*_SMALL_PIECES, "models"} if full else self._pieces
+        names = {"closed", *_SMALL_PIECES, "models"} if full else self._pieces
         slots = {t // self.width_us for t in self.raw} if full else self._raw_slots
         pieces: dict[str, Any] = {}
-        if "head" in names:
-            pieces["head"] = {
-                "version": STATE_VERSION,
-                "station": self.cfg.station,
-                "watermark_us": self.watermark_us,
-                "late_dropped": self.late_dropped,
-            }
+        # Order matters (the changelog may keep any prefix of it): the closed sums before the deletion
+        # of the slots they took over, the head last.
         if "sums" in names:
-            pieces["sums"] = {p: [[k, n, s] for k, (n, s) in sorted(v.items())] for p, v in self.sums.items()}
+            pieces["sums"] = None  # the version-2 piece this state was restored from
+        if "closed" in names:
+            pieces["closed"] = {
+                "evicted_before_us": self.evicted_before_us,
+                **{p: [[k, n, s] for k, (n, s) in sorted(v.items())] for p, v in self.closed.items()},
+            }
         if "extrema" in names:
             pieces["extrema"] = [[e.anchor_us, e.kind, e.time_us, e.height_m] for e in self.extrema.values()]
         if "cycles" in names:
@@ -326,11 +361,18 @@ class SeaLevelState:
             ]
         if "models" in names:
             pieces["models"] = [m.to_dict() for m in self.models]
-        for slot in slots:
+        for slot in sorted(slots):
             times, levels = self.raw.between(slot * self.width_us, (slot + 1) * self.width_us)
             pieces[f"raw/{slot}"] = [
                 [t, um] for t, um in zip(times.tolist(), levels.tolist(), strict=True)
             ] or None
+        if "head" in names:
+            pieces["head"] = {
+                "version": STATE_VERSION,
+                "station": self.cfg.station,
+                "watermark_us": self.watermark_us,
+                "late_dropped": self.late_dropped,
+            }
         self._raw_slots, self._pieces = set(), set()
         return pieces
 
@@ -338,20 +380,55 @@ class SeaLevelState:
     def from_pieces(cls, cfg: SeaLevelConfig, pieces: dict[str, Any]) -> SeaLevelState:
         """The state ``export`` wrote (any order of pieces; a piece given as None is absent)."""
         head = pieces.get("head") or {}
-        if head.get("version") != STATE_VERSION or head.get("station") != cfg.station:
+        version = head.get("version")
+        if version not in (2, STATE_VERSION) or head.get("station") != cfg.station:
             raise ValueError(
                 f"station {cfg.station!r}: state is for {head.get('station')!r} v{head.get('version')}"
             )
         state = cls(cfg, [TideModel.from_dict(m) for m in pieces.get("models") or []])
         state.watermark_us = head["watermark_us"]
         state.late_dropped = int(head["late_dropped"])
+        closed = pieces.get("closed") or {}
+        state.closed = {p: {k: [n, s] for k, n, s in closed.get(p, [])} for p in PERIODS}
+        state.evicted_before_us = closed.get("evicted_before_us")
         rows = sorted(
             row for key, value in pieces.items() if key.startswith("raw/") and value for row in value
         )
-        state.raw = Levels({int(t): int(um) for t, um in rows})
-        sums = pieces.get("sums") or {}
-        state.sums = {p: {k: [n, s] for k, n, s in sums.get(p, [])} for p in PERIODS}
+        evicted = state.evicted_before_us
+        # Slots before the closed sums' boundary are in them already (their deletion did not reach
+        # the changelog); the ones the head's window has left behind are evicted now, as they were.
+        state.raw = Levels({int(t): int(um) for t, um in rows if evicted is None or t >= evicted})
+        if version == 2:
+            state._closed_from_v2(pieces.get("sums") or {})
+        if state.raw:
+            # Slots written without the head that follows them: their readings were taken all the same.
+            newest = int(state.raw.arrays()[0][-1])
+            state.watermark_us = newest if state.watermark_us is None else max(state.watermark_us, newest)
+        start = state._window_start(state.watermark_us)
+        if start is not None:
+            state._close_before(start // state.width_us * state.width_us)
+        times, levels = state.raw.arrays()
+        for period in PERIODS:
+            sums = {k: list(v) for k, v in state.closed[period].items()}
+            for key, (n, s) in partial_sums(times, levels, period).items():
+                add_reading(sums, key, n, s)
+            state.sums[period] = (
+                sums if start is None else {k: v for k, v in sums.items() if period_end_us(k, period) > start}
+            )
         state.extrema = {(a, kind): Extremum(kind, a, t, h) for a, kind, t, h in pieces.get("extrema") or []}
         state.cycles = {a: CycleMax(a, b, t, v) for a, b, t, v in pieces.get("cycles") or []}
-        state._pieces = set()
+        state._pieces = {"closed", "head", "sums"} if version == 2 else set()
         return state
+
+    def _closed_from_v2(self, sums: dict[str, list[list[int]]]) -> None:
+        """A version-2 state stored its sums whole: what they hold beyond its raw readings was evicted
+        before its window's first slot (its next export writes the closed piece and deletes ``sums``)."""
+        start = self._window_start(self.watermark_us)
+        self.evicted_before_us = None if start is None else start // self.width_us * self.width_us
+        times, levels = self.raw.arrays()
+        for period, entries in sums.items():
+            in_raw = partial_sums(times, levels, period)
+            for key, n, s in entries:
+                raw_n, raw_s = in_raw.get(key, (0, 0))
+                if n > raw_n:
+                    self.closed[period][key] = [n - raw_n, s - raw_s]

@@ -36,6 +36,8 @@ FILL_VALUE = 9.969209968386869e36  # netCDF's default double fill (NC_FILL_DOUBL
 QC_FILL = -127  # netCDF's default byte fill: no reading of this variable at this station and time
 QC_FLAG_VALUES = tuple(sorted(QC_FLAG_NAMES))
 QARTOD_REFERENCE = "https://ioos.noaa.gov/project/qartod/"
+# A reading's data status (services/history/manual.py): verified where an operator reviewed it.
+DATA_STATUS_VALUES = {"preliminary": 0, "verified": 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +99,30 @@ def variable_attributes(series: Series) -> dict[str, Any]:
     if note:
         comments.append(f"stored unit: {note}")
     if series.qc:
-        attrs["ancillary_variables"] = qc_name(series)
+        attrs["ancillary_variables"] = f"{qc_name(series)} {status_name(series)}"
         comments.append(f"stored as reported and never dropped; judge by {qc_name(series)}")
     if comments:
         attrs["comment"] = "; ".join(comments)
     return attrs
+
+
+def status_name(series: Series) -> str:
+    return f"{series.name}_status"
+
+
+def status_attributes(series: Series) -> dict[str, Any]:
+    """Each reading's data status as CF flag values: 0 preliminary, 1 verified (reviewed)."""
+    values = tuple(DATA_STATUS_VALUES.values())
+    return {
+        "long_name": f"data status of {series.name}: preliminary, or verified by an operator's review",
+        "standard_name": "status_flag",
+        "flag_values": values,
+        "flag_meanings": " ".join(DATA_STATUS_VALUES),
+        "valid_range": (min(values), max(values)),
+        "coordinates": "time latitude longitude station_id",
+        "coverage_content_type": "qualityInformation",
+        "comment": "0 preliminary (not yet reviewed), 1 verified; fill: no such reading",
+    }
 
 
 def test_qc_name(series: Series, test: str) -> str:

@@ -30,6 +30,7 @@ from starlette.background import BackgroundTask
 from schemas.quality import TESTS as QC_TESTS
 from services.api import metrics
 from services.api.cf import (
+    DATA_STATUS_VALUES,
     FILL_VALUE,
     QC_FILL,
     TIME_UNITS,
@@ -41,6 +42,8 @@ from services.api.cf import (
     in_default_export,
     qc_attributes,
     qc_name,
+    status_attributes,
+    status_name,
     test_qc_name,
     variable_attributes,
 )
@@ -131,6 +134,9 @@ class TimeSeriesWriter:
             self._variable(s.name, "f8", FILL_VALUE).setncatts(variable_attributes(s))
             if s.qc:
                 self._variable(qc_name(s), "i1", QC_FILL).setncatts(_flag_attributes(qc_attributes(s)))
+                self._variable(status_name(s), "i1", QC_FILL).setncatts(
+                    _flag_attributes(status_attributes(s))
+                )
 
     def _variable(self, name: str, kind: str, fill: float) -> Any:
         return self.dataset.createVariable(
@@ -151,18 +157,21 @@ class TimeSeriesWriter:
         return runs
 
     def append(self, rows: Sequence[Any]) -> None:
-        """Rows of ``wide_series_sql``: (station_id, time µs, series[], value[], [qc_flag[], qc_tests[]])."""
+        """Rows of ``wide_series_sql``: (station_id, time µs, series[], value[], [qc_flag[], qc_tests[],
+        data_status[]])."""
         n = len(rows)
         if not n:
             return
         k = len(self.series)
         values = np.full((n, k), FILL_VALUE)
         flags = np.full((n, k), QC_FILL, dtype="i1")
+        status = np.full((n, k), QC_FILL, dtype="i1")
         times = np.empty(n, dtype=np.int64)
         column = self._column
         for i, row in enumerate(rows):
             times[i] = row[1]
             row_flags = row[4] if len(row) > 4 else None
+            row_status = row[6] if len(row) > 6 else None
             for j, name in enumerate(row[2]):
                 c = column.get(name)
                 if c is None:
@@ -172,6 +181,8 @@ class TimeSeriesWriter:
                     values[i, c] = value
                 if row_flags is not None:
                     flags[i, c] = row_flags[j]
+                if row_status is not None:
+                    status[i, c] = DATA_STATUS_VALUES[row_status[j]]
         tests = self._test_flags(rows)
         ds = self.dataset
         for a, b, station, position in self._runs(rows):
@@ -181,6 +192,7 @@ class TimeSeriesWriter:
                 ds[s.name][where] = values[a:b, c]
                 if s.qc:
                     ds[qc_name(s)][where] = flags[a:b, c]
+                    ds[status_name(s)][where] = status[a:b, c]
             for (c, test), flag_column in tests.items():
                 self._test_variable(self.series[c], test)[where] = flag_column[a:b]
         self.written += n

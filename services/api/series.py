@@ -1,7 +1,9 @@
 """Observation and indicator listings: the query plan, the output columns, and rows → chunks.
 
-Raw rows carry their unit and (observations) their QC flag number and name; bucket rows carry the
-unit, the aggregates asked for (``p90``-style percentile columns) and the QC flags that were counted.
+Raw rows carry their unit and (observations) their QC flag number and name and their data status
+(``preliminary``, or ``verified`` where an operator's newest review covering the reading says so);
+bucket rows carry the unit, the aggregates asked for (``p90``-style percentile columns) and the QC
+flags that were counted (``meta.data_status`` lists the reviews instead).
 Aggregates of a variable with a resolution in the vocabulary are rounded to it (a mean of millimetre
 readings is not 2.0389999999999997 m), as are levels converted to another datum; raw readings are
 returned as stored.
@@ -63,8 +65,8 @@ def _raw_plan(
     columns = [Column("time", "time"), Column("station_id", "text"), Column(table.key, "text")]
     columns += [Column("value", "float"), Column("unit", "text")]
     if table.qc:
-        columns += [Column("qc_flag", "int"), Column("qc_flag_name", "text")]
-    width = 5 if table.qc or table.unit_column else 4
+        columns += [Column("qc_flag", "int"), Column("qc_flag_name", "text"), Column("data_status", "text")]
+    width = 6 if table.qc else 5 if table.unit_column else 4
 
     def convert(rows: Sequence[Any]) -> Chunk:
         time, station, series, value, *rest = _transpose(rows, width)
@@ -72,9 +74,9 @@ def _raw_plan(
             shifted = {v: d for v, d in decimals.items() if v in query.datum.variables}
             value = _rounded(value, series, shifted)
         if table.qc:
-            flags = rest[0]
+            flags, status = rest
             out = [time, station, series, value, [units.get(s) for s in series], flags]
-            out.append([QC_FLAG_NAMES.get(f) for f in flags])
+            out += [[QC_FLAG_NAMES.get(f) for f in flags], status]
         else:
             out = [time, station, series, value, rest[0]]
         return Chunk(columns, out)

@@ -311,3 +311,61 @@ async def test_the_command_line_verifies_with_the_same_mechanism(
     assert actors[-1]["actor"].startswith("cli:") and actors[-1]["client_address"] == "local"
     marked = {r["t"] for r in status if r["status"] == "verified"}
     assert marked == {_at(k) for k in (*range(6, 30), 40, 41)}  # the console's review and this one
+
+
+async def test_the_console_page_judges_a_range_and_lists_it(
+    api: str, settings: Settings, tmp_path: Path
+) -> None:
+    """Headless Chromium: sign in on the page, fill the manual-QC form, see the judgement listed."""
+    from tests.support.browser import click, require_chromium, start_browser, wait_for
+
+    require_chromium()
+    from selenium.webdriver.common.by import By
+
+    before = await _stored(settings)
+    run = asyncio.to_thread
+    driver = await run(start_browser, tmp_path / "profile")
+    try:
+        await run(driver.get, api + "/console/")
+        await run(
+            wait_for, driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#qc-station option[value=dalian]")
+        )
+        assert not await run(lambda: driver.find_element(By.ID, "qc-submit").is_enabled())  # signed out
+        await run(lambda: driver.find_element(By.ID, "signin-user").send_keys("wang"))
+        await run(lambda: driver.find_element(By.ID, "signin-pass").send_keys(PASSWORD))
+        await run(click, driver, lambda d: d.find_element(By.ID, "signin-submit"))
+        await run(wait_for, driver, lambda d: d.find_element(By.ID, "qc-submit").is_enabled())
+        await run(
+            driver.execute_script,
+            "const f = document.getElementById('qc-form');"
+            " f.station.value = 'dalian'; f.variable.value = arguments[0];"
+            " f.start.value = arguments[1]; f.end.value = arguments[2];"
+            " f.judgement.value = 'suspect'; f.reason.value = 'drifting thermistor';",
+            TEMPERATURE,
+            _iso(_at(30)).removesuffix("Z"),
+            _iso(_at(33)).removesuffix("Z"),
+        )
+        await run(click, driver, lambda d: d.find_element(By.ID, "qc-submit"))
+        result = await run(
+            wait_for,
+            driver,
+            lambda d: d.find_element(By.ID, "qc-result").text or d.find_element(By.ID, "qc-error").text,
+        )
+        assert result == "3 stored readings re-flagged"
+        rows = "#qc-flags tbody tr"
+        listed = await run(
+            wait_for,
+            driver,
+            lambda d: [r.text for r in d.find_elements(By.CSS_SELECTOR, rows) if "drifting" in r.text],
+        )
+        assert "suspect" in listed[0] and "wang" in listed[0] and "Dalian" in listed[0]
+        await run(driver.execute_script, "document.getElementById('manual-qc').scrollIntoView();")
+        await run(driver.save_screenshot, str(tmp_path / "manual_qc.png"))  # for a person to look at
+    finally:
+        await run(driver.quit)
+    after = await _stored(settings)
+    inside = {(TEMPERATURE, _at(k)) for k in (30, 31, 32)}
+    assert {k: after[k] for k in inside} == dict.fromkeys(inside, 3)
+    assert {k: v for k, v in after.items() if k not in inside} == {
+        k: v for k, v in before.items() if k not in inside
+    }

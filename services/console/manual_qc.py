@@ -14,6 +14,10 @@ audit log.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -29,6 +33,9 @@ from services.console.app import (
     parse_time_us,
 )
 from services.history import manual, store
+
+Listing = Callable[[asyncpg.Connection, str | None], Awaitable[list[asyncpg.Record]]]
+Documents = Callable[[list[asyncpg.Record]], list[dict[str, Any]]]
 
 
 class ManualQcRoutes:
@@ -54,11 +61,13 @@ class ManualQcRoutes:
             end,
         )
 
+    async def _list(self, request: Request, listing: Listing, key: str, documents: Documents) -> Response:
+        station = filter_text(request.query_params.get("station"), "station")
+        return json_response({key: documents(await self.console.query(listing, station))})
+
     async def flags(self, request: Request) -> Response:
         if request.method == "GET":
-            station = filter_text(request.query_params.get("station"), "station")
-            rows = await self.console.query(store.list_manual_flags, station)
-            return json_response({"flags": manual.flag_documents(rows)})
+            return await self._list(request, store.list_manual_flags, "flags", manual.flag_documents)
         actor, body, station, variable, start, end = await self._write(request)
         flag = _text(body, "flag", required=True, limit=20) or ""
         reason = _text(body, "reason", limit=manual.MAX_REASON) or ""
@@ -73,9 +82,7 @@ class ManualQcRoutes:
 
     async def reviews(self, request: Request) -> Response:
         if request.method == "GET":
-            station = filter_text(request.query_params.get("station"), "station")
-            rows = await self.console.query(store.list_reviews, station)
-            return json_response({"reviews": manual.review_documents(rows)})
+            return await self._list(request, store.list_reviews, "reviews", manual.review_documents)
         actor, body, station, variable, start, end = await self._write(request)
         status = _text(body, "status", limit=20) or "verified"
         note = _text(body, "note", limit=manual.MAX_REASON) or ""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import getpass
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -95,6 +96,17 @@ async def _check_operator(conn: asyncpg.Connection, operator: str) -> None:
         raise ManualQcError(f"{operator!r} is not a console operator with the operator or admin role")
 
 
+async def _accepted(
+    conn: asyncpg.Connection, registry: Registry, station: str, variable: str | None, start: int, end: int,
+    operator: str, **asked: str,
+) -> dict[str, Any]:  # fmt: skip
+    """The checks judgements and reviews share; the request as the run record and the audit log keep it."""
+    check_range(registry, station, variable, start, end)
+    await _check_operator(conn, operator)
+    return {"station": station, "variable": variable, "from": iso(start), "to": iso(end), **asked,
+            "operator": operator}  # fmt: skip
+
+
 async def flag_range(
     conn: asyncpg.Connection, registry: Registry, station: str, variable: str | None, start: int, end: int,
     flag: str, reason: str, operator: str, actor: Actor | None = None,
@@ -102,14 +114,11 @@ async def flag_range(
     """Store and apply one judgement; (flag id, run id, readings whose flag changed)."""
     if flag not in FLAGS:
         raise ManualQcError(f"flag: one of {', '.join(FLAGS)}, not {flag!r}")
-    check_range(registry, station, variable, start, end)
     reason = _text(reason, "manual flag", required=True)
-    await _check_operator(conn, operator)
+    request = await _accepted(
+        conn, registry, station, variable, start, end, operator, flag=flag, reason=reason
+    )
     actor = actor or cli_actor()
-    request = {
-        "station": station, "variable": variable, "from": iso(start), "to": iso(end), "flag": flag,
-        "reason": reason, "operator": operator,
-    }  # fmt: skip
     async with conn.transaction():
         key = store.request_key("manual_qc", request, "manual")
         run_id = await store.start_run(conn, "manual_qc", request, key, "manual", code_version())
@@ -128,21 +137,17 @@ async def review_range(
     """Mark [start, end) of a series verified or preliminary; (review id, stored readings in the range)."""
     if status not in STATUSES:
         raise ManualQcError(f"status: one of {', '.join(STATUSES)}, not {status!r}")
-    check_range(registry, station, variable, start, end)
     note = _text(note, "review", required=False)
-    await _check_operator(conn, operator)
+    request = await _accepted(
+        conn, registry, station, variable, start, end, operator, status=status, note=note
+    )
     actor = actor or cli_actor()
-    request = {
-        "station": station, "variable": variable, "from": iso(start), "to": iso(end), "status": status,
-        "note": note, "operator": operator,
-    }  # fmt: skip
     async with conn.transaction():
         review_id, readings = await store.add_review(
             conn, station, variable, start, end, status, note, operator
         )
-        await record(
-            conn, actor.name, "data_review", station, actor.client, {**request, "review_id": review_id}
-        )
+        detail = {**request, "review_id": review_id}
+        await record(conn, actor.name, "data_review", station, actor.client, detail)
     return review_id, readings
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from services.api.data_status import STATUSES
 from services.api.flags import QC_FLAG_NAMES
 from services.api.params import SECOND_US, format_time
 
@@ -36,8 +37,6 @@ FILL_VALUE = 9.969209968386869e36  # netCDF's default double fill (NC_FILL_DOUBL
 QC_FILL = -127  # netCDF's default byte fill: no reading of this variable at this station and time
 QC_FLAG_VALUES = tuple(sorted(QC_FLAG_NAMES))
 QARTOD_REFERENCE = "https://ioos.noaa.gov/project/qartod/"
-# A reading's data status (services/history/manual.py): verified where an operator reviewed it.
-DATA_STATUS_VALUES = {"preliminary": 0, "verified": 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +111,12 @@ def status_name(series: Series) -> str:
 
 def status_attributes(series: Series) -> dict[str, Any]:
     """Each reading's data status as CF flag values: 0 preliminary, 1 verified (reviewed)."""
-    values = tuple(DATA_STATUS_VALUES.values())
+    values = tuple(range(len(STATUSES)))
     return {
         "long_name": f"data status of {series.name}: preliminary, or verified by an operator's review",
         "standard_name": "status_flag",
         "flag_values": values,
-        "flag_meanings": " ".join(DATA_STATUS_VALUES),
+        "flag_meanings": " ".join(STATUSES),
         "valid_range": (min(values), max(values)),
         "coordinates": "time latitude longitude station_id",
         "coverage_content_type": "qualityInformation",

@@ -5,11 +5,14 @@ verify`` and the console's QC routes (services/history, services/console/manual_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
+import asyncpg
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from services.api.data_status import STATUSES, Review, StatusLookup
 from services.api.errors import ApiError
 from services.api.respond import json_response
 from services.api.tables import time_strings
@@ -102,16 +105,32 @@ SELECT review_id, station_id, variable, time_from, time_to, status, operator, cr
 WHERE ($1::text[] IS NULL OR station_id = ANY($1::text[]))
   AND ($2::text[] IS NULL OR variable IS NULL OR variable = ANY($2::text[]))
   AND time_to > $3::timestamptz AND time_from < $4::timestamptz
-ORDER BY review_id LIMIT 1001
+ORDER BY review_id
 """
+META_REVIEWS = 1000
 
 
-async def data_status_meta(
-    db: Any, stations: list[str] | None, variables: list[str] | None, start_us: int, end_us: int
-) -> dict[str, Any]:
-    """``meta.data_status`` of an observations response: the reviews reaching into the range (at most
-    1,000; the newest covering a reading decides its status)."""
-    rows = await db.fetch(REVIEWS_IN_SQL, (stations, variables, start_us, end_us))
+async def reviews_in(
+    conn: Any, stations: Sequence[str] | None, variables: Sequence[str] | None, start_us: int, end_us: int
+) -> list[asyncpg.Record]:
+    """The reviews reaching into [start, end) of the stations and variables (None: all), oldest first;
+    ``conn`` is the API's Database or one of its connections (times as µs)."""
+    args = (None if stations is None else list(stations), None if variables is None else list(variables))
+    if isinstance(conn, asyncpg.Connection):
+        return await conn.fetch(REVIEWS_IN_SQL, *args, start_us, end_us)
+    return await conn.fetch(REVIEWS_IN_SQL, (*args, start_us, end_us))
+
+
+def status_lookup(rows: Sequence[asyncpg.Record]) -> StatusLookup:
+    return StatusLookup(
+        [Review(r["review_id"], r["station_id"], r["variable"], r["time_from"], r["time_to"], r["status"])
+         for r in rows]
+    )  # fmt: skip
+
+
+def data_status_meta(rows: Sequence[asyncpg.Record]) -> dict[str, Any]:
+    """``meta.data_status`` of an observations response: the reviews reaching into the range (the first
+    1,000), which decide each reading's ``data_status`` and say which ranges a bucket covers."""
     columns = {name: time_strings([r[name] for r in rows]) for name in ("time_from", "time_to", "created_at")}
     reviews = [
         {
@@ -119,11 +138,11 @@ async def data_status_meta(
             "start": columns["time_from"][i], "end": columns["time_to"][i], "status": r["status"],
             "operator": r["operator"], "created": columns["created_at"][i],
         }
-        for i, r in enumerate(rows[:1000])
+        for i, r in enumerate(rows[:META_REVIEWS])
     ]  # fmt: skip
     return {
-        "values": list(manual.STATUSES[::-1]),
+        "values": list(STATUSES),
         "rule": "a reading is verified when the newest review covering it says verified, else preliminary",
         "reviews": reviews,
-        "more_reviews": len(rows) > 1000,
+        "more_reviews": len(rows) > META_REVIEWS,
     }

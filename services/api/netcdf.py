@@ -30,7 +30,6 @@ from starlette.background import BackgroundTask
 from schemas.quality import TESTS as QC_TESTS
 from services.api import metrics
 from services.api.cf import (
-    DATA_STATUS_VALUES,
     FILL_VALUE,
     QC_FILL,
     TIME_UNITS,
@@ -47,8 +46,10 @@ from services.api.cf import (
     test_qc_name,
     variable_attributes,
 )
+from services.api.data_status import StatusLookup
 from services.api.db import Database
 from services.api.errors import ApiError
+from services.api.history import reviews_in, status_lookup
 from services.api.params import SECOND_US
 from services.api.respond import EXTENSIONS, MEDIA_TYPES
 from services.api.sql import (
@@ -114,6 +115,7 @@ class TimeSeriesWriter:
     counts: dict[str, int] = field(default_factory=dict)  # samples so far per station, in arrival order
     first_us: int | None = None
     last_us: int | None = None
+    lookup: StatusLookup = field(default_factory=lambda: StatusLookup([]))  # each reading's data status
 
     def __post_init__(self) -> None:
         self._column = {s.name: i for i, s in enumerate(self.series)}
@@ -157,21 +159,18 @@ class TimeSeriesWriter:
         return runs
 
     def append(self, rows: Sequence[Any]) -> None:
-        """Rows of ``wide_series_sql``: (station_id, time µs, series[], value[], [qc_flag[], qc_tests[],
-        data_status[]])."""
+        """Rows of ``wide_series_sql``: (station_id, time µs, series[], value[], [qc_flag[], qc_tests[]])."""
         n = len(rows)
         if not n:
             return
         k = len(self.series)
         values = np.full((n, k), FILL_VALUE)
         flags = np.full((n, k), QC_FILL, dtype="i1")
-        status = np.full((n, k), QC_FILL, dtype="i1")
         times = np.empty(n, dtype=np.int64)
         column = self._column
         for i, row in enumerate(rows):
             times[i] = row[1]
             row_flags = row[4] if len(row) > 4 else None
-            row_status = row[6] if len(row) > 6 else None
             for j, name in enumerate(row[2]):
                 c = column.get(name)
                 if c is None:
@@ -181,8 +180,7 @@ class TimeSeriesWriter:
                     values[i, c] = value
                 if row_flags is not None:
                     flags[i, c] = row_flags[j]
-                if row_status is not None:
-                    status[i, c] = DATA_STATUS_VALUES[row_status[j]]
+
         tests = self._test_flags(rows)
         ds = self.dataset
         for a, b, station, position in self._runs(rows):
@@ -192,7 +190,8 @@ class TimeSeriesWriter:
                 ds[s.name][where] = values[a:b, c]
                 if s.qc:
                     ds[qc_name(s)][where] = flags[a:b, c]
-                    ds[status_name(s)][where] = status[a:b, c]
+                    codes = self.lookup.codes(rows[a][0], s.name, times[a:b])
+                    ds[status_name(s)][where] = np.where(flags[a:b, c] == QC_FILL, QC_FILL, codes)
             for (c, test), flag_column in tests.items():
                 self._test_variable(self.series[c], test)[where] = flag_column[a:b]
         self.written += n
@@ -320,9 +319,16 @@ async def netcdf_export(
                 flags=query.flags,
             )
             sql, args = wide_series_sql(table, scoped)
+            reviews = []
+            if table.qc:
+                reviews = await reviews_in(
+                    conn, scoped.stations, scoped.series, query.span.start_us, query.span.end_us
+                )
             dataset = await asyncio.to_thread(netCDF4.Dataset, path, "w", format="NETCDF4")
             try:
-                writer = await asyncio.to_thread(TimeSeriesWriter, dataset, stations, series)
+                writer = await asyncio.to_thread(
+                    TimeSeriesWriter, dataset, stations, series, lookup=status_lookup(reviews)
+                )
                 async for rows in db.chunks(conn, sql, args):
                     metrics.count_export_rows("netcdf", len(rows))
                     await asyncio.to_thread(writer.append, rows)

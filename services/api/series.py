@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from services.api.data_status import StatusLookup
 from services.api.db import Backend
 from services.api.flags import QC_FLAG_NAMES, describe_flags
 from services.api.params import SECOND_US, Bucket, CursorKey, format_time, percentile_name
@@ -60,13 +61,17 @@ def _transpose(rows: Sequence[Any], width: int) -> list[list[Any]]:
 
 
 def _raw_plan(
-    table: SeriesTable, query: SeriesQuery, units: Mapping[str, str], decimals: Mapping[str, int]
+    table: SeriesTable,
+    query: SeriesQuery,
+    units: Mapping[str, str],
+    decimals: Mapping[str, int],
+    status: StatusLookup,
 ) -> tuple:
     columns = [Column("time", "time"), Column("station_id", "text"), Column(table.key, "text")]
     columns += [Column("value", "float"), Column("unit", "text")]
     if table.qc:
         columns += [Column("qc_flag", "int"), Column("qc_flag_name", "text"), Column("data_status", "text")]
-    width = 6 if table.qc else 5 if table.unit_column else 4
+    width = 5 if table.qc or table.unit_column else 4
 
     def convert(rows: Sequence[Any]) -> Chunk:
         time, station, series, value, *rest = _transpose(rows, width)
@@ -74,9 +79,9 @@ def _raw_plan(
             shifted = {v: d for v, d in decimals.items() if v in query.datum.variables}
             value = _rounded(value, series, shifted)
         if table.qc:
-            flags, status = rest
+            flags = rest[0]
             out = [time, station, series, value, [units.get(s) for s in series], flags]
-            out += [[QC_FLAG_NAMES.get(f) for f in flags], status]
+            out += [[QC_FLAG_NAMES.get(f) for f in flags], status.names(station, series, time)]
         else:
             out = [time, station, series, value, rest[0]]
         return Chunk(columns, out)
@@ -136,9 +141,12 @@ def plan_series(
     backend: Backend,
     units: Mapping[str, str],
     decimals: Mapping[str, int] | None = None,
+    status: StatusLookup | None = None,
 ) -> SeriesPlan:
-    """``decimals``: decimal places of each series' resolution (observations: the vocabulary's)."""
+    """``decimals``: decimal places of each series' resolution (observations: the vocabulary's);
+    ``status``: the reviews that decide each raw reading's data status (none: all preliminary)."""
     decimals = decimals or {}
+    status = status or StatusLookup([])
     meta: dict[str, Any] = {
         "table": table.table,
         "stations": query.stations,
@@ -152,7 +160,7 @@ def plan_series(
         meta["qc_flags"] = describe_flags(tuple(query.flags or QC_FLAG_NAMES))
     if query.bucket is None:
         method = "raw"
-        sql, args, columns, convert = _raw_plan(table, query, units, decimals)
+        sql, args, columns, convert = _raw_plan(table, query, units, decimals, status)
     else:
         method = bucket_method(table, query, bool(backend.timescaledb), backend.hourly_rollup)
         sql, args, columns, convert = _bucket_plan(table, query, units, method, decimals)

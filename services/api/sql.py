@@ -182,23 +182,10 @@ def _limit(limit: int | None, binds: Binds) -> str:
     return "" if limit is None else f"\nLIMIT {binds.bind(limit + 1, 'bigint')}"
 
 
-# A reading's data status: the newest operator review covering it (data_reviews, migration 0010), else
-# preliminary. Reviews are few per station; the index on (station_id, time_from) finds them.
-DATA_STATUS = (
-    "coalesce((SELECT r.status FROM data_reviews r WHERE r.station_id = {t}.station_id"
-    " AND (r.variable IS NULL OR r.variable = {t}.variable) AND r.time_from <= {t}.time"
-    " AND r.time_to > {t}.time ORDER BY r.review_id DESC LIMIT 1), 'preliminary')"
-)
-
-
 def raw_series_sql(table: SeriesTable, query: SeriesQuery) -> tuple[str, list[Any]]:
-    """Columns: time, station_id, <key>, value[, qc_flag, data_status][, unit], in (station, key, time)
-    order."""
+    """Columns: time, station_id, <key>, value[, qc_flag][, unit], in (station, key, time) order."""
     binds = Binds()
-    status = f", {DATA_STATUS.format(t=table.table)} AS data_status"
-    extra = (f", qc_flag{status}" if table.qc else "") + (
-        f", {table.unit_column}" if table.unit_column else ""
-    )
+    extra = (", qc_flag" if table.qc else "") + (f", {table.unit_column}" if table.unit_column else "")
     sql = (
         f"SELECT time, station_id, {table.key}, value{extra}\nFROM {_source(table, query, binds)}\n"
         f"WHERE {_where(table, query, 'time', binds)}\nORDER BY station_id, {table.key}, time"
@@ -250,7 +237,8 @@ def wide_series_sql(table: SeriesTable, query: SeriesQuery) -> tuple[str, list[A
     """One row per station and time with every series read then, for NetCDF's shared sample dimension.
 
     Columns: station_id, time, series (text[] sorted), value (float8[]), [qc_flag (smallint[]), qc_tests
-    (jsonb[]), data_status (text[])], in (station, time) order, so the file is written station by station.
+    (jsonb[])], in
+    (station, time) order, so the file is written station by station.
     """
     binds = Binds()
     flags = ""
@@ -258,7 +246,6 @@ def wide_series_sql(table: SeriesTable, query: SeriesQuery) -> tuple[str, list[A
         flags = (
             f", array_agg(qc_flag ORDER BY {table.key}) AS qc_flag"
             f", array_agg(qc_tests ORDER BY {table.key}) AS qc_tests"
-            f", array_agg({DATA_STATUS.format(t=table.table)} ORDER BY {table.key}) AS data_status"
         )
     sql = (
         f"SELECT station_id, time, array_agg({table.key} ORDER BY {table.key}) AS series, "

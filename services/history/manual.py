@@ -29,6 +29,7 @@ import asyncpg
 
 from schemas.contract import EARLIEST_TIME_US
 from schemas.registry import Registry
+from services.api.data_status import STATUSES
 from services.console.access import record, role_at_least
 from services.history import store
 from services.history.provenance import code_version
@@ -36,7 +37,6 @@ from services.history.validate import iso
 
 FLAGS = {"good": 1, "suspect": 3, "bad": 4}
 FLAG_NAMES = {number: name for name, number in FLAGS.items()}
-STATUSES = ("verified", "preliminary")
 MAX_REASON = 500
 AHEAD_US = 366 * 86_400_000_000  # a range may reach a year ahead (planned maintenance), not further
 

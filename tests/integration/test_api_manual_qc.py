@@ -146,7 +146,7 @@ async def test_writes_are_refused_without_an_operator_and_with_bad_requests(api:
             "/console/api/qc/reviews", json=_judgement(status="approved"), headers=WRITE
         )
         assert answer.status_code == 400
-        assert answer.json()["error"] == "status: one of verified, preliminary, not 'approved'"
+        assert answer.json()["error"] == "status: one of preliminary, verified, not 'approved'"
         answer = await operator.post("/console/api/qc/flags", content=b"{", headers=WRITE)
         assert answer.status_code == 415  # not JSON
     async with _client(api, None) as anonymous:

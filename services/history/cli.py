@@ -191,8 +191,12 @@ def cmd_qc(args: argparse.Namespace, settings: Settings) -> int:
 def _range_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--station", required=True)
     parser.add_argument("--variable", help="default: every variable of the station")
-    parser.add_argument("--from", dest="from_us", type=_time, required=True, help="RFC 3339, inclusive")
-    parser.add_argument("--to", dest="to_us", type=_time, required=True, help="RFC 3339, exclusive")
+    parser.add_argument(
+        "--from", dest="from_us", metavar="T", type=_time, required=True, help="RFC 3339, inclusive"
+    )
+    parser.add_argument(
+        "--to", dest="to_us", metavar="T", type=_time, required=True, help="RFC 3339, exclusive"
+    )
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:

@@ -32,7 +32,8 @@ time buckets), indicators and alerts.
 
 * Times are UTC ISO 8601 (`2024-01-31T06:00:00Z`); ranges are `[start, end)`; `start`/`end` also take
   `now`, `-7d`, `now-6h`, `-P1D`. Default range: the last day.
-* Every row names its unit; readings name their QARTOD QC flag (`qc_flag`, `qc_flag_name`).
+* Every row names its unit; readings name their QARTOD QC flag (`qc_flag`, `qc_flag_name`) and their
+  data status (`data_status`: `preliminary`, or `verified` by an operator's review; `meta.data_status`).
 * Pages: `limit` (default 1,000, at most 100,000) and the `next` link (`Link` header too).
   `/export` endpoints stream every row as CSV, JSON lines or Parquet.
 * Errors are `{"error": {"status": …, "message": …}}` with a 4xx status.

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from services.api.data_status import STATUSES
 from services.api.flags import QC_FLAG_NAMES
 from services.api.params import SECOND_US, format_time
 
@@ -97,11 +98,30 @@ def variable_attributes(series: Series) -> dict[str, Any]:
     if note:
         comments.append(f"stored unit: {note}")
     if series.qc:
-        attrs["ancillary_variables"] = qc_name(series)
+        attrs["ancillary_variables"] = f"{qc_name(series)} {status_name(series)}"
         comments.append(f"stored as reported and never dropped; judge by {qc_name(series)}")
     if comments:
         attrs["comment"] = "; ".join(comments)
     return attrs
+
+
+def status_name(series: Series) -> str:
+    return f"{series.name}_status"
+
+
+def status_attributes(series: Series) -> dict[str, Any]:
+    """Each reading's data status as CF flag values: 0 preliminary, 1 verified (reviewed)."""
+    values = tuple(range(len(STATUSES)))
+    return {
+        "long_name": f"data status of {series.name}: preliminary, or verified by an operator's review",
+        "standard_name": "status_flag",
+        "flag_values": values,
+        "flag_meanings": " ".join(STATUSES),
+        "valid_range": (min(values), max(values)),
+        "coordinates": "time latitude longitude station_id",
+        "coverage_content_type": "qualityInformation",
+        "comment": "0 preliminary (not yet reviewed), 1 verified; fill: no such reading",
+    }
 
 
 def test_qc_name(series: Series, test: str) -> str:

@@ -1,20 +1,24 @@
 """History in the API (read only): import, reprocess and manual-QC runs with the configuration digest
-and code version they judged with, what a run changed (old and new flags), and operators' manual QC
-judgements. Written by ``tidewatch import``/``reprocess``/``qc flag`` (services/history)."""
+and code version they judged with, what a run changed (old and new flags), operators' manual QC
+judgements and data-status reviews. Written by ``tidewatch import``/``reprocess``/``qc flag``/``qc
+verify`` and the console's QC routes (services/history, services/console/manual_qc.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
+import asyncpg
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from services.api.data_status import STATUSES, Review, StatusLookup
 from services.api.errors import ApiError
 from services.api.respond import json_response
 from services.api.tables import time_strings
+from services.history import manual, store
 
 router = APIRouter(prefix="/api/v1")
-FLAG_NAMES = {1: "good", 3: "suspect", 4: "bad"}
 
 RUNS_SQL = """
 SELECT run_id, kind, state, request::text AS request, counts::text AS counts, config_digest, code_version,
@@ -25,10 +29,6 @@ REVISIONS_SQL = """
 SELECT station_id, variable, time, old_flag, new_flag, old_tests::text AS old_tests,
        new_tests::text AS new_tests
 FROM qc_revisions WHERE run_id = $1 ORDER BY time, station_id, variable LIMIT $2
-"""
-MANUAL_SQL = """
-SELECT flag_id, station_id, variable, time_from, time_to, flag, reason, operator, created_at, run_id
-FROM manual_flags WHERE ($1::text IS NULL OR station_id = $1) ORDER BY flag_id
 """
 
 
@@ -86,15 +86,63 @@ async def revisions(
 async def manual_flags(
     request: Request, station: Annotated[str | None, Query(description="station id")] = None
 ) -> Response:
-    rows = await request.app.state.db.fetch(MANUAL_SQL, (station,))
+    async with request.app.state.db.snapshot() as conn:
+        rows = await store.list_manual_flags(conn, station)
+    return json_response({"data": manual.flag_documents(rows)})
+
+
+@router.get("/qc/reviews", summary="Operators' data-status reviews of ranges (verified or preliminary)")
+async def reviews(
+    request: Request, station: Annotated[str | None, Query(description="station id")] = None
+) -> Response:
+    async with request.app.state.db.snapshot() as conn:
+        rows = await store.list_reviews(conn, station)
+    return json_response({"data": manual.review_documents(rows)})
+
+
+REVIEWS_IN_SQL = """
+SELECT review_id, station_id, variable, time_from, time_to, status, operator, created_at FROM data_reviews
+WHERE ($1::text[] IS NULL OR station_id = ANY($1::text[]))
+  AND ($2::text[] IS NULL OR variable IS NULL OR variable = ANY($2::text[]))
+  AND time_to > $3::timestamptz AND time_from < $4::timestamptz
+ORDER BY review_id
+"""
+META_REVIEWS = 1000
+
+
+async def reviews_in(
+    conn: Any, stations: Sequence[str] | None, variables: Sequence[str] | None, start_us: int, end_us: int
+) -> list[asyncpg.Record]:
+    """The reviews reaching into [start, end) of the stations and variables (None: all), oldest first;
+    ``conn`` is the API's Database or one of its connections (times as µs)."""
+    args = (None if stations is None else list(stations), None if variables is None else list(variables))
+    if isinstance(conn, asyncpg.Connection):
+        return await conn.fetch(REVIEWS_IN_SQL, *args, start_us, end_us)
+    return await conn.fetch(REVIEWS_IN_SQL, (*args, start_us, end_us))
+
+
+def status_lookup(rows: Sequence[asyncpg.Record]) -> StatusLookup:
+    return StatusLookup(
+        [Review(r["review_id"], r["station_id"], r["variable"], r["time_from"], r["time_to"], r["status"])
+         for r in rows]
+    )  # fmt: skip
+
+
+def data_status_meta(rows: Sequence[asyncpg.Record]) -> dict[str, Any]:
+    """``meta.data_status`` of an observations response: the reviews reaching into the range (the first
+    1,000), which decide each reading's ``data_status`` and say which ranges a bucket covers."""
     columns = {name: time_strings([r[name] for r in rows]) for name in ("time_from", "time_to", "created_at")}
-    data = [
+    reviews = [
         {
-            "flag_id": r["flag_id"], "station_id": r["station_id"], "variable": r["variable"],
-            "start": columns["time_from"][i], "end": columns["time_to"][i], "flag": r["flag"],
-            "flag_name": FLAG_NAMES[r["flag"]], "reason": r["reason"], "operator": r["operator"],
-            "created": columns["created_at"][i], "run_id": r["run_id"],
+            "review_id": r["review_id"], "station_id": r["station_id"], "variable": r["variable"],
+            "start": columns["time_from"][i], "end": columns["time_to"][i], "status": r["status"],
+            "operator": r["operator"], "created": columns["created_at"][i],
         }
-        for i, r in enumerate(rows)
+        for i, r in enumerate(rows[:META_REVIEWS])
     ]  # fmt: skip
-    return json_response({"data": data})
+    return {
+        "values": list(STATUSES),
+        "rule": "a reading is verified when the newest review covering it says verified, else preliminary",
+        "reviews": reviews,
+        "more_reviews": len(rows) > META_REVIEWS,
+    }

@@ -41,11 +41,15 @@ from services.api.cf import (
     in_default_export,
     qc_attributes,
     qc_name,
+    status_attributes,
+    status_name,
     test_qc_name,
     variable_attributes,
 )
+from services.api.data_status import StatusLookup
 from services.api.db import Database
 from services.api.errors import ApiError
+from services.api.history import reviews_in, status_lookup
 from services.api.params import SECOND_US
 from services.api.respond import EXTENSIONS, MEDIA_TYPES
 from services.api.sql import (
@@ -111,6 +115,7 @@ class TimeSeriesWriter:
     counts: dict[str, int] = field(default_factory=dict)  # samples so far per station, in arrival order
     first_us: int | None = None
     last_us: int | None = None
+    lookup: StatusLookup = field(default_factory=lambda: StatusLookup([]))  # each reading's data status
 
     def __post_init__(self) -> None:
         self._column = {s.name: i for i, s in enumerate(self.series)}
@@ -131,6 +136,9 @@ class TimeSeriesWriter:
             self._variable(s.name, "f8", FILL_VALUE).setncatts(variable_attributes(s))
             if s.qc:
                 self._variable(qc_name(s), "i1", QC_FILL).setncatts(_flag_attributes(qc_attributes(s)))
+                self._variable(status_name(s), "i1", QC_FILL).setncatts(
+                    _flag_attributes(status_attributes(s))
+                )
 
     def _variable(self, name: str, kind: str, fill: float) -> Any:
         return self.dataset.createVariable(
@@ -172,6 +180,7 @@ class TimeSeriesWriter:
                     values[i, c] = value
                 if row_flags is not None:
                     flags[i, c] = row_flags[j]
+
         tests = self._test_flags(rows)
         ds = self.dataset
         for a, b, station, position in self._runs(rows):
@@ -181,6 +190,8 @@ class TimeSeriesWriter:
                 ds[s.name][where] = values[a:b, c]
                 if s.qc:
                     ds[qc_name(s)][where] = flags[a:b, c]
+                    codes = self.lookup.codes(rows[a][0], s.name, times[a:b])
+                    ds[status_name(s)][where] = np.where(flags[a:b, c] == QC_FILL, QC_FILL, codes)
             for (c, test), flag_column in tests.items():
                 self._test_variable(self.series[c], test)[where] = flag_column[a:b]
         self.written += n
@@ -308,9 +319,16 @@ async def netcdf_export(
                 flags=query.flags,
             )
             sql, args = wide_series_sql(table, scoped)
+            reviews = []
+            if table.qc:
+                reviews = await reviews_in(
+                    conn, scoped.stations, scoped.series, query.span.start_us, query.span.end_us
+                )
             dataset = await asyncio.to_thread(netCDF4.Dataset, path, "w", format="NETCDF4")
             try:
-                writer = await asyncio.to_thread(TimeSeriesWriter, dataset, stations, series)
+                writer = await asyncio.to_thread(
+                    TimeSeriesWriter, dataset, stations, series, lookup=status_lookup(reviews)
+                )
                 async for rows in db.chunks(conn, sql, args):
                     metrics.count_export_rows("netcdf", len(rows))
                     await asyncio.to_thread(writer.append, rows)

@@ -25,6 +25,7 @@ from services.api.datums import DATUM_HELP, resolve_datum
 from services.api.db import Database
 from services.api.errors import ApiError
 from services.api.flags import QC_FLAG_MEANINGS, QC_FLAG_NAMES, QC_HELP, QC_SETS, parse_qc
+from services.api.history import data_status_meta, reviews_in, status_lookup
 from services.api.netcdf import netcdf_export
 from services.api.params import (
     AGGREGATE_HELP,
@@ -233,12 +234,15 @@ async def _series(
         datum=shift,
     )
     decimals = catalogue.decimals if table is OBSERVATIONS else None
-    plan = plan_series(table, query, await db.backend(), catalogue.units, decimals)
+    reviews = await reviews_in(db, stations, series_ids, span.start_us, span.end_us) if table.qc else []
+    status = status_lookup(reviews)
+    plan = plan_series(table, query, await db.backend(), catalogue.units, decimals, status)
     meta = dict(plan.meta)
     if table is OBSERVATIONS:
         chosen_stations = stations or catalogue.variables_of
         wanted = series_ids or sorted({v for s in chosen_stations for v in catalogue.variables_of[s]})
         meta["units"] = {v: catalogue.units.get(v) for v in wanted}
+        meta["data_status"] = data_status_meta(reviews)
     meta["datum"] = datum_meta
     # CSV and JSON lines carry no metadata
     headers = {"X-Tidewatch-Method": plan.method, "X-Tidewatch-Datum": datum_meta["id"]}

@@ -1,7 +1,9 @@
 """Observation and indicator listings: the query plan, the output columns, and rows → chunks.
 
-Raw rows carry their unit and (observations) their QC flag number and name; bucket rows carry the
-unit, the aggregates asked for (``p90``-style percentile columns) and the QC flags that were counted.
+Raw rows carry their unit and (observations) their QC flag number and name and their data status
+(``preliminary``, or ``verified`` where an operator's newest review covering the reading says so);
+bucket rows carry the unit, the aggregates asked for (``p90``-style percentile columns) and the QC
+flags that were counted (``meta.data_status`` lists the reviews instead).
 Aggregates of a variable with a resolution in the vocabulary are rounded to it (a mean of millimetre
 readings is not 2.0389999999999997 m), as are levels converted to another datum; raw readings are
 returned as stored.
@@ -13,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from services.api.data_status import StatusLookup
 from services.api.db import Backend
 from services.api.flags import QC_FLAG_NAMES, describe_flags
 from services.api.params import SECOND_US, Bucket, CursorKey, format_time, percentile_name
@@ -58,12 +61,16 @@ def _transpose(rows: Sequence[Any], width: int) -> list[list[Any]]:
 
 
 def _raw_plan(
-    table: SeriesTable, query: SeriesQuery, units: Mapping[str, str], decimals: Mapping[str, int]
+    table: SeriesTable,
+    query: SeriesQuery,
+    units: Mapping[str, str],
+    decimals: Mapping[str, int],
+    status: StatusLookup,
 ) -> tuple:
     columns = [Column("time", "time"), Column("station_id", "text"), Column(table.key, "text")]
     columns += [Column("value", "float"), Column("unit", "text")]
     if table.qc:
-        columns += [Column("qc_flag", "int"), Column("qc_flag_name", "text")]
+        columns += [Column("qc_flag", "int"), Column("qc_flag_name", "text"), Column("data_status", "text")]
     width = 5 if table.qc or table.unit_column else 4
 
     def convert(rows: Sequence[Any]) -> Chunk:
@@ -74,7 +81,7 @@ def _raw_plan(
         if table.qc:
             flags = rest[0]
             out = [time, station, series, value, [units.get(s) for s in series], flags]
-            out.append([QC_FLAG_NAMES.get(f) for f in flags])
+            out += [[QC_FLAG_NAMES.get(f) for f in flags], status.names(station, series, time)]
         else:
             out = [time, station, series, value, rest[0]]
         return Chunk(columns, out)
@@ -134,9 +141,12 @@ def plan_series(
     backend: Backend,
     units: Mapping[str, str],
     decimals: Mapping[str, int] | None = None,
+    status: StatusLookup | None = None,
 ) -> SeriesPlan:
-    """``decimals``: decimal places of each series' resolution (observations: the vocabulary's)."""
+    """``decimals``: decimal places of each series' resolution (observations: the vocabulary's);
+    ``status``: the reviews that decide each raw reading's data status (none: all preliminary)."""
     decimals = decimals or {}
+    status = status or StatusLookup([])
     meta: dict[str, Any] = {
         "table": table.table,
         "stations": query.stations,
@@ -150,7 +160,7 @@ def plan_series(
         meta["qc_flags"] = describe_flags(tuple(query.flags or QC_FLAG_NAMES))
     if query.bucket is None:
         method = "raw"
-        sql, args, columns, convert = _raw_plan(table, query, units, decimals)
+        sql, args, columns, convert = _raw_plan(table, query, units, decimals, status)
     else:
         method = bucket_method(table, query, bool(backend.timescaledb), backend.hourly_rollup)
         sql, args, columns, convert = _bucket_plan(table, query, units, method, decimals)

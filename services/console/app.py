@@ -622,6 +622,8 @@ def create_console(
     access: ConsoleAccess | None = None,
 ) -> Starlette:
     """The console as an ASGI app; `actions` receives operator actions (None: read-only console)."""
+    from services.console.manual_qc import routes as manual_qc_routes
+
     console = Console(settings, actions, pool=pool, secret=secret, refresh_s=refresh_s, access=access)
 
     @asynccontextmanager
@@ -648,6 +650,7 @@ def create_console(
         Route("/api/schedules/remove", console.remove_silence_schedule, methods=["POST"]),
         Route("/api/operators", console.operators, methods=["GET", "POST"]),
         Route("/api/audit", console.audit_log),
+        *manual_qc_routes(console),  # manual QC and data status (services/history/manual.py)
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(

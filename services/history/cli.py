@@ -137,22 +137,37 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _qc(args: argparse.Namespace, settings: Settings) -> int:
-    from services.history.manual import flag_range
-    from services.history.store import list_manual_flags
+    from services.history.manual import FLAG_NAMES, flag_range, review_range
+    from services.history.store import list_manual_flags, list_reviews
     from services.history.validate import iso
 
     conn = await _connect(settings)
     try:
         if args.qc_command == "flags":
             for r in await list_manual_flags(conn, args.station):
-                names = {1: "good", 3: "suspect", 4: "bad"}
                 print(
                     f"flag {r['flag_id']}: {r['station_id']} {r['variable'] or '(every variable)'} "
-                    f"[{iso(r['a'])}, {iso(r['b'])}) {names[r['flag']]} by {r['operator']} "
+                    f"[{iso(r['a'])}, {iso(r['b'])}) {FLAG_NAMES[r['flag']]} by {r['operator']} "
                     f"at {iso(r['created_us'])} (run {r['run_id']}): {r['reason']}"
                 )
             return 0
+        if args.qc_command == "reviews":
+            for r in await list_reviews(conn, args.station):
+                note = f": {r['note']}" if r["note"] else ""
+                print(
+                    f"review {r['review_id']}: {r['station_id']} {r['variable'] or '(every variable)'} "
+                    f"[{iso(r['a'])}, {iso(r['b'])}) {r['status']} by {r['operator']} "
+                    f"at {iso(r['created_us'])}{note}"
+                )
+            return 0
         registry = load_registry(settings.registry_path)
+        if args.qc_command == "verify":
+            review_id, readings = await review_range(
+                conn, registry, args.station, args.variable, args.from_us, args.to_us, args.status,
+                args.note, args.operator,
+            )  # fmt: skip
+            print(f"review {review_id}: {readings:,} stored readings now {args.status}")
+            return 0
         flag_id, run_id, changed = await flag_range(
             conn, registry, args.station, args.variable, args.from_us, args.to_us, args.flag, args.reason,
             args.operator,
@@ -171,6 +186,17 @@ def cmd_qc(args: argparse.Namespace, settings: Settings) -> int:
     except ManualQcError as exc:
         print(f"tidewatch qc: {exc}", file=sys.stderr)
         return 2
+
+
+def _range_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--station", required=True)
+    parser.add_argument("--variable", help="default: every variable of the station")
+    parser.add_argument(
+        "--from", dest="from_us", metavar="T", type=_time, required=True, help="RFC 3339, inclusive"
+    )
+    parser.add_argument(
+        "--to", dest="to_us", metavar="T", type=_time, required=True, help="RFC 3339, exclusive"
+    )
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -205,15 +231,14 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     history.add_argument("--limit", type=int, default=50)
     history.set_defaults(func=cmd_history)
 
-    qc = commands.add_parser("qc", help="manual QC: an operator judges a range good, suspect or bad")
+    qc = commands.add_parser(
+        "qc", help="manual QC and data status: judge a range good, suspect or bad; mark it verified"
+    )
     qc_commands = qc.add_subparsers(dest="qc_command", required=True)
     flag = qc_commands.add_parser(
         "flag", help="judge a range of a station's series (overrides automatic flags)"
     )
-    flag.add_argument("--station", required=True)
-    flag.add_argument("--variable", help="default: every variable of the station")
-    flag.add_argument("--from", dest="from_us", type=_time, required=True, help="RFC 3339, inclusive")
-    flag.add_argument("--to", dest="to_us", type=_time, required=True, help="RFC 3339, exclusive")
+    _range_arguments(flag)
     flag.add_argument("--flag", required=True, choices=("good", "suspect", "bad"))
     flag.add_argument("--reason", required=True)
     flag.add_argument(
@@ -223,3 +248,16 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     flags = qc_commands.add_parser("flags", help="list the manual judgements")
     flags.add_argument("--station")
     flags.set_defaults(func=cmd_qc)
+    verify = qc_commands.add_parser(
+        "verify", help="mark a range of a station's series verified (reviewed), or preliminary again"
+    )
+    _range_arguments(verify)
+    verify.add_argument("--status", default="verified", choices=("verified", "preliminary"))
+    verify.add_argument("--note", default="", help="what was reviewed (optional)")
+    verify.add_argument(
+        "--operator", required=True, help="the console operator reviewing (role operator or admin)"
+    )
+    verify.set_defaults(func=cmd_qc)
+    reviews = qc_commands.add_parser("reviews", help="list the data-status reviews")
+    reviews.add_argument("--station")
+    reviews.set_defaults(func=cmd_qc)

@@ -326,3 +326,30 @@ async def list_manual_flags(conn: asyncpg.Connection, station: str | None) -> li
         "WHERE $1::text IS NULL OR station_id = $1 ORDER BY flag_id",
         station,
     )
+
+
+async def add_review(
+    conn: asyncpg.Connection, station: str, variable: str | None, start: int, end: int, status: str,
+    note: str, operator: str,
+) -> tuple[int, int]:  # fmt: skip
+    """Store an operator's review of a range (data status); (review id, stored readings it covers)."""
+    review_id = await conn.fetchval(
+        "INSERT INTO data_reviews (station_id, variable, time_from, time_to, status, note, operator) "
+        f"VALUES ($1, $2, {ts('$3::bigint')}, {ts('$4::bigint')}, $5, $6, $7) RETURNING review_id",
+        station, variable, start, end, status, note, operator,
+    )  # fmt: skip
+    readings = await conn.fetchval(
+        "SELECT count(*) FROM observations WHERE station_id = $1 AND ($2::text IS NULL OR variable = $2) "
+        f"AND time >= {ts('$3::bigint')} AND time < {ts('$4::bigint')}",
+        station, variable, start, end,
+    )  # fmt: skip
+    return review_id, readings
+
+
+async def list_reviews(conn: asyncpg.Connection, station: str | None) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT review_id, station_id, variable, {us('time_from')} AS a, {us('time_to')} AS b, status, "
+        f"note, operator, {us('created_at')} AS created_us FROM data_reviews "
+        "WHERE $1::text IS NULL OR station_id = $1 ORDER BY review_id",
+        station,
+    )

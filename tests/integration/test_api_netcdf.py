@@ -193,7 +193,8 @@ async def test_observations_netcdf_holds_every_reading_and_flag(observations_fil
         assert flags.flag_meanings.split() == ["good", "not_evaluated", "suspect", "fail", "missing"]
         assert flags.standard_name == "aggregate_quality_flag"
         assert level.ancillary_variables.split() == [
-            "water_level_m_qc", "water_level_m_qc_gross_range", "water_level_m_qc_spike"
+            "water_level_m_qc", "water_level_m_status", "water_level_m_qc_gross_range",
+            "water_level_m_qc_spike",
         ]  # fmt: skip
         spike = ds["water_level_m_qc_spike"]
         assert spike.standard_name == "spike_test_quality_flag"

@@ -296,6 +296,58 @@ function scheduleForm() {
   $("#schedule-form").addEventListener("submit", addSchedule);
 }
 
+// -- manual QC and data status (services/console/manual_qc.py) ----------------------------------
+const QC_FLAGS = ["good", "suspect", "bad"];
+
+function isoText(text) { return text ? text.slice(0, 16).replace("T", " ") : "—"; }  // to the minute, UTC
+
+function rangeRow(item, what, text) {
+  return el("tr", {}, el("td", {}, stationName(item.station_id)), el("td", {}, item.variable || "every variable"),
+    el("td", {}, isoText(item.start)), el("td", {}, isoText(item.end)), el("td", { class: what }, what),
+    el("td", {}, item.operator), el("td", {}, isoText(item.created)), el("td", {}, text || ""));
+}
+
+async function loadManualQc() {
+  const station = $("#qc-station").value;
+  const query = station ? `?station=${encodeURIComponent(station)}` : "";
+  try {
+    const [{ flags }, { reviews }] = await Promise.all([api(`api/qc/flags${query}`), api(`api/qc/reviews${query}`)]);
+    $("#qc-flags tbody").replaceChildren(...flags.map((f) => rangeRow(f, f.flag_name, f.reason)));
+    $("#qc-reviews tbody").replaceChildren(...reviews.map((r) => rangeRow(r, r.status, r.note)));
+  } catch (error) {
+    $("#qc-error").textContent = error.message;
+  }
+  $("#qc-submit").disabled = !state.operator;
+}
+
+async function applyManualQc(event) {
+  event.preventDefault();
+  const form = event.target;
+  const judgement = form.judgement.value;
+  const body = { station: form.station.value, variable: form.variable.value || null, start: form.start.value,
+    end: form.end.value };
+  const flag = QC_FLAGS.includes(judgement);
+  Object.assign(body, flag ? { flag: judgement, reason: form.reason.value }
+    : { status: judgement, note: form.reason.value });
+  try {
+    const done = await api(flag ? "api/qc/flags" : "api/qc/reviews",
+      { method: "POST", headers: HEADERS, body: JSON.stringify(body) });
+    $("#qc-error").textContent = "";
+    $("#qc-result").textContent = flag ? `${done.changed} stored readings re-flagged`
+      : `${done.readings} stored readings now ${done.status}`;
+    loadManualQc();
+  } catch (error) {
+    $("#qc-result").textContent = "";
+    $("#qc-error").textContent = error.message;
+  }
+}
+
+function manualQcForm() {
+  for (const v of state.variables) $("#qc-variable").append(el("option", { value: v.id }, `${v.label} (${v.id})`));
+  $("#qc-form").addEventListener("submit", applyManualQc);
+  $("#qc-station").addEventListener("change", loadManualQc);
+}
+
 // -- stations ------------------------------------------------------------------------------------
 const SVG = "http://www.w3.org/2000/svg";
 const SEV_COLOUR = { blue: "#1f6fd1", yellow: "#e3b505", orange: "#f07b1a", red: "#d3212d" };
@@ -592,6 +644,7 @@ function renderSession() {
   renderAlerts();
   renderSilences();
   loadSchedules();
+  $("#qc-submit").disabled = !state.operator;
 }
 
 async function signIn(event) {
@@ -637,6 +690,8 @@ function connect() {
     if (first) {  // station names now known
       renderAlerts(); renderSilences(); loadHistory(); loadSchedules();
       for (const s of state.stations) $("#schedule-station").append(el("option", { value: s.id }, s.name));
+      for (const s of state.stations) $("#qc-station").append(el("option", { value: s.id }, s.name));
+      loadManualQc();
     }
   });
 }
@@ -662,6 +717,7 @@ async function start() {
   for (const sev of meta.severities) $("#filter-severity").append(el("option", { value: sev }, sev));
   for (const kind of meta.kinds) $("#filter-kind").append(el("option", { value: kind }, kind));
   scheduleForm();
+  manualQcForm();
   $("#signin").addEventListener("submit", signIn);
   $("#signout").addEventListener("click", signOut);
   $("#history-filter").addEventListener("submit", (event) => {

@@ -280,8 +280,8 @@ async def alert_history(
     every filter is optional and the (data) time range is [since, until)."""
     rows = await conn.fetch(
         f"""
-        SELECT alert_id, seq, station_id AS station, rule, kind, severity, {us("time")} AS time_us, value,
-               message_en, message_zh, channels, actor, comment, {us("recorded_at")} AS recorded_us,
+        SELECT alert_id, seq, station_id AS station, rule, kind, state, severity, {us("time")} AS time_us,
+               value, message_en, message_zh, channels, actor, comment, {us("recorded_at")} AS recorded_us,
                {us("received")} AS received_us, late
         FROM alert_events
         WHERE ($1::text IS NULL OR station_id = $1) AND ($2::text IS NULL OR rule = $2)

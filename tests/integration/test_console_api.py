@@ -100,7 +100,7 @@ async def test_reads_are_open(console):
         "orange",
     )
     status, body = await console.get(f"/api/alerts/history?kind=firing&since={at(0)}")
-    assert [(e["kind"], e["time_us"]) for e in body["events"]] == [("firing", at(60))]
+    assert [(e["kind"], e["state"], e["time_us"]) for e in body["events"]] == [("firing", "firing", at(60))]
     status, body = await console.get("/api/alerts/history?until=2023-11-14T22:50")  # ISO, UTC
     assert [e["kind"] for e in body["events"]] == ["pending"]  # pending at 22:43 UTC
     status, body = await console.get("/api/alerts/history?since=yesterday")

@@ -87,7 +87,7 @@ async def _replayed_network(conn, newest_us: int) -> None:
 
 async def _history(conn, newest_us: int) -> None:
     """A battery alert's renotifications (long messages; the newest judged from an input that came two
-    hours late) and an acknowledgement by wang."""
+    hours late, one a correction back to pending) and an acknowledgement by wang."""
     await conn.executemany(
         "INSERT INTO alert_events (alert_id, seq, station_id, rule, kind, severity, time, value,"
         " message_en, message_zh, recorded_at) VALUES ('yalu/battery_low/1', $1, 'yalu-estuary',"
@@ -109,6 +109,11 @@ async def _history(conn, newest_us: int) -> None:
     await conn.execute(
         "UPDATE alert_events SET late = true, received = time + interval '2 hours'"
         " WHERE alert_id = 'yalu/battery_low/1' AND seq = 0"
+    )
+    # A correction that put the alert back to pending: the history says so beside its kind.
+    await conn.execute(
+        "UPDATE alert_events SET kind = 'corrected', state = 'pending'"
+        " WHERE alert_id = 'yalu/battery_low/1' AND seq = 2"
     )
 
 
@@ -183,6 +188,7 @@ async def test_map_list_and_history_during_a_replay(database, tmp_path):  # noqa
         )
         assert kinds[0] == ["acknowledged", ""] and kinds[1][0] == "renotifylate"  # the late badge
         assert kinds[1][1].startswith("input received") and kinds[2] == ["renotify", ""]
+        assert kinds[3] == ["corrected → pending", ""]
         recorded, data_time, row_text = await run(
             driver.execute_script,
             "const r = document.querySelector(arguments[0]);"

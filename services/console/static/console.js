@@ -548,6 +548,12 @@ function lateBadge(e) {
   return el("span", { class: "late", title: arrival(e) || "its input arrived late" }, "late");
 }
 
+function afterState(e) {
+  // A correction may leave the alert firing or put it back to pending, which its kind does not say.
+  if (!e.state || e.state === e.kind) return null;
+  return el("span", { class: "after", title: "the alert's state after this event" }, ` → ${e.state}`);
+}
+
 function historyRow(e) {
   const key = `${e.alert_id}#${e.seq}`;
   const more = el("button", { class: "more", type: "button", title: "show the whole event" }, "details");
@@ -555,7 +561,7 @@ function historyRow(e) {
     el("td", { title: "when tidewatch stored the event (wall clock)" }, utc(e.recorded_us)),
     el("td", { title: "the data time the event refers to; an operator action carries its wall time" },
       utc(e.time_us)),
-    el("td", { class: "kind" }, e.kind, lateBadge(e)), el("td", {}, badge(e.severity)),
+    el("td", { class: "kind" }, e.kind, afterState(e), lateBadge(e)), el("td", {}, badge(e.severity)),
     stationCell(e.station), el("td", { title: e.rule }, e.rule),
     el("td", { class: "value" }, alertValue(e.rule, e.value)),
     el("td", { class: "message truncated", title: e.message_en }, e.message_en),

@@ -10,11 +10,14 @@ time) equals the batch result for any arrival order within the lateness, and acr
 the JSON state. `late_dropped` counts readings refused for closed days, replays of readings already
 taken included. Two different values for the same station, variable and time: the last one wins.
 
-The state is kept as keyed pieces (``export``): a head (days, counters, carry), the raw readings and
-the emitted values per slot of ~16 sampling intervals (``streams.indicators.pieces``), and the closed
-days' rows per day. An update marks the pieces it changed, so a batch writes a slot or two of
-readings and a few small pieces, whatever the baselines hold; a restore from the pieces continues
-exactly as the uninterrupted state would.
+The state is kept as keyed pieces (``export``): the closed days' rows per day, the days piece (the
+first open day and each family's carry), the raw readings and the emitted values per slot of ~16
+sampling intervals (``streams.indicators.pieces``), and a head (counters). An update marks the pieces
+it changed, so a batch writes a slot or two of readings and a few small pieces, whatever the baselines
+hold; a restore from the pieces continues exactly as the uninterrupted state would. A worker killed
+while writing leaves only a prefix of an export's records in the changelog, so the order is chosen
+for that: a day's closed rows before the days piece that closes it, and that before the deletion of
+the day's raw readings; a restore leaves out the raw readings of days the days piece has closed.
 
 QC revises flags after the fact, so the stream layer passes every QC result of the input variables,
 mapping a flag other than 1 (GOOD) to None. A sample value that is None or not finite means "no
@@ -43,7 +46,8 @@ from streams.indicators.ecology.params import EcologyParams
 from streams.indicators.ecology.wetland import WetlandFamily
 from streams.indicators.pieces import piece_width_us
 
-STATE_FORMAT = "tidewatch.ecology.state/2"
+STATE_FORMAT = "tidewatch.ecology.state/3"
+_FORMAT_2 = "tidewatch.ecology.state/2"  # first open day and carry in the head; restored all the same
 INPUT_VARIABLES = frozenset(
     {
         "water_temperature_degC",
@@ -218,15 +222,15 @@ class EcologyState:
         else:
             slots, days, emitted = self._raw_slots, self._row_days, self._emitted_slots
         pieces: dict[str, Any] = {}
+        for day in sorted(days):
+            value = {name: rows[day] for name, rows in self.rows.items() if day in rows}
+            pieces[f"rows/{day}"] = value or None
         if full or self._head:
-            pieces["head"] = {
-                "format": STATE_FORMAT,
-                "station": self.station,
+            pieces["days"] = {
                 "first_open": self.first_open,
-                "late_dropped": self.late_dropped,
                 "carry": {name: dict(carry) for name, carry in self.carry.items()},
             }
-        for slot in slots:
+        for slot in sorted(slots):
             variables = self.raw.get(slot * self.width_us // DAY_US, {})
             lo, hi = slot * self.width_us, (slot + 1) * self.width_us
             value = {
@@ -234,16 +238,19 @@ class EcologyState:
             }
             value = {v: pairs for v, pairs in value.items() if pairs}
             pieces[f"raw/{slot}"] = value or None
-        for day in days:
-            value = {name: rows[day] for name, rows in self.rows.items() if day in rows}
-            pieces[f"rows/{day}"] = value or None
         if emitted:
             by_slot: dict[int, dict[str, list[tuple[int, float]]]] = {slot: {} for slot in emitted}
             for indicator, values in self.emitted.items():
                 for t, x in values.items():
                     if (slot := t // self.width_us) in by_slot:
                         by_slot[slot].setdefault(indicator, []).append((t, x))
-            pieces.update((f"emitted/{slot}", value or None) for slot, value in by_slot.items())
+            pieces.update((f"emitted/{slot}", value or None) for slot, value in sorted(by_slot.items()))
+        if full or self._head:
+            pieces["head"] = {
+                "format": STATE_FORMAT,
+                "station": self.station,
+                "late_dropped": self.late_dropped,
+            }
         self._raw_slots, self._row_days, self._emitted_slots, self._head = set(), set(), set(), False
         return pieces
 
@@ -253,12 +260,15 @@ class EcologyState:
     ) -> EcologyState:
         """The state ``export`` wrote (any order of pieces; a piece given as None is absent)."""
         head = pieces.get("head")
-        if not head or head.get("format") != STATE_FORMAT:
+        if not head or head.get("format") not in (STATE_FORMAT, _FORMAT_2):
             raise ValueError(f"ecology state: unknown format {head and head.get('format')!r}")
         state = cls(str(head["station"]), params, climatology)
-        state.first_open = head["first_open"]
+        days = (
+            head if head["format"] == _FORMAT_2 else pieces.get("days") or {"first_open": None, "carry": {}}
+        )
+        state.first_open = days["first_open"]
         state.late_dropped = int(head["late_dropped"])
-        for name, carry in head["carry"].items():
+        for name, carry in days["carry"].items():
             if name in state.carry:
                 state.carry[name] = dict(carry)
         for key, value in sorted(pieces.items()):
@@ -268,6 +278,8 @@ class EcologyState:
             if kind == "raw":
                 for variable, pairs in value.items():
                     for t, x in pairs:
+                        if state.first_open is not None and day_of(int(t)) < state.first_open:
+                            continue  # a closed day whose deletion did not reach the changelog
                         state.raw.setdefault(day_of(int(t)), {}).setdefault(variable, {})[int(t)] = float(x)
             elif kind == "rows":
                 for name, row in value.items():

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from statistics import median
+from typing import Any
 
 from streams.indicators.ecology.calendar import day_start_us
 from streams.indicators.ecology.frame import (
@@ -64,7 +65,9 @@ class BloomFamily:
             "sat_max": float(saturation.max()) if saturation.size else None,
         }
 
-    def outputs(self, rows: Mapping[int, Row], first_open: int | None, carry: dict, out: Outputs) -> None:
+    def outputs(
+        self, rows: Mapping[int, Row], first_open: int | None, carry: dict[str, Any], out: Outputs
+    ) -> None:
         p = self.params
         out.scope((CHL_DAILY, CHL_BASELINE, BLOOM_RISK), scope_start_us(first_open))
         for day in live_days(rows, first_open):
@@ -82,5 +85,5 @@ class BloomFamily:
             )
             out.put(BLOOM_RISK, key, level)
 
-    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict) -> int:
+    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict[str, Any]) -> int:
         return first_open - self.params.baseline_days

@@ -71,4 +71,5 @@ def leap_day_of_year(days: np.ndarray) -> np.ndarray:
     doy = (dates - year_start).astype("int64") + 1
     year = dates.astype("datetime64[Y]").astype("int64") + 1970
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    return doy + ((~leap) & (doy >= 60))
+    shifted: np.ndarray = doy + ((~leap) & (doy >= 60))
+    return shifted

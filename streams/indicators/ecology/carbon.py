@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -106,7 +107,9 @@ class CarbonFamily:
         for indicator, value in zip(period_ids(period), values, strict=True):
             out.put(indicator, day_start_us(start), value)
 
-    def outputs(self, rows: Mapping[int, Row], first_open: int | None, carry: dict, out: Outputs) -> None:
+    def outputs(
+        self, rows: Mapping[int, Row], first_open: int | None, carry: dict[str, Any], out: Outputs
+    ) -> None:
         for period in PERIODS:
             first = None if first_open is None else period_bounds(first_open, period)[0]
             out.scope(period_ids(period), scope_start_us(first))
@@ -130,5 +133,5 @@ class CarbonFamily:
                 for indicator, value in zip(CUMULATIVE_IDS, (nee, ch4, net, ghg), strict=True):
                     out.put(indicator, day_start_us(day), value)
 
-    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict) -> int:
+    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict[str, Any]) -> int:
         return min(period_bounds(first_open, period)[0] for period in PERIODS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,9 @@ class ChemistryFamily:
         row = {key: mean_of(readings, var) for key, var in (("ph", PH), ("sal", SALINITY), ("pw", POREWATER))}
         return row if any(v is not None for v in row.values()) else None
 
-    def outputs(self, rows: Mapping[int, Row], first_open: int | None, carry: dict, out: Outputs) -> None:
+    def outputs(
+        self, rows: Mapping[int, Row], first_open: int | None, carry: dict[str, Any], out: Outputs
+    ) -> None:
         p = self.params
         out.scope(IDS, scope_start_us(first_open))
         ph_days = np.array([d for d, row in rows.items() if row["ph"] is not None], dtype=np.int64)
@@ -76,5 +79,5 @@ class ChemistryFamily:
         values = previous_values(rows, "sal", day, p.salinity_baseline_days)
         return float(np.mean(values)) if len(values) >= p.baseline_min_days else None
 
-    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict) -> int:
+    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict[str, Any]) -> int:
         return first_open - max(self.params.ph_trend_days, self.params.salinity_baseline_days)

@@ -54,13 +54,16 @@ class Outputs:
 
 
 class Family(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def day_row(self, day: int, readings: DayReadings) -> Row | None: ...
 
-    def outputs(self, rows: Mapping[int, Row], first_open: int | None, carry: dict, out: Outputs) -> None: ...
+    def outputs(
+        self, rows: Mapping[int, Row], first_open: int | None, carry: dict[str, Any], out: Outputs
+    ) -> None: ...
 
-    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict) -> int: ...
+    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict[str, Any]) -> int: ...
 
 
 def live_days(rows: Mapping[int, Row], first_open: int | None) -> list[int]:

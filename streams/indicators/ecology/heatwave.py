@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,8 @@ def exceedance_runs(exceeds: np.ndarray) -> list[tuple[int, int]]:
 def daily_categories(sst: np.ndarray, seas: np.ndarray, thresh: np.ndarray) -> np.ndarray:
     """floor(1 + (SST - threshold) / (threshold - climatology)); missing SST counts as climatology."""
     filled = np.where(np.isnan(sst), seas, sst)
-    return np.floor(1.0 + (filled - thresh) / (thresh - seas))
+    categories: np.ndarray = np.floor(1.0 + (filled - thresh) / (thresh - seas))
+    return categories
 
 
 def detect_events(
@@ -127,7 +129,9 @@ class HeatwaveFamily:
         sst = mean_of(readings, TEMPERATURE)
         return None if sst is None else {"sst": sst}
 
-    def outputs(self, rows: Mapping[int, Row], first_open: int | None, carry: dict, out: Outputs) -> None:
+    def outputs(
+        self, rows: Mapping[int, Row], first_open: int | None, carry: dict[str, Any], out: Outputs
+    ) -> None:
         out.scope((SST_DAILY,), scope_start_us(first_open))
         for day in live_days(rows, first_open):
             out.put(SST_DAILY, day_start_us(day), rows[day]["sst"])
@@ -164,10 +168,11 @@ class HeatwaveFamily:
     def _series(self, rows: Mapping[int, Row], first: int, last: int) -> tuple[np.ndarray, ...]:
         days = np.arange(first, last + 1)
         sst = np.array([rows[d]["sst"] if d in rows else np.nan for d in days.tolist()])
+        assert self.climatology is not None  # the callers return early without one
         seas, thresh = self.climatology.at(days)
         return days, sst, seas, thresh
 
-    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict) -> int:
+    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict[str, Any]) -> int:
         """Cut the history after max_gap + 1 closed days without exceedance: no later event can join
         or extend an event before them, so those days' values are final."""
         if self.climatology is None:

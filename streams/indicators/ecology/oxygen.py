@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import gsw
 import numpy as np
@@ -139,7 +140,9 @@ class OxygenFamily:
             "sat": [[t, v] for t, v in zip(sat_times.tolist(), sat.tolist(), strict=True)],
         }
 
-    def outputs(self, rows: Mapping[int, Row], first_open: int | None, carry: dict, out: Outputs) -> None:
+    def outputs(
+        self, rows: Mapping[int, Row], first_open: int | None, carry: dict[str, Any], out: Outputs
+    ) -> None:
         interval_s = self.params.sampling_interval_s
         out.scope((*DAILY_IDS, SATURATION), scope_start_us(first_open))
         for day in live_days(rows, first_open):
@@ -164,7 +167,7 @@ class OxygenFamily:
                 out.put(HYPOXIA_DURATION, ep.start_us, ep.duration_h)
                 out.put(HYPOXIA_MIN, ep.start_us, ep.min_mg_l)
 
-    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict) -> int:
+    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict[str, Any]) -> int:
         """Move the anchor past every episode that closed data have ended: the last closed reading
         at or above the limit, or the open boundary if the closed data end in a run followed by a gap."""
         boundary_us = day_start_us(first_open)

@@ -113,11 +113,14 @@ def _checked(station_id: str, where: str, name: str, value: Any) -> float | int:
         raise ParameterError(
             f"station {station_id!r}: field '{where}{name}' must be {kind} {wanted}, got {value!r}"
         )
-    return value
+    checked: float | int = value
+    return checked
 
 
 def _apply(station_id: str, params: EcologyParams, where: str, values: Mapping[str, Any]) -> EcologyParams:
-    changes = {name: _checked(station_id, where, name, value) for name, value in values.items()}
+    changes: dict[str, Any] = {
+        name: _checked(station_id, where, name, value) for name, value in values.items()
+    }
     params = dataclasses.replace(params, **changes)
     if params.baseline_min_days > params.baseline_days:
         raise ParameterError(

@@ -95,7 +95,7 @@ class EcologyState:
         self.late_dropped = 0
         self.raw: dict[int, dict[str, dict[int, float]]] = {}
         self.rows: dict[str, dict[int, Row]] = {f.name: {} for f in self.families}
-        self.carry: dict[str, dict] = {f.name: {} for f in self.families}
+        self.carry: dict[str, dict[str, Any]] = {f.name: {} for f in self.families}
         self.emitted: dict[str, dict[int, float]] = {}
         self._day_rows: dict[int, dict[str, Row | None]] = {}  # open days, rebuilt only when touched
         self.width_us = piece_width_us(params.sampling_interval_s)  # of the raw and emitted pieces
@@ -233,11 +233,10 @@ class EcologyState:
         for slot in sorted(slots):
             variables = self.raw.get(slot * self.width_us // DAY_US, {})
             lo, hi = slot * self.width_us, (slot + 1) * self.width_us
-            value = {
+            in_slot = {
                 v: [(t, x) for t, x in readings.items() if lo <= t < hi] for v, readings in variables.items()
             }
-            value = {v: pairs for v, pairs in value.items() if pairs}
-            pieces[f"raw/{slot}"] = value or None
+            pieces[f"raw/{slot}"] = {v: pairs for v, pairs in in_slot.items() if pairs} or None
         if emitted:
             by_slot: dict[int, dict[str, list[tuple[int, float]]]] = {slot: {} for slot in emitted}
             for indicator, values in self.emitted.items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -44,9 +45,11 @@ class WetlandFamily:
         }
 
     def _hours(self, row: Row) -> float:
-        return min(24.0, row["flooded"] * self.params.sampling_interval_s / 3600.0)
+        return min(24.0, float(row["flooded"]) * self.params.sampling_interval_s / 3600.0)
 
-    def outputs(self, rows: Mapping[int, Row], first_open: int | None, carry: dict, out: Outputs) -> None:
+    def outputs(
+        self, rows: Mapping[int, Row], first_open: int | None, carry: dict[str, Any], out: Outputs
+    ) -> None:
         out.scope((ABOVE_PLATFORM, FREQUENCY_DAILY, HYDROPERIOD_DAILY), scope_start_us(first_open))
         for day in live_days(rows, first_open):
             row, key = rows[day], day_start_us(day)
@@ -65,5 +68,5 @@ class WetlandFamily:
             out.put(FREQUENCY_MONTHLY, day_start_us(month), 100.0 * flooded / n)
             out.put(HYDROPERIOD_MONTHLY, day_start_us(month), hours)
 
-    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict) -> int:
+    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict[str, Any]) -> int:
         return period_bounds(first_open, "monthly")[0]

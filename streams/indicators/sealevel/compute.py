@@ -109,7 +109,8 @@ def retracted(records: list[Indicator]) -> list[Indicator]:
 
 
 def surge_m(level_um: np.ndarray, predicted_m: np.ndarray) -> np.ndarray:
-    return np.asarray(level_um, dtype=np.int64) / 1e6 - predicted_m
+    surge: np.ndarray = np.asarray(level_um, dtype=np.int64) / 1e6 - predicted_m
+    return surge
 
 
 def provisional_with(models: list[TideModel], times_us: np.ndarray, bar: QualityBar) -> np.ndarray:

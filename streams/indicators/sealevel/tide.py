@@ -332,7 +332,8 @@ def coef_document(coef: Any) -> dict[str, Any]:
         "lat": aux["lat"],
         "opt": {k: aux["opt"][k] for k in _OPT_KEYS},
     }
-    return _to_jsonable(keep)
+    jsonable: dict[str, Any] = _to_jsonable(keep)
+    return jsonable
 
 
 def select_model(models: list[TideModel], time_us: int) -> TideModel | None:

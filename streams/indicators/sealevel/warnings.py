@@ -66,4 +66,5 @@ def classify(values: np.ndarray | float, thresholds: WarningThresholds) -> np.nd
     """Warning level 0..4 of each value: the number of thresholds it reaches; NaN gives 0."""
     values = np.asarray(values, dtype=float)
     with np.errstate(invalid="ignore"):
-        return (values[..., None] >= thresholds.as_array()).sum(axis=-1).astype(np.int8)
+        levels: np.ndarray = (values[..., None] >= thresholds.as_array()).sum(axis=-1).astype(np.int8)
+    return levels

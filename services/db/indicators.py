@@ -17,11 +17,18 @@ from services.db.timestamps import ts, us
 
 
 class IndicatorLike(Protocol):
-    station: str
-    indicator: str
-    time_us: int
-    value: float | None
-    unit: str
+    """What is stored of an indicator value (read-only: frozen records fit)."""
+
+    @property
+    def station(self) -> str: ...
+    @property
+    def indicator(self) -> str: ...
+    @property
+    def time_us(self) -> int: ...
+    @property
+    def value(self) -> float | None: ...
+    @property
+    def unit(self) -> str: ...
 
 
 UPSERT = f"""

@@ -77,6 +77,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _reprocess(args: argparse.Namespace, settings: Settings) -> int:
     from services.history.reprocess import run_reprocess
+    from streams.indicators.ecology.climatology import PACKAGED_DIR, climatologies_in
 
     registry = load_registry(settings.registry_path)
     config = load_qc_config(registry, settings.qc_config_path)
@@ -87,6 +88,7 @@ async def _reprocess(args: argparse.Namespace, settings: Settings) -> int:
         run_id, counts = await run_reprocess(
             conn, config, registry, stations, args.variable, args.from_us, args.to_us, what=what,
             slice_hours=args.slice_hours,
+            climatologies=climatologies_in(settings.climatology_dir or PACKAGED_DIR, stations),
         )  # fmt: skip
     finally:
         await conn.close()
@@ -222,7 +224,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     rep.add_argument("--variable", help="only this variable (default: every variable of the stations)")
     rep.add_argument("--from", dest="from_us", type=_time, required=True, help="RFC 3339, inclusive")
     rep.add_argument("--to", dest="to_us", type=_time, required=True, help="RFC 3339, exclusive")
-    rep.add_argument("--what", default="qc", help="what to recompute (this version: qc)")
+    rep.add_argument(
+        "--what", default="qc", help="what to recompute, comma-separated: qc, indicators (default: qc)"
+    )
     rep.add_argument("--slice-hours", type=float, default=24.0, help="hours per checkpointed slice")
     rep.set_defaults(func=cmd_reprocess)
 

@@ -7,13 +7,17 @@ in order), and the readings whose flags changed are corrected, with their old an
 ``qc_revisions``, in one transaction with the run's checkpoint. So a killed run resumes at the
 slice it was in (the same request and configuration find their unfinished run), a run repeated
 changes nothing (run twice = run once), and nothing outside [from, to) is written.
+
+With ``indicators`` in ``what``, each station's indicators of [from, to) are then computed again
+from the stored readings as they now are (``services/history/indicators.py``), in one transaction
+per station; a run killed there does that part again when resumed (it is idempotent).
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -23,12 +27,14 @@ import orjson
 from schemas.registry import Registry
 from services.db.timestamps import ts
 from services.history import store
+from services.history.indicators import reprocess_indicators
 from services.history.judge import empty_columns, judge
 from services.history.provenance import code_version, config_digest
 from services.history.validate import iso
+from streams.indicators.ecology import Climatology
 from streams.qc import QcConfig
 
-WHAT = ("qc",)  # indicators and alerts of the past: not yet (README, "History")
+WHAT = ("qc", "indicators")  # alerts of the past: not yet (README, "History")
 HOUR_US = 3_600_000_000
 
 
@@ -52,8 +58,8 @@ def check_request(
     other = [w for w in what if w not in WHAT]
     if other:
         raise ReprocessError(
-            f"--what {','.join(other)}: not available yet (only {', '.join(WHAT)}); indicators and alerts of "
-            "the past are not recomputed by this version"
+            f"--what {','.join(other)}: not available yet (only {', '.join(WHAT)}); alerts of the past are "
+            "not judged again by this version"
         )
 
 
@@ -101,6 +107,7 @@ async def run_reprocess(
     conn: asyncpg.Connection, config: QcConfig, registry: Registry, stations: Sequence[str],
     variable: str | None, from_us: int, to_us: int, *, what: Sequence[str] = ("qc",),
     slice_hours: float = 24.0, progress: Callable[[str], None] | None = None,
+    climatologies: Mapping[str, Climatology] | None = None,
 ) -> tuple[int, dict[str, Any]]:  # fmt: skip
     """Reprocess, resuming an unfinished run of the same request and configuration; (run id, counts)."""
     check_request(registry, stations, variable, from_us, to_us, what)
@@ -122,7 +129,9 @@ async def run_reprocess(
     else:
         run_id = await store.start_run(conn, "reprocess", request, key, digest, code_version(), from_us)
         at, counts = from_us, {"judged": 0, "changed": 0, "transitions": {}}
-    total = await _count(conn, stations, variable, from_us, to_us)
+    if "qc" not in what:
+        at = to_us
+    total = await _count(conn, stations, variable, from_us, to_us) if "qc" in what else 0
     step = max(int(slice_hours * HOUR_US), 1)
     started, done_before = time.perf_counter(), counts["judged"]
     while at < to_us:
@@ -143,5 +152,17 @@ async def run_reprocess(
             f"reprocess run {run_id}: {counts['judged']:,}/{total:,} readings to {iso(at)}, "
             f"{counts['changed']:,} flags changed, {rate:,.0f} readings/s, {left:,.0f} s left"
         )
+    if "indicators" in what:
+        for station in stations:
+            async with conn.transaction():
+                part = await reprocess_indicators(
+                    conn, registry.stations[station], from_us, to_us, (climatologies or {}).get(station)
+                )
+            store.add_counts(counts, part)
+            say(
+                f"reprocess run {run_id}: {station} indicators: {part['indicators_written']:,} written, "
+                f"{part['indicators_removed']:,} removed, {part['indicators_outside']:,} outside the range "
+                "differ (reprocess a wider range to refresh them)"
+            )
     await store.save_progress(conn, run_id, counts, to_us, state="done")
     return run_id, counts

@@ -12,9 +12,10 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -197,6 +198,21 @@ def baseline_coverage(
         first_day=to_date(int(inside[0])) if inside.size else None,
         last_day=to_date(int(inside[-1])) if inside.size else None,
     )
+
+
+# The climatology files that ship with tidewatch (``TIDEWATCH_CLIMATOLOGY_DIR`` names another folder).
+PACKAGED_DIR = Path(str(resources.files("schemas").joinpath("climatology")))
+
+
+def climatologies_in(folder: str | os.PathLike[str], stations: Iterable[str]) -> dict[str, Climatology]:
+    """The SST climatologies of those stations that have a file ``<station>.csv`` in ``folder``: for
+    stations without a long history of their own (the worker and a reprocess read the same files)."""
+    wanted = set(stations)
+    return {
+        path.stem: load_climatology_csv(path)
+        for path in sorted(Path(folder).glob("*.csv"))
+        if path.stem in wanted
+    }
 
 
 def load_climatology_csv(path: str | os.PathLike[str]) -> Climatology:

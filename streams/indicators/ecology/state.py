@@ -66,8 +66,10 @@ INPUT_VARIABLES = frozenset(
 class SampleLike(Protocol):
     """A sample time with its values (schemas.records.Sample fits)."""
 
-    time_us: int
-    values: Mapping[str, float | None]
+    @property
+    def time_us(self) -> int: ...
+    @property
+    def values(self) -> Mapping[str, float | None]: ...
 
 
 def build_families(params: EcologyParams, climatology: Climatology | None) -> list[Family]:

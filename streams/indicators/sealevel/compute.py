@@ -103,6 +103,13 @@ def latest_results(
     return times_us, values, usable
 
 
+def sealevel_station(station: Any) -> bool:
+    """Whether the stream keeps a sea-level state for a registry ``Station``: a tide gauge's water
+    levels, or any station's wave heights."""
+    variables = station.variables
+    return ("water_level_m" in variables and station.kind == "tide_gauge") or "wave_height_m" in variables
+
+
 def retracted(records: list[Indicator]) -> list[Indicator]:
     """The same keys with value None: what a consumer deletes once the readings behind them are gone."""
     return [msgspec.structs.replace(rec, value=None) for rec in records]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from streams.indicators.ecology import EcologyState
+from tests.unit.indicators.changelog import torn_table
 from tests.unit.indicators.test_ecology_streaming import (  # noqa: F401  (a fixture)
     CLIMATOLOGY,
     PARAMS,
@@ -15,17 +16,6 @@ from tests.unit.indicators.test_ecology_streaming import (  # noqa: F401  (a fix
 )
 
 BATCH = 24  # half a day of half-hourly samples: day closings fall inside batches and between them
-
-
-def _table(writes: list[list[tuple[str, object]]], batch: int, cut: int) -> dict[str, object]:
-    table: dict[str, object] = {}
-    for b, records in enumerate(writes[: batch + 1]):
-        for key, value in records if b < batch else records[:cut]:
-            if value is None:
-                table.pop(key, None)
-            else:
-                table[key] = value
-    return table
 
 
 def test_a_torn_state_write_then_the_replay_ends_where_the_uninterrupted_state_does(station_series):  # noqa: F811
@@ -39,7 +29,7 @@ def test_a_torn_state_write_then_the_replay_ends_where_the_uninterrupted_state_d
     torn = 0
     for batch in range(3, len(feed), 9):
         for cut in range(1, len(writes[batch])):
-            restored = EcologyState.from_pieces(_table(writes, batch, cut), PARAMS, CLIMATOLOGY)
+            restored = EcologyState.from_pieces(torn_table(writes, batch, cut), PARAMS, CLIMATOLOGY)
             end = min(len(feed), batch + 3)
             for again in feed[batch:end]:
                 restored.update(again)

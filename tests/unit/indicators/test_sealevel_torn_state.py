@@ -19,6 +19,7 @@ from test_sealevel_tide import synthetic_series
 
 from streams.indicators.sealevel.compute import SeaLevelConfig, compute_indicators
 from streams.indicators.sealevel.stream import SeaLevelState
+from tests.unit.indicators.changelog import torn_table
 
 CFG = SeaLevelConfig("synthetic", 360.0)
 MEANS = ("msl_hourly_m", "msl_daily_m", "msl_monthly_m")
@@ -45,17 +46,6 @@ def _writes(feed: list[tuple[np.ndarray, np.ndarray]]) -> tuple[list[list[tuple[
     return writes, states, sums
 
 
-def _table(writes: list[list[tuple[str, object]]], batch: int, cut: int) -> dict[str, object]:
-    table: dict[str, object] = {}
-    for b, records in enumerate(writes[: batch + 1]):
-        for key, value in records if b < batch else records[:cut]:
-            if value is None:
-                table.pop(key, None)
-            else:
-                table[key] = value
-    return table
-
-
 def test_a_torn_state_write_then_the_replay_ends_where_the_uninterrupted_state_does(feed) -> None:
     writes, states, sums = _writes(feed)
     evicting = [b for b, records in enumerate(writes) if any(v is None for _, v in records)]
@@ -65,7 +55,7 @@ def test_a_torn_state_write_then_the_replay_ends_where_the_uninterrupted_state_d
     for batch in batches:
         for cut in range(1, len(writes[batch])):
             for replay_from in (batch, batch - 1):
-                state = SeaLevelState.from_pieces(CFG, _table(writes, batch, cut))
+                state = SeaLevelState.from_pieces(CFG, torn_table(writes, batch, cut))
                 end = min(len(feed), batch + 3)
                 for times, levels in feed[replay_from:end]:
                     state.update("water_level_m", times, levels)
@@ -96,7 +86,7 @@ def test_the_means_after_a_torn_write_equal_the_batch(feed) -> None:
         for times_b, levels_b in feed[:torn]:
             for r in state.update("water_level_m", times_b, levels_b):
                 last[(r.indicator, r.time_us)] = r.value
-        state = SeaLevelState.from_pieces(CFG, _table(writes, torn, len(writes[torn]) // 2))
+        state = SeaLevelState.from_pieces(CFG, torn_table(writes, torn, len(writes[torn]) // 2))
         for times_b, levels_b in feed[torn:]:
             for r in state.update("water_level_m", times_b, levels_b):
                 last[(r.indicator, r.time_us)] = r.value

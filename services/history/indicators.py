@@ -78,13 +78,13 @@ def batch_indicators(
     good = (stored.flag == 1) & np.isfinite(stored.value)
     out: list[Indicator] = []
     if sealevel_station(station):
-        cfg = SeaLevelConfig.from_station(station)
-        level = good & (stored.variable == "water_level_m")
+        # As the stream: a tide gauge's water levels and any station's wave heights.
+        level = good & (stored.variable == "water_level_m") & (station.kind == "tide_gauge")
         wave = good & (stored.variable == "wave_height_m")
         out += compute_indicators(
-            cfg,
-            stored.time_us[level] if station.kind == "tide_gauge" else np.zeros(0, dtype=np.int64),
-            stored.value[level] if station.kind == "tide_gauge" else np.zeros(0),
+            SeaLevelConfig.from_station(station),
+            stored.time_us[level],
+            stored.value[level],
             models,
             stored.time_us[wave],
             stored.value[wave],

@@ -20,13 +20,12 @@ from schemas.registry import load_registry
 from services.cli import main
 from services.config import Settings
 from services.db.timestamps import us
-from services.history.importer import run_import
 from services.history.judge import packed_code
 from services.history.reprocess import run_reprocess
 from services.history.store import open_connection
 from streams.qc import QcEngine, Readings, load_qc_config
 from streams.qc.config import default_qc_config_path
-from tests.support.database import fresh_database
+from tests.support.database import fresh_database, import_files
 
 pytestmark = pytest.mark.integration
 
@@ -65,14 +64,7 @@ async def settings(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Se
     async with fresh_database("tidewatch_reprocess") as settings:
         folder = tmp_path_factory.mktemp("reprocess")
         _csv(folder / "dalian.csv")
-        registry = load_registry(settings.registry_path)
-        conn = await open_connection(settings.database_url)
-        try:
-            await run_import(
-                conn, load_qc_config(registry), registry, [folder / "dalian.csv"], progress=lambda _: None
-            )
-        finally:
-            await conn.close()
+        await import_files(settings, [folder / "dalian.csv"])
         yield settings.with_(qc_config_path=str(_stricter(folder / "qc.yaml")))
 
 

@@ -25,7 +25,6 @@ from services.cli import main
 from services.config import Settings
 from services.db.indicators import write_indicators
 from services.db.timestamps import us
-from services.history.importer import run_import
 from services.history.indicators import batch_indicators, context
 from services.history.reprocess import run_reprocess
 from services.history.store import fetch_stored, open_connection
@@ -34,7 +33,7 @@ from streams.indicators.ecology.climatology import PACKAGED_DIR, climatologies_i
 from streams.indicators.sealevel import SeaLevelConfig, SeaLevelState
 from streams.qc import load_qc_config
 from streams.qc.config import default_qc_config_path
-from tests.support.database import fresh_database
+from tests.support.database import fresh_database, import_files
 
 pytestmark = pytest.mark.integration
 
@@ -108,13 +107,10 @@ async def settings(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Se
     async with fresh_database("tidewatch_reprocess_ind") as settings:
         folder = tmp_path_factory.mktemp("reprocess-indicators")
         _csv(folder / "dalian.csv")
-        registry = load_registry(settings.registry_path)
+        await import_files(settings, [folder / "dalian.csv"])
         conn = await open_connection(settings.database_url)
         try:
-            await run_import(
-                conn, load_qc_config(registry), registry, [folder / "dalian.csv"], progress=lambda _: None
-            )
-            await _stream_indicators(conn, registry)
+            await _stream_indicators(conn, load_registry(settings.registry_path))
         finally:
             await conn.close()
         yield settings.with_(registry_path=str(_registry(folder, CHANGED)))

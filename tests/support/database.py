@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
+from schemas.registry import load_registry
 from services.config import Settings, load_settings
 from services.db.connect import drop_database, ensure_database
 from services.db.prepare import prepare_database
+from services.history.importer import run_import
+from services.history.store import open_connection
 from streams.indicators.catalogue import INDICATORS
+from streams.qc import load_qc_config
 
 
 @contextlib.asynccontextmanager
@@ -24,3 +29,13 @@ async def fresh_database(prefix: str) -> AsyncIterator[Settings]:
         yield settings
     finally:
         await drop_database(settings.database_url)
+
+
+async def import_files(settings: Settings, paths: Sequence[Path]) -> None:
+    """``tidewatch import`` of files into the settings' database (packaged QC configuration)."""
+    registry = load_registry(settings.registry_path)
+    conn = await open_connection(settings.database_url)
+    try:
+        await run_import(conn, load_qc_config(registry), registry, list(paths), progress=lambda _: None)
+    finally:
+        await conn.close()

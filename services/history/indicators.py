@@ -172,7 +172,8 @@ async def reprocess_indicators(
 ) -> dict[str, int]:
     """Recompute and write one station's indicators of [from, to); returns the counts."""
     lo, hi = context(station, from_us, to_us)
-    stored = await store.fetch_stored(conn, station.id, lo, hi - 1)
+    inputs = sorted(INPUT_VARIABLES | {"water_level_m", "wave_height_m"})
+    stored = await store.fetch_stored(conn, station.id, lo, hi - 1, inputs)
     computed = batch_indicators(station, stored, await _models(conn, station.id), climatology)
     family = family_of(station)
     existing = await _stored_values(conn, station.id, family, lo, hi)

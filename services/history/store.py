@@ -103,17 +103,22 @@ def influence_reach(config: QcConfig, station: str, variables: Sequence[str]) ->
     return {v: (0, 0) for v in variables}, back
 
 
-async def fetch_stored(conn: asyncpg.Connection, station: str, lo: int, hi: int) -> Columns:
-    """A station's stored readings with lo <= time <= hi, in (variable, time) order."""
+async def fetch_stored(
+    conn: asyncpg.Connection, station: str, lo: int, hi: int, variables: Sequence[str] | None = None
+) -> Columns:
+    """A station's stored readings with lo <= time <= hi (of ``variables`` only, if given), in
+    (variable, time) order."""
     rows = await conn.fetch(
         f"""
         SELECT variable, {us("time")} AS t, value, qc_flag, qc_tests::text AS tests FROM observations
         WHERE station_id = $1 AND time >= {ts("$2::bigint")} AND time <= {ts("$3::bigint")}
+          AND ($4::text[] IS NULL OR variable = ANY($4::text[]))
         ORDER BY variable, time
         """,
         station,
         max(lo, FAR_PAST_US),
         min(hi, FAR_FUTURE_US),
+        None if variables is None else list(variables),
     )
     n = len(rows)
     return Columns(

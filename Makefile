@@ -10,8 +10,13 @@ STAMP  := $(VENV)/.installed
 demo: deps
 	$(VENV)/bin/tidewatch demo $(ARGS)
 
+# The suite mostly waits (consumer-group joins, kills, sleeps), so its modules run in TEST_WORKERS
+# processes side by side (pytest-xdist). Each module stays whole in one process, its module-scoped stack
+# with it (--dist loadfile), in the order tests/conftest.py gives: the slowest modules first (xdist's own
+# reorder by test count is off). TEST_WORKERS=0 runs everything in this one process.
+TEST_WORKERS ?= 2
 test: deps
-	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # Everything the project needs on a fresh machine: a virtualenv with the package and its test tools, and
 # the Debian packages the integration tests run for real (Mosquitto; Prometheus with promtool; Chromium

@@ -64,11 +64,10 @@ from tests.support.api_series import (
 
 pytestmark = pytest.mark.integration
 
-NOW_US = time.time_ns() // 1000
 QC_NAMES = {1: "good", 2: "not_evaluated", 3: "suspect", 4: "fail", 9: "missing"}
 
 
-def _rows() -> list[tuple]:
+def _rows(now_us: int) -> list[tuple]:
     rows = []
     for t, v, f in zip(LEVEL_T.tolist(), LEVEL_V.tolist(), LEVEL_F.tolist(), strict=True):
         rows.append((t, "dalian", "water_level_m", None if f == 9 else v, f, None, t + 5_000_000))
@@ -79,11 +78,13 @@ def _rows() -> list[tuple]:
         rows.append((t, "dalian", "water_temperature_degC", 5.0 + k / 10, 1, None, t))
         rows.append((t, "lushun", "water_temperature_degC", 4.0 + k / 10, 1, None, t))
         rows.append((t, "lushun", "water_level_m", 1.0 + k / 100, 1, None, t))
-    # Recent readings for relative ranges: six in the last hour, one three days ago.
+    # Recent readings for relative ranges: six in the last hour before ``now_us``, one three days before.
+    # Seeded with the time of the seeding, not of the module's import: with pytest -n (make test) a module
+    # can start many minutes after the collection that imported it.
     for k in range(6):
-        t = NOW_US - (k + 1) * 10 * MINUTE_US
+        t = now_us - (k + 1) * 10 * MINUTE_US
         rows.append((t, "lushun", "battery_voltage_v", 12.0 + k / 10, 2, None, t))
-    rows.append((NOW_US - 3 * 24 * HOUR_US, "lushun", "battery_voltage_v", 11.0, 2, None, NOW_US))
+    rows.append((now_us - 3 * 24 * HOUR_US, "lushun", "battery_voltage_v", 11.0, 2, None, now_us))
     return [(*row, False) for row in rows]  # first results, not corrections
 
 
@@ -114,7 +115,7 @@ async def _seed(url: str) -> None:
     conn = await asyncpg.connect(url)
     try:
         await prepare_connection(conn)
-        await upsert_observations(conn, _rows())
+        await upsert_observations(conn, _rows(time.time_ns() // 1000))
         await conn.executemany(
             "INSERT INTO indicators (time, station_id, indicator, value, unit) "
             "VALUES (timestamptz 'epoch' + $1 * interval '1 microsecond', $2, $3, $4, $5)",
@@ -794,7 +795,7 @@ async def test_sql_injection_attempts_change_nothing(
     assert body["data"] == []
     conn = await asyncpg.connect(settings.database_url)
     try:
-        assert await conn.fetchval("SELECT count(*) FROM observations") == len(_rows())
+        assert await conn.fetchval("SELECT count(*) FROM observations") == len(_rows(time.time_ns() // 1000))
         assert await conn.fetchval("SELECT count(*) FROM stations") == len(load_registry().stations)
     finally:
         await conn.close()

@@ -102,13 +102,15 @@ def test_the_land_file_covers_the_network() -> None:
         assert west < station.longitude < east and south < station.latitude < north, station.id
 
 
-@pytest.mark.parametrize("station", [s for s in REGISTRY.stations.values() if s.kind == "buoy"], ids=str)
+@pytest.mark.parametrize(
+    "station", [s for s in REGISTRY.stations.values() if s.kind == "buoy"], ids=lambda s: s.id
+)
 def test_buoys_are_at_sea(station) -> None:
     assert not on_land(LAND, (station.longitude, station.latitude))
 
 
 @pytest.mark.parametrize(
-    "station", [s for s in REGISTRY.stations.values() if s.kind == "tide_gauge"], ids=str
+    "station", [s for s in REGISTRY.stations.values() if s.kind == "tide_gauge"], ids=lambda s: s.id
 )
 def test_tide_gauges_are_on_the_coast(station) -> None:
     assert coast_distance_km(station.longitude, station.latitude) < 6.0  # Yingkou is 5 km up the Liao

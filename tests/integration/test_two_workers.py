@@ -22,16 +22,13 @@ import asyncpg
 import pytest
 
 from schemas.registry import load_registry
-from services.config import Settings
-from services.db.connect import drop_database, ensure_database
-from services.db.prepare import prepare_database
+from services.db.connect import drop_database
 from services.simulate.model import Simulation
 from services.simulate.scenario import default_scenario
 from services.stack.launcher import Stack, start_stack
-from services.stack.pipeline import CLI, Pipeline, wait_for_log
+from services.stack.pipeline import CLI, wait_for_log
 from services.stack.process import start_child
-from streams.indicators.catalogue import INDICATORS
-from tests.support.pipeline import Publisher, isolated_registry
+from tests.support.pipeline import Publisher, pipeline_on_own_database, wait_until_quiet
 
 START_US = 1_790_000_000 * 1_000_000  # scenario hour 0
 WINDOW_US = (28 * 3_600_000_000, 40 * 3_600_000_000)  # the storm: surges, high waves
@@ -46,35 +43,14 @@ EVENTS = (
 async def _settled(conn: asyncpg.Connection, quiet_s: float = 30.0, timeout_s: float = 300.0) -> None:
     """Wait until nothing new was stored for ``quiet_s`` (readings, indicators and events): events are
     sparse, so the alert agent can be busy for many seconds without storing one."""
-    sql = "SELECT (SELECT count(*) FROM observations), (SELECT count(*) FROM indicators), " + (
-        "(SELECT count(*) FROM alert_events)"
-    )
-    loop = asyncio.get_running_loop()
-    deadline, last, since = loop.time() + timeout_s, None, loop.time()
-    while loop.time() < deadline:
-        now = tuple(await conn.fetchrow(sql))
-        if now != last:
-            last, since = now, loop.time()
-        elif now[0] > 0 and loop.time() - since >= quiet_s:
-            return
-        await asyncio.sleep(0.5)
-    raise TimeoutError(f"still storing after {timeout_s} s: {last}")
+    await wait_until_quiet(conn, ("observations", "indicators", "alert_events"), quiet_s, timeout_s)
 
 
 async def _run(stack: Stack, tmp: Path, workers: int) -> dict[str, list[tuple]]:
     network = f"t{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
-    base = stack.settings
-    settings: Settings = base.with_(
-        database_url=base.database_url.rsplit("/", 1)[0] + f"/tw2_{network}",
-        registry_path=str(isolated_registry(tmp, network)),
-        worker_id=f"w-{network}",
-    )
-    await ensure_database(settings.database_url)
-    await prepare_database(settings, INDICATORS)
-    pipeline = Pipeline(
-        settings, network, tmp / f"logs-{workers}", extra_env={"TIDEWATCH_DATA_DIR": str(tmp / "a")}
-    )
+    pipeline = await pipeline_on_own_database(stack.settings, tmp, network, tmp / f"logs-{workers}")
+    settings = pipeline.settings
     others, others_env = [], []
     try:
         await pipeline.start_worker()

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import paho.mqtt.client as paho
@@ -17,6 +18,9 @@ from schemas.contract import readings_topic
 from schemas.registry import default_registry_path
 from services.config import Settings
 from services.mqtt_auth import configure_paho
+
+if TYPE_CHECKING:
+    from services.stack.pipeline import Pipeline
 
 
 def isolated_registry(tmp_dir: Path, network: str) -> Path:
@@ -96,3 +100,39 @@ async def wait_for_count(
             return await conn.fetchval(sql, *args)
         await asyncio.sleep(0.25)
     return count
+
+
+async def wait_until_quiet(
+    conn: asyncpg.Connection, tables: Iterable[str], quiet_s: float, timeout_s: float
+) -> None:
+    """Wait until the row counts of these tables (the first one non-empty) have not changed for
+    ``quiet_s``: a pipeline has worked off what it was given."""
+    sql = "SELECT " + ", ".join(f"(SELECT count(*) FROM {table})" for table in tables)
+    loop = asyncio.get_running_loop()
+    deadline, last, since = loop.time() + timeout_s, None, loop.time()
+    while loop.time() < deadline:
+        now = tuple(await conn.fetchrow(sql))
+        if now != last:
+            last, since = now, loop.time()
+        elif now[0] > 0 and loop.time() - since >= quiet_s:
+            return
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"still storing after {timeout_s} s: {last}")
+
+
+async def pipeline_on_own_database(base: Settings, tmp: Path, network: str, logs: Path) -> Pipeline:
+    """A pipeline (not started) of the sample network renamed ``network``, with a consumer group and a
+    prepared database of its own on ``base``'s services; drop ``pipeline.settings.database_url`` after."""
+    from services.db.connect import ensure_database
+    from services.db.prepare import prepare_database
+    from services.stack.pipeline import Pipeline
+    from streams.indicators.catalogue import INDICATORS
+
+    settings = base.with_(
+        database_url=base.database_url.rsplit("/", 1)[0] + f"/tw_{network}",
+        registry_path=str(isolated_registry(tmp, network)),
+        worker_id=f"w-{network}",
+    )
+    await ensure_database(settings.database_url)
+    await prepare_database(settings, INDICATORS)
+    return Pipeline(settings, network, logs, extra_env={"TIDEWATCH_DATA_DIR": str(tmp / "a")})

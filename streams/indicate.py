@@ -12,8 +12,6 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -42,8 +40,9 @@ from streams.app import (
 )
 from streams.db import pool, write_until_stored
 from streams.indicators.ecology import INPUT_VARIABLES, EcologyState, params_for_station
-from streams.indicators.ecology.climatology import Climatology, load_climatology_csv
+from streams.indicators.ecology.climatology import PACKAGED_DIR, climatologies_in
 from streams.indicators.sealevel import SeaLevelConfig, SeaLevelState
+from streams.indicators.sealevel.compute import sealevel_station
 from streams.indicators.sealevel.refit import RefitPolicy, enough_coverage, refit, refit_window
 from streams.indicators.sealevel.tide import TideModel
 from streams.isolate import Isolated
@@ -54,28 +53,15 @@ log = logging.getLogger(__name__)
 
 WATER_LEVEL, WAVE_HEIGHT = "water_level_m", "wave_height_m"
 REFIT_POLICY = RefitPolicy()
-CLIMATOLOGY_DIR = Path(str(resources.files("schemas").joinpath("climatology")))
 
 _registry = load_registry(settings.registry_path)
 # Built (and validated) at start-up: a bad threshold stops the worker with the station and field.
 _sealevel_cfg = {
-    s.id: SeaLevelConfig.from_station(s)
-    for s in _registry.stations.values()
-    if (WATER_LEVEL in s.variables and s.kind == "tide_gauge") or WAVE_HEIGHT in s.variables
+    s.id: SeaLevelConfig.from_station(s) for s in _registry.stations.values() if sealevel_station(s)
 }
 _ecology_params = {s.id: params_for_station(s) for s in _registry.stations.values()}
-
-
-def _climatologies(folder: Path) -> dict[str, Climatology]:
-    """SST climatologies from files (``<station>.csv``) for stations without a long history of their own."""
-    return {
-        path.stem: load_climatology_csv(path)
-        for path in sorted(folder.glob("*.csv"))
-        if path.stem in _registry.stations
-    }
-
-
-_climatology = _climatologies(Path(settings.climatology_dir) if settings.climatology_dir else CLIMATOLOGY_DIR)
+# SST climatologies from files, for stations without a long history of their own.
+_climatology = climatologies_in(settings.climatology_dir or PACKAGED_DIR, _registry.stations)
 
 sealevel_table = PieceTable("sealevel-state")
 ecology_table = PieceTable("ecology-state")

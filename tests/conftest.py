@@ -29,6 +29,7 @@ SLOWEST_FIRST = (
     "tests/integration/test_faults_alerts.py",  # 102
     "tests/integration/test_alerts_pipeline.py",  # 73
     "tests/integration/test_pipeline.py",  # 60
+    "tests/integration/test_handover_state.py",  # ~60 (measured alone)
     "tests/integration/test_faults_downstream.py",  # 57
     "tests/integration/test_prometheus_scrape.py",  # 49
     "tests/integration/test_console_api.py",  # 38

@@ -25,7 +25,7 @@ from services.history.reprocess import run_reprocess
 from services.history.store import open_connection
 from streams.qc import QcEngine, Readings, load_qc_config
 from streams.qc.config import default_qc_config_path
-from tests.support.database import fresh_database, import_files
+from tests.support.database import dalian_tide, fresh_database, import_files, write_dalian_csv
 
 pytestmark = pytest.mark.integration
 
@@ -37,17 +37,10 @@ TO_US = START_S * 1_000_000 + 50 * HOUR_US
 
 def _csv(path: Path) -> None:
     """Three days of Dalian water level and temperature, 1-minute, in the export format."""
-    n = 3 * 1440
-    hours = np.arange(n) / 60
-    level = 2.0 + 2.5 * np.sin(2 * np.pi * hours / 12.42) + 0.05 * np.sin(np.arange(n) * 1.3)
+    level = dalian_tide(3)
     level[[700, 1900, 2500, 3900]] += 0.6  # spikes before, inside and after the range
     level[1440:1710] = level[1440]  # 4.5 flat hours across the slice edge at 26 h: context needed
-    lines = ["time,station_id,variable,value"]
-    for i in range(n):
-        stamp = np.datetime_as_string(np.datetime64(START_S + 60 * i, "s")) + "Z"
-        lines.append(f"{stamp},dalian,water_level_m,{level[i]:.4f}")
-        lines.append(f"{stamp},dalian,water_temperature_degC,{8 + 0.3 * np.sin(i / 300):.4f}")
-    path.write_text("\n".join(lines) + "\n")
+    write_dalian_csv(path, START_S, level)
 
 
 def _stricter(path: Path) -> Path:

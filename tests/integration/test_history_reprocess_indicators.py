@@ -33,7 +33,7 @@ from streams.indicators.ecology.climatology import PACKAGED_DIR, climatologies_i
 from streams.indicators.sealevel import SeaLevelConfig, SeaLevelState
 from streams.qc import load_qc_config
 from streams.qc.config import default_qc_config_path
-from tests.support.database import fresh_database, import_files
+from tests.support.database import dalian_tide, fresh_database, import_files, write_dalian_csv
 
 pytestmark = pytest.mark.integration
 
@@ -49,16 +49,9 @@ CHANGED = "warning_water_level_m: {blue: 3.00, yellow: 3.40, orange: 3.80, red: 
 
 def _csv(path: Path) -> None:
     """Four days of Dalian water level and temperature, 1-minute, in the export format."""
-    n = 4 * 1440
-    hours = np.arange(n) / 60
-    level = 2.0 + 2.5 * np.sin(2 * np.pi * hours / 12.42) + 0.05 * np.sin(np.arange(n) * 1.3)
+    level = dalian_tide(4)
     level[[700, 2300, 2900, 5000]] += 0.6  # spikes before, inside and after the range
-    lines = ["time,station_id,variable,value"]
-    for i in range(n):
-        stamp = np.datetime_as_string(np.datetime64(START_S + 60 * i, "s")) + "Z"
-        lines.append(f"{stamp},dalian,water_level_m,{level[i]:.4f}")
-        lines.append(f"{stamp},dalian,water_temperature_degC,{8 + 0.3 * np.sin(i / 300):.4f}")
-    path.write_text("\n".join(lines) + "\n")
+    write_dalian_csv(path, START_S, level)
 
 
 def _registry(folder: Path, text: str) -> Path:

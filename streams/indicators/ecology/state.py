@@ -280,7 +280,10 @@ class EcologyState:
                 for variable, pairs in value.items():
                     for t, x in pairs:
                         if state.first_open is not None and day_of(int(t)) < state.first_open:
-                            continue  # a closed day whose deletion did not reach the changelog
+                            # A closed day whose deletion did not reach the changelog: the next export
+                            # deletes its slot.
+                            state._raw_slots.add(int(t) // state.width_us)
+                            continue
                         state.raw.setdefault(day_of(int(t)), {}).setdefault(variable, {})[int(t)] = float(x)
             elif kind == "rows":
                 for name, row in value.items():

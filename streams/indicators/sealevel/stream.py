@@ -386,6 +386,7 @@ class SeaLevelState:
                 f"station {cfg.station!r}: state is for {head.get('station')!r} v{head.get('version')}"
             )
         state = cls(cfg, [TideModel.from_dict(m) for m in pieces.get("models") or []])
+        state._pieces = set()  # what the restore itself finishes is marked below, for the next export
         state.watermark_us = head["watermark_us"]
         state.late_dropped = int(head["late_dropped"])
         closed = pieces.get("closed") or {}
@@ -398,6 +399,8 @@ class SeaLevelState:
         # Slots before the closed sums' boundary are in them already (their deletion did not reach
         # the changelog); the ones the head's window has left behind are evicted now, as they were.
         state.raw = Levels({int(t): int(um) for t, um in rows if evicted is None or t >= evicted})
+        if evicted is not None:
+            state._raw_slots.update(int(t) // state.width_us for t, _ in rows if t < evicted)
         if version == 2:
             state._closed_from_v2(pieces.get("sums") or {})
         if state.raw:
@@ -417,7 +420,8 @@ class SeaLevelState:
             )
         state.extrema = {(a, kind): Extremum(kind, a, t, h) for a, kind, t, h in pieces.get("extrema") or []}
         state.cycles = {a: CycleMax(a, b, t, v) for a, b, t, v in pieces.get("cycles") or []}
-        state._pieces = {"closed", "head", "sums"} if version == 2 else set()
+        if version == 2:
+            state._pieces.update(("closed", "head", "sums"))
         return state
 
     def _closed_from_v2(self, sums: dict[str, list[list[int]]]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from streams.indicators.ecology import EcologyState
+from streams.indicators.ecology.calendar import DAY_US
 from tests.unit.indicators.changelog import torn_table
 from tests.unit.indicators.test_ecology_streaming import (  # noqa: F401  (a fixture)
     CLIMATOLOGY,
@@ -54,3 +55,34 @@ def test_a_format_2_state_is_restored(station_series):  # noqa: F811
     rest = station_series[half:]
     assert again.update(rest) == state.update(rest)
     assert again.export(full=True) == state.export(full=True)
+
+
+def test_a_restored_state_deletes_the_raw_readings_of_days_it_found_closed(station_series):  # noqa: F811
+    """A cut after the days piece closed a day but before the day's raw slots were deleted leaves them
+    in the changelog; the restore leaves them out and its next export deletes them."""
+    feed = [station_series[i : i + BATCH] for i in range(0, len(station_series), BATCH)]
+    state = EcologyState("st", PARAMS, CLIMATOLOGY)
+    writes = []
+    for batch in feed:
+        state.update(batch)
+        writes.append([(k, json.loads(json.dumps(v))) for k, v in state.export().items()])
+    checked = 0
+    for batch in range(3, len(feed) - 1, 9):
+        for cut in range(1, len(writes[batch])):
+            table = torn_table(writes, batch, cut)
+            restored = EcologyState.from_pieces(table, PARAMS, CLIMATOLOGY)
+            restored.update(feed[batch])
+            for key, value in restored.export().items():
+                if value is None:
+                    table.pop(key, None)
+                else:
+                    table[key] = json.loads(json.dumps(value))
+            first_open = table["days"]["first_open"]  # type: ignore[index]
+            stale = [
+                k
+                for k, v in table.items()
+                if k.startswith("raw/") and any(t // DAY_US < first_open for p in v.values() for t, _ in p)
+            ]
+            assert not stale, (batch, cut, stale[:3])
+            checked += 1
+    assert checked > 50

@@ -10,7 +10,8 @@ from pathlib import Path
 from schemas.contract import parse_time_us
 from schemas.registry import load_registry
 from services.config import Settings
-from services.history.sources import FORMATS, FileFormatError
+from services.history.file_readings import FileFormatError
+from services.history.sources import FORMATS
 from services.history.store import open_connection
 from streams.qc import QcConfigError, load_qc_config
 

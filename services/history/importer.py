@@ -34,9 +34,10 @@ from schemas.records import DeadLetter, storable_text
 from schemas.registry import Registry
 from services.db.writers import insert_dead_letters
 from services.history import store
+from services.history.file_readings import FileReadings, RowRefusal
 from services.history.judge import Columns, Judged, judge
 from services.history.provenance import code_version, config_digest
-from services.history.sources import FileReadings, RowRefusal, read_file
+from services.history.sources import read_file
 from services.history.validate import check
 from streams.qc import QcConfig
 

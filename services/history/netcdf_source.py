@@ -19,7 +19,7 @@ from pathlib import Path
 import netCDF4
 import numpy as np
 
-from services.history.sources import FileFormatError, FileReadings
+from services.history.file_readings import FileFormatError, FileReadings
 
 _UNIT_US = {
     "microsecond": 1,

@@ -29,7 +29,7 @@ from schemas.contract import (
 from schemas.records import storable_text
 from schemas.registry import Registry
 from services.api.cf import cf_units
-from services.history.sources import FileReadings, RowRefusal
+from services.history.file_readings import FileReadings, RowRefusal
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _OK = 0

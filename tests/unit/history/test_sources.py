@@ -11,8 +11,9 @@ import pytest
 
 from schemas.contract import BAD_TIME, OUT_OF_RANGE, SCHEMA, UNKNOWN_STATION, WRONG_UNIT
 from schemas.registry import default_registry_path, load_registry
+from services.history.file_readings import FileFormatError
 from services.history.netcdf_source import time_scale
-from services.history.sources import FileFormatError, detect_format, read_file
+from services.history.sources import detect_format, read_file
 from services.history.validate import check
 
 VOCABULARY = frozenset(load_registry(default_registry_path()).variables)

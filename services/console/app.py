@@ -17,7 +17,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,14 @@ from services.console import access as audit
 from services.console.access import ROLES, AttemptLimiter, ConsoleAccess, role_at_least
 from services.console.actions import ActionsUnavailable
 from services.console.live import ALERTS, STATIONS, LiveFeed
+from services.console.requests import (
+    BadRequest,
+    body_text,
+    filter_text,
+    json_body,
+    json_response,
+    parse_time_us,
+)
 from services.console.schedules import ScheduleRunner, active_schedules, remove_schedule, store_schedule
 from services.console.session import COOKIE, Operator, SessionSigner, console_secret, same_origin
 from services.console.views import latest_readings, operator_names, rule_value, variables_json, with_names
@@ -50,15 +57,10 @@ from services.notify.groups import recent_groups
 
 Actions = Callable[[AlertAction], Awaitable[None]]
 STATIC = Path(__file__).with_name("static")
-MAX_COMMENT = 500
 MAX_SILENCE_MIN = 30 * 24 * 60
 MAX_HISTORY = 1000
 HISTORY_PAGE = 50  # events a history page shows by default
 MAX_HISTORY_OFFSET = 100_000  # deeper than this, narrow the filter instead
-MAX_FILTER = 200
-# Times the history accepts: the years 1 … 9999 (PostgreSQL and Python both hold them), in µs.
-MIN_TIME_US = -62_135_596_800_000_000
-MAX_TIME_US = 253_402_300_799_999_999
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
     "X-Frame-Options": "DENY",
@@ -67,67 +69,8 @@ SECURITY_HEADERS = {
 }
 
 
-class BadRequest(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = headers
-
-
-def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(content),
-        status_code=status,
-        media_type="application/json",
-        headers={"Cache-Control": "no-store", **(headers or {})},
-    )
-
-
 def now_us() -> int:
     return time.time_ns() // 1000
-
-
-def parse_time_us(text: str | None, name: str) -> int | None:
-    """µs since the epoch, or ISO 8601 (a time without offset is UTC)."""
-    if not text:
-        return None
-    refused = BadRequest(400, f"{name}: expected ISO 8601 or µs since the epoch (years 1 … 9999)")
-    if len(text) > 40:
-        raise refused
-    if text.lstrip("-").isdigit():
-        value = int(text)
-    else:
-        try:
-            moment = datetime.fromisoformat(text)
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-        except (ValueError, OverflowError) as exc:
-            raise refused from exc
-        value = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    if not MIN_TIME_US <= value <= MAX_TIME_US:
-        raise refused
-    return value
-
-
-def filter_text(value: str | None, name: str) -> str | None:
-    """A history filter: plain text PostgreSQL can hold (no NUL), of a sane length; None when absent."""
-    if not value:
-        return None
-    if "\x00" in value or len(value) > MAX_FILTER:
-        raise BadRequest(400, f"{name}: expected a name of at most {MAX_FILTER} characters without NUL")
-    return value
-
-
-def _text(body: dict, key: str, *, required: bool = False, limit: int = MAX_COMMENT) -> str | None:
-    value = body.get(key)
-    if value is None or value == "":
-        if required:
-            raise BadRequest(400, f"{key} is required")
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise BadRequest(400, f"{key}: expected text of at most {limit} characters")
-    return value
 
 
 class Console:
@@ -347,9 +290,9 @@ class Console:
             response = json_response({"operator": None})
             response.delete_cookie(COOKIE, path=path, samesite="strict", httponly=True, secure=secure)
             return response
-        body = await _json_body(request)
-        username = _text(body, "username", required=True, limit=100)
-        password = _text(body, "password", required=True, limit=200)
+        body = await json_body(request)
+        username = body_text(body, "username", required=True, limit=100)
+        password = body_text(body, "password", required=True, limit=200)
         assert username is not None and password is not None
         client = self.client(request)
         login_key, address_key = f"login:{username}", f"address:{client}"
@@ -386,7 +329,7 @@ class Console:
         return response
 
     # -- operator actions --------------------------------------------------------------------------
-    async def _signed_in(self, request: Request, role: str, *, write: bool = True) -> Operator:
+    async def signed_in(self, request: Request, role: str, *, write: bool = True) -> Operator:
         """The operator behind a request: signed in, with at least ``role``; a write from the page only."""
         operator = await self.operator(request)
         if operator is None:
@@ -398,7 +341,7 @@ class Console:
         return operator
 
     async def _actor(self, request: Request) -> Operator:
-        operator = await self._signed_in(request, "operator")
+        operator = await self.signed_in(request, "operator")
         if self.actions is None:
             raise BadRequest(503, "operator actions are not wired to the stream in this console")
         return operator
@@ -412,8 +355,8 @@ class Console:
 
     async def acknowledge(self, request: Request) -> Response:
         operator = await self._actor(request)
-        body = await _json_body(request)
-        alert_id = _text(body, "alert_id", required=True, limit=300)
+        body = await json_body(request)
+        alert_id = body_text(body, "alert_id", required=True, limit=300)
         alert = await self.query(store.get_alert, alert_id)
         if alert is None:
             raise BadRequest(404, f"no alert {alert_id!r}")
@@ -423,16 +366,16 @@ class Console:
             )
         if alert["acknowledged_by"]:
             raise BadRequest(409, f"alert {alert_id!r} is already acknowledged by {alert['acknowledged_by']}")
-        action = Acknowledge(alert_id, operator.username, now_us(), _text(body, "comment") or "")
+        action = Acknowledge(alert_id, operator.username, now_us(), body_text(body, "comment") or "")
         await self._submit(action)
         await self.audit(request, operator.username, "acknowledge", alert_id, {"comment": action.comment})
         return json_response({"submitted": action_document(action)}, 202)
 
     async def silence(self, request: Request) -> Response:
         operator = await self._actor(request)
-        body = await _json_body(request)
-        station = _text(body, "station", limit=100)
-        rule = _text(body, "rule", limit=100)
+        body = await json_body(request)
+        station = body_text(body, "station", limit=100)
+        rule = body_text(body, "rule", limit=100)
         if station is None and rule is None:
             raise BadRequest(400, "a silence needs a station, a rule or both")
         if station is not None and station not in self.stations:
@@ -452,7 +395,7 @@ class Console:
             ends_us=time_us + round(minutes * 60_000_000),
             actor=operator.username,
             time_us=time_us,
-            comment=_text(body, "comment") or "",
+            comment=body_text(body, "comment") or "",
         )
         await self._submit(action)
         document = action_document(action)
@@ -463,8 +406,8 @@ class Console:
     async def remove_silence(self, request: Request) -> Response:
         """End an active silence now (it would otherwise run to its end): its alerts notify again."""
         operator = await self._actor(request)
-        body = await _json_body(request)
-        silence_id = _text(body, "id", required=True, limit=100)
+        body = await json_body(request)
+        silence_id = body_text(body, "id", required=True, limit=100)
         time_us = now_us()
         active = {s["id"] for s in await self.query(store.active_silences, time_us)}
         if silence_id not in active:
@@ -480,9 +423,9 @@ class Console:
         if request.method == "GET":
             return json_response({"schedules": await self.query(active_schedules)})
         operator = await self._actor(request)
-        body = await _json_body(request)
-        station = _text(body, "station", required=True, limit=100)
-        rule = _text(body, "rule", limit=100)
+        body = await json_body(request)
+        station = body_text(body, "station", required=True, limit=100)
+        rule = body_text(body, "rule", limit=100)
         if station not in self.stations:
             raise BadRequest(400, f"no station {station!r}")
         if rule is not None and rule not in self.rules:
@@ -499,12 +442,12 @@ class Console:
                 id=f"schedule-{uuid.uuid4().hex[:12]}",
                 station=station,
                 rule=rule,
-                start_minute=parse_time_of_day(_text(body, "start", required=True, limit=5) or ""),
+                start_minute=parse_time_of_day(body_text(body, "start", required=True, limit=5) or ""),
                 duration_min=minutes,
                 weekdays=frozenset(WEEKDAYS.index(d) for d in days),
-                timezone=_text(body, "timezone", limit=64) or "UTC",
+                timezone=body_text(body, "timezone", limit=64) or "UTC",
                 actor=operator.username,
-                comment=_text(body, "comment") or "",
+                comment=body_text(body, "comment") or "",
             )
         except ValueError as exc:
             raise BadRequest(400, str(exc)) from exc
@@ -528,8 +471,8 @@ class Console:
     async def remove_silence_schedule(self, request: Request) -> Response:
         """Stop a recurring silence; an occurrence running now ends too."""
         operator = await self._actor(request)
-        body = await _json_body(request)
-        schedule_id = _text(body, "id", required=True, limit=100)
+        body = await json_body(request)
+        schedule_id = body_text(body, "id", required=True, limit=100)
         if not await self.query(remove_schedule, schedule_id):
             raise BadRequest(404, f"no recurring silence {schedule_id!r}")
         time_us = now_us()
@@ -543,14 +486,14 @@ class Console:
     async def operators(self, request: Request) -> Response:
         """Admins list (GET) and add or update (POST) operators; every change is audited."""
         if request.method == "GET":
-            await self._signed_in(request, "admin", write=False)
+            await self.signed_in(request, "admin", write=False)
             return json_response({"operators": await self.query(audit.list_operators)})
-        admin = await self._signed_in(request, "admin")
-        body = await _json_body(request)
-        username = _text(body, "username", required=True, limit=100)
-        display_name = _text(body, "display_name", required=True, limit=200)
-        password = _text(body, "password", required=True, limit=200)
-        role = _text(body, "role", limit=20) or "operator"
+        admin = await self.signed_in(request, "admin")
+        body = await json_body(request)
+        username = body_text(body, "username", required=True, limit=100)
+        display_name = body_text(body, "display_name", required=True, limit=200)
+        password = body_text(body, "password", required=True, limit=200)
+        role = body_text(body, "role", limit=20) or "operator"
         if role not in ROLES:
             raise BadRequest(400, f"role: one of {', '.join(ROLES)}")
         await self.query(store.create_operator, username, display_name, password, role)
@@ -560,7 +503,7 @@ class Console:
         )
 
     async def audit_log(self, request: Request) -> Response:
-        await self._signed_in(request, "admin", write=False)
+        await self.signed_in(request, "admin", write=False)
         return json_response({"entries": await self.query(audit.audit_entries)})
 
 
@@ -584,18 +527,6 @@ def _whole(text: str | None, name: str, default: int) -> int:
 def _check_origin(request: Request) -> None:
     if not same_origin(request.headers):
         raise BadRequest(403, "writes are accepted from the console page only")
-
-
-async def _json_body(request: Request) -> dict:
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        raise BadRequest(415, "send JSON")
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(400, "malformed JSON") from exc
-    if not isinstance(body, dict):
-        raise BadRequest(400, "expected a JSON object")
-    return body
 
 
 async def _query_timeout(request: Request, exc: Exception) -> Response:

@@ -15,7 +15,7 @@ audit log.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from starlette.requests import Request
@@ -23,12 +23,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from schemas.registry import Registry, load_registry
-from services.console.app import (
+from services.config import Settings
+from services.console.requests import (
     BadRequest,
-    Console,
-    _json_body,
-    _text,
+    body_text,
     filter_text,
+    json_body,
     json_response,
     parse_time_us,
 )
@@ -38,6 +38,18 @@ Listing = Callable[[asyncpg.Connection, str | None], Awaitable[list[asyncpg.Reco
 Documents = Callable[[list[asyncpg.Record]], list[dict[str, Any]]]
 
 
+class Console(Protocol):
+    """What the routes need of the console: its settings, who is signed in, and a pooled query."""
+
+    settings: Settings
+
+    async def signed_in(self, request: Request, role: str, *, write: bool = True) -> Any: ...
+
+    def client(self, request: Request) -> str: ...
+
+    async def query(self, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any: ...
+
+
 class ManualQcRoutes:
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -45,12 +57,12 @@ class ManualQcRoutes:
 
     async def _write(self, request: Request) -> tuple[manual.Actor, dict, str, str | None, int, int]:
         """The signed-in operator (as the audit log's actor), the body, and its station, variable, range."""
-        operator = await self.console._signed_in(request, "operator")
-        body = await _json_body(request)
-        station = _text(body, "station", required=True, limit=100)
-        variable = _text(body, "variable", limit=100)
-        start = parse_time_us(_text(body, "start", required=True, limit=40), "start")
-        end = parse_time_us(_text(body, "end", required=True, limit=40), "end")
+        operator = await self.console.signed_in(request, "operator")
+        body = await json_body(request)
+        station = body_text(body, "station", required=True, limit=100)
+        variable = body_text(body, "variable", limit=100)
+        start = parse_time_us(body_text(body, "start", required=True, limit=40), "start")
+        end = parse_time_us(body_text(body, "end", required=True, limit=40), "end")
         assert station is not None and start is not None and end is not None
         return (
             manual.Actor(operator.username, self.console.client(request)),
@@ -69,8 +81,8 @@ class ManualQcRoutes:
         if request.method == "GET":
             return await self._list(request, store.list_manual_flags, "flags", manual.flag_documents)
         actor, body, station, variable, start, end = await self._write(request)
-        flag = _text(body, "flag", required=True, limit=20) or ""
-        reason = _text(body, "reason", limit=manual.MAX_REASON) or ""
+        flag = body_text(body, "flag", required=True, limit=20) or ""
+        reason = body_text(body, "reason", limit=manual.MAX_REASON) or ""
         try:
             flag_id, run_id, changed = await self.console.query(
                 manual.flag_range, self.registry, station, variable, start, end, flag, reason, actor.name,
@@ -84,8 +96,8 @@ class ManualQcRoutes:
         if request.method == "GET":
             return await self._list(request, store.list_reviews, "reviews", manual.review_documents)
         actor, body, station, variable, start, end = await self._write(request)
-        status = _text(body, "status", limit=20) or "verified"
-        note = _text(body, "note", limit=manual.MAX_REASON) or ""
+        status = body_text(body, "status", limit=20) or "verified"
+        note = body_text(body, "note", limit=manual.MAX_REASON) or ""
         try:
             review_id, readings = await self.console.query(
                 manual.review_range, self.registry, station, variable, start, end, status, note, actor.name,

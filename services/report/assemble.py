@@ -35,6 +35,7 @@ from services.report.ecology import (
     wetland_row,
 )
 from services.report.episodes import Outage, SurgeEpisode, availability_pct, outages, surge_episodes
+from services.report.scorecard import scorecard
 from services.report.settings import ReportSettings
 from streams.indicators.sealevel import catalogue as sl
 from streams.indicators.sealevel.trend import TrendResult, sea_level_trend
@@ -388,8 +389,6 @@ def assemble(inputs: ReportInputs) -> Report:
             for s, v, c, _ in qc_table
         },
     )  # fmt: skip
-    from services.report.scorecard import scorecard
-
     return dataclasses.replace(report, scorecard=scorecard(report))
 
 

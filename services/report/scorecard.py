@@ -5,16 +5,34 @@ grade from report.yaml's bands. Every value is one the sections above already re
 from __future__ import annotations
 
 import calendar
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 
 from services.report.base import StationInfo
 from services.report.ecology import CarbonRow, MarineRow
 
-if TYPE_CHECKING:
-    from services.report.assemble import Report
+
+class Report(Protocol):
+    """The parts of an assembled report (``services.report.assemble.Report``) the scorecard grades: the
+    sections are computed first, the scorecard only reads them."""
+
+    @property
+    def inputs(self) -> Any: ...
+    @property
+    def sea_level(self) -> Sequence[Any]: ...
+    @property
+    def marine(self) -> Sequence[MarineRow]: ...
+    @property
+    def wetlands(self) -> Sequence[Any]: ...
+    @property
+    def carbon(self) -> Sequence[CarbonRow]: ...
+    @property
+    def previous(self) -> Mapping[str, Mapping[str, Any]]: ...
+    @property
+    def availability(self) -> Mapping[tuple[str, str], float | None]: ...
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,8 @@ _routing = load_routing({*_rules, *defined_rule_ids()}, _channels, settings.rout
 alert_table = PieceTable("alert-state")
 ENGINE_PIECE = "engine"  # one piece per station: its alerts, clock and pending inputs
 APPLIED_PIECE = "applied"  # per partition: the offset of the last alert-inputs record applied
+# In a station's engine piece: [partition, offset] of the last record of each partition it includes.
+MARKS = "applied"
 # The source watermarks, one per agent that feeds the alert-inputs log (keys of the applied piece too).
 QC_SOURCES, INDICATOR_SOURCES = "qc", "indicators"
 _SOURCE_FIELDS = {QC_SOURCES: "sources", INDICATOR_SOURCES: "indicator_sources"}
@@ -267,24 +269,37 @@ class AlertProgress:
     Per partition, the offset of the last record the saved engine state includes. Faust commits
     offsets every few seconds, the state after every batch: after a restart or a rebalance the
     records in between come again, and judging them twice would add events (late inputs are judged,
-    never dropped), so they are skipped. Pure: the agent writes what ``writes`` returns."""
+    never dropped), so they are skipped.
+
+    A save is several changelog records (each changed station's piece, then each partition's mark)
+    and a worker killed while writing leaves any prefix of them. So each station's piece carries the
+    marks it was saved at (``MARKS``: [partition, offset] pairs) and is whole by itself: on a rebuild
+    a record after its partition's mark is applied to every station except those whose piece
+    already includes it (``fresh``); the partition mark stays the base (stations saved before pieces
+    carried marks, or unchanged since their last save) and carries the source watermarks, which see
+    every record after it. Pure: the agent writes what ``writes`` returns."""
 
     def __init__(
         self,
         applied: dict[int, int] | None = None,
         sources: dict[str, SourceWatermark] | None = None,
+        ahead: dict[int, dict[str, int]] | None = None,
     ) -> None:
         self.applied: dict[int, int] = dict(applied or {})
         self._moved: set[int] = set()  # partitions whose applied offset moved since the last save
         # Per partition, the newest source offset (readings for QC results, observations for indicators)
         # whose results were judged: repeats are skipped.
         self.sources = sources or {kind: SourceWatermark() for kind in _SOURCE_FIELDS}
+        # Per partition, stations restored from a piece saved past the partition's mark (a torn save):
+        # station -> the offset its state includes. Dropped as the log passes it.
+        self._ahead: dict[int, dict[str, int]] = {p: dict(s) for p, s in (ahead or {}).items() if s}
 
     @classmethod
     def restore(cls, engine: AlertEngine, loaded: Mapping[str, Mapping[str, Any]]) -> AlertProgress:
         """Load the stored pieces ({owner: {piece: value}}, ``PieceTable.load``) into a blank engine."""
         applied: dict[int, int] = {}
         marks: dict[str, dict[int, list[int]]] = {kind: {} for kind in _SOURCE_FIELDS}
+        saved_at: dict[str, list[list[int]]] = {}
         for owner, pieces in loaded.items():
             partition = owned_partition(owner)
             if partition is not None:
@@ -296,9 +311,15 @@ class AlertProgress:
                     for kind, name in _SOURCE_FIELDS.items():
                         if name in mark:
                             marks[kind][partition] = [int(v) for v in mark[name]]
-            elif pieces.get(ENGINE_PIECE) is not None:
-                engine.load_station_state(owner, pieces[ENGINE_PIECE])
-        return cls(applied, {kind: SourceWatermark(marks[kind]) for kind in _SOURCE_FIELDS})
+            elif (piece := pieces.get(ENGINE_PIECE)) is not None:
+                engine.load_station_state(owner, piece)
+                saved_at[owner] = piece.get(MARKS, [])  # none: saved before pieces carried marks
+        ahead: dict[int, dict[str, int]] = {}
+        for station, pairs in saved_at.items():
+            for partition, offset in pairs:
+                if offset > applied.get(partition, -1):
+                    ahead.setdefault(int(partition), {})[station] = int(offset)
+        return cls(applied, {kind: SourceWatermark(marks[kind]) for kind in _SOURCE_FIELDS}, ahead)
 
     def fresh(self, partition: int, offset: int) -> frozenset[str] | None:
         """Whether a record is new to the engine state (and mark it applied): None if the state
@@ -308,14 +329,33 @@ class AlertProgress:
             return None
         self.applied[partition] = offset
         self._moved.add(partition)
-        return frozenset()
+        ahead = self._ahead.get(partition)
+        if not ahead:
+            return frozenset()
+        included = frozenset(s for s, saved in ahead.items() if offset <= saved)
+        for station in [s for s, saved in ahead.items() if saved <= offset]:
+            del ahead[station]
+        if not ahead:
+            del self._ahead[partition]
+        return included
+
+    def marks(self, station: str) -> list[list[int]]:
+        """The offsets a station's state includes, per partition: the applied ones, or further where
+        its restored piece was saved past them and the log has not caught up yet."""
+        return [
+            [p, max(offset, self._ahead.get(p, {}).get(station, -1))]
+            for p, offset in sorted(self.applied.items())
+        ]
 
     def writes(self, engine: AlertEngine) -> list[tuple[str, dict[str, Any]]]:
-        """The pieces to save, in order, as (owner, {piece: value}): the changed stations' states,
-        then the applied marks of the partitions that moved."""
-        out: list[tuple[str, dict[str, Any]]] = [
-            (station, {ENGINE_PIECE: engine.station_state(station)}) for station in engine.take_dirty()
-        ]
+        """The pieces to save, in order, as (owner, {piece: value}): the changed stations' states
+        with their marks, then the applied marks of the partitions that moved."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        for station in engine.take_dirty():
+            state = engine.station_state(station)
+            if state is not None:
+                state[MARKS] = self.marks(station)
+            out.append((station, {ENGINE_PIECE: state}))
         for partition in sorted(self._moved):
             mark: dict[str, object] = {"offset": self.applied[partition]}
             for kind, name in _SOURCE_FIELDS.items():

@@ -175,12 +175,14 @@ class AlertEngine:
         if removed is None:
             # Unknown here: removed already (a copy on another partition), or a removal replayed after a
             # restart, which finds the stored silences without it (they are stored before the state is
-            # saved): the open alerts it still silences are unsilenced all the same.
-            chosen = self._alerts(lambda a: a.silence_id == silence_id and a.is_open)
+            # saved): the open alerts it still silences beyond `time_us` are unsilenced all the same.
+            chosen = self._alerts(
+                lambda a: a.silence_id == silence_id and a.is_open and (a.silenced_until_us or 0) > time_us
+            )
         else:
             chosen = self._alerts(lambda a: a.silence_id == silence_id or bool(a.undo))
         for station, rule, alert in chosen:
-            # its station and rule
+            # (its station and rule; an unknown silence: the alerts it holds)
             covered = removed is None or removed.covers(station, rule.id, removed.created_us)
             if covered and _note(rule, alert, [UNSILENCE, silence_id, time_us]):
                 self._dirty.add(station)

@@ -171,11 +171,19 @@ class AlertEngine:
     def remove_silence(self, silence_id: str, *, actor: str, time_us: int) -> list[AlertEvent]:
         """End a silence early; its alerts are unsilenced at `time_us` unless another silence covers them."""
         removed = self.silences.pop(silence_id, None)
-        if removed is None:
-            return []
         events: list[AlertEvent] = []
-        for station, rule, alert in self._alerts(lambda a: a.silence_id == silence_id or bool(a.undo)):
-            covered = removed.covers(station, rule.id, removed.created_us)  # its station and rule
+        if removed is None:
+            # Unknown here: removed already (a copy on another partition), or a removal replayed after a
+            # restart, which finds the stored silences without it (they are stored before the state is
+            # saved): the open alerts it still silences beyond `time_us` are unsilenced all the same.
+            chosen = self._alerts(
+                lambda a: a.silence_id == silence_id and a.is_open and (a.silenced_until_us or 0) > time_us
+            )
+        else:
+            chosen = self._alerts(lambda a: a.silence_id == silence_id or bool(a.undo))
+        for station, rule, alert in chosen:
+            # (its station and rule; an unknown silence: the alerts it holds)
+            covered = removed is None or removed.covers(station, rule.id, removed.created_us)
             if covered and _note(rule, alert, [UNSILENCE, silence_id, time_us]):
                 self._dirty.add(station)
             if alert.silence_id == silence_id and alert.is_open:

@@ -35,7 +35,8 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +94,8 @@ _routing = load_routing({*_rules, *defined_rule_ids()}, _channels, settings.rout
 alert_table = PieceTable("alert-state")
 ENGINE_PIECE = "engine"  # one piece per station: its alerts, clock and pending inputs
 APPLIED_PIECE = "applied"  # per partition: the offset of the last alert-inputs record applied
+# In a station's engine piece: [partition, offset] of the last record of each partition it includes.
+MARKS = "applied"
 # The source watermarks, one per agent that feeds the alert-inputs log (keys of the applied piece too).
 QC_SOURCES, INDICATOR_SOURCES = "qc", "indicators"
 _SOURCE_FIELDS = {QC_SOURCES: "sources", INDICATOR_SOURCES: "indicator_sources"}
@@ -165,6 +168,16 @@ def observe_by_station(
         )
 
 
+@contextmanager
+def _without(engine: AlertEngine, stations: Collection[str]) -> Iterator[None]:
+    """The engine as if these stations were not in it (a record their state includes already)."""
+    hidden = {s: engine.stations.pop(s) for s in sorted(stations) if s in engine.stations}
+    try:
+        yield
+    finally:
+        engine.stations.update(hidden)
+
+
 def apply_record(
     engine: AlertEngine,
     value: bytes,
@@ -172,8 +185,25 @@ def apply_record(
     applied: Applied,
     sources: Mapping[str, SourceWatermark],
     isolated: Isolated,
+    applied_already: Collection[str] = frozenset(),
 ) -> None:
-    """Apply one record of the alert-inputs log; a malformed one is logged and skipped."""
+    """Apply one record of the alert-inputs log; a malformed one is logged and skipped.
+
+    `applied_already`: stations whose restored state includes this record (``AlertProgress.fresh``):
+    it is applied as if they were not there (the source watermarks still see it)."""
+    with _without(engine, applied_already):
+        _apply_record(engine, value, partition, applied, sources, isolated, applied_already)
+
+
+def _apply_record(
+    engine: AlertEngine,
+    value: bytes,
+    partition: int,
+    applied: Applied,
+    sources: Mapping[str, SourceWatermark],
+    isolated: Isolated,
+    applied_already: Collection[str],
+) -> None:
     try:
         record = orjson.loads(value)
         tag = record.get("type") if isinstance(record, dict) else None
@@ -184,7 +214,7 @@ def apply_record(
             )
             if repeated:
                 metrics.ALERT_RESULTS_REPEATED.labels(QC_SOURCES).inc(repeated)
-            observations = [reading_observation(r) for r in results]
+            observations = [reading_observation(r) for r in results if r.station not in applied_already]
             observe_by_station(engine, observations, batch.wall_us, applied, isolated)
         elif tag == "indicators/v1":
             batch = msgspec.convert(record, IndicatorBatch)
@@ -193,7 +223,7 @@ def apply_record(
             )
             if repeated:
                 metrics.ALERT_RESULTS_REPEATED.labels(INDICATOR_SOURCES).inc(repeated)
-            observations = indicator_observations(items)
+            observations = indicator_observations([i for i in items if i.station not in applied_already])
             observe_by_station(engine, observations, batch.wall_us, applied, isolated)
         elif tag == "tick/v1":
             tick = msgspec.convert(record, Tick)
@@ -220,6 +250,121 @@ async def store_applied(conn: asyncpg.Connection, batches: Sequence[Applied]) ->
     return new
 
 
+# -- how far the saved state has applied the log (no I/O) --------------------------------------------
+def new_engine() -> AlertEngine:
+    """A blank engine with the worker's registry, rules, channels, routing and settings."""
+    return AlertEngine(
+        _registry,
+        _rules,
+        _channels,
+        late_after_us=round(settings.alert_late_after_s * 1e6),
+        tick_grace_us=round(settings.alert_tick_grace_s * 1e6),
+        routing=_routing,
+    )
+
+
+class AlertProgress:
+    """Which alert-inputs records the engine state includes, and what of it to save.
+
+    Per partition, the offset of the last record the saved engine state includes. Faust commits
+    offsets every few seconds, the state after every batch: after a restart or a rebalance the
+    records in between come again, and judging them twice would add events (late inputs are judged,
+    never dropped), so they are skipped.
+
+    A save is several changelog records (each changed station's piece, then each partition's mark)
+    and a worker killed while writing leaves any prefix of them. So each station's piece carries the
+    marks it was saved at (``MARKS``: [partition, offset] pairs) and is whole by itself: on a rebuild
+    a record after its partition's mark is applied to every station except those whose piece
+    already includes it (``fresh``); the partition mark stays the base (stations saved before pieces
+    carried marks, or unchanged since their last save) and carries the source watermarks, which see
+    every record after it. Pure: the agent writes what ``writes`` returns."""
+
+    def __init__(
+        self,
+        applied: dict[int, int] | None = None,
+        sources: dict[str, SourceWatermark] | None = None,
+        ahead: dict[int, dict[str, int]] | None = None,
+    ) -> None:
+        self.applied: dict[int, int] = dict(applied or {})
+        self._moved: set[int] = set()  # partitions whose applied offset moved since the last save
+        # Per partition, the newest source offset (readings for QC results, observations for indicators)
+        # whose results were judged: repeats are skipped.
+        self.sources = sources or {kind: SourceWatermark() for kind in _SOURCE_FIELDS}
+        # Per partition, stations restored from a piece saved past the partition's mark (a torn save):
+        # station -> the offset its state includes. Dropped as the log passes it.
+        self._ahead: dict[int, dict[str, int]] = {p: dict(s) for p, s in (ahead or {}).items() if s}
+
+    @classmethod
+    def restore(cls, engine: AlertEngine, loaded: Mapping[str, Mapping[str, Any]]) -> AlertProgress:
+        """Load the stored pieces ({owner: {piece: value}}, ``PieceTable.load``) into a blank engine."""
+        applied: dict[int, int] = {}
+        marks: dict[str, dict[int, list[int]]] = {kind: {} for kind in _SOURCE_FIELDS}
+        saved_at: dict[str, list[list[int]]] = {}
+        for owner, pieces in loaded.items():
+            partition = owned_partition(owner)
+            if partition is not None:
+                mark = pieces.get(APPLIED_PIECE)
+                if isinstance(mark, int):  # written before the sources were kept
+                    applied[partition] = mark
+                elif isinstance(mark, dict):
+                    applied[partition] = int(mark["offset"])
+                    for kind, name in _SOURCE_FIELDS.items():
+                        if name in mark:
+                            marks[kind][partition] = [int(v) for v in mark[name]]
+            elif (piece := pieces.get(ENGINE_PIECE)) is not None:
+                engine.load_station_state(owner, piece)
+                saved_at[owner] = piece.get(MARKS, [])  # none: saved before pieces carried marks
+        ahead: dict[int, dict[str, int]] = {}
+        for station, pairs in saved_at.items():
+            for partition, offset in pairs:
+                if offset > applied.get(partition, -1):
+                    ahead.setdefault(int(partition), {})[station] = int(offset)
+        return cls(applied, {kind: SourceWatermark(marks[kind]) for kind in _SOURCE_FIELDS}, ahead)
+
+    def fresh(self, partition: int, offset: int) -> frozenset[str] | None:
+        """Whether a record is new to the engine state (and mark it applied): None if the state
+        includes it, else the stations whose state includes it all the same (not to apply it to)."""
+        if offset <= self.applied.get(partition, -1):
+            metrics.ALERT_INPUTS_REPLAYED.inc()
+            return None
+        self.applied[partition] = offset
+        self._moved.add(partition)
+        ahead = self._ahead.get(partition)
+        if not ahead:
+            return frozenset()
+        included = frozenset(s for s, saved in ahead.items() if offset <= saved)
+        for station in [s for s, saved in ahead.items() if saved <= offset]:
+            del ahead[station]
+        if not ahead:
+            del self._ahead[partition]
+        return included
+
+    def marks(self, station: str) -> list[list[int]]:
+        """The offsets a station's state includes, per partition: the applied ones, or further where
+        its restored piece was saved past them and the log has not caught up yet."""
+        return [
+            [p, max(offset, self._ahead.get(p, {}).get(station, -1))]
+            for p, offset in sorted(self.applied.items())
+        ]
+
+    def writes(self, engine: AlertEngine) -> list[tuple[str, dict[str, Any]]]:
+        """The pieces to save, in order, as (owner, {piece: value}): the changed stations' states
+        with their marks, then the applied marks of the partitions that moved."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        for station in engine.take_dirty():
+            state = engine.station_state(station)
+            if state is not None:
+                state[MARKS] = self.marks(station)
+            out.append((station, {ENGINE_PIECE: state}))
+        for partition in sorted(self._moved):
+            mark: dict[str, object] = {"offset": self.applied[partition]}
+            for kind, name in _SOURCE_FIELDS.items():
+                mark[name] = self.sources[kind].state(partition)
+            out.append((partition_owner(partition), {APPLIED_PIECE: mark}))
+        self._moved = set()
+        return out
+
+
 # -- the engine of this worker ---------------------------------------------------------------------
 class _Alerts:
     """The worker's alert engine, rebuilt from the state table (and stored silences) whenever the
@@ -228,15 +373,7 @@ class _Alerts:
     def __init__(self) -> None:
         self.assignment = Assignment(ALERT_INPUTS_TOPIC)
         self.engine: AlertEngine | None = None
-        # Per partition, the offset of the last record the saved engine state includes. Faust commits
-        # offsets every few seconds, the state after every batch: after a restart or a rebalance the
-        # records in between come again, and judging them twice would add events (late inputs are
-        # judged, never dropped), so they are skipped.
-        self.applied: dict[int, int] = {}
-        self._moved: set[int] = set()  # partitions whose applied offset moved since the last save
-        # Per partition, the newest source offset (readings for QC results, observations for indicators)
-        # whose results were judged: repeats are skipped.
-        self.sources = {kind: SourceWatermark() for kind in _SOURCE_FIELDS}
+        self.progress = AlertProgress()
 
     async def get(self) -> AlertEngine:
         if self.assignment.changed() or self.engine is None:
@@ -244,30 +381,8 @@ class _Alerts:
         return self.engine
 
     async def _build(self, partitions: frozenset[int]) -> AlertEngine:
-        engine = AlertEngine(
-            _registry,
-            _rules,
-            _channels,
-            late_after_us=round(settings.alert_late_after_s * 1e6),
-            tick_grace_us=round(settings.alert_tick_grace_s * 1e6),
-            routing=_routing,
-        )
-        self.applied, self._moved = {}, set()
-        marks: dict[str, dict[int, list[int]]] = {kind: {} for kind in _SOURCE_FIELDS}
-        for owner, pieces in alert_table.load(partitions).items():
-            partition = owned_partition(owner)
-            if partition is not None:
-                mark = pieces.get(APPLIED_PIECE)
-                if isinstance(mark, int):  # written before the sources were kept
-                    self.applied[partition] = mark
-                elif isinstance(mark, dict):
-                    self.applied[partition] = int(mark["offset"])
-                    for kind, name in _SOURCE_FIELDS.items():
-                        if name in mark:
-                            marks[kind][partition] = [int(v) for v in mark[name]]
-            elif pieces.get(ENGINE_PIECE) is not None:
-                engine.load_station_state(owner, pieces[ENGINE_PIECE])
-        self.sources = {kind: SourceWatermark(marks[kind]) for kind in _SOURCE_FIELDS}
+        engine = new_engine()
+        self.progress = AlertProgress.restore(engine, alert_table.load(partitions))
         clocks = [s.clock_us for s in engine.stations.values() if s.clock_us is not None]
         async with (await pool()).acquire() as conn:
             for row in await active_silences(conn, min(clocks, default=0)):
@@ -283,24 +398,9 @@ class _Alerts:
         engine.take_dirty()
         return engine
 
-    def fresh(self, partition: int, offset: int) -> bool:
-        """Whether a record is new to the engine state (and mark it applied)."""
-        if offset <= self.applied.get(partition, -1):
-            metrics.ALERT_INPUTS_REPLAYED.inc()
-            return False
-        self.applied[partition] = offset
-        self._moved.add(partition)
-        return True
-
     def save(self, engine: AlertEngine) -> None:
-        for station in engine.take_dirty():
-            alert_table.write(station, {ENGINE_PIECE: engine.station_state(station)})
-        for partition in sorted(self._moved):
-            mark: dict[str, object] = {"offset": self.applied[partition]}
-            for kind, name in _SOURCE_FIELDS.items():
-                mark[name] = self.sources[kind].state(partition)
-            alert_table.write(partition_owner(partition), {APPLIED_PIECE: mark})
-        self._moved = set()
+        for owner, pieces in self.progress.writes(engine):
+            alert_table.write(owner, pieces)
 
 
 _alerts = _Alerts()
@@ -424,10 +524,13 @@ async def evaluate_alerts(stream):  # type: ignore[no-untyped-def]
         engine = await _alerts.get()
         applied = Applied()
         isolated = Isolated("alerts")
+        progress = _alerts.progress
         for record in records:
-            if _alerts.fresh(record.message.partition, record.message.offset):
+            partition = record.message.partition
+            applied_already = progress.fresh(partition, record.message.offset)
+            if applied_already is not None:
                 apply_record(
-                    engine, record.value, record.message.partition, applied, _alerts.sources, isolated
+                    engine, record.value, partition, applied, progress.sources, isolated, applied_already
                 )
         await write_until_stored(store_applied, [applied])
         if isolated.letters:

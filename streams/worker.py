@@ -12,7 +12,11 @@ from streams.app import app, settings
 
 # Importing a module registers its agents. TIDEWATCH_AGENTS narrows the set, e.g. to measure the
 # storage and QC stage alone in a benchmark; storage is always on.
-AGENT_MODULES = {"store": "streams.store", "indicate": "streams.indicate", "alerting": "streams.alerting"}
+AGENT_MODULES = {
+    "store": "streams.agents.quality_control",
+    "indicate": "streams.agents.indicators",
+    "alerting": "streams.agents.alerts",
+}
 
 
 def run_worker(loglevel: str = "info") -> None:

@@ -6,7 +6,7 @@ blocks on its first claim while the alert agent stores the whole lifecycle; the 
 there. Nothing durable says a notice was sent. Two cases: killed at once, the restarted worker
 re-reads the alert inputs it had not committed and hands the re-made events over again (the claim
 keeps it to one notice each); killed after its offsets were committed, nothing is re-read and only
-the outbox sweep of the stored events (``streams/alerting.py`` ``_sweep``) can deliver them.
+the outbox sweep of the stored events (``streams/agents/alerts.py`` ``_sweep``) can deliver them.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from services.db.writers import (
     upsert_observations,
 )
 from services.stack.launcher import Stack
-from streams.db import retry_until_stored
+from streams.durable_writes import retry_until_stored
 from streams.indicators.catalogue import INDICATORS
 from tests.support.pipeline import iso, message, wait_for_count
 

@@ -15,7 +15,7 @@ from schemas.actions import (
     action_of,
     encode_action,
 )
-from streams.alerting import Applied, apply_action
+from streams.agents.alerts import Applied, apply_action
 
 T_US = 1_790_000_000 * 1_000_000
 

@@ -15,7 +15,7 @@ from alerts import AlertEngine
 from alerts.inputs import reading_observation
 from schemas.indicators import Indicator
 from schemas.topics import IndicatorBatch, ObservationBatch
-from streams.alerting import indicator_observations
+from streams.agents.alerts import indicator_observations
 from streams.qc import QcResult
 from streams.watermark import SourceWatermark
 

@@ -1,5 +1,5 @@
 """The tick grace is a setting (TIDEWATCH_ALERT_TICK_GRACE_S, services/config.py), not only an engine
-default: the worker builds its engine with it (streams/alerting.py), and a tick fires what was due
+default: the worker builds its engine with it (streams/agents/alerts.py), and a tick fires what was due
 that long before its own time."""
 
 from __future__ import annotations

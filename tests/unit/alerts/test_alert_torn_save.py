@@ -27,7 +27,7 @@ from schemas.actions import Acknowledge, RemoveSilence, SilenceAction, encode_ac
 from schemas.quality import QcResult
 from schemas.records import partition_for
 from schemas.topics import ObservationBatch, Tick, encode
-from streams.alerting import ENGINE_PIECE, MARKS, AlertProgress, Applied, apply_record, new_engine
+from streams.agents.alerts import ENGINE_PIECE, MARKS, AlertProgress, Applied, apply_record, new_engine
 from streams.app import settings
 from streams.isolate import Isolated
 from tests.unit.indicators.changelog import torn_table

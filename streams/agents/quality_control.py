@@ -35,7 +35,7 @@ from streams.app import (
     results_producer,
     settings,
 )
-from streams.db import pool, write_until_stored
+from streams.durable_writes import pool, write_until_stored
 from streams.isolate import Isolated
 from streams.qc import MISSING, NOT_EVALUATED, QcEngine, QcResult, Readings, load_qc_config
 from streams.qc.first_flags import alert_view

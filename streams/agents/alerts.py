@@ -72,7 +72,7 @@ from services.notify import Notifier, publish_alert_events
 from services.notify.groups import Grouping
 from streams import metrics
 from streams.app import alert_events_topic, alert_inputs_topic, app, results_producer, settings
-from streams.db import pool, write_until_stored
+from streams.durable_writes import pool, write_until_stored
 from streams.isolate import Isolated
 from streams.state import Assignment, PieceTable, owned_partition, partition_owner
 from streams.watermark import SourceWatermark

@@ -38,7 +38,7 @@ from streams.app import (
     settings,
     tide_models_topic,
 )
-from streams.db import pool, write_until_stored
+from streams.durable_writes import pool, write_until_stored
 from streams.indicators.ecology import INPUT_VARIABLES, EcologyState, params_for_station
 from streams.indicators.ecology.climatology import PACKAGED_DIR, climatologies_in
 from streams.indicators.sealevel import SeaLevelConfig, SeaLevelState

@@ -27,6 +27,7 @@ from schemas.records import (
     TIDE_MODELS_TOPIC,
     partition_for,
 )
+from schemas.registry import load_registry
 from schemas.topics import chunks
 from services.backoff import Backoff
 from services.config import Settings, load_settings
@@ -73,6 +74,8 @@ def create_app(settings: Settings) -> faust.App:
 
 settings = load_settings()
 app = create_app(settings)
+# The station registry, read once for every agent of the worker (a change needs a worker restart).
+registry = load_registry(settings.registry_path)
 
 
 def _topic(name: str) -> faust.TopicT:

@@ -56,7 +56,6 @@ from alerts.silences import Silence
 from schemas.actions import Acknowledge, SilenceAction, action_of
 from schemas.indicators import Indicator
 from schemas.records import ALERT_INPUTS_TOPIC, partition_for
-from schemas.registry import load_registry
 from schemas.topics import IndicatorBatch, ObservationBatch, Tick, encode
 from services.backoff import Backoff
 from services.db.alerts import (
@@ -71,7 +70,7 @@ from services.mqtt_auth import aiomqtt_options
 from services.notify import Notifier, publish_alert_events
 from services.notify.groups import Grouping
 from streams import metrics
-from streams.app import alert_events_topic, alert_inputs_topic, app, results_producer, settings
+from streams.app import alert_events_topic, alert_inputs_topic, app, registry, results_producer, settings
 from streams.durable_writes import pool, write_until_stored
 from streams.isolate import Isolated
 from streams.state import Assignment, PieceTable, owned_partition, partition_owner
@@ -85,8 +84,7 @@ QUEUE_BATCHES = 1000
 # How far back the notifier's sweep looks for stored events nobody claimed.
 NOTIFY_SWEEP_WINDOW_S = 86_400.0
 
-_registry = load_registry(settings.registry_path)
-_rules = load_rules(_registry)  # validated at start-up: a bad rule file stops the worker here
+_rules = load_rules(registry)  # validated at start-up: a bad rule file stops the worker here
 _channels = load_channels(settings.channels_path)
 # Inhibition, tiers, groups; checked against every rule the files define (a network without tide
 # gauges has no water-level rule, yet starts with the shipped routing file).
@@ -254,7 +252,7 @@ async def store_applied(conn: asyncpg.Connection, batches: Sequence[Applied]) ->
 def new_engine() -> AlertEngine:
     """A blank engine with the worker's registry, rules, channels, routing and settings."""
     return AlertEngine(
-        _registry,
+        registry,
         _rules,
         _channels,
         late_after_us=round(settings.alert_late_after_s * 1e6),
@@ -436,7 +434,7 @@ async def _serve_mqtt(outbox: _Outbox) -> None:
                 while True:
                     if pending is None:
                         pending = await outbox.queue.get()
-                    await publish_alert_events(client, pending, registry=_registry)
+                    await publish_alert_events(client, pending, registry=registry)
                     pending = None
         except aiomqtt.MqttError as exc:
             log.warning("MQTT alert publishing failed (%s); reconnecting in %.1f s", exc, backoff.next_s)
@@ -447,7 +445,7 @@ async def _serve_notifier(outbox: _Outbox) -> None:
     """Deliver routed events as they are stored; every ``TIDEWATCH_NOTIFY_SWEEP_S``, busy or idle, sweep
     the stored events for routed ones nobody has claimed (dropped from a full queue, or stored just
     before a crash) and retry claims a crashed worker left pending."""
-    grouping = Grouping(_routing, _registry)
+    grouping = Grouping(_routing, registry)
     async with Notifier(await pool(), channels=_channels, grouping=grouping) as notifier:
         swept = time.monotonic()
         while True:

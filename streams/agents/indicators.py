@@ -19,7 +19,7 @@ import numpy as np
 
 from schemas.indicators import Indicator
 from schemas.records import OBSERVATIONS_TOPIC, Sample, partition_for
-from schemas.registry import Station, load_registry
+from schemas.registry import Station
 from schemas.topics import IndicatorBatch, ObservationBatch, TideModelUpdate, encode
 from services.db.indicators import (
     first_good_level_us,
@@ -34,6 +34,7 @@ from streams.app import (
     app,
     by_partition_records,
     observations_topic,
+    registry,
     results_producer,
     settings,
     tide_models_topic,
@@ -54,14 +55,13 @@ log = logging.getLogger(__name__)
 WATER_LEVEL, WAVE_HEIGHT = "water_level_m", "wave_height_m"
 REFIT_POLICY = RefitPolicy()
 
-_registry = load_registry(settings.registry_path)
 # Built (and validated) at start-up: a bad threshold stops the worker with the station and field.
 _sealevel_cfg = {
-    s.id: SeaLevelConfig.from_station(s) for s in _registry.stations.values() if sealevel_station(s)
+    s.id: SeaLevelConfig.from_station(s) for s in registry.stations.values() if sealevel_station(s)
 }
-_ecology_params = {s.id: params_for_station(s) for s in _registry.stations.values()}
+_ecology_params = {s.id: params_for_station(s) for s in registry.stations.values()}
 # SST climatologies from files, for stations without a long history of their own.
-_climatology = climatologies_in(settings.climatology_dir or PACKAGED_DIR, _registry.stations)
+_climatology = climatologies_in(settings.climatology_dir or PACKAGED_DIR, registry.stations)
 
 sealevel_table = PieceTable("sealevel-state")
 ecology_table = PieceTable("ecology-state")
@@ -295,7 +295,7 @@ async def _refit(station: Station, state: SeaLevelState) -> dict[str, Any] | Non
 async def refit_tide_models() -> None:
     """Fit models off the stream (a fit takes ~0.2–2 s) and hand them to the agent through Kafka."""
     for station_id, state in list(_states.sealevel.items()):
-        station = _registry.stations[station_id]
+        station = registry.stations[station_id]
         if station.kind != "tide_gauge":
             continue
         try:

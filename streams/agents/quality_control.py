@@ -21,7 +21,6 @@ import orjson
 
 from schemas.quality import decode
 from schemas.records import READINGS_TOPIC, StationReadings, decode_batch, decode_dead_letter, partition_for
-from schemas.registry import load_registry
 from schemas.topics import ObservationBatch, encode
 from services.db.writers import ObservationRow, insert_dead_letters, recent_readings, upsert_observations
 from streams import metrics
@@ -32,6 +31,7 @@ from streams.app import (
     dead_letter_topic,
     observations_topic,
     readings_topic,
+    registry,
     results_producer,
     settings,
 )
@@ -44,12 +44,11 @@ from streams.state import Assignment, PieceTable
 log = logging.getLogger(__name__)
 # A QC checkpoint round is spread over this many batches, so none of them holds the event loop long.
 CHECKPOINT_SLICES = 20
-_registry = load_registry(settings.registry_path)
-_kinds = {s.id: s.kind for s in _registry.stations.values()}
+_kinds = {s.id: s.kind for s in registry.stations.values()}
 _qc_config = load_qc_config(
-    _registry, settings.qc_config_path
+    registry, settings.qc_config_path
 )  # validated at start-up: a bad file stops the worker here
-metrics.initialise(_registry)
+metrics.initialise(registry)
 
 qc_table = PieceTable("qc-state")
 
@@ -158,7 +157,7 @@ class _Qc:
                 first_seen[station] = min(time_us, first_seen.get(station, time_us))
         for station, oldest_in_batch in first_seen.items():
             self.restored.add(station)
-            variables = sorted(_registry.stations[station].variables) if station in _registry.stations else []
+            variables = sorted(registry.stations[station].variables) if station in registry.stations else []
             known = [int(t[-1]) for t in (engine.series_flags(station, v)[0] for v in variables) if len(t)]
             since = min([oldest_in_batch, *known]) - context_us
             async with (await pool()).acquire() as conn:

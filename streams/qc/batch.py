@@ -19,7 +19,7 @@ SeriesKey = tuple[str, str]
 
 
 @dataclass(slots=True)
-class Work:
+class TouchedSeries:
     """One series touched by the batch."""
 
     key: SeriesKey
@@ -39,7 +39,7 @@ class Work:
 class Batch:
     """The touched series' readings from one before the first changed reading, joined end to end."""
 
-    def __init__(self, works: list[Work], group_ids: np.ndarray) -> None:
+    def __init__(self, works: list[TouchedSeries], group_ids: np.ndarray) -> None:
         self.works = works
         self.group_ids = group_ids
         size = np.array([len(w.state) for w in works], dtype=np.int64)

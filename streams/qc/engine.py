@@ -18,7 +18,7 @@ import numpy as np
 
 from schemas.quality import NOT_EVALUATED, TEST_INDEX, QcResult, pack, unpack
 from streams.qc import checks
-from streams.qc.batch import Batch, SeriesKey, Work
+from streams.qc.batch import Batch, SeriesKey, TouchedSeries
 from streams.qc.config import POSITION_VARIABLES, QcConfig, SeriesConfig
 from streams.qc.flags import aggregate
 from streams.qc.readings import Readings
@@ -84,7 +84,7 @@ class QcEngine:
     def process(self, readings: Readings) -> list[QcResult]:
         """Flag a batch; returns the readings whose flags are new or changed (corrections included)."""
         results: list[QcResult] = []
-        works: dict[SeriesKey, Work] = {}
+        works: dict[SeriesKey, TouchedSeries] = {}
         for key, times_us, values in readings.by_series():
             config = self.config.series.get(key)
             if config is None:
@@ -99,7 +99,7 @@ class QcEngine:
             if stale is not None and stale.any():
                 results.extend(self._flag_stale(config, times_us[stale], values[stale]))
             if len(inserted):
-                works[key] = Work(key, config, state, inserted)
+                works[key] = TouchedSeries(key, config, state, inserted)
         self._locate(works)
         if works:
             chosen = list(works.values())
@@ -173,7 +173,7 @@ class QcEngine:
 
     # ------------------------------------------------------------ location (pairs of series)
 
-    def _locate(self, works: dict[SeriesKey, Work]) -> None:
+    def _locate(self, works: dict[SeriesKey, TouchedSeries]) -> None:
         """Location needs latitude and longitude at the same time: flag both once both are here."""
         stations = {k[0] for k, w in works.items() if k[1] in POSITION_VARIABLES and w.config.location}
         for station in sorted(stations):
@@ -191,7 +191,7 @@ class QcEngine:
                 if state is None or not present.any():
                     continue
                 work = works.get(key) or works.setdefault(
-                    key, Work(key, self.config.series[key], state, np.zeros(0, dtype=np.int64))
+                    key, TouchedSeries(key, self.config.series[key], state, np.zeros(0, dtype=np.int64))
                 )
                 work.location_at, work.location_flags = at[present], flags[present]
 
@@ -286,7 +286,7 @@ class QcEngine:
 
     # ------------------------------------------------------------ retention
 
-    def _evict(self, work: Work) -> None:
+    def _evict(self, work: TouchedSeries) -> None:
         """Keep what a reading up to ``late_horizon_s`` behind the newest one needs to be flagged exactly."""
         state, config = work.state, work.config
         times = state.times_us

@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from services.stack.process import Child, free_port, start_child, wait_for_port
+from services.stack.process import Child, free_port, retry_taken_port, start_child, wait_for_port
 
 
 def tansu_binary() -> str:
@@ -24,7 +24,12 @@ async def start_tansu(
     """Start Tansu on a free loopback port; returns the child and its ``kafka://`` URL.
 
     ``advertised_port``: the port clients are told to connect to (a proxy in front of the broker)."""
-    port = port or free_port()
+    return await retry_taken_port(
+        lambda: _run_tansu(log_dir, port or free_port(), advertised_port), picked=port is None, what="tansu"
+    )
+
+
+async def _run_tansu(log_dir: Path, port: int, advertised_port: int | None) -> tuple[Child, str]:
     url = f"tcp://127.0.0.1:{port}"
     advertised = f"tcp://127.0.0.1:{advertised_port or port}"
     child = start_child(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.mqtt_auth.accounts import Accounts, create_accounts, generate_certificates
-from services.stack.process import Child, free_port, start_child, wait_for_port
+from services.stack.process import Child, free_port, retry_taken_port, start_child, wait_for_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MOSQUITTO_DIR = PROJECT_ROOT / "docker" / "mosquitto"
@@ -129,5 +129,11 @@ async def run_broker(broker: PrivateBroker, log_path: Path) -> Child:
 
 
 async def start_mqtt_broker(work_dir: Path, port: int | None = None) -> tuple[Child, PrivateBroker]:
-    broker = prepare_private_broker(work_dir, port)
-    return await run_broker(broker, work_dir / "mqtt.log"), broker
+    """Prepare and start the private broker; on ports it picked itself, again on new ones if they were
+    taken before it bound them (``PortTaken``)."""
+
+    async def start() -> tuple[Child, PrivateBroker]:
+        broker = prepare_private_broker(work_dir, port)
+        return await run_broker(broker, work_dir / "mqtt.log"), broker
+
+    return await retry_taken_port(start, picked=port is None, what="mosquitto")

@@ -154,8 +154,11 @@ async def test_map_list_and_history_during_a_replay(database, tmp_path):  # noqa
         assert await run(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#map-legend li"))) == 4
 
         # Station list: latest values with units.
+        # Read in one script: the list's live refresh can redraw the row between finding and reading it
+        # (a stale element, seen in CI).
         row = await run(
-            lambda: driver.find_element(By.CSS_SELECTOR, '#station-list tr[data-station="yingkou"]').text
+            driver.execute_script,
+            "return document.querySelector('#station-list tr[data-station=\"yingkou\"]').innerText;",
         )
         assert "Yingkou tide gauge" in row and "营口验潮站" in row
         assert "water level 6.234 m" in row and "°C" in row and "battery" in row and " V" in row
@@ -163,7 +166,9 @@ async def test_map_list_and_history_during_a_replay(database, tmp_path):  # noqa
         # History: a page of 50, one-line messages with the whole text on demand, both times, names.
         events = "#history-events tbody tr[data-event]:not(.event-detail)"
         await run(wait_for, driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, events)) == 50)
-        first = await run(lambda: driver.find_element(By.CSS_SELECTOR, events).text)
+        first = await run(
+            driver.execute_script, "return document.querySelector(arguments[0]).innerText;", events
+        )
         assert "acknowledged" in first and "Wang Lei" in first
         # Read in one script: a live refresh may redraw the rows between finding a cell and reading it.
         white_space, height, truncated = await run(

@@ -193,6 +193,21 @@ def apply_record(
         _apply_record(engine, value, partition, applied, sources, isolated, applied_already)
 
 
+def _fresh(
+    kind: str,
+    sources: Mapping[str, SourceWatermark],
+    partition: int,
+    wall_us: int,
+    items: list[Any],
+    offsets: list[int],
+) -> list[Any]:
+    """The results of a record not judged before (``SourceWatermark.fresh``), repeats counted."""
+    fresh, repeated = sources[kind].fresh(partition, wall_us, items, offsets)
+    if repeated:
+        metrics.ALERT_RESULTS_REPEATED.labels(kind).inc(repeated)
+    return fresh
+
+
 def _apply_record(
     engine: AlertEngine,
     value: bytes,
@@ -207,20 +222,12 @@ def _apply_record(
         tag = record.get("type") if isinstance(record, dict) else None
         if tag == "observations/v1":
             batch = msgspec.convert(record, ObservationBatch)
-            results, repeated = sources[QC_SOURCES].fresh(
-                partition, batch.wall_us, batch.results, batch.sources
-            )
-            if repeated:
-                metrics.ALERT_RESULTS_REPEATED.labels(QC_SOURCES).inc(repeated)
+            results = _fresh(QC_SOURCES, sources, partition, batch.wall_us, batch.results, batch.sources)
             observations = [reading_observation(r) for r in results if r.station not in applied_already]
             observe_by_station(engine, observations, batch.wall_us, applied, isolated)
         elif tag == "indicators/v1":
             batch = msgspec.convert(record, IndicatorBatch)
-            items, repeated = sources[INDICATOR_SOURCES].fresh(
-                partition, batch.wall_us, batch.items, batch.sources
-            )
-            if repeated:
-                metrics.ALERT_RESULTS_REPEATED.labels(INDICATOR_SOURCES).inc(repeated)
+            items = _fresh(INDICATOR_SOURCES, sources, partition, batch.wall_us, batch.items, batch.sources)
             observations = indicator_observations([i for i in items if i.station not in applied_already])
             observe_by_station(engine, observations, batch.wall_us, applied, isolated)
         elif tag == "tick/v1":

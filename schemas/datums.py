@@ -172,6 +172,28 @@ def consistent_levels(
     return values.copy(), None
 
 
+def zero_shift_m(history: DatumHistory, times_us: np.ndarray, to_us: int) -> np.ndarray:
+    """What to add to a level above the zero in force at each time to get it above the zero in force at
+    ``to_us`` (m): how much higher the earlier zero stood. For the stream's tide model and refit, which
+    must see one zero across a re-levelling; unlike ``consistent_levels`` a time the history does not
+    cover shifts by 0 (the zero taken as unchanged), so a gauge without levellings keeps its surge.
+    """
+    times = np.asarray(times_us, dtype=np.int64)
+    shift = np.zeros(times.shape)
+    if not history.levellings:
+        return shift
+    done = np.zeros(times.shape, dtype=bool)
+    for datum in (NATIONAL_1985, CHART):
+        target = history.offsets_m(datum, np.array([to_us]))[0]
+        if not np.isfinite(target):
+            continue
+        then = history.offsets_m(datum, times)
+        use = ~done & np.isfinite(then)
+        shift[use] = then[use] - target
+        done |= use
+    return shift
+
+
 class _LevellingSpec(msgspec.Struct, forbid_unknown_fields=True):
     valid_from: dt.date = msgspec.field(name="from")
     zero_above_national_1985_m: float | None = None

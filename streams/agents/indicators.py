@@ -273,7 +273,15 @@ async def _refit(station: Station, state: SeaLevelState) -> dict[str, Any] | Non
         return None
     _last_attempt_us[station.id] = window.end_us
     outcome = await asyncio.to_thread(
-        refit, times, levels, station.latitude, window, current, REFIT_POLICY, station=station.id
+        refit,
+        times,
+        levels,
+        station.latitude,
+        window,
+        current,
+        REFIT_POLICY,
+        station=station.id,
+        zeros=station.datum.history,
     )
     log.info(
         "tide refit for %s: %s (held-back RMS candidate %s m, current %s m)",

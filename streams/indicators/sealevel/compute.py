@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from schemas.datums import DatumHistory
 from schemas.indicators import Indicator
 from streams.indicators.sealevel import catalogue as r
 from streams.indicators.sealevel.catalogue import indicator
@@ -53,6 +54,8 @@ class SeaLevelConfig:
     horizon_s: int = 48 * 3600
     max_cycle_s: int = 30 * 3600
     tide_quality: QualityBar = field(default_factory=QualityBar)
+    # The station zero's levelling history: tide predictions follow a re-levelling (tide.predict_on_zeros).
+    zeros: DatumHistory = field(default_factory=DatumHistory)
 
     @classmethod
     def from_station(cls, station: Any, **overrides: Any) -> SeaLevelConfig:
@@ -63,6 +66,7 @@ class SeaLevelConfig:
             sampling_interval_s=station.sampling_interval_s,
             water_level_thresholds=station_thresholds(station.id, thresholds, WATER_LEVEL_FIELD),
             wave_thresholds=station_thresholds(station.id, thresholds, WAVE_FIELD),
+            zeros=station.datum.history,
             **overrides,
         )
 
@@ -221,7 +225,7 @@ def compute_indicators(
     times_us, levels = unique_sorted(times_us, np.asarray(levels_m, dtype=float))
     keep = np.isfinite(levels)
     times_us, level_um = times_us[keep], to_um(levels[keep])
-    predicted = predict_with(models or [], times_us)
+    predicted = predict_with(models or [], times_us, cfg.zeros)
     provisional = provisional_with(models or [], times_us, cfg.tide_quality)
     out = reading_indicators(cfg, times_us, level_um, predicted, provisional)
     for period in PERIODS:

@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 from utide._ut_constants import ut_constants
 
+from schemas.datums import DatumHistory, zero_shift_m
 from streams.indicators.sealevel.inference import Inference
-from streams.indicators.sealevel.tide import US_PER_DAY, TideModel, fit_tide
+from streams.indicators.sealevel.tide import US_PER_DAY, TideModel, fit_tide, predict_on_zeros
 
 # Below 0.03 cycles/hour (periods over ~33 h): the long-period band, SA, SSA, MSM, MM, MSF, MF.
 LONG_PERIOD_MAX_CPH = 0.03
@@ -116,9 +117,13 @@ class RefitOutcome:
     held_back_readings: int = 0
 
 
-def residual_rms_m(model: TideModel, times_us: np.ndarray, levels_m: np.ndarray) -> float:
-    """Root mean square of observed - predicted (a constant offset counts too)."""
-    return float(np.sqrt(np.mean((np.asarray(levels_m) - model.predict(times_us)) ** 2)))
+def residual_rms_m(
+    model: TideModel, times_us: np.ndarray, levels_m: np.ndarray, zeros: DatumHistory | None = None
+) -> float:
+    """Root mean square of observed - predicted (a constant offset counts too), each level above the
+    zero in force at its time."""
+    predicted = predict_on_zeros(model, times_us, zeros)
+    return float(np.sqrt(np.mean((np.asarray(levels_m) - predicted) ** 2)))
 
 
 def refit(
@@ -131,6 +136,7 @@ def refit(
     *,
     station: str = "",
     inference: Inference | None = None,
+    zeros: DatumHistory | None = None,
 ) -> RefitOutcome:
     """Fit a candidate on the window's QC-good levels and decide whether it replaces ``current``.
 
@@ -140,11 +146,17 @@ def refit(
     models, is not larger than the current model's. A taken candidate takes effect at the window's
     end. Published constants are never replaced: the refit then only monitors them. With
     ``inference``, constituents the record cannot separate (P1, K2) are inferred from the reference.
+    ``zeros``, the station zero's levelling history: a candidate is fitted on the levels moved onto
+    the zero in force at the window's end (where it takes effect), so a window across a re-levelling
+    does not mix two zeros, and both models are scored on the zero of each held-back reading.
     """
     times_us = np.asarray(times_us, dtype=np.int64)
     levels_m = np.asarray(levels_m, dtype=float)
     good = np.isfinite(levels_m)
     times_us, levels_m = times_us[good], levels_m[good]
+    on_end_zero = levels_m
+    if zeros is not None:
+        on_end_zero = levels_m + zero_shift_m(zeros, times_us, window.end_us)
 
     def fit(t: np.ndarray, h: np.ndarray) -> TideModel:
         span_days = (int(t.max()) - int(t.min())) / US_PER_DAY
@@ -159,16 +171,16 @@ def refit(
         )
 
     if current is None:
-        return RefitOutcome(fit(times_us, levels_m), "first model")
+        return RefitOutcome(fit(times_us, on_end_zero), "first model")
     split_us = window.end_us - int(policy.min_held_back_days * US_PER_DAY)
     if current.source != "official" and split_us <= current.record_end_us:
         return RefitOutcome(None, "no readings since the current model's record beyond the held-back days")
     held = times_us > split_us
     if not held.any() or held.all():
         return RefitOutcome(None, "no readings to hold back")
-    candidate = fit(times_us[~held], levels_m[~held])
-    candidate_rms = residual_rms_m(candidate, times_us[held], levels_m[held])
-    current_rms = residual_rms_m(current, times_us[held], levels_m[held])
+    candidate = fit(times_us[~held], on_end_zero[~held])
+    candidate_rms = residual_rms_m(candidate, times_us[held], levels_m[held], zeros)
+    current_rms = residual_rms_m(current, times_us[held], levels_m[held], zeros)
     scores: dict[str, Any] = {
         "candidate": candidate,
         "candidate_rms_m": candidate_rms,

@@ -157,7 +157,7 @@ class SeaLevelState:
         later = times >= model.effective_from_us
         times, levels = times[later], levels[later]
         before = self._provisional(times)
-        had_model = np.isfinite(predict_with(self.models, times))
+        had_model = np.isfinite(self._predicted(times))
         self.models = [m for m in self.models if m.effective_from_us != model.effective_from_us]
         self.models.append(model)
         self.models.sort(key=lambda m: m.effective_from_us)
@@ -170,13 +170,16 @@ class SeaLevelState:
             )
         )
         out = [rec for rec in out if rec.indicator != r.TIDE_PREDICTED]
-        out += reading_indicators(self.cfg, times, levels, predict_with(self.models, times), after)
+        out += reading_indicators(self.cfg, times, levels, self._predicted(times), after)
         if self.watermark_us is not None:
             out.extend(self._derive(self._window_start(self.watermark_us), self.watermark_us))
         self._prune_models()
         return out
 
     # -- internals ----------------------------------------------------------------------------------
+    def _predicted(self, times_us: np.ndarray) -> np.ndarray:
+        return predict_with(self.models, times_us, self.cfg.zeros)
+
     def _provisional(self, times_us: np.ndarray) -> np.ndarray:
         return provisional_with(self.models, times_us, self.cfg.tide_quality)
 
@@ -216,14 +219,12 @@ class SeaLevelState:
         if not added and not gone:
             return []
         new_t, new_um = times_us[added], level_um[added]
-        out = reading_indicators(
-            self.cfg, new_t, new_um, predict_with(self.models, new_t), self._provisional(new_t)
-        )
+        out = reading_indicators(self.cfg, new_t, new_um, self._predicted(new_t), self._provisional(new_t))
         if gone:
             gone_t = np.fromiter(gone, dtype=np.int64, count=len(gone))
             gone_um = np.fromiter(gone.values(), dtype=np.int64, count=len(gone))
             gone_rows = reading_indicators(
-                self.cfg, gone_t, gone_um, predict_with(self.models, gone_t), self._provisional(gone_t)
+                self.cfg, gone_t, gone_um, self._predicted(gone_t), self._provisional(gone_t)
             )
             out.extend(retracted(gone_rows))
         for period in PERIODS:
@@ -279,7 +280,7 @@ class SeaLevelState:
         previous = {k: e for k, e in self.extrema.items() if k[0] >= low}
         retract, emit = _diff(previous, current, extremum_indicators, self.cfg)
         self.extrema = current
-        surge = trusted_surge_m(levels, predict_with(self.models, times), self._provisional(times))
+        surge = trusted_surge_m(levels, self._predicted(times), self._provisional(times))
         cycles = {
             c.anchor_us: c
             for c in cycle_maxima(extrema, times, surge, self.cfg.max_cycle_s)

@@ -20,6 +20,8 @@ import orjson
 import utide
 from utide.utilities import Bunch
 
+from schemas.datums import DatumHistory, zero_shift_m
+
 US_PER_S = 1_000_000
 US_PER_DAY = 86_400 * US_PER_S
 PREDICTION_STEP_US = 360 * US_PER_S
@@ -360,10 +362,27 @@ def in_effect(models: list[TideModel], times_us: np.ndarray) -> list[tuple[TideM
     return out
 
 
-def predict_with(models: list[TideModel], times_us: np.ndarray) -> np.ndarray:
-    """Tide at each time from the model in effect then (NaN before the first model)."""
+def predict_on_zeros(model: TideModel, times_us: np.ndarray, zeros: DatumHistory | None = None) -> np.ndarray:
+    """The model's tide above the station zero in force at each time.
+
+    A model's levels are above the zero in force when it takes effect (a fit sees its window's readings
+    moved onto that zero, published constants are given on it); after a re-levelling the readings are
+    above another zero, and so must be the prediction they are compared with, or the surge carries the
+    zero's change."""
+    times_us = np.asarray(times_us, dtype=np.int64)
+    predicted: np.ndarray = model.predict(times_us)
+    if zeros is not None and zeros.levellings:
+        predicted = predicted - zero_shift_m(zeros, times_us, model.effective_from_us)
+    return predicted
+
+
+def predict_with(
+    models: list[TideModel], times_us: np.ndarray, zeros: DatumHistory | None = None
+) -> np.ndarray:
+    """Tide at each time (above the zero then in force) from the model in effect then (NaN before the
+    first model)."""
     times_us = np.asarray(times_us, dtype=np.int64)
     out = np.full(times_us.shape, np.nan)
     for model, sel in in_effect(models, times_us):
-        out[sel] = model.predict(times_us[sel])
+        out[sel] = predict_on_zeros(model, times_us[sel], zeros)
     return out

@@ -34,6 +34,27 @@ class Datum:
 
 
 @dataclass(frozen=True, slots=True)
+class InferenceRatio:
+    """``constituent`` tied to ``reference`` in a tide fit: amplitude ratio and phase offset (reference's
+    Greenwich phase minus the constituent's, deg), utide's ``infer`` convention."""
+
+    constituent: str
+    reference: str
+    amplitude_ratio: float
+    phase_offset_deg: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class TideInference:
+    """How a tide gauge's fits on records too short to separate P1 from K1 and K2 from S2 (~6 months)
+    tie them: ratios given here (published constants, the equilibrium tide), or those of another gauge's
+    current model, which must resolve both constituents of a pair itself."""
+
+    reference_station: str | None = None
+    ratios: tuple[InferenceRatio, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Station:
     id: str
     name: str
@@ -48,6 +69,7 @@ class Station:
     variables: frozenset[str]
     thresholds: Mapping[str, Any] = field(default_factory=dict)
     qc: Mapping[str, Any] = field(default_factory=dict)
+    tide_inference: TideInference | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +91,18 @@ class _DatumSpec(msgspec.Struct):
     levellings: list[Any] | None = None
 
 
+class _RatioSpec(msgspec.Struct, forbid_unknown_fields=True):
+    constituent: str
+    reference: str
+    amplitude_ratio: float
+    phase_offset_deg: float = 0.0
+
+
+class _InferenceSpec(msgspec.Struct, forbid_unknown_fields=True):
+    reference_station: str | None = None
+    ratios: list[_RatioSpec] | None = None
+
+
 class _StationSpec(msgspec.Struct):
     """A station as written in the registry file (unknown fields are ignored)."""
 
@@ -85,6 +119,7 @@ class _StationSpec(msgspec.Struct):
     area: str = ""
     thresholds: dict[str, Any] | None = None
     qc: dict[str, Any] | None = None
+    tide_inference: _InferenceSpec | None = None
 
 
 class _RegistrySpec(msgspec.Struct):
@@ -135,7 +170,30 @@ def _station(spec: Any, index: int, network: str, vocabulary: Mapping[str, Varia
         variables=frozenset(station.variables),
         thresholds=station.thresholds or {},
         qc=station.qc or {},
+        tide_inference=_inference(station, where),
     )
+
+
+def _inference(station: _StationSpec, where: str) -> TideInference | None:
+    spec = station.tide_inference
+    if spec is None:
+        return None
+    if station.kind != "tide_gauge":
+        raise RegistryError(f"{where}: field 'tide_inference' is for tide gauges, not a {station.kind}")
+    if (spec.reference_station is None) == (spec.ratios is None):
+        raise RegistryError(f"{where}: field 'tide_inference' takes either 'reference_station' or 'ratios'")
+    ratios = []
+    for index, ratio in enumerate(spec.ratios or []):
+        at = f"{where} tide_inference.ratios[{index}]"
+        names = (ratio.constituent, ratio.reference)
+        if not all(n.isalnum() and n.upper() == n for n in names) or names[0] == names[1]:
+            raise RegistryError(f"{at}: 'constituent' and 'reference' must be two constituent names (P1, K1)")
+        if not 0 < ratio.amplitude_ratio < 10 or not -360 <= ratio.phase_offset_deg <= 360:
+            raise RegistryError(
+                f"{at}: 'amplitude_ratio' must be in (0, 10), 'phase_offset_deg' in [-360, 360]"
+            )
+        ratios.append(InferenceRatio(*names, ratio.amplitude_ratio, ratio.phase_offset_deg))
+    return TideInference(spec.reference_station, tuple(ratios))
 
 
 def parse_registry(document: Any, vocabulary: Mapping[str, Variable] | None = None) -> Registry:
@@ -151,6 +209,15 @@ def parse_registry(document: Any, vocabulary: Mapping[str, Variable] | None = No
         if station.id in stations:
             raise RegistryError(f"station {station.id!r}: listed twice")
         stations[station.id] = station
+    for station in stations.values():
+        reference = station.tide_inference and station.tide_inference.reference_station
+        if reference and (
+            reference == station.id or getattr(stations.get(reference), "kind", None) != "tide_gauge"
+        ):
+            raise RegistryError(
+                f"station {station.id!r}: tide_inference.reference_station {reference!r} is not another "
+                "tide gauge of the registry"
+            )
     return Registry(network=spec.network, stations=stations, variables=vocabulary)
 
 

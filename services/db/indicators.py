@@ -106,6 +106,14 @@ async def store_tide_model(
     )
 
 
+async def latest_tide_model(conn: asyncpg.Connection, station: str) -> dict[str, Any] | None:
+    """The stored tide model of a station that takes effect last (its JSON document), or None."""
+    doc = await conn.fetchval(
+        "SELECT model FROM tide_models WHERE station_id = $1 ORDER BY effective_from DESC LIMIT 1", station
+    )
+    return None if doc is None else dict(orjson.loads(doc))
+
+
 async def good_levels(
     conn: asyncpg.Connection, station: str, start_us: int, end_us: int
 ) -> list[tuple[int, float]]:

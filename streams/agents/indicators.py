@@ -24,6 +24,7 @@ from schemas.topics import IndicatorBatch, ObservationBatch, TideModelUpdate, en
 from services.db.indicators import (
     first_good_level_us,
     good_levels,
+    latest_tide_model,
     store_tide_model,
     write_indicators,
 )
@@ -44,6 +45,7 @@ from streams.indicators.ecology import INPUT_VARIABLES, EcologyState, params_for
 from streams.indicators.ecology.climatology import PACKAGED_DIR, climatologies_in
 from streams.indicators.sealevel import SeaLevelConfig, SeaLevelState
 from streams.indicators.sealevel.compute import sealevel_station
+from streams.indicators.sealevel.inference import Inference, station_inference
 from streams.indicators.sealevel.refit import RefitPolicy, enough_coverage, refit, refit_window
 from streams.indicators.sealevel.tide import TideModel
 from streams.isolate import Isolated
@@ -253,6 +255,16 @@ async def compute_indicators(stream):  # type: ignore[no-untyped-def]
 _last_attempt_us: dict[str, int] = {}
 
 
+async def _inference(conn: Any, station: Station) -> Inference | None:
+    """The station's inference for a fit now: its registry ratios, or its reference gauge's stored model."""
+    spec = station.tide_inference
+    reference = None
+    if spec is not None and spec.reference_station is not None:
+        doc = await latest_tide_model(conn, spec.reference_station)
+        reference = None if doc is None else TideModel.from_dict(doc)
+    return station_inference(spec, reference)
+
+
 async def _refit(station: Station, state: SeaLevelState) -> dict[str, Any] | None:
     """Fit a candidate tide model on the station's QC-good history when the refit policy asks for one,
     and publish it only if it predicts held-back days at least as well as the current model."""
@@ -267,6 +279,7 @@ async def _refit(station: Station, state: SeaLevelState) -> dict[str, Any] | Non
         if window is None:
             return None
         rows = await good_levels(conn, station.id, window.start_us, window.end_us)
+        inference = await _inference(conn, station)
     times = np.array([t for t, _ in rows], dtype=np.int64)
     levels = np.array([v for _, v in rows])
     if not enough_coverage(times, window, station.sampling_interval_s, REFIT_POLICY):
@@ -281,6 +294,7 @@ async def _refit(station: Station, state: SeaLevelState) -> dict[str, Any] | Non
         current,
         REFIT_POLICY,
         station=station.id,
+        inference=inference,
         zeros=station.datum.history,
     )
     log.info(
@@ -295,7 +309,13 @@ async def _refit(station: Station, state: SeaLevelState) -> dict[str, Any] | Non
     model = outcome.model
     async with (await pool()).acquire() as conn:
         await store_tide_model(conn, station.id, model.to_dict(), model.constituents)
-    log.info("tide model for %s: %d readings, constituents %s", station.id, len(times), model.constituents)
+    log.info(
+        "tide model for %s: %d readings, constituents %s (inferred %s)",
+        station.id,
+        len(times),
+        model.constituents,
+        list(model.inferred) or "none",
+    )
     return model.to_dict()
 
 

@@ -12,8 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from schemas.registry import TideInference
+from services.db.indicators import latest_tide_model
 from services.tide_constants import add_parser
 from streams.indicators.sealevel.constants import load_constants_csv
+from streams.indicators.sealevel.inference import station_inference
+from streams.indicators.sealevel.tide import TideModel
 from tests.support.pipeline import message, wait_for_count
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -45,6 +49,14 @@ async def test_published_constants_drive_the_trusted_surge(pipeline, publisher, 
         "SELECT model->>'source' AS source, constituents FROM tide_models WHERE station_id = $1", STATION
     )
     assert stored["source"] == "official" and set(stored["constituents"]) == {"M2", "S2", "K1", "O1"}
+    # What a gauge inferring from this one reads back: the model itself, which gives no P1/K2 ratios.
+    latest = TideModel.from_dict(await latest_tide_model(db, STATION) or {})
+    assert (
+        latest.amplitude_phase()
+        == load_constants_csv(STATION, LATITUDE, path, args.effective_from).amplitude_phase()
+    )
+    assert station_inference(TideInference(reference_station=STATION), latest) is None
+    assert await latest_tide_model(db, "no-such-gauge") is None
 
     n = 180  # three hours of 1-minute levels: the constants' tide plus a steady 0.25 m surge
     times = T0 + np.arange(n, dtype=np.int64) * MINUTE_US

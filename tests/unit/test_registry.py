@@ -48,6 +48,32 @@ def _broken(edit) -> dict:  # type: ignore[no-untyped-def]
         (lambda s: s.update(variables=["water_level_m", "sea_snakes"]), "unknown variables ['sea_snakes']"),
         (lambda s: s.update(sampling_interval_s=0), "'sampling_interval_s' must be positive"),
         (lambda s: s["datum"].pop("msl_above_datum_m"), "station 'dalian' datum: missing field"),
+        (lambda s: s.update(tide_inference={}), "takes either 'reference_station' or 'ratios'"),
+        (
+            lambda s: s.update(tide_inference={"reference_station": "lushun", "ratios": []}),
+            "takes either 'reference_station' or 'ratios'",
+        ),
+        (lambda s: s.update(tide_inference={"reference_station": "dalian"}), "is not another tide gauge"),
+        (lambda s: s.update(tide_inference={"reference_station": "nowhere"}), "'nowhere' is not another"),
+        (lambda s: s.update(tide_inference={"ratio": []}), "tide_inference: unknown field 'ratio'"),
+        (
+            lambda s: s.update(
+                tide_inference={"ratios": [{"constituent": "P1", "reference": "P1", "amplitude_ratio": 0.3}]}
+            ),
+            "tide_inference.ratios[0]: 'constituent' and 'reference' must be two constituent names",
+        ),
+        (
+            lambda s: s.update(
+                tide_inference={
+                    "ratios": [{"constituent": "P1", "reference": "K1", "amplitude_ratio": float("nan")}]
+                }
+            ),
+            "'amplitude_ratio' must be in (0, 10)",
+        ),
+        (
+            lambda s: s.update(kind="buoy", tide_inference={"reference_station": "lushun"}),
+            "'tide_inference' is for tide gauges, not a buoy",
+        ),
     ],
 )
 def test_invalid_registry_names_station_and_field(edit, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -61,3 +87,21 @@ def test_duplicate_station_ids_are_refused() -> None:
     document["stations"].append(copy.deepcopy(document["stations"][0]))
     with pytest.raises(RegistryError, match="station 'dalian': listed twice"):
         parse_registry(document)
+
+
+def test_a_tide_gauge_names_how_its_short_fits_infer() -> None:
+    document = copy.deepcopy(DOCUMENT)
+    document["stations"][0]["tide_inference"] = {
+        "ratios": [{"constituent": "P1", "reference": "K1", "amplitude_ratio": 0.331, "phase_offset_deg": 5}]
+    }
+    document["stations"][1]["tide_inference"] = {"reference_station": "dalian"}
+    stations = parse_registry(document).stations
+    ratio = stations["dalian"].tide_inference.ratios[0]  # type: ignore[union-attr]
+    assert (ratio.constituent, ratio.reference, ratio.amplitude_ratio, ratio.phase_offset_deg) == (
+        "P1",
+        "K1",
+        0.331,
+        5,
+    )
+    assert stations["lushun"].tide_inference.reference_station == "dalian"  # type: ignore[union-attr]
+    assert load_registry().stations["dalian"].tide_inference is None

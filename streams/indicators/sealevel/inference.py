@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from schemas.registry import TideInference
+from streams.indicators.sealevel.tide import TideModel
+
 # (inferred, reference) pairs, each inferred one within the Rayleigh limit of its reference.
 DEFAULT_PAIRS = (("P1", "K1"), ("K2", "S2"))
 
@@ -56,3 +59,24 @@ class Inference:
             "amp_ratios": [self.amp_ratios[k] for k in rows],
             "phase_offsets": [self.phase_offsets_deg[k] for k in rows],
         }
+
+
+def station_inference(spec: TideInference | None, reference: TideModel | None = None) -> Inference | None:
+    """A gauge's inference from its registry entry (``Station.tide_inference``): the ratios given there,
+    or those of the reference gauge's current model (``reference``) for the pairs that model resolves
+    itself (published constants count as resolved). None: fit without inference."""
+    if spec is None:
+        return None
+    if spec.ratios:
+        return Inference(
+            tuple(r.constituent for r in spec.ratios),
+            tuple(r.reference for r in spec.ratios),
+            tuple(r.amplitude_ratio for r in spec.ratios),
+            tuple(r.phase_offset_deg % 360.0 for r in spec.ratios),
+        )
+    if reference is None:
+        return None
+    known = set(reference.constituents if reference.source == "official" else reference.resolved)
+    pairs = tuple((i, r) for i, r in DEFAULT_PAIRS if i in known and r in known)
+    inference = Inference.from_constants(reference.amplitude_phase(), pairs)
+    return inference if inference.inferred else None

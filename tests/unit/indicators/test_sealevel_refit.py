@@ -9,9 +9,10 @@ import utide
 from test_sealevel_tide import KNOWN, LATITUDE, T0_US, US_PER_DAY, UTIDE_DIR, synthetic_series, true_tide
 from utide.utilities import convert_unicode_arrays, loadbunch
 
+from schemas.registry import InferenceRatio, TideInference
 from streams.indicators.sealevel.compute import SeaLevelConfig, compute_indicators
-from streams.indicators.sealevel.constants import ConstantsError, load_constants_csv
-from streams.indicators.sealevel.inference import Inference
+from streams.indicators.sealevel.constants import ConstantsError, load_constants_csv, model_from_constants
+from streams.indicators.sealevel.inference import Inference, station_inference
 from streams.indicators.sealevel.quality import is_provisional, shortfalls
 from streams.indicators.sealevel.refit import (
     RefitPolicy,
@@ -155,6 +156,42 @@ def test_p1_and_k2_are_inferred_from_published_ratios() -> None:
     truth_after = true_tide(after) + _forward(truth, after)
     assert np.abs(model.predict(after) - truth_after).max() < 0.015
     assert np.abs(plain.predict(after) - truth_after).max() > 0.04
+
+
+def test_a_gauges_registry_inference_reaches_its_refit() -> None:
+    # The gauge's registry entry names the ratios (or a reference gauge); refit gets the Inference the
+    # worker builds from it, so a 60-day record fits P1 and K2 tied to K1 and S2.
+    k1, s2 = KNOWN["K1"], KNOWN["S2"]
+    truth = {"P1": (0.331 * k1[0], k1[1] - 5.0), "K2": (0.272 * s2[0], s2[1] + 3.0)}
+    times = T0_US + np.arange(0, 60 * 86_400, 360, dtype=np.int64) * 1_000_000
+    levels = (
+        true_tide(times)
+        + _forward(truth, times)
+        + 0.02 * np.random.default_rng(23).standard_normal(times.size)
+    )
+    ratios = TideInference(
+        ratios=(
+            InferenceRatio("P1", "K1", truth["P1"][0] / k1[0], (k1[1] - truth["P1"][1]) % 360),
+            InferenceRatio("K2", "S2", truth["K2"][0] / s2[0], (s2[1] - truth["K2"][1]) % 360),
+        )
+    )
+    # A reference gauge with published constants of all four gives the same ratios.
+    official = model_from_constants("ref", LATITUDE, {**KNOWN, **truth}, 0.0, T0_US)
+    from_reference = station_inference(TideInference(reference_station="ref"), official)
+    assert from_reference is not None and station_inference(ratios) is not None
+    assert from_reference.amp_ratios == pytest.approx(station_inference(ratios).amp_ratios)  # type: ignore[union-attr]
+    assert from_reference.phase_offsets_deg == pytest.approx(station_inference(ratios).phase_offsets_deg)  # type: ignore[union-attr]
+    # A reference whose own record cannot separate P1 and K2 gives none: the fit goes without.
+    short = fit_tide(times[: 30 * 240], levels[: 30 * 240], LATITUDE)
+    assert station_inference(TideInference(reference_station="ref"), short) is None
+    assert station_inference(TideInference(reference_station="ref"), None) is None
+    window = refit_window(int(times[-1]), int(times[0]), None)
+    assert window is not None
+    outcome = refit(times, levels, LATITUDE, window, None, inference=station_inference(ratios))
+    assert outcome.model is not None and outcome.model.inferred == ("P1", "K2")
+    after = _after(60, 90)[::10]
+    truth_after = true_tide(after) + _forward(truth, after)
+    assert np.abs(outcome.model.predict(after) - truth_after).max() < 0.015
 
 
 def _forward(constants: dict[str, tuple[float, float]], times_us: np.ndarray) -> np.ndarray:

@@ -49,23 +49,37 @@ STAGE_COLUMNS = (
     "revised",
 )
 
+
+def _flag_written(row: str, time: str) -> str:
+    """The flag stored for a staged row: the newest operator's judgement covering the reading
+    (``manual_flags``, as ``tidewatch qc flag`` applies it: not to a missing value), else the worker's."""
+    return f"""COALESCE(CASE WHEN {row}.value IS NOT NULL THEN (
+        SELECT m.flag FROM manual_flags m
+        WHERE m.station_id = {row}.station_id AND (m.variable IS NULL OR m.variable = {row}.variable)
+          AND m.time_from <= {time} AND m.time_to > {time}
+        ORDER BY m.flag_id DESC LIMIT 1) END, {row}.qc_flag)"""
+
+
 # New readings are inserted with their first flags; a stored reading's flags change only through a
 # correction (``revised``). The value is never replaced (the first value received wins, as in QC), and
-# a first result for a reading already stored (a replay after a restart) leaves its flags alone.
+# a first result for a reading already stored (a replay after a restart) leaves its flags alone. Inside
+# a range an operator has judged the judgement is the flag, for corrections and late readings alike;
+# the automatic test results (qc_tests) are stored as they come.
 UPSERT_OBSERVATIONS = f"""
 WITH inserted AS (
     INSERT INTO observations (time, station_id, variable, value, qc_flag, qc_tests, received_at)
-    SELECT {ts("time_us")}, station_id, variable, value, qc_flag, qc_tests::jsonb,
-           {ts("received_us")}
-    FROM observations_stage
+    SELECT {ts("time_us")}, station_id, variable, value, {_flag_written("s", ts("s.time_us"))},
+           qc_tests::jsonb, {ts("received_us")}
+    FROM observations_stage s
     ON CONFLICT (station_id, variable, time) DO NOTHING
     RETURNING station_id
 ), corrected AS (
-    UPDATE observations o SET qc_flag = s.qc_flag, qc_tests = s.qc_tests::jsonb
+    UPDATE observations o SET qc_flag = {_flag_written("s", "o.time")}, qc_tests = s.qc_tests::jsonb
     FROM observations_stage s
     WHERE s.revised AND o.station_id = s.station_id AND o.variable = s.variable
       AND o.time = {ts("s.time_us")}
-      AND (o.qc_flag IS DISTINCT FROM s.qc_flag OR o.qc_tests IS DISTINCT FROM s.qc_tests::jsonb)
+      AND (o.qc_flag IS DISTINCT FROM {_flag_written("s", "o.time")}
+           OR o.qc_tests IS DISTINCT FROM s.qc_tests::jsonb)
     RETURNING o.station_id
 )
 SELECT station_id, count(*) AS new_rows FROM inserted GROUP BY station_id

@@ -10,9 +10,9 @@ operator from the client's address).
 A judgement is stored in ``manual_flags`` and applied at once to the stored readings in the range
 (their aggregate flag, what every API view, export and SensorThings shows; the old and new flags in
 ``qc_revisions`` under a ``manual_qc`` run). Import and reprocess keep it (``judge`` applies it after
-the automatic tests). The live worker does not know it: a reading it re-flags later (a late neighbour
-within ``late_horizon_s`` of live data) gets the automatic flag again; judge ranges older than that, or
-run ``tidewatch reprocess`` over the range afterwards.
+the automatic tests), and so do the live worker's writes (``services.db.writers``: a correction or a
+late reading inside the range is stored with the judgement). The worker's own QC state does not know
+it: what its indicators saw is recomputed by ``tidewatch reprocess --what indicators`` over the range.
 
 A review is stored in ``data_reviews`` (migration 0010) and read when readings are served: a reading is
 verified when the newest review covering it says so, else preliminary.

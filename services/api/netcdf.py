@@ -13,6 +13,7 @@ deleted.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import tempfile
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from fastapi import Request, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
+from schemas.datums import DATUMS
 from schemas.quality import TESTS as QC_TESTS
 from services.api import metrics
 from services.api.cf import (
@@ -56,6 +58,7 @@ from services.api.sql import (
     INDICATOR_CATALOGUE_SQL,
     OBSERVATIONS,
     VARIABLES_SQL,
+    DatumShift,
     SeriesQuery,
     SeriesTable,
     wide_series_sql,
@@ -253,6 +256,17 @@ class TimeSeriesWriter:
         ds.setncatts(globals_)
 
 
+def on_datum(station: Station, shift: DatumShift | None) -> Station:
+    """The station as its levels are written: in another datum (``datum=``) the datum's name, and mean sea
+    level above it through the zero's height in force now (its last levelling)."""
+    if shift is None or not shift.segments.get(station.id):
+        return station
+    zero_above_m = shift.segments[station.id][-1].offset_m
+    return dataclasses.replace(
+        station, datum_name=DATUMS[shift.datum], msl_above_datum_m=station.msl_above_datum_m + zero_above_m
+    )
+
+
 async def _choose_series(
     conn: Any,
     table: SeriesTable,
@@ -317,7 +331,9 @@ async def netcdf_export(
                 series=[s.name for s in series],
                 span=query.span,
                 flags=query.flags,
+                datum=query.datum,
             )
+            stations = [on_datum(s, query.datum) for s in stations]
             sql, args = wide_series_sql(table, scoped)
             reviews = []
             if table.qc:

@@ -216,11 +216,6 @@ async def _series(
     else:
         series_ids = await _indicator_ids(db, split_list(series))
     shift, datum_meta = await resolve_datum(db, catalogue, table, stations, series_ids, datum, span)
-    if shift is not None and chosen == "netcdf":
-        raise ApiError(
-            "datum: NetCDF exports carry levels above the station zero with the datum "
-            "attributes; use datum=station, or format=csv|parquet|ndjson for another datum"
-        )
     query = SeriesQuery(
         stations=stations,
         series=series_ids,

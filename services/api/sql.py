@@ -249,7 +249,7 @@ def wide_series_sql(table: SeriesTable, query: SeriesQuery) -> tuple[str, list[A
         )
     sql = (
         f"SELECT station_id, time, array_agg({table.key} ORDER BY {table.key}) AS series, "
-        f"array_agg(value ORDER BY {table.key}) AS value{flags}\nFROM {table.table}\n"
+        f"array_agg(value ORDER BY {table.key}) AS value{flags}\nFROM {_source(table, query, binds)}\n"
         f"WHERE {_where(table, query, 'time', binds)}\nGROUP BY station_id, time\nORDER BY station_id, time"
     )
     return sql, binds.args

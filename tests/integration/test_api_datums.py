@@ -15,10 +15,11 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
+import netCDF4
 import numpy as np
 import pytest
 
-from schemas.datums import CHART, NATIONAL_1985, convert_levels
+from schemas.datums import CHART, DATUMS, NATIONAL_1985, convert_levels
 from schemas.indicators import Indicator
 from schemas.registry import load_registry
 from services.api.app import create_app
@@ -150,8 +151,19 @@ async def test_export_says_which_datum(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200 and response.headers["x-tidewatch-datum"] == "chart"
     values = [float(r["value"]) for r in csv.DictReader(io.StringIO(response.text))]
     np.testing.assert_allclose(values, np.round(convert_levels(LEVELS, TIMES, HISTORY, CHART), 3), atol=1e-12)
+    # NetCDF: the levels converted, the datum named, mean sea level above it through today's zero.
     netcdf = await client.get(f"/api/v1/observations/export?station=yingkou&{SPAN}&datum=chart&format=netcdf")
-    assert netcdf.status_code == 400 and netcdf.json()["error"]["message"].startswith("datum:")
+    assert netcdf.status_code == 200, netcdf.text
+    with netCDF4.Dataset("export.nc", mode="r", memory=netcdf.content) as ds:
+        levels = np.ma.filled(ds["water_level_m"][0, :], np.nan)
+        np.testing.assert_allclose(
+            levels, np.round(convert_levels(LEVELS, TIMES, HISTORY, CHART), 3), atol=1e-9
+        )
+        assert ds["water_temperature_degC"][0, 0] == 9.5  # not a level: as stored
+        assert ds["datum_name"][0] == DATUMS[CHART]
+        zero_now = HISTORY.levellings[-1].zero_above_m[CHART]
+        msl = load_registry().get("yingkou").datum.msl_above_datum_m
+        assert ds["datum_altitude"][0] == pytest.approx(-(msl + zero_now))
 
 
 async def test_refusals_name_the_parameter_and_the_station(client: httpx.AsyncClient) -> None:

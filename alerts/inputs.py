@@ -7,8 +7,10 @@ tests that raised it from the reading observation itself, so the stream layer se
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from schemas.indicators import Indicator
 from schemas.quality import TESTS, QcResult, decode
 
 READING = "reading"
@@ -103,3 +105,12 @@ def reading_observation(result: QcResult) -> Observation:
         tuple(sorted((t, flag) for t, flag in decode(result.tests).items() if flag in (3, 4))),
         result.revised,
     )
+
+
+def indicator_observations(items: Iterable[Indicator]) -> list[Observation]:
+    """Indicator values at their own data time; a None value retracts one and is not judged."""
+    return [
+        Observation(item.station, INDICATOR, item.indicator, item.time_us, item.value)
+        for item in items
+        if item.value is not None
+    ]

@@ -81,6 +81,37 @@ async def revisions(
 
 
 @router.get(
+    "/history/runs/{run_id}/alerts",
+    summary="A reprocess run's alerts judged again by the current rules: outcome, old and new events",
+)
+async def reprocessed_alerts(
+    request: Request,
+    run_id: Annotated[int, Path(description="run id (GET /api/v1/history/runs)")],
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+) -> Response:
+    async with request.app.state.db.snapshot() as conn:
+        if not await conn.fetchval("SELECT 1 FROM history_runs WHERE run_id = $1", run_id):
+            raise ApiError(f"no run {run_id}", status=404)
+        rows = await store.list_reprocessed_alerts(conn, run_id, limit)
+
+    def steps(document: str) -> list[dict[str, Any]]:
+        events = orjson.loads(document)
+        times = time_strings([t for _, _, t in events])
+        return [{"kind": k, "severity": s, "time": t} for (k, s, _), t in zip(events, times, strict=True)]
+
+    data = [
+        {
+            "alert_id": r["alert_id"], "old_alert_id": r["old_alert_id"], "station_id": r["station_id"],
+            "rule": r["rule"],
+            "outcome": r["outcome"], "old_peak": r["old_peak"], "new_peak": r["new_peak"],
+            "old_events": steps(r["old_events"]), "new_events": steps(r["new_events"]),
+        }
+        for r in rows
+    ]  # fmt: skip
+    return json_response({"run_id": run_id, "data": data})
+
+
+@router.get(
     "/qc/manual-flags", summary="Operators' manual QC judgements of ranges (override automatic flags)"
 )
 async def manual_flags(

@@ -172,6 +172,20 @@ def event_from_row(row: asyncpg.Record) -> AlertEvent:
     return AlertEvent.from_dict(data)
 
 
+async def station_events(
+    conn: asyncpg.Connection, station: str, from_us: int, to_us: int
+) -> list[AlertEvent]:
+    """A station's stored alert events with data time in [from, to), in (alert, seq) order."""
+    rows = await conn.fetch(
+        f"SELECT {EVENT_COLUMNS} FROM alert_events e WHERE e.station_id = $1 "
+        f"AND e.time >= {ts('$2::bigint')} AND e.time < {ts('$3::bigint')} ORDER BY e.alert_id, e.seq",
+        station,
+        from_us,
+        to_us,
+    )
+    return [event_from_row(r) for r in rows]
+
+
 async def unclaimed_events(
     conn: asyncpg.Connection, within_s: float, channels: Sequence[str]
 ) -> list[AlertEvent]:

@@ -7,6 +7,8 @@ import asyncio
 import sys
 from pathlib import Path
 
+import orjson
+
 from schemas.contract import parse_time_us
 from schemas.registry import load_registry
 from services.config import Settings
@@ -77,6 +79,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _reprocess(args: argparse.Namespace, settings: Settings) -> int:
+    from services.history.alerts import OUTCOMES, engine_factory
     from services.history.reprocess import run_reprocess
     from streams.indicators.ecology.climatology import PACKAGED_DIR, climatologies_in
 
@@ -90,6 +93,7 @@ async def _reprocess(args: argparse.Namespace, settings: Settings) -> int:
             conn, config, registry, stations, args.variable, args.from_us, args.to_us, what=what,
             slice_hours=args.slice_hours,
             climatologies=climatologies_in(settings.climatology_dir or PACKAGED_DIR, stations),
+            new_engine=engine_factory(registry, settings) if "alerts" in what else None,
         )  # fmt: skip
     finally:
         await conn.close()
@@ -98,6 +102,9 @@ async def _reprocess(args: argparse.Namespace, settings: Settings) -> int:
         f"reprocess run {run_id}: {counts['judged']:,} readings judged, "
         f"{counts['changed']:,} changed ({changes})"
     )
+    if "alerts" in what:
+        outcomes = ", ".join(f"{counts.get(f'alerts_{k}', 0):,} {k}" for k in OUTCOMES)
+        print(f"reprocess run {run_id}: alerts {outcomes} (tidewatch history --run {run_id} --alerts)")
     return 0
 
 
@@ -112,7 +119,7 @@ def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _runs(args: argparse.Namespace, settings: Settings) -> int:
-    from services.history.store import list_revisions, list_runs
+    from services.history.store import list_reprocessed_alerts, list_revisions, list_runs
     from services.history.validate import iso
 
     conn = await _connect(settings)
@@ -124,6 +131,13 @@ async def _runs(args: argparse.Namespace, settings: Settings) -> int:
                     f"config {r['config_digest'][:12]} ({r['code_version']}): {r['request']} -> {r['counts']}"
                 )
             return 0
+        if args.alerts:
+            for r in await list_reprocessed_alerts(conn, args.run, args.limit):
+                print(
+                    f"{r['outcome']}: {r['alert_id']} peak {r['old_peak'] or '-'} -> {r['new_peak'] or '-'} "
+                    f"(events then {_steps(r['old_events'])}; now {_steps(r['new_events'])})"
+                )
+            return 0
         rows = await list_revisions(conn, args.run, args.limit)
     finally:
         await conn.close()
@@ -133,6 +147,16 @@ async def _runs(args: argparse.Namespace, settings: Settings) -> int:
             f"({r['old_tests']} -> {r['new_tests']})"
         )
     return 0
+
+
+def _steps(document: str) -> str:
+    from services.history.validate import iso
+
+    steps = orjson.loads(document)
+    return (
+        ", ".join(f"{kind} {severity or ''} {iso(t)}".replace("  ", " ") for kind, severity, t in steps)
+        or "none"
+    )
 
 
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
@@ -226,13 +250,19 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     rep.add_argument("--from", dest="from_us", type=_time, required=True, help="RFC 3339, inclusive")
     rep.add_argument("--to", dest="to_us", type=_time, required=True, help="RFC 3339, exclusive")
     rep.add_argument(
-        "--what", default="qc", help="what to recompute, comma-separated: qc, indicators (default: qc)"
+        "--what",
+        default="qc",
+        help="what to recompute, comma-separated: qc, indicators, alerts (history only, never notified; "
+        "default: qc)",
     )
     rep.add_argument("--slice-hours", type=float, default=24.0, help="hours per checkpointed slice")
     rep.set_defaults(func=cmd_reprocess)
 
     history = commands.add_parser("history", help="import and reprocess runs, and what they changed")
     history.add_argument("--run", type=int, help="list the readings this run changed, old and new flags")
+    history.add_argument(
+        "--alerts", action="store_true", help="with --run: the run's alerts judged again, old and new"
+    )
     history.add_argument("--limit", type=int, default=50)
     history.set_defaults(func=cmd_history)
 

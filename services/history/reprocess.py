@@ -10,7 +10,9 @@ changes nothing (run twice = run once), and nothing outside [from, to) is writte
 
 With ``indicators`` in ``what``, each station's indicators of [from, to) are then computed again
 from the stored readings as they now are (``services/history/indicators.py``), in one transaction
-per station; a run killed there does that part again when resumed (it is idempotent).
+per station; a run killed there does that part again when resumed (it is idempotent). With
+``alerts``, last, each station's alerts of the range are judged again over the stored readings and
+indicators and kept beside the live ones (``services/history/alerts.py``), never notified.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ import asyncpg
 import numpy as np
 import orjson
 
+from alerts.engine import AlertEngine
 from schemas.registry import Registry
 from services.db.timestamps import ts
 from services.history import store
+from services.history.alerts import OUTCOMES, reprocess_alerts
 from services.history.indicators import reprocess_indicators
 from services.history.judge import empty_columns, judge
 from services.history.provenance import code_version, config_digest
@@ -34,7 +38,7 @@ from services.history.validate import iso
 from streams.indicators.ecology import Climatology
 from streams.qc import QcConfig
 
-WHAT = ("qc", "indicators")  # alerts of the past: not yet (README, "History")
+WHAT = ("qc", "indicators", "alerts")
 HOUR_US = 3_600_000_000
 
 
@@ -57,10 +61,7 @@ def check_request(
         raise ReprocessError("--to must be after --from")
     other = [w for w in what if w not in WHAT]
     if other:
-        raise ReprocessError(
-            f"--what {','.join(other)}: not available yet (only {', '.join(WHAT)}); alerts of the past are "
-            "not judged again by this version"
-        )
+        raise ReprocessError(f"--what {','.join(other)}: unknown (one or more of {', '.join(WHAT)})")
 
 
 async def _count(
@@ -108,9 +109,13 @@ async def run_reprocess(
     variable: str | None, from_us: int, to_us: int, *, what: Sequence[str] = ("qc",),
     slice_hours: float = 24.0, progress: Callable[[str], None] | None = None,
     climatologies: Mapping[str, Climatology] | None = None,
+    new_engine: Callable[[], AlertEngine] | None = None,
 ) -> tuple[int, dict[str, Any]]:  # fmt: skip
-    """Reprocess, resuming an unfinished run of the same request and configuration; (run id, counts)."""
+    """Reprocess, resuming an unfinished run of the same request and configuration; (run id, counts).
+    ``new_engine`` makes a blank alert engine with the current rules (needed for ``alerts``)."""
     check_request(registry, stations, variable, from_us, to_us, what)
+    if "alerts" in what and new_engine is None:
+        raise ReprocessError("alerts: no alert engine given to judge them with")
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     stations = sorted(set(stations))
     request = {
@@ -163,6 +168,15 @@ async def run_reprocess(
                 f"reprocess run {run_id}: {station} indicators: {part['indicators_written']:,} written, "
                 f"{part['indicators_removed']:,} removed, {part['indicators_outside']:,} outside the range "
                 "differ (reprocess a wider range to refresh them)"
+            )
+    if "alerts" in what and new_engine is not None:
+        for station in stations:
+            async with conn.transaction():
+                part = await reprocess_alerts(conn, new_engine, run_id, station, from_us, to_us)
+            store.add_counts(counts, part)
+            say(
+                f"reprocess run {run_id}: {station} alerts: "
+                + ", ".join(f"{part[f'alerts_{k}']:,} {k}" for k in OUTCOMES)
             )
     await store.save_progress(conn, run_id, counts, to_us, state="done")
     return run_id, counts

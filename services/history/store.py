@@ -280,6 +280,18 @@ async def list_revisions(conn: asyncpg.Connection, run_id: int, limit: int) -> l
     )
 
 
+async def list_reprocessed_alerts(conn: asyncpg.Connection, run_id: int, limit: int) -> list[asyncpg.Record]:
+    """A run's alerts judged again (``reprocess --what alerts``): outcome, peaks, old and new events."""
+    return await conn.fetch(
+        "SELECT alert_id, old_alert_id, station_id, rule, outcome, old_peak, new_peak, "
+        "old_events::text AS old_events, new_events::text AS new_events FROM reprocessed_alerts "
+        "WHERE run_id = $1 "
+        "ORDER BY station_id, alert_id LIMIT $2",
+        run_id,
+        limit,
+    )
+
+
 async def manual_overrides(conn: asyncpg.Connection, station: str, lo: int, hi: int) -> list[Override]:
     """The station's manual QC judgements reaching into [lo, hi], oldest first (the newest wins)."""
     rows = await conn.fetch(

@@ -48,13 +48,12 @@ import orjson
 from alerts.channels import EVENT_KINDS, load_channels
 from alerts.engine import AlertEngine
 from alerts.events import AlertEvent
-from alerts.inputs import INDICATOR, Observation, reading_observation
+from alerts.inputs import Observation, indicator_observations, reading_observation
 from alerts.loader import defined_rule_ids, load_rules
 from alerts.routing import load_routing
 from alerts.severity import SEVERITIES
 from alerts.silences import Silence
 from schemas.actions import Acknowledge, SilenceAction, action_of
-from schemas.indicators import Indicator
 from schemas.records import ALERT_INPUTS_TOPIC, partition_for
 from schemas.topics import IndicatorBatch, ObservationBatch, Tick, encode
 from services.backoff import Backoff
@@ -107,15 +106,6 @@ class Applied:
     events: list[AlertEvent] = field(default_factory=list)
     silences: dict[str, Silence] = field(default_factory=dict)
     removals: list[tuple[str, int]] = field(default_factory=list)
-
-
-def indicator_observations(items: list[Indicator]) -> list[Observation]:
-    """Indicator values at their own data time; a None value retracts one and is not judged."""
-    return [
-        Observation(item.station, INDICATOR, item.indicator, item.time_us, item.value)
-        for item in items
-        if item.value is not None
-    ]
 
 
 def apply_action(engine: AlertEngine, document: dict[str, Any], applied: Applied) -> list[AlertEvent]:

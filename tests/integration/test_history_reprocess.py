@@ -170,15 +170,15 @@ async def test_reprocess_equals_a_fresh_engine_inside_the_range_and_changes_noth
     )
 
 
-async def test_a_request_the_version_cannot_run_is_refused(
+async def test_a_request_that_cannot_run_is_refused(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("TIDEWATCH_DATABASE_URL", settings.database_url)
     base = ["reprocess", "--from", "2025-01-01T00:00:00Z", "--to", "2025-01-02T00:00:00Z"]
     assert await asyncio.to_thread(main, [*base, "--station", "atlantis"]) == 2
     assert "unknown station(s): atlantis" in capsys.readouterr().err
-    assert await asyncio.to_thread(main, [*base, "--station", "dalian", "--what", "qc,alerts"]) == 2
-    assert "--what alerts: not available yet" in capsys.readouterr().err
+    assert await asyncio.to_thread(main, [*base, "--station", "dalian", "--what", "qc,forecasts"]) == 2
+    assert "--what forecasts: unknown (one or more of qc, indicators, alerts)" in capsys.readouterr().err
 
 
 async def test_a_manual_flag_overrides_the_stored_flags_and_reprocess_keeps_it(

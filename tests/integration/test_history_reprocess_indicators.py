@@ -16,24 +16,25 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-import numpy as np
 import pytest
 
-from schemas.records import Sample
 from schemas.registry import Registry, default_registry_path, load_registry
 from services.cli import main
 from services.config import Settings
-from services.db.indicators import write_indicators
 from services.db.timestamps import us
 from services.history.indicators import batch_indicators, context
 from services.history.reprocess import run_reprocess
 from services.history.store import fetch_stored, open_connection
-from streams.indicators.ecology import EcologyState, params_for_station
 from streams.indicators.ecology.climatology import PACKAGED_DIR, climatologies_in
-from streams.indicators.sealevel import SeaLevelConfig, SeaLevelState
 from streams.qc import load_qc_config
 from streams.qc.config import default_qc_config_path
-from tests.support.database import dalian_tide, fresh_database, import_files, write_dalian_csv
+from tests.support.database import (
+    dalian_tide,
+    fresh_database,
+    import_files,
+    stream_indicators,
+    write_dalian_csv,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -63,33 +64,6 @@ def _registry(folder: Path, text: str) -> Path:
     return path
 
 
-async def _stream_indicators(conn: asyncpg.Connection, registry: Registry) -> None:
-    """What the worker's indicator states store for the imported readings, 100 readings a batch."""
-    station = registry.stations["dalian"]
-    stored = await fetch_stored(conn, "dalian", START_US, START_US + 5 * 24 * HOUR_US)
-    order = np.lexsort((stored.variable.astype(str), stored.time_us))
-    sealevel = SeaLevelState(SeaLevelConfig.from_station(station))
-    climatology = climatologies_in(PACKAGED_DIR, ["dalian"]).get("dalian")
-    ecology = EcologyState("dalian", params_for_station(station), climatology)
-    assert stored.flag is not None
-    for chunk in np.array_split(order, len(order) // 100):
-        out = []
-        level = chunk[stored.variable[chunk] == "water_level_m"]
-        if level.size:
-            flags = stored.flag[level]
-            out += sealevel.update("water_level_m", stored.time_us[level], stored.value[level], flags)
-        samples = [
-            Sample(
-                int(stored.time_us[i]),
-                {str(stored.variable[i]): float(stored.value[i]) if stored.flag[i] == 1 else None},
-            )
-            for i in chunk
-            if stored.variable[i] in ("water_level_m", "water_temperature_degC")
-        ]
-        out += ecology.update(samples)
-        await write_indicators(conn, out)
-
-
 async def _rows(conn: asyncpg.Connection) -> dict[tuple[str, int], float]:
     rows = await conn.fetch(f"SELECT indicator, {us('time')} AS t, value FROM indicators")
     return {(r["indicator"], r["t"]): r["value"] for r in rows}
@@ -103,7 +77,9 @@ async def settings(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Se
         await import_files(settings, [folder / "dalian.csv"])
         conn = await open_connection(settings.database_url)
         try:
-            await _stream_indicators(conn, load_registry(settings.registry_path))
+            await stream_indicators(
+                conn, load_registry(settings.registry_path), START_US, START_US + 5 * 24 * HOUR_US
+            )
         finally:
             await conn.close()
         yield settings.with_(registry_path=str(_registry(folder, CHANGED)))

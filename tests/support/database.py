@@ -7,15 +7,21 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import asyncpg
 import numpy as np
 
-from schemas.registry import load_registry
+from schemas.records import Sample
+from schemas.registry import Registry, load_registry
 from services.config import Settings, load_settings
 from services.db.connect import drop_database, ensure_database
+from services.db.indicators import write_indicators
 from services.db.prepare import prepare_database
 from services.history.importer import run_import
-from services.history.store import open_connection
+from services.history.store import fetch_stored, open_connection
 from streams.indicators.catalogue import INDICATORS
+from streams.indicators.ecology import EcologyState, params_for_station
+from streams.indicators.ecology.climatology import PACKAGED_DIR, climatologies_in
+from streams.indicators.sealevel import SeaLevelConfig, SeaLevelState
 from streams.qc import load_qc_config
 
 
@@ -59,3 +65,31 @@ def write_dalian_csv(path: Path, start_s: int, level_m: np.ndarray) -> None:
         lines.append(f"{stamp},dalian,water_level_m,{level:.4f}")
         lines.append(f"{stamp},dalian,water_temperature_degC,{8 + 0.3 * np.sin(i / 300):.4f}")
     path.write_text("\n".join(lines) + "\n")
+
+
+async def stream_indicators(conn: asyncpg.Connection, registry: Registry, lo_us: int, hi_us: int) -> None:
+    """What the worker's indicator states store for Dalian's stored readings of [lo, hi], 100 readings a
+    batch in time order, their records written in order as the indicators agent writes them."""
+    station = registry.stations["dalian"]
+    stored = await fetch_stored(conn, "dalian", lo_us, hi_us)
+    order = np.lexsort((stored.variable.astype(str), stored.time_us))
+    sealevel = SeaLevelState(SeaLevelConfig.from_station(station))
+    climatology = climatologies_in(PACKAGED_DIR, ["dalian"]).get("dalian")
+    ecology = EcologyState("dalian", params_for_station(station), climatology)
+    assert stored.flag is not None
+    for chunk in np.array_split(order, len(order) // 100):
+        out = []
+        level = chunk[stored.variable[chunk] == "water_level_m"]
+        if level.size:
+            flags = stored.flag[level]
+            out += sealevel.update("water_level_m", stored.time_us[level], stored.value[level], flags)
+        samples = [
+            Sample(
+                int(stored.time_us[i]),
+                {str(stored.variable[i]): float(stored.value[i]) if stored.flag[i] == 1 else None},
+            )
+            for i in chunk
+            if stored.variable[i] in ("water_level_m", "water_temperature_degC")
+        ]
+        out += ecology.update(samples)
+        await write_indicators(conn, out)

@@ -12,10 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from alerts import AlertEngine
-from alerts.inputs import reading_observation
+from alerts.inputs import indicator_observations, reading_observation
 from schemas.indicators import Indicator
 from schemas.topics import IndicatorBatch, ObservationBatch
-from streams.agents.alerts import indicator_observations
 from streams.qc import QcResult
 from streams.watermark import SourceWatermark
 

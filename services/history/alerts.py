@@ -17,12 +17,10 @@ from typing import Any
 import asyncpg
 import orjson
 
-from alerts.channels import load_channels
 from alerts.engine import AlertEngine
 from alerts.inputs import INDICATORS, Observation, indicator_observations, reading_observation
-from alerts.loader import defined_rule_ids, load_rules
 from alerts.replay import CHANGED, GONE, NEW, UNCHANGED, AlertOutcome, compare, judge_history
-from alerts.routing import load_routing
+from alerts.setup import AlertSetup
 from schemas.indicators import Indicator
 from schemas.quality import QcResult
 from schemas.registry import Registry
@@ -37,17 +35,8 @@ OUTCOMES = (UNCHANGED, CHANGED, NEW, GONE)
 
 def engine_factory(registry: Registry, settings: Settings) -> Callable[[], AlertEngine]:
     """Blank engines with the rules, channels, routing and lateness settings the worker uses."""
-    rules = load_rules(registry)
-    channels = load_channels(settings.channels_path)
-    routing = load_routing({*rules, *defined_rule_ids()}, channels, settings.routing_path)
-    return lambda: AlertEngine(
-        registry,
-        rules,
-        channels,
-        late_after_us=round(settings.alert_late_after_s * 1e6),
-        tick_grace_us=round(settings.alert_tick_grace_s * 1e6),
-        routing=routing,
-    )
+    setup = AlertSetup.load(registry, settings.channels_path, settings.routing_path)
+    return lambda: setup.engine(settings.alert_late_after_s, settings.alert_tick_grace_s)
 
 
 async def _inputs(conn: asyncpg.Connection, station: str, lo: int, hi: int) -> list[Observation]:

@@ -45,12 +45,11 @@ import asyncpg
 import msgspec
 import orjson
 
-from alerts.channels import EVENT_KINDS, load_channels
+from alerts.channels import EVENT_KINDS
 from alerts.engine import AlertEngine
 from alerts.events import AlertEvent
 from alerts.inputs import Observation, indicator_observations, reading_observation
-from alerts.loader import defined_rule_ids, load_rules
-from alerts.routing import load_routing
+from alerts.setup import AlertSetup
 from alerts.severity import SEVERITIES
 from alerts.silences import Silence
 from schemas.actions import Acknowledge, SilenceAction, action_of
@@ -83,11 +82,9 @@ QUEUE_BATCHES = 1000
 # How far back the notifier's sweep looks for stored events nobody claimed.
 NOTIFY_SWEEP_WINDOW_S = 86_400.0
 
-_rules = load_rules(registry)  # validated at start-up: a bad rule file stops the worker here
-_channels = load_channels(settings.channels_path)
-# Inhibition, tiers, groups; checked against every rule the files define (a network without tide
-# gauges has no water-level rule, yet starts with the shipped routing file).
-_routing = load_routing({*_rules, *defined_rule_ids()}, _channels, settings.routing_path)
+# Rules, channels, routing: validated at start-up, a bad file stops the worker here.
+_setup = AlertSetup.load(registry, settings.channels_path, settings.routing_path)
+_rules, _channels, _routing = _setup.rules, _setup.channels, _setup.routing
 alert_table = PieceTable("alert-state")
 ENGINE_PIECE = "engine"  # one piece per station: its alerts, clock and pending inputs
 APPLIED_PIECE = "applied"  # per partition: the offset of the last alert-inputs record applied
@@ -248,14 +245,7 @@ async def store_applied(conn: asyncpg.Connection, batches: Sequence[Applied]) ->
 # -- how far the saved state has applied the log (no I/O) --------------------------------------------
 def new_engine() -> AlertEngine:
     """A blank engine with the worker's registry, rules, channels, routing and settings."""
-    return AlertEngine(
-        registry,
-        _rules,
-        _channels,
-        late_after_us=round(settings.alert_late_after_s * 1e6),
-        tick_grace_us=round(settings.alert_tick_grace_s * 1e6),
-        routing=_routing,
-    )
+    return _setup.engine(settings.alert_late_after_s, settings.alert_tick_grace_s)
 
 
 class AlertProgress:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,7 +23,7 @@ from alerts.inputs import INDICATORS, indicator_observations, reading_observatio
 from alerts.replay import CHANGED, UNCHANGED
 from schemas.indicators import Indicator
 from schemas.quality import QcResult
-from schemas.registry import Registry, default_registry_path, load_registry
+from schemas.registry import Registry, load_registry
 from services.cli import main
 from services.config import Settings
 from services.db.alerts import store_alert_events
@@ -39,6 +38,7 @@ from tests.support.database import (
     dalian_tide,
     fresh_database,
     import_files,
+    registry_with_levels,
     stream_indicators,
     write_dalian_csv,
 )
@@ -50,16 +50,7 @@ HOUR_US = 3_600_000_000
 START_US = START_S * 1_000_000
 FROM_US = START_US + 30 * HOUR_US
 TO_US = START_US + 70 * HOUR_US
-LEVELS = "warning_water_level_m: {blue: 3.60, yellow: 3.80, orange: 4.00, red: 4.20}"
 CHANGED_LEVELS = "warning_water_level_m: {blue: 3.60, yellow: 3.80, orange: 3.90, red: 4.80}"
-
-
-def _registry(folder: Path) -> Path:
-    content = Path(default_registry_path()).read_text()
-    assert LEVELS in content
-    path = folder / "stations.yaml"
-    path.write_text(content.replace(LEVELS, CHANGED_LEVELS))
-    return path
 
 
 async def _live_alerts(settings: Settings, registry: Registry) -> None:
@@ -101,7 +92,7 @@ async def settings(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Se
         finally:
             await conn.close()
         await _live_alerts(settings, load_registry())
-        yield settings.with_(registry_path=str(_registry(folder)))
+        yield settings.with_(registry_path=str(registry_with_levels(folder, CHANGED_LEVELS)))
 
 
 async def _reprocess(settings: Settings, registry: Registry, what: tuple[str, ...]) -> tuple[int, dict]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from schemas.registry import Registry, default_registry_path, load_registry
+from schemas.registry import Registry, load_registry
 from services.cli import main
 from services.config import Settings
 from services.db.timestamps import us
@@ -32,6 +32,7 @@ from tests.support.database import (
     dalian_tide,
     fresh_database,
     import_files,
+    registry_with_levels,
     stream_indicators,
     write_dalian_csv,
 )
@@ -43,7 +44,6 @@ HOUR_US = 3_600_000_000
 START_US = START_S * 1_000_000
 FROM_US = START_US + 30 * HOUR_US
 TO_US = START_US + 70 * HOUR_US
-LEVELS = "warning_water_level_m: {blue: 3.60, yellow: 3.80, orange: 4.00, red: 4.20}"
 # Red out of reach of these tides: every high water's warning drops from red (4) to orange (3).
 CHANGED = "warning_water_level_m: {blue: 3.00, yellow: 3.40, orange: 3.80, red: 4.80}"
 
@@ -53,15 +53,6 @@ def _csv(path: Path) -> None:
     level = dalian_tide(4)
     level[[700, 2300, 2900, 5000]] += 0.6  # spikes before, inside and after the range
     write_dalian_csv(path, START_S, level)
-
-
-def _registry(folder: Path, text: str) -> Path:
-    """The packaged registry with Dalian's warning levels replaced."""
-    content = Path(default_registry_path()).read_text()
-    assert LEVELS in content
-    path = folder / "stations.yaml"
-    path.write_text(content.replace(LEVELS, text))
-    return path
 
 
 async def _rows(conn: asyncpg.Connection) -> dict[tuple[str, int], float]:
@@ -82,7 +73,7 @@ async def settings(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Se
             )
         finally:
             await conn.close()
-        yield settings.with_(registry_path=str(_registry(folder, CHANGED)))
+        yield settings.with_(registry_path=str(registry_with_levels(folder, CHANGED)))
 
 
 async def _reprocess(settings: Settings, registry: Registry, what: tuple[str, ...], qc_path=None) -> dict:

@@ -11,7 +11,7 @@ import asyncpg
 import numpy as np
 
 from schemas.records import Sample
-from schemas.registry import Registry, load_registry
+from schemas.registry import Registry, default_registry_path, load_registry
 from services.config import Settings, load_settings
 from services.db.connect import drop_database, ensure_database
 from services.db.indicators import write_indicators
@@ -93,3 +93,16 @@ async def stream_indicators(conn: asyncpg.Connection, registry: Registry, lo_us:
         ]
         out += ecology.update(samples)
         await write_indicators(conn, out)
+
+
+# Dalian's warning levels as the packaged registry gives them, and that registry with other levels.
+DALIAN_LEVELS = "warning_water_level_m: {blue: 3.60, yellow: 3.80, orange: 4.00, red: 4.20}"
+
+
+def registry_with_levels(folder: Path, levels: str) -> Path:
+    """The packaged registry with Dalian's warning levels replaced by ``levels`` (its YAML line)."""
+    content = Path(default_registry_path()).read_text()
+    assert DALIAN_LEVELS in content
+    path = folder / "stations.yaml"
+    path.write_text(content.replace(DALIAN_LEVELS, levels))
+    return path

@@ -93,6 +93,8 @@ MARKS = "applied"
 # The source watermarks, one per agent that feeds the alert-inputs log (keys of the applied piece too).
 QC_SOURCES, INDICATOR_SOURCES = "qc", "indicators"
 _SOURCE_FIELDS = {QC_SOURCES: "sources", INDICATOR_SOURCES: "indicator_sources"}
+# In a partition mark: the engine's silences whose action records came through that partition.
+SILENCES = "silences"
 
 
 # -- records → engine inputs (no I/O) --------------------------------------------------------------
@@ -103,9 +105,12 @@ class Applied:
     events: list[AlertEvent] = field(default_factory=list)
     silences: dict[str, Silence] = field(default_factory=dict)
     removals: list[tuple[str, int]] = field(default_factory=list)
+    origins: list[tuple[str, int]] = field(default_factory=list)  # (silence id, its record's partition)
 
 
-def apply_action(engine: AlertEngine, document: dict[str, Any], applied: Applied) -> list[AlertEvent]:
+def apply_action(
+    engine: AlertEngine, document: dict[str, Any], applied: Applied, partition: int | None = None
+) -> list[AlertEvent]:
     """One operator action, in stream order; an unknown or malformed action is logged and skipped."""
     try:
         action = action_of(document)
@@ -121,6 +126,8 @@ def apply_action(engine: AlertEngine, document: dict[str, Any], applied: Applied
             silence = Silence.from_action(action)
             events = engine.silence(silence)
             applied.silences[silence.id] = silence
+            if partition is not None:
+                applied.origins.append((silence.id, partition))
             return events
         events = engine.remove_silence(action.id, actor=action.actor, time_us=action.time_us)
         applied.removals.append((action.id, action.time_us))
@@ -221,7 +228,7 @@ def _apply_record(
             tick = msgspec.convert(record, Tick)
             applied.events += engine.tick(tick.wall_us, partition_stations(engine, partition))
         elif isinstance(record, dict):
-            applied.events += apply_action(engine, record, applied)
+            applied.events += apply_action(engine, record, applied, partition)
         else:
             log.warning("alert input skipped: not a JSON object")
     except (orjson.JSONDecodeError, msgspec.ValidationError) as exc:
@@ -262,15 +269,30 @@ class AlertProgress:
     a record after its partition's mark is applied to every station except those whose piece
     already includes it (``fresh``); the partition mark stays the base (stations saved before pieces
     carried marks, or unchanged since their last save) and carries the source watermarks, which see
-    every record after it. Pure: the agent writes what ``writes`` returns."""
+    every record after it.
+
+    The engine's silences travel in the partition marks too: each mark lists the silences (still in
+    the engine) whose action record came through its partition (a rule-wide silence, sent to every
+    partition, is in each), and a rebuild takes the union of its partitions' lists. So a silence
+    whose action record lies after a mark comes back when that record does, at its place in the log,
+    and an alert the log raised before it fires as it did (taken from the database instead, such a
+    silence was there already and the alert fired silenced). Without marks, or with marks saved
+    before they carried silences, the silences come from the database (``stored_silences``). Pure:
+    the agent writes what ``writes`` returns."""
 
     def __init__(
         self,
         applied: dict[int, int] | None = None,
         sources: dict[str, SourceWatermark] | None = None,
         ahead: dict[int, dict[str, int]] | None = None,
+        origins: dict[str, set[int]] | None = None,
+        stored_silences: bool = True,
     ) -> None:
         self.applied: dict[int, int] = dict(applied or {})
+        # Silence id -> the partitions its action records came through.
+        self.origins: dict[str, set[int]] = {k: set(v) for k, v in (origins or {}).items()}
+        # Whether the rebuilt engine's silences must come from the database (no mark carried them).
+        self.stored_silences = stored_silences
         self._moved: set[int] = set()  # partitions whose applied offset moved since the last save
         # Per partition, the newest source offset (readings for QC results, observations for indicators)
         # whose results were judged: repeats are skipped.
@@ -285,6 +307,8 @@ class AlertProgress:
         applied: dict[int, int] = {}
         marks: dict[str, dict[int, list[int]]] = {kind: {} for kind in _SOURCE_FIELDS}
         saved_at: dict[str, list[list[int]]] = {}
+        origins: dict[str, set[int]] = {}
+        stored_silences = not any(owned_partition(owner) is not None for owner in loaded)
         for owner, pieces in loaded.items():
             partition = owned_partition(owner)
             if partition is not None:
@@ -296,6 +320,11 @@ class AlertProgress:
                     for kind, name in _SOURCE_FIELDS.items():
                         if name in mark:
                             marks[kind][partition] = [int(v) for v in mark[name]]
+                    for silence in mark.get(SILENCES, ()):
+                        engine.silences[silence["id"]] = Silence.from_dict(silence)
+                        origins.setdefault(silence["id"], set()).add(partition)
+                if not isinstance(mark, dict) or SILENCES not in mark:
+                    stored_silences = True  # a mark saved before marks carried silences
             elif (piece := pieces.get(ENGINE_PIECE)) is not None:
                 engine.load_station_state(owner, piece)
                 saved_at[owner] = piece.get(MARKS, [])  # none: saved before pieces carried marks
@@ -304,7 +333,13 @@ class AlertProgress:
             for partition, offset in pairs:
                 if offset > applied.get(partition, -1):
                     ahead.setdefault(int(partition), {})[station] = int(offset)
-        return cls(applied, {kind: SourceWatermark(marks[kind]) for kind in _SOURCE_FIELDS}, ahead)
+        return cls(
+            applied,
+            {kind: SourceWatermark(marks[kind]) for kind in _SOURCE_FIELDS},
+            ahead,
+            origins,
+            stored_silences,
+        )
 
     def fresh(self, partition: int, offset: int) -> frozenset[str] | None:
         """Whether a record is new to the engine state (and mark it applied): None if the state
@@ -332,9 +367,13 @@ class AlertProgress:
             for p, offset in sorted(self.applied.items())
         ]
 
-    def writes(self, engine: AlertEngine) -> list[tuple[str, dict[str, Any]]]:
+    def writes(self, engine: AlertEngine, applied: Applied | None = None) -> list[tuple[str, dict[str, Any]]]:
         """The pieces to save, in order, as (owner, {piece: value}): the changed stations' states
-        with their marks, then the applied marks of the partitions that moved."""
+        with their marks, then the applied marks of the partitions that moved (``applied``: what
+        the batches since the last save did, for the partitions each silence came through)."""
+        for silence_id, partition in applied.origins if applied else ():
+            self.origins.setdefault(silence_id, set()).add(partition)
+        self.origins = {k: v for k, v in self.origins.items() if k in engine.silences}
         out: list[tuple[str, dict[str, Any]]] = []
         for station in engine.take_dirty():
             state = engine.station_state(station)
@@ -342,7 +381,12 @@ class AlertProgress:
                 state[MARKS] = self.marks(station)
             out.append((station, {ENGINE_PIECE: state}))
         for partition in sorted(self._moved):
-            mark: dict[str, object] = {"offset": self.applied[partition]}
+            mark: dict[str, object] = {
+                "offset": self.applied[partition],
+                SILENCES: [
+                    engine.silences[k].to_dict() for k in sorted(self.origins) if partition in self.origins[k]
+                ],
+            }
             for kind, name in _SOURCE_FIELDS.items():
                 mark[name] = self.sources[kind].state(partition)
             out.append((partition_owner(partition), {APPLIED_PIECE: mark}))
@@ -368,6 +412,9 @@ class _Alerts:
     async def _build(self, partitions: frozenset[int]) -> AlertEngine:
         engine = new_engine()
         self.progress = AlertProgress.restore(engine, alert_table.load(partitions))
+        if not self.progress.stored_silences:
+            engine.take_dirty()
+            return engine
         clocks = [s.clock_us for s in engine.stations.values() if s.clock_us is not None]
         async with (await pool()).acquire() as conn:
             for row in await active_silences(conn, min(clocks, default=0)):
@@ -383,8 +430,8 @@ class _Alerts:
         engine.take_dirty()
         return engine
 
-    def save(self, engine: AlertEngine) -> None:
-        for owner, pieces in self.progress.writes(engine):
+    def save(self, engine: AlertEngine, applied: Applied) -> None:
+        for owner, pieces in self.progress.writes(engine, applied):
             alert_table.write(owner, pieces)
 
 
@@ -534,7 +581,7 @@ async def evaluate_alerts(stream):  # type: ignore[no-untyped-def]
         )
         # The engine state reaches the changelog only after the events it produced are stored and on
         # the alert-events topic: a state that holds a record's events makes a replay skip that record.
-        _alerts.save(engine)
+        _alerts.save(engine, applied)
         if applied.events:
             _mqtt_out.put(applied.events)
             _notify_out.put(applied.events)

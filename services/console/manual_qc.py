@@ -7,13 +7,16 @@ Writes call the same functions as ``tidewatch qc flag`` and ``tidewatch qc verif
 audit log.
 
 * ``GET  /api/qc/flags?station=ID``   the judgements, oldest first
-* ``POST /api/qc/flags``              ``{station, variable?, start, end, flag, reason}`` → 201
+* ``POST /api/qc/flags``              ``{station, variable?, start, end, flag, reason}`` → 201; the
+  range's indicators and alerts (history) are then done again in the background
 * ``GET  /api/qc/reviews?station=ID`` the data-status reviews, oldest first
 * ``POST /api/qc/reviews``            ``{station, variable?, start, end, status?, note?}`` → 201
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -34,6 +37,7 @@ from services.console.requests import (
 )
 from services.history import manual, store
 
+log = logging.getLogger(__name__)
 Listing = Callable[[asyncpg.Connection, str | None], Awaitable[list[asyncpg.Record]]]
 Documents = Callable[[list[asyncpg.Record]], list[dict[str, Any]]]
 
@@ -54,6 +58,23 @@ class ManualQcRoutes:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.registry: Registry = load_registry(console.settings.registry_path)
+        self._reprocessing: set[asyncio.Task[Any]] = set()
+
+    def _reprocess(self, station: str, start: int, end: int) -> None:
+        """What depends on a judgement, done again after the answer (a reprocess run in the history:
+        seconds for a month of 1-minute levels, longer than a console request should wait)."""
+        task = asyncio.create_task(
+            self.console.query(
+                manual.reprocess_judged, self.console.settings, self.registry, station, start, end
+            )
+        )
+        self._reprocessing.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._reprocessing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("reprocess after a manual QC judgement failed", exc_info=task.exception())
 
     async def _write(self, request: Request) -> tuple[manual.Actor, dict, str, str | None, int, int]:
         """The signed-in operator (as the audit log's actor), the body, and its station, variable, range."""
@@ -90,7 +111,11 @@ class ManualQcRoutes:
             )  # fmt: skip
         except manual.ManualQcError as exc:
             raise BadRequest(400, str(exc)) from exc
-        return json_response({"flag_id": flag_id, "run_id": run_id, "changed": changed}, 201)
+        self._reprocess(station, start, end)
+        return json_response(
+            {"flag_id": flag_id, "run_id": run_id, "changed": changed, "reprocess": list(manual.DEPENDENT)},
+            201,
+        )
 
     async def reviews(self, request: Request) -> Response:
         if request.method == "GET":

@@ -164,7 +164,8 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _qc(args: argparse.Namespace, settings: Settings) -> int:
-    from services.history.manual import FLAG_NAMES, flag_range, review_range
+    from services.history.alerts import OUTCOMES
+    from services.history.manual import FLAG_NAMES, flag_range, reprocess_judged, review_range
     from services.history.store import list_manual_flags, list_reviews
     from services.history.validate import iso
 
@@ -199,18 +200,28 @@ async def _qc(args: argparse.Namespace, settings: Settings) -> int:
             conn, registry, args.station, args.variable, args.from_us, args.to_us, args.flag, args.reason,
             args.operator,
         )  # fmt: skip
+        print(f"manual flag {flag_id}: {changed:,} stored readings changed (run {run_id})")
+        if not args.no_reprocess:
+            again, counts = await reprocess_judged(
+                conn, settings, registry, args.station, args.from_us, args.to_us
+            )
+            outcomes = ", ".join(f"{counts.get(f'alerts_{k}', 0):,} {k}" for k in OUTCOMES)
+            print(
+                f"reprocess run {again}: indicators {counts.get('indicators_written', 0):,} written, "
+                f"{counts.get('indicators_removed', 0):,} removed; alerts {outcomes}"
+            )
     finally:
         await conn.close()
-    print(f"manual flag {flag_id}: {changed:,} stored readings changed (run {run_id})")
     return 0
 
 
 def cmd_qc(args: argparse.Namespace, settings: Settings) -> int:
     from services.history.manual import ManualQcError
+    from services.history.reprocess import ReprocessError
 
     try:
         return asyncio.run(_qc(args, settings))
-    except ManualQcError as exc:
+    except (ManualQcError, ReprocessError) as exc:
         print(f"tidewatch qc: {exc}", file=sys.stderr)
         return 2
 
@@ -278,6 +289,11 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     flag.add_argument("--reason", required=True)
     flag.add_argument(
         "--operator", required=True, help="the console operator judging (role operator or admin)"
+    )
+    flag.add_argument(
+        "--no-reprocess",
+        action="store_true",
+        help="do not recompute the range's indicators and alerts (history) from the judged flags",
     )
     flag.set_defaults(func=cmd_qc)
     flags = qc_commands.add_parser("flags", help="list the manual judgements")

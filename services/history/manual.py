@@ -9,10 +9,12 @@ operator from the client's address).
 
 A judgement is stored in ``manual_flags`` and applied at once to the stored readings in the range
 (their aggregate flag, what every API view, export and SensorThings shows; the old and new flags in
-``qc_revisions`` under a ``manual_qc`` run). Import and reprocess keep it (``judge`` applies it after
-the automatic tests), and so do the live worker's writes (``services.db.writers``: a correction or a
-late reading inside the range is stored with the judgement). The worker's own QC state does not know
-it: what its indicators saw is recomputed by ``tidewatch reprocess --what indicators`` over the range.
+``qc_revisions`` under a ``manual_qc`` run); then what depends on it is done again over the range
+(``reprocess_judged``: the indicators, and the alerts as history). Import and reprocess keep it
+(``judge`` applies it after the automatic tests), and so do the live worker's writes
+(``services.db.writers``: a correction or a late reading inside the range is stored with the
+judgement). The worker's own QC state does not know it: within ``late_horizon_s`` of live data its
+indicators may be written again from the automatic flags (judge older ranges, or reprocess again).
 
 A review is stored in ``data_reviews`` (migration 0010) and read when readings are served: a reading is
 verified when the newest review covering it says so, else preliminary.
@@ -30,12 +32,18 @@ import asyncpg
 from schemas.contract import EARLIEST_TIME_US
 from schemas.registry import Registry
 from services.api.data_status import STATUSES
+from services.config import Settings
 from services.console.access import record, role_at_least
 from services.history import store
+from services.history.alerts import engine_factory
 from services.history.provenance import code_version
+from services.history.reprocess import run_reprocess
 from services.history.validate import iso
+from streams.indicators.ecology.climatology import PACKAGED_DIR, climatologies_in
+from streams.qc import load_qc_config
 
 FLAGS = {"good": 1, "suspect": 3, "bad": 4}
+DEPENDENT = ("indicators", "alerts")  # what a judgement is followed by (``reprocess_judged``)
 FLAG_NAMES = {number: name for name, number in FLAGS.items()}
 MAX_REASON = 500
 AHEAD_US = 366 * 86_400_000_000  # a range may reach a year ahead (planned maintenance), not further
@@ -128,6 +136,20 @@ async def flag_range(
         await record(conn, actor.name, "manual_qc", station, actor.client, {**request, "flag_id": flag_id})
         await store.save_progress(conn, run_id, {"changed": changed}, end, state="done")
     return flag_id, run_id, changed
+
+
+async def reprocess_judged(
+    conn: asyncpg.Connection, settings: Settings, registry: Registry, station: str, start: int, end: int
+) -> tuple[int, dict[str, Any]]:
+    """What depends on a judgement, done again over its range as a reprocess run: the station's
+    indicators from the stored flags as they now are, and its alerts judged again as history (never
+    notified); (run id, counts). A second judgement of the same range makes another run."""
+    return await run_reprocess(
+        conn, load_qc_config(registry, settings.qc_config_path), registry, [station], None, start, end,
+        what=DEPENDENT, progress=lambda _: None,
+        climatologies=climatologies_in(settings.climatology_dir or PACKAGED_DIR, [station]),
+        new_engine=engine_factory(registry, settings),
+    )  # fmt: skip
 
 
 async def review_range(

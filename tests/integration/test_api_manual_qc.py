@@ -180,6 +180,22 @@ async def test_a_judgement_changes_the_flags_exactly_in_its_range_and_is_listed(
         run = (await operator.get(f"/api/v1/history/runs/{answer.json()['run_id']}/revisions")).json()
         assert sorted(r["time"] for r in run["data"]) == [_iso(_at(k)) for k in range(10, 20)]
         assert {(r["old_flag"], r["new_flag"]) for r in run["data"]} == {(1, 4)}
+        # Then, after the answer, what depends on the judged readings is done again as a reprocess run.
+        assert answer.json()["reprocess"] == ["indicators", "alerts"]
+        deadline = asyncio.get_running_loop().time() + 60
+        done: list = []
+        while not done and asyncio.get_running_loop().time() < deadline:
+            runs = (await operator.get("/api/v1/history/runs?kind=reprocess")).json()["data"]
+            done = [r for r in runs if r["state"] == "done"]
+            await asyncio.sleep(0.2)
+        assert done, "no reprocess run after the judgement"
+        request = done[0]["request"]
+        assert (request["stations"], request["what"]) == ([STATION], ["indicators", "alerts"])
+        assert (request["from"], request["to"]) == (_iso(_at(10)), _iso(_at(20)))
+        counts = done[0]["counts"]
+        # Hourly readings are too sparse for this gauge's indicators; the alerts judged both series from
+        # the warm-up (3 days, so from the data's start) to the range's end.
+        assert counts["indicators_written"] == 0 and counts["alert_inputs"] == 2 * 20
     conn = await asyncpg.connect(settings.database_url)
     try:
         audit = await conn.fetch(

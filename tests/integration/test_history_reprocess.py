@@ -9,6 +9,7 @@ every changed reading is in ``qc_revisions``.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -200,7 +201,10 @@ async def test_a_manual_flag_overrides_the_stored_flags_and_reprocess_keeps_it(
     assert await asyncio.to_thread(main, [*base, "--reason", "fouled sensor", "--operator", "li"]) == 2
     assert "not a console operator with the operator or admin role" in capsys.readouterr().err
     assert await asyncio.to_thread(main, [*base, "--reason", "fouled sensor", "--operator", "wang"]) == 0
-    assert "stored readings changed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "stored readings changed" in out
+    # What depends on the judged readings is done again over the range, as a reprocess run.
+    assert "reprocess run" in out and "indicators" in out and "alerts" in out
     start, end = START_S * 1_000_000 + 22 * HOUR_US, START_S * 1_000_000 + 28 * HOUR_US
     conn = await open_connection(settings.database_url)
     try:
@@ -214,6 +218,12 @@ async def test_a_manual_flag_overrides_the_stored_flags_and_reprocess_keeps_it(
             "SELECT count(*) FROM audit_log WHERE action = 'manual_qc' AND target = 'dalian'"
         )
         assert audit == 1
+        follow = await conn.fetchrow(
+            "SELECT state, request->'what' AS what, request->>'from' AS a, request->>'to' AS b "
+            "FROM history_runs WHERE kind = 'reprocess' ORDER BY run_id DESC LIMIT 1"
+        )
+        assert follow["state"] == "done" and json.loads(follow["what"]) == ["indicators", "alerts"]
+        assert (follow["a"], follow["b"]) == ("2025-01-01T22:00:00Z", "2025-01-02T04:00:00Z")
     finally:
         await conn.close()
     argv = [

@@ -17,7 +17,16 @@ from typing import Any
 import numpy as np
 
 from streams.indicators.ecology.calendar import Period, day_start_us, period_bounds
-from streams.indicators.ecology.frame import DayReadings, Outputs, Row, live_days, scope_start_us
+from streams.indicators.ecology.frame import (
+    UNCHANGED,
+    DayReadings,
+    Outputs,
+    Row,
+    Rows,
+    live_days,
+    recompute_from,
+    scope_start_us,
+)
 from streams.indicators.ecology.params import EcologyParams
 
 CO2_FLUX = "co2_flux_umol_m2_s"
@@ -108,27 +117,33 @@ class CarbonFamily:
             out.put(indicator, day_start_us(start), value)
 
     def outputs(
-        self, rows: Mapping[int, Row], first_open: int | None, carry: dict[str, Any], out: Outputs
+        self, rows: Rows, first_open: int | None, since: int | None, carry: dict[str, Any], out: Outputs
     ) -> None:
+        start = recompute_from(first_open, since)
         for period in PERIODS:
             first = None if first_open is None else period_bounds(first_open, period)[0]
-            out.scope(period_ids(period), scope_start_us(first))
+            # A period sums its days: recomputed whole from the period of the first changed day.
+            redo = start if start is None or start >= UNCHANGED else period_bounds(start, period)[0]
+            out.scope(period_ids(period), scope_start_us(first), scope_start_us(redo))
             groups: dict[tuple[int, int], Totals] = {}
-            for day in live_days(rows, first):
+            for day in live_days(rows, redo):
                 groups.setdefault(period_bounds(day, period), Totals()).add(rows[day])
-            for (start, end), totals in groups.items():
-                self._put_period(out, period, start, end, totals)
-        self._put_cumulative(rows, first_open, out)
+            for (period_start, end), totals in groups.items():
+                self._put_period(out, period, period_start, end, totals)
+        self._put_cumulative(rows, first_open, start, out)
 
-    def _put_cumulative(self, rows: Mapping[int, Row], first_open: int | None, out: Outputs) -> None:
-        """Year-to-date totals per day; rows are kept back to 1 January of the first open day's year."""
-        out.scope(CUMULATIVE_IDS, scope_start_us(first_open))
+    def _put_cumulative(self, rows: Rows, first_open: int | None, start: int | None, out: Outputs) -> None:
+        """Year-to-date totals per day from `start`, summed from 1 January in day order (rows are kept
+        back to 1 January of the first open day's year)."""
+        out.scope(CUMULATIVE_IDS, scope_start_us(first_open), scope_start_us(start))
+        if start is not None and start >= UNCHANGED:
+            return
         totals, year = Totals(), None
-        for day in rows:
+        for day in rows.days_from(None if start is None else period_bounds(start, "year")[0]):
             if period_bounds(day, "year") != year:
                 totals, year = Totals(), period_bounds(day, "year")
             totals.add(rows[day])
-            if first_open is None or day >= first_open:
+            if start is None or day >= start:
                 nee, ch4, net, _, ghg = totals.balance(self.params.ch4_gwp100)
                 for indicator, value in zip(CUMULATIVE_IDS, (nee, ch4, net, ghg), strict=True):
                     out.put(indicator, day_start_us(day), value)

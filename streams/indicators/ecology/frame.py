@@ -2,14 +2,20 @@
 
 A family turns one UTC day of readings into a compact JSON row (`day_row`), computes its indicator
 values from rows (`outputs`) and, when days close, says which rows it still needs (`close`). The
-values of every indicator id come with a scope start: all keys at or after it are recomputed on every
-update, keys before it are final. That contract is what lets late readings correct earlier values
-and lets the state retract a key (an event start that moved) without keeping unbounded history.
+values of every indicator id come with two bounds: keys before the first are final (the state forgets
+them), keys at or after the second are recomputed now (a key there that is not put again is
+retracted), keys in between keep what was emitted before. The state tells a family the first day
+whose row changed (`since`), so an update recomputes only what that day feeds, not every open day:
+per-day values look back (baselines, trends, year-to-date sums), never forward, and the few that look
+forward (events) are recomputed whole from their anchor. That contract is what lets late readings
+correct earlier values and lets the state retract a key (an event start that moved) without keeping
+unbounded history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,17 +42,72 @@ class Series:
 
 DayReadings = Mapping[str, Series]
 
+# `since` of a family whose rows did not change in this update: nothing is recomputed.
+UNCHANGED = 1 << 40
+NEVER_US = day_start_us(UNCHANGED)
+
+
+class Day(dict[str, Series]):
+    """One day's readings, with a memo of values derived from them that several families use."""
+
+    __slots__ = ("derived",)
+
+    def __init__(self, series: Mapping[str, Series]) -> None:
+        super().__init__(series)
+        self.derived: dict[str, Any] = {}
+
+
+class Rows(Mapping[int, Row]):
+    """A family's rows in day order: the closed days' (all before the first open day) then the open
+    days'. A view, so an update does not merge or sort the whole history."""
+
+    __slots__ = ("_closed", "_closed_days", "_open")
+
+    def __init__(
+        self, closed: Mapping[int, Row], open_rows: Mapping[int, Row], closed_days: list[int] | None = None
+    ) -> None:
+        self._closed, self._open = closed, open_rows
+        self._closed_days = list(closed) if closed_days is None else closed_days
+        if self._closed_days and open_rows and self._closed_days[-1] >= next(iter(open_rows)):
+            # Closed rows of open days: a restore from a write torn before its days piece. The open
+            # day's row wins, as the uninterrupted state has it.
+            self._open = dict(sorted({**closed, **open_rows}.items()))
+            self._closed, self._closed_days = {}, []
+
+    def __getitem__(self, day: int) -> Row:
+        row = self._open.get(day)
+        return self._closed[day] if row is None else row
+
+    def __contains__(self, day: object) -> bool:
+        return day in self._open or day in self._closed
+
+    def __iter__(self) -> Iterator[int]:
+        yield from self._closed_days
+        yield from self._open
+
+    def __len__(self) -> int:
+        return len(self._closed_days) + len(self._open)
+
+    def days_from(self, first: int | None) -> list[int]:
+        """The days at or after `first` (None: all), in order."""
+        if first is None:
+            return [*self._closed_days, *self._open]
+        closed = self._closed_days[bisect_left(self._closed_days, first) :]
+        return [*closed, *(day for day in self._open if day >= first)]
+
 
 @dataclass(slots=True)
 class Outputs:
-    """Indicator values of one update, grouped by id, each id with its scope start (None: everything)."""
+    """Indicator values of one update, grouped by id, each id with its bounds (final before, recomputed
+    from; None: nothing final, everything recomputed)."""
 
-    scopes: dict[str, int | None] = field(default_factory=dict)
+    scopes: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
     values: dict[str, dict[int, float]] = field(default_factory=dict)
 
-    def scope(self, indicators: Iterable[str], from_us: int | None) -> None:
+    def scope(self, indicators: Iterable[str], final_us: int | None, from_us: int | None) -> None:
+        """Keys before `final_us` are final; keys from `from_us` on are put now (NEVER_US: none)."""
         for indicator in indicators:
-            self.scopes[indicator] = from_us
+            self.scopes[indicator] = (final_us, from_us)
             self.values.setdefault(indicator, {})
 
     def put(self, indicator: str, time_us: int, value: float) -> None:
@@ -60,15 +121,23 @@ class Family(Protocol):
     def day_row(self, day: int, readings: DayReadings) -> Row | None: ...
 
     def outputs(
-        self, rows: Mapping[int, Row], first_open: int | None, carry: dict[str, Any], out: Outputs
+        self, rows: Rows, first_open: int | None, since: int | None, carry: dict[str, Any], out: Outputs
     ) -> None: ...
 
     def close(self, rows: Mapping[int, Row], first_open: int, carry: dict[str, Any]) -> int: ...
 
 
-def live_days(rows: Mapping[int, Row], first_open: int | None) -> list[int]:
-    """Days whose per-day values can still change: the open ones (all of them in a batch run)."""
-    return [day for day in rows if first_open is None or day >= first_open]
+def recompute_from(first_open: int | None, since: int | None) -> int | None:
+    """The first day whose per-day values this update recomputes: open and at or after the first
+    changed day (None: every day, as in a batch run or the first update after a restore)."""
+    if first_open is None:
+        return since
+    return first_open if since is None else max(first_open, since)
+
+
+def live_days(rows: Rows, first: int | None) -> list[int]:
+    """Days at or after `first` (None: all of them); UNCHANGED gives none."""
+    return [] if first is not None and first >= UNCHANGED else rows.days_from(first)
 
 
 def scope_start_us(first_day: int | None) -> int | None:

@@ -18,7 +18,18 @@ import numpy as np
 
 from streams.indicators.ecology.calendar import day_start_us
 from streams.indicators.ecology.climatology import Climatology
-from streams.indicators.ecology.frame import DayReadings, Outputs, Row, live_days, mean_of, scope_start_us
+from streams.indicators.ecology.frame import (
+    NEVER_US,
+    UNCHANGED,
+    DayReadings,
+    Outputs,
+    Row,
+    Rows,
+    live_days,
+    mean_of,
+    recompute_from,
+    scope_start_us,
+)
 from streams.indicators.ecology.params import EcologyParams
 
 TEMPERATURE = "water_temperature_degC"
@@ -130,18 +141,26 @@ class HeatwaveFamily:
         return None if sst is None else {"sst": sst}
 
     def outputs(
-        self, rows: Mapping[int, Row], first_open: int | None, carry: dict[str, Any], out: Outputs
+        self, rows: Rows, first_open: int | None, since: int | None, carry: dict[str, Any], out: Outputs
     ) -> None:
-        out.scope((SST_DAILY,), scope_start_us(first_open))
-        for day in live_days(rows, first_open):
+        start = recompute_from(first_open, since)
+        out.scope((SST_DAILY,), scope_start_us(first_open), scope_start_us(start))
+        for day in live_days(rows, start):
             out.put(SST_DAILY, day_start_us(day), rows[day]["sst"])
         if self.climatology is None:
             return
         anchor = carry.get("anchor_day")
-        out.scope((*PER_DAY_IDS, *EVENT_IDS), scope_start_us(anchor))
-        if not rows:
+        if start is not None and start >= UNCHANGED:  # no SST changed: the heatwave state stands
+            out.scope((*PER_DAY_IDS, *EVENT_IDS), scope_start_us(anchor), NEVER_US)
             return
-        days, sst, seas, thresh = self._series(rows, min(rows) if anchor is None else anchor, max(rows))
+        # A day's heatwave state looks forward too (a run becomes an event when it lasts): all of it
+        # from the anchor is recomputed.
+        out.scope((*PER_DAY_IDS, *EVENT_IDS), scope_start_us(anchor), scope_start_us(anchor))
+        days_kept = rows.days_from(None)
+        if not days_kept:
+            return
+        first = days_kept[0] if anchor is None else anchor
+        days, sst, seas, thresh = self._series(rows, first, days_kept[-1])
         events = detect_events(
             sst,
             seas,

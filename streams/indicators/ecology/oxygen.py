@@ -18,7 +18,17 @@ import gsw
 import numpy as np
 
 from streams.indicators.ecology.calendar import day_of, day_start_us
-from streams.indicators.ecology.frame import DayReadings, Outputs, Row, live_days, scope_start_us
+from streams.indicators.ecology.frame import (
+    NEVER_US,
+    UNCHANGED,
+    DayReadings,
+    Outputs,
+    Row,
+    Rows,
+    live_days,
+    recompute_from,
+    scope_start_us,
+)
 from streams.indicators.ecology.params import EcologyParams
 
 O2_G_MOL = 31.9988  # so 1 mg/L = 31.25 µmol/L
@@ -58,7 +68,19 @@ def do_saturation_pct(
 
 
 def matched_saturation(readings: DayReadings, params: EcologyParams) -> tuple[np.ndarray, np.ndarray]:
-    """Saturation at the sample times where oxygen, temperature and salinity were all measured."""
+    """Saturation at the sample times where oxygen, temperature and salinity were all measured
+    (computed once per day's readings when they carry a memo: oxygen and bloom rows both use it)."""
+    derived: dict[str, Any] | None = getattr(readings, "derived", None)
+    if derived is not None and "saturation" in derived:
+        found: tuple[np.ndarray, np.ndarray] = derived["saturation"]
+        return found
+    result = _saturation(readings, params)
+    if derived is not None:
+        derived["saturation"] = result
+    return result
+
+
+def _saturation(readings: DayReadings, params: EcologyParams) -> tuple[np.ndarray, np.ndarray]:
     parts = [readings.get(v) for v in (OXYGEN, TEMPERATURE, SALINITY)]
     if any(p is None for p in parts):
         return np.empty(0, dtype=np.int64), np.empty(0)
@@ -141,11 +163,12 @@ class OxygenFamily:
         }
 
     def outputs(
-        self, rows: Mapping[int, Row], first_open: int | None, carry: dict[str, Any], out: Outputs
+        self, rows: Rows, first_open: int | None, since: int | None, carry: dict[str, Any], out: Outputs
     ) -> None:
         interval_s = self.params.sampling_interval_s
-        out.scope((*DAILY_IDS, SATURATION), scope_start_us(first_open))
-        for day in live_days(rows, first_open):
+        start = recompute_from(first_open, since)
+        out.scope((*DAILY_IDS, SATURATION), scope_start_us(first_open), scope_start_us(start))
+        for day in live_days(rows, start):
             row = rows[day]
             do = np.asarray(row["do"], dtype=float)
             key = day_start_us(day)
@@ -156,7 +179,10 @@ class OxygenFamily:
             for time_us, pct in row["sat"]:
                 out.put(SATURATION, time_us, pct)
         anchor_us = carry.get("anchor_us")
-        out.scope((HYPOXIA_DURATION, HYPOXIA_MIN), anchor_us)
+        if start is not None and start >= UNCHANGED:  # no oxygen row changed: the episodes stand
+            out.scope((HYPOXIA_DURATION, HYPOXIA_MIN), anchor_us, NEVER_US)
+            return
+        out.scope((HYPOXIA_DURATION, HYPOXIA_MIN), anchor_us, anchor_us)
         times, values = _concatenated(rows)
         if times.size == 0:
             return

@@ -4,11 +4,14 @@ Readings are kept raw (keyed by time, so a replayed reading changes nothing) for
 the newest day seen and `allowed_lateness_days` before it. When a day closes, each indicator family
 keeps a compact row of it for as long as it needs (baselines, the current year of carbon, an ongoing
 heatwave) and readings that arrive for a closed day are dropped and counted. Every update recomputes
-the values that can still change and emits those that differ from what was last emitted, with a None
-value retracting a key that no longer exists; so the last value emitted per (station, indicator,
-time) equals the batch result for any arrival order within the lateness, and across a restart from
-the JSON state. `late_dropped` counts readings refused for closed days, replays of readings already
-taken included. Two different values for the same station, variable and time: the last one wins.
+the values its changed day rows can have changed (each family from the first day whose row changed,
+see `frame`) and emits those that differ from what was last emitted, with a None value retracting a
+key that no longer exists; the first update after a restore recomputes every value that can still
+change, as a torn write may have lost emitted values. So the last value emitted per (station,
+indicator, time) equals the batch result for any arrival order within the lateness, and across a
+restart from the JSON state. `late_dropped` counts readings refused for closed days, replays of
+readings already taken included. Two different values for the same station, variable and time: the
+last one wins.
 
 The state is kept as keyed pieces (``export``): the closed days' rows per day, the days piece (the
 first open day and each family's carry), the raw readings and the emitted values per slot of ~16
@@ -29,6 +32,7 @@ dropped and counted like a late reading; one for a reading never taken changes n
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
@@ -39,7 +43,7 @@ from streams.indicators.ecology.carbon import CarbonFamily
 from streams.indicators.ecology.catalogue import CATALOGUE
 from streams.indicators.ecology.chemistry import ChemistryFamily
 from streams.indicators.ecology.climatology import Climatology
-from streams.indicators.ecology.frame import Family, Outputs, Row, Series
+from streams.indicators.ecology.frame import UNCHANGED, Day, Family, Outputs, Row, Rows, Series
 from streams.indicators.ecology.heatwave import HeatwaveFamily
 from streams.indicators.ecology.oxygen import OxygenFamily
 from streams.indicators.ecology.params import EcologyParams
@@ -100,6 +104,8 @@ class EcologyState:
         self.carry: dict[str, dict[str, Any]] = {f.name: {} for f in self.families}
         self.emitted: dict[str, dict[int, float]] = {}
         self._day_rows: dict[int, dict[str, Row | None]] = {}  # open days, rebuilt only when touched
+        self._touched: set[int] = set()  # open days with readings changed since their rows were built
+        self._stale = False  # recompute every open value at the next update (after a restore)
         self.width_us = piece_width_us(params.sampling_interval_s)  # of the raw and emitted pieces
         # Pieces changed since the last export: raw and emitted slots (of width_us), row days, the head.
         self._raw_slots: set[int] = set()
@@ -113,8 +119,8 @@ class EcologyState:
         rates it GOOD); any other value adds or replaces it."""
         if not self._ingest(samples):
             return []
-        open_rows = self._open_rows()
-        records = self._emit(open_rows)
+        open_rows, changed_from = self._open_rows()
+        records = self._emit(open_rows, changed_from)
         self._close(open_rows)
         return records
 
@@ -135,7 +141,7 @@ class EcologyState:
                 readings = self.raw.setdefault(day, {}).setdefault(variable, {})
                 if readings.get(sample.time_us) != value:
                     readings[sample.time_us] = float(value)
-                    self._day_rows.pop(day, None)
+                    self._touched.add(day)
                     self._raw_slots.add(sample.time_us // self.width_us)
                     changed = True
         return changed
@@ -149,44 +155,77 @@ class EcologyState:
             return False
         if not readings:
             del variables[variable]
-        self._day_rows.pop(day, None)
+        self._touched.add(day)
         self._raw_slots.add(time_us // self.width_us)
         return True
 
-    def _open_rows(self) -> dict[str, dict[int, Row]]:
+    def _open_rows(self) -> tuple[dict[str, dict[int, Row]], dict[str, int]]:
+        """The open days' rows per family, and per family the first day whose row changed."""
+        changed_from: dict[str, int] = {}
+        for day in sorted(self._touched):
+            if day not in self.raw:
+                continue
+            readings = Day({name: Series.from_mapping(values) for name, values in self.raw[day].items()})
+            before = self._day_rows.get(day, {})
+            self._day_rows[day] = after = {f.name: f.day_row(day, readings) for f in self.families}
+            for name, row in after.items():
+                if row != before.get(name) and name not in changed_from:
+                    changed_from[name] = day
+        self._touched.clear()
         rows: dict[str, dict[int, Row]] = {f.name: {} for f in self.families}
         for day in sorted(self.raw):
-            if day not in self._day_rows:
-                readings = {name: Series.from_mapping(values) for name, values in self.raw[day].items()}
+            if day not in self._day_rows:  # not touched since a restore
+                readings = Day({name: Series.from_mapping(values) for name, values in self.raw[day].items()})
                 self._day_rows[day] = {f.name: f.day_row(day, readings) for f in self.families}
             for name, row in self._day_rows[day].items():
                 if row is not None:
                     rows[name][day] = row
-        return rows
+        return rows, changed_from
 
-    def _emit(self, open_rows: dict[str, dict[int, Row]]) -> list[Indicator]:
+    def _emit(self, open_rows: dict[str, dict[int, Row]], changed_from: dict[str, int]) -> list[Indicator]:
         out = Outputs()
+        full = self._stale or self.first_open is None
         for family in self.families:
-            rows = dict(sorted({**self.rows[family.name], **open_rows[family.name]}.items()))
-            family.outputs(rows, self.first_open, self.carry[family.name], out)
-        records = []
-        for indicator, from_us in out.scopes.items():
-            new, old = out.values[indicator], self.emitted.get(indicator, {})
-            unit = CATALOGUE[indicator].unit
-            changed = [
-                Indicator(self.station, indicator, t, v, unit) for t, v in new.items() if old.get(t) != v
-            ]
-            gone = [t for t in old if t not in new]
-            records += changed
-            records += [
-                Indicator(self.station, indicator, t, None, unit)
-                for t in gone
-                if from_us is None or t >= from_us
-            ]
-            self._emitted_slots.update(r.time_us // self.width_us for r in changed)
+            since = None if full else changed_from.get(family.name, UNCHANGED)
+            rows = Rows(self.rows[family.name], open_rows[family.name])
+            family.outputs(rows, self.first_open, since, self.carry[family.name], out)
+        self._stale = False
+        records: list[Indicator] = []
+        for indicator, (final_us, from_us) in out.scopes.items():
+            new, old = out.values[indicator], self.emitted.get(indicator)
+            if not old:
+                if new or old is not None:
+                    self.emitted[indicator] = new
+                if new:
+                    records += self._records(indicator, new.items())
+                continue
+            # Keys before `final_us` are forgotten without a retraction (their pieces rewritten all the
+            # same), keys before `from_us` keep their values (their inputs did not change), the rest
+            # are replaced by the new values, a key not among them retracted.
+            keys = sorted(old)
+            lo = 0 if final_us is None or from_us is None else bisect_left(keys, final_us)
+            hi = 0 if from_us is None else bisect_left(keys, from_us)
+            forgotten, replaced = keys[:lo], keys[hi:]
+            if not (new or forgotten or replaced):
+                continue
+            changed = [(t, v) for t, v in new.items() if old.get(t) != v]
+            gone = [t for t in replaced if t not in new]
+            records += self._records(indicator, changed)
+            records += self._records(indicator, ((t, None) for t in gone))
             self._emitted_slots.update(t // self.width_us for t in gone)
-            self.emitted[indicator] = new
+            self._emitted_slots.update(t // self.width_us for t in forgotten)
+            for t in forgotten:
+                del old[t]
+            for t in replaced:
+                del old[t]
+            old.update(new)
         records.sort(key=lambda r: (r.time_us, r.indicator))
+        return records
+
+    def _records(self, indicator: str, values: Iterable[tuple[int, float | None]]) -> list[Indicator]:
+        unit = CATALOGUE[indicator].unit
+        records = [Indicator(self.station, indicator, t, v, unit) for t, v in values]
+        self._emitted_slots.update(r.time_us // self.width_us for r in records)
         return records
 
     def _close(self, open_rows: dict[str, dict[int, Row]]) -> None:
@@ -301,6 +340,7 @@ class EcologyState:
             for day, variables in sorted(state.raw.items())
         }
         state._head = False
+        state._stale = True
         return state
 
 

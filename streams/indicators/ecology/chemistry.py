@@ -60,9 +60,7 @@ class ChemistryFamily:
         days = live_days(rows, start)
         if not days:
             return
-        window = [d for d in rows.days_from(days[0] - p.ph_trend_days + 1) if rows[d]["ph"] is not None]
-        ph_days = np.array(window, dtype=np.int64)
-        ph_values = np.array([rows[d]["ph"] for d in window], dtype=float)
+        ph_days, ph_values = rows.column("ph", days[0] - p.ph_trend_days + 1)
         for day in days:
             row, key = rows[day], day_start_us(day)
             if row["ph"] is not None:

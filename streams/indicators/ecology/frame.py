@@ -59,20 +59,21 @@ class Day(dict[str, Series]):
 
 class Rows(Mapping[int, Row]):
     """A family's rows in day order: the closed days' (all before the first open day) then the open
-    days'. A view, so an update does not merge or sort the whole history."""
+    days'. A view, so an update does not merge or sort the whole history; `memo` keeps arrays made
+    from the closed rows between updates (the caller empties it when they change)."""
 
-    __slots__ = ("_closed", "_closed_days", "_open")
+    __slots__ = ("_closed", "_closed_days", "_memo", "_open")
 
     def __init__(
-        self, closed: Mapping[int, Row], open_rows: Mapping[int, Row], closed_days: list[int] | None = None
+        self, closed: Mapping[int, Row], open_rows: Mapping[int, Row], memo: dict[Any, Any] | None = None
     ) -> None:
-        self._closed, self._open = closed, open_rows
-        self._closed_days = list(closed) if closed_days is None else closed_days
+        self._closed, self._open, self._memo = closed, open_rows, {} if memo is None else memo
+        self._closed_days = list(closed)
         if self._closed_days and open_rows and self._closed_days[-1] >= next(iter(open_rows)):
             # Closed rows of open days: a restore from a write torn before its days piece. The open
             # day's row wins, as the uninterrupted state has it.
             self._open = dict(sorted({**closed, **open_rows}.items()))
-            self._closed, self._closed_days = {}, []
+            self._closed, self._closed_days, self._memo = {}, [], {}
 
     def __getitem__(self, day: int) -> Row:
         row = self._open.get(day)
@@ -94,6 +95,33 @@ class Rows(Mapping[int, Row]):
             return [*self._closed_days, *self._open]
         closed = self._closed_days[bisect_left(self._closed_days, first) :]
         return [*closed, *(day for day in self._open if day >= first)]
+
+    def column(self, key: str, first: int) -> tuple[np.ndarray, np.ndarray]:
+        """The days at or after `first` whose row has a value `key` (not None), and those values."""
+        memo_key = ("column", key)
+        if memo_key not in self._memo:
+            days = [d for d in self._closed_days if self._closed[d][key] is not None]
+            self._memo[memo_key] = (
+                np.array(days, dtype=np.int64),
+                np.array([self._closed[d][key] for d in days], dtype=float),
+            )
+        closed_days, closed_values = self._memo[memo_key]
+        lo = int(np.searchsorted(closed_days, first))
+        days = [d for d in self._open if d >= first and self._open[d][key] is not None]
+        return (
+            np.concatenate([closed_days[lo:], np.array(days, dtype=np.int64)]),
+            np.concatenate([closed_values[lo:], np.array([self._open[d][key] for d in days], dtype=float)]),
+        )
+
+    def joined(self, key: str, dtype: type) -> np.ndarray:
+        """The lists `key` of every row, joined in day order."""
+        memo_key = ("joined", key)
+        if memo_key not in self._memo:
+            self._memo[memo_key] = np.asarray(
+                [x for d in self._closed_days for x in self._closed[d][key]], dtype=dtype
+            )
+        parts = [self._memo[memo_key], *(np.asarray(row[key], dtype=dtype) for row in self._open.values())]
+        return np.concatenate(parts)
 
 
 @dataclass(slots=True)

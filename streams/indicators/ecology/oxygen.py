@@ -183,7 +183,7 @@ class OxygenFamily:
             out.scope((HYPOXIA_DURATION, HYPOXIA_MIN), anchor_us, NEVER_US)
             return
         out.scope((HYPOXIA_DURATION, HYPOXIA_MIN), anchor_us, anchor_us)
-        times, values = _concatenated(rows)
+        times, values = rows.joined("t", np.int64), rows.joined("do", float)
         if times.size == 0:
             return
         for ep in hypoxia_episodes(

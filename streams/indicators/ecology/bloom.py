@@ -18,6 +18,7 @@ from typing import Any
 from streams.indicators.ecology.calendar import day_start_us
 from streams.indicators.ecology.frame import (
     DayReadings,
+    JsonRows,
     Outputs,
     Row,
     Rows,
@@ -52,7 +53,7 @@ def baseline(rows: Mapping[int, Row], key: str, day: int, params: EcologyParams)
 
 
 @dataclass(frozen=True, slots=True)
-class BloomFamily:
+class BloomFamily(JsonRows):
     params: EcologyParams
     name: str = "bloom"
 

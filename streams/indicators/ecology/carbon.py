@@ -20,6 +20,7 @@ from streams.indicators.ecology.calendar import Period, day_start_us, period_bou
 from streams.indicators.ecology.frame import (
     UNCHANGED,
     DayReadings,
+    JsonRows,
     Outputs,
     Row,
     Rows,
@@ -92,7 +93,7 @@ class Totals:
 
 
 @dataclass(frozen=True, slots=True)
-class CarbonFamily:
+class CarbonFamily(JsonRows):
     params: EcologyParams
     name: str = "carbon"
 

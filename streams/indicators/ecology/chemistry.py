@@ -12,6 +12,7 @@ import numpy as np
 from streams.indicators.ecology.calendar import day_start_us
 from streams.indicators.ecology.frame import (
     DayReadings,
+    JsonRows,
     Outputs,
     Row,
     Rows,
@@ -43,7 +44,7 @@ def trend_per_year(days: np.ndarray, values: np.ndarray) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class ChemistryFamily:
+class ChemistryFamily(JsonRows):
     params: EcologyParams
     name: str = "chemistry"
 

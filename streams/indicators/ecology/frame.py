@@ -117,9 +117,10 @@ class Rows(Mapping[int, Row]):
         """The lists `key` of every row, joined in day order."""
         memo_key = ("joined", key)
         if memo_key not in self._memo:
-            self._memo[memo_key] = np.asarray(
-                [x for d in self._closed_days for x in self._closed[d][key]], dtype=dtype
-            )
+            closed: list[np.ndarray] = [
+                np.asarray(self._closed[d][key], dtype=dtype) for d in self._closed_days
+            ]
+            self._memo[memo_key] = np.concatenate([np.empty(0, dtype=dtype), *closed])
         parts = [self._memo[memo_key], *(np.asarray(row[key], dtype=dtype) for row in self._open.values())]
         return np.concatenate(parts)
 
@@ -153,6 +154,23 @@ class Family(Protocol):
     ) -> None: ...
 
     def close(self, rows: Mapping[int, Row], first_open: int, carry: dict[str, Any]) -> int: ...
+
+    def encode_row(self, row: Row) -> Row: ...
+
+    def decode_row(self, row: Row) -> Row: ...
+
+
+class JsonRows:
+    """For families whose rows are plain JSON values in memory too (the state's pieces hold a
+    closed day's row as JSON; a family may keep compact arrays in memory and convert)."""
+
+    __slots__ = ()
+
+    def encode_row(self, row: Row) -> Row:
+        return row
+
+    def decode_row(self, row: Row) -> Row:
+        return row
 
 
 def recompute_from(first_open: int | None, since: int | None) -> int | None:

@@ -22,6 +22,7 @@ from streams.indicators.ecology.frame import (
     NEVER_US,
     UNCHANGED,
     DayReadings,
+    JsonRows,
     Outputs,
     Row,
     Rows,
@@ -128,7 +129,7 @@ def event_day_state(
 
 
 @dataclass(frozen=True, slots=True)
-class HeatwaveFamily:
+class HeatwaveFamily(JsonRows):
     """Daily mean SST; with a climatology also the heatwave state per day and per event (keyed by its
     first day)."""
 

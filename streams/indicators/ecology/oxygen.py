@@ -10,6 +10,7 @@ sets `sensor_pressure_dbar`.
 from __future__ import annotations
 
 import itertools
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -138,15 +139,16 @@ def hypoxia_episodes(
 
 
 def _concatenated(rows: Mapping[int, Row]) -> tuple[np.ndarray, np.ndarray]:
-    times = [t for row in rows.values() for t in row["t"]]
-    values = [v for row in rows.values() for v in row["do"]]
-    return np.asarray(times, dtype=np.int64), np.asarray(values, dtype=float)
+    times = [np.asarray(row["t"], dtype=np.int64) for row in rows.values()]
+    values = [np.asarray(row["do"], dtype=float) for row in rows.values()]
+    return np.concatenate([np.empty(0, np.int64), *times]), np.concatenate([np.empty(0), *values])
 
 
 @dataclass(frozen=True, slots=True)
 class OxygenFamily:
     """Per reading: saturation. Per UTC day: minimum, hours measured and below classes. Per episode
-    (keyed by its first reading): hypoxia duration and minimum."""
+    (keyed by its first reading): hypoxia duration and minimum. A row holds the day's readings and
+    saturations in compact arrays (its JSON form: lists, saturations as [time, value] pairs)."""
 
     params: EcologyParams
     name: str = "oxygen"
@@ -157,9 +159,23 @@ class OxygenFamily:
             return None
         sat_times, sat = matched_saturation(readings, self.params)
         return {
-            "t": oxygen.times_us.tolist(),
-            "do": oxygen.values.tolist(),
-            "sat": [[t, v] for t, v in zip(sat_times.tolist(), sat.tolist(), strict=True)],
+            "t": array("q", oxygen.times_us.astype(np.int64).tobytes()),
+            "do": array("d", oxygen.values.astype(np.float64).tobytes()),
+            "sat_t": array("q", sat_times.astype(np.int64).tobytes()),
+            "sat": array("d", sat.astype(np.float64).tobytes()),
+        }
+
+    def encode_row(self, row: Row) -> Row:
+        pairs = [[t, v] for t, v in zip(row["sat_t"], row["sat"], strict=True)]
+        return {"t": list(row["t"]), "do": list(row["do"]), "sat": pairs}
+
+    def decode_row(self, row: Row) -> Row:
+        pairs = row["sat"]
+        return {
+            "t": array("q", row["t"]),
+            "do": array("d", row["do"]),
+            "sat_t": array("q", (int(t) for t, _ in pairs)),
+            "sat": array("d", (float(v) for _, v in pairs)),
         }
 
     def outputs(
@@ -176,7 +192,7 @@ class OxygenFamily:
             out.put(HOURS_MEASURED, key, min(24.0, do.size * interval_s / 3600.0))
             for indicator, limit in zip(HOURS_BELOW, CLASS_LIMITS_MG_L, strict=True):
                 out.put(indicator, key, hours_at_or_below(do, limit, interval_s))
-            for time_us, pct in row["sat"]:
+            for time_us, pct in zip(row["sat_t"], row["sat"], strict=True):
                 out.put(SATURATION, time_us, pct)
         anchor_us = carry.get("anchor_us")
         if start is not None and start >= UNCHANGED:  # no oxygen row changed: the episodes stand

@@ -330,7 +330,11 @@ class EcologyState:
             slots, days, emitted = self._raw_slots, self._row_days, self._emitted_slots
         pieces: dict[str, Any] = {}
         for day in sorted(days):
-            value = {name: rows[day] for name, rows in self.rows.items() if day in rows}
+            value = {
+                family.name: family.encode_row(self.rows[family.name][day])
+                for family in self.families
+                if day in self.rows[family.name]
+            }
             pieces[f"rows/{day}"] = value or None
         if full or self._head:
             pieces["days"] = {
@@ -393,9 +397,10 @@ class EcologyState:
                         variables = state.raw.setdefault(day_of(int(t)), {})
                         variables.setdefault(variable, Readings()).put(int(t), float(x))
             elif kind == "rows":
+                families = {family.name: family for family in state.families}
                 for name, row in value.items():
-                    if name in state.rows:
-                        state.rows[name][int(index)] = row
+                    if name in families:
+                        state.rows[name][int(index)] = families[name].decode_row(row)
             elif kind == "emitted":
                 for indicator, pairs in value.items():
                     state.emitted.setdefault(indicator, {}).update((int(t), x) for t, x in pairs)

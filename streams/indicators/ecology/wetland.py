@@ -19,6 +19,7 @@ from streams.indicators.ecology.calendar import day_start_us, period_bounds
 from streams.indicators.ecology.frame import (
     UNCHANGED,
     DayReadings,
+    JsonRows,
     Outputs,
     Row,
     Rows,
@@ -37,7 +38,7 @@ HYDROPERIOD_MONTHLY = "hydroperiod_monthly_h"
 
 
 @dataclass(frozen=True, slots=True)
-class WetlandFamily:
+class WetlandFamily(JsonRows):
     params: EcologyParams
     platform_m: float
     name: str = "wetland"

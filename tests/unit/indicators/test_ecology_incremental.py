@@ -4,6 +4,10 @@ order, the chunking, single-variable samples and withdrawals of readings QC no l
 
 from __future__ import annotations
 
+import gzip
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -66,3 +70,22 @@ def test_a_sample_of_one_variable_leaves_the_other_families_alone(station_series
     out = state.update([Sample(last.time_us, {"chlorophyll_ug_l": last.values["chlorophyll_ug_l"] + 5.0})])
     assert out and {r.indicator for r in out} <= {"chl_daily_mean_ug_l", "bloom_risk", "chl_baseline_ug_l"}
     assert {r.time_us for r in out} == {last.time_us // DAY_US * DAY_US}
+
+
+# The full export of `stream_state` after the first 20 days, in batches of 24 samples, written by the
+# code before issue 12 (main at 9186b50): dicts of floats for raw readings, lists in oxygen rows.
+WRITTEN_BEFORE = Path(__file__).parent / "data" / "ecology_state_v3_main_9186b50.json.gz"
+
+
+def test_a_state_written_before_compact_arrays_is_restored_and_continues(station_series):  # noqa: F811
+    pieces = json.loads(gzip.decompress(WRITTEN_BEFORE.read_bytes()))
+    restored = EcologyState.from_pieces(pieces, PARAMS, CLIMATOLOGY)
+    assert json.loads(json.dumps(restored.export(full=True))) == pieces
+    uninterrupted = EcologyState("st", PARAMS, CLIMATOLOGY)
+    for k in range(0, 20 * 48, 24):
+        uninterrupted.update(station_series[k : k + 24])
+    assert json.loads(json.dumps(uninterrupted.export(full=True))) == pieces
+    for k in range(20 * 48, 30 * 48, 24):
+        batch = station_series[k : k + 24]
+        assert restored.update(batch) == uninterrupted.update(batch)
+    assert restored.export(full=True) == uninterrupted.export(full=True)

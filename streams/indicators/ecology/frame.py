@@ -79,6 +79,10 @@ class Rows(Mapping[int, Row]):
         row = self._open.get(day)
         return self._closed[day] if row is None else row
 
+    def get(self, day: int, default: Any = None) -> Any:
+        row = self._open.get(day)
+        return self._closed.get(day, default) if row is None else row
+
     def __contains__(self, day: object) -> bool:
         return day in self._open or day in self._closed
 
@@ -141,6 +145,15 @@ class Outputs:
 
     def put(self, indicator: str, time_us: int, value: float) -> None:
         self.values[indicator][int(time_us)] = float(value)
+
+    def put_many(self, indicator: str, times_us: Any, values: Any) -> None:
+        """`put` of every (time, value) pair of two sequences (arrays), in their order."""
+        pairs = zip(
+            np.asarray(times_us, dtype=np.int64).tolist(),
+            np.asarray(values, dtype=np.float64).tolist(),
+            strict=True,
+        )
+        self.values[indicator].update(pairs)
 
 
 class Family(Protocol):

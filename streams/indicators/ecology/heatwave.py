@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from streams.indicators.ecology.calendar import day_start_us
+from streams.indicators.ecology.calendar import DAY_US, day_start_us
 from streams.indicators.ecology.climatology import Climatology
 from streams.indicators.ecology.frame import (
     NEVER_US,
@@ -170,13 +170,13 @@ class HeatwaveFamily(JsonRows):
             max_gap_d=self.params.mhw_max_gap_d,
         )
         day_n, category = event_day_state(days.size, events, daily_categories(sst, seas, thresh))
-        for i in np.flatnonzero(~np.isnan(sst) | (day_n > 0)).tolist():
-            key = day_start_us(int(days[i]))
-            out.put(CLIMATOLOGY, key, seas[i])
-            out.put(THRESHOLD, key, thresh[i])
-            out.put(INTENSITY, key, 0.0 if np.isnan(sst[i]) else sst[i] - seas[i])
-            out.put(DAY_N, key, day_n[i])
-            out.put(CATEGORY, key, category[i])
+        shown = np.flatnonzero(~np.isnan(sst) | (day_n > 0))
+        keys = days[shown].astype(np.int64) * DAY_US
+        out.put_many(CLIMATOLOGY, keys, seas[shown])
+        out.put_many(THRESHOLD, keys, thresh[shown])
+        out.put_many(INTENSITY, keys, np.where(np.isnan(sst), 0.0, sst - seas)[shown])
+        out.put_many(DAY_N, keys, day_n[shown])
+        out.put_many(CATEGORY, keys, category[shown])
         for ev in events:
             key = day_start_us(int(days[ev.start]))
             out.put(EVENT_DURATION, key, ev.duration_d)

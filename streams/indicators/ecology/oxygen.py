@@ -86,6 +86,19 @@ def _saturation(readings: DayReadings, params: EcologyParams) -> tuple[np.ndarra
     if any(p is None for p in parts):
         return np.empty(0, dtype=np.int64), np.empty(0)
     oxygen, temperature, salinity = parts
+    if np.array_equal(oxygen.times_us, temperature.times_us) and np.array_equal(
+        oxygen.times_us, salinity.times_us
+    ):  # the usual day: every sample carries all three
+        o_values, t_values, s_values = oxygen.values, temperature.values, salinity.values
+        pct = do_saturation_pct(
+            o_values,
+            t_values,
+            s_values,
+            longitude_deg=params.longitude_deg,
+            latitude_deg=params.latitude_deg,
+            pressure_dbar=params.sensor_pressure_dbar,
+        )
+        return oxygen.times_us, pct
     times, i_o, i_t = np.intersect1d(oxygen.times_us, temperature.times_us, return_indices=True)
     times, j, i_s = np.intersect1d(times, salinity.times_us, return_indices=True)
     pct = do_saturation_pct(
@@ -192,8 +205,7 @@ class OxygenFamily:
             out.put(HOURS_MEASURED, key, min(24.0, do.size * interval_s / 3600.0))
             for indicator, limit in zip(HOURS_BELOW, CLASS_LIMITS_MG_L, strict=True):
                 out.put(indicator, key, hours_at_or_below(do, limit, interval_s))
-            for time_us, pct in zip(row["sat_t"], row["sat"], strict=True):
-                out.put(SATURATION, time_us, pct)
+            out.put_many(SATURATION, row["sat_t"], row["sat"])
         anchor_us = carry.get("anchor_us")
         if start is not None and start >= UNCHANGED:  # no oxygen row changed: the episodes stand
             out.scope((HYPOXIA_DURATION, HYPOXIA_MIN), anchor_us, NEVER_US)

@@ -46,7 +46,7 @@ from streams.indicators.ecology.carbon import CarbonFamily
 from streams.indicators.ecology.catalogue import CATALOGUE
 from streams.indicators.ecology.chemistry import ChemistryFamily
 from streams.indicators.ecology.climatology import Climatology
-from streams.indicators.ecology.frame import UNCHANGED, Day, Family, Outputs, Row, Rows, Series
+from streams.indicators.ecology.frame import NEVER_US, UNCHANGED, Day, Family, Outputs, Row, Rows, Series
 from streams.indicators.ecology.heatwave import HeatwaveFamily
 from streams.indicators.ecology.oxygen import OxygenFamily
 from streams.indicators.ecology.params import EcologyParams
@@ -266,7 +266,11 @@ class EcologyState:
                 continue
             # Keys before `final_us` are forgotten without a retraction (their pieces rewritten all the
             # same), keys before `from_us` keep their values (their inputs did not change), the rest
-            # are replaced by the new values, a key not among them retracted.
+            # are replaced by the new values, a key not among them retracted. (A dict's order does not
+            # matter: the pieces and the bounds are cut from its sorted keys.)
+            nothing_final = final_us is None or min(old) >= final_us
+            if not new and from_us is not None and from_us >= NEVER_US and nothing_final:
+                continue  # nothing recomputed, nothing became final
             keys = sorted(old)
             lo = 0 if final_us is None or from_us is None else bisect_left(keys, final_us)
             hi = 0 if from_us is None else bisect_left(keys, from_us)
@@ -275,14 +279,15 @@ class EcologyState:
                 continue
             changed = [(t, v) for t, v in new.items() if old.get(t) != v]
             gone = [t for t in replaced if t not in new]
-            records += self._records(indicator, changed)
-            records += self._records(indicator, ((t, None) for t in gone))
-            self._emitted_slots.update(t // self.width_us for t in gone)
-            self._emitted_slots.update(t // self.width_us for t in forgotten)
+            if changed:
+                records += self._records(indicator, changed)
+            if gone:
+                records += self._records(indicator, [(t, None) for t in gone])
+            for t in gone:
+                del old[t]
             for t in forgotten:
                 del old[t]
-            for t in replaced:
-                del old[t]
+            self._emitted_slots.update(t // self.width_us for t in forgotten)
             old.update(new)
         records.sort(key=lambda r: (r.time_us, r.indicator))
         return records

@@ -15,7 +15,7 @@ unbounded history.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -99,6 +99,17 @@ class Rows(Mapping[int, Row]):
             return [*self._closed_days, *self._open]
         closed = self._closed_days[bisect_left(self._closed_days, first) :]
         return [*closed, *(day for day in self._open if day >= first)]
+
+    def split_from(self, first: int) -> tuple[list[int], list[int]]:
+        """The closed days and the open days at or after `first`, in order."""
+        closed = self._closed_days[bisect_left(self._closed_days, first) :]
+        return closed, [day for day in self._open if day >= first]
+
+    def memoized(self, key: Any, make: Callable[[], Any]) -> Any:
+        """A value made from the closed rows only, made once until they change."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
 
     def column(self, key: str, first: int) -> tuple[np.ndarray, np.ndarray]:
         """The days at or after `first` whose row has a value `key` (not None), and those values."""

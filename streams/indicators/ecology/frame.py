@@ -1,7 +1,8 @@
 """What an indicator family sees and what it hands back to the streaming state.
 
-A family turns one UTC day of readings into a compact JSON row (`day_row`), computes its indicator
-values from rows (`outputs`) and, when days close, says which rows it still needs (`close`). The
+A family turns one UTC day of readings into a compact row (`day_row`; `encode_row` gives its JSON
+form for the state's pieces), computes its indicator values from rows (`outputs`) and, when days
+close, says which rows it still needs (`close`). The
 values of every indicator id come with two bounds: keys before the first are final (the state forgets
 them), keys at or after the second are recomputed now (a key there that is not put again is
 retracted), keys in between keep what was emitted before. The state tells a family the first day

@@ -1,16 +1,26 @@
 """Throughput of the ecological indicator state: readings per second and CPU per update.
 
-Run: .venv/bin/python benchmarks/bench_ecology.py [--days 30]
+Run: .venv/bin/python -m benchmarks.bench_ecology [--days 30] [--steady]
 A buoy (10-min samples of T, S, DO, pH, chl) and a wetland flux station (30-min water level,
 porewater salinity, CO2 and CH4 flux) fed in time order with several update sizes, plus the batch
 computation of the same series and the size of the JSON state (all its pieces).
+
+`--steady` measures what bounds the stream worker: a station's state is first filled with
+`--days` days (day-sized updates), then timed over `--updates` updates of 1 and of 12 samples,
+each followed by an export (the worker writes the changed pieces after every update): median CPU
+per update.
+It also reports the memory one station's state holds (tracemalloc: the samples are made and dropped
+inside the traced span, as the worker decodes each message into new objects).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import statistics
 import time
+import tracemalloc
 
 import numpy as np
 
@@ -67,12 +77,64 @@ def run(name: str, samples: list[Sample], params: EcologyParams, clim: Climatolo
     )
 
 
+def filled(
+    name: str, samples: list[Sample], days: int, params: EcologyParams, clim: Climatology
+) -> EcologyState:
+    per_day = round(86400 / params.sampling_interval_s)
+    state = EcologyState(name, params, clim)
+    for k in range(0, days * per_day, per_day):
+        state.update(samples[k : k + per_day])
+        state.export()
+    return state
+
+
+def steady(days: int, updates: int, clim: Climatology) -> None:
+    stations = {
+        "buoy": (buoy, EcologyParams(sampling_interval_s=600)),
+        "wetland": (wetland, EcologyParams(sampling_interval_s=1800, marsh_platform_m=1.4)),
+    }
+    for name, (make, params) in stations.items():
+        per_day = round(86400 / params.sampling_interval_s)
+        samples = make(days + updates * 12 // per_day + 2, np.random.default_rng(0))
+        for chunk in (1, 12):
+            state = filled(name, samples, days, params, clim)
+            cpu_ns = []
+            for k in range(days * per_day, days * per_day + updates * chunk, chunk):
+                t0 = time.process_time_ns()
+                state.update(samples[k : k + chunk])
+                state.export()
+                cpu_ns.append(time.process_time_ns() - t0)
+            print(
+                f"{name:8s} {days} days of state, updates of {chunk:2d} samples: "
+                f"{statistics.median(cpu_ns) / 1e3:7.0f} µs CPU/update (median of {updates}), "
+                f"mean {statistics.mean(cpu_ns) / 1e3:7.0f} µs"
+            )
+        del samples
+        gc.collect()
+        tracemalloc.start()
+        samples = make(days, np.random.default_rng(0))
+        state = filled(name, samples, days, params, clim)
+        del samples
+        gc.collect()
+        held, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        size = len(json.dumps(state.export(full=True)))
+        kib = f"{held / 1024:6.0f} KiB in memory, {size / 1024:6.0f} KiB as JSON"
+        print(f"{name:8s} {days} days of state: {kib}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--days", type=int, default=30)
-    days = parser.parse_args().days
+    parser.add_argument("--steady", action="store_true", help="per-update CPU and memory at steady state")
+    parser.add_argument("--updates", type=int, default=600)
+    args = parser.parse_args()
+    days = args.days
     rng = np.random.default_rng(0)
     clim = Climatology(np.full(366, 14.0), np.full(366, 16.5), "flat benchmark climatology")
+    if args.steady:
+        steady(days, args.updates, clim)
+        return
     series = {
         "buoy": (buoy(days, rng), EcologyParams(sampling_interval_s=600)),
         "wetland": (wetland(days, rng), EcologyParams(sampling_interval_s=1800, marsh_platform_m=1.4)),

@@ -18,11 +18,14 @@ from typing import Any
 from streams.indicators.ecology.calendar import day_start_us
 from streams.indicators.ecology.frame import (
     DayReadings,
+    JsonRows,
     Outputs,
     Row,
+    Rows,
     live_days,
     mean_of,
     previous_values,
+    recompute_from,
     scope_start_us,
 )
 from streams.indicators.ecology.oxygen import matched_saturation
@@ -50,7 +53,7 @@ def baseline(rows: Mapping[int, Row], key: str, day: int, params: EcologyParams)
 
 
 @dataclass(frozen=True, slots=True)
-class BloomFamily:
+class BloomFamily(JsonRows):
     params: EcologyParams
     name: str = "bloom"
 
@@ -66,11 +69,12 @@ class BloomFamily:
         }
 
     def outputs(
-        self, rows: Mapping[int, Row], first_open: int | None, carry: dict[str, Any], out: Outputs
+        self, rows: Rows, first_open: int | None, since: int | None, carry: dict[str, Any], out: Outputs
     ) -> None:
         p = self.params
-        out.scope((CHL_DAILY, CHL_BASELINE, BLOOM_RISK), scope_start_us(first_open))
-        for day in live_days(rows, first_open):
+        start = recompute_from(first_open, since)  # a day's values look back only
+        out.scope((CHL_DAILY, CHL_BASELINE, BLOOM_RISK), scope_start_us(first_open), scope_start_us(start))
+        for day in live_days(rows, start):
             row, key = rows[day], day_start_us(day)
             chl_base = baseline(rows, "chl", day, p)
             ph_base = baseline(rows, "ph", day, p)

@@ -10,6 +10,7 @@ CH4 carbon counts in the net carbon balance; CO2-equivalents use the molecule ma
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,16 @@ from typing import Any
 import numpy as np
 
 from streams.indicators.ecology.calendar import Period, day_start_us, period_bounds
-from streams.indicators.ecology.frame import DayReadings, Outputs, Row, live_days, scope_start_us
+from streams.indicators.ecology.frame import (
+    UNCHANGED,
+    DayReadings,
+    JsonRows,
+    Outputs,
+    Row,
+    Rows,
+    recompute_from,
+    scope_start_us,
+)
 from streams.indicators.ecology.params import EcologyParams
 
 CO2_FLUX = "co2_flux_umol_m2_s"
@@ -83,7 +93,7 @@ class Totals:
 
 
 @dataclass(frozen=True, slots=True)
-class CarbonFamily:
+class CarbonFamily(JsonRows):
     params: EcologyParams
     name: str = "carbon"
 
@@ -108,30 +118,67 @@ class CarbonFamily:
             out.put(indicator, day_start_us(start), value)
 
     def outputs(
-        self, rows: Mapping[int, Row], first_open: int | None, carry: dict[str, Any], out: Outputs
+        self, rows: Rows, first_open: int | None, since: int | None, carry: dict[str, Any], out: Outputs
     ) -> None:
+        start = recompute_from(first_open, since)
         for period in PERIODS:
             first = None if first_open is None else period_bounds(first_open, period)[0]
-            out.scope(period_ids(period), scope_start_us(first))
+            # A period sums its days: recomputed whole from the period of the first changed day.
+            redo = start if start is None or start >= UNCHANGED else period_bounds(start, period)[0]
+            out.scope(period_ids(period), scope_start_us(first), scope_start_us(redo))
+            if redo is not None and redo >= UNCHANGED:
+                continue
             groups: dict[tuple[int, int], Totals] = {}
-            for day in live_days(rows, first):
+            days = rows.days_from(None)
+            if redo is not None:
+                # The closed days from `redo` on all lie in its period: their sum, in day order, is
+                # kept between updates, and the open days are added to it in order.
+                prefix = self._closed_sum(rows, redo)
+                if prefix is not None:
+                    groups[period_bounds(redo, period)] = prefix
+                days = rows.split_from(redo)[1]
+            for day in days:
                 groups.setdefault(period_bounds(day, period), Totals()).add(rows[day])
-            for (start, end), totals in groups.items():
-                self._put_period(out, period, start, end, totals)
-        self._put_cumulative(rows, first_open, out)
+            for (period_start, end), totals in groups.items():
+                self._put_period(out, period, period_start, end, totals)
+        self._put_cumulative(rows, first_open, start, out)
 
-    def _put_cumulative(self, rows: Mapping[int, Row], first_open: int | None, out: Outputs) -> None:
-        """Year-to-date totals per day; rows are kept back to 1 January of the first open day's year."""
-        out.scope(CUMULATIVE_IDS, scope_start_us(first_open))
-        totals, year = Totals(), None
-        for day in rows:
+    def _put_cumulative(self, rows: Rows, first_open: int | None, start: int | None, out: Outputs) -> None:
+        """Year-to-date totals per day from `start`, summed from 1 January in day order (rows are kept
+        back to 1 January of the first open day's year)."""
+        out.scope(CUMULATIVE_IDS, scope_start_us(first_open), scope_start_us(start))
+        if start is not None and start >= UNCHANGED:
+            return
+        totals, year, days = Totals(), None, rows.days_from(None)
+        if start is not None:
+            year_start = period_bounds(start, "year")[0]
+            prefix = self._closed_sum(rows, year_start)
+            if prefix is not None:
+                totals, year = prefix, period_bounds(year_start, "year")
+            days = rows.split_from(year_start)[1]
+        for day in days:
             if period_bounds(day, "year") != year:
                 totals, year = Totals(), period_bounds(day, "year")
             totals.add(rows[day])
-            if first_open is None or day >= first_open:
+            if start is None or day >= start:
                 nee, ch4, net, _, ghg = totals.balance(self.params.ch4_gwp100)
                 for indicator, value in zip(CUMULATIVE_IDS, (nee, ch4, net, ghg), strict=True):
                     out.put(indicator, day_start_us(day), value)
+
+    def _closed_sum(self, rows: Rows, first: int) -> Totals | None:
+        """A copy of the sum of the closed rows from `first` on, in day order; None without any."""
+
+        def make() -> Totals | None:
+            closed, _ = rows.split_from(first)
+            if not closed:
+                return None
+            totals = Totals()
+            for day in closed:
+                totals.add(rows[day])
+            return totals
+
+        found: Totals | None = rows.memoized(("totals", first), make)
+        return None if found is None else dataclasses.replace(found)
 
     def close(self, rows: Mapping[int, Row], first_open: int, carry: dict[str, Any]) -> int:
         return min(period_bounds(first_open, period)[0] for period in PERIODS)

@@ -12,11 +12,14 @@ import numpy as np
 from streams.indicators.ecology.calendar import day_start_us
 from streams.indicators.ecology.frame import (
     DayReadings,
+    JsonRows,
     Outputs,
     Row,
+    Rows,
     live_days,
     mean_of,
     previous_values,
+    recompute_from,
     scope_start_us,
 )
 from streams.indicators.ecology.params import EcologyParams
@@ -41,7 +44,7 @@ def trend_per_year(days: np.ndarray, values: np.ndarray) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class ChemistryFamily:
+class ChemistryFamily(JsonRows):
     params: EcologyParams
     name: str = "chemistry"
 
@@ -50,13 +53,16 @@ class ChemistryFamily:
         return row if any(v is not None for v in row.values()) else None
 
     def outputs(
-        self, rows: Mapping[int, Row], first_open: int | None, carry: dict[str, Any], out: Outputs
+        self, rows: Rows, first_open: int | None, since: int | None, carry: dict[str, Any], out: Outputs
     ) -> None:
         p = self.params
-        out.scope(IDS, scope_start_us(first_open))
-        ph_days = np.array([d for d, row in rows.items() if row["ph"] is not None], dtype=np.int64)
-        ph_values = np.array([rows[d]["ph"] for d in ph_days.tolist()], dtype=float)
-        for day in live_days(rows, first_open):
+        start = recompute_from(first_open, since)  # a day's values look back only
+        out.scope(IDS, scope_start_us(first_open), scope_start_us(start))
+        days = live_days(rows, start)
+        if not days:
+            return
+        ph_days, ph_values = rows.column("ph", days[0] - p.ph_trend_days + 1)
+        for day in days:
             row, key = rows[day], day_start_us(day)
             if row["ph"] is not None:
                 out.put(PH_DAILY, key, row["ph"])
@@ -72,7 +78,7 @@ class ChemistryFamily:
                 out.put(POREWATER_DAILY, key, row["pw"])
                 out.put(SALT_INTRUSION, key, int(row["pw"] > p.porewater_salinity_limit_psu))
 
-    def _salinity_baseline(self, rows: Mapping[int, Row], day: int) -> float | None:
+    def _salinity_baseline(self, rows: Rows, day: int) -> float | None:
         p = self.params
         if p.salinity_baseline_psu is not None:
             return p.salinity_baseline_psu

@@ -16,9 +16,21 @@ from typing import Any
 
 import numpy as np
 
-from streams.indicators.ecology.calendar import day_start_us
+from streams.indicators.ecology.calendar import DAY_US, day_start_us
 from streams.indicators.ecology.climatology import Climatology
-from streams.indicators.ecology.frame import DayReadings, Outputs, Row, live_days, mean_of, scope_start_us
+from streams.indicators.ecology.frame import (
+    NEVER_US,
+    UNCHANGED,
+    DayReadings,
+    JsonRows,
+    Outputs,
+    Row,
+    Rows,
+    live_days,
+    mean_of,
+    recompute_from,
+    scope_start_us,
+)
 from streams.indicators.ecology.params import EcologyParams
 
 TEMPERATURE = "water_temperature_degC"
@@ -117,7 +129,7 @@ def event_day_state(
 
 
 @dataclass(frozen=True, slots=True)
-class HeatwaveFamily:
+class HeatwaveFamily(JsonRows):
     """Daily mean SST; with a climatology also the heatwave state per day and per event (keyed by its
     first day)."""
 
@@ -130,18 +142,26 @@ class HeatwaveFamily:
         return None if sst is None else {"sst": sst}
 
     def outputs(
-        self, rows: Mapping[int, Row], first_open: int | None, carry: dict[str, Any], out: Outputs
+        self, rows: Rows, first_open: int | None, since: int | None, carry: dict[str, Any], out: Outputs
     ) -> None:
-        out.scope((SST_DAILY,), scope_start_us(first_open))
-        for day in live_days(rows, first_open):
+        start = recompute_from(first_open, since)
+        out.scope((SST_DAILY,), scope_start_us(first_open), scope_start_us(start))
+        for day in live_days(rows, start):
             out.put(SST_DAILY, day_start_us(day), rows[day]["sst"])
         if self.climatology is None:
             return
         anchor = carry.get("anchor_day")
-        out.scope((*PER_DAY_IDS, *EVENT_IDS), scope_start_us(anchor))
-        if not rows:
+        if start is not None and start >= UNCHANGED:  # no SST changed: the heatwave state stands
+            out.scope((*PER_DAY_IDS, *EVENT_IDS), scope_start_us(anchor), NEVER_US)
             return
-        days, sst, seas, thresh = self._series(rows, min(rows) if anchor is None else anchor, max(rows))
+        # A day's heatwave state looks forward too (a run becomes an event when it lasts): all of it
+        # from the anchor is recomputed.
+        out.scope((*PER_DAY_IDS, *EVENT_IDS), scope_start_us(anchor), scope_start_us(anchor))
+        days_kept = rows.days_from(None)
+        if not days_kept:
+            return
+        first = days_kept[0] if anchor is None else anchor
+        days, sst, seas, thresh = self._series(rows, first, days_kept[-1])
         events = detect_events(
             sst,
             seas,
@@ -150,13 +170,13 @@ class HeatwaveFamily:
             max_gap_d=self.params.mhw_max_gap_d,
         )
         day_n, category = event_day_state(days.size, events, daily_categories(sst, seas, thresh))
-        for i in np.flatnonzero(~np.isnan(sst) | (day_n > 0)).tolist():
-            key = day_start_us(int(days[i]))
-            out.put(CLIMATOLOGY, key, seas[i])
-            out.put(THRESHOLD, key, thresh[i])
-            out.put(INTENSITY, key, 0.0 if np.isnan(sst[i]) else sst[i] - seas[i])
-            out.put(DAY_N, key, day_n[i])
-            out.put(CATEGORY, key, category[i])
+        shown = np.flatnonzero(~np.isnan(sst) | (day_n > 0))
+        keys = days[shown].astype(np.int64) * DAY_US
+        out.put_many(CLIMATOLOGY, keys, seas[shown])
+        out.put_many(THRESHOLD, keys, thresh[shown])
+        out.put_many(INTENSITY, keys, np.where(np.isnan(sst), 0.0, sst - seas)[shown])
+        out.put_many(DAY_N, keys, day_n[shown])
+        out.put_many(CATEGORY, keys, category[shown])
         for ev in events:
             key = day_start_us(int(days[ev.start]))
             out.put(EVENT_DURATION, key, ev.duration_d)

@@ -10,6 +10,7 @@ sets `sensor_pressure_dbar`.
 from __future__ import annotations
 
 import itertools
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,17 @@ import gsw
 import numpy as np
 
 from streams.indicators.ecology.calendar import day_of, day_start_us
-from streams.indicators.ecology.frame import DayReadings, Outputs, Row, live_days, scope_start_us
+from streams.indicators.ecology.frame import (
+    NEVER_US,
+    UNCHANGED,
+    DayReadings,
+    Outputs,
+    Row,
+    Rows,
+    live_days,
+    recompute_from,
+    scope_start_us,
+)
 from streams.indicators.ecology.params import EcologyParams
 
 O2_G_MOL = 31.9988  # so 1 mg/L = 31.25 µmol/L
@@ -58,11 +69,36 @@ def do_saturation_pct(
 
 
 def matched_saturation(readings: DayReadings, params: EcologyParams) -> tuple[np.ndarray, np.ndarray]:
-    """Saturation at the sample times where oxygen, temperature and salinity were all measured."""
+    """Saturation at the sample times where oxygen, temperature and salinity were all measured
+    (computed once per day's readings when they carry a memo: oxygen and bloom rows both use it)."""
+    derived: dict[str, Any] | None = getattr(readings, "derived", None)
+    if derived is not None and "saturation" in derived:
+        found: tuple[np.ndarray, np.ndarray] = derived["saturation"]
+        return found
+    result = _saturation(readings, params)
+    if derived is not None:
+        derived["saturation"] = result
+    return result
+
+
+def _saturation(readings: DayReadings, params: EcologyParams) -> tuple[np.ndarray, np.ndarray]:
     parts = [readings.get(v) for v in (OXYGEN, TEMPERATURE, SALINITY)]
     if any(p is None for p in parts):
         return np.empty(0, dtype=np.int64), np.empty(0)
     oxygen, temperature, salinity = parts
+    if np.array_equal(oxygen.times_us, temperature.times_us) and np.array_equal(
+        oxygen.times_us, salinity.times_us
+    ):  # the usual day: every sample carries all three
+        o_values, t_values, s_values = oxygen.values, temperature.values, salinity.values
+        pct = do_saturation_pct(
+            o_values,
+            t_values,
+            s_values,
+            longitude_deg=params.longitude_deg,
+            latitude_deg=params.latitude_deg,
+            pressure_dbar=params.sensor_pressure_dbar,
+        )
+        return oxygen.times_us, pct
     times, i_o, i_t = np.intersect1d(oxygen.times_us, temperature.times_us, return_indices=True)
     times, j, i_s = np.intersect1d(times, salinity.times_us, return_indices=True)
     pct = do_saturation_pct(
@@ -116,15 +152,16 @@ def hypoxia_episodes(
 
 
 def _concatenated(rows: Mapping[int, Row]) -> tuple[np.ndarray, np.ndarray]:
-    times = [t for row in rows.values() for t in row["t"]]
-    values = [v for row in rows.values() for v in row["do"]]
-    return np.asarray(times, dtype=np.int64), np.asarray(values, dtype=float)
+    times = [np.asarray(row["t"], dtype=np.int64) for row in rows.values()]
+    values = [np.asarray(row["do"], dtype=float) for row in rows.values()]
+    return np.concatenate([np.empty(0, np.int64), *times]), np.concatenate([np.empty(0), *values])
 
 
 @dataclass(frozen=True, slots=True)
 class OxygenFamily:
     """Per reading: saturation. Per UTC day: minimum, hours measured and below classes. Per episode
-    (keyed by its first reading): hypoxia duration and minimum."""
+    (keyed by its first reading): hypoxia duration and minimum. A row holds the day's readings and
+    saturations in compact arrays (its JSON form: lists, saturations as [time, value] pairs)."""
 
     params: EcologyParams
     name: str = "oxygen"
@@ -135,17 +172,32 @@ class OxygenFamily:
             return None
         sat_times, sat = matched_saturation(readings, self.params)
         return {
-            "t": oxygen.times_us.tolist(),
-            "do": oxygen.values.tolist(),
-            "sat": [[t, v] for t, v in zip(sat_times.tolist(), sat.tolist(), strict=True)],
+            "t": array("q", oxygen.times_us.astype(np.int64).tobytes()),
+            "do": array("d", oxygen.values.astype(np.float64).tobytes()),
+            "sat_t": array("q", sat_times.astype(np.int64).tobytes()),
+            "sat": array("d", sat.astype(np.float64).tobytes()),
+        }
+
+    def encode_row(self, row: Row) -> Row:
+        pairs = [[t, v] for t, v in zip(row["sat_t"], row["sat"], strict=True)]
+        return {"t": list(row["t"]), "do": list(row["do"]), "sat": pairs}
+
+    def decode_row(self, row: Row) -> Row:
+        pairs = row["sat"]
+        return {
+            "t": array("q", row["t"]),
+            "do": array("d", row["do"]),
+            "sat_t": array("q", (int(t) for t, _ in pairs)),
+            "sat": array("d", (float(v) for _, v in pairs)),
         }
 
     def outputs(
-        self, rows: Mapping[int, Row], first_open: int | None, carry: dict[str, Any], out: Outputs
+        self, rows: Rows, first_open: int | None, since: int | None, carry: dict[str, Any], out: Outputs
     ) -> None:
         interval_s = self.params.sampling_interval_s
-        out.scope((*DAILY_IDS, SATURATION), scope_start_us(first_open))
-        for day in live_days(rows, first_open):
+        start = recompute_from(first_open, since)
+        out.scope((*DAILY_IDS, SATURATION), scope_start_us(first_open), scope_start_us(start))
+        for day in live_days(rows, start):
             row = rows[day]
             do = np.asarray(row["do"], dtype=float)
             key = day_start_us(day)
@@ -153,11 +205,13 @@ class OxygenFamily:
             out.put(HOURS_MEASURED, key, min(24.0, do.size * interval_s / 3600.0))
             for indicator, limit in zip(HOURS_BELOW, CLASS_LIMITS_MG_L, strict=True):
                 out.put(indicator, key, hours_at_or_below(do, limit, interval_s))
-            for time_us, pct in row["sat"]:
-                out.put(SATURATION, time_us, pct)
+            out.put_many(SATURATION, row["sat_t"], row["sat"])
         anchor_us = carry.get("anchor_us")
-        out.scope((HYPOXIA_DURATION, HYPOXIA_MIN), anchor_us)
-        times, values = _concatenated(rows)
+        if start is not None and start >= UNCHANGED:  # no oxygen row changed: the episodes stand
+            out.scope((HYPOXIA_DURATION, HYPOXIA_MIN), anchor_us, NEVER_US)
+            return
+        out.scope((HYPOXIA_DURATION, HYPOXIA_MIN), anchor_us, anchor_us)
+        times, values = rows.joined("t", np.int64), rows.joined("do", float)
         if times.size == 0:
             return
         for ep in hypoxia_episodes(

@@ -4,11 +4,14 @@ Readings are kept raw (keyed by time, so a replayed reading changes nothing) for
 the newest day seen and `allowed_lateness_days` before it. When a day closes, each indicator family
 keeps a compact row of it for as long as it needs (baselines, the current year of carbon, an ongoing
 heatwave) and readings that arrive for a closed day are dropped and counted. Every update recomputes
-the values that can still change and emits those that differ from what was last emitted, with a None
-value retracting a key that no longer exists; so the last value emitted per (station, indicator,
-time) equals the batch result for any arrival order within the lateness, and across a restart from
-the JSON state. `late_dropped` counts readings refused for closed days, replays of readings already
-taken included. Two different values for the same station, variable and time: the last one wins.
+the values its changed day rows can have changed (each family from the first day whose row changed,
+see `frame`) and emits those that differ from what was last emitted, with a None value retracting a
+key that no longer exists; the first update after a restore recomputes every value that can still
+change, as a torn write may have lost emitted values. So the last value emitted per (station,
+indicator, time) equals the batch result for any arrival order within the lateness, and across a
+restart from the JSON state. `late_dropped` counts readings refused for closed days, replays of
+readings already taken included. Two different values for the same station, variable and time: the
+last one wins.
 
 The state is kept as keyed pieces (``export``): the closed days' rows per day, the days piece (the
 first open day and each family's carry), the raw readings and the emitted values per slot of ~16
@@ -29,8 +32,12 @@ dropped and counted like a late reading; one for a reading never taken changes n
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
+
+import numpy as np
 
 from schemas.indicators import Indicator
 from streams.indicators.ecology.bloom import BloomFamily
@@ -39,7 +46,7 @@ from streams.indicators.ecology.carbon import CarbonFamily
 from streams.indicators.ecology.catalogue import CATALOGUE
 from streams.indicators.ecology.chemistry import ChemistryFamily
 from streams.indicators.ecology.climatology import Climatology
-from streams.indicators.ecology.frame import Family, Outputs, Row, Series
+from streams.indicators.ecology.frame import NEVER_US, UNCHANGED, Day, Family, Outputs, Row, Rows, Series
 from streams.indicators.ecology.heatwave import HeatwaveFamily
 from streams.indicators.ecology.oxygen import OxygenFamily
 from streams.indicators.ecology.params import EcologyParams
@@ -72,6 +79,65 @@ class SampleLike(Protocol):
     def values(self) -> Mapping[str, float | None]: ...
 
 
+class Readings:
+    """One variable's readings of one open day, sorted by time in two compact arrays: 16 bytes a
+    reading instead of ~100 as a dict of Python ints and floats, and the day's series without a sort."""
+
+    __slots__ = ("times", "values")
+
+    def __init__(self) -> None:
+        self.times = array("q")
+        self.values = array("d")
+
+    def put(self, time_us: int, value: float) -> bool:
+        """Add or replace the reading at `time_us`; False if it was there with that value."""
+        times = self.times
+        if not times or time_us > times[-1]:
+            times.append(time_us)
+            self.values.append(value)
+            return True
+        i = bisect_left(times, time_us)
+        if times[i] == time_us:
+            if self.values[i] == value:
+                return False
+            self.values[i] = value
+            return True
+        times.insert(i, time_us)
+        self.values.insert(i, value)
+        return True
+
+    def drop(self, time_us: int) -> bool:
+        i = bisect_left(self.times, time_us)
+        if i == len(self.times) or self.times[i] != time_us:
+            return False
+        del self.times[i]
+        del self.values[i]
+        return True
+
+    def pairs(self, lo_us: int, hi_us: int) -> list[tuple[int, float]]:
+        """(time, value) of the readings in [lo_us, hi_us)."""
+        i = bisect_left(self.times, lo_us)
+        j = bisect_left(self.times, hi_us, i)
+        return list(zip(self.times[i:j], self.values[i:j], strict=True))
+
+    def series(self) -> Series:
+        return Series(np.array(self.times, dtype=np.int64), np.array(self.values, dtype=np.float64))
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.times)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Readings) and (self.times, self.values) == (other.times, other.values)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Readings({dict(zip(self.times, self.values, strict=True))})"
+
+
 def build_families(params: EcologyParams, climatology: Climatology | None) -> list[Family]:
     families: list[Family] = [
         OxygenFamily(params),
@@ -95,11 +161,14 @@ class EcologyState:
         self.families = build_families(params, climatology)
         self.first_open: int | None = None
         self.late_dropped = 0
-        self.raw: dict[int, dict[str, dict[int, float]]] = {}
+        self.raw: dict[int, dict[str, Readings]] = {}
         self.rows: dict[str, dict[int, Row]] = {f.name: {} for f in self.families}
         self.carry: dict[str, dict[str, Any]] = {f.name: {} for f in self.families}
         self.emitted: dict[str, dict[int, float]] = {}
         self._day_rows: dict[int, dict[str, Row | None]] = {}  # open days, rebuilt only when touched
+        self._touched: set[int] = set()  # open days with readings changed since their rows were built
+        self._stale = False  # recompute every open value at the next update (after a restore)
+        self._memo: dict[str, dict[Any, Any]] = {f.name: {} for f in self.families}  # of closed rows
         self.width_us = piece_width_us(params.sampling_interval_s)  # of the raw and emitted pieces
         # Pieces changed since the last export: raw and emitted slots (of width_us), row days, the head.
         self._raw_slots: set[int] = set()
@@ -113,8 +182,8 @@ class EcologyState:
         rates it GOOD); any other value adds or replaces it."""
         if not self._ingest(samples):
             return []
-        open_rows = self._open_rows()
-        records = self._emit(open_rows)
+        open_rows, changed_from = self._open_rows()
+        records = self._emit(open_rows, changed_from)
         self._close(open_rows)
         return records
 
@@ -132,10 +201,12 @@ class EcologyState:
                 if value is None or not math.isfinite(value):
                     changed |= self._withdraw(day, variable, sample.time_us)
                     continue
-                readings = self.raw.setdefault(day, {}).setdefault(variable, {})
-                if readings.get(sample.time_us) != value:
-                    readings[sample.time_us] = float(value)
-                    self._day_rows.pop(day, None)
+                variables = self.raw.setdefault(day, {})
+                readings = variables.get(variable)
+                if readings is None:
+                    readings = variables[variable] = Readings()
+                if readings.put(sample.time_us, float(value)):
+                    self._touched.add(day)
                     self._raw_slots.add(sample.time_us // self.width_us)
                     changed = True
         return changed
@@ -144,49 +215,87 @@ class EcologyState:
         """Forget a reading QC no longer rates good; a variable left without readings leaves the day
         (the day itself stays: it still marks how far the station's data have come)."""
         variables = self.raw.get(day, {})
-        readings = variables.get(variable, {})
-        if readings.pop(time_us, None) is None:
+        readings = variables.get(variable)
+        if readings is None or not readings.drop(time_us):
             return False
         if not readings:
             del variables[variable]
-        self._day_rows.pop(day, None)
+        self._touched.add(day)
         self._raw_slots.add(time_us // self.width_us)
         return True
 
-    def _open_rows(self) -> dict[str, dict[int, Row]]:
+    def _open_rows(self) -> tuple[dict[str, dict[int, Row]], dict[str, int]]:
+        """The open days' rows per family, and per family the first day whose row changed."""
+        changed_from: dict[str, int] = {}
+        for day in sorted(self._touched):
+            if day not in self.raw:
+                continue
+            readings = Day({name: values.series() for name, values in self.raw[day].items()})
+            before = self._day_rows.get(day, {})
+            self._day_rows[day] = after = {f.name: f.day_row(day, readings) for f in self.families}
+            for name, row in after.items():
+                if row != before.get(name) and name not in changed_from:
+                    changed_from[name] = day
+        self._touched.clear()
         rows: dict[str, dict[int, Row]] = {f.name: {} for f in self.families}
         for day in sorted(self.raw):
-            if day not in self._day_rows:
-                readings = {name: Series.from_mapping(values) for name, values in self.raw[day].items()}
+            if day not in self._day_rows:  # not touched since a restore
+                readings = Day({name: values.series() for name, values in self.raw[day].items()})
                 self._day_rows[day] = {f.name: f.day_row(day, readings) for f in self.families}
             for name, row in self._day_rows[day].items():
                 if row is not None:
                     rows[name][day] = row
-        return rows
+        return rows, changed_from
 
-    def _emit(self, open_rows: dict[str, dict[int, Row]]) -> list[Indicator]:
+    def _emit(self, open_rows: dict[str, dict[int, Row]], changed_from: dict[str, int]) -> list[Indicator]:
         out = Outputs()
+        full = self._stale or self.first_open is None
         for family in self.families:
-            rows = dict(sorted({**self.rows[family.name], **open_rows[family.name]}.items()))
-            family.outputs(rows, self.first_open, self.carry[family.name], out)
-        records = []
-        for indicator, from_us in out.scopes.items():
-            new, old = out.values[indicator], self.emitted.get(indicator, {})
-            unit = CATALOGUE[indicator].unit
-            changed = [
-                Indicator(self.station, indicator, t, v, unit) for t, v in new.items() if old.get(t) != v
-            ]
-            gone = [t for t in old if t not in new]
-            records += changed
-            records += [
-                Indicator(self.station, indicator, t, None, unit)
-                for t in gone
-                if from_us is None or t >= from_us
-            ]
-            self._emitted_slots.update(r.time_us // self.width_us for r in changed)
-            self._emitted_slots.update(t // self.width_us for t in gone)
-            self.emitted[indicator] = new
+            since = None if full else changed_from.get(family.name, UNCHANGED)
+            rows = Rows(self.rows[family.name], open_rows[family.name], self._memo[family.name])
+            family.outputs(rows, self.first_open, since, self.carry[family.name], out)
+        self._stale = False
+        records: list[Indicator] = []
+        for indicator, (final_us, from_us) in out.scopes.items():
+            new, old = out.values[indicator], self.emitted.get(indicator)
+            if not old:
+                if new or old is not None:
+                    self.emitted[indicator] = new
+                if new:
+                    records += self._records(indicator, new.items())
+                continue
+            # Keys before `final_us` are forgotten without a retraction (their pieces rewritten all the
+            # same), keys before `from_us` keep their values (their inputs did not change), the rest
+            # are replaced by the new values, a key not among them retracted. (A dict's order does not
+            # matter: the pieces and the bounds are cut from its sorted keys.)
+            nothing_final = final_us is None or min(old) >= final_us
+            if not new and from_us is not None and from_us >= NEVER_US and nothing_final:
+                continue  # nothing recomputed, nothing became final
+            keys = sorted(old)
+            lo = 0 if final_us is None or from_us is None else bisect_left(keys, final_us)
+            hi = 0 if from_us is None else bisect_left(keys, from_us)
+            forgotten, replaced = keys[:lo], keys[hi:]
+            if not (new or forgotten or replaced):
+                continue
+            changed = [(t, v) for t, v in new.items() if old.get(t) != v]
+            gone = [t for t in replaced if t not in new]
+            if changed:
+                records += self._records(indicator, changed)
+            if gone:
+                records += self._records(indicator, [(t, None) for t in gone])
+            for t in gone:
+                del old[t]
+            for t in forgotten:
+                del old[t]
+            self._emitted_slots.update(t // self.width_us for t in forgotten)
+            old.update(new)
         records.sort(key=lambda r: (r.time_us, r.indicator))
+        return records
+
+    def _records(self, indicator: str, values: Iterable[tuple[int, float | None]]) -> list[Indicator]:
+        unit = CATALOGUE[indicator].unit
+        records = [Indicator(self.station, indicator, t, v, unit) for t, v in values]
+        self._emitted_slots.update(r.time_us // self.width_us for r in records)
         return records
 
     def _close(self, open_rows: dict[str, dict[int, Row]]) -> None:
@@ -199,6 +308,7 @@ class EcologyState:
             rows.update(added)
             keep_from = family.close(dict(sorted(rows.items())), first_open, self.carry[family.name])
             self.rows[family.name] = {day: row for day, row in sorted(rows.items()) if day >= keep_from}
+            self._memo[family.name] = {}
             self._row_days.update(added)
             self._row_days.update(day for day in rows if day < keep_from)
         for day, variables in self.raw.items():
@@ -225,7 +335,11 @@ class EcologyState:
             slots, days, emitted = self._raw_slots, self._row_days, self._emitted_slots
         pieces: dict[str, Any] = {}
         for day in sorted(days):
-            value = {name: rows[day] for name, rows in self.rows.items() if day in rows}
+            value = {
+                family.name: family.encode_row(self.rows[family.name][day])
+                for family in self.families
+                if day in self.rows[family.name]
+            }
             pieces[f"rows/{day}"] = value or None
         if full or self._head:
             pieces["days"] = {
@@ -235,17 +349,18 @@ class EcologyState:
         for slot in sorted(slots):
             variables = self.raw.get(slot * self.width_us // DAY_US, {})
             lo, hi = slot * self.width_us, (slot + 1) * self.width_us
-            in_slot = {
-                v: [(t, x) for t, x in readings.items() if lo <= t < hi] for v, readings in variables.items()
-            }
+            in_slot = {v: readings.pairs(lo, hi) for v, readings in variables.items()}
             pieces[f"raw/{slot}"] = {v: pairs for v, pairs in in_slot.items() if pairs} or None
         if emitted:
-            by_slot: dict[int, dict[str, list[tuple[int, float]]]] = {slot: {} for slot in emitted}
+            by_slot: dict[int, dict[str, list[tuple[int, float]]]] = {slot: {} for slot in sorted(emitted)}
             for indicator, values in self.emitted.items():
-                for t, x in values.items():
-                    if (slot := t // self.width_us) in by_slot:
-                        by_slot[slot].setdefault(indicator, []).append((t, x))
-            pieces.update((f"emitted/{slot}", value or None) for slot, value in sorted(by_slot.items()))
+                times = sorted(values)
+                for slot, in_slot in by_slot.items():
+                    lo = bisect_left(times, slot * self.width_us)
+                    hi = bisect_left(times, (slot + 1) * self.width_us, lo)
+                    if hi > lo:
+                        in_slot[indicator] = [(t, values[t]) for t in times[lo:hi]]
+            pieces.update((f"emitted/{slot}", value or None) for slot, value in by_slot.items())
         if full or self._head:
             pieces["head"] = {
                 "format": STATE_FORMAT,
@@ -284,11 +399,13 @@ class EcologyState:
                             # deletes its slot.
                             state._raw_slots.add(int(t) // state.width_us)
                             continue
-                        state.raw.setdefault(day_of(int(t)), {}).setdefault(variable, {})[int(t)] = float(x)
+                        variables = state.raw.setdefault(day_of(int(t)), {})
+                        variables.setdefault(variable, Readings()).put(int(t), float(x))
             elif kind == "rows":
+                families = {family.name: family for family in state.families}
                 for name, row in value.items():
-                    if name in state.rows:
-                        state.rows[name][int(index)] = row
+                    if name in families:
+                        state.rows[name][int(index)] = families[name].decode_row(row)
             elif kind == "emitted":
                 for indicator, pairs in value.items():
                     state.emitted.setdefault(indicator, {}).update((int(t), x) for t, x in pairs)
@@ -296,11 +413,9 @@ class EcologyState:
             state.rows[name] = dict(sorted(rows.items()))
         for indicator, values in state.emitted.items():
             state.emitted[indicator] = dict(sorted(values.items()))
-        state.raw = {
-            day: {v: dict(sorted(r.items())) for v, r in variables.items()}
-            for day, variables in sorted(state.raw.items())
-        }
+        state.raw = dict(sorted(state.raw.items()))
         state._head = False
+        state._stale = True
         return state
 
 

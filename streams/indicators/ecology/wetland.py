@@ -16,7 +16,17 @@ from typing import Any
 import numpy as np
 
 from streams.indicators.ecology.calendar import day_start_us, period_bounds
-from streams.indicators.ecology.frame import DayReadings, Outputs, Row, live_days, scope_start_us
+from streams.indicators.ecology.frame import (
+    UNCHANGED,
+    DayReadings,
+    JsonRows,
+    Outputs,
+    Row,
+    Rows,
+    live_days,
+    recompute_from,
+    scope_start_us,
+)
 from streams.indicators.ecology.params import EcologyParams
 
 WATER_LEVEL = "water_level_m"
@@ -28,7 +38,7 @@ HYDROPERIOD_MONTHLY = "hydroperiod_monthly_h"
 
 
 @dataclass(frozen=True, slots=True)
-class WetlandFamily:
+class WetlandFamily(JsonRows):
     params: EcologyParams
     platform_m: float
     name: str = "wetland"
@@ -48,18 +58,23 @@ class WetlandFamily:
         return min(24.0, float(row["flooded"]) * self.params.sampling_interval_s / 3600.0)
 
     def outputs(
-        self, rows: Mapping[int, Row], first_open: int | None, carry: dict[str, Any], out: Outputs
+        self, rows: Rows, first_open: int | None, since: int | None, carry: dict[str, Any], out: Outputs
     ) -> None:
-        out.scope((ABOVE_PLATFORM, FREQUENCY_DAILY, HYDROPERIOD_DAILY), scope_start_us(first_open))
-        for day in live_days(rows, first_open):
+        start = recompute_from(first_open, since)
+        daily = (ABOVE_PLATFORM, FREQUENCY_DAILY, HYDROPERIOD_DAILY)
+        out.scope(daily, scope_start_us(first_open), scope_start_us(start))
+        for day in live_days(rows, start):
             row, key = rows[day], day_start_us(day)
             out.put(ABOVE_PLATFORM, key, row["max_above"])
             out.put(FREQUENCY_DAILY, key, 100.0 * row["flooded"] / row["n"])
             out.put(HYDROPERIOD_DAILY, key, self._hours(row))
         first_month = None if first_open is None else period_bounds(first_open, "monthly")[0]
-        out.scope((FREQUENCY_MONTHLY, HYDROPERIOD_MONTHLY), scope_start_us(first_month))
+        # A month sums its days: recomputed whole from the month of the first changed day.
+        from_month = start if start is None or start >= UNCHANGED else period_bounds(start, "monthly")[0]
+        monthly = (FREQUENCY_MONTHLY, HYDROPERIOD_MONTHLY)
+        out.scope(monthly, scope_start_us(first_month), scope_start_us(from_month))
         months: dict[int, list[float]] = {}
-        for day in live_days(rows, first_month):
+        for day in live_days(rows, from_month):
             totals = months.setdefault(period_bounds(day, "monthly")[0], [0, 0, 0.0])
             totals[0] += rows[day]["n"]
             totals[1] += rows[day]["flooded"]

@@ -125,18 +125,30 @@ def compare(
     outcomes: list[AlertOutcome] = []
     for key in sorted(before.keys() | after.keys()):
         was, now = list(before.get(key, [])), after.get(key, [])
+        pairs: dict[str, _Alert] = {}  # new alert id -> the old alert it stands for
+        for alert in now:  # the same id first, so no later overlap takes that alert away
+            same = next((a for a in was if a.alert_id == alert.alert_id), None)
+            if same is not None:
+                was.remove(same)
+                pairs[alert.alert_id] = same
         for alert in now:
-            match = next((a for a in was if a.alert_id == alert.alert_id), None)
-            match = match or next((a for a in was if a.overlaps(alert)), None)
-            if match is not None:
-                was.remove(match)
+            if alert.alert_id not in pairs:
+                overlapping = next((a for a in was if a.overlaps(alert)), None)
+                if overlapping is not None:
+                    was.remove(overlapping)
+                    pairs[alert.alert_id] = overlapping
+        for alert in now:
+            match = pairs.get(alert.alert_id)
             if not alert.steps and (match is None or not match.steps):
                 continue  # nothing of it in the range, then or now
             if match is None:
-                outcome = AlertOutcome(alert.alert_id, None, *key, NEW, (), alert.steps, None, alert.peak)
-            else:
-                kind = UNCHANGED if (match.steps, match.peak) == (alert.steps, alert.peak) else CHANGED
-                outcome = AlertOutcome(
+                outcomes.append(
+                    AlertOutcome(alert.alert_id, None, *key, NEW, (), alert.steps, None, alert.peak)
+                )
+                continue
+            kind = UNCHANGED if (match.steps, match.peak) == (alert.steps, alert.peak) else CHANGED
+            outcomes.append(
+                AlertOutcome(
                     alert.alert_id,
                     match.alert_id,
                     *key,
@@ -146,7 +158,7 @@ def compare(
                     match.peak,
                     alert.peak,
                 )
-            outcomes.append(outcome)
+            )
         outcomes += [
             AlertOutcome(a.alert_id, a.alert_id, *key, GONE, a.steps, (), a.peak, None)
             for a in was

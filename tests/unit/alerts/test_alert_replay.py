@@ -7,6 +7,7 @@ import msgspec
 from alert_helpers import at, feed, indicator, kinds, reading
 
 from alerts import AlertEngine
+from alerts.events import AlertEvent
 from alerts.replay import CHANGED, GONE, NEW, UNCHANGED, compare, judge_history
 
 GAUGE = "dalian"
@@ -76,3 +77,19 @@ def test_outcomes_per_alert(registry, rules, channels) -> None:
     # Only events inside the range are compared.
     late = compare(red, orange, at(300), to_us)
     assert {o.rule for o in late} == {"storm_surge_warning"}
+
+
+def test_an_alert_keeps_its_own_id_before_an_overlap_is_sought() -> None:
+    def event(alert_id: str, seq: int, kind: str, minute: int) -> AlertEvent:
+        return AlertEvent(
+            alert_id=alert_id, seq=seq, station=GAUGE, rule="battery_low", kind=kind, severity="yellow",
+            time_us=at(minute), value=None, message_en="", message_zh="", channels=(),
+        )  # fmt: skip
+
+    old = [event("a", 0, "firing", 0), event("a", 1, "resolved", 10)]
+    old += [event("b", 0, "firing", 20), event("b", 1, "resolved", 30)]
+    # Now "x" starts inside "b" (a changed threshold) and "b" is raised as it was.
+    new = [event("x", 0, "firing", 22), event("x", 1, "resolved", 40)]
+    new += [event("b", 0, "firing", 20), event("b", 1, "resolved", 30)]
+    outcomes = {(o.alert_id, o.old_alert_id): o.outcome for o in compare(old, new, at(0), at(60))}
+    assert outcomes == {("a", "a"): GONE, ("b", "b"): UNCHANGED, ("x", None): NEW}

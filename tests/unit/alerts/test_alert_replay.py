@@ -88,8 +88,8 @@ def test_an_alert_keeps_its_own_id_before_an_overlap_is_sought() -> None:
 
     old = [event("a", 0, "firing", 0), event("a", 1, "resolved", 10)]
     old += [event("b", 0, "firing", 20), event("b", 1, "resolved", 30)]
-    # Now "x" starts inside "b" (a changed threshold) and "b" is raised as it was.
-    new = [event("x", 0, "firing", 22), event("x", 1, "resolved", 40)]
+    # Now "x" starts just before "b" and overlaps it (another rule setting), and "b" is raised as it was.
+    new = [event("x", 0, "firing", 18), event("x", 1, "resolved", 40)]
     new += [event("b", 0, "firing", 20), event("b", 1, "resolved", 30)]
     outcomes = {(o.alert_id, o.old_alert_id): o.outcome for o in compare(old, new, at(0), at(60))}
     assert outcomes == {("a", "a"): GONE, ("b", "b"): UNCHANGED, ("x", None): NEW}

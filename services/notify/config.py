@@ -74,7 +74,7 @@ def parse_smtp_url(url: str) -> SmtpServer:
 
 
 @dataclass(frozen=True, slots=True)
-class Endpoint:
+class ChannelEndpoint:
     """Where one HTTP channel posts, and its credentials (left out of repr, so never logged)."""
 
     type: str
@@ -102,12 +102,12 @@ class Endpoint:
         return tuple(sorted({s for s in found if len(s) >= 4}, key=len, reverse=True))
 
 
-def channel_endpoint(channel: Channel, variables: ChannelSettings) -> Endpoint | None:
+def channel_endpoint(channel: Channel, variables: ChannelSettings) -> ChannelEndpoint | None:
     """The endpoint of an HTTP channel from its TIDEWATCH_<NAME>_* variables; None when its URL is unset."""
     if channel.type not in HTTP_TYPES or variables.url is None:
         return None
     try:
-        return Endpoint(
+        return ChannelEndpoint(
             type=channel.type,
             url=variables.url,
             secret=variables.secret,
@@ -126,7 +126,7 @@ class NotifyConfig:
     email_from: str = "tidewatch@localhost"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     # HTTP channels by channel name (robots, SMS, Alertmanager, further webhooks).
-    endpoints: Mapping[str, Endpoint] = field(default_factory=dict)
+    endpoints: Mapping[str, ChannelEndpoint] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.smtp is not None and not self.email_to:

@@ -24,7 +24,7 @@ from alerts.routing import GroupSpec
 from services.config import load_settings
 from services.db.alerts import EVENT_COLUMNS, event_from_row
 from services.notify.alertmanager import AlertmanagerSender
-from services.notify.config import Endpoint, NotifyConfig, RetryPolicy
+from services.notify.config import ChannelEndpoint, NotifyConfig, RetryPolicy
 from services.notify.groups import QUIET, Grouping, absorb, stale_notices
 from services.notify.messages import rule_values
 from services.notify.robots import DingTalkSender, FeishuSender, WeComSender
@@ -70,7 +70,7 @@ class DeliveryReport:
         self.dead_letters += other.dead_letters
 
 
-def endpoint_sender(endpoint: Endpoint, timeout_s: float) -> Sender:
+def endpoint_sender(endpoint: ChannelEndpoint, timeout_s: float) -> Sender:
     """The sender of one HTTP channel; each gets the endpoint's secrets to keep out of its errors."""
     url, secret, hidden = endpoint.url, endpoint.secret, endpoint.secrets()
     match endpoint.type:
@@ -93,7 +93,9 @@ def senders_from_config(config: NotifyConfig) -> dict[str, Sender]:
         name: endpoint_sender(endpoint, config.retry.timeout_s) for name, endpoint in config.endpoints.items()
     }
     if config.webhook_url and "webhook" not in senders:
-        senders["webhook"] = endpoint_sender(Endpoint("webhook", config.webhook_url), config.retry.timeout_s)
+        senders["webhook"] = endpoint_sender(
+            ChannelEndpoint("webhook", config.webhook_url), config.retry.timeout_s
+        )
     if config.smtp is not None:
         senders["email"] = EmailSender(
             config.smtp, config.email_from, config.email_to, config.retry.timeout_s

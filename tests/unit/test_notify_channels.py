@@ -12,7 +12,7 @@ from alerts import AlertEvent, RuleError, load_channels
 from alerts.severity import SEVERITIES
 from services.config import load_settings
 from services.notify.alertmanager import postable_alerts, rfc3339, split_credentials
-from services.notify.config import Endpoint, NotifyConfig
+from services.notify.config import ChannelEndpoint, NotifyConfig
 from services.notify.errors import SendError
 from services.notify.http import redact
 from services.notify.robots import (
@@ -232,7 +232,7 @@ def test_robot_answers(body, permanent):
 
 
 def test_redaction_hides_every_credential_of_an_endpoint():
-    endpoint = Endpoint(
+    endpoint = ChannelEndpoint(
         "wecom", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7c2e-4bc4", secret=None
     )
     text = f"InvalidURL: {endpoint.url} (key=693a91f6-7c2e-4bc4)"

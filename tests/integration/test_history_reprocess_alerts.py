@@ -185,3 +185,10 @@ async def test_raised_levels_show_old_beside_new_and_notify_nobody(
     assert (shown[0]["old_peak"], shown[0]["new_peak"]) == ("red", "orange")
     fresh = [a for a in shown if a["new_events"][0]["kind"] == "firing"]  # raised inside the range
     assert fresh and fresh[0]["new_events"][0]["time"].endswith("Z")
+    # The reprocess command itself, as a user runs it: the same outcome again, in a run of its own.
+    monkeypatch.setenv("TIDEWATCH_REGISTRY", str(settings.registry_path))
+    span = ["--from", "2025-01-02T06:00:00Z", "--to", "2025-01-03T22:00:00Z"]
+    argv = ["reprocess", "--station", "dalian", *span, "--what", "alerts"]
+    assert await asyncio.to_thread(main, argv) == 0
+    summary = capsys.readouterr().out.splitlines()[-1]
+    assert f"{counts['alerts_changed']:,} changed" in summary and "--alerts" in summary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -11,7 +12,7 @@ from services.db.prepare import prepare_database
 from services.stack.launcher import Stack
 from services.stack.pipeline import Pipeline
 from streams.indicators.catalogue import INDICATORS
-from tests.support.pipeline import Publisher, isolated_registry
+from tests.support.pipeline import Publisher, isolated_registry, stop_together
 from tests.support.timescale import harness_node
 
 
@@ -38,6 +39,7 @@ async def pipeline(
     try:
         yield pipeline
     finally:
+        await asyncio.to_thread(stop_together, [pipeline.ingest, pipeline.worker])
         pipeline.stop()
 
 

@@ -34,8 +34,9 @@ async def pipeline(
     )
     await prepare_database(settings, INDICATORS)
     pipeline = Pipeline(settings, network, tmp / "logs", extra_env=dict(pipeline_env))
-    await pipeline.start_worker()
-    await pipeline.start_ingest()
+    # Side by side: whichever starts first creates the topics (services/kafka_topics.py), and nothing
+    # is published before both are up.
+    await asyncio.gather(pipeline.start_worker(), pipeline.start_ingest())
     try:
         yield pipeline
     finally:

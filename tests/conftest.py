@@ -29,28 +29,31 @@ REFERENCE = ROOT / "tests" / "data" / "reference"
 # `make test` runs the modules in parallel processes (pytest-xdist, --dist loadfile: each module whole in
 # one process, which takes the next module in this order when it is nearly done). The longest modules go
 # first so that the short ones fill the gaps at the end; the others keep their usual order after them.
-# Seconds: a module's share of a 2-process run on the 2-core machine (2026-12-07, setup and teardown
-# included; the modules changed that day estimated from their single-module runs).
+# Seconds: each module's time in a 2-process run on the 2-core machine, 2026-12-07, setup and teardown
+# included, with other work running (mean 1-minute load 4.0): the CPU-bound modules vary with load.
 SLOWEST_FIRST = (
-    "tests/integration/test_two_workers.py",  # 110
-    "tests/integration/test_faults_data.py",  # 75
-    "tests/integration/test_faults_alerts.py",  # 60
-    "tests/unit/alerts/test_alert_qc_revisions.py",  # 60 (CPU: slower beside the other process)
-    "tests/integration/test_alerts_pipeline.py",  # 55
+    "tests/integration/test_two_workers.py",  # 65
+    "tests/integration/test_console_api.py",  # 64
+    "tests/integration/test_faults_data.py",  # 63
+    "tests/integration/test_api_netcdf.py",  # 59 (CPU: 26 on a quieter machine)
+    "tests/integration/test_faults_alerts.py",  # 57
+    "tests/integration/test_alerts_pipeline.py",  # 54
     "tests/integration/test_pipeline.py",  # 45
-    "tests/integration/test_faults_downstream.py",  # 44
-    "tests/integration/test_handover_state.py",  # 43
-    "tests/integration/test_prometheus_scrape.py",  # 42
-    "tests/integration/test_console_api.py",  # 42
-    "tests/integration/test_indicators_pipeline.py",  # 35
-    "tests/integration/test_report_carbon_gapfill.py",  # 29
-    "tests/integration/test_console_pipeline.py",  # 27
-    "tests/integration/test_faults_broker.py",  # 26
-    "tests/integration/test_tide_constants_cli.py",  # 21
-    "tests/integration/test_timescale_ddl.py",  # 21
-    "tests/unit/qc/test_qc_reference.py",  # 20
-    "tests/integration/test_report.py",  # 17
-    "tests/integration/test_alert_io_store.py",  # 16
+    "tests/integration/test_handover_state.py",  # 37
+    "tests/integration/test_faults_downstream.py",  # 37
+    "tests/integration/test_prometheus_scrape.py",  # 34
+    "tests/unit/alerts/test_alert_qc_revisions.py",  # 31
+    "tests/integration/test_indicators_pipeline.py",  # 31
+    "tests/integration/test_faults_broker.py",  # 25
+    "tests/integration/test_tide_constants_cli.py",  # 23
+    "tests/integration/test_console_pipeline.py",  # 21
+    "tests/integration/test_timescale_ddl.py",  # 20
+    "tests/integration/test_report_carbon_gapfill.py",  # 18
+    "tests/unit/qc/test_qc_reference.py",  # 18
+    "tests/integration/test_api.py",  # 18
+    "tests/integration/test_broker_durability.py",  # 17
+    "tests/integration/test_report.py",  # 16
+    "tests/integration/test_alert_io_store.py",  # 15
 )
 
 

@@ -96,6 +96,9 @@ class Settings:
     qc_checkpoint_s: float = _var("TIDEWATCH_QC_CHECKPOINT_S", 60.0, float)
     agents: tuple[str, ...] = _var("TIDEWATCH_AGENTS", ("store", "indicate", "alerting"), _words)
     kafka_offset_reset: str = _var("TIDEWATCH_KAFKA_OFFSET_RESET", "earliest")
+    # How soon the group drops a worker that stopped heartbeating (a crash); Tansu also holds a first
+    # join about half of it.
+    kafka_session_timeout_s: float = _var("TIDEWATCH_KAFKA_SESSION_TIMEOUT_S", 10.0, float)
     # Alert engine: clock ticks (timers fire on them), when an input counts as late, and how often
     # the notifier sweeps the stored events for notices nobody has sent.
     alert_tick_s: float = _var("TIDEWATCH_ALERT_TICK_S", 5.0, float)

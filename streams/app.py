@@ -52,8 +52,8 @@ def create_app(settings: Settings) -> faust.App:
         value_serializer="raw",
         key_serializer="raw",
         # A crashed member is noticed in ~10 s instead of faust's 60 s default (first join ~6 s).
-        broker_session_timeout=10,
-        broker_heartbeat_interval=1,
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=min(1.0, settings.kafka_session_timeout_s / 3),
         # A new consumer group starts at the beginning, so nothing produced before the first worker
         # joined is skipped; tests and benchmarks that share a broker start new groups at the end.
         consumer_auto_offset_reset=settings.kafka_offset_reset,

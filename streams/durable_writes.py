@@ -57,9 +57,10 @@ async def retry_until_stored(
     write: Callable[[asyncpg.Connection, Sequence[T]], Awaitable[R]],
     rows: Sequence[T],
     initial_delay_s: float = 0.2,
+    max_delay_s: float = 10.0,
 ) -> R:
     """Write one batch on a pooled connection, retrying on a new connection until it is stored."""
-    backoff = Backoff(initial_delay_s, 10.0)
+    backoff = Backoff(initial_delay_s, max_delay_s)
     while True:
         try:
             async with (await get_pool()).acquire() as conn:

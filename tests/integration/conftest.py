@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -11,7 +12,7 @@ from services.db.prepare import prepare_database
 from services.stack.launcher import Stack
 from services.stack.pipeline import Pipeline
 from streams.indicators.catalogue import INDICATORS
-from tests.support.pipeline import Publisher, isolated_registry
+from tests.support.pipeline import Publisher, isolated_registry, stop_together
 from tests.support.timescale import harness_node
 
 
@@ -33,11 +34,13 @@ async def pipeline(
     )
     await prepare_database(settings, INDICATORS)
     pipeline = Pipeline(settings, network, tmp / "logs", extra_env=dict(pipeline_env))
-    await pipeline.start_worker()
-    await pipeline.start_ingest()
+    # Side by side: whichever starts first creates the topics (services/kafka_topics.py), and nothing
+    # is published before both are up.
+    await asyncio.gather(pipeline.start_worker(), pipeline.start_ingest())
     try:
         yield pipeline
     finally:
+        await asyncio.to_thread(stop_together, [pipeline.ingest, pipeline.worker])
         pipeline.stop()
 
 

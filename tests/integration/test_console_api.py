@@ -515,20 +515,25 @@ async def test_operator_add_with_a_role_from_the_command_line(database):  # noqa
 
 
 async def test_operator_add_refusals_are_one_line(database):  # noqa: F811
-    empty = await asyncio.to_thread(run_operator_add, database.url, "li", "Li Na", password="")
+    absent = database.url.rsplit("/", 1)[0] + "/tidewatch_no_such_database"
+    # Four independent commands, side by side (each is mostly the interpreter starting).
+    empty, bad_role, gone, unreachable = await asyncio.gather(
+        asyncio.to_thread(run_operator_add, database.url, "li", "Li Na", password=""),
+        asyncio.to_thread(run_operator_add, database.url, "--role", "root", "li", "Li", password="x"),
+        asyncio.to_thread(run_operator_add, absent, "li", "Li Na", password="pw-123456"),
+        asyncio.to_thread(
+            run_operator_add,
+            "postgresql://postgres@127.0.0.1:1/tidewatch",
+            "li",
+            "Li Na",
+            password="pw-123456",
+        ),
+    )
     assert empty.returncode != 0 and "Traceback" not in empty.stderr
     assert len(empty.stderr.strip().splitlines()) == 1 and "password" in empty.stderr
-    bad_role = await asyncio.to_thread(
-        run_operator_add, database.url, "--role", "root", "li", "Li", password="x"
-    )
     assert bad_role.returncode != 0 and "role" in bad_role.stderr and "Traceback" not in bad_role.stderr
-    absent = database.url.rsplit("/", 1)[0] + "/tidewatch_no_such_database"
-    gone = await asyncio.to_thread(run_operator_add, absent, "li", "Li Na", password="pw-123456")
     assert gone.returncode != 0 and "Traceback" not in gone.stderr, gone.stderr
     assert len(gone.stderr.strip().splitlines()) == 1 and "tidewatch_no_such_database" in gone.stderr
-    unreachable = await asyncio.to_thread(
-        run_operator_add, "postgresql://postgres@127.0.0.1:1/tidewatch", "li", "Li Na", password="pw-123456"
-    )
     assert unreachable.returncode != 0 and "Traceback" not in unreachable.stderr, unreachable.stderr
     assert len(unreachable.stderr.strip().splitlines()) == 1 and "127.0.0.1:1" in unreachable.stderr
 

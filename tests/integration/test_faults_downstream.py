@@ -31,7 +31,7 @@ from services.stack.pipeline import Pipeline
 from services.stack.process import free_port
 from streams.indicators.catalogue import INDICATORS
 from tests.support.kafka_proxy import FreezingProxy
-from tests.support.pipeline import Publisher, isolated_registry, message, wait_for_count
+from tests.support.pipeline import Publisher, isolated_registry, message, stop_together, wait_for_count
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -121,7 +121,10 @@ async def test_a_reading_read_before_a_crash_still_reaches_indicators_and_alerts
     finally:
         await conn.close()
         publisher.close()
+        # Off the event loop: the proxy runs in it, and a worker stopping cleanly talks to the broker
+        # through it (stopped from the loop, each waited 20 s for a LeaveGroup that never went out).
+        await asyncio.to_thread(stop_together, [pipeline.ingest, pipeline.worker])
         pipeline.stop()
+        await proxy.stop()  # first: Tansu waits 5 s for open connections before it stops
         tansu.stop()
-        await proxy.stop()
         await drop_database(settings.database_url)

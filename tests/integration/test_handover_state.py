@@ -22,13 +22,14 @@ import pytest
 
 from schemas.records import partition_for
 from schemas.registry import load_registry
+from services.config import Settings
 from services.db.connect import drop_database
 from services.simulate.model import Simulation
 from services.simulate.scenario import default_scenario
 from services.stack.launcher import Stack
 from services.stack.pipeline import CLI, wait_for_log
 from services.stack.process import start_child
-from tests.support.pipeline import Publisher, pipeline_on_own_database, wait_until_quiet
+from tests.support.pipeline import Publisher, pipeline_on_own_database, stop_together, wait_until_worked_off
 
 pytestmark = pytest.mark.integration
 START_US = 1_790_000_000 * 1_000_000  # 2026-09-21 13:33:20 UTC
@@ -46,8 +47,9 @@ MEANS = (
 )
 
 
-async def _settled(conn: asyncpg.Connection) -> None:
-    await wait_until_quiet(conn, ("observations", "indicators"), quiet_s=8.0, timeout_s=180.0)
+async def _settled(settings: Settings, conn: asyncpg.Connection) -> None:
+    """The workers have committed everything they were given, and nothing new is stored."""
+    await wait_until_worked_off(settings, conn, ("observations", "indicators"), quiet_s=2.0, timeout_s=180.0)
 
 
 def _publish(publisher: Publisher, simulation: Simulation, window: tuple[int, int]) -> int:
@@ -71,7 +73,7 @@ async def test_a_joining_worker_restores_the_whole_state_of_its_partitions(
         publisher = Publisher(settings, network)
         try:
             await asyncio.to_thread(_publish, publisher, simulation, FIRST)
-            await _settled(conn)
+            await _settled(settings, conn)
             env = {**pipeline.env, "TIDEWATCH_DATA_DIR": str(tmp_path / "b")}
             log_path = tmp_path / "logs" / "worker-1.log"
             second = start_child("worker-1", [*CLI, "worker"], log_path, env)
@@ -79,14 +81,13 @@ async def test_a_joining_worker_restores_the_whole_state_of_its_partitions(
             await asyncio.to_thread(_publish, publisher, simulation, SECOND)
         finally:
             publisher.close()
-        await _settled(conn)
+        await _settled(settings, conn)
         rows = await conn.fetch(GOOD_LEVELS)
         means = {(r["station_id"], r["indicator"], r["time"]): r["value"] for r in await conn.fetch(MEANS)}
         second_log = log_path.read_text()
     finally:
         await conn.close()
-        if second is not None:
-            second.stop(20)
+        await asyncio.to_thread(stop_together, [second, pipeline.ingest, pipeline.worker])
         pipeline.stop()
         await drop_database(settings.database_url)
 

@@ -32,7 +32,7 @@ from services.stack.launcher import Stack
 from services.stack.pipeline import CLI, Pipeline
 from services.stack.process import Child, free_port, start_child, wait_for_port
 from streams.indicators.catalogue import INDICATORS
-from tests.support.pipeline import Publisher, isolated_registry, message, wait_for_count
+from tests.support.pipeline import Publisher, isolated_registry, message, stop_together, wait_for_count
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "docker" / "grafana" / "dashboards").glob("*.json"))
@@ -311,11 +311,12 @@ async def observed(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Ob
     pipeline = MeteredPipeline(settings, network, tmp / "logs")
     prometheus = publisher = conn = None
     try:
-        await pipeline.start_worker()
-        await pipeline.start_ingest()
-        await pipeline.start_api()
+        # Prometheus first: it hands its first targets to the scrapers ~5 s after it starts, while the
+        # processes start. They start side by side (each start reads extra_env before its first wait).
         prometheus = PrometheusServer(tmp, pipeline.ports)
-        await prometheus.ready()
+        await asyncio.gather(
+            pipeline.start_worker(), pipeline.start_ingest(), pipeline.start_api(), prometheus.ready()
+        )
         assert await prometheus.wait_until('count(up{job=~"ingest|worker|api"} == 1)', 3, 30) == 3
 
         publisher = Publisher(settings, network)
@@ -353,8 +354,8 @@ async def observed(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Ob
             await conn.close()
         if publisher is not None:
             publisher.close()
-        if prometheus is not None:
-            prometheus.child.stop(10)
+        children = [pipeline.api, pipeline.ingest, pipeline.worker]
+        await asyncio.to_thread(stop_together, [*children, prometheus.child if prometheus else None])
         pipeline.stop()
         # faust keeps its data directory in the worker's working directory (this process's).
         shutil.rmtree(Path.cwd() / f"{settings.worker_id}-data", ignore_errors=True)

@@ -22,28 +22,42 @@ import asyncpg
 import pytest
 
 from schemas.registry import load_registry
+from services.config import Settings
 from services.db.connect import drop_database
 from services.simulate.model import Simulation
 from services.simulate.scenario import default_scenario
 from services.stack.launcher import Stack, start_stack
 from services.stack.pipeline import CLI, wait_for_log
 from services.stack.process import start_child
-from tests.support.pipeline import Publisher, pipeline_on_own_database, wait_until_quiet
+from tests.support.pipeline import (
+    Publisher,
+    pipeline_on_own_database,
+    stop_together,
+    wait_until_worked_off,
+)
 
 START_US = 1_790_000_000 * 1_000_000  # scenario hour 0
 WINDOW_US = (28 * 3_600_000_000, 40 * 3_600_000_000)  # the storm: surges, high waves
 
 OBSERVATIONS = "SELECT station_id, variable, time, value, qc_flag FROM observations ORDER BY 1, 2, 3"
 INDICATOR_ROWS = "SELECT station_id, indicator, time, value FROM indicators ORDER BY 1, 2, 3"
+# What a worker logs once a rebalance's assignment is restored and its streams run again.
+REBALANCED = "Recovery]: Worker ready"
 EVENTS = (
     "SELECT alert_id, seq, kind, severity, rule, station_id, time FROM alert_events ORDER BY alert_id, seq"
 )
 
 
-async def _settled(conn: asyncpg.Connection, quiet_s: float = 30.0, timeout_s: float = 300.0) -> None:
-    """Wait until nothing new was stored for ``quiet_s`` (readings, indicators and events): events are
-    sparse, so the alert agent can be busy for many seconds without storing one."""
-    await wait_until_quiet(conn, ("observations", "indicators", "alert_events"), quiet_s, timeout_s)
+async def _settled(settings: Settings, conn: asyncpg.Connection, timeout_s: float = 300.0) -> None:
+    """Wait until the workers have committed everything they were given and nothing new was stored
+    for a while (readings, indicators and events): events are sparse, so the alert agent can be busy
+    for many seconds without storing one; its committed offsets say when it is done."""
+    tables = ("observations", "indicators", "alert_events")
+    await wait_until_worked_off(settings, conn, tables, quiet_s=3.0, timeout_s=timeout_s)
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
 
 
 async def _run(stack: Stack, tmp: Path, workers: int) -> dict[str, list[tuple]]:
@@ -52,22 +66,28 @@ async def _run(stack: Stack, tmp: Path, workers: int) -> dict[str, list[tuple]]:
     pipeline = await pipeline_on_own_database(stack.settings, tmp, network, tmp / f"logs-{workers}")
     settings = pipeline.settings
     others, others_env = [], []
+    ingest: asyncio.Task | None = None
     try:
-        await pipeline.start_worker()
+        first = await pipeline.start_worker()
+        # Ingest starts while the other workers join (it only waits for messages meanwhile).
+        ingest = asyncio.create_task(pipeline.start_ingest())
         for k in range(1, workers):
             log_path = tmp / f"logs-{workers}" / f"worker-{k}.log"
             env = {**pipeline.env, "TIDEWATCH_DATA_DIR": str(tmp / f"w{k}")}
+            seen = _size(first.log_path)
             child = start_child(f"worker-{k}", [*CLI, "worker"], log_path, env)
             others.append(child)
             others_env.append(env)
             await wait_for_log(child, "Worker]: Ready", timeout_s=120)
-        if others:  # the first worker gave up half its partitions and is ready again
-            await asyncio.sleep(15)
-        await pipeline.start_ingest()
+            # The first worker gave up half its partitions and is ready again.
+            await wait_for_log(first, REBALANCED, timeout_s=60, offset=seen)
+        await ingest
         simulation = Simulation(
             load_registry(settings.registry_path), default_scenario(), seed=3, start_us=START_US
         )
-        messages = list(simulation.messages_between(START_US + WINDOW_US[0], START_US + WINDOW_US[1]))
+        window = (START_US + WINDOW_US[0], START_US + WINDOW_US[1])
+        # Off the event loop: the other run goes on meanwhile.
+        messages = await asyncio.to_thread(lambda: list(simulation.messages_between(*window)))
         publisher = Publisher(settings, network)
         try:
             publishing = asyncio.create_task(
@@ -78,8 +98,11 @@ async def _run(stack: Stack, tmp: Path, workers: int) -> dict[str, list[tuple]]:
                 # its group (kill -9); the first takes its partitions over from the state tables, the
                 # database and the uncommitted records, then gives them back when it restarts.
                 await asyncio.sleep(3)
+                seen = _size(first.log_path)
                 others[0].kill()
-                await asyncio.sleep(12)
+                # The group dropped the dead member (its session timed out) and the first worker has
+                # taken its partitions over.
+                await wait_for_log(first, REBALANCED, timeout_s=60, offset=seen)
                 others[0] = start_child(
                     "worker-1", [*CLI, "worker"], tmp / f"logs-{workers}" / "worker-1b.log", others_env[0]
                 )
@@ -89,7 +112,7 @@ async def _run(stack: Stack, tmp: Path, workers: int) -> dict[str, list[tuple]]:
             publisher.close()
         conn = await asyncpg.connect(settings.database_url)
         try:
-            await _settled(conn)
+            await _settled(settings, conn)
             return {
                 "observations": [tuple(r) for r in await conn.fetch(OBSERVATIONS)],
                 "indicators": [tuple(r) for r in await conn.fetch(INDICATOR_ROWS)],
@@ -98,8 +121,9 @@ async def _run(stack: Stack, tmp: Path, workers: int) -> dict[str, list[tuple]]:
         finally:
             await conn.close()
     finally:
-        for child in others:
-            child.stop(20)
+        if ingest is not None and not ingest.done():
+            ingest.cancel()
+        await asyncio.to_thread(stop_together, [*others, pipeline.ingest, pipeline.worker])
         pipeline.stop()
         await drop_database(settings.database_url)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Iterable
@@ -15,9 +17,17 @@ import paho.mqtt.client as paho
 import yaml
 
 from schemas.contract import readings_topic
+from schemas.records import (
+    ALERT_INPUTS_TOPIC,
+    DEAD_LETTER_TOPIC,
+    OBSERVATIONS_TOPIC,
+    READINGS_TOPIC,
+    TIDE_MODELS_TOPIC,
+)
 from schemas.registry import default_registry_path
 from services.config import Settings
 from services.mqtt_auth import configure_paho
+from services.stack.process import Child
 
 if TYPE_CHECKING:
     from services.stack.pipeline import Pipeline
@@ -118,6 +128,98 @@ async def wait_until_quiet(
             return
         await asyncio.sleep(0.5)
     raise TimeoutError(f"still storing after {timeout_s} s: {last}")
+
+
+# What a worker's group consumes (streams/agents): the readings and dead letters ingest produces, and
+# what the agents hand on to one another. The alert inputs also get a tick every few seconds.
+CONSUMED_TOPICS = (
+    READINGS_TOPIC,
+    DEAD_LETTER_TOPIC,
+    OBSERVATIONS_TOPIC,
+    TIDE_MODELS_TOPIC,
+    ALERT_INPUTS_TOPIC,
+)
+
+
+async def wait_until_worked_off(
+    settings: Settings,
+    conn: asyncpg.Connection,
+    tables: Iterable[str],
+    quiet_s: float = 2.0,
+    timeout_s: float = 300.0,
+) -> None:
+    """Wait until the worker group has committed every record of the topics it consumes, then until the
+    row counts of ``tables`` have been still for ``quiet_s`` (``wait_until_quiet``).
+
+    An agent hands its results on (delivered) and stores its rows before its input offsets are
+    committed, so once the upstream topics are committed to their ends and no longer grow, the alert
+    inputs derived from them are all on their topic; those are then awaited to the end seen at that
+    moment (the periodic ticks that follow do not matter). Ends are the real ones
+    (``streams.recovery.log_ends``: Tansu reports less)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from streams.recovery import log_ends
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=settings.worker_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()
+        parts = [
+            TopicPartition(topic, p)
+            for topic in CONSUMED_TOPICS
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+
+        async def ends() -> dict[TopicPartition, int]:
+            reported = await consumer.end_offsets(parts)
+            real = await log_ends(
+                settings.kafka_bootstrap, {(tp.topic, tp.partition): reported[tp] for tp in parts}
+            )
+            return {tp: real[tp.topic, tp.partition] for tp in parts}
+
+        async def committed_to(target: dict[TopicPartition, int]) -> None:
+            waiting = dict(target)
+            while waiting:
+                waiting = {
+                    tp: end for tp, end in waiting.items() if (await consumer.committed(tp) or 0) < end
+                }
+                if waiting:
+                    if loop.time() > deadline:
+                        raise TimeoutError(
+                            f"not worked off after {timeout_s} s: {sorted(map(tuple, waiting))}"
+                        )
+                    await asyncio.sleep(0.25)
+
+        upstream = [tp for tp in parts if tp.topic != ALERT_INPUTS_TOPIC]
+        before = await ends()
+        while True:
+            await committed_to(before)
+            after = await ends()
+            if all(after[tp] == before[tp] for tp in upstream):
+                await committed_to({tp: after[tp] for tp in parts if tp.topic == ALERT_INPUTS_TOPIC})
+                break
+            before = after
+    finally:
+        await consumer.stop()
+    await wait_until_quiet(conn, tables, quiet_s, max(deadline - loop.time(), quiet_s + 1))
+
+
+def stop_together(children: Iterable[Child | None], timeout_s: float = 20.0) -> None:
+    """``Child.stop`` for several children at once: each is signalled first, so their clean shutdowns
+    (a worker leaving its group) overlap instead of following one another."""
+    alive = [child for child in children if child is not None and child.alive()]
+    for child in alive:
+        child.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for child in alive:
+        try:
+            child.process.wait(max(deadline - time.monotonic(), 0.01))
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 async def pipeline_on_own_database(base: Settings, tmp: Path, network: str, logs: Path) -> Pipeline:

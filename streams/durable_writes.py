@@ -16,6 +16,7 @@ the data (SQLSTATE classes 22, 23, 42, …) would fail the same way forever: it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
@@ -67,7 +68,10 @@ async def retry_until_stored(
                 try:
                     return await write(conn, rows)
                 except BaseException:
-                    conn.terminate()  # whatever state it is in, it is not reused
+                    # Whatever state it is in, it is not reused; one that died is already back in the
+                    # pool, and terminating it again raises, which would hide the error that matters.
+                    with contextlib.suppress(asyncpg.InterfaceError):
+                        conn.terminate()
                     raise
         except Exception as exc:
             if not is_transient(exc):

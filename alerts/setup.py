@@ -14,7 +14,7 @@ from alerts.routing import Routing, load_routing
 from alerts.rules import Rule
 from schemas.registry import Registry
 
-Path = str | os.PathLike[str] | None
+FilePath = str | os.PathLike[str] | None  # None: the shipped file
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +25,9 @@ class AlertSetup:
     routing: Routing
 
     @classmethod
-    def load(cls, registry: Registry, channels_path: Path = None, routing_path: Path = None) -> AlertSetup:
+    def load(
+        cls, registry: Registry, channels_path: FilePath = None, routing_path: FilePath = None
+    ) -> AlertSetup:
         """The shipped rules for the registry's stations, the channel table and the routing file; the
         routing is checked against every rule the files define (a network without tide gauges still
         starts with the shipped routing file, which names water-level rules)."""

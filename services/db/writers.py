@@ -66,20 +66,22 @@ def _flag_written(row: str, time: str) -> str:
 # a range an operator has judged the judgement is the flag, for corrections and late readings alike;
 # the automatic test results (qc_tests) are stored as they come.
 UPSERT_OBSERVATIONS = f"""
-WITH inserted AS (
-    INSERT INTO observations (time, station_id, variable, value, qc_flag, qc_tests, received_at)
-    SELECT {ts("time_us")}, station_id, variable, value, {_flag_written("s", ts("s.time_us"))},
-           qc_tests::jsonb, {ts("received_us")}
+WITH staged AS (  -- the flag each staged row is stored with, looked up once per row
+    SELECT s.time_us, s.station_id, s.variable, s.value, s.qc_tests, s.received_us, s.revised,
+           {_flag_written("s", ts("s.time_us"))} AS qc_flag
     FROM observations_stage s
+), inserted AS (
+    INSERT INTO observations (time, station_id, variable, value, qc_flag, qc_tests, received_at)
+    SELECT {ts("time_us")}, station_id, variable, value, qc_flag, qc_tests::jsonb, {ts("received_us")}
+    FROM staged
     ON CONFLICT (station_id, variable, time) DO NOTHING
     RETURNING station_id
 ), corrected AS (
-    UPDATE observations o SET qc_flag = {_flag_written("s", "o.time")}, qc_tests = s.qc_tests::jsonb
-    FROM observations_stage s
+    UPDATE observations o SET qc_flag = s.qc_flag, qc_tests = s.qc_tests::jsonb
+    FROM staged s
     WHERE s.revised AND o.station_id = s.station_id AND o.variable = s.variable
       AND o.time = {ts("s.time_us")}
-      AND (o.qc_flag IS DISTINCT FROM {_flag_written("s", "o.time")}
-           OR o.qc_tests IS DISTINCT FROM s.qc_tests::jsonb)
+      AND (o.qc_flag IS DISTINCT FROM s.qc_flag OR o.qc_tests IS DISTINCT FROM s.qc_tests::jsonb)
     RETURNING o.station_id
 )
 SELECT station_id, count(*) AS new_rows FROM inserted GROUP BY station_id

@@ -1,7 +1,8 @@
-"""History in the API (read only): import, reprocess and manual-QC runs with the configuration digest
-and code version they judged with, what a run changed (old and new flags), operators' manual QC
-judgements and data-status reviews. Written by ``tidewatch import``/``reprocess``/``qc flag``/``qc
-verify`` and the console's QC routes (services/history, services/console/manual_qc.py)."""
+"""History in the API (read only): the configuration versions stored rows name; import, reprocess and
+manual-QC runs with the configuration digest and code version they judged with, what a run changed (old
+and new flags), operators' manual QC judgements and data-status reviews. Written by the worker and
+``tidewatch import``/``reprocess``/``qc flag``/``qc verify`` and the console's QC routes
+(services/history, services/console/manual_qc.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ import asyncpg
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from schemas.provenance import KINDS
 from services.api.data_status import STATUSES, Review, StatusLookup
 from services.api.errors import ApiError
+from services.api.params import split_list
 from services.api.respond import json_response
 from services.api.tables import time_strings
+from services.db.provenance import LIST_SQL, list_args, version_record
 from services.history import manual, store
 
 router = APIRouter(prefix="/api/v1")
@@ -177,3 +181,35 @@ def data_status_meta(rows: Sequence[asyncpg.Record]) -> dict[str, Any]:
         "reviews": reviews,
         "more_reviews": len(rows) > META_REVIEWS,
     }
+
+
+@router.get("/config-versions", summary="Configuration versions that produced stored QC flags and indicators")
+async def config_versions(
+    request: Request,
+    kind: Annotated[str | None, Query(description="qc or indicators")] = None,
+    station: Annotated[list[str] | None, Query(description="station ids")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> Response:
+    if kind is not None and kind not in KINDS:
+        raise ApiError(f"kind: {kind!r} is not one of {', '.join(KINDS)}")
+    stations = split_list(station) or None
+    rows = await request.app.state.db.fetch(LIST_SQL, list_args(kind, stations, limit=limit))
+    return json_response({"data": _versions(rows)})
+
+
+@router.get("/config-versions/{version_id}", summary="One configuration version with its whole document")
+async def config_version(
+    request: Request,
+    version_id: Annotated[int, Path(description="version id (a row's qc_version or version)")],
+) -> Response:
+    rows = await request.app.state.db.fetch(LIST_SQL, list_args(ids=[version_id], with_documents=True))
+    if not rows:
+        raise ApiError(f"no config version {version_id}", status=404)
+    return json_response(_versions(rows)[0])
+
+
+def _versions(rows: Sequence[Any]) -> list[dict[str, Any]]:
+    records = [version_record(r) for r in rows]
+    for record, first in zip(records, time_strings([r["first_used"] for r in records]), strict=True):
+        record["first_used"] = first
+    return records

@@ -331,6 +331,7 @@ async def netcdf_export(
                 series=[s.name for s in series],
                 span=query.span,
                 flags=query.flags,
+                versions=query.versions,
                 datum=query.datum,
             )
             stations = [on_datum(s, query.datum) for s in stations]

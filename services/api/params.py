@@ -289,6 +289,18 @@ def split_list(values: list[str] | None) -> list[str]:
     return out
 
 
+def parse_versions(values: list[str] | None) -> list[int] | None:
+    """``?version=3,7`` → ``[3, 7]`` (config version ids); None when not asked."""
+    parts = split_list(values)
+    if not parts:
+        return None
+    bad = [p for p in parts if not p.isdigit()]
+    if bad:
+        listed = "GET /api/v1/config-versions lists them"
+        raise ApiError(f"version: {', '.join(map(repr, bad))} is not a version id; {listed}")
+    return [int(p) for p in parts]
+
+
 CursorKey = tuple[str | int, ...]
 
 

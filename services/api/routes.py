@@ -41,6 +41,7 @@ from services.api.params import (
     parse_format,
     parse_limit,
     parse_range,
+    parse_versions,
     split_list,
     widen_to_buckets,
 )
@@ -84,6 +85,10 @@ ExportFormat = Annotated[
     ),
 ]
 Datum = Annotated[str | None, Query(description=DATUM_HELP)]
+Version = Annotated[
+    list[str] | None,
+    Query(description="config version ids (GET /api/v1/config-versions): only rows they produced"),
+]
 Qc = Annotated[
     str | None,
     Query(description=f"{QC_HELP}; default all for raw readings, usable for buckets"),
@@ -190,8 +195,10 @@ async def _series(
     after: str | None = None,
     streamed: bool = False,
     datum: str | None = None,
+    version: list[str] | None = None,
 ) -> Response:
     db = _db(request)
+    versions = parse_versions(version)
     span = parse_range(start, end, _now_us())
     bucket_width = parse_bucket(bucket)
     aggregates: tuple[str, ...] = ()
@@ -221,6 +228,7 @@ async def _series(
         series=series_ids,
         span=span,
         flags=flags,
+        versions=versions,
         after=cursor,
         limit=page_limit,
         bucket=bucket_width,
@@ -293,10 +301,11 @@ async def observations(
     limit: Limit = None,
     after: After = None,
     datum: Datum = None,
+    version: Version = None,
 ) -> Response:
     return await _series(
         request, OBSERVATIONS, station=station, series=variable, start=start, end=end, qc=qc,
-        bucket=bucket, agg=agg, fmt=fmt, limit=limit, after=after, datum=datum,
+        bucket=bucket, agg=agg, fmt=fmt, limit=limit, after=after, datum=datum, version=version,
     )  # fmt: skip
 
 
@@ -312,10 +321,11 @@ async def observations_export(
     agg: Agg = None,
     fmt: ExportFormat = None,
     datum: Datum = None,
+    version: Version = None,
 ) -> Response:
     return await _series(
         request, OBSERVATIONS, station=station, series=variable, start=start, end=end, qc=qc,
-        bucket=bucket, agg=agg, fmt=fmt, streamed=True, datum=datum,
+        bucket=bucket, agg=agg, fmt=fmt, streamed=True, datum=datum, version=version,
     )  # fmt: skip
 
 
@@ -332,11 +342,12 @@ async def indicators(
     limit: Limit = None,
     after: After = None,
     datum: Datum = None,
+    version: Version = None,
     qc: Annotated[str | None, Query(include_in_schema=False)] = None,
 ) -> Response:
     return await _series(
         request, INDICATORS, station=station, series=indicator, start=start, end=end, qc=qc,
-        bucket=bucket, agg=agg, fmt=fmt, limit=limit, after=after, datum=datum,
+        bucket=bucket, agg=agg, fmt=fmt, limit=limit, after=after, datum=datum, version=version,
     )  # fmt: skip
 
 
@@ -351,10 +362,11 @@ async def indicators_export(
     agg: Agg = None,
     fmt: ExportFormat = None,
     datum: Datum = None,
+    version: Version = None,
 ) -> Response:
     return await _series(
         request, INDICATORS, station=station, series=indicator, start=start, end=end, qc=None,
-        bucket=bucket, agg=agg, fmt=fmt, streamed=True, datum=datum,
+        bucket=bucket, agg=agg, fmt=fmt, streamed=True, datum=datum, version=version,
     )  # fmt: skip
 
 

@@ -1,7 +1,8 @@
 """Observation and indicator listings: the query plan, the output columns, and rows → chunks.
 
-Raw rows carry their unit and (observations) their QC flag number and name and their data status
-(``preliminary``, or ``verified`` where an operator's newest review covering the reading says so);
+Raw rows carry their unit, (observations) their QC flag number and name and their data status
+(``preliminary``, or ``verified`` where an operator's newest review covering the reading says so), and
+the configuration version that produced them (``qc_version`` / ``version``: GET /api/v1/config-versions);
 bucket rows carry the unit, the aggregates asked for (``p90``-style percentile columns) and the QC
 flags that were counted (``meta.data_status`` lists the reviews instead).
 Aggregates of a variable with a resolution in the vocabulary are rounded to it (a mean of millimetre
@@ -71,7 +72,8 @@ def _raw_plan(
     columns += [Column("value", "float"), Column("unit", "text")]
     if table.qc:
         columns += [Column("qc_flag", "int"), Column("qc_flag_name", "text"), Column("data_status", "text")]
-    width = 5 if table.qc or table.unit_column else 4
+    columns.append(Column(table.version_column, "int"))
+    width = 6 if table.qc or table.unit_column else 5
 
     def convert(rows: Sequence[Any]) -> Chunk:
         time, station, series, value, *rest = _transpose(rows, width)
@@ -84,6 +86,7 @@ def _raw_plan(
             out += [[QC_FLAG_NAMES.get(f) for f in flags], status.names(station, series, time)]
         else:
             out = [time, station, series, value, rest[0]]
+        out.append(rest[-1])
         return Chunk(columns, out)
 
     sql, args = raw_series_sql(table, query)

@@ -46,10 +46,11 @@ class SeriesTable:
     qc: bool  # has a qc_flag column
     unit_column: str | None  # stores its unit per row (indicators) or not (observations: from variables)
     hourly_rollup: str | None  # a continuous aggregate with n/value_sum/value_min/value_max per qc_flag
+    version_column: str  # the config_versions id of what produced the row (QC flags / indicator values)
 
 
-OBSERVATIONS = SeriesTable("observations", "variable", True, None, "observations_hourly")
-INDICATORS = SeriesTable("indicators", "indicator", False, "unit", None)
+OBSERVATIONS = SeriesTable("observations", "variable", True, None, "observations_hourly", "qc_version")
+INDICATORS = SeriesTable("indicators", "indicator", False, "unit", None, "version")
 
 BUCKET_FUNCTIONS = {
     "date_bin": "date_bin({width}, {time}, {origin})",
@@ -103,6 +104,7 @@ class SeriesQuery:
     series: Sequence[str] | None  # None: every variable / indicator
     span: TimeRange
     flags: Sequence[int] | None = None  # QC flags kept (observations only)
+    versions: Sequence[int] | None = None  # config versions kept (rows produced by one of them)
     after: CursorKey | None = None  # (station_id, series, time_us): first row of this page
     limit: int | None = None  # None: everything (exports)
     bucket: Bucket | None = None  # None: raw rows
@@ -125,6 +127,7 @@ def bucket_method(table: SeriesTable, query: SeriesQuery, timescaledb: bool, rol
         and query.span.start_us % HOUR_US == 0
         and query.span.end_us % HOUR_US == 0
         and query.datum is None  # the rollup holds stored values; a shift applies per reading
+        and query.versions is None  # nor does it know which version gave a row
     )
     if exact_from_rollup:
         return "hourly_rollup"
@@ -140,6 +143,7 @@ def _source(table: SeriesTable, query: SeriesQuery, binds: Binds) -> str:
     if shift is None:
         return table.table
     stored = "o.qc_flag, o.qc_tests" if table.qc else f"o.{table.unit_column}"
+    stored += f", o.{table.version_column}"
     rows = [(station, seg) for station, segs in shift.segments.items() for seg in segs]
     levels = binds.bind(list(shift.variables), "text[]")
     periods = (
@@ -168,6 +172,8 @@ def _where(table: SeriesTable, query: SeriesQuery, time_column: str, binds: Bind
     conditions.append(f"{time_column} < {binds.bind(query.span.end_us, 'timestamptz')}")
     if table.qc and query.flags is not None:
         conditions.append(f"qc_flag = ANY({binds.bind(list(query.flags), 'smallint[]')})")
+    if query.versions is not None:
+        conditions.append(f"{table.version_column} = ANY({binds.bind(list(query.versions), 'integer[]')})")
     if query.after is not None:
         station, series, time_us = query.after
         conditions.append(
@@ -183,9 +189,11 @@ def _limit(limit: int | None, binds: Binds) -> str:
 
 
 def raw_series_sql(table: SeriesTable, query: SeriesQuery) -> tuple[str, list[Any]]:
-    """Columns: time, station_id, <key>, value[, qc_flag][, unit], in (station, key, time) order."""
+    """Columns: time, station_id, <key>, value[, qc_flag][, unit], <version>, in (station, key, time)
+    order."""
     binds = Binds()
     extra = (", qc_flag" if table.qc else "") + (f", {table.unit_column}" if table.unit_column else "")
+    extra += f", {table.version_column}"
     sql = (
         f"SELECT time, station_id, {table.key}, value{extra}\nFROM {_source(table, query, binds)}\n"
         f"WHERE {_where(table, query, 'time', binds)}\nORDER BY station_id, {table.key}, time"

@@ -6,7 +6,7 @@ overwrites it, and a retraction (value None) deletes the row, in the same transa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import asyncpg
@@ -31,13 +31,16 @@ class IndicatorLike(Protocol):
     def unit(self) -> str: ...
 
 
+# $6: each station's indicator version (``config_versions``): stored with the value that version gave.
 UPSERT = f"""
-INSERT INTO indicators (time, station_id, indicator, value, unit)
-SELECT {ts("u.t")}, u.s, u.i, u.v, u.unit
+INSERT INTO indicators (time, station_id, indicator, value, unit, version)
+SELECT {ts("u.t")}, u.s, u.i, u.v, u.unit, v.version_id
 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::text[]) AS u(t, s, i, v, unit)
+LEFT JOIN unnest($6::text[], $7::integer[]) AS v(station_id, version_id) ON v.station_id = u.s
 ON CONFLICT (station_id, indicator, time) DO UPDATE
-    SET value = EXCLUDED.value, unit = EXCLUDED.unit, computed_at = now()
+    SET value = EXCLUDED.value, unit = EXCLUDED.unit, version = EXCLUDED.version, computed_at = now()
     WHERE indicators.value IS DISTINCT FROM EXCLUDED.value
+       OR (EXCLUDED.version IS NOT NULL AND indicators.version IS DISTINCT FROM EXCLUDED.version)
 """
 DELETE = f"""
 DELETE FROM indicators d
@@ -46,8 +49,12 @@ WHERE d.station_id = u.s AND d.indicator = u.i AND d.time = {ts("u.t")}
 """
 
 
-async def write_indicators(conn: asyncpg.Connection, items: Sequence[IndicatorLike]) -> int:
-    """Apply a batch in order (the last value of a key wins); returns how many rows changed."""
+async def write_indicators(
+    conn: asyncpg.Connection, items: Sequence[IndicatorLike], versions: Mapping[str, int] | None = None
+) -> int:
+    """Apply a batch in order (the last value of a key wins); returns how many rows changed.
+    ``versions``: the indicator version id of each station's values (a station not given: NULL)."""
+    given = versions or {}
     latest: dict[tuple[str, str, int], IndicatorLike] = {}
     for item in items:
         latest[item.station, item.indicator, item.time_us] = item
@@ -63,6 +70,8 @@ async def write_indicators(conn: asyncpg.Connection, items: Sequence[IndicatorLi
                 [i.indicator for i in keep],
                 [i.value for i in keep],
                 [i.unit for i in keep],
+                list(given),
+                list(given.values()),
             )
             changed += int(status.rsplit(" ", 1)[1])
         if drop:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import asyncpg
 
@@ -64,24 +64,28 @@ def _flag_written(row: str, time: str) -> str:
 # correction (``revised``). The value is never replaced (the first value received wins, as in QC), and
 # a first result for a reading already stored (a replay after a restart) leaves its flags alone. Inside
 # a range an operator has judged the judgement is the flag, for corrections and late readings alike;
-# the automatic test results (qc_tests) are stored as they come.
+# the automatic test results (qc_tests) are stored as they come, with the QC version that gave them
+# ($1 station ids, $2 their version ids: ``config_versions``; a station not given stores NULL).
 UPSERT_OBSERVATIONS = f"""
 WITH staged AS (  -- the flag each staged row is stored with, looked up once per row
     SELECT s.time_us, s.station_id, s.variable, s.value, s.qc_tests, s.received_us, s.revised,
-           {_flag_written("s", ts("s.time_us"))} AS qc_flag
+           {_flag_written("s", ts("s.time_us"))} AS qc_flag, v.version_id AS qc_version
     FROM observations_stage s
+    LEFT JOIN unnest($1::text[], $2::integer[]) AS v(station_id, version_id) ON v.station_id = s.station_id
 ), inserted AS (
-    INSERT INTO observations (time, station_id, variable, value, qc_flag, qc_tests, received_at)
-    SELECT {ts("time_us")}, station_id, variable, value, qc_flag, qc_tests::jsonb, {ts("received_us")}
+    INSERT INTO observations (time, station_id, variable, value, qc_flag, qc_tests, received_at, qc_version)
+    SELECT {ts("time_us")}, station_id, variable, value, qc_flag, qc_tests::jsonb, {ts("received_us")},
+           qc_version
     FROM staged
     ON CONFLICT (station_id, variable, time) DO NOTHING
     RETURNING station_id
 ), corrected AS (
-    UPDATE observations o SET qc_flag = s.qc_flag, qc_tests = s.qc_tests::jsonb
+    UPDATE observations o SET qc_flag = s.qc_flag, qc_tests = s.qc_tests::jsonb, qc_version = s.qc_version
     FROM staged s
     WHERE s.revised AND o.station_id = s.station_id AND o.variable = s.variable
       AND o.time = {ts("s.time_us")}
-      AND (o.qc_flag IS DISTINCT FROM s.qc_flag OR o.qc_tests IS DISTINCT FROM s.qc_tests::jsonb)
+      AND (o.qc_flag IS DISTINCT FROM s.qc_flag OR o.qc_tests IS DISTINCT FROM s.qc_tests::jsonb
+           OR (s.qc_version IS NOT NULL AND o.qc_version IS DISTINCT FROM s.qc_version))
     RETURNING o.station_id
 )
 SELECT station_id, count(*) AS new_rows FROM inserted GROUP BY station_id
@@ -118,17 +122,21 @@ def reading_rows(items: Iterable[StationReadings]) -> list[ObservationRow]:
     return rows
 
 
-async def upsert_observations(conn: asyncpg.Connection, rows: Sequence[ObservationRow]) -> dict[str, int]:
+async def upsert_observations(
+    conn: asyncpg.Connection, rows: Sequence[ObservationRow], versions: Mapping[str, int] | None = None
+) -> dict[str, int]:
     """Store new readings and QC corrections in one round trip.
 
-    Returns the new rows per station; the rest were corrections of stored flags, duplicates or
-    redeliveries. Rows must be unique per (station, variable, time) within one call.
+    ``versions``: the QC version (``config_versions`` id) of each station's flags. Returns the new rows
+    per station; the rest were corrections of stored flags, duplicates or redeliveries. Rows must be
+    unique per (station, variable, time) within one call.
     """
     if not rows:
         return {}
+    given = versions or {}
     async with conn.transaction():
         await conn.copy_records_to_table("observations_stage", records=rows, columns=STAGE_COLUMNS)
-        return dict(await conn.fetch(UPSERT_OBSERVATIONS))
+        return dict(await conn.fetch(UPSERT_OBSERVATIONS, list(given), list(given.values())))
 
 
 def dead_letter_fingerprint(letter: DeadLetter) -> bytes:

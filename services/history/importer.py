@@ -32,6 +32,7 @@ import pandas as pd
 
 from schemas.records import DeadLetter, storable_text
 from schemas.registry import Registry
+from services.db.provenance import register_versions
 from services.db.writers import insert_dead_letters
 from services.history import store
 from services.history.file_readings import FileReadings, RowRefusal
@@ -40,6 +41,7 @@ from services.history.provenance import code_version, config_digest
 from services.history.sources import read_file
 from services.history.validate import check
 from streams.qc import QcConfig
+from streams.qc.provenance import qc_version
 
 CHUNK_READINGS = 500_000  # per station and batch: bounds memory, one QC call and one COPY each
 
@@ -104,6 +106,7 @@ class _Pipeline:
     registry: Registry
     run_id: int
     received_us: int
+    versions: Mapping[str, int]  # station → the QC version its flags are stored with
     counts: dict[str, int] = field(default_factory=lambda: {"stored": 0, "duplicates": 0, "flags_changed": 0})
     _pending: asyncio.Task | None = None
     _pending_station: str | None = None
@@ -143,7 +146,8 @@ class _Pipeline:
         return await asyncio.to_thread(judge, config, station, stored, part, window, overrides)
 
     async def _write(self, station: str, judged: Judged) -> dict[str, int]:
-        stored = await store.copy_new(self.writer, station, judged.new, self.received_us)
+        version = self.versions.get(station)
+        stored = await store.copy_new(self.writer, station, judged.new, self.received_us, version)
         changed = await store.write_changed(
             self.writer,
             self.run_id,
@@ -152,6 +156,7 @@ class _Pipeline:
             judged.old_flag,
             judged.old_code,
             self.received_us,
+            version,
         )
         return {"stored": stored, "duplicates": judged.duplicates, "flags_changed": changed}
 
@@ -177,7 +182,8 @@ async def import_file(
     )
     accepted = checked.accepted
     station_code, stations = pd.factorize(readings.station[accepted])
-    pipeline = _Pipeline(conn, reader, config, registry, run_id, received_us)
+    versions = await register_versions(conn, [qc_version(config, str(s)) for s in stations])
+    pipeline = _Pipeline(conn, reader, config, registry, run_id, received_us, versions)
     done = 0
     try:
         for k, station in enumerate(stations):

@@ -27,11 +27,13 @@ from schemas.indicators import Indicator
 from schemas.records import Sample
 from schemas.registry import Station
 from services.db.indicators import write_indicators
+from services.db.provenance import register_versions
 from services.db.timestamps import ts, us
 from services.history import store
 from services.history.judge import Columns
 from streams.indicators.ecology import CATALOGUE as ECOLOGY
 from streams.indicators.ecology import INPUT_VARIABLES, Climatology, compute_batch, params_for_station
+from streams.indicators.provenance import indicator_version
 from streams.indicators.sealevel import CATALOGUE as SEA_LEVEL
 from streams.indicators.sealevel import SeaLevelConfig, TideModel, compute_indicators
 from streams.indicators.sealevel import catalogue as sl
@@ -178,7 +180,20 @@ async def reprocess_indicators(
     family = family_of(station)
     existing = await _stored_values(conn, station.id, family, lo, hi)
     result = compare(station.id, computed, existing, family, from_us, to_us)
-    written = await write_indicators(conn, [*result.upserts, *result.removals])
+    versions = await register_versions(conn, [indicator_version(station, climatology)])
+    written = await write_indicators(conn, [*result.upserts, *result.removals], versions)
+    # Values the recomputation left as they were are now that version's too.
+    await conn.execute(
+        f"""
+        UPDATE indicators SET version = $5 WHERE station_id = $1 AND indicator = ANY($2::text[])
+          AND time >= {ts("$3::bigint")} AND time < {ts("$4::bigint")} AND version IS DISTINCT FROM $5
+        """,
+        station.id,
+        sorted(family),
+        from_us,
+        to_us,
+        versions[station.id],
+    )
     return {
         "indicators_written": len(result.upserts),
         "indicators_removed": len(result.removals),

@@ -28,6 +28,7 @@ import orjson
 
 from alerts.engine import AlertEngine
 from schemas.registry import Registry
+from services.db.provenance import register_versions
 from services.db.timestamps import ts
 from services.history import store
 from services.history.alerts import OUTCOMES, reprocess_alerts
@@ -37,6 +38,7 @@ from services.history.provenance import code_version, config_digest
 from services.history.validate import iso
 from streams.indicators.ecology import Climatology
 from streams.qc import QcConfig
+from streams.qc.provenance import qc_version
 
 WHAT = ("qc", "indicators", "alerts")
 HOUR_US = 3_600_000_000
@@ -80,9 +82,10 @@ async def _count(
 
 async def reprocess_slice(
     conn: asyncpg.Connection, config: QcConfig, registry: Registry, run_id: int, station: str,
-    variable: str | None, window: tuple[int, int], now_us: int,
+    variable: str | None, window: tuple[int, int], now_us: int, version: int,
 ) -> dict[str, Any]:  # fmt: skip
-    """Judge one station's stored readings of ``window`` again; write what changed."""
+    """Judge one station's stored readings of ``window`` again; write what changed, and the QC version
+    of ``window``'s readings."""
     variables = sorted(registry.stations[station].variables)
     lo, hi = await store.bounds(conn, station, *window, *store.context_reach(config, station, variables))
     stored = await store.fetch_stored(conn, station, lo, hi)
@@ -95,7 +98,8 @@ async def reprocess_slice(
     inside = (stored.time_us >= window[0]) & (stored.time_us < window[1])
     if variable is not None:
         inside &= stored.variable == variable
-    written = await store.write_changed(conn, run_id, station, changed, old_flag, old_code, now_us)
+    written = await store.write_changed(conn, run_id, station, changed, old_flag, old_code, now_us, version)
+    await store.stamp_version(conn, station, variable, window, version)
     assert changed.flag is not None
     return {
         "judged": int(inside.sum()),
@@ -136,6 +140,7 @@ async def run_reprocess(
         at, counts = from_us, {"judged": 0, "changed": 0, "transitions": {}}
     if "qc" not in what:
         at = to_us
+    versions = await register_versions(conn, [qc_version(config, s) for s in stations])
     total = await _count(conn, stations, variable, from_us, to_us) if "qc" in what else 0
     step = max(int(slice_hours * HOUR_US), 1)
     started, done_before = time.perf_counter(), counts["judged"]
@@ -145,7 +150,7 @@ async def run_reprocess(
             now_us = time.time_ns() // 1000
             for station in stations:
                 part = await reprocess_slice(
-                    conn, config, registry, run_id, station, variable, (at, end), now_us
+                    conn, config, registry, run_id, station, variable, (at, end), now_us, versions[station]
                 )
                 store.add_counts(counts, part)
             await store.save_progress(conn, run_id, counts, end)

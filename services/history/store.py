@@ -24,7 +24,9 @@ from streams.qc import QcConfig
 
 FAR_PAST_US = 0  # 1970: before anything the contract accepts (1990 on)
 FAR_FUTURE_US = 7_258_118_400_000_000  # 2200-01-01
-OBSERVATION_COLUMNS = ("time", "station_id", "variable", "value", "qc_flag", "qc_tests", "received_at")
+OBSERVATION_COLUMNS = (
+    "time", "station_id", "variable", "value", "qc_flag", "qc_tests", "received_at", "qc_version",
+)  # fmt: skip
 REVISION_COLUMNS = (
     "run_id",
     "station_id",
@@ -134,13 +136,15 @@ def _value(v: float) -> float | None:
     return None if v != v else v
 
 
-async def copy_new(conn: asyncpg.Connection, station: str, new: Columns, received_us: int) -> int:
-    """Store new readings with their flags; returns how many were new."""
+async def copy_new(
+    conn: asyncpg.Connection, station: str, new: Columns, received_us: int, version: int | None
+) -> int:
+    """Store new readings with their flags and the QC version that gave them; returns how many were new."""
     if not len(new):
         return 0
     assert new.flag is not None and new.code is not None
     records = [
-        (t, station, variable, _value(v), f, stored_tests(c), received_us)
+        (t, station, variable, _value(v), f, stored_tests(c), received_us, version)
         for variable, t, v, f, c in zip(
             new.variable.tolist(),
             new.time_us.tolist(),
@@ -156,8 +160,8 @@ async def copy_new(conn: asyncpg.Connection, station: str, new: Columns, receive
         return len(records)
     except asyncpg.UniqueViolationError:
         # Stored meanwhile (the live worker, a concurrent import): the upsert keeps what is stored.
-        rows = [(t, s, var, val, f, tests, rec, False) for t, s, var, val, f, tests, rec in records]
-        return sum((await upsert_observations(conn, rows)).values())
+        rows = [(t, s, var, val, f, tests, rec, False) for t, s, var, val, f, tests, rec, _ in records]
+        return sum((await upsert_observations(conn, rows, _versions(station, version))).values())
 
 
 async def write_changed(
@@ -168,8 +172,10 @@ async def write_changed(
     old_flag: np.ndarray,
     old_code: np.ndarray,
     now_us: int,
+    version: int | None,
 ) -> int:
-    """New flags of stored readings, and their old and new outcome in ``qc_revisions``."""
+    """New flags of stored readings (with the QC version that gave them), and their old and new outcome
+    in ``qc_revisions``."""
     if not len(changed):
         return 0
     assert changed.flag is not None and changed.code is not None
@@ -179,7 +185,7 @@ async def write_changed(
         (t, station, var, _value(v), f, stored_tests(c), now_us, True)
         for var, t, v, f, c in zip(variables, times, changed.value.tolist(), flags, codes, strict=True)
     ]
-    await upsert_observations(conn, rows)
+    await upsert_observations(conn, rows, _versions(station, version))
     revisions = [
         (run_id, station, var, t, of, f, stored_tests(oc), stored_tests(c))
         for var, t, of, oc, f, c in zip(
@@ -188,6 +194,31 @@ async def write_changed(
     ]
     await conn.copy_records_to_table("qc_revisions", records=revisions, columns=REVISION_COLUMNS)
     return len(rows)
+
+
+def _versions(station: str, version: int | None) -> dict[str, int]:
+    return {} if version is None else {station: version}
+
+
+async def stamp_version(
+    conn: asyncpg.Connection, station: str, variable: str | None, window: tuple[int, int], version: int
+) -> int:
+    """The QC version of readings judged again with an unchanged outcome (rows whose flag changed got it
+    with the change); returns how many rows it moved to ``version``."""
+    status = await conn.execute(
+        f"""
+        UPDATE observations SET qc_version = $4
+        WHERE station_id = $1 AND ($5::text IS NULL OR variable = $5)
+          AND time >= {ts("$2::bigint")} AND time < {ts("$3::bigint")}
+          AND qc_version IS DISTINCT FROM $4
+        """,
+        station,
+        window[0],
+        window[1],
+        version,
+        variable,
+    )
+    return int(status.rsplit(" ", 1)[1])
 
 
 def transitions(old_flag: np.ndarray, new_flag: np.ndarray) -> dict[str, int]:

@@ -9,6 +9,7 @@ readings whose latest flag is GOOD feed an indicator; a later downgrade withdraw
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import defaultdict
@@ -28,6 +29,7 @@ from services.db.indicators import (
     store_tide_model,
     write_indicators,
 )
+from services.db.provenance import register_versions
 from services.db.writers import insert_dead_letters
 from streams import metrics
 from streams.app import (
@@ -43,6 +45,7 @@ from streams.app import (
 from streams.durable_writes import pool, write_until_stored
 from streams.indicators.ecology import INPUT_VARIABLES, EcologyState, params_for_station
 from streams.indicators.ecology.climatology import PACKAGED_DIR, climatologies_in
+from streams.indicators.provenance import indicator_version
 from streams.indicators.sealevel import SeaLevelConfig, SeaLevelState
 from streams.indicators.sealevel.compute import sealevel_station
 from streams.indicators.sealevel.inference import Inference, station_inference
@@ -64,6 +67,11 @@ _sealevel_cfg = {
 _ecology_params = {s.id: params_for_station(s) for s in registry.stations.values()}
 # SST climatologies from files, for stations without a long history of their own.
 _climatology = climatologies_in(settings.climatology_dir or PACKAGED_DIR, registry.stations)
+
+# What computes each station's indicators, numbered in config_versions when the agent starts.
+_indicator_versions = [
+    indicator_version(s, _climatology.get(s.id)) for _, s in sorted(registry.stations.items())
+]
 
 sealevel_table = PieceTable("sealevel-state")
 ecology_table = PieceTable("ecology-state")
@@ -198,6 +206,8 @@ def _observe(indicators: list[Indicator]) -> None:
     )
 )
 async def compute_indicators(stream):  # type: ignore[no-untyped-def]
+    versions = await write_until_stored(register_versions, _indicator_versions)
+    store = functools.partial(write_indicators, versions=versions)
     async for events in stream.take_events(100, within=0.5):
         _states.refresh()
         # (indicator, source): the observations-topic offset of the record whose results made it, so
@@ -244,7 +254,7 @@ async def compute_indicators(stream):  # type: ignore[no-untyped-def]
                 ),
             )
             await results_producer.deliver(records_out)
-            await write_until_stored(write_indicators, indicators)
+            await write_until_stored(store, indicators)
         # State reaches the changelog only after what it emitted is stored.
         _states.save(touched)
         _observe(indicators)

@@ -22,6 +22,7 @@ import orjson
 from schemas.quality import decode
 from schemas.records import READINGS_TOPIC, StationReadings, decode_batch, decode_dead_letter, partition_for
 from schemas.topics import ObservationBatch, encode
+from services.db.provenance import register_versions
 from services.db.writers import ObservationRow, insert_dead_letters, recent_readings, upsert_observations
 from streams import metrics
 from streams.app import (
@@ -39,6 +40,7 @@ from streams.durable_writes import pool, write_until_stored
 from streams.isolate import Isolated
 from streams.qc import MISSING, NOT_EVALUATED, QcEngine, QcResult, Readings, load_qc_config
 from streams.qc.first_flags import alert_view
+from streams.qc.provenance import qc_version
 from streams.state import Assignment, PieceTable
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ _qc_config = load_qc_config(
 metrics.initialise(registry)
 
 qc_table = PieceTable("qc-state")
+# What judges each station's readings, numbered in config_versions when the agent starts.
+_qc_versions = [qc_version(_qc_config, station) for station in sorted(registry.stations)]
 
 
 class NoQc:
@@ -329,6 +333,8 @@ async def emit_results(results: list[QcResult], sources: Sources) -> None:
 
 @app.agent(readings_topic)
 async def quality_control_and_store(stream):  # type: ignore[no-untyped-def]
+    # The QC version stored with each station's flags (none with QC off: nothing judged them).
+    versions = await write_until_stored(register_versions, _qc_versions) if settings.qc_enabled else {}
     async for events in stream.take_events(200, within=settings.store_batch_within_s):
         items: list[StationReadings] = []
         sources = Sources()
@@ -345,7 +351,10 @@ async def quality_control_and_store(stream):  # type: ignore[no-untyped-def]
         # and the alert engine's logs before its row is written. A crash in between only repeats them.
         await emit_results(results, sources)
         started = time.perf_counter()
-        new_rows = await write_until_stored(upsert_observations, rows)
+        judged_by = versions  # a quarantined station's readings are stored unjudged: no version
+        if _qc.quarantined:
+            judged_by = {s: v for s, v in versions.items() if s not in _qc.quarantined}
+        new_rows = await write_until_stored(functools.partial(upsert_observations, versions=judged_by), rows)
         if isolated.letters:
             await write_until_stored(insert_dead_letters, isolated.letters)
         elapsed = time.perf_counter() - started

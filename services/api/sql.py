@@ -33,7 +33,7 @@ class Binds:
 
 _CASTS = (
     "text", "text[]", "smallint[]", "timestamptz", "timestamptz[]", "interval", "float8", "float8[]",
-    "bigint", "integer",
+    "bigint", "integer", "integer[]",
 )  # fmt: skip
 
 

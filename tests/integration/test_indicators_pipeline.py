@@ -141,3 +141,46 @@ async def test_dissolved_oxygen_indicators_equal_batch(pipeline, publisher, db) 
     low = sum(1 for t, v in by_time.items() if t < T0 + DAY_US and v.get("dissolved_oxygen_mg_l", 9) <= 3.0)
     assert 12 <= low <= 18
     assert stored["do_hours_below_3_mg_l", T0] == pytest.approx(low * 10 / 60)
+
+
+async def test_every_stored_flag_and_indicator_names_the_workers_config_version(
+    pipeline, publisher, db
+) -> None:
+    """The worker numbers its stations' QC and indicator versions and stores them with every row."""
+    from streams.indicators.ecology.climatology import PACKAGED_DIR, climatologies_in
+    from streams.indicators.provenance import indicator_version
+    from streams.qc import load_qc_config
+    from streams.qc.provenance import qc_version
+
+    conn, station, n = db, "dalian", 3 * 60  # three hours of 1-minute levels
+    start = T0 + 10 * DAY_US
+    publisher.publish_many(
+        (
+            (station, message(station, start + i * MINUTE_US, {"water_level_m": 2.0 + 0.01 * i}))
+            for i in range(n)
+        ),
+        pace_per_s=2000,
+    )
+    await wait_for_count(conn, "SELECT count(*) FROM observations WHERE station_id = $1", station, expected=n)
+    await wait_for_count(
+        conn,
+        "SELECT count(*) FROM indicators WHERE station_id = $1 AND indicator = 'msl_hourly_m'",
+        station,
+        expected=2,
+    )
+    settings = pipeline.settings
+    registry = load_registry(settings.registry_path)
+    climatology = climatologies_in(settings.climatology_dir or PACKAGED_DIR, registry.stations).get(station)
+    expected = {
+        "qc": qc_version(load_qc_config(registry, settings.qc_config_path), station).digest,
+        "indicators": indicator_version(registry.stations[station], climatology).digest,
+    }
+    versions = await conn.fetch(
+        "SELECT kind, version_id, digest FROM config_versions WHERE station_id = $1", station
+    )
+    assert {r["kind"]: r["digest"] for r in versions} == expected
+    ids = {r["kind"]: r["version_id"] for r in versions}
+    flags = await conn.fetch("SELECT DISTINCT qc_version FROM observations WHERE station_id = $1", station)
+    assert [r["qc_version"] for r in flags] == [ids["qc"]]
+    values = await conn.fetch("SELECT DISTINCT version FROM indicators WHERE station_id = $1", station)
+    assert [r["version"] for r in values] == [ids["indicators"]]

@@ -79,10 +79,10 @@ def writer_batch_sql() -> str:
     samples = [Sample(HOUR0_US + m * MINUTE_US, {VARIABLE: v}) for m, v in WRITER_READINGS.items()]
     rows = writers.reading_rows([StationReadings(STATION, RECEIVED_US, samples)])
     values = ",\n".join("(" + ", ".join(_literal(v) for v in row) + ")" for row in rows)
-    return (
-        f"{writers.STAGE_DDL};\nINSERT INTO observations_stage VALUES\n{values};\n"
-        f"{writers.UPSERT_OBSERVATIONS}"
-    )
+    # The station's QC version ids, as the worker binds them ($1, $2), written out for PGlite.
+    upsert = writers.UPSERT_OBSERVATIONS.replace("$1::text[]", f"ARRAY['{STATION}']::text[]")
+    upsert = upsert.replace("$2::integer[]", "ARRAY[1]::integer[]")
+    return f"{writers.STAGE_DDL};\nINSERT INTO observations_stage VALUES\n{values};\n{upsert}"
 
 
 def _run_jobs_sql(proc_name: str) -> str:

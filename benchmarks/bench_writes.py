@@ -5,8 +5,9 @@ Run: ``.venv/bin/python -m benchmarks.bench_writes [--readings 200000] [--batch 
 Each case writes ``--readings`` readings of 14 stations in worker-sized batches into a fresh scratch
 database: new readings, then every reading again as a QC correction (half of them changing the flag);
 once with no manual QC judgement stored, once with 200 judgements of other stations and once with
-judgements covering every written reading (each write then looks the judgement up). Prints a markdown
-table: readings/s per case and the ratio to COPY alone. Nothing is asserted.
+judgements covering every written reading (each write then looks the judgement up), and once with no
+judgement but the QC version ids of 1,000 stations bound as the worker binds them (provenance). Prints a
+markdown table: readings/s per case and the ratio to COPY alone. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ async def case(url: str, name: str, n: int, batch: int) -> dict[str, float]:
             await judge(conn, [f"other-{k}" for k in range(20)], 10, span_us)
         elif name == "every reading judged":
             await judge(conn, STATIONS, 10, span_us)
+        versions = None
+        if name == "versions of 1,000 stations":
+            versions = {s: k + 1 for k, s in enumerate(STATIONS + [f"other-{k}" for k in range(986)])}
         out: dict[str, float] = {}
         for label, data in (
             ("new", rows(n, revised=False, flag=1)),
@@ -77,7 +81,7 @@ async def case(url: str, name: str, n: int, batch: int) -> dict[str, float]:
                             "observations_stage", records=data[k : k + batch], columns=STAGE_COLUMNS
                         )
                 else:
-                    await upsert_observations(conn, data[k : k + batch])
+                    await upsert_observations(conn, data[k : k + batch], versions)
             out[label] = len(data) / (time.perf_counter() - t0)
         return out
     finally:
@@ -86,7 +90,10 @@ async def case(url: str, name: str, n: int, batch: int) -> dict[str, float]:
 
 async def run(n: int, batch: int, repeat: int) -> None:
     base = load_settings()
-    cases = ["COPY alone", "no judgement", "other stations judged", "every reading judged"]
+    cases = [
+        "COPY alone", "no judgement", "versions of 1,000 stations", "other stations judged",
+        "every reading judged",
+    ]  # fmt: skip
     best: dict[str, dict[str, float]] = {}
     for _ in range(repeat):
         for name in cases:

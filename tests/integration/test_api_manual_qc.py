@@ -256,7 +256,7 @@ async def test_reviews_mark_readings_verified_in_json_csv_and_netcdf(
         assert len(buckets.json()["meta"]["data_status"]["reviews"]) == 2  # buckets: the ranges
         exported = await anonymous.get(f"/api/v1/observations/export?format=csv&station={STATION}&{SPAN}")
         assert exported.status_code == 200
-        assert exported.text.splitlines()[0].endswith(",qc_flag,qc_flag_name,data_status")
+        assert exported.text.splitlines()[0].endswith(",qc_flag,qc_flag_name,data_status,qc_version")
         assert _csv_status(exported.text) == expected
         paged_csv = await anonymous.get(f"/api/v1/observations?format=csv&station={STATION}&{SPAN}")
         assert _csv_status(paged_csv.text) == expected

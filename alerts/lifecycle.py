@@ -230,6 +230,7 @@ class AlertState:
                 done = self._emit(station, rule, "resolved", self.severity, time_us, value)
                 self._close()
                 return [done]
+            assert self.opened_us is not None  # set when the alert went pending
             if severity and time_us - self.opened_us >= rule.for_us:
                 now = self.effective(rule, time_us)
                 return [self._fire(station, rule, "firing", now, time_us, value, now_us)]

@@ -9,10 +9,10 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 
@@ -158,7 +158,7 @@ def _bands_from(spec: Any, hysteresis: float, direction: str, where: _Where, fie
     bands = []
     for severity, band in where.convert(spec, dict[Any, Any], field).items():
         band_field = f"{field}.{severity}"
-        given = where.convert(band, float | _BandSpec, band_field)
+        given = where.convert(band, cast("type[float | _BandSpec]", float | _BandSpec), band_field)
         if isinstance(given, _BandSpec):
             enter = given.enter
             exit_ = enter if given.exit is None else given.exit
@@ -360,12 +360,17 @@ def default_rule_paths() -> list[Path]:
     return sorted(folder.glob("*.yaml"))
 
 
+def _file_error(path: Path) -> Callable[[str], RuleError]:
+    """The error of a rule file that cannot be read or parsed."""
+    return lambda reason: RuleError(f"{path}: {reason}")
+
+
 def defined_rule_ids(paths: Iterable[str | os.PathLike[str]] | None = None) -> set[str]:
     """The ids of every rule in the files, also those no station of this registry takes (a routing
     file names rules of the whole service; a network of buoys alone still starts with it)."""
     ids: set[str] = set()
     for path in [Path(p) for p in paths] if paths is not None else default_rule_paths():
-        document = read_yaml(path, lambda reason, path=path: RuleError(f"{path}: {reason}"))
+        document = read_yaml(path, _file_error(path))
         for spec in document.get("rules", []) if isinstance(document, Mapping) else []:
             if isinstance(spec, Mapping) and isinstance(spec.get("id"), str):
                 ids.add(spec["id"])
@@ -376,7 +381,7 @@ def load_rules(registry: Registry, paths: Iterable[str | os.PathLike[str]] | Non
     """Every rule of the given files (default: the shipped ``alerts/rules/*.yaml``), by rule id."""
     rules: dict[str, Rule] = {}
     for path in [Path(p) for p in paths] if paths is not None else default_rule_paths():
-        document = read_yaml(path, lambda reason, path=path: RuleError(f"{path}: {reason}"))
+        document = read_yaml(path, _file_error(path))
         for rule in parse_rule_document(document, registry, str(path)):
             if rule.id in rules:
                 raise RuleError(

@@ -14,6 +14,7 @@ event is such a change); a reminder, acknowledgement or tier step updates the me
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from alerts.events import FIRING_STATE, RESOLVED_STATE, AlertEvent, closes
 from alerts.routing import GroupSpec
@@ -45,11 +46,13 @@ def group_id(spec: GroupSpec, station: Station, event: AlertEvent) -> str:
 class Incident:
     group_id: str
     spec_id: str
-    members: dict[str, dict] = field(default_factory=dict)  # alert id → its latest event (fields below)
+    members: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # alert id → its latest event (fields below)
     revision: int = -1  # the last notice's number (-1: none sent yet)
 
     @property
-    def open_members(self) -> list[dict]:
+    def open_members(self) -> list[dict[str, Any]]:
         return [m for m in self.members.values() if m["open"]]
 
     @property

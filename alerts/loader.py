@@ -29,6 +29,7 @@ from alerts.rules import (
 )
 from alerts.severity import SEVERITIES, rank
 from alerts.templates import render, sample_fields
+from schemas import durations
 from schemas.documents import convert, read_yaml
 from schemas.registry import STATION_KINDS, Registry, Station
 
@@ -36,8 +37,6 @@ T = TypeVar("T")
 
 CONDITION_TYPES = ("above", "below", "levels", "qc", "silent")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 STATION_PREFIX = "station:"
 
 
@@ -106,18 +105,15 @@ class _Where:
 
 
 def parse_duration_us(value: Any, where: _Where, field: str) -> int:
-    """'90s', '30m', '6h', '2d' or a number of seconds → µs; never negative."""
-    if isinstance(value, bool):
-        raise where.error(field, f"expected a duration like '30m', got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
-    else:
-        raise where.error(field, f"expected a duration like '30m', '6h' or seconds, got {value!r}")
-    if seconds < 0:
-        raise where.error(field, f"must not be negative, got {value!r}")
-    return round(seconds * 1_000_000)
+    """'90s', '30m', '6h', '2d' (schemas/durations.py) or a number of seconds → µs; never negative."""
+    try:
+        return durations.parse_duration_us(value, m_is_minutes=True)
+    except durations.DurationError as exc:
+        if exc.reason == durations.NEGATIVE:
+            raise where.error(field, f"must not be negative, got {value!r}") from None
+        if isinstance(value, bool):
+            raise where.error(field, f"expected a duration like '30m', got {value!r}") from None
+        raise where.error(field, f"expected a duration like '30m', '6h' or seconds, got {value!r}") from None
 
 
 def _severity(value: Any, where: _Where, field: str) -> int:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from alerts.channels import Channel
 from alerts.conditions import judge
@@ -193,11 +194,11 @@ class AlertEngine:
         return events
 
     # -- state -------------------------------------------------------------------------------------
-    def station_state(self, station: str) -> dict | None:
+    def station_state(self, station: str) -> dict[str, Any] | None:
         state = self.stations.get(station)
         return state.to_dict() if state else None
 
-    def load_station_state(self, station: str, data: dict) -> None:
+    def load_station_state(self, station: str, data: dict[str, Any]) -> None:
         self.stations[station] = StationState.from_dict(data)
 
     def take_dirty(self) -> list[str]:
@@ -205,17 +206,17 @@ class AlertEngine:
         dirty, self._dirty = sorted(self._dirty), set()
         return dirty
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "stations": {station: s.to_dict() for station, s in sorted(self.stations.items())},
             "silences": {sid: s.to_dict() for sid, s in sorted(self.silences.items())},
         }
 
-    def load_dict(self, data: dict) -> None:
+    def load_dict(self, data: dict[str, Any]) -> None:
         self.stations = {station: StationState.from_dict(s) for station, s in data["stations"].items()}
         self.silences = {sid: Silence.from_dict(s) for sid, s in data["silences"].items()}
 
-    def open_alerts(self) -> list[dict]:
+    def open_alerts(self) -> list[dict[str, Any]]:
         return [
             {
                 "alert_id": alert.alert_id(station, rule),
@@ -292,7 +293,7 @@ class AlertEngine:
         """Judge one observation; `now_us` is the station's time when its record arrived."""
         condition = rule.conditions[station]
         time_us = observation.time_us
-        closing: dict | None = None
+        closing: dict[str, Any] | None = None
         if isinstance(condition, SilentCondition):
             if observation.revised:
                 return []
@@ -383,7 +384,7 @@ class AlertEngine:
             alert.seq = 0  # resolved again by its final flags: nothing to reopen
         return transitions
 
-    def _replay(self, station: str, rule: Rule, alert: AlertState, since: list[list]) -> None:
+    def _replay(self, station: str, rule: Rule, alert: AlertState, since: list[list[Any]]) -> None:
         """Apply again to a re-judged alert what happened to it after the reading (``since``), as it
         would have applied had the final flags been known then; nobody is told again. An
         acknowledgement covers the level it was given at (an escalation needs a new one); timers fire
@@ -529,7 +530,7 @@ class AlertEngine:
         )
 
 
-def _note(rule: Rule, alert: AlertState, note: list) -> bool:
+def _note(rule: Rule, alert: AlertState, note: list[Any]) -> bool:
     """Note an operator action or a timer on an alert whose last reading QC may still revise (a rule
     over one variable: its revision puts the whole alert back and applies these again); whether the
     alert's state changed."""
@@ -547,7 +548,7 @@ def _note(rule: Rule, alert: AlertState, note: list) -> bool:
     return True
 
 
-def _undo_point(rule: Rule, alert: AlertState, input_name: str) -> list[int] | dict | None:
+def _undo_point(rule: Rule, alert: AlertState, input_name: str) -> list[int] | dict[str, Any] | None:
     """What to put back if QC withdraws the reading about to be judged: a rule over every variable
     keeps only that variable's memory, any other rule the whole alert (``AlertState.fields``)."""
     if rule.input_name == ANY_NAME:

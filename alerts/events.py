@@ -7,6 +7,8 @@ with the identical row instead of adding a duplicate.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 
@@ -34,11 +36,12 @@ class AlertEvent(msgspec.Struct, frozen=True, kw_only=True):
     # (an event stored before `alert_events` kept it).
     state: str | None = None
 
-    def to_dict(self) -> dict:
-        return msgspec.to_builtins(self)
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = msgspec.to_builtins(self)
+        return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> AlertEvent:
+    def from_dict(cls, data: dict[str, Any]) -> AlertEvent:
         return msgspec.convert(data, cls)
 
 

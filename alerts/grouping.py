@@ -14,6 +14,7 @@ event is such a change); a reminder, acknowledgement or tier step updates the me
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from alerts.events import FIRING_STATE, RESOLVED_STATE, AlertEvent, closes
 from alerts.routing import GroupSpec
@@ -45,11 +46,13 @@ def group_id(spec: GroupSpec, station: Station, event: AlertEvent) -> str:
 class Incident:
     group_id: str
     spec_id: str
-    members: dict[str, dict] = field(default_factory=dict)  # alert id → its latest event (fields below)
+    members: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # alert id → its latest event (fields below)
     revision: int = -1  # the last notice's number (-1: none sent yet)
 
     @property
-    def open_members(self) -> list[dict]:
+    def open_members(self) -> list[dict[str, Any]]:
         return [m for m in self.members.values() if m["open"]]
 
     @property
@@ -70,7 +73,8 @@ class Incident:
             return False  # a reminder of an alert the group never heard open: not a member
         notable = event.kind in NOTABLE_KINDS
         said = event if notable or member is None else None  # what the member's line says
-        acked = (member or {}).get("acknowledged_by")
+        known = member if member is not None else {}  # its line before (there is one when not said)
+        acked = known.get("acknowledged_by")
         if event.kind == "acknowledged":
             acked = event.actor
         elif event.kind in ("escalated", "reopened"):  # a new severity needs a new acknowledgement
@@ -79,12 +83,12 @@ class Incident:
             "station": event.station,
             "rule": event.rule,
             "seq": event.seq,
-            "kind": event.kind if said else member["kind"],
-            "severity": event.severity if said else member["severity"],
+            "kind": event.kind if said else known["kind"],
+            "severity": event.severity if said else known["severity"],
             "open": not closes(event),
             "time_us": event.time_us,
-            "message_en": said.message_en if said else member["message_en"],
-            "message_zh": said.message_zh if said else member["message_zh"],
+            "message_en": said.message_en if said else known["message_en"],
+            "message_zh": said.message_zh if said else known["message_zh"],
             "acknowledged_by": acked,
         }
         return event.kind in NOTABLE_KINDS

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from schemas.indicators import Indicator
 from schemas.quality import TESTS, QcResult, decode
@@ -79,14 +80,14 @@ class Observation:
         """The tests that flagged this reading at least `flag_at_least`."""
         return frozenset(test for test, flag in self.qc_tests if flag >= flag_at_least)
 
-    def to_list(self) -> tuple:
+    def to_list(self) -> tuple[Any, ...]:
         """Buffered form in the changelog table, a JSON array (a revision flag is not kept: it has been
         applied). The fields as they are, in a tuple (the test pairs are tuples too): written for every
         waiting reading after every batch, so it must be cheap; the observation itself is immutable."""
         return (self.station, self.kind, self.name, self.time_us, self.value, self.qc_flag, self.qc_tests)
 
     @classmethod
-    def from_list(cls, data: list) -> Observation:
+    def from_list(cls, data: list[Any]) -> Observation:
         station, kind, name, time_us, value, qc_flag, tests = data
         # A state written before per-test flags lists only names: each gets the reading's flag.
         pairs = tuple((t, int(qc_flag or 0)) if isinstance(t, str) else (str(t[0]), int(t[1])) for t in tests)

@@ -15,6 +15,7 @@ timers), so the engine applies it again to the re-judged alert.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from alerts.events import CLOSING_KINDS
 from alerts.rules import Rule
@@ -62,13 +63,13 @@ class AlertState:
     # alert's fields before it, None for a blank alert; a rule over every variable: that variable's
     # memory), and for such a rule the alert's fields before it when that reading resolved it].
     # An entry may be stale (engine.STALE: written by an older engine, or given up after too many notes).
-    undo: dict[str, list] = field(default_factory=dict)
+    undo: dict[str, list[Any]] = field(default_factory=dict)
     # What happened to the alert since the last reading a rule over one variable judged (operator
     # actions and timers, engine._note), applied again when QC revises that reading.
-    since: list[list] = field(default_factory=list)
+    since: list[list[Any]] = field(default_factory=list)
 
     # -- serialisation -------------------------------------------------------------------------
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "phase": self.phase,
             "memory": {name: list(v) for name, v in sorted(self.memory.items())},
@@ -88,7 +89,7 @@ class AlertState:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> AlertState:
+    def from_dict(cls, data: dict[str, Any]) -> AlertState:
         state = cls(**{k: v for k, v in data.items() if k not in ("memory", "last_true_us", "undo", "since")})
         state.memory = {name: [int(x) for x in v] for name, v in data["memory"].items()}
         state.last_true_us = list(data["last_true_us"])
@@ -97,7 +98,7 @@ class AlertState:
         return state
 
     # -- undo (QC retractions) -----------------------------------------------------------------
-    def fields(self) -> dict | None:
+    def fields(self) -> dict[str, Any] | None:
         """What a reading can change, to put back if QC withdraws it (None: a blank inactive alert).
         The sequence number is kept for a withdrawn resolution: the reopened alert counts on from it."""
         if self.phase == INACTIVE and not self.memory:
@@ -106,7 +107,7 @@ class AlertState:
         del data["undo"], data["since"]
         return data
 
-    def restore(self, fields: dict | None) -> None:
+    def restore(self, fields: dict[str, Any] | None) -> None:
         """Put back `fields` (see ``fields``); the event sequence number keeps counting."""
         seq, undo, since = self.seq, self.undo, self.since
         blank = AlertState() if fields is None else AlertState.from_dict({**fields, "seq": seq})
@@ -114,7 +115,7 @@ class AlertState:
             setattr(self, name, getattr(blank, name))
         self.seq, self.undo, self.since = seq, undo, since
 
-    def visible(self) -> tuple:
+    def visible(self) -> tuple[Any, ...]:
         """What the alert shows the world: a re-judged reading that leaves this alone emits nothing."""
         return (self.phase, self.severity, self.opened_us)
 
@@ -230,6 +231,7 @@ class AlertState:
                 done = self._emit(station, rule, "resolved", self.severity, time_us, value)
                 self._close()
                 return [done]
+            assert self.opened_us is not None  # set when the alert went pending
             if severity and time_us - self.opened_us >= rule.for_us:
                 now = self.effective(rule, time_us)
                 return [self._fire(station, rule, "firing", now, time_us, value, now_us)]
@@ -248,7 +250,7 @@ class AlertState:
             return [self._emit(station, rule, "deescalated", now, time_us, value)]
         return []
 
-    def revised(self, station: str, rule: Rule, before: tuple, time_us: int) -> list[Transition]:
+    def revised(self, station: str, rule: Rule, before: tuple[Any, ...], time_us: int) -> list[Transition]:
         """The event for a reading judged again with its final QC flags, given what the alert showed
         (`before`) after its first flags: nothing if it shows the same, ``reopened`` (or ``pending``
         again) if the withdrawn reading had resolved it, ``retracted`` (and closed) if it had opened

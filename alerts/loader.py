@@ -9,10 +9,10 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 
@@ -29,6 +29,7 @@ from alerts.rules import (
 )
 from alerts.severity import SEVERITIES, rank
 from alerts.templates import render, sample_fields
+from schemas import durations
 from schemas.documents import convert, read_yaml
 from schemas.registry import STATION_KINDS, Registry, Station
 
@@ -36,8 +37,6 @@ T = TypeVar("T")
 
 CONDITION_TYPES = ("above", "below", "levels", "qc", "silent")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 STATION_PREFIX = "station:"
 
 
@@ -106,18 +105,15 @@ class _Where:
 
 
 def parse_duration_us(value: Any, where: _Where, field: str) -> int:
-    """'90s', '30m', '6h', '2d' or a number of seconds → µs; never negative."""
-    if isinstance(value, bool):
-        raise where.error(field, f"expected a duration like '30m', got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
-    else:
-        raise where.error(field, f"expected a duration like '30m', '6h' or seconds, got {value!r}")
-    if seconds < 0:
-        raise where.error(field, f"must not be negative, got {value!r}")
-    return round(seconds * 1_000_000)
+    """'90s', '30m', '6h', '2d' (schemas/durations.py) or a number of seconds → µs; never negative."""
+    try:
+        return durations.parse_duration_us(value, m_is_minutes=True)
+    except durations.DurationError as exc:
+        if exc.reason == durations.NEGATIVE:
+            raise where.error(field, f"must not be negative, got {value!r}") from None
+        if isinstance(value, bool):
+            raise where.error(field, f"expected a duration like '30m', got {value!r}") from None
+        raise where.error(field, f"expected a duration like '30m', '6h' or seconds, got {value!r}") from None
 
 
 def _severity(value: Any, where: _Where, field: str) -> int:
@@ -158,7 +154,7 @@ def _bands_from(spec: Any, hysteresis: float, direction: str, where: _Where, fie
     bands = []
     for severity, band in where.convert(spec, dict[Any, Any], field).items():
         band_field = f"{field}.{severity}"
-        given = where.convert(band, float | _BandSpec, band_field)
+        given = where.convert(band, cast("type[float | _BandSpec]", float | _BandSpec), band_field)
         if isinstance(given, _BandSpec):
             enter = given.enter
             exit_ = enter if given.exit is None else given.exit
@@ -360,12 +356,17 @@ def default_rule_paths() -> list[Path]:
     return sorted(folder.glob("*.yaml"))
 
 
+def _file_error(path: Path) -> Callable[[str], RuleError]:
+    """The error of a rule file that cannot be read or parsed."""
+    return lambda reason: RuleError(f"{path}: {reason}")
+
+
 def defined_rule_ids(paths: Iterable[str | os.PathLike[str]] | None = None) -> set[str]:
     """The ids of every rule in the files, also those no station of this registry takes (a routing
     file names rules of the whole service; a network of buoys alone still starts with it)."""
     ids: set[str] = set()
     for path in [Path(p) for p in paths] if paths is not None else default_rule_paths():
-        document = read_yaml(path, lambda reason, path=path: RuleError(f"{path}: {reason}"))
+        document = read_yaml(path, _file_error(path))
         for spec in document.get("rules", []) if isinstance(document, Mapping) else []:
             if isinstance(spec, Mapping) and isinstance(spec.get("id"), str):
                 ids.add(spec["id"])
@@ -376,7 +377,7 @@ def load_rules(registry: Registry, paths: Iterable[str | os.PathLike[str]] | Non
     """Every rule of the given files (default: the shipped ``alerts/rules/*.yaml``), by rule id."""
     rules: dict[str, Rule] = {}
     for path in [Path(p) for p in paths] if paths is not None else default_rule_paths():
-        document = read_yaml(path, lambda reason, path=path: RuleError(f"{path}: {reason}"))
+        document = read_yaml(path, _file_error(path))
         for rule in parse_rule_document(document, registry, str(path)):
             if rule.id in rules:
                 raise RuleError(

@@ -68,7 +68,8 @@ class Router:
         delay_us = self.escalation.delay_us(alert.severity, memory["tier"])
         if delay_us is None or held_by(self.routing, state.alerts, rule_id, alert.severity):
             return None
-        return memory["since"] + delay_us
+        since_us: int = memory["since"]
+        return since_us + delay_us
 
     def next_tier(
         self, station: str, state: StationState, rule: Rule, alert: AlertState, due_us: int

@@ -180,7 +180,8 @@ def parse_routing(document: Any, rules: Iterable[str], channels: Iterable[Channe
         _known(members, rule_ids, "rule", where, f"hazards.{hazard}")
         if len(set(members)) < 2:
             raise where.error(f"hazards.{hazard}", "a hazard needs two or more rules")
-    groups, grouped = [], set()
+    groups: list[GroupSpec] = []
+    grouped: set[str] = set()
     for i, group in enumerate(spec.groups):
         _known(group.rules, rule_ids, "rule", where, f"groups[{i}].rules")
         _known(group.channels, channel_names, "channel", where, f"groups[{i}].channels")

@@ -46,7 +46,7 @@ class SilenceSchedule:
         tz = zone(self.timezone)
         # From the earliest day an occurrence still running at from_us could have started.
         day = _local_date(from_us, tz) - timedelta(days=self.duration_min // 1440 + 1)
-        found = []
+        found: list[tuple[int, int]] = []
         while True:
             start_us = _us(datetime.combine(day, time(*divmod(self.start_minute, 60)), tz))
             if start_us >= until_us:

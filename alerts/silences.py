@@ -7,6 +7,7 @@ the alert history stays complete and the alert is still open when the silence en
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from schemas.actions import SilenceAction
 
@@ -34,11 +35,11 @@ class Silence:
             and (self.rule is None or self.rule == rule)
         )
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> Silence:
+    def from_dict(cls, data: dict[str, Any]) -> Silence:
         return cls(**data)
 
     @classmethod

@@ -7,6 +7,7 @@ worker that restarts from it continues with exactly the same clock and alerts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from alerts.lifecycle import AlertState
 
@@ -26,7 +27,7 @@ class StationState:
     late_revisions: int = 0
     alerts: dict[str, AlertState] = field(default_factory=dict)
     # Per rule, the open alert's escalation and inhibition memory (alerts/router.py).
-    routing: dict[str, dict] = field(default_factory=dict)
+    routing: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def alert(self, rule_id: str) -> AlertState:
         alert = self.alerts.get(rule_id)
@@ -40,7 +41,7 @@ class StationState:
             return None
         return self.clock_us + max(0, wall_us - self.arrival_us)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         data = {
             "clock_us": self.clock_us,
             "arrival_us": self.arrival_us,
@@ -53,7 +54,7 @@ class StationState:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> StationState:
+    def from_dict(cls, data: dict[str, Any]) -> StationState:
         return cls(
             clock_us=data["clock_us"],
             arrival_us=data.get("arrival_us", data["clock_us"]),  # states written before arrivals

@@ -180,7 +180,11 @@ def run_build(args: argparse.Namespace, settings: Settings) -> int:
         if isinstance(result, ClimatologyError):
             print(result, file=sys.stderr)
             continue
-        path = Path(args.out) if args.out and not args.all else folder / f"{sid}.csv"
+        if args.out and not args.all:
+            path = Path(args.out)
+        else:
+            assert folder is not None  # output_folder refuses no folder unless --out names the file
+            path = folder / f"{sid}.csv"
         write_atomically(path, result)
         coverage = next(line for line in result.splitlines() if line.startswith("# coverage: "))
         print(f"{path}: baseline {args.baseline[0]}-{args.baseline[1]}, {coverage[12:]}")

@@ -50,7 +50,6 @@ SLOWEST_FIRST = (
     "tests/integration/test_timescale_ddl.py",  # 20
     "tests/integration/test_report_carbon_gapfill.py",  # 18
     "tests/unit/qc/test_qc_reference.py",  # 18
-    "tests/integration/test_api.py",  # 18
     "tests/integration/test_broker_durability.py",  # 17
     "tests/integration/test_report.py",  # 16
     "tests/integration/test_alert_io_store.py",  # 15

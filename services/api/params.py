@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from schemas import durations
 from services.api.errors import ApiError
 
 SECOND_US = 1_000_000
@@ -31,19 +32,6 @@ DEFAULT_LIMIT = 1_000
 MAX_LIMIT = 100_000
 DEFAULT_SPAN_US = DAY_US
 
-_UNITS_US = {
-    "s": SECOND_US,
-    "sec": SECOND_US,
-    "min": 60 * SECOND_US,
-    "h": 3600 * SECOND_US,
-    "hour": 3600 * SECOND_US,
-    "d": DAY_US,
-    "day": DAY_US,
-    "w": 7 * DAY_US,
-    "week": 7 * DAY_US,
-}
-_COMPACT = re.compile(r"^(\d+(?:\.\d+)?)\s*([a-z]+?)s?$")
-_ISO = re.compile(r"^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
 DURATION_HELP = "a duration such as 90s, 10min, 1h, 7d, 2w or ISO 8601 PT1H, P7D (no months or years)"
 TIME_HELP = (
     "UTC ISO 8601 time (2024-01-31T06:00:00Z; no offset means UTC), 'now', or relative to now: "
@@ -52,25 +40,14 @@ TIME_HELP = (
 
 
 def parse_duration_us(text: str, what: str) -> int:
-    """``"10min"`` / ``"PT10M"`` → microseconds; months and years have no fixed length and are refused."""
-    raw = text.strip()
-    iso = _ISO.match(raw.upper())
-    if iso and raw.upper() not in ("P", "PT") and not raw.upper().endswith("T"):
-        weeks, days, hours, minutes, seconds = iso.groups()
-        total = (
-            int(weeks or 0) * 7 * DAY_US
-            + int(days or 0) * DAY_US
-            + int(hours or 0) * 3600 * SECOND_US
-            + int(minutes or 0) * 60 * SECOND_US
-            + round(float(seconds or 0) * SECOND_US)
-        )
-        return total
-    compact = _COMPACT.match(raw.lower())
-    if compact and compact.group(2) in _UNITS_US:
-        return round(float(compact.group(1)) * _UNITS_US[compact.group(2)])
-    if re.match(r"^(\d+\s*(mo|month|y|year)s?|P.*[Y].*|P\d+M.*)$", raw, re.I):
-        raise ApiError(f"{what}: {text!r} has no fixed length; use days or weeks (e.g. 30d)")
-    raise ApiError(f"{what}: cannot read {text!r} as {DURATION_HELP}")
+    """``"10min"`` / ``"PT10M"`` → microseconds (schemas/durations.py; a bare ``m`` is refused, it could
+    mean a month); months and years have no fixed length and are refused."""
+    try:
+        return durations.parse_duration_us(text)
+    except durations.DurationError as exc:
+        if exc.reason == durations.NO_FIXED_LENGTH:
+            raise ApiError(f"{what}: {text!r} has no fixed length; use days or weeks (e.g. 30d)") from None
+        raise ApiError(f"{what}: cannot read {text!r} as {DURATION_HELP}") from None
 
 
 def format_time(time_us: int) -> str:
@@ -182,7 +159,7 @@ def _calendar_months(text: str) -> int | None:
             f"bucket: {text!r} mixes calendar months or years with days or hours; use whole months or "
             "years (P3M, P1Y) or a fixed width (P30D)"
         )
-    compact = _COMPACT.match(raw.lower())
+    compact = durations.COMPACT.match(raw.lower())
     if not compact:
         return None
     number, unit = compact.groups()

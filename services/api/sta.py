@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -40,18 +40,31 @@ CONFORMANCE = [
 ]
 _SEGMENT = re.compile(r"^([A-Za-z@.$]+)(?:\((.*)\))?$")
 
-
-def _option(name: str, description: str) -> Any:
-    return Annotated[str | None, Query(alias=name, description=description)]
-
-
-Top = _option("$top", "entities per page (default 100, at most 10,000)")
-Skip = _option("$skip", "entities to skip")
-Count = _option("$count", "true: add @iot.count, the number of matching entities")
-Filter = _option("$filter", "OData filter subset: eq ne gt ge lt le, and or not, startswith … (README)")
-OrderBy = _option("$orderby", "property [asc|desc], comma-separated")
-Select = _option("$select", "properties to return, comma-separated")
-Expand = _option("$expand", "navigation properties to embed, with options: Datastreams($top=1)")
+# The system query options as FastAPI reads them (aliases: a Python name cannot start with $).
+Top: TypeAlias = Annotated[
+    str | None, Query(alias="$top", description="entities per page (default 100, at most 10,000)")
+]
+Skip: TypeAlias = Annotated[str | None, Query(alias="$skip", description="entities to skip")]
+Count: TypeAlias = Annotated[
+    str | None, Query(alias="$count", description="true: add @iot.count, the number of matching entities")
+]
+Filter: TypeAlias = Annotated[
+    str | None,
+    Query(
+        alias="$filter",
+        description="OData filter subset: eq ne gt ge lt le, and or not, startswith … (README)",
+    ),
+]
+OrderBy: TypeAlias = Annotated[
+    str | None, Query(alias="$orderby", description="property [asc|desc], comma-separated")
+]
+Select: TypeAlias = Annotated[
+    str | None, Query(alias="$select", description="properties to return, comma-separated")
+]
+Expand: TypeAlias = Annotated[
+    str | None,
+    Query(alias="$expand", description="navigation properties to embed, with options: Datastreams($top=1)"),
+]
 
 
 def _db(request: Request) -> Database:

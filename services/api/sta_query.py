@@ -261,7 +261,9 @@ class Expand:
 
 def _split_top(text: str, separator: str) -> list[str]:
     """Split at ``separator`` outside parentheses and quotes."""
-    parts, depth, quoted, current = [], 0, False, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quoted = 0, False
     for char in text:
         if char == "'":
             quoted = not quoted
@@ -300,7 +302,7 @@ def parse_expand(text: str | None) -> tuple[Expand, ...]:
         path, inner = match.group(1).split("/"), match.group(2)
         options = Options()
         if inner:
-            named = {}
+            named: dict[str, str | None] = {}
             for option in _split_top(inner, ";"):
                 key, _, value = option.partition("=")
                 named[key.strip()] = value.strip()

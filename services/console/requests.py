@@ -4,7 +4,7 @@ or refuse it with a ``BadRequest`` (status and message) that the app turns into 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 import orjson
 from starlette.requests import Request
@@ -65,6 +65,10 @@ def filter_text(value: str | None, name: str) -> str | None:
     return value
 
 
+@overload
+def body_text(body: dict, key: str, *, required: Literal[True], limit: int = MAX_COMMENT) -> str: ...
+@overload
+def body_text(body: dict, key: str, *, required: bool = False, limit: int = MAX_COMMENT) -> str | None: ...
 def body_text(body: dict, key: str, *, required: bool = False, limit: int = MAX_COMMENT) -> str | None:
     value = body.get(key)
     if value is None or value == "":

@@ -43,7 +43,6 @@ async def serve_console(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) ->
         proxy_headers=False,  # forwarded headers are trusted by ConsoleAccess.trusted_proxies only
     )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  (the caller owns signals)
     task = asyncio.create_task(server.serve(), name="console-http")
     while not server.started:
         if task.done():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import aiomqtt
 import orjson
@@ -71,8 +72,9 @@ async def publish_alert_events(
     if isinstance(client_or_settings, Settings):
         settings = client_or_settings
         registry = registry or _registry(settings.registry_path)
+        options: dict[str, Any] = aiomqtt_options(settings.mqtt_target("alerts"))  # typed per keyword
         client = aiomqtt.Client(
-            **aiomqtt_options(settings.mqtt_target("alerts")),
+            **options,
             identifier=f"tidewatch-alerts-{uuid.uuid4().hex[:8]}",
         )
         async with client:

@@ -202,8 +202,9 @@ class Notifier:
         async with self.pool.acquire() as conn:
             notice = await absorb(conn, gid, spec, items)
         report.grouped += sum(channel != QUIET for _, channel in items)
-        for channel in notice.channels if notice is not None else ():
-            report.add(await self._send(channel, notice, 0))
+        if notice is not None:
+            for channel in notice.channels:
+                report.add(await self._send(channel, notice, 0))
         return report
 
     async def _deliver_queue(self, channel: str, events: list[AlertEvent]) -> DeliveryReport:

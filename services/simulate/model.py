@@ -217,10 +217,11 @@ class Simulation:
             for j, row_index in enumerate(hit.tolist()):
                 var = names[which[j]]
                 t, values, tags = rows[row_index]
+                clean = values[var]
                 if kind == fk.NULL_VALUE:
                     values[var] = None
-                elif values[var] is not None:
-                    values[var] = self._spiked(var, values[var], int(seconds[row_index]), run)
+                elif clean is not None:
+                    values[var] = self._spiked(var, clean, int(seconds[row_index]), run)
                 rows[row_index] = (t, values, (*tags, kind))
 
     def _spiked(self, var: str, value: float, second: int, run: _StationRun) -> float:

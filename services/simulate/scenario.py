@@ -123,6 +123,7 @@ def _event(spec: Any, index: int) -> Event:
     kind = spec.get("kind")
     if kind not in EVENT_KINDS:
         raise ScenarioError(f"{where}: field 'kind' must be one of {', '.join(EVENT_KINDS)}, got {kind!r}")
+    assert isinstance(kind, str)  # a key of EVENT_KINDS
     where = f"{where} ({kind})"
     default_duration_h, defaults = EVENT_KINDS[kind]
     stations = spec.get("stations", ["*"])

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from schemas.registry import Registry, load_registry
 from services.simulate import noise
 
@@ -25,7 +27,7 @@ def synthetic_registry(n_stations: int, seed: int = 0, network: str | None = Non
     for k in range(n_stations):
         base = bases[k % len(bases)]
         station_id = f"{base.id}-{k:04d}"
-        u = noise.uniform(noise.stream_key(seed, "synthetic", station_id), [0, 1])
+        u = noise.uniform(noise.stream_key(seed, "synthetic", station_id), np.arange(2))
         stations[station_id] = replace(
             base,
             id=station_id,

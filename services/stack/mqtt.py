@@ -27,7 +27,14 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MOSQUITTO_DIR = PROJECT_ROOT / "docker" / "mosquitto"
 MOSQUITTO_CONF = MOSQUITTO_DIR / "mosquitto.conf"
 MOSQUITTO_ACL = MOSQUITTO_DIR / "acl"
-REBOUND = ("listener", "persistence_location", "log_dest", "pid_file", "password_file", "acl_file")
+REBOUND: tuple[str, ...] = (
+    "listener",
+    "persistence_location",
+    "log_dest",
+    "pid_file",
+    "password_file",
+    "acl_file",
+)
 REBOUND += ("cafile", "certfile", "keyfile", "user")
 
 

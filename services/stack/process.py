@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
 
 
 def start_child(
-    name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None, **popen: object
+    name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None, **popen: Any
 ) -> Child:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file = open(log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime

@@ -1,5 +1,6 @@
 """The readings the API tests write and read back, and numpy's answers for their buckets: shared by the
-API tests on PostgreSQL (tests/integration/test_api.py) and on TimescaleDB (test_api_timescale.py).
+API tests on PostgreSQL (tests/support/api_seeded.py seeds them for tests/integration/test_api_*.py) and
+on TimescaleDB (test_api_timescale.py).
 
 Two days of 10-minute water levels at dalian with every QC flag (LEVEL_*), and six-hourly levels at
 bayuquan from mid-October 2023 through February 2024 for calendar buckets (MONTH_*).

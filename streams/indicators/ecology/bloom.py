@@ -69,7 +69,12 @@ class BloomFamily(JsonRows):
         }
 
     def outputs(
-        self, rows: Rows, first_open: int | None, since: int | None, carry: dict[str, Any], out: Outputs
+        self,
+        rows: Rows,
+        first_open: int | None,
+        since: int | None,
+        family_state: dict[str, Any],
+        out: Outputs,
     ) -> None:
         p = self.params
         start = recompute_from(first_open, since)  # a day's values look back only
@@ -89,5 +94,5 @@ class BloomFamily(JsonRows):
             )
             out.put(BLOOM_RISK, key, level)
 
-    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict[str, Any]) -> int:
+    def close(self, rows: Mapping[int, Row], first_open: int, family_state: dict[str, Any]) -> int:
         return first_open - self.params.baseline_days

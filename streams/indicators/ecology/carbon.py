@@ -118,7 +118,12 @@ class CarbonFamily(JsonRows):
             out.put(indicator, day_start_us(start), value)
 
     def outputs(
-        self, rows: Rows, first_open: int | None, since: int | None, carry: dict[str, Any], out: Outputs
+        self,
+        rows: Rows,
+        first_open: int | None,
+        since: int | None,
+        family_state: dict[str, Any],
+        out: Outputs,
     ) -> None:
         start = recompute_from(first_open, since)
         for period in PERIODS:
@@ -180,5 +185,5 @@ class CarbonFamily(JsonRows):
         found: Totals | None = rows.memoized(("totals", first), make)
         return None if found is None else dataclasses.replace(found)
 
-    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict[str, Any]) -> int:
+    def close(self, rows: Mapping[int, Row], first_open: int, family_state: dict[str, Any]) -> int:
         return min(period_bounds(first_open, period)[0] for period in PERIODS)

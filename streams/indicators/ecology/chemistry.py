@@ -53,7 +53,12 @@ class ChemistryFamily(JsonRows):
         return row if any(v is not None for v in row.values()) else None
 
     def outputs(
-        self, rows: Rows, first_open: int | None, since: int | None, carry: dict[str, Any], out: Outputs
+        self,
+        rows: Rows,
+        first_open: int | None,
+        since: int | None,
+        family_state: dict[str, Any],
+        out: Outputs,
     ) -> None:
         p = self.params
         start = recompute_from(first_open, since)  # a day's values look back only
@@ -85,5 +90,5 @@ class ChemistryFamily(JsonRows):
         values = previous_values(rows, "sal", day, p.salinity_baseline_days)
         return float(np.mean(values)) if len(values) >= p.baseline_min_days else None
 
-    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict[str, Any]) -> int:
+    def close(self, rows: Mapping[int, Row], first_open: int, family_state: dict[str, Any]) -> int:
         return first_open - max(self.params.ph_trend_days, self.params.salinity_baseline_days)

@@ -169,16 +169,26 @@ class Outputs:
 
 
 class Family(Protocol):
+    """One family of indicators: its row of a day, its values from the rows, and from which day on it
+    still needs closed rows (``close``). ``family_state`` is what the family keeps between updates, a
+    JSON dict saved in the days piece: the heatwave's and oxygen's anchor, before which their event
+    values are final; the other families keep nothing there."""
+
     @property
     def name(self) -> str: ...
 
     def day_row(self, day: int, readings: DayReadings) -> Row | None: ...
 
     def outputs(
-        self, rows: Rows, first_open: int | None, since: int | None, carry: dict[str, Any], out: Outputs
+        self,
+        rows: Rows,
+        first_open: int | None,
+        since: int | None,
+        family_state: dict[str, Any],
+        out: Outputs,
     ) -> None: ...
 
-    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict[str, Any]) -> int: ...
+    def close(self, rows: Mapping[int, Row], first_open: int, family_state: dict[str, Any]) -> int: ...
 
     def encode_row(self, row: Row) -> Row: ...
 

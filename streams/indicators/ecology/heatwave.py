@@ -142,7 +142,12 @@ class HeatwaveFamily(JsonRows):
         return None if sst is None else {"sst": sst}
 
     def outputs(
-        self, rows: Rows, first_open: int | None, since: int | None, carry: dict[str, Any], out: Outputs
+        self,
+        rows: Rows,
+        first_open: int | None,
+        since: int | None,
+        family_state: dict[str, Any],
+        out: Outputs,
     ) -> None:
         start = recompute_from(first_open, since)
         out.scope((SST_DAILY,), scope_start_us(first_open), scope_start_us(start))
@@ -150,7 +155,7 @@ class HeatwaveFamily(JsonRows):
             out.put(SST_DAILY, day_start_us(day), rows[day]["sst"])
         if self.climatology is None:
             return
-        anchor = carry.get("anchor_day")
+        anchor = family_state.get("anchor_day")
         if start is not None and start >= UNCHANGED:  # no SST changed: the heatwave state stands
             out.scope((*PER_DAY_IDS, *EVENT_IDS), scope_start_us(anchor), NEVER_US)
             return
@@ -192,18 +197,18 @@ class HeatwaveFamily(JsonRows):
         seas, thresh = self.climatology.at(days)
         return days, sst, seas, thresh
 
-    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict[str, Any]) -> int:
+    def close(self, rows: Mapping[int, Row], first_open: int, family_state: dict[str, Any]) -> int:
         """Cut the history after max_gap + 1 closed days without exceedance: no later event can join
         or extend an event before them, so those days' values are final."""
         if self.climatology is None:
             return first_open
-        anchor = carry.get("anchor_day")
+        anchor = family_state.get("anchor_day")
         first = anchor if anchor is not None else min(rows, default=first_open)
         _, sst, _, thresh = self._series(rows, first, first_open - 1)
         quiet = ~(np.nan_to_num(sst, nan=-np.inf) > thresh)
         need = self.params.mhw_max_gap_d + 1
         for cut in range(first_open, first + need - 1, -1):
             if quiet[cut - need - first : cut - first].all():
-                carry["anchor_day"] = cut
+                family_state["anchor_day"] = cut
                 return cut
         return first

@@ -192,7 +192,12 @@ class OxygenFamily:
         }
 
     def outputs(
-        self, rows: Rows, first_open: int | None, since: int | None, carry: dict[str, Any], out: Outputs
+        self,
+        rows: Rows,
+        first_open: int | None,
+        since: int | None,
+        family_state: dict[str, Any],
+        out: Outputs,
     ) -> None:
         interval_s = self.params.sampling_interval_s
         start = recompute_from(first_open, since)
@@ -206,7 +211,7 @@ class OxygenFamily:
             for indicator, limit in zip(HOURS_BELOW, CLASS_LIMITS_MG_L, strict=True):
                 out.put(indicator, key, hours_at_or_below(do, limit, interval_s))
             out.put_many(SATURATION, row["sat_t"], row["sat"])
-        anchor_us = carry.get("anchor_us")
+        anchor_us = family_state.get("anchor_us")
         if start is not None and start >= UNCHANGED:  # no oxygen row changed: the episodes stand
             out.scope((HYPOXIA_DURATION, HYPOXIA_MIN), anchor_us, NEVER_US)
             return
@@ -221,12 +226,12 @@ class OxygenFamily:
                 out.put(HYPOXIA_DURATION, ep.start_us, ep.duration_h)
                 out.put(HYPOXIA_MIN, ep.start_us, ep.min_mg_l)
 
-    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict[str, Any]) -> int:
+    def close(self, rows: Mapping[int, Row], first_open: int, family_state: dict[str, Any]) -> int:
         """Move the anchor past every episode that closed data have ended: the last closed reading
         at or above the limit, or the open boundary if the closed data end in a run followed by a gap."""
         boundary_us = day_start_us(first_open)
         times, values = _concatenated(rows)
-        previous = carry.get("anchor_us")
+        previous = family_state.get("anchor_us")
         if times.size == 0 or boundary_us - times[-1] > self.params.hypoxia_gap_us:
             anchor = boundary_us
         else:
@@ -234,7 +239,7 @@ class OxygenFamily:
             anchor = int(times[normal[-1]]) if normal.size else previous
         if anchor is not None and previous is not None:
             anchor = max(anchor, previous)
-        carry["anchor_us"] = anchor
+        family_state["anchor_us"] = anchor
         if anchor is None:
             return min(rows)
         return min(day_of(anchor), first_open)

@@ -14,10 +14,10 @@ readings already taken included. Two different values for the same station, vari
 last one wins.
 
 The state is kept as keyed pieces (``export``): the closed days' rows per day, the days piece (the
-first open day and each family's carry), the raw readings and the emitted values per slot of ~16
-sampling intervals (``streams.indicators.pieces``), and a head (counters). An update marks the pieces
-it changed, so a batch writes a slot or two of readings and a few small pieces, whatever the baselines
-hold; a restore from the pieces continues exactly as the uninterrupted state would. A worker killed
+first open day and each family's state between updates), the raw readings and the emitted values per
+slot of ~16 sampling intervals (``streams.indicators.pieces``), and a head (counters). An update marks
+the pieces it changed, so a batch writes a slot or two of readings and a few small pieces, whatever the
+baselines hold; a restore from the pieces continues exactly as the uninterrupted state would. A worker killed
 while writing leaves only a prefix of an export's records in the changelog, so the order is chosen
 for that: a day's closed rows before the days piece that closes it, and that before the deletion of
 the day's raw readings; a restore leaves out the raw readings of days the days piece has closed.
@@ -54,7 +54,7 @@ from streams.indicators.ecology.wetland import WetlandFamily
 from streams.indicators.pieces import piece_width_us
 
 STATE_FORMAT = "tidewatch.ecology.state/3"
-_FORMAT_2 = "tidewatch.ecology.state/2"  # first open day and carry in the head; restored all the same
+_FORMAT_2 = "tidewatch.ecology.state/2"  # first open day and family states in the head; restored all the same
 INPUT_VARIABLES = frozenset(
     {
         "water_temperature_degC",
@@ -163,7 +163,8 @@ class EcologyState:
         self.late_dropped = 0
         self.raw: dict[int, dict[str, Readings]] = {}
         self.rows: dict[str, dict[int, Row]] = {f.name: {} for f in self.families}
-        self.carry: dict[str, dict[str, Any]] = {f.name: {} for f in self.families}
+        # What each family keeps between updates (Family.close): the heatwave's and oxygen's anchor.
+        self.family_states: dict[str, dict[str, Any]] = {f.name: {} for f in self.families}
         self.emitted: dict[str, dict[int, float]] = {}
         self._day_rows: dict[int, dict[str, Row | None]] = {}  # open days, rebuilt only when touched
         self._touched: set[int] = set()  # open days with readings changed since their rows were built
@@ -253,7 +254,7 @@ class EcologyState:
         for family in self.families:
             since = None if full else changed_from.get(family.name, UNCHANGED)
             rows = Rows(self.rows[family.name], open_rows[family.name], self._memo[family.name])
-            family.outputs(rows, self.first_open, since, self.carry[family.name], out)
+            family.outputs(rows, self.first_open, since, self.family_states[family.name], out)
         self._stale = False
         records: list[Indicator] = []
         for indicator, (final_us, from_us) in out.scopes.items():
@@ -306,7 +307,7 @@ class EcologyState:
             rows = self.rows[family.name]
             added = {day: row for day, row in open_rows[family.name].items() if day < first_open}
             rows.update(added)
-            keep_from = family.close(dict(sorted(rows.items())), first_open, self.carry[family.name])
+            keep_from = family.close(dict(sorted(rows.items())), first_open, self.family_states[family.name])
             self.rows[family.name] = {day: row for day, row in sorted(rows.items()) if day >= keep_from}
             self._memo[family.name] = {}
             self._row_days.update(added)
@@ -344,7 +345,8 @@ class EcologyState:
         if full or self._head:
             pieces["days"] = {
                 "first_open": self.first_open,
-                "carry": {name: dict(carry) for name, carry in self.carry.items()},
+                # Stored as "carry", the key of the states already written (formats 2 and 3).
+                "carry": {name: dict(kept) for name, kept in self.family_states.items()},
             }
         for slot in sorted(slots):
             variables = self.raw.get(slot * self.width_us // DAY_US, {})
@@ -384,9 +386,9 @@ class EcologyState:
         )
         state.first_open = days["first_open"]
         state.late_dropped = int(head["late_dropped"])
-        for name, carry in days["carry"].items():
-            if name in state.carry:
-                state.carry[name] = dict(carry)
+        for name, kept in days["carry"].items():
+            if name in state.family_states:
+                state.family_states[name] = dict(kept)
         for key, value in sorted(pieces.items()):
             if value is None:
                 continue

@@ -58,7 +58,12 @@ class WetlandFamily(JsonRows):
         return min(24.0, float(row["flooded"]) * self.params.sampling_interval_s / 3600.0)
 
     def outputs(
-        self, rows: Rows, first_open: int | None, since: int | None, carry: dict[str, Any], out: Outputs
+        self,
+        rows: Rows,
+        first_open: int | None,
+        since: int | None,
+        family_state: dict[str, Any],
+        out: Outputs,
     ) -> None:
         start = recompute_from(first_open, since)
         daily = (ABOVE_PLATFORM, FREQUENCY_DAILY, HYDROPERIOD_DAILY)
@@ -83,5 +88,5 @@ class WetlandFamily(JsonRows):
             out.put(FREQUENCY_MONTHLY, day_start_us(month), 100.0 * flooded / n)
             out.put(HYDROPERIOD_MONTHLY, day_start_us(month), hours)
 
-    def close(self, rows: Mapping[int, Row], first_open: int, carry: dict[str, Any]) -> int:
+    def close(self, rows: Mapping[int, Row], first_open: int, family_state: dict[str, Any]) -> int:
         return period_bounds(first_open, "monthly")[0]

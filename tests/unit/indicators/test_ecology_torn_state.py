@@ -44,7 +44,7 @@ def test_a_torn_state_write_then_the_replay_ends_where_the_uninterrupted_state_d
 
 
 def test_a_format_2_state_is_restored(station_series):  # noqa: F811
-    """Format 2 kept the first open day and the carry in the head."""
+    """Format 2 kept the first open day and the family states (key `carry`) in the head."""
     state = EcologyState("st", PARAMS, CLIMATOLOGY)
     half = len(station_series) // 2
     state.update(station_series[:half])

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -124,6 +125,8 @@ async def _runs(args: argparse.Namespace, settings: Settings) -> int:
 
     conn = await _connect(settings)
     try:
+        if args.versions or args.version is not None:
+            return await _versions(conn, args)
         if args.run is None:
             for r in await list_runs(conn, args.limit):
                 print(
@@ -145,6 +148,30 @@ async def _runs(args: argparse.Namespace, settings: Settings) -> int:
         print(
             f"{r['station_id']} {r['variable']} {iso(r['time_us'])}: flag {r['old_flag']} -> {r['new_flag']} "
             f"({r['old_tests']} -> {r['new_tests']})"
+        )
+    return 0
+
+
+async def _versions(conn: Any, args: argparse.Namespace) -> int:
+    """The configuration versions stored rows name (``qc_version``, ``version``), newest first; with
+    ``--version N`` that version's whole document."""
+    from services.db.provenance import LIST_SQL, list_args, version_record
+    from services.history.validate import iso
+
+    if args.version is not None:
+        rows = await conn.fetch(LIST_SQL, *list_args(ids=[args.version], with_documents=True))
+        if not rows:
+            print(f"no config version {args.version}", file=sys.stderr)
+            return 2
+        record = version_record(rows[0])
+        record["first_used"] = iso(record["first_used"])
+        print(orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
+        return 0
+    stations = [args.station] if args.station else None
+    for r in map(version_record, await conn.fetch(LIST_SQL, *list_args(stations=stations, limit=args.limit))):
+        print(
+            f"version {r['version_id']} {r['kind']} {r['station_id']} {r['digest'][:12]} "
+            f"({r['code_version']}) first used {iso(r['first_used'])}"
         )
     return 0
 
@@ -274,6 +301,11 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     history.add_argument(
         "--alerts", action="store_true", help="with --run: the run's alerts judged again, old and new"
     )
+    history.add_argument(
+        "--versions", action="store_true", help="the configuration versions stored flags and indicators name"
+    )
+    history.add_argument("--version", type=int, help="one configuration version's whole document")
+    history.add_argument("--station", help="with --versions: only this station's")
     history.add_argument("--limit", type=int, default=50)
     history.set_defaults(func=cmd_history)
 

@@ -164,3 +164,23 @@ async def test_reprocess_stamps_its_versions_on_the_range_only_and_the_api_shows
             )
         ).json()["data"]
         assert ind and {r["version"] for r in ind} == {indicators}
+
+
+async def test_the_command_line_lists_the_versions_and_shows_one(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+    import json
+
+    from services.cli import main
+
+    monkeypatch.setenv("TIDEWATCH_DATABASE_URL", settings.database_url)
+    assert await asyncio.to_thread(main, ["history", "--versions", "--station", "dalian"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.startswith("version ") and " dalian " in line for line in lines)
+    newest = int(lines[0].split()[1])
+    assert await asyncio.to_thread(main, ["history", "--version", str(newest)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["version_id"] == newest and shown["station_id"] == "dalian" and "document" in shown
+    assert await asyncio.to_thread(main, ["history", "--version", "999999"]) == 2
+    assert "no config version 999999" in capsys.readouterr().err

@@ -94,6 +94,7 @@ class Settings:
     tide_refit_check_s: float = _var("TIDEWATCH_TIDE_REFIT_CHECK_S", 60.0, float)
     qc_enabled: bool = _var("TIDEWATCH_QC", True, _switch)
     qc_checkpoint_s: float = _var("TIDEWATCH_QC_CHECKPOINT_S", 60.0, float)
+    manual_qc_refresh_s: float = _var("TIDEWATCH_MANUAL_QC_REFRESH_S", 5.0, float)
     agents: tuple[str, ...] = _var("TIDEWATCH_AGENTS", ("store", "indicate", "alerting"), _words)
     kafka_offset_reset: str = _var("TIDEWATCH_KAFKA_OFFSET_RESET", "earliest")
     # How soon the group drops a worker that stopped heartbeating (a crash); Tansu also holds a first

@@ -20,6 +20,7 @@ import orjson
 from schemas.quality import MISSING, NOT_EVALUATED, TEST_INDEX, decode, unpack
 from streams.qc import QcConfig, QcEngine, Readings
 from streams.qc.flags import aggregate
+from streams.qc.manual import Judgement, apply_judgements
 
 NO_TESTS = -1  # a stored reading without per-test flags (stored before QC ran on it)
 _NO_EVICTION_S = 1e12  # s: a "late horizon" no record reaches, so the engine keeps every reading
@@ -108,12 +109,9 @@ def _flags(
     return flags, codes
 
 
-Override = tuple[str | None, int, int, int]  # manual QC: (variable or None = all, from µs, to µs, flag)
-
-
 def judge(
     config: QcConfig, station: str, stored: Columns, incoming: Columns, window: tuple[int, int],
-    overrides: Sequence[Override] = (),
+    overrides: Sequence[Judgement] = (),
 ) -> Judged:  # fmt: skip
     """Flags for ``incoming`` readings not stored yet, and changed flags of stored ones in ``window``.
 
@@ -136,11 +134,7 @@ def judge(
     codes = np.zeros(len(merged_time), dtype=np.int64)
     if len(merged_time):
         flags, codes = _flags(config, station, merged_variable, merged_time, merged_value)
-        for variable, start, end, flag in overrides:
-            covered = (merged_time >= start) & (merged_time < end) & ~np.isnan(merged_value)
-            if variable is not None:
-                covered &= merged_variable == variable
-            flags[covered] = flag
+        apply_judgements(flags, merged_variable, merged_time, np.isnan(merged_value), overrides)
     n = len(stored)
     new = Columns(new.variable, new.time_us, new.value, flags[n:], codes[n:])
     inside = (stored.time_us >= window[0]) & (stored.time_us < window[1])

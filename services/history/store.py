@@ -19,8 +19,9 @@ import orjson
 
 from services.db.timestamps import ts, us, use_us_timestamps
 from services.db.writers import prepare_connection, upsert_observations
-from services.history.judge import Columns, Override, packed_code, stored_tests
+from services.history.judge import Columns, packed_code, stored_tests
 from streams.qc import QcConfig
+from streams.qc.manual import Judgement
 
 FAR_PAST_US = 0  # 1970: before anything the contract accepts (1990 on)
 FAR_FUTURE_US = 7_258_118_400_000_000  # 2200-01-01
@@ -323,7 +324,7 @@ async def list_reprocessed_alerts(conn: asyncpg.Connection, run_id: int, limit: 
     )
 
 
-async def manual_overrides(conn: asyncpg.Connection, station: str, lo: int, hi: int) -> list[Override]:
+async def manual_overrides(conn: asyncpg.Connection, station: str, lo: int, hi: int) -> list[Judgement]:
     """The station's manual QC judgements reaching into [lo, hi], oldest first (the newest wins)."""
     rows = await conn.fetch(
         f"SELECT variable, {us('time_from')} AS a, {us('time_to')} AS b, flag FROM manual_flags "

@@ -22,6 +22,7 @@ import orjson
 from schemas.quality import decode
 from schemas.records import READINGS_TOPIC, StationReadings, decode_batch, decode_dead_letter, partition_for
 from schemas.topics import ObservationBatch, encode
+from services.db.judgements import judgements_since
 from services.db.provenance import register_versions
 from services.db.writers import ObservationRow, insert_dead_letters, recent_readings, upsert_observations
 from streams import metrics
@@ -40,6 +41,7 @@ from streams.durable_writes import pool, write_until_stored
 from streams.isolate import Isolated
 from streams.qc import MISSING, NOT_EVALUATED, QcEngine, QcResult, Readings, load_qc_config
 from streams.qc.first_flags import alert_view
+from streams.qc.manual import JudgementBook
 from streams.qc.provenance import qc_version
 from streams.state import Assignment, PieceTable
 
@@ -203,6 +205,33 @@ class _Qc:
 _qc = _Qc()
 
 
+class _Judgements:
+    """Operators' judgements, so the indicators and the alert engine see a judged reading with the
+    operator's flag, as the database stores it (``services/db/writers.py``). New ones are read every
+    ``TIDEWATCH_MANUAL_QC_REFRESH_S``; a reading judged in between goes downstream with its automatic
+    flag, and the reprocess run a judgement starts (``manual.reprocess_judged``) puts that right."""
+
+    def __init__(self) -> None:
+        self.book = JudgementBook()
+        self.read_at = -math.inf
+
+    async def refresh_if_due(self) -> None:
+        if time.monotonic() - self.read_at < settings.manual_qc_refresh_s:
+            return
+        self.read_at = time.monotonic()
+        try:
+            async with (await pool()).acquire() as conn:
+                rows = await judgements_since(conn, self.book.newest_id)
+        except Exception as exc:  # the database away: keep what is held, try again next time
+            log.warning("manual QC judgements not read (%s); trying again later", exc)
+            return
+        for flag_id, station, variable, start, end, flag in rows:
+            self.book.add(flag_id, station, (variable, start, end, flag))
+
+
+_judgements = _Judgements()
+
+
 def _readings_json(readings: Readings) -> bytes:
     """A station's readings as kept in a processing_failed dead letter: [variable, time µs, value]."""
     times, values = readings.time_us.tolist(), readings.value.tolist()
@@ -344,7 +373,8 @@ async def quality_control_and_store(stream):  # type: ignore[no-untyped-def]
             items += batch
         readings, received = readings_of(items)
         isolated = Isolated("qc")
-        results = await _qc.judge(readings, isolated)
+        await _judgements.refresh_if_due()
+        results = _judgements.book.overrule(await _qc.judge(readings, isolated))
         rows = result_rows(results, received, time.time_ns() // 1000)
         # Downstream first, then the rows: a replayed reading that is already stored counts as done
         # (QC sees a duplicate and emits nothing), so its results must have reached the indicators'

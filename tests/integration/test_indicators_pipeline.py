@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import asyncpg
@@ -21,7 +22,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 MINUTE_US = 60_000_000
 DAY_US = 86_400 * 1_000_000
 CYCLE_INDICATORS = {"high_water_m", "low_water_m", "water_level_warning", "surge_max_cycle_m"}
+MANUAL_QC_REFRESH_S = 1.0
 T0 = 1_780_000_000 * 1_000_000 // DAY_US * DAY_US  # a UTC midnight in 2026, in the past
+
+
+@pytest.fixture(scope="module")
+def pipeline_env() -> dict[str, str]:
+    return {"TIDEWATCH_MANUAL_QC_REFRESH_S": str(MANUAL_QC_REFRESH_S)}
 
 
 async def _stored(conn: asyncpg.Connection, station: str) -> dict[tuple[str, int], float]:
@@ -190,3 +197,56 @@ async def test_every_stored_flag_and_indicator_names_the_workers_config_version(
     assert [r["qc_version"] for r in flags] == [ids["qc"]]
     values = await conn.fetch(f"SELECT DISTINCT version FROM indicators WHERE {in_span}", *span)
     assert [r["version"] for r in values] == [ids["indicators"]]
+
+
+async def test_readings_inside_a_judged_range_reach_the_indicators_with_the_operators_flag(
+    pipeline, publisher, db
+) -> None:
+    """An operator judged a gauge bad from now on (a fouled sensor); readings that arrive afterwards
+    must not feed its indicators, though automatic QC calls them good."""
+    from services.db.alerts import create_operator
+    from services.history.manual import flag_range
+
+    conn, station = db, "huludao"
+    start = T0 + 20 * DAY_US
+    registry = load_registry(pipeline.settings.registry_path)
+    await create_operator(conn, "zhao", "Zhao Lei", "a long passphrase", "operator")
+    judged_from, judged_to = start + 2 * 3_600_000_000, start + 4 * 3_600_000_000
+    await flag_range(
+        conn, registry, station, "water_level_m", judged_from, judged_to, "bad", "fouled sensor", "zhao"
+    )
+    await asyncio.sleep(2 * MANUAL_QC_REFRESH_S)  # the worker takes up new judgements within this
+    n = 6 * 60  # six hours of 1-minute levels, hours 2 and 3 judged bad
+    publisher.publish_many(
+        (
+            (station, message(station, start + i * MINUTE_US, {"water_level_m": 2.0 + 0.001 * i}))
+            for i in range(n)
+        ),
+        pace_per_s=2000,
+    )
+    await wait_for_count(conn, "SELECT count(*) FROM observations WHERE station_id = $1", station, expected=n)
+    # The hour after the judged range has its mean: the readings before it were all processed.
+    await wait_for_count(
+        conn,
+        "SELECT count(*) FROM indicators WHERE station_id = $1 AND indicator = 'msl_hourly_m' "
+        "AND time = to_timestamp($2 / 1e6)",
+        station,
+        judged_to,
+        expected=1,
+        settle_s=3,
+    )
+    hours = await conn.fetch(
+        "SELECT (extract(epoch FROM time) * 1000000)::bigint AS t FROM indicators "
+        "WHERE station_id = $1 AND indicator = 'msl_hourly_m' ORDER BY time",
+        station,
+    )
+    stored = [r["t"] for r in hours]
+    assert not [t for t in stored if judged_from <= t < judged_to], stored
+    flags = await conn.fetch(
+        "SELECT DISTINCT qc_flag FROM observations WHERE station_id = $1 AND time >= to_timestamp($2 / 1e6) "
+        "AND time < to_timestamp($3 / 1e6)",
+        station,
+        judged_from,
+        judged_to,
+    )
+    assert [r["qc_flag"] for r in flags] == [4]

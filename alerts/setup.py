@@ -12,6 +12,7 @@ from alerts.engine import AlertEngine
 from alerts.loader import defined_rule_ids, load_rules
 from alerts.routing import Routing, load_routing
 from alerts.rules import Rule
+from schemas.provenance import digest_of, plain
 from schemas.registry import Registry
 
 FilePath = str | os.PathLike[str] | None  # None: the shipped file
@@ -36,6 +37,15 @@ class AlertSetup:
         return cls(
             registry, rules, channels, load_routing({*rules, *defined_rule_ids()}, channels, routing_path)
         )
+
+    @property
+    def digest(self) -> str:
+        """sha256 over what judges alerts: the rules (not the path of the file each came from) and the
+        routing; not the channels, which only deliver (and whose table holds secrets)."""
+        rules = {
+            rid: {k: v for k, v in plain(rule).items() if k != "source"} for rid, rule in self.rules.items()
+        }
+        return digest_of({"rules": rules, "routing": plain(self.routing)})
 
     def engine(self, late_after_s: float, tick_grace_s: float) -> AlertEngine:
         """A blank engine over these tables."""

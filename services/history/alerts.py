@@ -12,6 +12,7 @@ the same run. Nothing is notified and the live ``alerts``/``alert_events`` are n
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -33,10 +34,26 @@ WARMUP_US = 3 * 86_400 * 1_000_000  # longer than any rule's duration, window or
 OUTCOMES = (UNCHANGED, CHANGED, NEW, GONE)
 
 
-def engine_factory(registry: Registry, settings: Settings) -> Callable[[], AlertEngine]:
-    """Blank engines with the rules, channels, routing and lateness settings the worker uses."""
+@dataclass(frozen=True, slots=True)
+class EngineFactory:
+    """Blank engines with the rules, channels, routing and lateness settings the worker uses; ``digest``
+    names the rules and routing they judge with (part of a reprocess run's configuration digest)."""
+
+    setup: AlertSetup
+    late_after_s: float
+    tick_grace_s: float
+
+    def __call__(self) -> AlertEngine:
+        return self.setup.engine(self.late_after_s, self.tick_grace_s)
+
+    @property
+    def digest(self) -> str:
+        return self.setup.digest
+
+
+def engine_factory(registry: Registry, settings: Settings) -> EngineFactory:
     setup = AlertSetup.load(registry, settings.channels_path, settings.routing_path)
-    return lambda: setup.engine(settings.alert_late_after_s, settings.alert_tick_grace_s)
+    return EngineFactory(setup, settings.alert_late_after_s, settings.alert_tick_grace_s)
 
 
 async def _inputs(conn: asyncpg.Connection, station: str, lo: int, hi: int) -> list[Observation]:

@@ -26,12 +26,12 @@ import asyncpg
 import numpy as np
 import orjson
 
-from alerts.engine import AlertEngine
+from schemas.provenance import digest_of
 from schemas.registry import Registry
 from services.db.provenance import register_versions
 from services.db.timestamps import ts
 from services.history import store
-from services.history.alerts import OUTCOMES, reprocess_alerts
+from services.history.alerts import OUTCOMES, EngineFactory, reprocess_alerts
 from services.history.indicators import reprocess_indicators
 from services.history.judge import empty_columns, judge
 from services.history.provenance import code_version, config_digest
@@ -113,7 +113,7 @@ async def run_reprocess(
     variable: str | None, from_us: int, to_us: int, *, what: Sequence[str] = ("qc",),
     slice_hours: float = 24.0, progress: Callable[[str], None] | None = None,
     climatologies: Mapping[str, Climatology] | None = None,
-    new_engine: Callable[[], AlertEngine] | None = None,
+    new_engine: EngineFactory | None = None,
 ) -> tuple[int, dict[str, Any]]:  # fmt: skip
     """Reprocess, resuming an unfinished run of the same request and configuration; (run id, counts).
     ``new_engine`` makes a blank alert engine with the current rules (needed for ``alerts``)."""
@@ -130,6 +130,8 @@ async def run_reprocess(
         "what": list(what),
     }
     digest = config_digest(config, stations)
+    if "alerts" in what and new_engine is not None:  # judged with the rules and routing too
+        digest = digest_of({"qc": digest, "alerts": new_engine.digest})
     key = store.request_key("reprocess", request, digest)
     found = await store.resumable_run(conn, key)
     if found is not None:

@@ -20,7 +20,7 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -38,9 +38,10 @@ from services.history import store
 from services.history.file_readings import FileReadings, RowRefusal
 from services.history.judge import Columns, Judged, judge
 from services.history.provenance import code_version, config_digest
-from services.history.sources import read_file
+from services.history.sources import iter_readings, stations_in
 from services.history.validate import check
 from streams.qc import QcConfig
+from streams.qc.config import POSITION_VARIABLES
 from streams.qc.provenance import qc_version
 
 CHUNK_READINGS = 500_000  # per station and batch: bounds memory, one QC call and one COPY each
@@ -111,6 +112,10 @@ class _Pipeline:
     _pending: asyncio.Task | None = None
     _pending_station: str | None = None
 
+    async def settle(self) -> None:
+        """Wait for the write under way (before the writer's connection is used for anything else)."""
+        await self._settle()
+
     async def _settle(self) -> None:
         if self._pending is not None:
             task, self._pending = self._pending, None
@@ -135,13 +140,13 @@ class _Pipeline:
                 raise
 
     async def _judge(self, conn: asyncpg.Connection, station: str, part: Columns) -> Judged:
-        config, variables = self.config, sorted(self.registry.stations[station].variables)
+        config, variables = self.config, judged_with(part, self.registry.stations[station].variables)
         first, last = int(part.time_us[0]), int(part.time_us[-1])
         influence = store.influence_reach(config, station, variables)
         affected = await store.bounds(conn, station, first, last + 1, *influence)
         window = (affected[0], affected[1] + 1)
         lo, hi = await store.bounds(conn, station, *window, *store.context_reach(config, station, variables))
-        stored = await store.fetch_stored(conn, station, lo, hi)
+        stored = await store.fetch_stored(conn, station, lo, hi, variables)
         overrides = await store.manual_overrides(conn, station, lo, hi)
         return await asyncio.to_thread(judge, config, station, stored, part, window, overrides)
 
@@ -161,45 +166,64 @@ class _Pipeline:
         return {"stored": stored, "duplicates": judged.duplicates, "flags_changed": changed}
 
 
+def judged_with(part: Columns, measured: Iterable[str]) -> list[str]:
+    """The variables whose stored readings judging ``part`` needs: its own (QC judges each series on its
+    own), and both positions when either comes (the location test pairs them). A block of a file in
+    the export's order holds one variable of a station: judged without the station's other series."""
+    wanted = set(part.variable.tolist())
+    if wanted & set(POSITION_VARIABLES):
+        wanted |= set(POSITION_VARIABLES)
+    return sorted(wanted & set(measured))
+
+
 def _mtime_us(path: Path) -> int:
     return os.stat(path).st_mtime_ns // 1000
 
 
 async def import_file(
-    conn: asyncpg.Connection, config: QcConfig, registry: Registry, run_id: int, readings: FileReadings,
-    progress: Callable[[str], None], reader: asyncpg.Connection | None = None,
+    conn: asyncpg.Connection, config: QcConfig, registry: Registry, run_id: int,
+    blocks: Iterable[FileReadings], path: Path, progress: Callable[[str], None],
+    reader: asyncpg.Connection | None = None,
 ) -> FileCounts:  # fmt: skip
-    """Check, judge and store one file's readings: station by station, in batches in time order."""
+    """Check, judge and store one file's readings a block of the file at a time (``iter_readings``):
+    within a block station by station, in batches in time order. A block's readings are judged with
+    the stored readings around them, so the blocks of a file need no order between them."""
     started = time.perf_counter()
-    path = Path(readings.path)
     received_us = time.time_ns() // 1000
-    checked = check(registry, readings, received_us)
-    refusals = readings.refused + checked.refused
-    counts = FileCounts(read=len(readings) + len(readings.refused), refused=len(refusals))
-    counts.ignored = readings.ignored
-    counts.dead_letters = await insert_dead_letters(
-        conn, letters_of(path, readings.row_label, refusals, _mtime_us(path))
-    )
-    accepted = checked.accepted
-    station_code, stations = pd.factorize(readings.station[accepted])
-    versions = await register_versions(conn, [qc_version(config, str(s)) for s in stations])
+    counts = FileCounts()
+    versions: dict[str, int] = {}
     pipeline = _Pipeline(conn, reader, config, registry, run_id, received_us, versions)
     done = 0
     try:
-        for k, station in enumerate(stations):
-            index = accepted[station_code == k]
-            index = index[np.argsort(readings.time_us[index], kind="stable")]
-            for a, b in _chunks(readings.time_us[index], CHUNK_READINGS):
-                part = index[a:b]
-                await pipeline.add(
-                    str(station),
-                    Columns(readings.variable[part], readings.time_us[part], readings.value[part]),
-                )
-                done += len(part)
-                rate = done / (time.perf_counter() - started)
-                progress(
-                    f"{path.name}: {done:,}/{len(accepted):,} readings ({station}), {rate:,.0f} readings/s"
-                )
+        for readings in blocks:
+            checked = check(registry, readings, received_us)
+            refusals = readings.refused + checked.refused
+            counts.read += len(readings) + len(readings.refused)
+            counts.refused += len(refusals)
+            counts.ignored = readings.ignored
+            await pipeline.settle()  # the block's dead letters and versions go on the writer's connection
+            counts.dead_letters += await insert_dead_letters(
+                conn, letters_of(path, readings.row_label, refusals, _mtime_us(path))
+            )
+            accepted = checked.accepted
+            station_code, stations = pd.factorize(readings.station[accepted])
+            unseen = [str(s) for s in stations if str(s) not in versions]
+            if unseen:
+                versions.update(await register_versions(conn, [qc_version(config, s) for s in unseen]))
+            for k, station in enumerate(stations):
+                index = accepted[station_code == k]
+                index = index[np.argsort(readings.time_us[index], kind="stable")]
+                for a, b in _chunks(readings.time_us[index], CHUNK_READINGS):
+                    part = index[a:b]
+                    await pipeline.add(
+                        str(station),
+                        Columns(readings.variable[part], readings.time_us[part], readings.value[part]),
+                    )
+                    done += len(part)
+                    rate = done / (time.perf_counter() - started)
+                    progress(
+                        f"{path.name}: {done:,} readings stored or judged ({station}), {rate:,.0f} readings/s"
+                    )
     except BaseException:
         await pipeline.close(failed=True)
         raise
@@ -220,16 +244,19 @@ async def run_import(
 
     ``reader``, a second connection, lets the next batch be read and judged while one is written."""
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
-    files = [read_file(p, fmt, station, names, frozenset(registry.variables)) for p in paths]
-    stations = sorted({str(s) for f in files for s in set(f.station.tolist())} & set(registry.stations))
+    # Every file's format and stations first (a file that cannot be read stops the run before it stores
+    # anything); the readings are then read a block at a time.
+    named = set().union(*(stations_in(p, fmt, station) for p in paths))
+    stations = sorted(named & set(registry.stations))
     digest = config_digest(config, stations)
     request = {"files": [str(p) for p in paths], "format": fmt, "station": station, "map": dict(names or {})}
     key = store.request_key("import", request, digest)
     run_id = await store.start_run(conn, "import", request, key, digest, code_version())
     results: dict[str, FileCounts] = {}
     try:
-        for readings in files:
-            results[readings.path] = await import_file(conn, config, registry, run_id, readings, say, reader)
+        for path in paths:
+            blocks = iter_readings(path, fmt, station, names, frozenset(registry.variables))
+            results[str(path)] = await import_file(conn, config, registry, run_id, blocks, path, say, reader)
             await store.save_progress(conn, run_id, {p: c.as_dict() for p, c in results.items()})
     except BaseException:
         await store.save_progress(conn, run_id, {p: c.as_dict() for p, c in results.items()}, state="failed")

@@ -94,6 +94,16 @@ def _stations(ds: netCDF4.Dataset, given: str | None) -> tuple[list[str], tuple[
     return names, () if one else tuple(var.dimensions[:1])
 
 
+def netcdf_stations(path: Path, station: str | None = None) -> set[str]:
+    """The station ids a file names (its station id variable only), or ``station`` for a file of one
+    that names none."""
+    with netCDF4.Dataset(path) as ds:
+        try:
+            return set(_stations(ds, station)[0])
+        except FileFormatError as exc:
+            raise FileFormatError(f"{path}: {exc}") from exc
+
+
 def _masked(values: np.ma.MaskedArray | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     data = np.ma.getdata(values)
     mask = np.ma.getmaskarray(values)

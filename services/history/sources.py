@@ -22,12 +22,13 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from schemas.contract import BAD_TIME, SCHEMA, parse_time_us
@@ -153,18 +154,29 @@ def _values(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return values, bad
 
 
-def _tokenised(path: Path) -> tuple[list[str], dict[str, np.ndarray], np.ndarray, list[RowRefusal]]:
-    """(header, text columns, line number of each row, refusals of rows with the wrong field count).
+# Bytes of CSV parsed at a time (~300,000 rows of the export): what one block of a file holds in memory.
+CSV_BLOCK_BYTES = 16 << 20
+# Readings per block of a CO-OPS file (read line by line).
+COOPS_BLOCK_ROWS = 500_000
 
-    pyarrow's C++ reader splits the file; a row with another number of fields than the header is
-    handed back with its line number (a blank line is such a row: one empty field), so every other
+_Block = tuple[list[str], dict[str, np.ndarray], np.ndarray, list[RowRefusal]]
+
+
+def _tokenised(path: Path, block_bytes: int) -> Iterator[_Block]:
+    """(header, text columns, line number of each row, refusals of rows with the wrong field count) per
+    block of the file, in order.
+
+    pyarrow's C++ reader splits the file a block at a time; a row with another number of fields than the
+    header is handed back with its line number (a blank line is a row of empty fields), so every other
     row's line number follows from them (rows hold no line breaks: ``newlines_in_values`` off).
     """
     refused: list[RowRefusal] = []
+    skipped: list[int] = []  # every line handed back, blank or not: the rows' numbers step over them
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
         names = next(csv.reader(handle), [])
 
     def bad_row(row: pa_csv.InvalidRow) -> str:
+        skipped.append(row.number or 0)
         if row.text.strip():
             detail = f"{row.actual_columns} fields, the header has {row.expected_columns}"
             refused.append(
@@ -173,35 +185,56 @@ def _tokenised(path: Path) -> tuple[list[str], dict[str, np.ndarray], np.ndarray
         return "skip"
 
     try:
-        table = pa_csv.read_csv(
+        reader = pa_csv.open_csv(
             path,
-            read_options=pa_csv.ReadOptions(encoding="utf8", use_threads=False),  # rows numbered
+            read_options=pa_csv.ReadOptions(encoding="utf8", use_threads=False, block_size=block_bytes),
             parse_options=pa_csv.ParseOptions(invalid_row_handler=bad_row, ignore_empty_lines=False),
             convert_options=pa_csv.ConvertOptions(
                 column_types={name: pa.string() for name in names}, strings_can_be_null=False,
                 quoted_strings_can_be_null=False, auto_dict_encode=False, timestamp_parsers=[],
             ),
         )  # fmt: skip
+        header = [name.strip().lstrip("\ufeff") for name in reader.schema.names]
+        next_line = 2  # the line of the next row read (the header is line 1)
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            # Line next_line + k for the k-th row of the block, moved past every skipped line at or
+            # after next_line (a skipped line of a later block lies past the block's last row).
+            lines = np.arange(batch.num_rows, dtype=np.int64) + next_line
+            for line in sorted(x for x in skipped if x >= next_line):
+                lines[lines >= line] += 1
+            if batch.num_rows:
+                next_line = int(lines[-1]) + 1
+            columns = {name: batch.column(i).to_numpy(zero_copy_only=False) for i, name in enumerate(header)}
+            taken, refused[:] = list(refused), []
+            yield header, columns, lines, taken
     except pa.ArrowInvalid as exc:
         raise FileFormatError(f"{path}: not a CSV file ({exc})") from exc
-    header = [name.strip().lstrip("\ufeff") for name in table.column_names]
-    skipped = np.array(sorted(r.row for r in refused), dtype=np.int64)
-    # Line k + 2 for the k-th row read, moved past every skipped line at or before it.
-    lines = np.arange(table.num_rows, dtype=np.int64) + 2
-    for line in skipped.tolist():
-        lines[lines >= line] += 1
-    columns = {name: table.column(i).to_numpy(zero_copy_only=False) for i, name in enumerate(header)}
-    return header, columns, lines, refused
+    if refused:
+        empty = {name: np.zeros(0, dtype=object) for name in header}
+        yield header, empty, np.zeros(0, dtype=np.int64), list(refused)
 
 
-def read_csv_export(path: Path) -> FileReadings:
-    """The API's CSV export (one reading per row)."""
-    header, columns, lines, refused = _tokenised(path)
-    missing = [c for c in ("time", "station_id", "variable", "value") if c not in header]
-    if missing:
-        raise FileFormatError(f"{path}: CSV header lacks {', '.join(missing)}")
+def iter_csv_export(path: Path, block_bytes: int | None = None) -> Iterator[FileReadings]:
+    """The API's CSV export (one reading per row), a block of ``block_bytes`` (default
+    ``CSV_BLOCK_BYTES``) of the file at a time."""
+    times = _Times()
+    for header, columns, lines, refused in _tokenised(path, block_bytes or CSV_BLOCK_BYTES):
+        missing = [c for c in ("time", "station_id", "variable", "value") if c not in header]
+        if missing:
+            raise FileFormatError(f"{path}: CSV header lacks {', '.join(missing)}")
+        yield _export_block(path, header, columns, lines, refused, times)
+
+
+def _export_block(
+    path: Path, header: list[str], columns: dict[str, np.ndarray], lines: np.ndarray,
+    refused: list[RowRefusal], times: _Times,
+) -> FileReadings:  # fmt: skip
     station, variable, value_text = columns["station_id"], columns["variable"], columns["value"]
-    times, time_problems = _export_times(columns["time"].tolist(), _Times())
+    stamps, time_problems = _export_times(columns["time"].tolist(), times)
     values, not_numbers = _values(value_text.tolist())
 
     def raw(i: int) -> bytes:
@@ -222,7 +255,7 @@ def read_csv_export(path: Path) -> FileReadings:
         "row",
         station[pick],
         variable[pick],
-        times[pick],
+        stamps[pick],
         values[pick],
         lines[pick],
         columns["unit"][pick] if "unit" in columns else None,
@@ -230,12 +263,39 @@ def read_csv_export(path: Path) -> FileReadings:
     )
 
 
+def read_csv_export(path: Path) -> FileReadings:
+    """The API's CSV export, whole."""
+    return joined(path, "row", list(iter_csv_export(path)))
+
+
+def joined(path: Path, label: str, blocks: list[FileReadings]) -> FileReadings:
+    """Blocks of one file as one (for callers that want the file whole)."""
+    if len(blocks) == 1:
+        return blocks[0]
+    with_unit = any(b.unit is not None for b in blocks)
+    return FileReadings(
+        str(path),
+        label,
+        np.concatenate([b.station for b in blocks]) if blocks else np.zeros(0, dtype=object),
+        np.concatenate([b.variable for b in blocks]) if blocks else np.zeros(0, dtype=object),
+        np.concatenate([b.time_us for b in blocks]) if blocks else np.zeros(0, dtype=np.int64),
+        np.concatenate([b.value for b in blocks]) if blocks else np.zeros(0),
+        np.concatenate([b.row for b in blocks]) if blocks else np.zeros(0, dtype=np.int64),
+        np.concatenate([b.unit if b.unit is not None else np.full(len(b), "", dtype=object) for b in blocks])
+        if with_unit
+        else None,
+        sorted((r for b in blocks for r in b.refused), key=lambda r: r.row),
+        blocks[0].ignored if blocks else [],
+    )
+
+
 COOPS_VARIABLE = "water_level_m"
 _COOPS_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(?::\d{2})?")
 
 
-def read_coops(path: Path, station: str | None) -> FileReadings:
-    """NOAA CO-OPS data API CSV: ``Date Time, Water Level, …``; times GMT, metres (``units=metric``)."""
+def iter_coops(path: Path, station: str | None, block_rows: int | None = None) -> Iterator[FileReadings]:
+    """NOAA CO-OPS data API CSV: ``Date Time, Water Level, …``; times GMT, metres (``units=metric``);
+    ``block_rows`` readings at a time."""
     if not station:
         raise FileFormatError(f"{path}: a NOAA CO-OPS file names no station: give --station")
     out, refused, times = _Columns(), [], _Times()
@@ -276,7 +336,65 @@ def read_coops(path: Path, station: str | None) -> FileReadings:
             out.time_us.append(at)
             out.value.append(value)
             out.row.append(line)
-    return out.done(path, refused, False)
+            if len(out.row) >= (block_rows or COOPS_BLOCK_ROWS):
+                yield out.done(path, refused, False)
+                out, refused = _Columns(), []
+    if out.row or refused:
+        yield out.done(path, refused, False)
+
+
+def read_coops(path: Path, station: str | None) -> FileReadings:
+    """A CO-OPS file whole."""
+    return joined(path, "row", list(iter_coops(path, station)))
+
+
+def iter_readings(
+    path: Path,
+    fmt: str | None = None,
+    station: str | None = None,
+    names: Mapping[str, str] | None = None,
+    variables: frozenset[str] = frozenset(),
+) -> Iterator[FileReadings]:
+    """A file's readings a block at a time (CSV export and CO-OPS; a NetCDF file comes whole, as its
+    arrays are read), so an import holds one block of a file in memory, not the file."""
+    fmt = fmt or detect_format(path)
+    if fmt == "csv":
+        yield from iter_csv_export(path)
+    elif fmt == "coops":
+        yield from iter_coops(path, station)
+    else:
+        yield read_file(path, fmt, station, names, variables)
+
+
+def stations_in(path: Path, fmt: str | None = None, station: str | None = None) -> set[str]:
+    """The station ids a file names, read without its readings (for the run's configuration digest)."""
+    fmt = fmt or detect_format(path)
+    if fmt == "coops":
+        return {station} if station else set()
+    if fmt == "netcdf":
+        from services.history.netcdf_source import netcdf_stations
+
+        return netcdf_stations(path, station)
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        header = [name.strip() for name in next(csv.reader(handle), [])]
+    missing = [c for c in ("time", "station_id", "variable", "value") if c not in header]
+    if missing:
+        raise FileFormatError(f"{path}: CSV header lacks {', '.join(missing)}")
+    found: set[str] = set()
+    try:
+        reader = pa_csv.open_csv(
+            path,
+            read_options=pa_csv.ReadOptions(encoding="utf8", use_threads=False, block_size=CSV_BLOCK_BYTES),
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=lambda row: "skip"),
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=["station_id"], column_types={"station_id": pa.string()}
+            ),
+        )
+        for batch in reader:
+            found.update(str(s) for s in pc.unique(batch.column(0)).to_pylist() if s is not None)
+    except pa.ArrowInvalid as exc:
+        raise FileFormatError(f"{path}: not a CSV file ({exc})") from exc
+    return found
 
 
 def read_file(

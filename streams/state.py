@@ -81,7 +81,8 @@ class PieceTable:
             key_type=str,
             value_type=bytes,
         )
-        self.table = app.tables.add(table)
+        app.tables.add(table)  # returns its argument, typed only as a collection
+        self.table = table
         self._parts: dict[str, int] = {}  # split pieces: key → number of parts written
 
     def write(self, station: str, pieces: Mapping[str, Any]) -> int:
@@ -189,6 +190,6 @@ _assignments: list[Assignment] = []
 
 
 @app.on_rebalance_complete.connect
-async def _partitions_moved(sender: object, **kwargs: object) -> None:
+async def _partitions_moved(sender: object, /, *args: object, **kwargs: object) -> None:
     for assignment in _assignments:
         assignment.partitions = None

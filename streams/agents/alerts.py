@@ -31,6 +31,7 @@ nothing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -42,6 +43,7 @@ from typing import Any
 
 import aiomqtt
 import asyncpg
+import faust
 import msgspec
 import orjson
 
@@ -153,11 +155,16 @@ def observe_by_station(
         applied.events += (
             isolated.run(
                 station,
-                lambda m=mine: engine.observe(m, wall_us or None),
-                lambda m=mine: orjson.dumps([o.to_list() for o in m]),
+                functools.partial(engine.observe, mine, wall_us or None),
+                functools.partial(_observations_json, mine),
             )
             or []
         )
+
+
+def _observations_json(observations: list[Observation]) -> bytes:
+    """A station's observations as kept in a processing_failed dead letter."""
+    return orjson.dumps([o.to_list() for o in observations])
 
 
 @contextmanager
@@ -215,15 +222,15 @@ def _apply_record(
         record = orjson.loads(value)
         tag = record.get("type") if isinstance(record, dict) else None
         if tag == "observations/v1":
-            batch = msgspec.convert(record, ObservationBatch)
-            results = _fresh(QC_SOURCES, sources, partition, batch.wall_us, batch.results, batch.sources)
+            judged = msgspec.convert(record, ObservationBatch)
+            results = _fresh(QC_SOURCES, sources, partition, judged.wall_us, judged.results, judged.sources)
             observations = [reading_observation(r) for r in results if r.station not in applied_already]
-            observe_by_station(engine, observations, batch.wall_us, applied, isolated)
+            observe_by_station(engine, observations, judged.wall_us, applied, isolated)
         elif tag == "indicators/v1":
-            batch = msgspec.convert(record, IndicatorBatch)
-            items = _fresh(INDICATOR_SOURCES, sources, partition, batch.wall_us, batch.items, batch.sources)
+            made = msgspec.convert(record, IndicatorBatch)
+            items = _fresh(INDICATOR_SOURCES, sources, partition, made.wall_us, made.items, made.sources)
             observations = indicator_observations([i for i in items if i.station not in applied_already])
-            observe_by_station(engine, observations, batch.wall_us, applied, isolated)
+            observe_by_station(engine, observations, made.wall_us, applied, isolated)
         elif tag == "tick/v1":
             tick = msgspec.convert(record, Tick)
             applied.events += engine.tick(tick.wall_us, partition_stations(engine, partition))
@@ -463,7 +470,8 @@ async def _serve_mqtt(outbox: _Outbox) -> None:
     backoff = Backoff(0.5, 30.0)
     while True:
         try:
-            async with aiomqtt.Client(**aiomqtt_options(target), identifier=identifier) as client:
+            options: dict[str, Any] = aiomqtt_options(target)  # typed per keyword by aiomqtt.Client
+            async with aiomqtt.Client(**options, identifier=identifier) as client:
                 backoff.reset()
                 while True:
                     if pending is None:
@@ -549,8 +557,10 @@ async def write_ticks() -> None:
         await alert_inputs_topic.send(value=value, partition=partition)
 
 
-@app.agent(alert_inputs_topic)
-async def evaluate_alerts(stream):  # type: ignore[no-untyped-def]
+# faust's agent type takes the StreamT interface, which lacks the take_events a faust.Stream (what an
+# agent is given) has.
+@app.agent(alert_inputs_topic)  # type: ignore[arg-type]
+async def evaluate_alerts(stream: faust.Stream[bytes]) -> None:
     async for records in stream.take_events(200, within=settings.store_batch_within_s):
         _start_delivery()
         engine = await _alerts.get()

@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import faust
 import msgspec
 import numpy as np
 
@@ -182,6 +183,19 @@ def _ecology_indicators(station: str, results: list[QcResult]) -> list[Indicator
     return state.update([Sample(t, values) for t, values in sorted(by_time.items())])
 
 
+def _station_indicators(station: str, results: list[QcResult]) -> list[Indicator]:
+    return _sealevel_indicators(station, results) + _ecology_indicators(station, results)
+
+
+def _results_record(results: list[QcResult]) -> bytes:
+    """A station's QC results as kept in a processing_failed dead letter."""
+    return encode(ObservationBatch(results))
+
+
+def _alert_inputs_record(wall_us: int, chunk: list[tuple[Indicator, int]]) -> bytes:
+    return encode(IndicatorBatch([i for i, _ in chunk], wall_us, [source for _, source in chunk]))
+
+
 def _add_model(record: TideModelUpdate) -> list[Indicator]:
     state = _states.sealevel_of(record.station)
     return [] if state is None else state.add_model(TideModel.from_dict(record.model))
@@ -197,7 +211,9 @@ def _observe(indicators: list[Indicator]) -> None:
         metrics.INDICATORS.labels(indicator).inc(count)
 
 
-@app.agent(
+# faust's agent type takes the StreamT interface, which lacks the take_events a faust.Stream (what an
+# agent is given) has.
+@app.agent(  # type: ignore[arg-type]
     app.topic(
         observations_topic.get_topic_name(),
         tide_models_topic.get_topic_name(),
@@ -205,7 +221,7 @@ def _observe(indicators: list[Indicator]) -> None:
         value_serializer="raw",
     )
 )
-async def compute_indicators(stream):  # type: ignore[no-untyped-def]
+async def compute_indicators(stream: faust.Stream[bytes]) -> None:
     versions = await write_until_stored(register_versions, _indicator_versions)
     store = functools.partial(write_indicators, versions=versions)
     async for events in stream.take_events(100, within=0.5):
@@ -220,7 +236,10 @@ async def compute_indicators(stream):  # type: ignore[no-untyped-def]
         records = [(event.message.offset, event.value, _input.decode(event.value)) for event in events]
         for _, raw, record in records:
             if isinstance(record, TideModelUpdate):
-                made = isolated.run(record.station, lambda r=record: _add_model(r), lambda raw=raw: raw)
+                # The record as it came is its dead letter's input (bytes(raw) is raw itself).
+                made = isolated.run(
+                    record.station, functools.partial(_add_model, record), functools.partial(bytes, raw)
+                )
                 out += [(item, -1) for item in made or []]
                 touched.add(record.station)
         for offset, _, record in records:
@@ -232,8 +251,8 @@ async def compute_indicators(stream):  # type: ignore[no-untyped-def]
             for station, results in per_station.items():
                 made = isolated.run(
                     station,
-                    lambda s=station, rs=results: _sealevel_indicators(s, rs) + _ecology_indicators(s, rs),
-                    lambda rs=results: encode(ObservationBatch(rs)),
+                    functools.partial(_station_indicators, station, results),
+                    functools.partial(_results_record, results),
                 )
                 out += [(item, offset) for item in made or []]
                 touched.add(station)
@@ -249,9 +268,7 @@ async def compute_indicators(stream):  # type: ignore[no-untyped-def]
                 alert_inputs_topic,
                 out,
                 lambda pair: pair[0].station,
-                lambda chunk, wall_us=wall_us: encode(
-                    IndicatorBatch([i for i, _ in chunk], wall_us, [source for _, source in chunk])
-                ),
+                functools.partial(_alert_inputs_record, wall_us),
             )
             await results_producer.deliver(records_out)
             await write_until_stored(store, indicators)

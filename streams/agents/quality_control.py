@@ -16,6 +16,7 @@ import math
 import time
 from collections import defaultdict
 
+import faust
 import numpy as np
 import orjson
 
@@ -146,7 +147,7 @@ class _Qc:
             judged = None
             if station not in self.quarantined:
                 judged = isolated.run(
-                    station, lambda p=part: engine.process(p), lambda p=part: _readings_json(p)
+                    station, functools.partial(engine.process, part), functools.partial(_readings_json, part)
                 )
             if judged is None:
                 self.quarantined.add(station)
@@ -353,15 +354,15 @@ async def emit_results(results: list[QcResult], sources: Sources) -> None:
         alert_inputs_topic,
         alert_view(results),
         _station,
-        lambda chunk, wall_us=wall_us: encode(
-            ObservationBatch(chunk, wall_us, [sources.of(r) for r in chunk])
-        ),
+        lambda chunk: encode(ObservationBatch(chunk, wall_us, [sources.of(r) for r in chunk])),
     )
     await results_producer.deliver(records)
 
 
-@app.agent(readings_topic)
-async def quality_control_and_store(stream):  # type: ignore[no-untyped-def]
+# faust's agent type takes the StreamT interface, which lacks the take_events a faust.Stream (what an
+# agent is given) has.
+@app.agent(readings_topic)  # type: ignore[arg-type]
+async def quality_control_and_store(stream: faust.Stream[bytes]) -> None:
     # The QC version stored with each station's flags (none with QC off: nothing judged them).
     versions = await write_until_stored(register_versions, _qc_versions) if settings.qc_enabled else {}
     async for events in stream.take_events(200, within=settings.store_batch_within_s):
@@ -397,7 +398,7 @@ async def quality_control_and_store(stream):  # type: ignore[no-untyped-def]
 
 
 @app.agent(dead_letter_topic)
-async def store_dead_letters(stream):  # type: ignore[no-untyped-def]
+async def store_dead_letters(stream: faust.StreamT[bytes]) -> None:
     async for values in stream.take(500, within=settings.store_batch_within_s):
         letters = [decode_dead_letter(value) for value in values]
         if await write_until_stored(insert_dead_letters, letters):

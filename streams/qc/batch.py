@@ -75,10 +75,12 @@ class Batch:
         chosen = np.zeros(len(self.works), dtype=bool)
         chosen[items] = True
         pool = self.dirty if dirty_only else np.arange(len(self.item))
-        return pool[chosen[self.item[pool]]]
+        chosen_elements: np.ndarray = pool[chosen[self.item[pool]]]
+        return chosen_elements
 
     def is_dirty(self, elements: np.ndarray) -> np.ndarray:
-        return self.local[elements] >= self.dirty_from[self.item[elements]]
+        dirty: np.ndarray = self.local[elements] >= self.dirty_from[self.item[elements]]
+        return dirty
 
 
 def run_starts(items_of_elements: np.ndarray) -> np.ndarray:

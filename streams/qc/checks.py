@@ -124,7 +124,8 @@ def flat_line(values: np.ndarray, targets: np.ndarray, history: np.ndarray, test
 def haversine_km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
     phi, phi0 = np.radians(lat), np.radians(lat0)
     a = np.sin((phi - phi0) / 2) ** 2 + np.cos(phi) * np.cos(phi0) * np.sin(np.radians(lon - lon0) / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    distance_km: np.ndarray = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return distance_km
 
 
 def location(lat: np.ndarray, lon: np.ndarray, test: LocationTest) -> np.ndarray:

@@ -23,7 +23,7 @@ import msgspec
 from schemas.documents import Problem, convert, read_yaml
 from schemas.registry import Registry, Station
 
-T = TypeVar("T")
+T = TypeVar("T", bound=msgspec.Struct)
 
 POSITION_VARIABLES = ("latitude_deg", "longitude_deg")
 # Keys of one block that replace each other when a more specific layer gives one of them.
@@ -338,12 +338,12 @@ def _attenuated_signal(where: str, block: Mapping[str, Any]) -> AttenuatedSignal
         raise QcConfigError(
             f"{where}.test_period (s) is required: a whole-record test cannot run in a stream"
         )
-    min_obs = None
+    min_obs: int | None = None
     if signal.min_obs is not None:
-        min_obs = _number(where, "min_obs", signal.min_obs, positive=True)
-        if min_obs != int(min_obs):
+        count = _number(where, "min_obs", signal.min_obs, positive=True)
+        if count != int(count):
             raise QcConfigError(f"{where}.min_obs must be a whole number")
-        min_obs = int(min_obs)
+        min_obs = int(count)
     check_type = _choice(where, "check_type", signal.check_type, ("std", "range"))
     return AttenuatedSignalTest(
         suspect, fail, _seconds(where, "test_period", signal.test_period), min_obs, check_type
@@ -431,7 +431,8 @@ def _variable_layer(where: str, block: Any) -> Mapping[str, Any]:
     if block is None:
         return {}
     _shape(where, block, _VariableLayerSpec)
-    return block
+    layer: Mapping[str, Any] = block  # a mapping, since its shape passed
+    return layer
 
 
 def _station_location(station: Station, layers: list[tuple[str, Any]]) -> LocationTest | None:

@@ -126,7 +126,8 @@ class QcEngine:
         elif keys is None:
             chosen = {self._changed.pop() for _ in range(at_most or 0)}
         else:
-            chosen = {tuple(k.split("/")) for k in keys}
+            # A key of another shape names no series (it was never exported).
+            chosen = {(p[0], p[1]) for p in (k.split("/") for k in keys) if len(p) == 2}
         entries: dict[str, dict[str, Any] | None] = {}
         for key in chosen:
             state = self._states.get(key)
@@ -154,8 +155,8 @@ class QcEngine:
                 chunks.setdefault((parts[0], parts[1]), {})[int(parts[2])] = value
             elif len(parts) not in (2, 3):
                 raise ValueError(f"not a QC state key: {key!r}")
-        for key, header in headers.items():
-            self._states[key] = SeriesState.restore(header, chunks.get(key, {}))
+        for series, header in headers.items():
+            self._states[series] = SeriesState.restore(header, chunks.get(series, {}))
 
     def forget(self, stations: Iterable[str]) -> None:
         """Drop the state of these stations' series (their partition moved to another worker)."""
@@ -175,8 +176,14 @@ class QcEngine:
 
     def _locate(self, works: dict[SeriesKey, TouchedSeries]) -> None:
         """Location needs latitude and longitude at the same time: flag both once both are here."""
-        stations = {k[0] for k, w in works.items() if k[1] in POSITION_VARIABLES and w.config.location}
-        for station in sorted(stations):
+        # Both position series of a station carry the station's one location test.
+        tests = {
+            k[0]: w.config.location
+            for k, w in works.items()
+            if k[1] in POSITION_VARIABLES and w.config.location is not None
+        }
+        for station in sorted(tests):
+            config = tests[station]
             keys = [(station, v) for v in POSITION_VARIABLES]
             states = [self._states.get(k) for k in keys]
             times = np.unique(
@@ -185,7 +192,6 @@ class QcEngine:
             found = [self._lookup(s, times) for s in states]
             both = found[0][1] & found[1][1]
             flags = np.full(len(times), NOT_EVALUATED, dtype=np.uint8)
-            config = self.config.series[keys[0]].location
             flags[both] = checks.location(found[0][2][both], found[1][2][both], config)
             for key, state, (at, present, _) in zip(keys, states, found, strict=True):
                 if state is None or not present.any():

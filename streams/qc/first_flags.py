@@ -27,13 +27,14 @@ def alert_view(results: list[QcResult]) -> list[QcResult]:
     out = [r for r in results if r.revised]
     if first:
         columns = unpack(np.array([r.tests for r in first], dtype=np.int64))
-        looked_ahead = columns[:, _COLUMNS]
+        looked_ahead: np.ndarray = columns[:, _COLUMNS]
         alone = columns.copy()
         alone[:, _COLUMNS] = np.where(looked_ahead > 0, NOT_EVALUATED, 0)
         missing = np.array([r.value is None for r in first])
         flags = aggregate(alone, missing).tolist()
         codes = pack(alone).tolist()
-        changed = (looked_ahead >= 3).any(axis=1).tolist()
+        flagged: np.ndarray = np.any(looked_ahead >= 3, axis=1)
+        changed = flagged.tolist()
         for r, flag, code, flagged_ahead in zip(first, flags, codes, changed, strict=True):
             if flag == r.flag and code == r.tests:
                 out.append(r)

@@ -19,6 +19,6 @@ def aggregate(columns: np.ndarray, missing_value: np.ndarray) -> np.ndarray:
     tests check both agree). Two rules on top: a reading whose value is missing is 9 whatever the
     time-only gap test says, and a reading no test ran on is 2 (not evaluated) rather than 9.
     """
-    worst = _BY_RANK[_RANK[columns].max(axis=1, initial=0)]
+    worst: np.ndarray = _BY_RANK[_RANK[columns].max(axis=1, initial=0)]
     worst[missing_value] = MISSING
     return worst

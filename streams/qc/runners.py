@@ -7,39 +7,51 @@ a trust function says where that result is exact (the test's whole context is st
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from schemas.quality import GOOD, MISSING, NOT_EVALUATED
 from streams.qc import checks
 from streams.qc.batch import Batch, drop_separators, run_starts
+from streams.qc.config import AttenuatedSignalTest, FlatLineTest, GapTest, RateOfChangeTest, SpikeTest
 from streams.qc.state import SeriesState
 
 _SECOND_US = 1_000_000
 
+Params = TypeVar("Params")
+# (elements, their flags)
+Flagged = tuple[np.ndarray, np.ndarray]
+# Each runner and trust function takes its own test's parameters (a GapTest, a SpikeTest, ...); the
+# table at the end holds them side by side, so its rows take the parameters as Any.
+Runner = Callable[[Batch, Any, np.ndarray], Flagged]
+Trust = Callable[[Batch, np.ndarray, Any], np.ndarray]
 
-def _run_pointwise(check: Callable) -> Callable:
-    def run(batch: Batch, params: Any, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+
+def _run_pointwise(
+    check: Callable[[np.ndarray, Params], np.ndarray],
+) -> Callable[[Batch, Params, np.ndarray], Flagged]:
+    def run(batch: Batch, params: Params, items: np.ndarray) -> Flagged:
         elements = batch.elements(items, dirty_only=True)
         return elements, check(batch.values[elements], params)
 
     return run
 
 
-def _run_climatology(batch: Batch, _: Any, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _run_climatology(batch: Batch, _: None, items: np.ndarray) -> Flagged:
+    # One group for every series (its spans are a per-series table look-up): no shared parameters.
     elements = batch.elements(items, dirty_only=True)
     tests = [batch.works[i].config.climatology for i in items.tolist()]
     rank = np.searchsorted(items, batch.item[elements])
     return elements, checks.climatology(batch.values[elements], batch.times_us[elements], tests, rank)
 
 
-def _dirty_part(batch: Batch, elements: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _dirty_part(batch: Batch, elements: np.ndarray, flags: np.ndarray) -> Flagged:
     is_dirty = batch.is_dirty(elements)
     return elements[is_dirty], flags[is_dirty]
 
 
-def _run_spike(batch: Batch, params: Any, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _run_spike(batch: Batch, params: SpikeTest, items: np.ndarray) -> Flagged:
     # Runs joined with no separator (every NaN costs ioos_qc a slow masked write): only a run's
     # last reading (its series' newest) and first reading see another series as a neighbour. The
     # first is context unless it starts its series; both get what ioos_qc gives an array's ends:
@@ -53,7 +65,7 @@ def _run_spike(batch: Batch, params: Any, items: np.ndarray) -> tuple[np.ndarray
     return _dirty_part(batch, elements, flags)
 
 
-def _run_rate_of_change(batch: Batch, params: Any, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _run_rate_of_change(batch: Batch, params: RateOfChangeTest, items: np.ndarray) -> Flagged:
     # A copy of a run's first reading one second before it gives that reading a zero rate: GOOD,
     # or MISSING when it is missing, which is what ioos_qc gives the first point of an array.
     elements = batch.elements(items, dirty_only=False)
@@ -65,7 +77,7 @@ def _run_rate_of_change(batch: Batch, params: Any, items: np.ndarray) -> tuple[n
     return _dirty_part(batch, elements, drop_separators(flags, starts))
 
 
-def _run_gap(batch: Batch, params: Any, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _run_gap(batch: Batch, params: GapTest, items: np.ndarray) -> Flagged:
     # Before each run a time mirrored from its second reading: ioos_qc gives an array's first point
     # the flag of its second one, and a run's first reading then sees the same interval. A run of
     # one reading gets NaT before it, which ioos_qc answers with 2 (not evaluated).
@@ -82,7 +94,9 @@ def _run_gap(batch: Batch, params: Any, items: np.ndarray) -> tuple[np.ndarray, 
     return _dirty_part(batch, elements, drop_separators(flags, starts))
 
 
-def _context(batch: Batch, items: np.ndarray, first: Callable[[int, SeriesState], int]):
+def _context(
+    batch: Batch, items: np.ndarray, first: Callable[[int, SeriesState], int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each item's readings from ``first(item, state)`` to its newest, joined; and their offsets."""
     starts = [first(int(i), batch.works[i].state) for i in items]
     states = [batch.works[i].state for i in items]
@@ -95,13 +109,13 @@ def _context(batch: Batch, items: np.ndarray, first: Callable[[int, SeriesState]
 
 def _positions(
     batch: Batch, elements: np.ndarray, items: np.ndarray, starts: np.ndarray, offsets: np.ndarray
-):
+) -> tuple[np.ndarray, np.ndarray]:
     """Where elements of the items sit inside a context built by ``_context``, and their item's rank."""
     rank = np.searchsorted(items, batch.item[elements])
     return offsets[rank] + batch.local[elements] - starts[rank], rank
 
 
-def _run_flat_line(batch: Batch, params: Any, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _run_flat_line(batch: Batch, params: FlatLineTest, items: np.ndarray) -> Flagged:
     elements = batch.elements(items, dirty_only=True)
     values = batch.values[elements]
     flags = np.full(len(elements), GOOD, dtype=np.uint8)
@@ -126,7 +140,7 @@ def _run_flat_line(batch: Batch, params: Any, items: np.ndarray) -> tuple[np.nda
     return elements, flags
 
 
-def _run_attenuated(batch: Batch, params: Any, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _run_attenuated(batch: Batch, params: AttenuatedSignalTest, items: np.ndarray) -> Flagged:
     period_us = params.test_period * _SECOND_US
 
     def first(i: int, state: SeriesState) -> int:
@@ -151,25 +165,28 @@ def _run_attenuated(batch: Batch, params: Any, items: np.ndarray) -> tuple[np.nd
 # keeps the flag it had (2 for a reading never flagged before).
 
 
-def _always(batch: Batch, elements: np.ndarray, params: Any) -> np.ndarray:
+def _always(batch: Batch, elements: np.ndarray, params: object) -> np.ndarray:
     return np.ones(len(elements), dtype=bool)
 
 
-def _after_first(batch: Batch, elements: np.ndarray, params: Any) -> np.ndarray:
-    return (batch.local[elements] >= 1) | ~batch.evicted[batch.item[elements]]
+def _after_first(batch: Batch, elements: np.ndarray, params: object) -> np.ndarray:
+    trusted: np.ndarray = (batch.local[elements] >= 1) | ~batch.evicted[batch.item[elements]]
+    return trusted
 
 
-def _flat_line_trusted(batch: Batch, elements: np.ndarray, params: Any) -> np.ndarray:
-    return (batch.local[elements] >= params.fail_count) | ~batch.evicted[batch.item[elements]]
+def _flat_line_trusted(batch: Batch, elements: np.ndarray, params: FlatLineTest) -> np.ndarray:
+    trusted: np.ndarray = (batch.local[elements] >= params.fail_count) | ~batch.evicted[batch.item[elements]]
+    return trusted
 
 
-def _attenuated_trusted(batch: Batch, elements: np.ndarray, params: Any) -> np.ndarray:
+def _attenuated_trusted(batch: Batch, elements: np.ndarray, params: AttenuatedSignalTest) -> np.ndarray:
     item = batch.item[elements]
     horizon = batch.times_us[elements] - params.test_period * _SECOND_US
-    return ~batch.evicted[item] | (batch.evicted_until_us[item] <= horizon)
+    trusted: np.ndarray = ~batch.evicted[item] | (batch.evicted_until_us[item] <= horizon)
+    return trusted
 
 
-RUNNERS: list[tuple[str, Callable, Callable, bool]] = [
+RUNNERS: list[tuple[str, Runner, Trust, bool]] = [
     # (test, runner, where its result is exact, one call per shared parameter set)
     ("gap", _run_gap, _after_first, True),
     ("gross_range", _run_pointwise(checks.gross_range), _always, True),

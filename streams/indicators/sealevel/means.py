@@ -22,10 +22,10 @@ def to_um(levels_m: np.ndarray) -> np.ndarray:
 def period_starts(times_us: np.ndarray, period: str) -> np.ndarray:
     """Start (µs, UTC) of the hour, day or calendar month holding each time."""
     times_us = np.asarray(times_us, dtype=np.int64)
-    if period == "hour":
-        return times_us - times_us % US_PER_HOUR
-    if period == "day":
-        return times_us - times_us % US_PER_DAY
+    if period in ("hour", "day"):
+        length_us = US_PER_HOUR if period == "hour" else US_PER_DAY
+        starts: np.ndarray = times_us - times_us % length_us
+        return starts
     if period == "month":
         return (
             times_us.astype("datetime64[us]")

@@ -8,8 +8,11 @@ reading inside the window (late, corrected or withdrawn) marks the arrays for on
 
 from __future__ import annotations
 
+from typing import TypeVar, overload
+
 import numpy as np
 
+T = TypeVar("T")
 _MIN_CAPACITY = 64
 
 
@@ -42,7 +45,14 @@ class Levels(dict[int, int]):
         self._sorted = False
         super().__delitem__(time_us)
 
-    def pop(self, time_us: int, *default: int) -> int:  # type: ignore[override]
+    # dict.pop's own signatures, so a Levels is still a dict[int, int] wherever one is expected.
+    @overload
+    def pop(self, time_us: int, /) -> int: ...
+    @overload
+    def pop(self, time_us: int, default: int, /) -> int: ...
+    @overload
+    def pop(self, time_us: int, default: T, /) -> int | T: ...
+    def pop(self, time_us: int, /, *default: object) -> object:
         self._sorted = False
         return super().pop(time_us, *default)
 

@@ -68,10 +68,13 @@ _RECOMPUTE = [
               coalesce(array_agg(g.t ORDER BY g.t) FILTER (WHERE g.t - g.prev > {_interval(GAP_FLOOR_S)}),
                        '{{}}')
        FROM (SELECT DISTINCT station_id, day, lo, hi FROM claimed_days) c
-       CROSS JOIN LATERAL (
+       CROSS JOIN LATERAL (  -- each variable of the day by its primary-key range: no scan of the station
            SELECT t, lag(t) OVER (ORDER BY t) AS prev
-           FROM (SELECT DISTINCT o.time AS t FROM observations o
-                 WHERE o.station_id = c.station_id AND o.time >= c.lo AND o.time < c.hi) x) g
+           FROM (SELECT DISTINCT o.time AS t
+                 FROM (SELECT DISTINCT variable FROM observation_days d
+                       WHERE d.station_id = c.station_id AND d.day = c.day) v
+                 JOIN observations o ON o.station_id = c.station_id AND o.variable = v.variable
+                  AND o.time >= c.lo AND o.time < c.hi) x) g
        GROUP BY 1, 2""",
     "DELETE FROM observation_days_dirty WHERE claimed",
 ]
@@ -97,6 +100,7 @@ async def refresh(conn: asyncpg.Connection, timeout_s: float = CLAIM_TIMEOUT_S) 
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", REFRESH_LOCK)
         await conn.execute(_CLAIMED)
+        await conn.execute("ANALYZE claimed_days")  # a temporary table has no statistics otherwise
         days = await conn.fetchval("SELECT count(*) FROM claimed_days")
         if days:
             for statement in _RECOMPUTE:

@@ -18,6 +18,7 @@ from services.db.timestamps import us
 from services.report import summary
 from services.report.assemble import MonthlyMsl, ReadingSpan, ReportInputs
 from services.report.base import ReportError, StationInfo, date_us, year_bounds_us
+from services.report.dead_letters import PAYLOAD_PREFIX_BYTES, count_by_reason
 from services.report.ecology import CARBON_VARS, GAPFILL_VARS, report_indicator_ids
 from services.report.episodes import outage_gap_us
 from services.report.settings import ReportSettings, load_settings
@@ -130,16 +131,19 @@ async def load_inputs(
     await summary.refresh(conn)  # the days whose observations changed since the last refresh
     qc = await summary.qc_counts(conn, ids, start_us, end_us)
     # the network's report counts every letter of the year (also those naming no station, or one not in
-    # the registry); a station's or an area's only the letters naming its stations
-    dead = await conn.fetch(
-        """SELECT reason, count(*) AS n FROM dead_letters
-           WHERE ($4 OR station_id = ANY($1))
-             AND received_at >= to_timestamp($2 / 1e6) AND received_at < to_timestamp($3 / 1e6)
-           GROUP BY 1 ORDER BY 1""",
+    # the registry); a station's or an area's only the letters naming its stations. A letter counts in
+    # the year of the reading it carries (never after it was received), so only letters received from
+    # the year's start on can count in it.
+    letters = await conn.fetch(
+        f"""SELECT reason, substring(payload FROM 1 FOR {PAYLOAD_PREFIX_BYTES}) AS head,
+                  {us("received_at")} AS t FROM dead_letters
+           WHERE ($3 OR station_id = ANY($1)) AND received_at >= to_timestamp($2 / 1e6)""",
         ids,
         start_us,
-        end_us,
         station is None and area is None,
+    )
+    dead, dead_by_receipt = count_by_reason(
+        [(r["reason"], r["head"], r["t"]) for r in letters], start_us, end_us
     )
     as_of = await summary.newest_us(conn, ids, start_us, end_us)
     series_rows = await conn.fetch(
@@ -168,7 +172,8 @@ async def load_inputs(
         msl=msl,
         alerts=alerts,
         qc_counts=[(r["station_id"], r["variable"], r["qc_flag"], r["n"]) for r in qc],
-        dead_letters={r["reason"]: r["n"] for r in dead},
+        dead_letters=dead,
+        dead_letters_by_receipt=dead_by_receipt,
         as_of_us=as_of,
         generated_at=generated_at,
         config_versions=versions,

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from schemas.registry import load_registry
+from services.cli import main
 from services.db.alerts import create_operator
 from services.db.timestamps import us
 from services.db.writers import (
@@ -202,3 +203,19 @@ async def test_the_report_reads_the_summary(conn: asyncpg.Connection) -> None:
     assert {k: (v.first_us, v.last_us, v.gaps) for k, v in inputs.readings.items()} == direct["spans"]
     days, heights = inputs.wave_daily_max_m[BUOY]
     assert list(zip(days.tolist(), heights.tolist(), strict=True)) == [(t, h) for _, t, h in direct["waves"]]  # type: ignore[attr-defined]
+
+
+async def test_the_refresh_command(
+    conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``tidewatch report --refresh`` recomputes the marked days and says how many."""
+    await summary.refresh(conn)
+    await upsert_observations(conn, _rows(TIDE, ("water_level_m",), _minutes(2, 1300, 1310), 7))
+    marked = await conn.fetchval("SELECT count(*) FROM observation_days_dirty")
+    monkeypatch.setenv("TIDEWATCH_DATABASE_URL", URL[0])
+    assert await asyncio.to_thread(main, ["report", "--refresh"]) == 0
+    assert f"observation summary: {marked} station-variable-days recomputed" in capsys.readouterr().out
+    assert marked == 1 and await conn.fetchval("SELECT count(*) FROM observation_days_dirty") == 0
+    assert await _summarised(conn) == await _direct(conn)
+    assert await asyncio.to_thread(main, ["report", "--year", "2026"]) == 2  # a report needs --out
+    assert "--year and --out are required" in capsys.readouterr().out

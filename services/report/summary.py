@@ -4,7 +4,8 @@ triggers marked, and read by the report instead of a year of observation rows.
 ``refresh`` first claims the marked days under an exclusive advisory lock that it only takes while no
 writer holds it shared (the writers' trigger holds it until their transaction ends), so the claimed
 days' readings are all committed; then recomputes those days from observations and drops their
-markers in one transaction. A marker written meanwhile is not claimed and waits for the next refresh.
+markers, a batch of days per transaction. A marker written meanwhile is not claimed and waits for the
+next refresh. A station-day's variables split over two batches are right after the second.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ WRITERS_LOCK = 74658  # held shared by the marking triggers (0012_observation_da
 REFRESH_LOCK = 74659  # one refresh at a time
 GAP_FLOOR_S = 3600.0  # observation_station_days keeps the gaps inside a day longer than this
 CLAIM_TIMEOUT_S = 60.0
+BATCH_DAYS = 1000  # (station, variable, day) per recompute transaction: ~1.4 M one-minute readings at most
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,15 @@ SELECT DISTINCT station_id, variable, day, true FROM taken ORDER BY 1, 2, 3
 ON CONFLICT DO NOTHING
 """
 
-_CLAIMED = """
-CREATE TEMP TABLE claimed_days ON COMMIT DROP AS
-SELECT station_id, variable, day,
-       day::timestamp AT TIME ZONE 'UTC' AS lo, (day + 1)::timestamp AT TIME ZONE 'UTC' AS hi
-FROM observation_days_dirty WHERE claimed
-"""
+
+def claimed_sql(batch_days: int) -> str:
+    """The next batch of claimed days, with their UTC bounds, as the temporary table claimed_days."""
+    return f"""CREATE TEMP TABLE claimed_days ON COMMIT DROP AS
+        SELECT station_id, variable, day,
+               day::timestamp AT TIME ZONE 'UTC' AS lo, (day + 1)::timestamp AT TIME ZONE 'UTC' AS hi
+        FROM observation_days_dirty WHERE claimed
+        ORDER BY station_id, day, variable LIMIT {int(batch_days)}"""
+
 
 _RECOMPUTE = [
     """DELETE FROM observation_days d USING claimed_days c
@@ -76,7 +81,8 @@ _RECOMPUTE = [
                  JOIN observations o ON o.station_id = c.station_id AND o.variable = v.variable
                   AND o.time >= c.lo AND o.time < c.hi) x) g
        GROUP BY 1, 2""",
-    "DELETE FROM observation_days_dirty WHERE claimed",
+    """DELETE FROM observation_days_dirty d USING claimed_days c
+       WHERE d.claimed AND d.station_id = c.station_id AND d.variable = c.variable AND d.day = c.day""",
 ]
 
 
@@ -93,20 +99,25 @@ async def _claim(conn: asyncpg.Connection, timeout_s: float) -> None:
         await asyncio.sleep(0.02)
 
 
-async def refresh(conn: asyncpg.Connection, timeout_s: float = CLAIM_TIMEOUT_S) -> Refreshed:
+async def refresh(
+    conn: asyncpg.Connection, timeout_s: float = CLAIM_TIMEOUT_S, batch_days: int = BATCH_DAYS
+) -> Refreshed:
     """Recompute the marked days of the summary from observations; returns how many and how long."""
     started = time.perf_counter()
     await _claim(conn, timeout_s)
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", REFRESH_LOCK)
-        await conn.execute(_CLAIMED)
-        await conn.execute("ANALYZE claimed_days")  # a temporary table has no statistics otherwise
-        days = await conn.fetchval("SELECT count(*) FROM claimed_days")
-        if days:
-            for statement in _RECOMPUTE:
+    total = 0
+    while True:  # in batches, so no statement or transaction grows with the backlog
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", REFRESH_LOCK)
+            await conn.execute(claimed_sql(batch_days))
+            await conn.execute("ANALYZE claimed_days")  # a temporary table has no statistics otherwise
+            days = int(await conn.fetchval("SELECT count(*) FROM claimed_days"))
+            for statement in _RECOMPUTE if days else []:
                 await conn.execute(statement)
-        await conn.execute("DROP TABLE claimed_days")
-    return Refreshed(int(days), time.perf_counter() - started)
+            await conn.execute("DROP TABLE claimed_days")
+        total += days
+        if days < batch_days:
+            return Refreshed(total, time.perf_counter() - started)
 
 
 # ---------------------------------------------------------------------------------------------------

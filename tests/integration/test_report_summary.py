@@ -169,6 +169,21 @@ async def test_summary_equals_the_direct_scan_through_changes(conn: asyncpg.Conn
     assert await _summarised(conn) == after_manual
 
 
+async def test_a_refresh_in_small_batches(conn: asyncpg.Connection) -> None:
+    """Every day marked again and recomputed 3 (station, variable, day) a transaction: a station-day's
+    variables fall into different batches, and the result is still the direct scan's."""
+    await summary.refresh(conn)
+    await conn.execute(
+        "INSERT INTO observation_days_dirty (station_id, variable, day) SELECT DISTINCT station_id, variable,"
+        " (time AT TIME ZONE 'UTC')::date FROM observations"
+    )
+    await conn.execute("DELETE FROM observation_station_days")  # so a station-day must be recomputed
+    done = await summary.refresh(conn, batch_days=3)
+    # several batches; with two variables a station, batches of three split station-days
+    assert done.days > 3
+    assert await _summarised(conn) == await _direct(conn)
+
+
 async def test_a_refresh_waits_for_an_open_writer_transaction(conn: asyncpg.Connection) -> None:
     """A writer that stored readings into a summarised day but has not committed: the refresh must not
     drop its marker with the day recomputed without them."""

@@ -51,7 +51,12 @@ def _writer_sql() -> str:
 def _refresh_sql() -> str:
     """summary.refresh's statements, in one transaction (no other writer runs in the harness)."""
     lock = f"SELECT pg_advisory_xact_lock({summary.WRITERS_LOCK})"
-    recompute = [summary._CLAIMED, "ANALYZE claimed_days", *summary._RECOMPUTE, "DROP TABLE claimed_days"]
+    recompute = [
+        summary.claimed_sql(summary.BATCH_DAYS),
+        "ANALYZE claimed_days",
+        *summary._RECOMPUTE,
+        "DROP TABLE claimed_days",
+    ]
     return ";\n".join([lock, summary._CLAIM, *recompute, "SELECT count(*) AS n FROM observation_days_dirty"])
 
 

@@ -100,6 +100,8 @@ def test_summary_on_a_compressed_hypertable(node: str, tmp_path: Path) -> None:
         {"name": "direct days 2", "sql": DIRECT_DAYS},
         {"name": "station days", "sql": SUMMARY_STATION_DAYS},
         {"name": "direct station days", "sql": DIRECT_STATION_DAYS},
+        {"name": "truncate", "sql": "TRUNCATE observations; SELECT (SELECT count(*) FROM observation_days)"
+         " + (SELECT count(*) FROM observation_station_days) AS n"},
     ]  # fmt: skip
     run = run_harness(node, tmp_path, [*core, *timescale], schema, checks, passes=1)
     failed = [c for c in run.report["checks"] if not c["ok"]]
@@ -114,3 +116,4 @@ def test_summary_on_a_compressed_hypertable(node: str, tmp_path: Path) -> None:
     assert run.rows("days 2") == run.rows("direct days 2") != run.rows("days 1")
     assert run.rows("station days") == run.rows("direct station days")
     assert any(r["gap_from"] for r in run.rows("station days")), "day 1 keeps its remaining gap"
+    assert run.rows("truncate")[0]["n"] == 0  # the TRUNCATE trigger fires on the hypertable too

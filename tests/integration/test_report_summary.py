@@ -18,13 +18,7 @@ from schemas.registry import load_registry
 from services.cli import main
 from services.db.alerts import create_operator
 from services.db.timestamps import us
-from services.db.writers import (
-    STAGE_COLUMNS,
-    UPSERT_OBSERVATIONS,
-    ObservationRow,
-    prepare_connection,
-    upsert_observations,
-)
+from services.db.writers import ObservationRow, prepare_connection, upsert_observations
 from services.history.manual import flag_range
 from services.report import summary
 from services.report.base import year_bounds_us
@@ -192,10 +186,8 @@ async def test_a_refresh_waits_for_an_open_writer_transaction(conn: asyncpg.Conn
     try:
         await prepare_connection(other)
         tx = other.transaction()
-        await tx.start()
-        rows = _rows(TIDE, ("water_temperature_degC",), _minutes(1, 610, 640), 5)
-        await other.copy_records_to_table("observations_stage", records=rows, columns=STAGE_COLUMNS)
-        await other.fetch(UPSERT_OBSERVATIONS)  # upsert_observations' statement, its commit held back
+        await tx.start()  # upsert_observations' own transaction becomes a savepoint: its commit held back
+        await upsert_observations(other, _rows(TIDE, ("water_temperature_degC",), _minutes(1, 610, 640), 5))
         refreshing = asyncio.create_task(summary.refresh(conn, timeout_s=30.0))
         await asyncio.sleep(0.5)
         assert not refreshing.done(), "the refresh claimed markers while a marking writer was open"

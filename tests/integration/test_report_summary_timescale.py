@@ -45,7 +45,10 @@ def _writer_sql() -> str:
         for t, s, v, x, f, q, r, rev in rows
     )
     stage = f"{writers.STAGE_DDL};\nINSERT INTO observations_stage VALUES\n{values}"
-    return f"{stage};\n{writers.UPSERT_OBSERVATIONS}"
+    # the worker binds its QC version ids (if its statement takes them): none here, written out for PGlite
+    upsert = writers.UPSERT_OBSERVATIONS.replace("$1::text[]", "ARRAY[]::text[]")
+    upsert = upsert.replace("$2::integer[]", "ARRAY[]::integer[]")
+    return f"{stage};\n{upsert}"
 
 
 def _refresh_sql() -> str:

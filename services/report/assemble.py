@@ -77,7 +77,7 @@ class ReportInputs:
     msl: dict[str, MonthlyMsl]
     alerts: list[AlertRow]
     qc_counts: list[tuple[str, str, int, int]]  # station, variable, flag, readings
-    dead_letters: dict[str, int]
+    dead_letters: dict[str, int]  # by reason, in the year of their reading (dead_letters.py)
     as_of_us: int | None
     generated_at: str
     config_versions: dict[str, str]
@@ -95,6 +95,7 @@ class ReportInputs:
     # (ecology.GAPFILL_VARS) at the eddy-covariance stations, for the gap-filled carbon budget
     flux_half_hours: Series = field(default_factory=dict)
     rule_titles: dict[str, tuple[str, str]] = field(default_factory=dict)  # rule id -> (zh, en)
+    dead_letters_by_receipt: int = 0  # of dead_letters, those with no usable reading time
 
 
 @dataclass(frozen=True)

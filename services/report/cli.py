@@ -11,6 +11,7 @@ import asyncpg
 
 from schemas.contract import parse_time_us
 from services.config import Settings
+from services.report import summary
 from services.report.assemble import ReportError, ReportInputs, assemble, year_bounds_us
 from services.report.queries import config_versions, load_inputs
 from services.report.render import to_html, to_pdf
@@ -79,7 +80,7 @@ async def build_report(
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("report", help="the annual assessment report (HTML or PDF)")
-    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--year", type=int, help="the report's year (required unless --refresh)")
     scope = p.add_mutually_exclusive_group()
     scope.add_argument("--station")
     scope.add_argument("--area")
@@ -92,11 +93,45 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         type=parse_year_span,
         help="MSL anomaly baseline years FIRST-LAST (default: report settings, 1993-2011)",
     )
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", help="the file to write (required unless --refresh)")
+    p.add_argument(
+        "--refresh",
+        action="store_true",
+        help="only bring the daily observation summary up to date (a report does it first anyway; run it"
+        " after a large import or reprocess so the next report is quick) and exit",
+    )
     p.set_defaults(func=run)
 
 
+def refresh_summary(settings: Settings) -> int:
+    """``tidewatch report --refresh``: recompute the summary's marked days and say how many."""
+
+    async def go() -> summary.Refreshed:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            return await summary.refresh(conn)
+        finally:
+            await conn.close()
+
+    try:
+        done = asyncio.run(go())
+    except ReportError as exc:
+        print(f"report: {exc}")
+        return 1
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"report: cannot read the database: {exc}")
+        return 1
+    print(f"observation summary: {done.days} station-variable-days recomputed in {done.seconds:.2f} s")
+    return 0
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if getattr(args, "refresh", False):
+        return refresh_summary(settings)
+    if args.year is None or args.out is None:
+        print("report: --year and --out are required (or --refresh alone)")
+        return 2
+
     async def go() -> bytes:
         conn = await asyncpg.connect(settings.database_url)
         try:

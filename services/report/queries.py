@@ -15,8 +15,10 @@ from schemas.datums import parse_levellings
 from schemas.documents import read_yaml
 from schemas.registry import default_registry_path
 from services.db.timestamps import us
+from services.report import summary
 from services.report.assemble import MonthlyMsl, ReadingSpan, ReportInputs
 from services.report.base import ReportError, StationInfo, date_us, year_bounds_us
+from services.report.dead_letters import PAYLOAD_PREFIX_BYTES, count_by_reason
 from services.report.ecology import CARBON_VARS, GAPFILL_VARS, report_indicator_ids
 from services.report.episodes import outage_gap_us
 from services.report.settings import ReportSettings, load_settings
@@ -126,33 +128,24 @@ async def load_inputs(
     events = [AlertEventRow(r["alert_id"], r["station_id"], r["rule"], r["seq"], r["kind"], r["state"],
                             r["severity"], r["t"], r["ack"]) for r in event_rows]  # fmt: skip
     alerts = alert_rows(events, year)
-    qc = await conn.fetch(
-        """SELECT station_id, variable, qc_flag, count(*) AS n FROM observations
-            WHERE station_id = ANY($1) AND time >= to_timestamp($2 / 1e6) AND time < to_timestamp($3 / 1e6)
-            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",
-        ids,
-        start_us,
-        end_us,
-    )
+    await summary.refresh(conn)  # the days whose observations changed since the last refresh
+    qc = await summary.qc_counts(conn, ids, start_us, end_us)
     # the network's report counts every letter of the year (also those naming no station, or one not in
-    # the registry); a station's or an area's only the letters naming its stations
-    dead = await conn.fetch(
-        """SELECT reason, count(*) AS n FROM dead_letters
-           WHERE ($4 OR station_id = ANY($1))
-             AND received_at >= to_timestamp($2 / 1e6) AND received_at < to_timestamp($3 / 1e6)
-           GROUP BY 1 ORDER BY 1""",
+    # the registry); a station's or an area's only the letters naming its stations. A letter counts in
+    # the year of the reading it carries (never after it was received), so only letters received from
+    # the year's start on can count in it.
+    letters = await conn.fetch(
+        f"""SELECT reason, substring(payload FROM 1 FOR {PAYLOAD_PREFIX_BYTES}) AS head,
+                  {us("received_at")} AS t FROM dead_letters
+           WHERE ($3 OR station_id = ANY($1)) AND received_at >= to_timestamp($2 / 1e6)""",
         ids,
         start_us,
-        end_us,
         station is None and area is None,
     )
-    as_of = await conn.fetchval(
-        f"""SELECT {us("max(time)")} FROM observations WHERE station_id = ANY($1)
-            AND time >= to_timestamp($2 / 1e6) AND time < to_timestamp($3 / 1e6)""",
-        ids,
-        start_us,
-        end_us,
+    dead, dead_by_receipt = count_by_reason(
+        [(r["reason"], r["head"], r["t"]) for r in letters], start_us, end_us
     )
+    as_of = await summary.newest_us(conn, ids, start_us, end_us)
     series_rows = await conn.fetch(
         f"""SELECT station_id, indicator, {us("time")} AS t, value FROM indicators
             WHERE station_id = ANY($1) AND indicator = ANY($4) AND time >= to_timestamp($2 / 1e6)
@@ -160,14 +153,7 @@ async def load_inputs(
         ids, date_us(year - 2, 12, 1), end_us, HAZARD_INDICATORS + report_indicator_ids(),
     )  # fmt: skip
     series = _arrays(series_rows, ("station_id", "indicator"))
-    wave_rows = await conn.fetch(
-        f"""SELECT station_id, {us("date_trunc('day', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'")}
-                   AS t, max(value) AS value
-            FROM observations WHERE station_id = ANY($1) AND variable = 'wave_height_m' AND qc_flag = 1
-              AND time >= to_timestamp($2 / 1e6) AND time < to_timestamp($3 / 1e6)
-            GROUP BY 1, 2 ORDER BY 1, 2""",
-        ids, start_us, end_us,
-    )  # fmt: skip
+    wave_rows = await summary.daily_max(conn, ids, "wave_height_m", 1, start_us, end_us)
     waves = {k[0]: v for k, v in _arrays(wave_rows, ("station_id",)).items()}
     series_ids = sorted({(r["station_id"], r["variable"]) for r in qc})
     readings = await _reading_spans(conn, series_ids, start_us, end_us, settings)
@@ -186,7 +172,8 @@ async def load_inputs(
         msl=msl,
         alerts=alerts,
         qc_counts=[(r["station_id"], r["variable"], r["qc_flag"], r["n"]) for r in qc],
-        dead_letters={r["reason"]: r["n"] for r in dead},
+        dead_letters=dead,
+        dead_letters_by_receipt=dead_by_receipt,
         as_of_us=as_of,
         generated_at=generated_at,
         config_versions=versions,
@@ -209,9 +196,21 @@ async def _reading_spans(
     settings: ReportSettings,
 ) -> dict[str, ReadingSpan]:
     """First and last stored reading (any variable, any flag) of the year per station, and the gaps
-    between readings longer than the shortest outage rule (the station's own rule is applied later).
-    ``series_ids``: the (station, variable) pairs holding readings in the year; the first and last of
-    each come from the primary-key index (a scan of the year's readings took seconds)."""
+    between readings longer than the shortest outage rule (the station's own rule is applied later),
+    from the daily summary; a rule shorter than the gaps it keeps scans the observations instead."""
+    ids = sorted({sid for sid, _ in series_ids})
+    min_gap_us = outage_gap_us(0.0, settings)
+    if min_gap_us >= summary.GAP_FLOOR_S * 1e6:
+        spans = await summary.spans(conn, ids, start_us, end_us, min_gap_us)
+        return {sid: ReadingSpan(a, b, gaps) for sid, (a, b, gaps) in spans.items()}
+    return await _scanned_spans(conn, series_ids, start_us, end_us, min_gap_us)
+
+
+async def _scanned_spans(
+    conn: asyncpg.Connection, series_ids: list[tuple[str, str]], start_us: int, end_us: int, min_gap_us: int
+) -> dict[str, ReadingSpan]:
+    """``_reading_spans`` from the observation rows (first and last of each series from the primary-key
+    index, the gaps from a scan of the year's reading times)."""
     ids = sorted({sid for sid, _ in series_ids})
     bounds = await conn.fetch(
         f"""SELECT p.station_id, {us("min(f.time)")} AS a, {us("max(l.time)")} AS b
@@ -232,7 +231,7 @@ async def _reading_spans(
                          FROM t)
             SELECT station_id, {us("prev")} AS a, {us("time")} AS b FROM g
             WHERE time - prev > make_interval(secs => $4) ORDER BY station_id, time""",
-        ids, start_us, end_us, outage_gap_us(0.0, settings) / 1e6,
+        ids, start_us, end_us, min_gap_us / 1e6,
     )  # fmt: skip
     out = {r["station_id"]: ReadingSpan(r["a"], r["b"], []) for r in bounds}
     for r in gaps:

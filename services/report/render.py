@@ -425,9 +425,12 @@ def _annex(report: Report, t: Text) -> list[str]:
     parts.append(
         "<p class='note'>"
         + t(
-            "死信按接收时间（received_at）计入年份：回放或补录的历史数据，其拒收记在接收之年",
-            "dead letters count in the year they were received (received_at): a replay or a backfill of "
-            "past data has its refusals in the year it ran",
+            "死信按其所载观测的时间计入年份（回放或补录的历史数据，其拒收记在数据所属之年）；"
+            "无可用观测时间的（报文损坏、时间错误或晚于接收时间）按接收时间计入："
+            f"{inp.dead_letters_by_receipt} 条",
+            "dead letters count in the year of the reading they carry (a replay or a backfill of past data "
+            "has its refusals in the data's year); those with no usable reading time (a malformed message, "
+            f"a bad time or one after receipt) in the year received: {inp.dead_letters_by_receipt}",
         )
         + "</p>"
     )

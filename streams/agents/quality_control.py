@@ -382,9 +382,11 @@ async def quality_control_and_store(stream: faust.Stream[bytes]) -> None:
         # and the alert engine's logs before its row is written. A crash in between only repeats them.
         await emit_results(results, sources)
         started = time.perf_counter()
-        judged_by = versions  # a quarantined station's readings are stored unjudged: no version
-        if _qc.quarantined:
-            judged_by = {s: v for s, v in versions.items() if s not in _qc.quarantined}
+        # The batch's stations only (binding every station's costs ~5 % of the write at 1,000); a
+        # quarantined station's readings are stored unjudged: no version.
+        judged_by = {
+            s: versions[s] for s in {i.station for i in items} if s in versions and s not in _qc.quarantined
+        }
         new_rows = await write_until_stored(functools.partial(upsert_observations, versions=judged_by), rows)
         if isolated.letters:
             await write_until_stored(insert_dead_letters, isolated.letters)

@@ -25,8 +25,7 @@ from services.history.judge import packed_code
 from services.history.reprocess import run_reprocess
 from services.history.store import open_connection
 from streams.qc import QcEngine, Readings, load_qc_config
-from streams.qc.config import default_qc_config_path
-from tests.support.database import dalian_tide, fresh_database, import_files, write_dalian_csv
+from tests.support.database import dalian_tide, fresh_database, import_files, qc_config_with, write_dalian_csv
 
 pytestmark = pytest.mark.integration
 
@@ -46,11 +45,11 @@ def _csv(path: Path) -> None:
 
 def _stricter(path: Path) -> Path:
     """The packaged QC configuration with water level's suspect span and spike threshold tightened."""
-    text = default_qc_config_path().read_text()
-    old = "suspect_span: [-1.5, 8.0]}\n    spike: {suspect_threshold: 0.3,"
-    assert old in text
-    path.write_text(text.replace(old, "suspect_span: [-0.2, 4.0]}\n    spike: {suspect_threshold: 0.1,"))
-    return path
+    return qc_config_with(
+        path,
+        "suspect_span: [-1.5, 8.0]}\n    spike: {suspect_threshold: 0.3,",
+        "suspect_span: [-0.2, 4.0]}\n    spike: {suspect_threshold: 0.1,",
+    )
 
 
 @pytest.fixture(scope="module")

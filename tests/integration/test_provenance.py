@@ -25,9 +25,8 @@ from services.history.store import open_connection
 from streams.indicators.ecology.climatology import PACKAGED_DIR, climatologies_in
 from streams.indicators.provenance import indicator_version
 from streams.qc import load_qc_config
-from streams.qc.config import default_qc_config_path
 from streams.qc.provenance import qc_version
-from tests.support.database import dalian_tide, fresh_database, import_files, write_dalian_csv
+from tests.support.database import dalian_tide, fresh_database, import_files, qc_config_with, write_dalian_csv
 
 pytestmark = pytest.mark.integration
 
@@ -38,11 +37,7 @@ TO_US = START_S * 1_000_000 + 48 * HOUR_US
 
 
 def _stricter(path: Path) -> Path:
-    text = default_qc_config_path().read_text()
-    old = "spike: {suspect_threshold: 0.3,"
-    assert old in text
-    path.write_text(text.replace(old, "spike: {suspect_threshold: 0.1,"))
-    return path
+    return qc_config_with(path, "spike: {suspect_threshold: 0.3,", "spike: {suspect_threshold: 0.1,")
 
 
 @pytest.fixture(scope="module")

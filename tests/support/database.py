@@ -49,6 +49,16 @@ async def import_files(settings: Settings, paths: Sequence[Path]) -> None:
         await conn.close()
 
 
+def qc_config_with(path: Path, old: str, new: str) -> Path:
+    """The packaged QC configuration with one passage replaced (it must be there), written to ``path``."""
+    from streams.qc.config import default_qc_config_path
+
+    text = default_qc_config_path().read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new))
+    return path
+
+
 def dalian_tide(days: int) -> np.ndarray:
     """A 1-minute semidiurnal water level (m) for Dalian, from hour 0 on."""
     n = days * 1440

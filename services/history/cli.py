@@ -36,7 +36,7 @@ def _time(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-async def _connect(settings: Settings):  # type: ignore[no-untyped-def]
+async def _connect(settings: Settings) -> Any:
     from services.db.prepare import prepare_database
     from streams.indicators.catalogue import INDICATORS
 

@@ -12,7 +12,7 @@ name) is a vocabulary id; flags, coordinates and others are listed as ignored. F
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -63,11 +63,11 @@ def _text(values: np.ndarray) -> list[str]:
     return [str(v).strip() for v in np.atleast_1d(values).tolist()]
 
 
-def _find(ds: netCDF4.Dataset, test) -> list[netCDF4.Variable]:  # type: ignore[no-untyped-def]
+def _find(ds: netCDF4.Dataset, test: Callable[[netCDF4.Variable], bool]) -> list[netCDF4.Variable]:
     return [v for v in ds.variables.values() if test(v)]
 
 
-def _attr(var: netCDF4.Variable, name: str) -> str:
+def _attr(var: netCDF4.Variable | netCDF4.Dataset, name: str) -> str:
     return str(getattr(var, name, "") or "")
 
 

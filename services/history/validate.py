@@ -102,6 +102,7 @@ def _refusal(
     if pair_reason == UNKNOWN_STATION:
         reason, detail = UNKNOWN_STATION, f"station {station!r} is not in the registry"
     elif pair_reason == WRONG_UNIT:
+        assert readings.unit is not None  # a wrong unit is one the file gave
         unit = registry.variables[variable].unit
         reason, detail = WRONG_UNIT, f"{variable} in {readings.unit[i]!r}; the contract unit is {unit!r}"
     elif future:

@@ -327,6 +327,8 @@ def gap_filled_year(
         return on_grid(*half_hours[st.id, variable], start_us, end_us, st.sampling_interval_s)
 
     par, co2 = grid(PAR), grid(carbon.CO2_FLUX)
+    if co2 is None:  # CO2 half-hours stored for a station whose registry entry no longer measures it
+        return None
     step_us = round(st.sampling_interval_s * 1e6)
     middles = start_us + (np.arange(co2.size) * step_us + step_us // 2)
     month = middles.astype("datetime64[us]").astype("datetime64[M]").astype(np.int64) % 12 + 1

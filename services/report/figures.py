@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from typing import Any
 
 import matplotlib
 import matplotlib.dates
@@ -12,11 +13,12 @@ import matplotlib.dates
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.typing import RcKeyType
 
 from services.report.assemble import MonthlyMsl, deseasoned_monthly
 
 CJK_FONT = "Noto Sans CJK JP"
-RC = {
+RC: dict[RcKeyType, Any] = {
     "font.family": [CJK_FONT, "DejaVu Sans"],
     "font.size": 9,
     "figure.dpi": 100,

@@ -377,6 +377,7 @@ def gap_filled_table(carbon: list[CarbonRow], year: int, t: Text) -> list[str]:
     rows = []
     for c in filled:
         b = c.gap_filled
+        assert b is not None and c.gap_filled_span is not None  # filled: the rows with a budget
         ch4 = b.ch4
         measured = b.nee.measured_gC_m2 + (ch4.measured_gC_m2 if ch4 else 0.0)
         ustar = ustar_cell(c, t)
@@ -401,6 +402,7 @@ def gap_filled_table(carbon: list[CarbonRow], year: int, t: Text) -> list[str]:
 def ustar_cell(c: CarbonRow, t: Text) -> str:
     """What the u* filter did: the share removed, the threshold and where it came from."""
     b = c.gap_filled
+    assert b is not None  # asked only of rows with a budget
     if b.ustar_removed_pct is None:
         if c.station.measures(USTAR):
             return t("有 u* 观测，未找到阈值，未筛", "u* measured, no threshold found: not filtered")

@@ -191,9 +191,9 @@ def scorecard(report: Report) -> list[ScoreRow]:
     for r in report.wetlands:
         p = prev["wetlands"][r.station.id]
         value = None if r.salt_intrusion_days is None else float(r.salt_intrusion_days)
-        before = None if p.salt_intrusion_days is None else float(p.salt_intrusion_days)
+        previous = None if p.salt_intrusion_days is None else float(p.salt_intrusion_days)
         cov = (100.0 * r.salinity_days / _days(year), 100.0 * p.salinity_days / _days(year - 1))
-        rows.append(_rows_for(report, "salt_intrusion_days_d", r.station, value, before, cov))
+        rows.append(_rows_for(report, "salt_intrusion_days_d", r.station, value, previous, cov))
     for r in report.carbon:
         p = prev["carbon"][r.station.id]
         cov = (r.year.coverage_pct if r.year else 0.0, p.year.coverage_pct if p.year else 0.0)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from services.report.assemble import ReportError
 from services.report.cli import build_report
+from services.report.summary import SummaryBusy
 from services.years import parse_year_span
 
 router = APIRouter()
@@ -48,6 +49,8 @@ async def annual_report(
                 lang=lang,
                 baseline=baseline_years,
             )
+    except SummaryBusy as exc:  # the data are fine, the moment is not
+        raise HTTPException(503, str(exc), headers={"Retry-After": "30"}) from exc
     except ReportError as exc:
         raise HTTPException(400, str(exc)) from exc
     media = "text/html; charset=utf-8" if format == "html" else "application/pdf"

@@ -86,6 +86,10 @@ _RECOMPUTE = [
 ]
 
 
+class SummaryBusy(ReportError):
+    """Writers kept marking days the whole time the refresh waited: try again (the API says 503)."""
+
+
 async def _claim(conn: asyncpg.Connection, timeout_s: float) -> None:
     """Mark every unclaimed marker claimed once no writer transaction that marked is still open."""
     deadline = time.monotonic() + timeout_s
@@ -95,7 +99,7 @@ async def _claim(conn: asyncpg.Connection, timeout_s: float) -> None:
                 await conn.execute(_CLAIM)
                 return
         if time.monotonic() > deadline:
-            raise ReportError(f"observation summary: writers kept the marker lock for {timeout_s:.0f} s")
+            raise SummaryBusy(f"observation summary: writers kept the marker lock for {timeout_s:.0f} s")
         await asyncio.sleep(0.02)
 
 

@@ -198,6 +198,24 @@ async def test_a_refresh_waits_for_an_open_writer_transaction(conn: asyncpg.Conn
     assert await _summarised(conn) == await _direct(conn)
 
 
+async def test_a_refresh_that_waits_too_long_says_busy(conn: asyncpg.Connection) -> None:
+    """A writer that keeps its marking transaction open past the refresh's wait: SummaryBusy (the API's
+    503, try again), and nothing claimed, so a later refresh has every marker."""
+    other = await asyncpg.connect(URL[0])
+    try:
+        await prepare_connection(other)
+        tx = other.transaction()
+        await tx.start()
+        await upsert_observations(other, _rows(TIDE, ("water_temperature_degC",), _minutes(1, 700, 710), 5))
+        with pytest.raises(summary.SummaryBusy, match="writers kept the marker lock"):
+            await summary.refresh(conn, timeout_s=0.3)
+        await tx.commit()
+    finally:
+        await other.close()
+    await summary.refresh(conn)
+    assert await _summarised(conn) == await _direct(conn)
+
+
 async def test_the_report_reads_the_summary(conn: asyncpg.Connection) -> None:
     """load_inputs refreshes first: a late reading written just before is in the report's counts."""
     await upsert_observations(conn, _rows(BUOY, ("wave_height_m",), _minutes(3, 1435, 1436), 6))

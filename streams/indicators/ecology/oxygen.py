@@ -215,8 +215,16 @@ class OxygenFamily:
         if start is not None and start >= UNCHANGED:  # no oxygen row changed: the episodes stand
             out.scope((HYPOXIA_DURATION, HYPOXIA_MIN), anchor_us, NEVER_US)
             return
-        out.scope((HYPOXIA_DURATION, HYPOXIA_MIN), anchor_us, anchor_us)
         times, values = rows.joined("t", np.int64), rows.joined("do", float)
+        from_us = anchor_us
+        if since is not None and start is not None and times.size:
+            # Readings before the first changed day are as they were: the episodes that ended before
+            # its last reading at or above the limit (or a gap) stand, the rest are recomputed.
+            cut = self._cut(times, values, day_start_us(start))
+            if cut:
+                times, values = times[cut:], values[cut:]
+                from_us = int(times[0]) if anchor_us is None else max(int(times[0]), anchor_us)
+        out.scope((HYPOXIA_DURATION, HYPOXIA_MIN), anchor_us, from_us)
         if times.size == 0:
             return
         for ep in hypoxia_episodes(
@@ -225,6 +233,16 @@ class OxygenFamily:
             if anchor_us is None or ep.start_us >= anchor_us:
                 out.put(HYPOXIA_DURATION, ep.start_us, ep.duration_h)
                 out.put(HYPOXIA_MIN, ep.start_us, ep.min_mg_l)
+
+    def _cut(self, times: np.ndarray, values: np.ndarray, changed_us: int) -> int:
+        """The index of the last reading before `changed_us` that no episode runs through: at or
+        above the limit, or after a gap that ends a run (0: none). Episodes from it on are those of
+        the readings from it on; the ones before ended earlier."""
+        k = int(np.searchsorted(times, changed_us))
+        normal = np.flatnonzero(values[:k] >= self.params.hypoxia_mg_l)
+        cut = int(normal[-1]) if normal.size else 0
+        gaps = np.flatnonzero(np.diff(times[cut:k]) > self.params.hypoxia_gap_us)
+        return cut + int(gaps[-1]) + 1 if gaps.size else cut
 
     def close(self, rows: Mapping[int, Row], first_open: int, family_state: dict[str, Any]) -> int:
         """Move the anchor past every episode that closed data have ended: the last closed reading

@@ -75,13 +75,15 @@ def matched_saturation(readings: DayReadings, params: EcologyParams) -> tuple[np
     if derived is not None and "saturation" in derived:
         found: tuple[np.ndarray, np.ndarray] = derived["saturation"]
         return found
-    result = _saturation(readings, params)
+    result = _saturation(readings, params, getattr(readings, "kept", None))
     if derived is not None:
         derived["saturation"] = result
     return result
 
 
-def _saturation(readings: DayReadings, params: EcologyParams) -> tuple[np.ndarray, np.ndarray]:
+def _saturation(
+    readings: DayReadings, params: EcologyParams, kept: dict[str, Any] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     parts = [readings.get(v) for v in (OXYGEN, TEMPERATURE, SALINITY)]
     if any(p is None for p in parts):
         return np.empty(0, dtype=np.int64), np.empty(0)
@@ -89,27 +91,49 @@ def _saturation(readings: DayReadings, params: EcologyParams) -> tuple[np.ndarra
     if np.array_equal(oxygen.times_us, temperature.times_us) and np.array_equal(
         oxygen.times_us, salinity.times_us
     ):  # the usual day: every sample carries all three
-        o_values, t_values, s_values = oxygen.values, temperature.values, salinity.values
-        pct = do_saturation_pct(
-            o_values,
-            t_values,
-            s_values,
-            longitude_deg=params.longitude_deg,
-            latitude_deg=params.latitude_deg,
-            pressure_dbar=params.sensor_pressure_dbar,
-        )
-        return oxygen.times_us, pct
-    times, i_o, i_t = np.intersect1d(oxygen.times_us, temperature.times_us, return_indices=True)
-    times, j, i_s = np.intersect1d(times, salinity.times_us, return_indices=True)
-    pct = do_saturation_pct(
-        oxygen.values[i_o[j]],
-        temperature.values[i_t[j]],
-        salinity.values[i_s],
+        times, inputs = oxygen.times_us, (oxygen.values, temperature.values, salinity.values)
+    else:
+        times, i_o, i_t = np.intersect1d(oxygen.times_us, temperature.times_us, return_indices=True)
+        times, j, i_s = np.intersect1d(times, salinity.times_us, return_indices=True)
+        inputs = (oxygen.values[i_o[j]], temperature.values[i_t[j]], salinity.values[i_s])
+    if kept is None:
+        return times, _pct(inputs, params)
+    # Saturation is per reading: the readings the day had before, unchanged, keep theirs (a day
+    # grows at its end), the others are computed.
+    same = _same_prefix(kept.get("saturation"), times, inputs)
+    pct = _pct(tuple(x[same:] for x in inputs), params)
+    if same:
+        pct = np.concatenate([kept["saturation"][-1][:same], pct])
+    kept["saturation"] = (times, *inputs, pct)
+    return times, pct
+
+
+def _same_prefix(previous: tuple[np.ndarray, ...] | None, times: np.ndarray, inputs: tuple) -> int:
+    """How many of the first readings are those of `previous`, bit for bit (all or none of them: 0
+    if any of its readings changed or left)."""
+    if previous is None:
+        return 0
+    n = previous[0].size
+    if n == 0 or n > times.size:
+        return 0
+    arrays = (times, *inputs)
+    if all(old.tobytes() == new[:n].tobytes() for old, new in zip(previous[:-1], arrays, strict=True)):
+        return n
+    return 0
+
+
+def _pct(inputs: tuple[np.ndarray, ...], params: EcologyParams) -> np.ndarray:
+    o_values, t_values, s_values = inputs
+    if o_values.size == 0:
+        return np.empty(0)
+    return do_saturation_pct(
+        o_values,
+        t_values,
+        s_values,
         longitude_deg=params.longitude_deg,
         latitude_deg=params.latitude_deg,
         pressure_dbar=params.sensor_pressure_dbar,
     )
-    return times, pct
 
 
 def hours_at_or_below(do_mg_l: np.ndarray, limit_mg_l: float, interval_s: float) -> float:

@@ -167,6 +167,7 @@ class EcologyState:
         self.family_states: dict[str, dict[str, Any]] = {f.name: {} for f in self.families}
         self.emitted: dict[str, dict[int, float]] = {}
         self._day_rows: dict[int, dict[str, Row | None]] = {}  # open days, rebuilt only when touched
+        self._day_kept: dict[int, dict[str, Any]] = {}  # open days: what families reuse (Day.kept)
         self._touched: set[int] = set()  # open days with readings changed since their rows were built
         self._stale = False  # recompute every open value at the next update (after a restore)
         self._memo: dict[str, dict[Any, Any]] = {f.name: {} for f in self.families}  # of closed rows
@@ -231,7 +232,8 @@ class EcologyState:
         for day in sorted(self._touched):
             if day not in self.raw:
                 continue
-            readings = Day({name: values.series() for name, values in self.raw[day].items()})
+            series = {name: values.series() for name, values in self.raw[day].items()}
+            readings = Day(series, self._day_kept.setdefault(day, {}))
             before = self._day_rows.get(day, {})
             self._day_rows[day] = after = {f.name: f.day_row(day, readings) for f in self.families}
             for name, row in after.items():
@@ -319,6 +321,7 @@ class EcologyState:
                 )
         self.raw = {day: readings for day, readings in self.raw.items() if day >= first_open}
         self._day_rows = {day: rows for day, rows in self._day_rows.items() if day >= first_open}
+        self._day_kept = {day: kept for day, kept in self._day_kept.items() if day >= first_open}
         self.first_open = first_open
         self._head = True
 

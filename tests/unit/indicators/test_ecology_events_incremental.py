@@ -1,7 +1,9 @@
 """Hypoxia episodes and heatwave events are recomputed from the last point before the first changed
 day that no change can reach back past (issue 12), not from their anchor: the records and the state
 must equal those of recomputing every value that can still change, after every update, whatever the
-arrival order and chunking; and the cut points must really split the episodes and events."""
+arrival order and chunking; and the cut points must really split the episodes and events. An open
+day's saturation is computed only for readings its previous computation did not have: its rows must
+equal rows made from scratch."""
 
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ import pytest
 from schemas.records import Sample
 from streams.indicators.ecology import Climatology, EcologyParams, EcologyState
 from streams.indicators.ecology.calendar import DAY_US, day_start_us
-from streams.indicators.ecology.frame import Rows
+from streams.indicators.ecology.frame import Day, Rows
 from streams.indicators.ecology.heatwave import HeatwaveFamily, detect_events
-from streams.indicators.ecology.oxygen import OxygenFamily, hypoxia_episodes
+from streams.indicators.ecology.oxygen import OxygenFamily, do_saturation_pct, hypoxia_episodes
+from streams.indicators.ecology.state import build_families
 from tests.unit.indicators.ecology_helpers import day_us, late_arrivals, series_samples
 
 STEP_US = 1800 * 1_000_000
@@ -143,3 +146,62 @@ def test_the_heatwave_cut_splits_the_events_where_no_change_reaches_back():
             int(days[ev.end]) < cut - PARAMS.mhw_max_gap_d - 1 for ev in whole if int(days[ev.start]) < cut
         )
     assert len(cuts) >= 5
+
+
+def test_saturation_is_per_reading_bit_for_bit():
+    """What lets an open day keep the saturation of its earlier readings: computing it for a part
+    of the readings gives those readings' values of the whole, bit for bit."""
+    rng = np.random.default_rng(12)
+    n = 500
+    oxygen, temperature, salinity = rng.uniform(0, 14, n), rng.uniform(-2, 35, n), rng.uniform(0, 42, n)
+    whole = do_saturation_pct(oxygen, temperature, salinity, longitude_deg=120.5, latitude_deg=36.1)
+    for cut in (1, 7, 143, 250, 499):
+        parts = [
+            do_saturation_pct(o, t, s, longitude_deg=120.5, latitude_deg=36.1)
+            for o, t, s in (
+                (oxygen[:cut], temperature[:cut], salinity[:cut]),
+                (oxygen[cut:], temperature[cut:], salinity[cut:]),
+            )
+        ]
+        assert np.concatenate(parts).tobytes() == whole.tobytes()
+
+
+def test_open_day_rows_equal_rows_made_from_scratch():
+    """Readings arriving one at a time, late, replaced and withdrawn: each open day's rows equal
+    those made from its readings alone (no saturation kept from earlier readings)."""
+    params = EcologyParams(sampling_interval_s=600, allowed_lateness_days=1)
+    rng = np.random.default_rng(13)
+    n = 4 * 144
+    t = day_us("2024-06-01") + np.arange(n) * 600_000_000
+    d = np.arange(n) / 144
+    samples = series_samples(
+        t,
+        water_temperature_degC=14 + 3 * np.sin(d) + rng.normal(0, 0.2, n),
+        salinity_psu=30 + rng.normal(0, 0.3, n),
+        dissolved_oxygen_mg_l=6 + 4 * np.sin(2 * np.pi * d) + rng.normal(0, 0.3, n),
+        chlorophyll_ug_l=3 + rng.normal(0, 0.5, n),
+    )
+    feed: list[Sample] = []
+    for sample in late_arrivals(samples, DAY_US // 4, 13):
+        feed.append(sample)
+        if rng.random() < 0.05:
+            feed.append(Sample(sample.time_us, {"salinity_psu": sample.values["salinity_psu"] + 1.0}))
+        if rng.random() < 0.03:
+            feed.append(Sample(sample.time_us, {"water_temperature_degC": None}))
+    state = EcologyState("st", params, CLIMATOLOGY)
+    fresh = {f.name: f for f in build_families(params, CLIMATOLOGY)}
+    for sample in feed:
+        state.update([sample])
+        for day, variables in state.raw.items():
+            readings = Day({name: values.series() for name, values in variables.items()})
+            expected = {name: family.day_row(day, readings) for name, family in fresh.items()}
+            got = state._day_rows[day]
+            assert {k: v for k, v in got.items() if k != "oxygen"} == {
+                k: v for k, v in expected.items() if k != "oxygen"
+            }
+            if expected["oxygen"] is None:
+                assert got["oxygen"] is None
+            else:
+                assert {k: bytes(v) for k, v in got["oxygen"].items()} == {
+                    k: bytes(v) for k, v in expected["oxygen"].items()
+                }

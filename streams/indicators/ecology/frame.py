@@ -64,7 +64,8 @@ class Day(dict[str, Series]):
 class Rows(Mapping[int, Row]):
     """A family's rows in day order: the closed days' (all before the first open day) then the open
     days'. A view, so an update does not merge or sort the whole history; `memo` keeps arrays made
-    from the closed rows between updates (the caller empties it when they change)."""
+    from the closed rows between updates (the caller empties it when they change), and values made
+    from the rows before a day (`looking_back`)."""
 
     __slots__ = ("_closed", "_closed_days", "_memo", "_open")
 
@@ -114,6 +115,18 @@ class Rows(Mapping[int, Row]):
         if key not in self._memo:
             self._memo[key] = make()
         return self._memo[key]
+
+    def looking_back(self, key: Any, since: int | None) -> dict[int, Any]:
+        """A memo of values of a day made from the rows of the days before it only, kept between
+        updates: those of days after `since` (the first day whose row changed; None: any) are
+        dropped, as their inputs may have changed."""
+        kept: dict[int, Any] = self._memo.setdefault(("looking back", key), {})
+        if since is None:
+            kept.clear()
+        else:
+            for day in [day for day in kept if day > since]:
+                del kept[day]
+        return kept
 
     def column(self, key: str, first: int) -> tuple[np.ndarray, np.ndarray]:
         """The days at or after `first` whose row has a value `key` (not None), and those values."""

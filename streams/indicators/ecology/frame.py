@@ -8,9 +8,10 @@ them), keys at or after the second are recomputed now (a key there that is not p
 retracted), keys in between keep what was emitted before. The state tells a family the first day
 whose row changed (`since`), so an update recomputes only what that day feeds, not every open day:
 per-day values look back (baselines, trends, year-to-date sums), never forward, and the few that look
-forward (events) are recomputed whole from their anchor. That contract is what lets late readings
-correct earlier values and lets the state retract a key (an event start that moved) without keeping
-unbounded history.
+forward (events) are recomputed from the last point before that day that no change can reach back
+past (a reading at or above the hypoxia limit or after a gap; max_gap + 1 days without exceedance),
+else from their anchor. That contract is what lets late readings correct earlier values and lets the
+state retract a key (an event start that moved) without keeping unbounded history.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ sets `sensor_pressure_dbar`.
 
 from __future__ import annotations
 
-import itertools
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -163,16 +162,14 @@ def hypoxia_episodes(
     run_id = np.cumsum(starts)[below]
     idx = np.flatnonzero(below)
     bounds = np.flatnonzero(np.diff(run_id, prepend=0, append=run_id[-1] + 1))
-    episodes = []
-    for a, b in itertools.pairwise(bounds.tolist()):
-        first, last = idx[a], idx[b - 1]
-        span_us = int(times_us[last] - times_us[first]) + interval_us
-        episodes.append(
-            Episode(
-                int(times_us[first]), int(times_us[last]), span_us / 3.6e9, float(do_mg_l[idx[a:b]].min())
-            )
-        )
-    return episodes
+    first_us = times_us[idx[bounds[:-1]]]
+    last_us = times_us[idx[bounds[1:] - 1]]
+    hours = (last_us - first_us + interval_us) / 3.6e9
+    minima = np.minimum.reduceat(do_mg_l[idx], bounds[:-1])
+    return [
+        Episode(*episode)
+        for episode in zip(first_us.tolist(), last_us.tolist(), hours.tolist(), minima.tolist(), strict=True)
+    ]
 
 
 def _concatenated(rows: Mapping[int, Row]) -> tuple[np.ndarray, np.ndarray]:

@@ -55,6 +55,7 @@ from streams.indicators.pieces import piece_width_us
 
 STATE_FORMAT = "tidewatch.ecology.state/3"
 _FORMAT_2 = "tidewatch.ecology.state/2"  # first open day and family states in the head; restored all the same
+_FEW = 16  # emitted keys of an id up to which export scans them instead of sorting them
 INPUT_VARIABLES = frozenset(
     {
         "water_temperature_degC",
@@ -358,13 +359,23 @@ class EcologyState:
             pieces[f"raw/{slot}"] = {v: pairs for v, pairs in in_slot.items() if pairs} or None
         if emitted:
             by_slot: dict[int, dict[str, list[tuple[int, float]]]] = {slot: {} for slot in sorted(emitted)}
+            width = self.width_us
             for indicator, values in self.emitted.items():
+                if len(values) <= _FEW:  # most ids: a few open days' keys; one pass, no sort
+                    for t, x in values.items():
+                        found = by_slot.get(t // width)
+                        if found is not None:
+                            found.setdefault(indicator, []).append((t, x))
+                    continue
                 times = sorted(values)
                 for slot, in_slot in by_slot.items():
-                    lo = bisect_left(times, slot * self.width_us)
-                    hi = bisect_left(times, (slot + 1) * self.width_us, lo)
+                    lo = bisect_left(times, slot * width)
+                    hi = bisect_left(times, (slot + 1) * width, lo)
                     if hi > lo:
                         in_slot[indicator] = [(t, values[t]) for t in times[lo:hi]]
+            for in_slot in by_slot.values():
+                for pairs in in_slot.values():
+                    pairs.sort()
             pieces.update((f"emitted/{slot}", value or None) for slot, value in by_slot.items())
         if full or self._head:
             pieces["head"] = {

@@ -111,6 +111,10 @@ class Rows(Mapping[int, Row]):
         closed = self._closed_days[bisect_left(self._closed_days, first) :]
         return closed, [day for day in self._open if day >= first]
 
+    def open_from(self, first: int) -> list[int]:
+        """The open days at or after `first`, in order."""
+        return [day for day in self._open if day >= first]
+
     def memoized(self, key: Any, make: Callable[[], Any]) -> Any:
         """A value made from the closed rows only, made once until they change."""
         if key not in self._memo:

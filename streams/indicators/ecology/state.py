@@ -272,8 +272,12 @@ class EcologyState:
             # same), keys before `from_us` keep their values (their inputs did not change), the rest
             # are replaced by the new values, a key not among them retracted. (A dict's order does not
             # matter: the pieces and the bounds are cut from its sorted keys.)
-            nothing_final = final_us is None or min(old) >= final_us
-            if not new and from_us is not None and from_us >= NEVER_US and nothing_final:
+            if (
+                not new
+                and from_us is not None
+                and from_us >= NEVER_US
+                and (final_us is None or min(old) >= final_us)
+            ):
                 continue  # nothing recomputed, nothing became final
             keys = sorted(old)
             lo = 0 if final_us is None or from_us is None else bisect_left(keys, final_us)

@@ -64,7 +64,8 @@ def do_saturation_pct(
     density_kg_l = gsw.rho(sa, ct, pressure_dbar) / 1000.0
     solubility_umol_kg = gsw.O2sol_SP_pt(sp, gsw.pt0_from_t(sa, t, pressure_dbar))
     do_umol_kg = np.asarray(do_mg_l, dtype=float) * (1000.0 / O2_G_MOL) / density_kg_l
-    return 100.0 * do_umol_kg / solubility_umol_kg
+    pct: np.ndarray = 100.0 * do_umol_kg / solubility_umol_kg
+    return pct
 
 
 def matched_saturation(readings: DayReadings, params: EcologyParams) -> tuple[np.ndarray, np.ndarray]:
@@ -83,10 +84,10 @@ def matched_saturation(readings: DayReadings, params: EcologyParams) -> tuple[np
 def _saturation(
     readings: DayReadings, params: EcologyParams, kept: dict[str, Any] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    parts = [readings.get(v) for v in (OXYGEN, TEMPERATURE, SALINITY)]
-    if any(p is None for p in parts):
+    oxygen, temperature, salinity = (readings.get(v) for v in (OXYGEN, TEMPERATURE, SALINITY))
+    if oxygen is None or temperature is None or salinity is None:
         return np.empty(0, dtype=np.int64), np.empty(0)
-    oxygen, temperature, salinity = parts
+    inputs: tuple[np.ndarray, np.ndarray, np.ndarray]
     if np.array_equal(oxygen.times_us, temperature.times_us) and np.array_equal(
         oxygen.times_us, salinity.times_us
     ):  # the usual day: every sample carries all three
@@ -107,7 +108,9 @@ def _saturation(
     return times, pct
 
 
-def _same_prefix(previous: tuple[np.ndarray, ...] | None, times: np.ndarray, inputs: tuple) -> int:
+def _same_prefix(
+    previous: tuple[np.ndarray, ...] | None, times: np.ndarray, inputs: tuple[np.ndarray, ...]
+) -> int:
     """How many of the first readings are those of `previous`, bit for bit (all or none of them: 0
     if any of its readings changed or left)."""
     if previous is None:
@@ -270,7 +273,8 @@ class OxygenFamily:
         at or above the limit, or the open boundary if the closed data end in a run followed by a gap."""
         boundary_us = day_start_us(first_open)
         times, values = _concatenated(rows)
-        previous = family_state.get("anchor_us")
+        previous: int | None = family_state.get("anchor_us")
+        anchor: int | None
         if times.size == 0 or boundary_us - times[-1] > self.params.hypoxia_gap_us:
             anchor = boundary_us
         else:

@@ -168,7 +168,8 @@ class EcologyState:
         self.family_states: dict[str, dict[str, Any]] = {f.name: {} for f in self.families}
         self.emitted: dict[str, dict[int, float]] = {}
         self._day_rows: dict[int, dict[str, Row | None]] = {}  # open days, rebuilt only when touched
-        self._day_kept: dict[int, dict[str, Any]] = {}  # open days: what families reuse (Day.kept)
+        # What families reuse of the newest day's previous readings (Day.kept): the day that grows.
+        self._day_kept: dict[int, dict[str, Any]] = {}
         self._touched: set[int] = set()  # open days with readings changed since their rows were built
         self._stale = False  # recompute every open value at the next update (after a restore)
         self._memo: dict[str, dict[Any, Any]] = {f.name: {} for f in self.families}  # of closed rows
@@ -230,11 +231,14 @@ class EcologyState:
     def _open_rows(self) -> tuple[dict[str, dict[int, Row]], dict[str, int]]:
         """The open days' rows per family, and per family the first day whose row changed."""
         changed_from: dict[str, int] = {}
+        newest = max(self.raw, default=None)
+        if newest is not None and newest not in self._day_kept:
+            self._day_kept = {newest: {}}
         for day in sorted(self._touched):
             if day not in self.raw:
                 continue
             series = {name: values.series() for name, values in self.raw[day].items()}
-            readings = Day(series, self._day_kept.setdefault(day, {}))
+            readings = Day(series, self._day_kept.get(day))
             before = self._day_rows.get(day, {})
             self._day_rows[day] = after = {f.name: f.day_row(day, readings) for f in self.families}
             for name, row in after.items():
@@ -326,7 +330,6 @@ class EcologyState:
                 )
         self.raw = {day: readings for day, readings in self.raw.items() if day >= first_open}
         self._day_rows = {day: rows for day, rows in self._day_rows.items() if day >= first_open}
-        self._day_kept = {day: kept for day, kept in self._day_kept.items() if day >= first_open}
         self.first_open = first_open
         self._head = True
 

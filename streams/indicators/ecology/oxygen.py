@@ -159,7 +159,8 @@ def hypoxia_episodes(
     below = do_mg_l < limit_mg_l
     if not below.any():
         return []
-    gap = np.diff(times_us, prepend=times_us[0]) > max_gap_us
+    gap = np.zeros(times_us.size, dtype=bool)  # the first reading follows no gap
+    gap[1:] = times_us[1:] - times_us[:-1] > max_gap_us
     starts = below & (~np.roll(below, 1) | gap)
     starts[0] = below[0]
     run_id = np.cumsum(starts)[below]
@@ -265,7 +266,8 @@ class OxygenFamily:
         k = int(np.searchsorted(times, changed_us))
         normal = np.flatnonzero(values[:k] >= self.params.hypoxia_mg_l)
         cut = int(normal[-1]) if normal.size else 0
-        gaps = np.flatnonzero(np.diff(times[cut:k]) > self.params.hypoxia_gap_us)
+        span = times[cut:k]
+        gaps = np.flatnonzero(span[1:] - span[:-1] > self.params.hypoxia_gap_us)
         return cut + int(gaps[-1]) + 1 if gaps.size else cut
 
     def close(self, rows: Mapping[int, Row], first_open: int, family_state: dict[str, Any]) -> int:

@@ -79,10 +79,12 @@ class BloomFamily(JsonRows):
         p = self.params
         start = recompute_from(first_open, since)  # a day's values look back only
         out.scope((CHL_DAILY, CHL_BASELINE, BLOOM_RISK), scope_start_us(first_open), scope_start_us(start))
+        baselines = rows.looking_back("baselines", since)
         for day in live_days(rows, start):
             row, key = rows[day], day_start_us(day)
-            chl_base = baseline(rows, "chl", day, p)
-            ph_base = baseline(rows, "ph", day, p)
+            if day not in baselines:
+                baselines[day] = (baseline(rows, "chl", day, p), baseline(rows, "ph", day, p))
+            chl_base, ph_base = baselines[day]
             out.put(CHL_DAILY, key, row["chl"])
             if chl_base is not None:
                 out.put(CHL_BASELINE, key, chl_base)

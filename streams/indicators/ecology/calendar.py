@@ -8,6 +8,7 @@ Days are integers counted from 1970-01-01 so state stays small and JSON-exact.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -35,6 +36,7 @@ def from_date(value: date) -> int:
     return (value - _EPOCH).days
 
 
+@lru_cache(maxsize=8192)  # every update asks for the periods of the same few open days
 def period_bounds(day: int, period: Period) -> tuple[int, int]:
     """First day and the day after the last of the period holding `day`.
 

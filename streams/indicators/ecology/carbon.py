@@ -134,14 +134,15 @@ class CarbonFamily(JsonRows):
             if redo is not None and redo >= UNCHANGED:
                 continue
             groups: dict[tuple[int, int], Totals] = {}
-            days = rows.days_from(None)
-            if redo is not None:
+            if redo is None:
+                days = rows.days_from(None)
+            else:
                 # The closed days from `redo` on all lie in its period: their sum, in day order, is
                 # kept between updates, and the open days are added to it in order.
                 prefix = self._closed_sum(rows, redo)
                 if prefix is not None:
                     groups[period_bounds(redo, period)] = prefix
-                days = rows.split_from(redo)[1]
+                days = rows.open_from(redo)
             for day in days:
                 groups.setdefault(period_bounds(day, period), Totals()).add(rows[day])
             for (period_start, end), totals in groups.items():
@@ -154,13 +155,16 @@ class CarbonFamily(JsonRows):
         out.scope(CUMULATIVE_IDS, scope_start_us(first_open), scope_start_us(start))
         if start is not None and start >= UNCHANGED:
             return
-        totals, year, days = Totals(), None, rows.days_from(None)
-        if start is not None:
+        totals: Totals = Totals()
+        year: tuple[int, int] | None = None
+        if start is None:
+            days = rows.days_from(None)
+        else:
             year_start = period_bounds(start, "year")[0]
             prefix = self._closed_sum(rows, year_start)
             if prefix is not None:
                 totals, year = prefix, period_bounds(year_start, "year")
-            days = rows.split_from(year_start)[1]
+            days = rows.open_from(year_start)
         for day in days:
             if period_bounds(day, "year") != year:
                 totals, year = Totals(), period_bounds(day, "year")

@@ -67,6 +67,7 @@ class ChemistryFamily(JsonRows):
         if not days:
             return
         ph_days, ph_values = rows.column("ph", days[0] - p.ph_trend_days + 1)
+        baselines = rows.looking_back("salinity", since)
         for day in days:
             row, key = rows[day], day_start_us(day)
             if row["ph"] is not None:
@@ -76,7 +77,9 @@ class ChemistryFamily(JsonRows):
                     out.put(PH_TREND, key, trend_per_year(ph_days[lo:hi], ph_values[lo:hi]))
             if row["sal"] is not None:
                 out.put(SALINITY_DAILY, key, row["sal"])
-                base = self._salinity_baseline(rows, day)
+                if day not in baselines:
+                    baselines[day] = self._salinity_baseline(rows, day)
+                base = baselines[day]
                 if base is not None:
                     out.put(SALINITY_ANOMALY, key, row["sal"] - base)
             if row["pw"] is not None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class Climatology:
         doy = leap_day_of_year(days) - 1
         return self.seas_degC[doy], self.thresh_degC[doy]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "seas_degC": self.seas_degC.tolist(),
@@ -62,7 +63,7 @@ class Climatology:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> Climatology:
+    def from_json(cls, data: dict[str, Any]) -> Climatology:
         return cls(np.asarray(data["seas_degC"]), np.asarray(data["thresh_degC"]), str(data["source"]))
 
 
@@ -73,7 +74,8 @@ def circular_moving_average(values: np.ndarray, width: int) -> np.ndarray:
     half = width // 2
     padded = np.concatenate([values[-half:], values, values[:half]]) if half else values
     sums = np.cumsum(np.concatenate([[0.0], padded]))
-    return (sums[width:] - sums[:-width]) / width
+    averages: np.ndarray = (sums[width:] - sums[:-width]) / width
+    return averages
 
 
 def compute_climatology(

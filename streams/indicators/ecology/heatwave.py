@@ -159,14 +159,72 @@ class HeatwaveFamily(JsonRows):
         if start is not None and start >= UNCHANGED:  # no SST changed: the heatwave state stands
             out.scope((*PER_DAY_IDS, *EVENT_IDS), scope_start_us(anchor), NEVER_US)
             return
-        # A day's heatwave state looks forward too (a run becomes an event when it lasts): all of it
-        # from the anchor is recomputed.
-        out.scope((*PER_DAY_IDS, *EVENT_IDS), scope_start_us(anchor), scope_start_us(anchor))
         days_kept = rows.days_from(None)
         if not days_kept:
+            out.scope((*PER_DAY_IDS, *EVENT_IDS), scope_start_us(anchor), scope_start_us(anchor))
             return
+        # A day's heatwave state looks forward too (a run becomes an event when it lasts): it is
+        # recomputed from the anchor, or from the last day before the first changed one that no
+        # change can reach back past.
         first = days_kept[0] if anchor is None else anchor
-        days, sst, seas, thresh = self._series(rows, first, days_kept[-1])
+        cut = first if since is None or start is None else self._cut(rows, first, start)
+        from_us = scope_start_us(anchor) if cut == first else day_start_us(cut)
+        out.scope((*PER_DAY_IDS, *EVENT_IDS), scope_start_us(anchor), from_us)
+        if cut > days_kept[-1] or (cut > first and self._put_quiet(rows, cut, days_kept[-1], out)):
+            return
+        self._put_from(rows, cut, days_kept[-1], out)
+
+    def _cut(self, rows: Rows, first: int, changed: int) -> int:
+        """The last day at or before `changed` that follows max_gap + 1 quiet days (no exceedance, or
+        no SST) from `first` on, else `first`: no run from it on can join an event before it, so the
+        days and events before it keep their state."""
+        need = self.params.mhw_max_gap_d + 1
+        thresholds = self._curves(rows, first, changed)
+        quiet = 0
+        for day in range(changed - 1, first - 1, -1):
+            row = rows.get(day)
+            if row is None or not row["sst"] > thresholds[day - first][1]:
+                quiet += 1
+                if quiet == need:
+                    return day + need
+            else:
+                quiet = 0
+        return first
+
+    def _curves(self, rows: Rows, first: int, last: int) -> list[tuple[float, float]]:
+        """The climatology and threshold of the days first..last-1, kept between updates (in the
+        rows' memo, emptied once a day)."""
+        assert self.climatology is not None
+        kept: dict[int, tuple[float, float]] = rows.memoized("curves", dict)
+        missing = [day for day in range(first, last) if day not in kept]
+        if missing:
+            seas, thresh = self.climatology.at(np.array(missing, dtype=np.int64))
+            kept.update(zip(missing, zip(seas.tolist(), thresh.tolist(), strict=True), strict=True))
+        return [kept[day] for day in range(first, last)]
+
+    def _put_quiet(self, rows: Rows, first: int, last: int, out: Outputs) -> bool:
+        """`_put_from` of days first..last after a cut when none of them exceeds its threshold (the
+        usual update): no event in them, so each day with SST has day 0 and category 0. False if
+        one exceeds."""
+        curves = self._curves(rows, first, last + 1)
+        shown = []
+        for day, (seas, thresh) in zip(range(first, last + 1), curves, strict=True):
+            row = rows.get(day)
+            if row is not None:
+                if row["sst"] > thresh:
+                    return False
+                shown.append((day_start_us(day), row["sst"], seas, thresh))
+        for key, sst, seas, thresh in shown:
+            out.put(CLIMATOLOGY, key, seas)
+            out.put(THRESHOLD, key, thresh)
+            out.put(INTENSITY, key, sst - seas)
+            out.put(DAY_N, key, 0)
+            out.put(CATEGORY, key, 0)
+        return True
+
+    def _put_from(self, rows: Rows, first: int, last: int, out: Outputs) -> None:
+        """The heatwave state of the days first..last and the events that start in them."""
+        days, sst, seas, thresh = self._series(rows, first, last)
         events = detect_events(
             sst,
             seas,

@@ -9,7 +9,6 @@ sets `sensor_pressure_dbar`.
 
 from __future__ import annotations
 
-import itertools
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,7 +64,8 @@ def do_saturation_pct(
     density_kg_l = gsw.rho(sa, ct, pressure_dbar) / 1000.0
     solubility_umol_kg = gsw.O2sol_SP_pt(sp, gsw.pt0_from_t(sa, t, pressure_dbar))
     do_umol_kg = np.asarray(do_mg_l, dtype=float) * (1000.0 / O2_G_MOL) / density_kg_l
-    return 100.0 * do_umol_kg / solubility_umol_kg
+    pct: np.ndarray = 100.0 * do_umol_kg / solubility_umol_kg
+    return pct
 
 
 def matched_saturation(readings: DayReadings, params: EcologyParams) -> tuple[np.ndarray, np.ndarray]:
@@ -75,41 +75,67 @@ def matched_saturation(readings: DayReadings, params: EcologyParams) -> tuple[np
     if derived is not None and "saturation" in derived:
         found: tuple[np.ndarray, np.ndarray] = derived["saturation"]
         return found
-    result = _saturation(readings, params)
+    result = _saturation(readings, params, getattr(readings, "kept", None))
     if derived is not None:
         derived["saturation"] = result
     return result
 
 
-def _saturation(readings: DayReadings, params: EcologyParams) -> tuple[np.ndarray, np.ndarray]:
-    parts = [readings.get(v) for v in (OXYGEN, TEMPERATURE, SALINITY)]
-    if any(p is None for p in parts):
+def _saturation(
+    readings: DayReadings, params: EcologyParams, kept: dict[str, Any] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    oxygen, temperature, salinity = (readings.get(v) for v in (OXYGEN, TEMPERATURE, SALINITY))
+    if oxygen is None or temperature is None or salinity is None:
         return np.empty(0, dtype=np.int64), np.empty(0)
-    oxygen, temperature, salinity = parts
+    inputs: tuple[np.ndarray, np.ndarray, np.ndarray]
     if np.array_equal(oxygen.times_us, temperature.times_us) and np.array_equal(
         oxygen.times_us, salinity.times_us
     ):  # the usual day: every sample carries all three
-        o_values, t_values, s_values = oxygen.values, temperature.values, salinity.values
-        pct = do_saturation_pct(
-            o_values,
-            t_values,
-            s_values,
-            longitude_deg=params.longitude_deg,
-            latitude_deg=params.latitude_deg,
-            pressure_dbar=params.sensor_pressure_dbar,
-        )
-        return oxygen.times_us, pct
-    times, i_o, i_t = np.intersect1d(oxygen.times_us, temperature.times_us, return_indices=True)
-    times, j, i_s = np.intersect1d(times, salinity.times_us, return_indices=True)
-    pct = do_saturation_pct(
-        oxygen.values[i_o[j]],
-        temperature.values[i_t[j]],
-        salinity.values[i_s],
+        times, inputs = oxygen.times_us, (oxygen.values, temperature.values, salinity.values)
+    else:
+        times, i_o, i_t = np.intersect1d(oxygen.times_us, temperature.times_us, return_indices=True)
+        times, j, i_s = np.intersect1d(times, salinity.times_us, return_indices=True)
+        inputs = (oxygen.values[i_o[j]], temperature.values[i_t[j]], salinity.values[i_s])
+    if kept is None:
+        return times, _pct(inputs, params)
+    # Saturation is per reading: the readings the day had before, unchanged, keep theirs (a day
+    # grows at its end), the others are computed.
+    same = _same_prefix(kept.get("saturation"), times, inputs)
+    pct = _pct(tuple(x[same:] for x in inputs), params)
+    if same:
+        pct = np.concatenate([kept["saturation"][-1][:same], pct])
+    kept["saturation"] = (times, *inputs, pct)
+    return times, pct
+
+
+def _same_prefix(
+    previous: tuple[np.ndarray, ...] | None, times: np.ndarray, inputs: tuple[np.ndarray, ...]
+) -> int:
+    """How many of the first readings are those of `previous`, bit for bit (all or none of them: 0
+    if any of its readings changed or left)."""
+    if previous is None:
+        return 0
+    n = previous[0].size
+    if n == 0 or n > times.size:
+        return 0
+    arrays = (times, *inputs)
+    if all(old.tobytes() == new[:n].tobytes() for old, new in zip(previous[:-1], arrays, strict=True)):
+        return n
+    return 0
+
+
+def _pct(inputs: tuple[np.ndarray, ...], params: EcologyParams) -> np.ndarray:
+    o_values, t_values, s_values = inputs
+    if o_values.size == 0:
+        return np.empty(0)
+    return do_saturation_pct(
+        o_values,
+        t_values,
+        s_values,
         longitude_deg=params.longitude_deg,
         latitude_deg=params.latitude_deg,
         pressure_dbar=params.sensor_pressure_dbar,
     )
-    return times, pct
 
 
 def hours_at_or_below(do_mg_l: np.ndarray, limit_mg_l: float, interval_s: float) -> float:
@@ -133,22 +159,21 @@ def hypoxia_episodes(
     below = do_mg_l < limit_mg_l
     if not below.any():
         return []
-    gap = np.diff(times_us, prepend=times_us[0]) > max_gap_us
+    gap = np.zeros(times_us.size, dtype=bool)  # the first reading follows no gap
+    gap[1:] = times_us[1:] - times_us[:-1] > max_gap_us
     starts = below & (~np.roll(below, 1) | gap)
     starts[0] = below[0]
     run_id = np.cumsum(starts)[below]
     idx = np.flatnonzero(below)
     bounds = np.flatnonzero(np.diff(run_id, prepend=0, append=run_id[-1] + 1))
-    episodes = []
-    for a, b in itertools.pairwise(bounds.tolist()):
-        first, last = idx[a], idx[b - 1]
-        span_us = int(times_us[last] - times_us[first]) + interval_us
-        episodes.append(
-            Episode(
-                int(times_us[first]), int(times_us[last]), span_us / 3.6e9, float(do_mg_l[idx[a:b]].min())
-            )
-        )
-    return episodes
+    first_us = times_us[idx[bounds[:-1]]]
+    last_us = times_us[idx[bounds[1:] - 1]]
+    hours = (last_us - first_us + interval_us) / 3.6e9
+    minima = np.minimum.reduceat(do_mg_l[idx], bounds[:-1])
+    return [
+        Episode(*episode)
+        for episode in zip(first_us.tolist(), last_us.tolist(), hours.tolist(), minima.tolist(), strict=True)
+    ]
 
 
 def _concatenated(rows: Mapping[int, Row]) -> tuple[np.ndarray, np.ndarray]:
@@ -215,8 +240,16 @@ class OxygenFamily:
         if start is not None and start >= UNCHANGED:  # no oxygen row changed: the episodes stand
             out.scope((HYPOXIA_DURATION, HYPOXIA_MIN), anchor_us, NEVER_US)
             return
-        out.scope((HYPOXIA_DURATION, HYPOXIA_MIN), anchor_us, anchor_us)
         times, values = rows.joined("t", np.int64), rows.joined("do", float)
+        from_us = anchor_us
+        if since is not None and start is not None and times.size:
+            # Readings before the first changed day are as they were: the episodes that ended before
+            # its last reading at or above the limit (or a gap) stand, the rest are recomputed.
+            cut = self._cut(times, values, day_start_us(start))
+            if cut:
+                times, values = times[cut:], values[cut:]
+                from_us = int(times[0]) if anchor_us is None else max(int(times[0]), anchor_us)
+        out.scope((HYPOXIA_DURATION, HYPOXIA_MIN), anchor_us, from_us)
         if times.size == 0:
             return
         for ep in hypoxia_episodes(
@@ -226,12 +259,24 @@ class OxygenFamily:
                 out.put(HYPOXIA_DURATION, ep.start_us, ep.duration_h)
                 out.put(HYPOXIA_MIN, ep.start_us, ep.min_mg_l)
 
+    def _cut(self, times: np.ndarray, values: np.ndarray, changed_us: int) -> int:
+        """The index of the last reading before `changed_us` that no episode runs through: at or
+        above the limit, or after a gap that ends a run (0: none). Episodes from it on are those of
+        the readings from it on; the ones before ended earlier."""
+        k = int(np.searchsorted(times, changed_us))
+        normal = np.flatnonzero(values[:k] >= self.params.hypoxia_mg_l)
+        cut = int(normal[-1]) if normal.size else 0
+        span = times[cut:k]
+        gaps = np.flatnonzero(span[1:] - span[:-1] > self.params.hypoxia_gap_us)
+        return cut + int(gaps[-1]) + 1 if gaps.size else cut
+
     def close(self, rows: Mapping[int, Row], first_open: int, family_state: dict[str, Any]) -> int:
         """Move the anchor past every episode that closed data have ended: the last closed reading
         at or above the limit, or the open boundary if the closed data end in a run followed by a gap."""
         boundary_us = day_start_us(first_open)
         times, values = _concatenated(rows)
-        previous = family_state.get("anchor_us")
+        previous: int | None = family_state.get("anchor_us")
+        anchor: int | None
         if times.size == 0 or boundary_us - times[-1] > self.params.hypoxia_gap_us:
             anchor = boundary_us
         else:

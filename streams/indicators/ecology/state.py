@@ -55,6 +55,7 @@ from streams.indicators.pieces import piece_width_us
 
 STATE_FORMAT = "tidewatch.ecology.state/3"
 _FORMAT_2 = "tidewatch.ecology.state/2"  # first open day and family states in the head; restored all the same
+_FEW = 16  # emitted keys of an id up to which export scans them instead of sorting them
 INPUT_VARIABLES = frozenset(
     {
         "water_temperature_degC",
@@ -167,6 +168,8 @@ class EcologyState:
         self.family_states: dict[str, dict[str, Any]] = {f.name: {} for f in self.families}
         self.emitted: dict[str, dict[int, float]] = {}
         self._day_rows: dict[int, dict[str, Row | None]] = {}  # open days, rebuilt only when touched
+        # What families reuse of the newest day's previous readings (Day.kept): the day that grows.
+        self._day_kept: dict[int, dict[str, Any]] = {}
         self._touched: set[int] = set()  # open days with readings changed since their rows were built
         self._stale = False  # recompute every open value at the next update (after a restore)
         self._memo: dict[str, dict[Any, Any]] = {f.name: {} for f in self.families}  # of closed rows
@@ -228,10 +231,14 @@ class EcologyState:
     def _open_rows(self) -> tuple[dict[str, dict[int, Row]], dict[str, int]]:
         """The open days' rows per family, and per family the first day whose row changed."""
         changed_from: dict[str, int] = {}
+        newest = max(self.raw, default=None)
+        if newest is not None and newest not in self._day_kept:
+            self._day_kept = {newest: {}}
         for day in sorted(self._touched):
             if day not in self.raw:
                 continue
-            readings = Day({name: values.series() for name, values in self.raw[day].items()})
+            series = {name: values.series() for name, values in self.raw[day].items()}
+            readings = Day(series, self._day_kept.get(day))
             before = self._day_rows.get(day, {})
             self._day_rows[day] = after = {f.name: f.day_row(day, readings) for f in self.families}
             for name, row in after.items():
@@ -269,8 +276,12 @@ class EcologyState:
             # same), keys before `from_us` keep their values (their inputs did not change), the rest
             # are replaced by the new values, a key not among them retracted. (A dict's order does not
             # matter: the pieces and the bounds are cut from its sorted keys.)
-            nothing_final = final_us is None or min(old) >= final_us
-            if not new and from_us is not None and from_us >= NEVER_US and nothing_final:
+            if (
+                not new
+                and from_us is not None
+                and from_us >= NEVER_US
+                and (final_us is None or min(old) >= final_us)
+            ):
                 continue  # nothing recomputed, nothing became final
             keys = sorted(old)
             lo = 0 if final_us is None or from_us is None else bisect_left(keys, final_us)
@@ -355,13 +366,23 @@ class EcologyState:
             pieces[f"raw/{slot}"] = {v: pairs for v, pairs in in_slot.items() if pairs} or None
         if emitted:
             by_slot: dict[int, dict[str, list[tuple[int, float]]]] = {slot: {} for slot in sorted(emitted)}
+            width = self.width_us
             for indicator, values in self.emitted.items():
+                if len(values) <= _FEW:  # most ids: a few open days' keys; one pass, no sort
+                    for t, x in values.items():
+                        found = by_slot.get(t // width)
+                        if found is not None:
+                            found.setdefault(indicator, []).append((t, x))
+                    continue
                 times = sorted(values)
                 for slot, in_slot in by_slot.items():
-                    lo = bisect_left(times, slot * self.width_us)
-                    hi = bisect_left(times, (slot + 1) * self.width_us, lo)
+                    lo = bisect_left(times, slot * width)
+                    hi = bisect_left(times, (slot + 1) * width, lo)
                     if hi > lo:
                         in_slot[indicator] = [(t, values[t]) for t in times[lo:hi]]
+            for in_slot in by_slot.values():
+                for pairs in in_slot.values():
+                    pairs.sort()
             pieces.update((f"emitted/{slot}", value or None) for slot, value in by_slot.items())
         if full or self._head:
             pieces["head"] = {

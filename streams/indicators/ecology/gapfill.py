@@ -215,7 +215,8 @@ def effective_autocorrelation(residuals: np.ndarray) -> np.ndarray:
         r = products / (pairs + lags) / c0
     stop = np.flatnonzero((r[1:] <= 0) | (pairs[1:] == 0))
     last = stop[0] + 1 if stop.size else n
-    return np.minimum(r[:last], 1.0)
+    clipped: np.ndarray = np.minimum(r[:last], 1.0)
+    return clipped
 
 
 def effective_observations(residuals: np.ndarray, acf: np.ndarray | None = None) -> float:
@@ -341,7 +342,8 @@ class GapFilledBudget:
     @property
     def net_sd_gC_m2(self) -> float | None:
         parts = [self.nee_sd_gC_m2] + ([self.ch4.sd_gC_m2] if self.ch4 else [])
-        return None if any(p is None for p in parts) else float(np.sqrt(sum(p * p for p in parts)))
+        known = [p for p in parts if p is not None]
+        return None if len(known) < len(parts) else float(np.sqrt(sum(p * p for p in known)))
 
 
 def _flux_year(flux: np.ndarray, rg: np.ndarray | None, g_per_unit: float, rpd: int) -> FluxYear:
@@ -388,10 +390,12 @@ def gap_filled_budget(
     rpd = round(86400 / interval_s)
     g_co2, g_ch4 = 1e-6 * C_G_MOL * interval_s, 1e-9 * C_G_MOL * interval_s
     co2 = np.asarray(co2_umol_m2_s, dtype=float)
-    threshold, source, quantiles = ustar_threshold_m_s, "registry", None
+    threshold, quantiles = ustar_threshold_m_s, None
+    source: str | None = "registry"
     measured_ustar = ustar_m_s is not None and bool(np.isfinite(ustar_m_s).any())
     if (
-        measured_ustar
+        ustar_m_s is not None
+        and measured_ustar
         and threshold is None
         and tair_degC is not None
         and rg_w_m2 is not None
@@ -401,14 +405,16 @@ def gap_filled_budget(
         source = "estimated"
         if threshold is not None:
             quantiles = ustar_threshold_quantiles(co2, ustar_m_s, tair_degC, rg_w_m2, month)
-    removed = ustar_range = None
-    if measured_ustar and threshold is not None:
+    removed: float | None = None
+    ustar_range: tuple[float, float] | None = None
+    if ustar_m_s is not None and measured_ustar and threshold is not None:
         filtered, removed = _ustar_filtered(co2, ustar_m_s, rg_w_m2, threshold)
         if quantiles is not None:
-            ustar_range = tuple(
+            low, high = (
                 _flux_year(_ustar_filtered(co2, ustar_m_s, rg_w_m2, q)[0], rg_w_m2, g_co2, rpd).filled_gC_m2
                 for q in (quantiles[0], quantiles[-1])
             )
+            ustar_range = (low, high)
         co2 = filtered
     else:
         threshold = source = None

@@ -120,7 +120,8 @@ def season_threshold(nee: np.ndarray, ustar: np.ndarray, tair: np.ndarray) -> fl
 
 def valid_night(nee: np.ndarray, ustar: np.ndarray, tair: np.ndarray, rg_w_m2: np.ndarray) -> np.ndarray:
     ok = np.isfinite(nee) & np.isfinite(ustar) & np.isfinite(tair) & np.isfinite(rg_w_m2)
-    return ok & (np.nan_to_num(rg_w_m2, nan=np.inf) < NIGHT_RG_W_M2)
+    night: np.ndarray = ok & (np.nan_to_num(rg_w_m2, nan=np.inf) < NIGHT_RG_W_M2)
+    return night
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +172,7 @@ def ustar_threshold_quantiles(
     season = season_of_month(month)
     rng = np.random.default_rng(seed)
     groups = [np.flatnonzero(season == k) for k in range(len(SEASON_START_MONTHS))]
-    first = ustar_threshold(*arrays, month).year_m_s
+    first = ustar_threshold(arrays[0], arrays[1], arrays[2], arrays[3], month).year_m_s
     found = [] if first is None else [first]
     for _ in range(n_sample - 1):
         pick = np.concatenate([rng.choice(g, g.size) for g in groups if g.size])

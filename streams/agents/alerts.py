@@ -101,7 +101,7 @@ SILENCES = "silences"
 
 # -- records → engine inputs (no I/O) --------------------------------------------------------------
 @dataclass
-class Applied:
+class BatchOutcome:
     """What one batch produced: events, and the silence changes to store before them."""
 
     events: list[AlertEvent] = field(default_factory=list)
@@ -111,7 +111,7 @@ class Applied:
 
 
 def apply_action(
-    engine: AlertEngine, document: dict[str, Any], applied: Applied, partition: int | None = None
+    engine: AlertEngine, document: dict[str, Any], applied: BatchOutcome, partition: int | None = None
 ) -> list[AlertEvent]:
     """One operator action, in stream order; an unknown or malformed action is logged and skipped."""
     try:
@@ -144,7 +144,11 @@ def partition_stations(engine: AlertEngine, partition: int) -> list[str]:
 
 
 def observe_by_station(
-    engine: AlertEngine, observations: list[Observation], wall_us: int, applied: Applied, isolated: Isolated
+    engine: AlertEngine,
+    observations: list[Observation],
+    wall_us: int,
+    applied: BatchOutcome,
+    isolated: Isolated,
 ) -> None:
     """Judge a record's observations station by station (each station's alerts depend on its own inputs
     only), so one station the engine fails on leaves the others judged."""
@@ -181,7 +185,7 @@ def apply_record(
     engine: AlertEngine,
     value: bytes,
     partition: int,
-    applied: Applied,
+    applied: BatchOutcome,
     sources: Mapping[str, SourceWatermark],
     isolated: Isolated,
     applied_already: Collection[str] = frozenset(),
@@ -213,7 +217,7 @@ def _apply_record(
     engine: AlertEngine,
     value: bytes,
     partition: int,
-    applied: Applied,
+    applied: BatchOutcome,
     sources: Mapping[str, SourceWatermark],
     isolated: Isolated,
     applied_already: Collection[str],
@@ -243,7 +247,7 @@ def _apply_record(
 
 
 # -- storage ---------------------------------------------------------------------------------------
-async def store_applied(conn: asyncpg.Connection, batches: Sequence[Applied]) -> int:
+async def store_applied(conn: asyncpg.Connection, batches: Sequence[BatchOutcome]) -> int:
     """Silences first (the alert projection reads them), then removals, then the events."""
     new = 0
     async with conn.transaction():
@@ -374,7 +378,9 @@ class AlertProgress:
             for p, offset in sorted(self.applied.items())
         ]
 
-    def writes(self, engine: AlertEngine, applied: Applied | None = None) -> list[tuple[str, dict[str, Any]]]:
+    def writes(
+        self, engine: AlertEngine, applied: BatchOutcome | None = None
+    ) -> list[tuple[str, dict[str, Any]]]:
         """The pieces to save, in order, as (owner, {piece: value}): the changed stations' states
         with their marks, then the applied marks of the partitions that moved (``applied``: what
         the batches since the last save did, for the partitions each silence came through)."""
@@ -437,7 +443,7 @@ class _Alerts:
         engine.take_dirty()
         return engine
 
-    def save(self, engine: AlertEngine, applied: Applied) -> None:
+    def save(self, engine: AlertEngine, applied: BatchOutcome) -> None:
         for owner, pieces in self.progress.writes(engine, applied):
             alert_table.write(owner, pieces)
 
@@ -564,7 +570,7 @@ async def evaluate_alerts(stream: faust.Stream[bytes]) -> None:
     async for records in stream.take_events(200, within=settings.store_batch_within_s):
         _start_delivery()
         engine = await _alerts.get()
-        applied = Applied()
+        applied = BatchOutcome()
         isolated = Isolated("alerts")
         progress = _alerts.progress
         for record in records:

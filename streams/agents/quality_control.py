@@ -2,7 +2,7 @@
 
 Per batch of Kafka records: run the QC engine over every reading, publish the results (delivered),
 then store new readings with their flags and corrected flags of earlier ones in one round trip and
-checkpoint the QC context when due (see ``_Qc``). Faust moves the offsets on only after the loop
+checkpoint the QC context when due (see ``_CheckpointedQc``). Faust moves the offsets on only after the loop
 body returns; a crash before that replays the batch: readings already stored are not duplicated, and
 the QC context is rebuilt from the checkpoint and the stored readings. A stored reading's results are
 always downstream already; a crash between publishing and storing publishes them again.
@@ -81,7 +81,7 @@ class NoQc:
         return {}
 
 
-class _Qc:
+class _CheckpointedQc:
     """The worker's QC engine and when its context last reached the changelog.
 
     Writing the context after every batch costs more than QC itself (two table writes per touched
@@ -203,7 +203,7 @@ class _Qc:
         self.round_left = 0 if not engine.unexported() else self.round_left - 1
 
 
-_qc = _Qc()
+_qc = _CheckpointedQc()
 
 
 class _Judgements:

@@ -1,7 +1,7 @@
 """What each layer may import (README, "Architecture"): the contracts in schemas/ import nothing of
 tidewatch's; the pure cores (streams/qc, streams/indicators, alerts/) import only schemas/ and
-themselves, save the one upward import still open (alerts/ reads QC flags and QcResult from
-streams/qc until they move to schemas/); the shared retry wait imports nothing of tidewatch's."""
+themselves (the QC flags and QcResult alerts/ reads live in schemas/); the shared retry wait imports
+nothing of tidewatch's."""
 
 from __future__ import annotations
 

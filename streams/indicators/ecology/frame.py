@@ -189,7 +189,7 @@ class Outputs:
         self.values[indicator].update(pairs)
 
 
-class Family(Protocol):
+class IndicatorFamily(Protocol):
     """One family of indicators: its row of a day, its values from the rows, and from which day on it
     still needs closed rows (``close``). ``family_state`` is what the family keeps between updates, a
     JSON dict saved in the days piece: the heatwave's and oxygen's anchor, before which their event

@@ -46,7 +46,16 @@ from streams.indicators.ecology.carbon import CarbonFamily
 from streams.indicators.ecology.catalogue import CATALOGUE
 from streams.indicators.ecology.chemistry import ChemistryFamily
 from streams.indicators.ecology.climatology import Climatology
-from streams.indicators.ecology.frame import NEVER_US, UNCHANGED, Day, Family, Outputs, Row, Rows, Series
+from streams.indicators.ecology.frame import (
+    NEVER_US,
+    UNCHANGED,
+    Day,
+    IndicatorFamily,
+    Outputs,
+    Row,
+    Rows,
+    Series,
+)
 from streams.indicators.ecology.heatwave import HeatwaveFamily
 from streams.indicators.ecology.oxygen import OxygenFamily
 from streams.indicators.ecology.params import EcologyParams
@@ -139,8 +148,8 @@ class Readings:
         return f"Readings({dict(zip(self.times, self.values, strict=True))})"
 
 
-def build_families(params: EcologyParams, climatology: Climatology | None) -> list[Family]:
-    families: list[Family] = [
+def build_families(params: EcologyParams, climatology: Climatology | None) -> list[IndicatorFamily]:
+    families: list[IndicatorFamily] = [
         OxygenFamily(params),
         HeatwaveFamily(params, climatology),
         BloomFamily(params),
@@ -164,7 +173,7 @@ class EcologyState:
         self.late_dropped = 0
         self.raw: dict[int, dict[str, Readings]] = {}
         self.rows: dict[str, dict[int, Row]] = {f.name: {} for f in self.families}
-        # What each family keeps between updates (Family.close): the heatwave's and oxygen's anchor.
+        # What each family keeps between updates (IndicatorFamily.close): the heatwave's and oxygen's anchor.
         self.family_states: dict[str, dict[str, Any]] = {f.name: {} for f in self.families}
         self.emitted: dict[str, dict[int, float]] = {}
         self._day_rows: dict[int, dict[str, Row | None]] = {}  # open days, rebuilt only when touched

@@ -15,7 +15,7 @@ from schemas.actions import (
     action_of,
     encode_action,
 )
-from streams.agents.alerts import Applied, apply_action
+from streams.agents.alerts import BatchOutcome, apply_action
 
 T_US = 1_790_000_000 * 1_000_000
 
@@ -40,14 +40,14 @@ def test_actions_travel_as_the_json_objects_they_were() -> None:
     ],
 )
 def test_a_malformed_or_unknown_action_is_skipped(document, registry, rules, channels, caplog) -> None:
-    applied = Applied()
+    applied = BatchOutcome()
     assert apply_action(AlertEngine(registry, rules, channels), document, applied) == []
     assert not applied.silences and not applied.removals
     assert "alert action skipped" in caplog.text
 
 
 def test_a_silence_is_applied_and_kept_for_storage(registry, rules, channels) -> None:
-    applied = Applied()
+    applied = BatchOutcome()
     engine = AlertEngine(registry, rules, channels)
     silence = SilenceAction("s1", "dalian", None, T_US + 60_000_000, "li", T_US)
     apply_action(engine, action_document(silence), applied)

@@ -27,7 +27,7 @@ from schemas.actions import Acknowledge, RemoveSilence, SilenceAction, encode_ac
 from schemas.quality import QcResult
 from schemas.records import partition_for
 from schemas.topics import ObservationBatch, Tick, encode
-from streams.agents.alerts import ENGINE_PIECE, MARKS, AlertProgress, Applied, apply_record, new_engine
+from streams.agents.alerts import ENGINE_PIECE, MARKS, AlertProgress, BatchOutcome, apply_record, new_engine
 from streams.app import settings
 from streams.isolate import Isolated
 from tests.unit.indicators.changelog import torn_table
@@ -110,7 +110,7 @@ class Run:
     writes: list[list[tuple[str, object]]] = field(default_factory=list)  # changelog records per batch
 
     def batch(self, records: list[Entry]) -> None:
-        applied = Applied()
+        applied = BatchOutcome()
         isolated = Isolated("alerts")
         for partition, offset, value in records:
             applied_already = self.progress.fresh(partition, offset)

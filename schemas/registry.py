@@ -6,6 +6,7 @@ message naming the station and field instead of refusing that station's readings
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -225,7 +226,21 @@ def default_registry_path() -> Path:
     return Path(str(resources.files("schemas").joinpath("stations.yaml")))
 
 
+# Registries checked by this process, by file (resolved path, sha256 of its bytes).
+_loaded: dict[tuple[str, str], Registry] = {}
+
+
 def load_registry(path: str | os.PathLike[str] | None = None) -> Registry:
-    """Load and validate a registry file (default: the packaged Liaoning sample network)."""
+    """Load and validate a registry file (default: the packaged Liaoning sample network). A process checks
+    a file once: asked again for the same file with the same bytes, it gets the same (frozen) registry."""
     path = Path(path) if path else default_registry_path()
-    return parse_registry(read_yaml(path, lambda reason: RegistryError(f"registry {path}: {reason}")))
+    try:
+        key = (str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest())
+    except OSError:
+        key = None  # read_yaml says what is wrong with the path
+    if key is not None and key in _loaded:
+        return _loaded[key]
+    registry = parse_registry(read_yaml(path, lambda reason: RegistryError(f"registry {path}: {reason}")))
+    if key is not None:
+        _loaded[key] = registry
+    return registry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -105,3 +106,16 @@ def test_a_tide_gauge_names_how_its_short_fits_infer() -> None:
     )
     assert stations["lushun"].tide_inference.reference_station == "dalian"  # type: ignore[union-attr]
     assert load_registry().stations["dalian"].tide_inference is None
+
+
+def test_a_file_is_checked_once_per_process_and_again_when_its_bytes_change(tmp_path: Path) -> None:
+    path = tmp_path / "stations.yaml"
+    text = default_registry_path().read_text()
+    path.write_text(text)
+    first = load_registry(path)
+    assert load_registry(path) is first
+    changed = text.replace("name: Dalian (Laohutan) tide gauge", "name: Dalian (Laohutan) gauge", 1)
+    assert changed != text
+    path.write_text(changed)
+    again = load_registry(path)
+    assert again is not first and again.stations["dalian"].name == "Dalian (Laohutan) gauge"

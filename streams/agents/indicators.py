@@ -223,7 +223,6 @@ def _observe(indicators: list[Indicator]) -> None:
 )
 async def compute_indicators(stream: faust.Stream[bytes]) -> None:
     versions = await write_until_stored(register_versions, _indicator_versions)
-    store = functools.partial(write_indicators, versions=versions)
     async for events in stream.take_events(100, within=0.5):
         _states.refresh()
         # (indicator, source): the observations-topic offset of the record whose results made it, so
@@ -271,7 +270,9 @@ async def compute_indicators(stream: faust.Stream[bytes]) -> None:
                 functools.partial(_alert_inputs_record, wall_us),
             )
             await results_producer.deliver(records_out)
-            await write_until_stored(store, indicators)
+            # The batch's stations' versions only (as the observation write binds them).
+            made_by = {s: versions[s] for s in {i.station for i in indicators} if s in versions}
+            await write_until_stored(functools.partial(write_indicators, versions=made_by), indicators)
         # State reaches the changelog only after what it emitted is stored.
         _states.save(touched)
         _observe(indicators)

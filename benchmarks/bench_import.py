@@ -138,7 +138,7 @@ async def timed_copy(stations: list[str], times: np.ndarray, data: dict[str, np.
     times_us = (times * 1_000_000).tolist()
     received = time.time_ns() // 1000
     records = [
-        (t, station, name, v, 1, '{"gap":1}', received)
+        (t, station, name, v, 1, '{"gap":1}', received, 1)  # the import's rows carry a QC version too
         for k, station in enumerate(stations)
         for name, values in data.items()
         for t, v in zip(times_us, values[k].tolist(), strict=True)

@@ -8,7 +8,8 @@ once with no manual QC judgement stored, once with 200 judgements of other stati
 judgements covering every written reading (each write then looks the judgement up), and once with no
 judgement but each station's QC version id bound as the worker binds them (provenance: the batch's
 stations), and once binding those of 1,000 stations. Prints a
-markdown table: readings/s per case and the ratio to COPY alone. Nothing is asserted.
+markdown table: readings/s per case and the ratio to COPY alone. Nothing is asserted. One case drops
+the report summary's triggers on observations (migration 0012) to show what they cost.
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ async def case(url: str, name: str, n: int, batch: int) -> dict[str, float]:
             await judge(conn, [f"other-{k}" for k in range(20)], 10, span_us)
         elif name == "every reading judged":
             await judge(conn, STATIONS, 10, span_us)
+        if name == "no judgement, no summary triggers":
+            for trigger in ("inserted", "updated", "deleted", "truncate"):
+                await conn.execute(f"DROP TRIGGER observation_days_{trigger} ON observations")
         versions = None
         if name == "QC versions bound":
             versions = {s: k + 1 for k, s in enumerate(STATIONS)}
@@ -94,7 +98,8 @@ async def case(url: str, name: str, n: int, batch: int) -> dict[str, float]:
 async def run(n: int, batch: int, repeat: int) -> None:
     base = load_settings()
     cases = [
-        "COPY alone", "no judgement", "QC versions bound", "versions of 1,000 stations",
+        "COPY alone", "no judgement, no summary triggers", "no judgement", "QC versions bound",
+        "versions of 1,000 stations",
         "other stations judged", "every reading judged",
     ]  # fmt: skip
     best: dict[str, dict[str, float]] = {}
